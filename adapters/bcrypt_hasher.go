@@ -1,0 +1,11 @@
+package adapters
+
+import "golang.org/x/crypto/bcrypt"
+
+// BcryptHasher hashes passwords with bcrypt at a fixed cost.
+type BcryptHasher struct{ Cost int }
+
+// Hash returns the bcrypt hash of password.
+func (h BcryptHasher) Hash(password string) ([]byte, error) {
+	return bcrypt.GenerateFromPassword([]byte(password), h.Cost)
+}

@@ -1,0 +1,47 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/onboard/onboard/domain"
+)
+
+// PointsLedger is the points read model: one row per user and reason.
+type PointsLedger struct{ db *sql.DB }
+
+// NewPointsLedger returns the ledger.
+func NewPointsLedger(db *sql.DB) PointsLedger { return PointsLedger{db: db} }
+
+// Grant adds the entry unless the user already has one with its reason.
+func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
+	_, err := l.db.ExecContext(ctx,
+		`INSERT INTO points_entries (user_id, reason, amount, granted_at) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (user_id, reason) DO NOTHING`,
+		userID, entry.Reason, entry.Amount, entry.GrantedAt)
+	if err != nil {
+		return fmt.Errorf("grant points: %w", err)
+	}
+	return nil
+}
+
+// Entries lists the user's entries, oldest first.
+func (l PointsLedger) Entries(ctx context.Context, userID string) ([]domain.PointsEntry, error) {
+	rows, err := l.db.QueryContext(ctx,
+		`SELECT amount, reason, granted_at FROM points_entries WHERE user_id = $1 ORDER BY granted_at, reason`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read points: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	entries := []domain.PointsEntry{}
+	for rows.Next() {
+		var e domain.PointsEntry
+		if err := rows.Scan(&e.Amount, &e.Reason, &e.GrantedAt); err != nil {
+			return nil, fmt.Errorf("read points: %w", err)
+		}
+		e.GrantedAt = e.GrantedAt.UTC()
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
+}

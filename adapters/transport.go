@@ -1,0 +1,183 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+)
+
+// Transport names accepted by PUBSUB.
+const (
+	TransportGoChannel = "gochannel"
+	TransportSQL       = "sql"
+	TransportAMQP      = "amqp"
+)
+
+// SQLPollInterval is how often an idle SQL subscriber looks for new rows.
+const SQLPollInterval = 100 * time.Millisecond
+
+// Transport is the pub/sub that carries events and commands between the
+// forwarder and the handlers. Each handler subscribes with its own name as
+// consumer group (SQL) or queue (AMQP), so each gets every message once.
+type Transport struct {
+	Publisher     message.Publisher
+	newSubscriber func(group string) (message.Subscriber, error)
+	ready         func(ctx context.Context) error
+	close         func() error
+}
+
+// NewTransport builds the transport that kind names. db is used by the SQL
+// transport; amqpURL by the AMQP one.
+func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger) (*Transport, error) {
+	wlogger := watermill.NewSlogLogger(logger)
+	switch kind {
+	case TransportGoChannel:
+		return newGoChannelTransport(wlogger), nil
+	case TransportSQL:
+		return newSQLTransport(db, wlogger)
+	case TransportAMQP:
+		return newAMQPTransport(amqpURL, wlogger)
+	}
+	return nil, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", kind)
+}
+
+// Subscriber returns a subscriber for one consumer group, with the topic's
+// durable storage (table, queue and binding) created at once, so that no
+// message published from now on can miss it.
+func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) {
+	sub, err := t.newSubscriber(group)
+	if err != nil {
+		return nil, err
+	}
+	if initializer, ok := sub.(message.SubscribeInitializer); ok {
+		if err := initializer.SubscribeInitialize(topic); err != nil {
+			_ = sub.Close()
+			return nil, fmt.Errorf("initialize %s for %s: %w", topic, group, err)
+		}
+	}
+	return sub, nil
+}
+
+// Ready reports whether the transport can carry messages now.
+func (t *Transport) Ready(ctx context.Context) error { return t.ready(ctx) }
+
+// Close releases the transport's connections.
+func (t *Transport) Close() error { return t.close() }
+
+func newGoChannelTransport(logger watermill.LoggerAdapter) *Transport {
+	// Publish blocks until every subscriber acked, so the forwarder acks an
+	// outbox row only once all handlers are done with it.
+	pubSub := gochannel.NewGoChannel(gochannel.Config{
+		OutputChannelBuffer:            256,
+		BlockPublishUntilSubscriberAck: true,
+	}, logger)
+	return &Transport{
+		Publisher:     pubSub,
+		newSubscriber: func(string) (message.Subscriber, error) { return noCloseSubscriber{pubSub}, nil },
+		ready:         func(context.Context) error { return nil },
+		close:         pubSub.Close,
+	}
+}
+
+// noCloseSubscriber lets each handler "close" its view of the shared
+// gochannel without closing it for the others.
+type noCloseSubscriber struct{ message.Subscriber }
+
+func (noCloseSubscriber) Close() error { return nil }
+
+func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, error) {
+	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
+		SchemaAdapter:        wsql.DefaultPostgreSQLSchema{},
+		AutoInitializeSchema: true,
+	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{
+		Publisher: publisher,
+		newSubscriber: func(group string) (message.Subscriber, error) {
+			return NewSQLSubscriber(db, group, logger)
+		},
+		ready: db.PingContext,
+		close: publisher.Close,
+	}, nil
+}
+
+// NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer group.
+func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
+	return wsql.NewSubscriber(wsql.BeginnerFromStdSQL(db), wsql.SubscriberConfig{
+		ConsumerGroup:    group,
+		PollInterval:     SQLPollInterval,
+		ResendInterval:   SQLPollInterval,
+		RetryInterval:    time.Second,
+		SchemaAdapter:    wsql.DefaultPostgreSQLSchema{},
+		OffsetsAdapter:   wsql.DefaultPostgreSQLOffsetsAdapter{},
+		InitializeSchema: true,
+	}, logger)
+}
+
+func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transport, error) {
+	if u, err := url.Parse(amqpURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+		return nil, errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")
+	}
+	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName)
+	conn, err := wamqp.NewConnection(config.Connection, logger)
+	if err != nil {
+		return nil, fmt.Errorf("RabbitMQ unreachable: %w", errors.Unwrap(err))
+	}
+	publisher, err := wamqp.NewPublisherWithConnection(config, logger, conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	t := &Transport{
+		Publisher: publisher,
+		newSubscriber: func(group string) (message.Subscriber, error) {
+			return wamqp.NewSubscriberWithConnection(
+				amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicNameWithSuffix(group)), logger, conn)
+		},
+		ready: func(context.Context) error {
+			if !conn.IsConnected() {
+				return errors.New("RabbitMQ connection is down")
+			}
+			return nil
+		},
+		close: func() error { return errors.Join(publisher.Close(), conn.Close()) },
+	}
+	// Poisoned messages need a queue of their own, or the fanout exchange drops them.
+	poison, err := wamqp.NewSubscriberWithConnection(config, logger, conn)
+	if err == nil {
+		err = poison.SubscribeInitialize(PoisonTopic)
+	}
+	if err != nil {
+		_ = t.Close()
+		return nil, fmt.Errorf("declare poison queue: %w", err)
+	}
+	return t, nil
+}
+
+// amqpConfig is a durable fanout exchange per topic and a durable queue per
+// consumer group, with publisher confirms.
+func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config {
+	config := wamqp.NewDurablePubSubConfig(amqpURL, queueName)
+	config.Connection.AmqpConfig = &amqp091.Config{
+		Heartbeat: 10 * time.Second,
+		Locale:    "en_US",
+		Dial:      amqp091.DefaultDial(5 * time.Second),
+	}
+	config.Connection.Reconnect = wamqp.DefaultReconnectConfig()
+	config.Publish.ConfirmDelivery = true
+	config.Consume.Qos.PrefetchCount = 16
+	return config
+}

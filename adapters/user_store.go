@@ -1,0 +1,193 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/domain"
+)
+
+// UserStore is the event store of users, with their email reservations and
+// credentials, on PostgreSQL.
+type UserStore struct {
+	db     *sql.DB
+	logger watermill.LoggerAdapter
+}
+
+// NewUserStore returns the store.
+func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
+	return &UserStore{db: db, logger: watermill.NewSlogLogger(logger)}
+}
+
+type eventMetadata struct {
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+// Register commits, in one transaction, the email reservation, the
+// credential, the user's pending events and their outbox messages.
+func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	if err := reserveEmail(ctx, tx, user); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)`,
+		user.ID(), string(passwordHash)); err != nil {
+		return fmt.Errorf("store credential: %w", err)
+	}
+	if err := s.appendEvents(ctx, tx, user); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// reserveEmail claims the email's key for the user. A concurrent claim of the
+// same key waits for this transaction, so exactly one wins.
+func reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO user_emails (email_key, user_id) VALUES ($1, $2) ON CONFLICT (email_key) DO NOTHING`,
+		user.Email().Key(), user.ID())
+	if isUniqueViolation(err, "user_emails_user_id_key") {
+		return domain.ErrUserExists
+	}
+	if err != nil {
+		return fmt.Errorf("reserve email: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var owner string
+	err = tx.QueryRowContext(ctx, `SELECT user_id FROM user_emails WHERE email_key = $1`, user.Email().Key()).Scan(&owner)
+	if err != nil {
+		return fmt.Errorf("read email owner: %w", err)
+	}
+	if owner == user.ID() {
+		return command.ErrAlreadyRegistered
+	}
+	return domain.ErrEmailTaken
+}
+
+// appendEvents writes the pending events at their stream versions (a unique
+// (stream, version) pair gives optimistic concurrency) and publishes each one
+// into the outbox in the same transaction.
+func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+	pending := user.PendingEvents()
+	version := user.Version() - len(pending)
+	metadata, err := json.Marshal(eventMetadata{CorrelationID: app.CorrelationID(ctx)})
+	if err != nil {
+		return err
+	}
+	for _, event := range pending {
+		version++
+		var messageID string
+		bus, err := s.outboxBus(tx, func(id string) { messageID = id })
+		if err != nil {
+			return err
+		}
+		if err := bus.Publish(ctx, event); err != nil {
+			return fmt.Errorf("publish %s into outbox: %w", event.EventName(), err)
+		}
+		payload, err := json.Marshal(event)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			messageID, user.ID(), version, event.EventName(), domain.UserRegisteredSchemaVersion, payload, metadata)
+		if isUniqueViolation(err, "events_stream_version_unique") {
+			return domain.ErrUserExists
+		}
+		if err != nil {
+			return fmt.Errorf("append %s: %w", event.EventName(), err)
+		}
+	}
+	return nil
+}
+
+// outboxBus is an event bus whose messages land in the outbox table inside
+// tx; the forwarder later moves them to the transport.
+func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.EventBus, error) {
+	publisher, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
+		SchemaAdapter: wsql.DefaultPostgreSQLSchema{},
+	}, s.logger)
+	if err != nil {
+		return nil, err
+	}
+	return cqrs.NewEventBusWithConfig(
+		forwarder.NewPublisher(publisher, forwarder.PublisherConfig{ForwarderTopic: OutboxTopic}),
+		cqrs.EventBusConfig{
+			GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
+				return EventTopic(p.EventName), nil
+			},
+			OnPublish: func(p cqrs.OnEventSendParams) error {
+				if id := app.CorrelationID(p.Message.Context()); id != "" {
+					middleware.SetCorrelationID(id, p.Message)
+				}
+				onMessageID(p.Message.UUID)
+				return nil
+			},
+			Marshaler: Marshaler,
+			Logger:    s.logger,
+		})
+}
+
+// LoadUser rebuilds a user from its stream, or returns domain.ErrUserNotFound.
+func (s *UserStore) LoadUser(ctx context.Context, id string) (*domain.User, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT event_type, schema_version, payload FROM events WHERE stream_id = $1 ORDER BY stream_version`, id)
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var events []domain.Event
+	for rows.Next() {
+		var eventType string
+		var schemaVersion int
+		var payload []byte
+		if err := rows.Scan(&eventType, &schemaVersion, &payload); err != nil {
+			return nil, fmt.Errorf("load user: %w", err)
+		}
+		event, err := decodeEvent(eventType, schemaVersion, payload)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, event)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	return domain.UnmarshalUserFromEvents(events)
+}
+
+func decodeEvent(eventType string, schemaVersion int, payload []byte) (domain.Event, error) {
+	switch {
+	case eventType == domain.UserRegistered{}.EventName() && schemaVersion == domain.UserRegisteredSchemaVersion:
+		var e domain.UserRegistered
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", eventType, err)
+		}
+		return e, nil
+	}
+	return nil, errors.New("unknown stored event " + eventType)
+}

@@ -1,0 +1,24 @@
+// Package app gathers onboard's use cases.
+package app
+
+import (
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/query"
+)
+
+// Application is what the ports call.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+}
+
+// Commands are the write-side use cases.
+type Commands struct {
+	RegisterUser *command.RegisterUserHandler
+}
+
+// Queries are the read-side use cases.
+type Queries struct {
+	UserByID      query.UserByIDHandler
+	PointsBalance query.PointsBalanceHandler
+}

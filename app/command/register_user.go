@@ -1,0 +1,69 @@
+// Package command holds onboard's write-side use cases.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/onboard/onboard/domain"
+)
+
+// RegisterUser asks to register a user. The caller chooses the id, so that a
+// command delivered twice registers one user.
+type RegisterUser struct {
+	UserID   string `json:"user_id"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// ErrAlreadyRegistered is returned by a UserRegistry when the very same user
+// (same id, same email) is registered again: a redelivered command.
+var ErrAlreadyRegistered = errors.New("user already registered")
+
+// UserRegistry stores a new user in one transaction: it reserves the email,
+// stores the credential, appends the user's pending events to the event
+// store and publishes them into the outbox.
+type UserRegistry interface {
+	Register(ctx context.Context, user *domain.User, passwordHash []byte) error
+}
+
+// PasswordHasher turns a password into a slow, salted hash.
+type PasswordHasher interface {
+	Hash(password string) ([]byte, error)
+}
+
+// RegisterUserHandler handles RegisterUser, from HTTP or from the command bus.
+type RegisterUserHandler struct {
+	registry UserRegistry
+	hasher   PasswordHasher
+	now      func() time.Time
+}
+
+// NewRegisterUserHandler returns the handler; now defaults to time.Now.
+func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, now func() time.Time) *RegisterUserHandler {
+	if now == nil {
+		now = time.Now
+	}
+	return &RegisterUserHandler{registry: registry, hasher: hasher, now: now}
+}
+
+// Handle validates the command, hashes the password and registers the user.
+// Registering the same user twice is a no-op.
+func (h *RegisterUserHandler) Handle(ctx context.Context, cmd *RegisterUser) error {
+	user, err := domain.NewUser(cmd.UserID, cmd.Name, cmd.Email, cmd.Password, h.now())
+	if err != nil {
+		return err
+	}
+	hash, err := h.hasher.Hash(cmd.Password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	err = h.registry.Register(ctx, user, hash)
+	if errors.Is(err, ErrAlreadyRegistered) {
+		return nil
+	}
+	return err
+}

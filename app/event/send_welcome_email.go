@@ -1,0 +1,58 @@
+// Package event holds onboard's event handlers. Delivery is at-least-once,
+// so each handler is idempotent.
+package event
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onboard/onboard/domain"
+)
+
+// Mail is one plain-text email.
+type Mail struct {
+	To      string
+	Subject string
+	Body    string
+}
+
+// Mailer sends an email.
+type Mailer interface {
+	Send(ctx context.Context, mail Mail) error
+}
+
+// Deduplicator runs an effect at most once per (handler, key): the record
+// "handler did key" commits only if the effect succeeded, and a concurrent
+// second run waits for the first and then does nothing.
+type Deduplicator interface {
+	Once(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error
+}
+
+// SendWelcomeEmailName is the handler's name, and so its consumer group and
+// queue name: never rename it casually.
+const SendWelcomeEmailName = "SendWelcomeEmailOnUserRegistered"
+
+// SendWelcomeEmail sends one welcome email per registered user.
+type SendWelcomeEmail struct {
+	mailer Mailer
+	once   Deduplicator
+}
+
+// NewSendWelcomeEmail returns the handler.
+func NewSendWelcomeEmail(mailer Mailer, once Deduplicator) SendWelcomeEmail {
+	return SendWelcomeEmail{mailer: mailer, once: once}
+}
+
+// Handle sends the welcome email unless this user already got it.
+func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) error {
+	if e.UserID == "" || e.Email == "" {
+		return fmt.Errorf("%s: event without user id or email", SendWelcomeEmailName)
+	}
+	return h.once.Once(ctx, SendWelcomeEmailName, e.UserID, func(ctx context.Context) error {
+		return h.mailer.Send(ctx, Mail{
+			To:      e.Email,
+			Subject: "Welcome to onboard",
+			Body:    fmt.Sprintf("Hello %s,\n\nwelcome to onboard! Your account is ready.\n", e.Name),
+		})
+	})
+}

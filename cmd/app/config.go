@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Config is the service's configuration, read from the environment.
+type Config struct {
+	PubSub       string
+	DatabaseURL  string
+	AMQPURL      string
+	SMTPURL      string
+	MailFrom     string
+	HTTPAddr     string
+	BcryptCost   int
+	SignupPoints int
+}
+
+// Defaults of the environment variables.
+const (
+	DefaultPubSub      = "sql"
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultMailFrom    = "no-reply@onboard.local"
+	DefaultHTTPAddr    = ":8080"
+)
+
+// LoadConfig reads the configuration through getenv and returns every
+// problem at once. Error messages never quote a URL, which may hold a password.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(name, fallback string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return fallback
+	}
+	var errs []error
+	number := func(name string, fallback, lowest, highest int) int {
+		raw := getenv(name)
+		if raw == "" {
+			return fallback
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < lowest || n > highest {
+			errs = append(errs, fmt.Errorf("%s: want a whole number from %d to %d, got %q", name, lowest, highest, raw))
+		}
+		return n
+	}
+	cfg := Config{
+		PubSub:       get("PUBSUB", DefaultPubSub),
+		DatabaseURL:  get("DATABASE_URL", DefaultDatabaseURL),
+		AMQPURL:      get("AMQP_URL", DefaultAMQPURL),
+		SMTPURL:      getenv("SMTP_URL"),
+		MailFrom:     get("MAIL_FROM", DefaultMailFrom),
+		HTTPAddr:     get("HTTP_ADDR", DefaultHTTPAddr),
+		BcryptCost:   number("BCRYPT_COST", 10, 10, 14),
+		SignupPoints: number("SIGNUP_POINTS", 100, 0, 1_000_000),
+	}
+	switch cfg.PubSub {
+	case "gochannel", "sql", "amqp":
+	default:
+		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql or amqp, got %q", cfg.PubSub))
+	}
+	return cfg, errors.Join(errs...)
+}

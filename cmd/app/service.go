@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/app/query"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/ports"
+)
+
+// RegisterUserHandlerName is the command handler's name and consumer group.
+const RegisterUserHandlerName = "RegisterUserHandler"
+
+// startTimeout bounds connecting to the database and the broker at start.
+const startTimeout = 10 * time.Second
+
+// Service is onboard wired together: HTTP API, handlers router and forwarder.
+type Service struct {
+	logger    *slog.Logger
+	db        *sql.DB
+	transport *adapters.Transport
+	handlers  *message.Router
+	forwarder *forwarder.Forwarder
+	server    *http.Server
+	listener  net.Listener
+}
+
+// NewService connects to everything cfg names and wires the service. mailer
+// overrides the one cfg implies when not nil.
+func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
+	s := &Service{logger: logger}
+	defer func() {
+		if err != nil {
+			s.closeResources()
+		}
+	}()
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+
+	if s.db, err = adapters.OpenDatabase(startCtx, cfg.DatabaseURL, logger); err != nil {
+		return nil, err
+	}
+	if s.transport, err = adapters.NewTransport(cfg.PubSub, s.db, cfg.AMQPURL, logger); err != nil {
+		return nil, err
+	}
+	if mailer == nil {
+		if mailer, err = newMailer(cfg, logger); err != nil {
+			return nil, err
+		}
+	}
+
+	users := adapters.NewUserStore(s.db, logger)
+	ledger := adapters.NewPointsLedger(s.db)
+	application := app.Application{
+		Commands: app.Commands{
+			RegisterUser: command.NewRegisterUserHandler(users, adapters.BcryptHasher{Cost: cfg.BcryptCost}, nil),
+		},
+		Queries: app.Queries{
+			UserByID:      query.NewUserByIDHandler(users),
+			PointsBalance: query.NewPointsBalanceHandler(users, ledger),
+		},
+	}
+	eventHandlers := []cqrs.EventHandler{
+		cqrs.NewEventHandler(event.SendWelcomeEmailName,
+			event.NewSendWelcomeEmail(mailer, adapters.NewDeduplicator(s.db)).Handle),
+		cqrs.NewEventHandler(event.SeedSignupPointsName,
+			event.NewSeedSignupPoints(ledger, cfg.SignupPoints, nil).Handle),
+	}
+	if s.handlers, err = s.newHandlersRouter(application, eventHandlers); err != nil {
+		return nil, err
+	}
+	if s.forwarder, err = s.newForwarder(); err != nil {
+		return nil, err
+	}
+	if s.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	s.server = &http.Server{
+		Handler:           ports.NewHandler(application, s.ready, logger),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	return s, nil
+}
+
+func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
+	if cfg.SMTPURL == "" {
+		return adapters.LogMailer{From: cfg.MailFrom, Logger: logger}, nil
+	}
+	return adapters.NewSMTPMailer(cfg.SMTPURL, cfg.MailFrom)
+}
+
+// Addr is the address the HTTP API listens on.
+func (s *Service) Addr() string { return s.listener.Addr().String() }
+
+func (s *Service) ready(ctx context.Context) error {
+	return errors.Join(s.db.PingContext(ctx), s.transport.Ready(ctx))
+}
+
+// newHandlersRouter runs the event handlers and the RegisterUser command
+// handler, each on its own consumer group, behind the middleware: poison
+// queue after the retries, one log line per message, retry with backoff,
+// panic recovery.
+func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler) (*message.Router, error) {
+	wlogger := watermill.NewSlogLogger(s.logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
+	if err != nil {
+		return nil, err
+	}
+	poison, err := middleware.PoisonQueue(s.transport.Publisher, adapters.PoisonTopic)
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(
+		poison,
+		logMessages(s.logger),
+		middleware.Retry{
+			MaxRetries:          10,
+			InitialInterval:     100 * time.Millisecond,
+			MaxInterval:         10 * time.Second,
+			Multiplier:          2,
+			RandomizationFactor: 0.2,
+			Logger:              wlogger,
+		}.Middleware,
+		middleware.Recoverer,
+	)
+
+	eventProcessor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
+			return adapters.EventTopic(p.EventName), nil
+		},
+		SubscriberConstructor: func(p cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return s.transport.Subscriber(p.HandlerName, adapters.EventTopic(p.EventName))
+		},
+		Marshaler: adapters.Marshaler,
+		Logger:    wlogger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := eventProcessor.AddHandlers(eventHandlers...); err != nil {
+		return nil, err
+	}
+
+	commandProcessor, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
+			return adapters.CommandTopic(p.CommandName), nil
+		},
+		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return s.transport.Subscriber(p.HandlerName, adapters.CommandTopic(p.CommandName))
+		},
+		OnHandle:  s.ackRejectedCommands,
+		Marshaler: adapters.Marshaler,
+		Logger:    wlogger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = commandProcessor.AddHandlers(
+		cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle))
+	return router, err
+}
+
+// ackRejectedCommands logs a command the domain rejects and acks it: a
+// retry would be rejected again. Other errors are retried.
+func (s *Service) ackRejectedCommands(p cqrs.CommandProcessorOnHandleParams) error {
+	ctx := p.Message.Context()
+	err := p.Handler.Handle(ctx, p.Command)
+	var rejected *domain.Error
+	if errors.As(err, &rejected) {
+		s.logger.WarnContext(ctx, "command rejected", "command", p.CommandName,
+			"message_uuid", p.Message.UUID, "code", rejected.Code, "reason", rejected.Error())
+		return nil
+	}
+	return err
+}
+
+// logMessages puts the message's correlation id in its context and logs one
+// line per handled message with the handler's name, duration and error.
+func logMessages(logger *slog.Logger) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
+			msg.SetContext(ctx)
+			start := time.Now()
+			produced, err := next(msg)
+			attrs := []any{
+				"handler", message.HandlerNameFromCtx(ctx),
+				"message_uuid", msg.UUID,
+				"duration", time.Since(start),
+			}
+			if err != nil {
+				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
+			} else {
+				logger.InfoContext(ctx, "message handled", attrs...)
+			}
+			return produced, err
+		}
+	}
+}
+
+// newForwarder moves outbox rows to the transport. It runs on a router of
+// its own, started once every handler has subscribed.
+func (s *Service) newForwarder() (*forwarder.Forwarder, error) {
+	wlogger := watermill.NewSlogLogger(s.logger)
+	outbox, err := adapters.NewSQLSubscriber(s.db, "forwarder", wlogger)
+	if err != nil {
+		return nil, err
+	}
+	// Create the outbox table now: the first registration writes into it.
+	if err := outbox.SubscribeInitialize(adapters.OutboxTopic); err != nil {
+		return nil, fmt.Errorf("initialize outbox: %w", err)
+	}
+	return forwarder.NewForwarder(outbox, s.transport.Publisher, wlogger, forwarder.Config{
+		ForwarderTopic: adapters.OutboxTopic,
+		CloseTimeout:   30 * time.Second,
+	})
+}
+
+// Run serves until ctx ends, then stops taking requests, lets requests and
+// handlers in flight finish, and closes everything.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.closeResources()
+	errs := make(chan error, 3)
+	go func() { errs <- s.handlers.Run(context.Background()) }()
+	select {
+	case <-s.handlers.Running():
+	case err := <-errs:
+		return fmt.Errorf("handlers router: %w", err)
+	}
+	go func() { errs <- s.forwarder.Run(context.Background()) }()
+	go func() { errs <- s.server.Serve(s.listener) }()
+	s.logger.Info("onboard is serving", "addr", s.Addr())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down")
+	case runErr = <-errs:
+		s.logger.Error("a component stopped", "error", runErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.server.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := s.forwarder.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("forwarder close: %w", err))
+	}
+	if err := s.handlers.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("handlers close: %w", err))
+	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+func (s *Service) closeResources() {
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	if s.transport != nil {
+		_ = s.transport.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}

@@ -1,0 +1,88 @@
+// Package testenv gives integration tests the services they need. A test
+// asks for a service by the environment variable holding its URL: when the
+// variable is unset the test is skipped with a message naming it, unless
+// REQUIRE_SERVICES=1, under which it fails.
+package testenv
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+)
+
+// Variables naming the services' URLs.
+const (
+	PostgresURLVar = "TEST_POSTGRES_URL" // a PostgreSQL server URL whose user may create databases
+	AMQPURLVar     = "TEST_AMQP_URL"     // a RabbitMQ URL
+)
+
+// URL returns the service URL in the variable, or skips the test (fails it
+// under REQUIRE_SERVICES=1) when the variable is unset.
+func URL(t testing.TB, variable string) string {
+	t.Helper()
+	value := os.Getenv(variable)
+	if value != "" {
+		return value
+	}
+	if os.Getenv("REQUIRE_SERVICES") == "1" {
+		t.Fatalf("%s is not set and REQUIRE_SERVICES=1: this integration test must run", variable)
+	}
+	t.Skipf("%s is not set: skipping this integration test (set it, or REQUIRE_SERVICES=1 to make this a failure)", variable)
+	return ""
+}
+
+// PostgresDatabase creates an empty database on the TEST_POSTGRES_URL server
+// for this test alone, drops it when the test ends, and returns its URL.
+func PostgresDatabase(t testing.TB) string {
+	t.Helper()
+	serverURL := URL(t, PostgresURLVar)
+	admin, err := sql.Open("pgx", serverURL)
+	if err != nil {
+		t.Fatalf("open %s: %v", PostgresURLVar, err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	name := "onboard_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database on %s: %v", PostgresURLVar, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatalf("%s is not a URL", PostgresURLVar)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// OpenPostgres returns a connection to a fresh test database and its URL.
+func OpenPostgres(t testing.TB) (*sql.DB, string) {
+	t.Helper()
+	dbURL := PostgresDatabase(t)
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db, dbURL
+}
+
+// Name returns a name unique to this run, for topics, queues and exchanges.
+func Name(prefix string) string {
+	return fmt.Sprintf("%s_%s", prefix, strings.ReplaceAll(uuid.NewString(), "-", "")[:12])
+}

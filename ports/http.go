@@ -1,0 +1,261 @@
+// Package ports holds onboard's inbound adapters: the Gin HTTP server.
+package ports
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/domain"
+)
+
+// MaxBodyBytes caps a request body; a larger one gets 413.
+const MaxBodyBytes = 64 << 10
+
+// RequestIDHeader carries the correlation id in and out.
+const RequestIDHeader = "X-Request-ID"
+
+// ReadinessCheck reports whether a dependency can serve now.
+type ReadinessCheck func(ctx context.Context) error
+
+// HTTPServer serves the JSON API.
+type HTTPServer struct {
+	app    app.Application
+	ready  ReadinessCheck
+	logger *slog.Logger
+}
+
+// NewHandler returns the API's http.Handler.
+func NewHandler(application app.Application, ready ReadinessCheck, logger *slog.Logger) http.Handler {
+	s := HTTPServer{app: application, ready: ready, logger: logger}
+	gin.SetMode(gin.ReleaseMode)
+	router := gin.New()
+	router.HandleMethodNotAllowed = true
+	router.Use(s.correlate, s.recover)
+	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
+	router.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this route", nil)
+	})
+	router.POST("/users", s.registerUser)
+	router.GET("/users/:id", s.getUser)
+	router.GET("/users/:id/points", s.getPoints)
+	router.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	router.GET("/readyz", s.readyz)
+	return router
+}
+
+// correlate takes the request's X-Request-ID, or makes one, puts it in the
+// context for the logs and the events, echoes it, and logs the request.
+func (s HTTPServer) correlate(c *gin.Context) {
+	id := c.GetHeader(RequestIDHeader)
+	if id == "" || len(id) > 128 || !isPrintableASCII(id) {
+		id = uuid.NewString()
+	}
+	ctx := app.WithCorrelationID(c.Request.Context(), id)
+	c.Request = c.Request.WithContext(ctx)
+	c.Header(RequestIDHeader, id)
+	start := time.Now()
+	c.Next()
+	s.logger.InfoContext(ctx, "http request", "method", c.Request.Method, "path", c.FullPath(),
+		"status", c.Writer.Status(), "duration", time.Since(start))
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// recover turns a panic into a 500 without internals.
+func (s HTTPServer) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.ErrorContext(c.Request.Context(), "panic in http handler", "panic", r)
+			writeError(c, http.StatusInternalServerError, "internal", "internal error", nil)
+		}
+	}()
+	c.Next()
+}
+
+type registerUserRequest struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+}
+
+type userResponse struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Email        string    `json:"email"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+func (s HTTPServer) registerUser(c *gin.Context) {
+	if mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mediaType != "application/json" {
+		writeError(c, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json", nil)
+		return
+	}
+	var req registerUserRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	missing := map[string]string{}
+	for field, value := range map[string]*string{"name": req.Name, "email": req.Email, "password": req.Password} {
+		if value == nil {
+			missing[field] = "required"
+		}
+	}
+	if len(missing) > 0 {
+		s.fail(c, &domain.Error{Kind: domain.KindInvalid, Code: "validation-failed", Message: "some fields are invalid", Fields: missing})
+		return
+	}
+	cmd := &command.RegisterUser{
+		UserID:   uuid.Must(uuid.NewV7()).String(),
+		Name:     *req.Name,
+		Email:    *req.Email,
+		Password: *req.Password,
+	}
+	if err := s.app.Commands.RegisterUser.Handle(c.Request.Context(), cmd); err != nil {
+		s.fail(c, err)
+		return
+	}
+	user, err := s.app.Queries.UserByID.Handle(c.Request.Context(), cmd.UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/users/"+user.ID())
+	c.JSON(http.StatusCreated, toUserResponse(user))
+}
+
+// decodeJSON reads exactly one JSON object from a size-capped body.
+func decodeJSON(c *gin.Context, into any) bool {
+	if c.Request.ContentLength > MaxBodyBytes {
+		writeError(c, http.StatusRequestEntityTooLarge, "body-too-large", "the body is larger than 64 KiB", nil)
+		return false
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(into)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(c, http.StatusRequestEntityTooLarge, "body-too-large", "the body is larger than 64 KiB", nil)
+		return false
+	case err != nil:
+		writeError(c, http.StatusBadRequest, "malformed-json", "the body is not a valid JSON object of the expected shape", nil)
+		return false
+	}
+	return true
+}
+
+func (s HTTPServer) getUser(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	user, err := s.app.Queries.UserByID.Handle(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toUserResponse(user))
+}
+
+type pointsResponse struct {
+	UserID  string               `json:"user_id"`
+	Balance int                  `json:"balance"`
+	Entries []domain.PointsEntry `json:"entries"`
+}
+
+func (s HTTPServer) getPoints(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	points, err := s.app.Queries.PointsBalance.Handle(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, pointsResponse{UserID: points.UserID, Balance: points.Balance, Entries: points.Entries})
+}
+
+func (s HTTPServer) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		s.logger.WarnContext(ctx, "not ready", "error", err)
+		writeError(c, http.StatusServiceUnavailable, "not-ready", "a dependency is unavailable", nil)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func userID(c *gin.Context) (string, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeError(c, http.StatusBadRequest, "invalid-id", "the user id is not a UUID", nil)
+		return "", false
+	}
+	return id.String(), true
+}
+
+func toUserResponse(u *domain.User) userResponse {
+	return userResponse{ID: u.ID(), Name: u.Name(), Email: u.Email().String(), RegisteredAt: u.RegisteredAt()}
+}
+
+// fail maps an error to its status: domain errors by kind, anything else is
+// a dependency failure, logged here and answered 503 without its details.
+func (s HTTPServer) fail(c *gin.Context, err error) {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		status := map[domain.Kind]int{
+			domain.KindInvalid:  http.StatusUnprocessableEntity,
+			domain.KindConflict: http.StatusConflict,
+			domain.KindNotFound: http.StatusNotFound,
+		}[de.Kind]
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		writeError(c, status, de.Code, de.Message, de.Fields)
+		return
+	}
+	s.logger.ErrorContext(c.Request.Context(), "request failed", "error", err)
+	writeError(c, http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable, try again later", nil)
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+func writeError(c *gin.Context, status int, code, message string, fields map[string]string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
+}
