@@ -150,9 +150,6 @@ func decodeJSON(c *gin.Context, into any) bool {
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	err := dec.Decode(into)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
 			err = errors.New("trailing data after the JSON object")

@@ -29,7 +29,7 @@ import (
 const RegisterUserHandlerName = "RegisterUserHandler"
 
 // startTimeout bounds connecting to the database and the broker at start.
-const startTimeout = 10 * time.Second
+const startTimeout = 8 * time.Second
 
 // Service is onboard wired together: HTTP API, handlers router and forwarder.
 type Service struct {
@@ -118,9 +118,10 @@ func (s *Service) ready(ctx context.Context) error {
 }
 
 // newHandlersRouter runs the event handlers and the RegisterUser command
-// handler, each on its own consumer group, behind the middleware: poison
-// queue after the retries, one log line per message, retry with backoff,
-// panic recovery.
+// handler, each on its own consumer group, behind the middleware, outermost
+// first: correlation id carried to produced messages, poison queue once the
+// retries are spent, retry with backoff, one log line per attempt (with the
+// correlation id), panic recovery.
 func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler) (*message.Router, error) {
 	wlogger := watermill.NewSlogLogger(s.logger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
@@ -132,16 +133,16 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 		return nil, err
 	}
 	router.AddMiddleware(
+		middleware.CorrelationID,
 		poison,
-		logMessages(s.logger),
 		middleware.Retry{
 			MaxRetries:          10,
 			InitialInterval:     100 * time.Millisecond,
 			MaxInterval:         10 * time.Second,
 			Multiplier:          2,
 			RandomizationFactor: 0.2,
-			Logger:              wlogger,
 		}.Middleware,
+		logMessages(s.logger),
 		middleware.Recoverer,
 	)
 
