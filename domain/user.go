@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -96,7 +97,7 @@ func (u *User) apply(e Event) error {
 }
 
 // PendingEvents returns the events recorded since the user was loaded.
-func (u *User) PendingEvents() []Event { return u.pending }
+func (u *User) PendingEvents() []Event { return slices.Clone(u.pending) }
 
 // Version is the stream version after the pending events.
 func (u *User) Version() int { return u.version }

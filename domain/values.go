@@ -48,10 +48,11 @@ func parseName(raw string, v validation) string {
 	return name
 }
 
-// isForbiddenInName rejects control and invisible format characters
-// (CR, LF, zero-width and bidi overrides) that could forge headers or spoof text.
+// isForbiddenInName rejects control, line-separator and invisible format
+// characters (CR, LF, U+2028, zero-width, bidi overrides) that could forge
+// headers or log lines, or spoof text.
 func isForbiddenInName(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func parseEmail(raw string, v validation) Email {
