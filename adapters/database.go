@@ -12,26 +12,34 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 //go:embed migrations
 var migrations embed.FS
 
-// OpenDatabase connects to the database named by a postgres:// URL, checks
-// that it answers within the context's deadline and applies the migrations.
+// connectTimeout bounds one attempt to reach a database server.
+const connectTimeout = 5 * time.Second
+
+// OpenDatabase opens the database a URL names (postgres://…, mysql://… or
+// sqlite:PATH), checks that it answers within the context's deadline and
+// applies the migrations of its dialect.
 func OpenDatabase(ctx context.Context, rawURL string, logger *slog.Logger) (*sql.DB, error) {
-	dsn, err := postgresDSN(rawURL)
+	driver, dsn, err := driverDSN(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("pgx", dsn)
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -49,19 +57,75 @@ func OpenDatabase(ctx context.Context, rawURL string, logger *slog.Logger) (*sql
 	return db, nil
 }
 
-// postgresDSN checks the URL and adds a connect timeout when it has none,
-// so that an unreachable server fails fast instead of hanging.
-func postgresDSN(rawURL string) (string, error) {
+// driverDSN turns DATABASE_URL into a driver name and its DSN. Errors never
+// quote the URL, which may hold a password.
+func driverDSN(rawURL string) (driver, dsn string, err error) {
+	if path, ok := strings.CutPrefix(rawURL, "sqlite:"); ok {
+		return sqliteDSN(path)
+	}
 	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-		return "", errors.New("DATABASE_URL: want postgres://user@host:port/database")
+	if err != nil || u.Host == "" {
+		return "", "", errors.New("DATABASE_URL: want postgres://…, mysql://… or sqlite:PATH")
 	}
-	q := u.Query()
-	if q.Get("connect_timeout") == "" {
-		q.Set("connect_timeout", "5")
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		q := u.Query()
+		if q.Get("connect_timeout") == "" {
+			q.Set("connect_timeout", fmt.Sprint(connectTimeout.Seconds()))
+		}
+		u.RawQuery = q.Encode()
+		return "pgx", u.String(), nil
+	case "mysql":
+		return mysqlDSN(u)
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return "", "", errors.New("DATABASE_URL: want postgres://…, mysql://… or sqlite:PATH")
+}
+
+// mysqlDSN maps mysql://user:pass@host:port/db?param=value to the driver's
+// DSN, in UTC with parsed times.
+func mysqlDSN(u *url.URL) (string, string, error) {
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Timeout = connectTimeout
+	params := map[string]string{}
+	for key, values := range u.Query() {
+		params[key] = values[len(values)-1]
+	}
+	if len(params) > 0 {
+		cfg.Params = params
+	}
+	if cfg.DBName == "" {
+		return "", "", errors.New("DATABASE_URL: name the MySQL database: mysql://user@host:port/database")
+	}
+	return "mysql", cfg.FormatDSN(), nil
+}
+
+// sqliteDSN opens PATH (created with its folder if missing) in WAL mode,
+// with transactions that take the write lock at BEGIN: SQLite has one
+// writer, and a transaction upgrading from read to write could fail instead
+// of waiting.
+func sqliteDSN(path string) (string, string, error) {
+	path = strings.TrimPrefix(path, "//")
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return "", "", errors.New("DATABASE_URL: want sqlite:PATH, e.g. sqlite:data/onboard.db")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", "", fmt.Errorf("DATABASE_URL: create the database folder: %w", err)
+		}
+	}
+	pragmas := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		pragmas.Add("_pragma", p)
+	}
+	pragmas.Set("_txlock", "immediate")
+	return "sqlite", "file:" + path + "?" + pragmas.Encode(), nil
 }
 
 // redactConnectError keeps the cause of a failed connection and drops the
@@ -75,16 +139,27 @@ func redactConnectError(err error) error {
 }
 
 func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
-	fsys, err := fs.Sub(migrations, "migrations/postgres")
+	d := dialectOf(db)
+	fsys, err := fs.Sub(migrations, "migrations/"+d.name)
 	if err != nil {
 		return err
 	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return err
+	options := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	switch d.name {
+	case postgresDialect.name:
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		options = append(options, goose.WithSessionLocker(locker))
+	case mysqlDialect.name:
+		locker, err := lock.NewMySQLTableLocker()
+		if err != nil {
+			return err
+		}
+		options = append(options, goose.WithLocker(locker))
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	provider, err := goose.NewProvider(d.goose, db, fsys, options...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -96,12 +171,4 @@ func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
 		logger.Info("migration applied", "source", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
-}
-
-// isUniqueViolation reports whether err is PostgreSQL's unique_violation on
-// the named constraint ("" for any).
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" &&
-		(constraint == "" || strings.EqualFold(pgErr.ConstraintName, constraint))
 }

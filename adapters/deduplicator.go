@@ -10,10 +10,17 @@ import (
 // transaction held open while the effect runs: the record commits only when
 // the effect succeeded, and a concurrent run of the same key blocks on the
 // row until the first one ends, then sees it and does nothing.
-type Deduplicator struct{ db *sql.DB }
+type Deduplicator struct {
+	db          *sql.DB
+	recordQuery string
+}
 
 // NewDeduplicator returns the deduplicator.
-func NewDeduplicator(db *sql.DB) Deduplicator { return Deduplicator{db: db} }
+func NewDeduplicator(db *sql.DB) Deduplicator {
+	d := dialectOf(db)
+	return Deduplicator{db: db, recordQuery: d.rebind(d.insertOrIgnore(
+		`INSERT INTO processed_messages (handler, message_key) VALUES (?, ?)`, "handler"))}
+}
 
 // Once runs effect unless handler already did key.
 func (d Deduplicator) Once(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error {
@@ -22,8 +29,7 @@ func (d Deduplicator) Once(ctx context.Context, handler, key string, effect func
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO processed_messages (handler, message_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, handler, key)
+	res, err := tx.ExecContext(ctx, d.recordQuery, handler, key)
 	if err != nil {
 		return fmt.Errorf("record processed message: %w", err)
 	}

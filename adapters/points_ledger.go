@@ -9,17 +9,26 @@ import (
 )
 
 // PointsLedger is the points read model: one row per user and reason.
-type PointsLedger struct{ db *sql.DB }
+type PointsLedger struct {
+	db                       *sql.DB
+	grantQuery, entriesQuery string
+}
 
 // NewPointsLedger returns the ledger.
-func NewPointsLedger(db *sql.DB) PointsLedger { return PointsLedger{db: db} }
+func NewPointsLedger(db *sql.DB) PointsLedger {
+	d := dialectOf(db)
+	return PointsLedger{
+		db: db,
+		grantQuery: d.rebind(d.insertOrIgnore(
+			`INSERT INTO points_entries (user_id, reason, amount, granted_at) VALUES (?, ?, ?, ?)`, "amount")),
+		entriesQuery: d.rebind(`SELECT amount, reason, granted_at FROM points_entries
+			WHERE user_id = ? ORDER BY granted_at, reason`),
+	}
+}
 
 // Grant adds the entry unless the user already has one with its reason.
 func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
-	_, err := l.db.ExecContext(ctx,
-		`INSERT INTO points_entries (user_id, reason, amount, granted_at) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (user_id, reason) DO NOTHING`,
-		userID, entry.Reason, entry.Amount, entry.GrantedAt)
+	_, err := l.db.ExecContext(ctx, l.grantQuery, userID, entry.Reason, entry.Amount, entry.GrantedAt.UTC())
 	if err != nil {
 		return fmt.Errorf("grant points: %w", err)
 	}
@@ -28,8 +37,7 @@ func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.Poi
 
 // Entries lists the user's entries, oldest first.
 func (l PointsLedger) Entries(ctx context.Context, userID string) ([]domain.PointsEntry, error) {
-	rows, err := l.db.QueryContext(ctx,
-		`SELECT amount, reason, granted_at FROM points_entries WHERE user_id = $1 ORDER BY granted_at, reason`, userID)
+	rows, err := l.db.QueryContext(ctx, l.entriesQuery, userID)
 	if err != nil {
 		return nil, fmt.Errorf("read points: %w", err)
 	}

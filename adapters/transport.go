@@ -98,7 +98,7 @@ func (noCloseSubscriber) Close() error { return nil }
 
 func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, error) {
 	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
-		SchemaAdapter:        wsql.DefaultPostgreSQLSchema{},
+		SchemaAdapter:        dialectOf(db).schema,
 		AutoInitializeSchema: true,
 	}, logger)
 	if err != nil {
@@ -116,13 +116,14 @@ func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, er
 
 // NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer group.
 func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
-	return wsql.NewSubscriber(wsql.BeginnerFromStdSQL(db), wsql.SubscriberConfig{
+	d := dialectOf(db)
+	return wsql.NewSubscriber(d.subscriberBeginner(db), wsql.SubscriberConfig{
 		ConsumerGroup:    group,
 		PollInterval:     SQLPollInterval,
 		ResendInterval:   SQLPollInterval,
 		RetryInterval:    time.Second,
-		SchemaAdapter:    wsql.DefaultPostgreSQLSchema{},
-		OffsetsAdapter:   wsql.DefaultPostgreSQLOffsetsAdapter{},
+		SchemaAdapter:    d.schema,
+		OffsetsAdapter:   d.offsets,
 		InitializeSchema: true,
 	}, logger)
 }

@@ -20,15 +20,32 @@ import (
 )
 
 // UserStore is the event store of users, with their email reservations and
-// credentials, on PostgreSQL.
+// credentials.
 type UserStore struct {
-	db     *sql.DB
-	logger watermill.LoggerAdapter
+	db      *sql.DB
+	dialect dialect
+	logger  watermill.LoggerAdapter
+	queries userQueries
+}
+
+type userQueries struct {
+	reserveEmail, emailOwner, storeCredential, appendEvent, loadStream string
 }
 
 // NewUserStore returns the store.
 func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
-	return &UserStore{db: db, logger: watermill.NewSlogLogger(logger)}
+	d := dialectOf(db)
+	return &UserStore{db: db, dialect: d, logger: watermill.NewSlogLogger(logger), queries: userQueries{
+		reserveEmail: d.rebind(d.insertOrIgnore(
+			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
+		emailOwner:      d.rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
+		storeCredential: d.rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
+		appendEvent: d.rebind(`INSERT INTO events
+			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		loadStream: d.rebind(`SELECT event_type, schema_version, payload FROM events
+			WHERE stream_id = ? ORDER BY stream_version`),
+	}}
 }
 
 type eventMetadata struct {
@@ -44,12 +61,10 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	if err := reserveEmail(ctx, tx, user); err != nil {
+	if err := s.reserveEmail(ctx, tx, user); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)`,
-		user.ID(), string(passwordHash)); err != nil {
+	if _, err := tx.ExecContext(ctx, s.queries.storeCredential, user.ID(), string(passwordHash)); err != nil {
 		return fmt.Errorf("store credential: %w", err)
 	}
 	if err := s.appendEvents(ctx, tx, user); err != nil {
@@ -62,14 +77,11 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 }
 
 // reserveEmail claims the email's key for the user. A concurrent claim of the
-// same key waits for this transaction, so exactly one wins.
-func reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.User) error {
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO user_emails (email_key, user_id) VALUES ($1, $2) ON CONFLICT (email_key) DO NOTHING`,
-		user.Email().Key(), user.ID())
-	if isUniqueViolation(err, "user_emails_user_id_key") {
-		return domain.ErrUserExists
-	}
+// same key waits for this transaction, so exactly one wins. A claim that
+// inserts nothing tells, by the key's owner, a redelivered registration
+// (same user), a taken email (another user) or a reused user id (no owner).
+func (s *UserStore) reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+	res, err := tx.ExecContext(ctx, s.queries.reserveEmail, user.Email().Key(), user.ID())
 	if err != nil {
 		return fmt.Errorf("reserve email: %w", err)
 	}
@@ -77,11 +89,13 @@ func reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.User) error {
 		return err
 	}
 	var owner string
-	err = tx.QueryRowContext(ctx, `SELECT user_id FROM user_emails WHERE email_key = $1`, user.Email().Key()).Scan(&owner)
-	if err != nil {
+	err = tx.QueryRowContext(ctx, s.queries.emailOwner, user.Email().Key()).Scan(&owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return domain.ErrUserExists
+	case err != nil:
 		return fmt.Errorf("read email owner: %w", err)
-	}
-	if owner == user.ID() {
+	case owner == user.ID():
 		return command.ErrAlreadyRegistered
 	}
 	return domain.ErrEmailTaken
@@ -111,11 +125,9 @@ func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.U
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			messageID, user.ID(), version, event.EventName(), domain.UserRegisteredSchemaVersion, payload, metadata)
-		if isUniqueViolation(err, "events_stream_version_unique") {
+		_, err = tx.ExecContext(ctx, s.queries.appendEvent, messageID, user.ID(), version,
+			event.EventName(), domain.UserRegisteredSchemaVersion, string(payload), string(metadata))
+		if s.dialect.uniqueViolation(err) { // (stream, version) taken: another writer won
 			return domain.ErrUserExists
 		}
 		if err != nil {
@@ -129,7 +141,7 @@ func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.U
 // tx; the forwarder later moves them to the transport.
 func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.EventBus, error) {
 	publisher, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
-		SchemaAdapter: wsql.DefaultPostgreSQLSchema{},
+		SchemaAdapter: s.dialect.schema,
 	}, s.logger)
 	if err != nil {
 		return nil, err
@@ -154,8 +166,7 @@ func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.Event
 
 // LoadUser rebuilds a user from its stream, or returns domain.ErrUserNotFound.
 func (s *UserStore) LoadUser(ctx context.Context, id string) (*domain.User, error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT event_type, schema_version, payload FROM events WHERE stream_id = $1 ORDER BY stream_version`, id)
+	rows, err := s.db.QueryContext(ctx, s.queries.loadStream, id)
 	if err != nil {
 		return nil, fmt.Errorf("load user: %w", err)
 	}

@@ -1,0 +1,51 @@
+-- +goose Up
+-- The event store: one row per event, ordered per stream and globally.
+CREATE TABLE events (
+    global_position INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL UNIQUE,
+    stream_id       TEXT    NOT NULL,
+    stream_version  INTEGER NOT NULL,
+    event_type      TEXT    NOT NULL,
+    schema_version  INTEGER NOT NULL,
+    payload         TEXT    NOT NULL,
+    metadata        TEXT    NOT NULL DEFAULT '{}',
+    recorded_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    CONSTRAINT events_stream_version_unique UNIQUE (stream_id, stream_version)
+);
+
+-- One row per registered address, keyed by its lower-cased form.
+CREATE TABLE user_emails (
+    email_key TEXT NOT NULL PRIMARY KEY,
+    user_id   TEXT NOT NULL UNIQUE
+);
+
+-- Password hashes live here, never in the event stream.
+CREATE TABLE credentials (
+    user_id       TEXT NOT NULL PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- The points ledger: at most one entry per user and reason.
+CREATE TABLE points_entries (
+    user_id    TEXT     NOT NULL,
+    reason     TEXT     NOT NULL,
+    amount     INTEGER  NOT NULL,
+    granted_at DATETIME NOT NULL,
+    PRIMARY KEY (user_id, reason)
+);
+
+-- "Handler H did K": written in the same transaction as the effect's outcome.
+CREATE TABLE processed_messages (
+    handler      TEXT NOT NULL,
+    message_key  TEXT NOT NULL,
+    processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (handler, message_key)
+);
+
+-- +goose Down
+DROP TABLE processed_messages;
+DROP TABLE points_entries;
+DROP TABLE credentials;
+DROP TABLE user_emails;
+DROP TABLE events;
