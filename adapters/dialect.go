@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/go-sql-driver/mysql"
@@ -43,7 +42,7 @@ var (
 			var pgErr *pgconn.PgError
 			return errors.As(err, &pgErr) && pgErr.Code == "23505"
 		},
-		schema:             wsql.DefaultPostgreSQLSchema{},
+		schema:             wsql.DefaultPostgreSQLSchema{GeneratePayloadType: binaryPayload("BYTEA")},
 		offsets:            wsql.DefaultPostgreSQLOffsetsAdapter{},
 		subscriberBeginner: stdBeginner,
 	}
@@ -58,7 +57,7 @@ var (
 			var myErr *mysql.MySQLError
 			return errors.As(err, &myErr) && myErr.Number == 1062
 		},
-		schema:             wsql.DefaultMySQLSchema{},
+		schema:             wsql.DefaultMySQLSchema{GeneratePayloadType: binaryPayload("LONGBLOB")},
 		offsets:            wsql.DefaultMySQLOffsetsAdapter{},
 		subscriberBeginner: stdBeginner,
 	}
@@ -77,15 +76,17 @@ var (
 	}
 )
 
+// binaryPayload stores payloads as bytes, not JSON, so that any message fits
+// the transport, including a malformed one bound for the poison queue.
+func binaryPayload(columnType string) func(topic string) string {
+	return func(string) string { return columnType }
+}
+
 func onConflictDoNothing(insert, _ string) string { return insert + " ON CONFLICT DO NOTHING" }
 
 func stdBeginner(db *sql.DB) wsql.Beginner { return wsql.BeginnerFromStdSQL(db) }
 
-// sqliteBeginner serialises the consumers of one subscriber (see
-// sqliteSubscriberBeginner).
-func sqliteBeginner(db *sql.DB) wsql.Beginner {
-	return sqliteSubscriberBeginner{db: db, lock: &sync.Mutex{}}
-}
+func sqliteBeginner(db *sql.DB) wsql.Beginner { return sqliteSubscriberBeginner{db} }
 
 // dialectOf tells the dialect from the handle's driver.
 func dialectOf(db *sql.DB) dialect {

@@ -46,7 +46,7 @@ func NewSMTPMailer(rawURL, from string) (*SMTPMailer, error) {
 	opts := []mail.Option{mail.WithTimeout(10 * time.Second)}
 	if port := u.Port(); port != "" {
 		p, err := strconv.Atoi(port)
-		if err != nil {
+		if err != nil || p < 1 || p > 65535 {
 			return nil, errors.New("SMTP_URL: bad port")
 		}
 		opts = append(opts, mail.WithPort(p))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -145,43 +144,29 @@ func (a SQLiteOffsetsAdapter) MessagesOffsetsTable(topic string) string {
 }
 
 // sqliteSubscriberBeginner hands watermill-sql's subscriber "transactions"
-// that run each statement on its own and hold a lock of the consumer group
-// instead. A real SQLite transaction would keep its snapshot while the
-// handler runs; the handler's own writes then make the final ack fail
-// (SQLITE_BUSY_SNAPSHOT) and the message loop forever. Ack-after-handle
-// keeps delivery at-least-once; the lock lets one Subscribe of this
-// subscriber consume at a time. Each consumer group has one subscriber, in
-// one process: a SQLite file belongs to one process.
-type sqliteSubscriberBeginner struct {
-	db   *stdsql.DB
-	lock *sync.Mutex
-}
+// that run each statement on its own. A real SQLite transaction would keep
+// its snapshot while the handler runs; the handler's own writes then make the
+// final ack fail (SQLITE_BUSY_SNAPSHOT) and the message loops forever. The
+// offset is still written only after the handler acked, so delivery stays
+// at-least-once; what is lost is the row lock that lets several subscribers
+// of one consumer group compete, so each group must have one subscriber per
+// topic (onboard has: one process owns a SQLite file, one subscriber per handler).
+type sqliteSubscriberBeginner struct{ *stdsql.DB }
 
-func (b sqliteSubscriberBeginner) BeginTx(ctx context.Context, _ *stdsql.TxOptions) (wsql.Tx, error) {
-	b.lock.Lock()
-	return sqliteLockedTx{db: b.db, unlock: sync.OnceFunc(b.lock.Unlock)}, nil
+func (b sqliteSubscriberBeginner) BeginTx(context.Context, *stdsql.TxOptions) (wsql.Tx, error) {
+	return b, nil
 }
 
 func (b sqliteSubscriberBeginner) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
-	return b.db.ExecContext(ctx, query, args...)
+	return b.DB.ExecContext(ctx, query, args...)
 }
 
 func (b sqliteSubscriberBeginner) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
-	return b.db.QueryContext(ctx, query, args...)
+	return b.DB.QueryContext(ctx, query, args...)
 }
 
-type sqliteLockedTx struct {
-	db     *stdsql.DB
-	unlock func()
-}
+// Commit has nothing to commit: each statement committed on its own.
+func (b sqliteSubscriberBeginner) Commit() error { return nil }
 
-func (t sqliteLockedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
-	return t.db.ExecContext(ctx, query, args...)
-}
-
-func (t sqliteLockedTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
-	return t.db.QueryContext(ctx, query, args...)
-}
-
-func (t sqliteLockedTx) Commit() error   { t.unlock(); return nil }
-func (t sqliteLockedTx) Rollback() error { t.unlock(); return nil }
+// Rollback has nothing to undo: nothing is written before the ack.
+func (b sqliteSubscriberBeginner) Rollback() error { return nil }

@@ -21,7 +21,7 @@ type Config struct {
 // Defaults of the environment variables.
 const (
 	DefaultPubSub      = "sql"
-	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	DefaultDatabaseURL = "sqlite:data/onboard.db" // embedded: `make run` needs no service
 	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
 	DefaultMailFrom    = "no-reply@onboard.local"
 	DefaultHTTPAddr    = ":8080"

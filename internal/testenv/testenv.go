@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 )
@@ -85,4 +87,65 @@ func OpenPostgres(t testing.TB) (*sql.DB, string) {
 // Name returns a name unique to this run, for topics, queues and exchanges.
 func Name(prefix string) string {
 	return fmt.Sprintf("%s_%s", prefix, strings.ReplaceAll(uuid.NewString(), "-", "")[:12])
+}
+
+// MySQLURLVar names a MySQL or MariaDB server URL whose user may create databases.
+const MySQLURLVar = "TEST_MYSQL_URL"
+
+// MySQLDatabase creates an empty database on the TEST_MYSQL_URL server for
+// this test alone, drops it when the test ends, and returns its mysql:// URL.
+func MySQLDatabase(t testing.TB) string {
+	t.Helper()
+	serverURL := URL(t, MySQLURLVar)
+	u, err := url.Parse(serverURL)
+	if err != nil || u.Scheme != "mysql" {
+		t.Fatalf("%s: want mysql://user:pass@host:port/", MySQLURLVar)
+	}
+	password, _ := u.User.Password()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = u.User.Username(), password, "tcp", u.Host
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatalf("open %s: %v", MySQLURLVar, err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	name := Name("onboard_test")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database on %s: %v", MySQLURLVar, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+// SQLiteDatabase returns the URL of a SQLite file in the test's temporary folder.
+func SQLiteDatabase(t testing.TB) string {
+	t.Helper()
+	return "sqlite:" + filepath.Join(t.TempDir(), "onboard.db")
+}
+
+// Backend is a database a suite runs against: its name and a URL to an
+// empty database for this test.
+type Backend struct {
+	Name string
+	URL  func(t testing.TB) string
+}
+
+// Backends lists every database onboard supports: SQLite always, PostgreSQL
+// and MySQL/MariaDB through their variables (skipped, or failed under
+// REQUIRE_SERVICES=1, when unset).
+func Backends() []Backend {
+	return []Backend{
+		{Name: "sqlite", URL: SQLiteDatabase},
+		{Name: "postgres", URL: PostgresDatabase},
+		{Name: "mysql", URL: MySQLDatabase},
+	}
 }

@@ -1,0 +1,66 @@
+package adapters_test
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// TestSQLTransportPubSub runs Watermill's universal pub/sub suite on the SQL
+// transport as the service configures it on SQLite, with this package's
+// watermill-sql adapters.
+//
+// TODO(backends issue): run it on PostgreSQL and MySQL too. Both pass alone
+// with -parallel 1; in parallel, PostgreSQL subscribers holding transactions
+// open keep the cluster's snapshot xmin back and delay every other test's
+// messages past the suite's 15 s reads.
+func TestSQLTransportPubSub(t *testing.T) {
+	for _, backend := range testenv.Backends()[:1] {
+		t.Run(backend.Name, func(t *testing.T) {
+			db := openDatabase(t, backend.URL(t))
+			features := tests.Features{
+				ConsumerGroups:      true,
+				ExactlyOnceDelivery: false, // an ack that fails after the handler succeeded redelivers
+				GuaranteedOrder:     true,
+				Persistent:          true,
+				// The SQL subscribers poll, so keep the suite's volumes modest on 2 cores.
+				ForceShort: true,
+			}
+			newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+				transport, err := adapters.NewTransport(adapters.TransportSQL, db, "", slog.New(slog.DiscardHandler))
+				require.NoError(t, err)
+				subscriber, err := adapters.NewSQLSubscriber(db, group, watermill.NopLogger{})
+				require.NoError(t, err)
+				return transport.Publisher, subscriber
+			}
+			tests.TestPubSub(t, features,
+				func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "") },
+				newPubSub)
+		})
+	}
+}
+
+// openDatabase opens and migrates the database at url, closed at test end.
+func openDatabase(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := adapters.OpenDatabase(ctx, url, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+var _ wsql.SchemaAdapter = adapters.SQLiteSchema{}
+var _ wsql.OffsetsAdapter = adapters.SQLiteOffsetsAdapter{}
