@@ -17,10 +17,12 @@ build: ## Build every package and the binary into bin/.
 # Integration and end-to-end tests run when TEST_POSTGRES_URL and TEST_AMQP_URL
 # are set; they skip naming the variable otherwise, and fail under REQUIRE_SERVICES=1.
 # -v lists every test with its PASS / SKIP / FAIL line; the RUN lines are dropped.
+# -p 1: packages share the database servers, and a PostgreSQL transaction held
+# open by one package's test delays watermill-sql deliveries in every other.
 test: ## Run every test with the race detector.
 	go vet ./...
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	go test -race -count=1 -v ./... 2>&1 | { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)' || true; }
+	go test -race -count=1 -p 1 -v ./... 2>&1 | { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)' || true; }
 
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run ./...

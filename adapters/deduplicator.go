@@ -3,44 +3,114 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 )
 
-// Deduplicator records "handler did key" in processed_messages, in a
-// transaction held open while the effect runs: the record commits only when
-// the effect succeeded, and a concurrent run of the same key blocks on the
-// row until the first one ends, then sees it and does nothing.
+// Deduplicator runs an effect at most once per (handler, key) with a claim
+// in processed_messages: a run first claims the key for a lease, runs the
+// effect with no transaction open (an SMTP send can take seconds, and an open
+// PostgreSQL transaction would hold back every watermill-sql reader), then
+// marks the key done. A failed effect releases its claim. A concurrent run
+// waits while the claim is live, then does nothing if the key is done, or
+// claims it if it was released or its lease ran out (its holder crashed).
 type Deduplicator struct {
-	db          *sql.DB
-	recordQuery string
+	db      *sql.DB
+	lease   time.Duration
+	queries dedupQueries
 }
+
+type dedupQueries struct{ claim, takeOver, state, release, done string }
+
+// ClaimLease is how long a claim holds before another run may take it over;
+// it must outlast the slowest effect (the SMTP client gives up after 10 s).
+const ClaimLease = 30 * time.Second
+
+// claimPollInterval is how often a run waiting on another's claim looks again.
+const claimPollInterval = 20 * time.Millisecond
+
+const (
+	stateClaimed = "claimed"
+	stateDone    = "done"
+)
 
 // NewDeduplicator returns the deduplicator.
 func NewDeduplicator(db *sql.DB) Deduplicator {
 	d := dialectOf(db)
-	return Deduplicator{db: db, recordQuery: d.rebind(d.insertOrIgnore(
-		`INSERT INTO processed_messages (handler, message_key) VALUES (?, ?)`, "handler"))}
+	where := ` WHERE handler = ? AND message_key = ?`
+	return Deduplicator{db: db, lease: ClaimLease, queries: dedupQueries{
+		claim: d.rebind(d.insertOrIgnore(`INSERT INTO processed_messages
+			(handler, message_key, state, claimed_until_ms) VALUES (?, ?, '`+stateClaimed+`', ?)`, "handler")),
+		takeOver: d.rebind(`UPDATE processed_messages SET claimed_until_ms = ?` + where +
+			` AND state = '` + stateClaimed + `' AND claimed_until_ms < ?`),
+		state:   d.rebind(`SELECT state FROM processed_messages` + where),
+		release: d.rebind(`DELETE FROM processed_messages` + where + ` AND state = '` + stateClaimed + `'`),
+		done:    d.rebind(`UPDATE processed_messages SET state = '` + stateDone + `'` + where),
+	}}
 }
 
 // Once runs effect unless handler already did key.
 func (d Deduplicator) Once(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+	for {
+		claimed, done, err := d.claim(ctx, handler, key)
+		switch {
+		case err != nil:
+			return err
+		case done:
+			return nil
+		case claimed:
+			return d.run(ctx, handler, key, effect)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another run of %s: %w", handler, ctx.Err())
+		case <-time.After(claimPollInterval):
+		}
 	}
-	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx, d.recordQuery, handler, key)
-	if err != nil {
-		return fmt.Errorf("record processed message: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // already done
-	}
+}
+
+func (d Deduplicator) run(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error {
 	if err := effect(ctx); err != nil {
+		// Let the retry (or a concurrent run) do it; a release that fails
+		// leaves a claim that expires with its lease.
+		if _, releaseErr := d.db.ExecContext(context.WithoutCancel(ctx), d.queries.release, handler, key); releaseErr != nil {
+			return errors.Join(err, fmt.Errorf("release claim: %w", releaseErr))
+		}
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit processed message: %w", err)
+	if _, err := d.db.ExecContext(context.WithoutCancel(ctx), d.queries.done, handler, key); err != nil {
+		return fmt.Errorf("mark processed: %w", err)
 	}
 	return nil
+}
+
+// claim tries to own the key: by inserting it, or by taking over a claim
+// whose lease ran out. done reports that the key was already processed.
+func (d Deduplicator) claim(ctx context.Context, handler, key string) (claimed, done bool, err error) {
+	now := time.Now()
+	until := now.Add(d.lease).UnixMilli()
+	res, err := d.db.ExecContext(ctx, d.queries.claim, handler, key, until)
+	if err != nil {
+		return false, false, fmt.Errorf("claim processed message: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err == nil, false, err
+	}
+	res, err = d.db.ExecContext(ctx, d.queries.takeOver, until, handler, key, now.UnixMilli())
+	if err != nil {
+		return false, false, fmt.Errorf("take over expired claim: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err == nil, false, err
+	}
+	var state string
+	err = d.db.QueryRowContext(ctx, d.queries.state, handler, key).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil // released meanwhile: claim again
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("read processed message: %w", err)
+	}
+	return false, state == stateDone, nil
 }

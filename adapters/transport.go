@@ -45,6 +45,9 @@ func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger) 
 	case TransportGoChannel:
 		return newGoChannelTransport(wlogger), nil
 	case TransportSQL:
+		if db == nil {
+			return nil, errors.New("the sql transport needs a database")
+		}
 		return newSQLTransport(db, wlogger)
 	case TransportAMQP:
 		return newAMQPTransport(amqpURL, wlogger)
@@ -135,7 +138,7 @@ func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transpor
 	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName)
 	conn, err := wamqp.NewConnection(config.Connection, logger)
 	if err != nil {
-		return nil, fmt.Errorf("RabbitMQ unreachable: %w", errors.Unwrap(err))
+		return nil, fmt.Errorf("RabbitMQ (AMQP_URL): %w", err)
 	}
 	publisher, err := wamqp.NewPublisherWithConnection(config, logger, conn)
 	if err != nil {
@@ -159,7 +162,7 @@ func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transpor
 	// Poisoned messages need a queue of their own, or the fanout exchange drops them.
 	poison, err := wamqp.NewSubscriberWithConnection(config, logger, conn)
 	if err == nil {
-		err = poison.SubscribeInitialize(PoisonTopic)
+		err = errors.Join(poison.SubscribeInitialize(PoisonTopic), poison.Close())
 	}
 	if err != nil {
 		_ = t.Close()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // User is the aggregate of a registered user. Its state is rebuilt from its
@@ -42,8 +44,10 @@ func (UserRegistered) EventName() string { return "UserRegistered" }
 // UserRegistered event pending. Every invalid field is reported at once.
 func NewUser(id, name, email, password string, now time.Time) (*User, error) {
 	v := validation{}
-	if id == "" {
+	if parsed, err := uuid.Parse(id); id == "" {
 		v.add("id", slugRequired)
+	} else if err != nil || parsed.String() != id {
+		v.add("id", slugInvalidFormat) // a lower-case UUID, as the API reads it back
 	}
 	cleanName := parseName(name, v)
 	parsedEmail := parseEmail(email, v)

@@ -396,3 +396,19 @@ func TestErrorKinds(t *testing.T) {
 		assert.False(t, domain.IsKind(nil, domain.KindInvalid))
 	})
 }
+
+func TestNewUser_IDMustBeALowerCaseUUID(t *testing.T) {
+	for id, slug := range map[string]string{
+		"":                                       "required",
+		"not-a-uuid":                             "invalid-format",
+		"0190F5C4-7B9E-7000-8000-000000000001":   "invalid-format",
+		"{0190f5c4-7b9e-7000-8000-000000000001}": "invalid-format",
+	} {
+		_, err := domain.NewUser(id, "Ada", "ada@example.com", "correct horse", time.Now())
+		var de *domain.Error
+		require.ErrorAs(t, err, &de, id)
+		assert.Equal(t, slug, de.Fields["id"], id)
+	}
+	_, err := domain.NewUser("0190f5c4-7b9e-7000-8000-000000000001", "Ada", "ada@example.com", "correct horse", time.Now())
+	require.NoError(t, err)
+}

@@ -118,7 +118,7 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 				require.ErrorAs(t, err, &de)
 				assert.Equal(t, domain.KindInvalid, de.Kind)
 				assert.Equal(t, "validation-failed", de.Code)
-				assert.Equal(t, map[string]string{"name": "required", "email": "invalid-format", "password": "too-short"}, de.Fields)
+				assert.Equal(t, map[string]string{"id": "invalid-format", "name": "required", "email": "invalid-format", "password": "too-short"}, de.Fields)
 			},
 		},
 		{
@@ -147,7 +147,7 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 			name: "email taken by another user in another case",
 			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
 				require.NoError(t, h.Handle(context.Background(), &command.RegisterUser{
-					UserID: "other-user", Name: "Eve", Email: "ada@example.COM", Password: "another password",
+					UserID: "0190f5c4-7b9e-7000-8000-000000000002", Name: "Eve", Email: "ada@example.COM", Password: "another password",
 				}))
 			},
 			cmd: validCommand,
@@ -286,7 +286,7 @@ func TestRegisterUserHandler_ConcurrentSameEmail(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			errs[i] = h.Handle(context.Background(), &command.RegisterUser{
-				UserID:   fmt.Sprintf("user-%d", i),
+				UserID:   fmt.Sprintf("0190f5c4-7b9e-7000-8000-%012d", i+100),
 				Name:     "Ada",
 				Email:    []string{"ada@example.com", "ADA@example.com"}[i%2],
 				Password: "correct horse battery",

@@ -1,0 +1,9 @@
+-- +goose Up
+-- A handler claims a message before its effect and marks it done after, so
+-- no transaction stays open across an external call (an SMTP send).
+ALTER TABLE processed_messages ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+ALTER TABLE processed_messages ADD COLUMN claimed_until_ms INTEGER NOT NULL DEFAULT 0;
+
+-- +goose Down
+ALTER TABLE processed_messages DROP COLUMN claimed_until_ms;
+ALTER TABLE processed_messages DROP COLUMN state;

@@ -1,0 +1,417 @@
+package adapters_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// transportWait bounds every wait of the transport tests.
+const transportWait = 30 * time.Second
+
+var transportKinds = []string{adapters.TransportGoChannel, adapters.TransportSQL, adapters.TransportAMQP}
+
+// newTestTransport builds a transport of the kind on its test service and
+// closes it when the test ends.
+func newTestTransport(t *testing.T, kind string) *adapters.Transport {
+	t.Helper()
+	var (
+		tr  *adapters.Transport
+		err error
+	)
+	switch kind {
+	case adapters.TransportGoChannel:
+		tr, err = adapters.NewTransport(kind, nil, "", quietLogger())
+	case adapters.TransportSQL:
+		db, _ := testenv.OpenPostgres(t)
+		t.Cleanup(func() {
+			if t.Failed() {
+				logOldTransactions(t, db)
+			}
+		})
+		tr, err = adapters.NewTransport(kind, db, "", quietLogger())
+	case adapters.TransportAMQP:
+		tr, err = adapters.NewTransport(kind, nil, testenv.URL(t, testenv.AMQPURLVar), quietLogger())
+	default:
+		t.Fatalf("no test service for transport %q", kind)
+	}
+	require.NoError(t, err)
+	require.NotNil(t, tr)
+	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
+	return tr
+}
+
+// logOldTransactions explains a stalled SQL transport: on PostgreSQL,
+// watermill-sql only delivers rows written by transactions older than every
+// transaction still running on the server, in any database.
+func logOldTransactions(t *testing.T, db *sql.DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, `SELECT COALESCE(datname, ''), pid, COALESCE(state, ''), (now() - xact_start)::text
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '2 seconds'
+		ORDER BY xact_start`)
+	if err != nil {
+		t.Logf("list old transactions: %v", err)
+		return
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var datname, state, age string
+		var pid int
+		if err := rows.Scan(&datname, &pid, &state, &age); err != nil {
+			t.Logf("list old transactions: %v", err)
+			return
+		}
+		t.Logf("transaction open for %s on database %s (pid %d, %s) holds back watermill-sql delivery on this server",
+			age, datname, pid, state)
+	}
+}
+
+// deleteAMQPTopology removes the exchange and queues a test topic created on
+// RabbitMQ.
+func deleteAMQPTopology(t *testing.T, topic string, groups ...string) {
+	t.Helper()
+	conn, err := amqp091.Dial(testenv.URL(t, testenv.AMQPURLVar))
+	if err != nil {
+		t.Logf("clean up RabbitMQ topic %s: %v", topic, err)
+		return
+	}
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Logf("clean up RabbitMQ topic %s: %v", topic, err)
+		return
+	}
+	defer func() { _ = ch.Close() }()
+	for _, group := range groups {
+		if _, err := ch.QueueDelete(topic+"_"+group, false, false, false); err != nil {
+			t.Logf("delete queue %s_%s: %v", topic, group, err)
+			return // the channel is closed after an error
+		}
+	}
+	if err := ch.ExchangeDelete(topic, false, false); err != nil {
+		t.Logf("delete exchange %s: %v", topic, err)
+	}
+}
+
+// uniqueTopic returns a fresh topic, whose RabbitMQ queues for groups are
+// deleted when the test ends.
+func uniqueTopic(t *testing.T, kind string, groups ...string) string {
+	t.Helper()
+	topic := testenv.Name("events")
+	if kind == adapters.TransportAMQP {
+		t.Cleanup(func() { deleteAMQPTopology(t, topic, groups...) })
+	}
+	return topic
+}
+
+func subscriber(t *testing.T, tr *adapters.Transport, group, topic string) message.Subscriber {
+	t.Helper()
+	sub, err := tr.Subscriber(group, topic)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, sub.Close(), "close subscriber %s", group) })
+	return sub
+}
+
+// subscribe starts consuming; the subscription ends with the test.
+func subscribe(t *testing.T, sub message.Subscriber, topic string) <-chan *message.Message {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	messages, err := sub.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	return messages
+}
+
+// collector acks and records every message of a subscription.
+type collector struct {
+	mu       sync.Mutex
+	payloads map[string]string // by message UUID
+	count    int
+}
+
+func collect(messages <-chan *message.Message) *collector {
+	c := &collector{payloads: map[string]string{}}
+	go func() {
+		for msg := range messages {
+			c.mu.Lock()
+			c.payloads[msg.UUID] = string(msg.Payload)
+			c.count++
+			c.mu.Unlock()
+			msg.Ack()
+		}
+	}()
+	return c
+}
+
+func (c *collector) distinct() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.payloads)
+}
+
+func (c *collector) snapshot() (map[string]string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.payloads))
+	for k, v := range c.payloads {
+		out[k] = v
+	}
+	return out, c.count
+}
+
+// publishAsync publishes in the background: gochannel's Publish blocks until
+// every subscriber acked.
+func publishAsync(tr *adapters.Transport, topic string, msgs ...*message.Message) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- tr.Publisher.Publish(topic, msgs...) }()
+	return done
+}
+
+func waitPublished(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "publish")
+	case <-time.After(transportWait):
+		t.Fatal("publish did not return")
+	}
+}
+
+func receive(t *testing.T, messages <-chan *message.Message, what string) *message.Message {
+	t.Helper()
+	select {
+	case msg, ok := <-messages:
+		require.True(t, ok, "subscription closed while waiting for %s", what)
+		return msg
+	case <-time.After(transportWait):
+		t.Fatalf("%s was not delivered within %s", what, transportWait)
+		return nil
+	}
+}
+
+func newTestMessage(payload string) *message.Message {
+	msg := message.NewMessage(uuid.NewString(), []byte(payload))
+	msg.Metadata.Set("test", payload)
+	return msg
+}
+
+func TestTransport_Contract(t *testing.T) {
+	for _, kind := range transportKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Run("each group gets every message", func(t *testing.T) {
+				testEachGroupGetsEveryMessage(t, kind)
+			})
+			t.Run("message published before Subscribe is delivered", func(t *testing.T) {
+				if kind == adapters.TransportGoChannel {
+					t.Skip("gochannel is not durable: it only delivers to running subscriptions")
+				}
+				testPublishedBeforeSubscribe(t, kind)
+			})
+			t.Run("nacked message is redelivered", func(t *testing.T) {
+				testNackRedelivers(t, kind)
+			})
+			t.Run("ready", func(t *testing.T) {
+				tr := newTestTransport(t, kind)
+				ctx, cancel := context.WithTimeout(context.Background(), transportWait)
+				defer cancel()
+				assert.NoError(t, tr.Ready(ctx))
+			})
+		})
+	}
+}
+
+func testEachGroupGetsEveryMessage(t *testing.T, kind string) {
+	const n = 20
+	groups := []string{"GroupA", "GroupB"}
+	tr := newTestTransport(t, kind)
+	topic := uniqueTopic(t, kind, groups...)
+	collectors := make([]*collector, len(groups))
+	for i, group := range groups {
+		collectors[i] = collect(subscribe(t, subscriber(t, tr, group, topic), topic))
+	}
+
+	want := map[string]string{}
+	var done []<-chan error
+	for i := range n {
+		msg := newTestMessage(fmt.Sprintf(`{"n":%d}`, i))
+		want[msg.UUID] = string(msg.Payload)
+		done = append(done, publishAsync(tr, topic, msg))
+	}
+	for _, d := range done {
+		waitPublished(t, d)
+	}
+
+	for i, c := range collectors {
+		require.Eventually(t, func() bool { return c.distinct() >= n }, transportWait, 10*time.Millisecond,
+			"%s got %d of %d messages", groups[i], c.distinct(), n)
+		got, _ := c.snapshot()
+		assert.Equal(t, want, got, "%s got every message, with its payload", groups[i])
+	}
+}
+
+func testPublishedBeforeSubscribe(t *testing.T, kind string) {
+	groups := []string{"Early"}
+	tr := newTestTransport(t, kind)
+	topic := uniqueTopic(t, kind, groups...)
+	sub := subscriber(t, tr, "Early", topic)
+
+	msg := newTestMessage(`{"early":true}`)
+	waitPublished(t, publishAsync(tr, topic, msg))
+
+	got := receive(t, subscribe(t, sub, topic), "the message published before Subscribe")
+	got.Ack()
+	assert.Equal(t, msg.UUID, got.UUID)
+	assert.Equal(t, string(msg.Payload), string(got.Payload))
+	assert.Equal(t, "{\"early\":true}", got.Metadata.Get("test"))
+}
+
+func testNackRedelivers(t *testing.T, kind string) {
+	groups := []string{"Nacker"}
+	tr := newTestTransport(t, kind)
+	topic := uniqueTopic(t, kind, groups...)
+	messages := subscribe(t, subscriber(t, tr, "Nacker", topic), topic)
+
+	msg := newTestMessage(`{"nack":"me"}`)
+	published := publishAsync(tr, topic, msg)
+
+	first := receive(t, messages, "the message")
+	require.Equal(t, msg.UUID, first.UUID)
+	first.Nack()
+	again := receive(t, messages, "the nacked message again")
+	assert.Equal(t, msg.UUID, again.UUID, "the nacked message comes back")
+	assert.Equal(t, string(msg.Payload), string(again.Payload))
+	again.Ack()
+	waitPublished(t, published)
+
+	// Once acked, it is done: the next delivery is the next message.
+	next := newTestMessage(`{"next":true}`)
+	published = publishAsync(tr, topic, next)
+	got := receive(t, messages, "the next message")
+	got.Ack()
+	assert.Equal(t, next.UUID, got.UUID, "the acked message is not delivered again")
+	waitPublished(t, published)
+}
+
+func TestNewTransport_UnknownKind(t *testing.T) {
+	for _, kind := range []string{"", "kafka", "GoChannel", "amqp "} {
+		t.Run(fmt.Sprintf("%q", kind), func(t *testing.T) {
+			tr, err := adapters.NewTransport(kind, nil, "amqp://guest:s3cret@127.0.0.1:5672/", quietLogger())
+			require.Error(t, err)
+			assert.Nil(t, tr)
+			assert.Contains(t, err.Error(), "PUBSUB")
+			assert.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestNewTransport_AMQPMalformedURL(t *testing.T) {
+	const password = "s3cret-Pa55"
+	for _, rawURL := range []string{
+		"",
+		"amqp://guest:" + password + "@127.0.0.1:notaport/",
+		"http://guest:" + password + "@127.0.0.1:5672/",
+		"guest:" + password + "@127.0.0.1:5672",
+		"amqp://guest:" + password + "@/",
+		"amqp://guest:" + password + "@127.0.0.1:5672/%zz",
+		"amqp://guest:" + password + "@127.0.0.1:5672/a b",
+		"amqp://guest:" + password + "@127.0.0.1:99999999999/",
+		"amqp://guest:" + password + "@127.0.0.1:5672/\x7f",
+	} {
+		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
+			start := time.Now()
+			tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, rawURL, quietLogger())
+			if tr != nil {
+				_ = tr.Close()
+			}
+			require.Error(t, err)
+			t.Logf("error: %v", err)
+			assert.Nil(t, tr)
+			assert.NotContains(t, err.Error(), password, "the error never echoes the password")
+			assert.NotContains(t, err.Error(), "guest:", "the error never echoes the URL")
+			assert.Less(t, time.Since(start), 15*time.Second)
+		})
+	}
+}
+
+func TestNewTransport_AMQPUnreachable(t *testing.T) {
+	const password = "s3cret-Pa55"
+	start := time.Now()
+	tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, "amqp://guest:"+password+"@127.0.0.1:1/", quietLogger())
+	elapsed := time.Since(start)
+	if tr != nil {
+		_ = tr.Close()
+	}
+	require.Error(t, err)
+	t.Logf("error after %s: %v", elapsed, err)
+	assert.Nil(t, tr)
+	assert.Less(t, elapsed, 15*time.Second, "fails fast")
+	assert.NotContains(t, err.Error(), password)
+	assert.Contains(t, err.Error(), "RabbitMQ")
+}
+
+func TestNewTransport_AMQPWrongPassword(t *testing.T) {
+	u, err := url.Parse(testenv.URL(t, testenv.AMQPURLVar))
+	require.NoError(t, err)
+	const password = "wrong-s3cret-Pa55"
+	u.User = url.UserPassword(u.User.Username(), password)
+
+	start := time.Now()
+	tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, u.String(), quietLogger())
+	elapsed := time.Since(start)
+	if tr != nil {
+		_ = tr.Close()
+	}
+	require.Error(t, err)
+	t.Logf("error after %s: %v", elapsed, err)
+	assert.Nil(t, tr)
+	assert.Less(t, elapsed, 15*time.Second, "fails fast")
+	assert.NotContains(t, err.Error(), password)
+}
+
+func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
+	// For each durable transport, Subscriber returns with the topic's storage
+	// in place: two groups both get a message published right after.
+	for _, kind := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
+		t.Run(kind, func(t *testing.T) {
+			groups := []string{"First", "Second"}
+			tr := newTestTransport(t, kind)
+			topic := uniqueTopic(t, kind, groups...)
+			subs := make([]message.Subscriber, len(groups))
+			for i, group := range groups {
+				subs[i] = subscriber(t, tr, group, topic)
+			}
+			msgs := []*message.Message{newTestMessage(`{"i":1}`), newTestMessage(`{"i":2}`)}
+			waitPublished(t, publishAsync(tr, topic, msgs...))
+
+			for i, sub := range subs {
+				messages := subscribe(t, sub, topic)
+				var got []string
+				for range msgs {
+					m := receive(t, messages, groups[i]+"'s message")
+					m.Ack()
+					got = append(got, m.UUID)
+				}
+				slices.Sort(got)
+				want := []string{msgs[0].UUID, msgs[1].UUID}
+				slices.Sort(want)
+				assert.Equal(t, want, got, groups[i])
+			}
+		})
+	}
+}

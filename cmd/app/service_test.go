@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// serviceWait bounds every wait of these tests.
+const serviceWait = 60 * time.Second
+
+// recordingMailer is an event.Mailer that keeps what it is asked to send.
+type recordingMailer struct {
+	mu    sync.Mutex
+	mails []event.Mail
+}
+
+func (m *recordingMailer) Send(_ context.Context, mail event.Mail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mails = append(m.mails, mail)
+	return nil
+}
+
+func (m *recordingMailer) to(address string) []event.Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []event.Mail
+	for _, mail := range m.mails {
+		if strings.EqualFold(mail.To, address) {
+			out = append(out, mail)
+		}
+	}
+	return out
+}
+
+func (m *recordingMailer) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.mails)
+}
+
+// lockedBuffer collects the service's log; it is shown when a test fails.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runningService is a Service on gochannel and a fresh database, running
+// until the test ends, with a command bus on its transport.
+type runningService struct {
+	t      *testing.T
+	svc    *Service
+	db     *sql.DB // the service's database, through a connection of the test's own
+	mailer *recordingMailer
+	logs   *lockedBuffer
+	bus    *cqrs.CommandBus
+	cancel context.CancelFunc
+	runErr chan error
+	client *http.Client
+}
+
+func startService(t *testing.T) *runningService {
+	t.Helper()
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service log:\n%s", logs.String())
+		}
+	})
+	db, dbURL := testenv.OpenPostgres(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logOldTransactions(t, db)
+		}
+	})
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mailer := &recordingMailer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	svc, err := NewService(ctx, Config{
+		PubSub:       "gochannel",
+		DatabaseURL:  dbURL,
+		HTTPAddr:     "127.0.0.1:0",
+		BcryptCost:   10,
+		SignupPoints: 100,
+		MailFrom:     "no-reply@onboard.local",
+	}, mailer, logger)
+	require.NoError(t, err)
+
+	s := &runningService{
+		t: t, svc: svc, db: db, mailer: mailer, logs: logs, cancel: cancel,
+		runErr: make(chan error, 1),
+		client: &http.Client{Timeout: 5 * time.Second},
+	}
+	go func() { s.runErr <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		// Stop the service if the test did not, before its database goes.
+		cancel()
+		select {
+		case <-s.runErr:
+		case <-time.After(serviceWait):
+			t.Error("the service did not stop")
+		}
+	})
+	// gochannel drops what is published before a subscription exists: wait
+	// until the router subscribed every handler.
+	select {
+	case <-svc.handlers.Running():
+	case err := <-s.runErr:
+		s.runErr <- err
+		t.Fatalf("the service stopped at start: %v", err)
+	case <-time.After(serviceWait):
+		t.Fatal("the handlers router did not start")
+	}
+
+	s.bus, err = cqrs.NewCommandBusWithConfig(svc.transport.Publisher, cqrs.CommandBusConfig{
+		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
+			return adapters.CommandTopic(p.CommandName), nil
+		},
+		Marshaler: adapters.Marshaler,
+	})
+	require.NoError(t, err)
+	return s
+}
+
+// send puts the command on the bus. gochannel's Publish returns once the
+// command handler acked the message, so send returning means "acked".
+func (s *runningService) send(cmd *command.RegisterUser) {
+	s.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.bus.Send(context.Background(), cmd) }()
+	select {
+	case err := <-done:
+		require.NoError(s.t, err, "send %s", cmd.UserID)
+	case <-time.After(serviceWait):
+		s.t.Fatalf("the command %s was not acknowledged within %s", cmd.UserID, serviceWait)
+	}
+}
+
+// stop cancels the service's context and checks that Run returns nil.
+func (s *runningService) stop() {
+	s.t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.runErr:
+		assert.NoError(s.t, err, "Run returns nil after its context is canceled")
+		s.runErr <- err // for the cleanup
+	case <-time.After(serviceWait):
+		s.t.Fatal("Run did not return after its context was canceled")
+	}
+}
+
+// get returns the status and body of a GET on the service's API.
+func (s *runningService) get(path string) (int, []byte) {
+	s.t.Helper()
+	status, body, err := s.tryGet(path)
+	require.NoError(s.t, err, "GET %s", path)
+	return status, body
+}
+
+// tryGet is get for conditions polled by require.Eventually.
+func (s *runningService) tryGet(path string) (int, []byte, error) {
+	resp, err := s.client.Get("http://" + s.svc.Addr() + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var body bytes.Buffer
+	_, err = body.ReadFrom(resp.Body)
+	return resp.StatusCode, body.Bytes(), err
+}
+
+func (s *runningService) count(query string, args ...any) int {
+	s.t.Helper()
+	n, err := s.tryCount(query, args...)
+	require.NoError(s.t, err)
+	return n
+}
+
+func (s *runningService) tryCount(query string, args ...any) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int
+	err := s.db.QueryRowContext(ctx, query, args...).Scan(&n)
+	return n, err
+}
+
+// outboxDrained reports whether the forwarder acked every outbox row. On
+// gochannel the forwarder's publish returns only once every event handler
+// acked, so a drained outbox means every handler is done.
+func (s *runningService) outboxDrained() bool {
+	pending, err := s.tryCount(`SELECT count(*) FROM "watermill_outbox"
+		WHERE "offset" > COALESCE((SELECT offset_acked FROM "watermill_offsets_outbox" WHERE consumer_group = 'forwarder'), 0)`)
+	return err == nil && pending == 0
+}
+
+type pointsBody struct {
+	UserID  string `json:"user_id"`
+	Balance int    `json:"balance"`
+	Entries []struct {
+		Amount int    `json:"amount"`
+		Reason string `json:"reason"`
+	} `json:"entries"`
+}
+
+// waitRegistered waits until the user is readable, got their email and
+// their points, and every handler is done.
+func (s *runningService) waitRegistered(id, email string) {
+	s.t.Helper()
+	require.Eventually(s.t, func() bool {
+		status, _, err := s.tryGet("/users/" + id)
+		return err == nil && status == http.StatusOK
+	}, serviceWait, 20*time.Millisecond, "GET /users/%s is 200", id)
+	require.Eventually(s.t, func() bool { return len(s.mailer.to(email)) >= 1 }, serviceWait, 20*time.Millisecond,
+		"a welcome email to %s", email)
+	require.Eventually(s.t, func() bool {
+		status, body, err := s.tryGet("/users/" + id + "/points")
+		var points pointsBody
+		return err == nil && status == http.StatusOK && json.Unmarshal(body, &points) == nil && points.Balance > 0
+	}, serviceWait, 20*time.Millisecond, "points for %s", id)
+	require.Eventually(s.t, s.outboxDrained, serviceWait, 20*time.Millisecond, "the forwarder acks the outbox")
+}
+
+func (s *runningService) assertRegisteredOnce(id, name, email string) {
+	s.t.Helper()
+	t := s.t
+	status, body := s.get("/users/" + id)
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var user struct {
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		Email string `json:"email"`
+	}
+	require.NoError(t, json.Unmarshal(body, &user), "%s", body)
+	assert.Equal(t, id, user.ID)
+	assert.Equal(t, name, user.Name)
+	assert.Equal(t, email, user.Email)
+
+	mails := s.mailer.to(email)
+	require.Len(t, mails, 1, "exactly one welcome email to %s", email)
+	assert.Equal(t, email, mails[0].To)
+	assert.NotEmpty(t, mails[0].Subject)
+	assert.Contains(t, mails[0].Body, name)
+
+	status, body = s.get("/users/" + id + "/points")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var points pointsBody
+	require.NoError(t, json.Unmarshal(body, &points), "%s", body)
+	assert.Equal(t, id, points.UserID)
+	assert.Equal(t, 100, points.Balance)
+	require.Len(t, points.Entries, 1, "%s", body)
+	assert.Equal(t, 100, points.Entries[0].Amount)
+	assert.Equal(t, "signup", points.Entries[0].Reason)
+
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events WHERE stream_id = $1`, id), "one event in the stream")
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM credentials WHERE user_id = $1`, id))
+}
+
+// assertNothingFor checks that a rejected command left no trace.
+func (s *runningService) assertNothingFor(id, email string) {
+	s.t.Helper()
+	t := s.t
+	assert.Zero(t, s.count(`SELECT count(*) FROM events WHERE stream_id = $1`, id), "no event")
+	assert.Zero(t, s.count(`SELECT count(*) FROM credentials WHERE user_id = $1`, id), "no credential")
+	assert.Zero(t, s.count(`SELECT count(*) FROM user_emails WHERE user_id = $1`, id), "no email reservation")
+	assert.Zero(t, s.count(`SELECT count(*) FROM points_entries WHERE user_id = $1`, id), "no points")
+	status, body := s.get("/users/" + id)
+	assert.Equal(t, http.StatusNotFound, status, "%s", body)
+	if email != "" {
+		assert.Empty(t, s.mailer.to(email), "no email")
+	}
+}
+
+// logOldTransactions explains a stalled forwarder: on PostgreSQL,
+// watermill-sql only reads outbox rows written by transactions older than
+// every transaction still running on the server, in any database.
+func logOldTransactions(t *testing.T, db *sql.DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, `SELECT COALESCE(datname, ''), pid, COALESCE(state, ''), (now() - xact_start)::text
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '2 seconds'
+		ORDER BY xact_start`)
+	if err != nil {
+		t.Logf("list old transactions: %v", err)
+		return
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var datname, state, age string
+		var pid int
+		if err := rows.Scan(&datname, &pid, &state, &age); err != nil {
+			t.Logf("list old transactions: %v", err)
+			return
+		}
+		t.Logf("transaction open for %s on database %s (pid %d, %s) holds back the outbox forwarder on this server",
+			age, datname, pid, state)
+	}
+}
+
+// poisoned collects what reaches the poison topic.
+func (s *runningService) poisoned() func() []*message.Message {
+	s.t.Helper()
+	sub, err := s.svc.transport.Subscriber("TestPoisonWatcher", adapters.PoisonTopic)
+	require.NoError(s.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.t.Cleanup(cancel)
+	messages, err := sub.Subscribe(ctx, adapters.PoisonTopic)
+	require.NoError(s.t, err)
+	var mu sync.Mutex
+	var got []*message.Message
+	go func() {
+		for msg := range messages {
+			mu.Lock()
+			got = append(got, msg)
+			mu.Unlock()
+			msg.Ack()
+		}
+	}()
+	return func() []*message.Message {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]*message.Message(nil), got...)
+	}
+}
+
+func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
+	s := startService(t)
+	poisoned := s.poisoned()
+	id := uuid.NewString()
+	cmd := &command.RegisterUser{
+		UserID:   id,
+		Name:     "Ada Lovelace",
+		Email:    "ada@example.com",
+		Password: "correct horse battery staple",
+	}
+
+	s.send(cmd)
+	start := time.Now()
+	s.send(cmd) // a redelivered or resent command
+	assert.Less(t, time.Since(start), 3*time.Second, "the repeated command is acked at once, not retried")
+
+	s.waitRegistered(id, cmd.Email)
+	s.assertRegisteredOnce(id, cmd.Name, cmd.Email)
+	assert.Equal(t, 1, s.mailer.count(), "no other email")
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`))
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM "watermill_outbox"`), "the second command published nothing")
+	assert.Empty(t, poisoned(), "nothing went to the poison queue")
+	assert.NotContains(t, s.logs.String(), `msg="message failed"`, "no handler attempt failed")
+
+	s.stop()
+	assert.NotContains(t, s.logs.String(), cmd.Password, "the password is never logged")
+	assert.NotContains(t, s.logs.String(), "$2a$", "the hash is never logged")
+}
+
+func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
+	s := startService(t)
+	poisoned := s.poisoned()
+
+	badID := uuid.NewString()
+	start := time.Now()
+	s.send(&command.RegisterUser{UserID: badID, Name: "Eve", Email: "not-an-email", Password: "correct horse battery staple"})
+	// A retried command would keep Send blocked for the retries' backoff
+	// (100 ms doubling, 10 retries) before going to the poison queue.
+	assert.Less(t, time.Since(start), 3*time.Second, "the rejected command is acked at once, not retried")
+
+	id := uuid.NewString()
+	valid := &command.RegisterUser{UserID: id, Name: "Grace Hopper", Email: "grace@example.com", Password: "correct horse battery staple"}
+	s.send(valid)
+	s.waitRegistered(id, valid.Email)
+	s.assertRegisteredOnce(id, valid.Name, valid.Email)
+	s.assertNothingFor(badID, "")
+
+	// A conflict is rejected the same way: another id, the same address.
+	takenID := uuid.NewString()
+	start = time.Now()
+	s.send(&command.RegisterUser{UserID: takenID, Name: "Mallory", Email: "GRACE@example.com", Password: "correct horse battery staple"})
+	assert.Less(t, time.Since(start), 3*time.Second, "the conflicting command is acked at once, not retried")
+	s.assertNothingFor(takenID, "")
+
+	// And the queue still moves.
+	nextID := uuid.NewString()
+	next := &command.RegisterUser{UserID: nextID, Name: "Barbara Liskov", Email: "barbara@example.com", Password: "correct horse battery staple"}
+	s.send(next)
+	s.waitRegistered(nextID, next.Email)
+	s.assertRegisteredOnce(nextID, next.Name, next.Email)
+
+	assert.Len(t, s.mailer.to("grace@example.com"), 1, "the conflicting command sent no email")
+	assert.Equal(t, 2, s.mailer.count())
+	assert.Equal(t, 2, s.count(`SELECT count(*) FROM events`))
+	assert.Empty(t, poisoned(), "nothing went to the poison queue")
+	logs := s.logs.String()
+	assert.Equal(t, 2, strings.Count(logs, `msg="command rejected"`), "each rejected command is logged once")
+	assert.NotContains(t, logs, `msg="message failed"`, "no handler attempt failed")
+
+	s.stop()
+}
+
+func TestService_RunReturnsNilWhenCanceled(t *testing.T) {
+	s := startService(t)
+	status, body := s.get("/healthz")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	status, body = s.get("/readyz")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+
+	s.stop()
+
+	_, err := s.client.Get(fmt.Sprintf("http://%s/healthz", s.svc.Addr()))
+	assert.Error(t, err, "the API no longer listens")
+}
