@@ -1,0 +1,280 @@
+// Package testsmtp is a real SMTP server for tests: it listens on a loopback
+// port, speaks SMTP without TLS or authentication, and records every message
+// it accepts with its envelope and raw data. It can be told to answer
+// "451 temporary failure" to test retries.
+package testsmtp
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted message.
+type Message struct {
+	From string   // envelope sender (MAIL FROM)
+	To   []string // envelope recipients (RCPT TO), as the client sent them
+	Data []byte   // raw data: headers and body, as received after DATA
+}
+
+// Parse parses the raw data as an RFC 5322 message.
+func (m Message) Parse() (*mail.Message, error) {
+	return mail.ReadMessage(bytes.NewReader(m.Data))
+}
+
+// Header returns the decoded value of the named header, "" when absent.
+func (m Message) Header(name string) (string, error) {
+	msg, err := m.Parse()
+	if err != nil {
+		return "", err
+	}
+	raw := msg.Header.Get(name)
+	decoded, err := new(mime.WordDecoder).DecodeHeader(raw)
+	if err != nil {
+		return "", fmt.Errorf("decode header %s: %w", name, err)
+	}
+	return decoded, nil
+}
+
+// Text returns the body of a single-part message, decoded from its
+// Content-Transfer-Encoding (quoted-printable, base64 or none), with CRLF
+// line ends turned into LF.
+func (m Message) Text() (string, error) {
+	msg, err := m.Parse()
+	if err != nil {
+		return "", err
+	}
+	var body io.Reader = msg.Body
+	switch enc := strings.ToLower(strings.TrimSpace(msg.Header.Get("Content-Transfer-Encoding"))); enc {
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, newlineStripper{body})
+	case "", "7bit", "8bit", "binary":
+	default:
+		return "", fmt.Errorf("unknown Content-Transfer-Encoding %q", enc)
+	}
+	text, err := io.ReadAll(body)
+	if err != nil {
+		return "", fmt.Errorf("decode body: %w", err)
+	}
+	return strings.ReplaceAll(string(text), "\r\n", "\n"), nil
+}
+
+// newlineStripper drops CR and LF, which base64 bodies are wrapped with.
+type newlineStripper struct{ r io.Reader }
+
+func (s newlineStripper) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	kept := 0
+	for _, b := range p[:n] {
+		if b != '\r' && b != '\n' {
+			p[kept] = b
+			kept++
+		}
+	}
+	return kept, err
+}
+
+// ErrTemporaryFailure is the answer of a failing server: 451 4.3.0.
+var ErrTemporaryFailure = &smtp.SMTPError{
+	Code:         451,
+	EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message:      "temporary failure (testsmtp)",
+}
+
+// Server is a running test SMTP server.
+type Server struct {
+	listener net.Listener
+
+	mu       sync.Mutex
+	messages []Message
+	failing  bool
+	rejected int
+}
+
+// Start runs a server on 127.0.0.1 on a free port until the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testsmtp: listen: %v", err)
+	}
+	s := &Server{listener: listener}
+
+	logs := &testLog{t: t}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &session{server: s}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.MaxMessageBytes = 10 << 20
+	srv.MaxRecipients = 100
+	srv.ErrorLog = logs
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(listener) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		// Serve may not have registered the listener with srv yet.
+		_ = listener.Close()
+		if err := <-served; err != nil {
+			t.Errorf("testsmtp: serve: %v", err)
+		}
+		logs.stop()
+	})
+	return s
+}
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// URL is the server's smtp:// URL, for SMTP_URL.
+func (s *Server) URL() string { return "smtp://" + s.Addr() }
+
+// Messages returns a copy of the messages accepted so far, oldest first.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Message, len(s.messages))
+	for i, m := range s.messages {
+		out[i] = Message{From: m.From, To: append([]string(nil), m.To...), Data: append([]byte(nil), m.Data...)}
+	}
+	return out
+}
+
+// MessagesTo returns the accepted messages with addr among their envelope
+// recipients, compared case-insensitively.
+func (s *Server) MessagesTo(addr string) []Message {
+	var out []Message
+	for _, m := range s.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// CountTo counts the accepted messages with addr among their envelope
+// recipients, compared case-insensitively.
+func (s *Server) CountTo(addr string) int { return len(s.MessagesTo(addr)) }
+
+// SetFailing makes the server answer every MAIL FROM and DATA with
+// "451 temporary failure" (true) or accept messages again (false).
+func (s *Server) SetFailing(failing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = failing
+}
+
+// Rejected counts the commands answered 451 while failing.
+func (s *Server) Rejected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected
+}
+
+// reject reports whether the server is failing, counting the rejection.
+func (s *Server) reject() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing {
+		s.rejected++
+	}
+	return s.failing
+}
+
+func (s *Server) accept(m Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.messages = append(s.messages, m)
+}
+
+// session is one SMTP conversation; it may carry several messages.
+type session struct {
+	server *Server
+	from   string
+	to     []string
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.server.reject() {
+		return ErrTemporaryFailure
+	}
+	s.from = from
+	s.to = nil
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if s.server.reject() {
+		return ErrTemporaryFailure
+	}
+	if len(s.to) == 0 {
+		return errors.New("no recipients")
+	}
+	s.server.accept(Message{From: s.from, To: append([]string(nil), s.to...), Data: data})
+	return nil
+}
+
+func (s *session) Reset() {
+	s.from = ""
+	s.to = nil
+}
+
+func (s *session) Logout() error { return nil }
+
+// testLog sends the server's error log to the test's log until the test ends.
+type testLog struct {
+	mu      sync.Mutex
+	t       testing.TB
+	stopped bool
+}
+
+func (l *testLog) Printf(format string, v ...interface{}) {
+	l.log(fmt.Sprintf(format, v...))
+}
+
+func (l *testLog) Println(v ...interface{}) {
+	l.log(strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+}
+
+func (l *testLog) log(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stopped {
+		l.t.Logf("testsmtp: %s", line)
+	}
+}
+
+func (l *testLog) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+}
