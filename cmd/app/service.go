@@ -135,10 +135,12 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 	router.AddMiddleware(
 		middleware.CorrelationID,
 		poison,
+		// About 5 s of retries: a watermill-sql subscriber keeps its
+		// transaction open meanwhile, and gochannel's publisher waits.
 		middleware.Retry{
-			MaxRetries:          10,
+			MaxRetries:          6,
 			InitialInterval:     100 * time.Millisecond,
-			MaxInterval:         10 * time.Second,
+			MaxInterval:         2 * time.Second,
 			Multiplier:          2,
 			RandomizationFactor: 0.2,
 		}.Middleware,
