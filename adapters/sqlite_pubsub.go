@@ -161,8 +161,9 @@ func (b sqliteSubscriberBeginner) ExecContext(ctx context.Context, query string,
 	return b.DB.ExecContext(ctx, query, args...)
 }
 
+// QueryContext hands the rows to watermill-sql, which checks their Err.
 func (b sqliteSubscriberBeginner) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
-	return b.DB.QueryContext(ctx, query, args...)
+	return b.DB.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller checks Err
 }
 
 // Commit has nothing to commit: each statement committed on its own.

@@ -56,7 +56,7 @@ func (m Message) Text() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var body io.Reader = msg.Body
+	var body = msg.Body
 	switch enc := strings.ToLower(strings.TrimSpace(msg.Header.Get("Content-Transfer-Encoding"))); enc {
 	case "quoted-printable":
 		body = quotedprintable.NewReader(body)
