@@ -1,7 +1,8 @@
 package main
 
-// End-to-end tests: the built binary against real PostgreSQL, RabbitMQ and
-// SMTP servers, driven over HTTP only, once per transport.
+// End-to-end tests: the built binary against real databases (PostgreSQL,
+// MySQL/MariaDB, SQLite), RabbitMQ and SMTP servers, driven over HTTP only,
+// once per backend and transport.
 
 import (
 	"bytes"
@@ -15,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,11 +28,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
@@ -434,17 +438,26 @@ func (tap *amqpTap) all() []amqp.Delivery {
 // same queues.
 const amqpRunLock = 0x6f6e626f617264 // "onboard"
 
-// lockServiceQueues holds the lock, on the TEST_POSTGRES_URL server, until
-// the test ends. A session lock takes no transaction id, so it holds back no
-// watermill-sql delivery.
-func lockServiceQueues(t *testing.T) {
+// amqpRunLockName is the same lock on a MySQL server (GET_LOCK), taken only
+// when no PostgreSQL server is configured.
+const amqpRunLockName = "onboard_e2e_amqp_queues"
+
+// lockServiceQueues holds the lock until the test ends: the PostgreSQL
+// advisory lock on the TEST_POSTGRES_URL server when that is set, else, for
+// a MySQL run, GET_LOCK on that run's server. A session lock takes no
+// transaction id, so it holds back no watermill-sql delivery.
+func lockServiceQueues(t *testing.T, db *e2eDB) {
 	t.Helper()
-	db, err := sql.Open("pgx", testenv.URL(t, testenv.PostgresURLVar))
+	if os.Getenv(testenv.PostgresURLVar) == "" && db != nil && db.dialect == "mysql" {
+		lockServiceQueuesOnMySQL(t, db)
+		return
+	}
+	pg, err := sql.Open("pgx", testenv.URL(t, testenv.PostgresURLVar))
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
+	t.Cleanup(func() { _ = pg.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	conn, err := db.Conn(ctx)
+	conn, err := pg.Conn(ctx)
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(amqpRunLock))
@@ -454,6 +467,26 @@ func lockServiceQueues(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(amqpRunLock))
+		_ = conn.Close()
+	})
+}
+
+// lockServiceQueuesOnMySQL takes the lock with GET_LOCK, which is server-wide.
+func lockServiceQueuesOnMySQL(t *testing.T, db *e2eDB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	start := time.Now()
+	var got sql.NullInt64
+	require.NoError(t, conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, 300)`, amqpRunLockName).Scan(&got))
+	require.True(t, got.Valid && got.Int64 == 1, "wait for another test run of the service on RabbitMQ")
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("waited %s for another test run of the service on RabbitMQ", waited.Round(time.Millisecond))
+	}
+	t.Cleanup(func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT RELEASE_LOCK(?)`, amqpRunLockName)
 		_ = conn.Close()
 	})
 }
@@ -578,8 +611,69 @@ func TestSecretsIn(t *testing.T) {
 	}
 }
 
-// quoteIdent quotes a PostgreSQL identifier.
-func quoteIdent(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+// e2eDB is the test's own handle on the service's database.
+type e2eDB struct {
+	*sql.DB
+	dialect string // "postgres", "mysql" or "sqlite"
+}
+
+// openTestDB opens the database a DATABASE_URL names, with the driver of its
+// dialect, for the test's own queries.
+func openTestDB(t *testing.T, dbURL string) *e2eDB {
+	t.Helper()
+	var driver, dsn, dialect string
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		// Wait on the service's write lock rather than fail with SQLITE_BUSY.
+		driver, dsn, dialect = "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)", "sqlite"
+	} else {
+		u, err := url.Parse(dbURL)
+		require.NoError(t, err, "DATABASE_URL is not a URL")
+		switch u.Scheme {
+		case "postgres", "postgresql":
+			driver, dsn, dialect = "pgx", dbURL, "postgres"
+		case "mysql":
+			cfg := mysql.NewConfig()
+			cfg.User = u.User.Username()
+			cfg.Passwd, _ = u.User.Password()
+			cfg.Net, cfg.Addr = "tcp", u.Host
+			cfg.DBName = strings.TrimPrefix(u.Path, "/")
+			driver, dsn, dialect = "mysql", cfg.FormatDSN(), "mysql"
+		default:
+			t.Fatalf("DATABASE_URL: unknown scheme %q", u.Scheme)
+		}
+	}
+	db, err := sql.Open(driver, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return &e2eDB{DB: db, dialect: dialect}
+}
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2...
+func (db *e2eDB) rebind(query string) string {
+	if db.dialect != "postgres" {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// quoteIdent quotes an identifier, which may hold dots (watermill's table
+// names do): "..." on PostgreSQL and SQLite, `...` on MySQL.
+func (db *e2eDB) quoteIdent(name string) string {
+	if db.dialect == "mysql" {
+		return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
 
 // swapCase turns every letter of s to the other case.
 func swapCase(s string) string {
@@ -605,25 +699,39 @@ func caseVariant(email string, i int) string {
 	return string(b)
 }
 
+// e2eCases are the (database, transport) pairs TestE2E runs on.
+var e2eCases = []struct{ backend, pubsub string }{
+	{"postgres", "gochannel"},
+	{"postgres", "sql"},
+	{"postgres", "amqp"},
+	{"sqlite", "sql"},
+	{"mysql", "sql"},
+	{"mysql", "amqp"},
+}
+
 func TestE2E(t *testing.T) {
-	for _, pubsub := range []string{"gochannel", "sql", "amqp"} {
-		t.Run(pubsub, func(t *testing.T) { testE2E(t, pubsub) })
+	backends := map[string]testenv.Backend{}
+	for _, b := range testenv.Backends() {
+		backends[b.Name] = b
+	}
+	for _, c := range e2eCases {
+		backend, ok := backends[c.backend]
+		require.True(t, ok, "backend %s", c.backend)
+		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) { testE2E(t, backend, c.pubsub) })
 	}
 }
 
-func testE2E(t *testing.T, pubsub string) {
-	dbURL := testenv.PostgresDatabase(t)
+func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
+	dbURL := backend.URL(t)
+	db := openTestDB(t, dbURL)
 	amqpURL := e2eUnreachableAMQP // proves the other transports do not need RabbitMQ
 	var tap *amqpTap
 	if pubsub == "amqp" {
 		amqpURL = testenv.URL(t, testenv.AMQPURLVar)
-		lockServiceQueues(t)
+		lockServiceQueues(t, db)
 		resetServiceQueues(t, amqpURL)
 		tap = tapExchange(t, amqpURL, e2eEventsExchange)
 	}
-	db, err := sql.Open("pgx", dbURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
 	smtpServer := testsmtp.Start(t)
 
 	started := time.Now()
@@ -805,7 +913,7 @@ func testE2E(t *testing.T, pubsub string) {
 		created = append(created, u)
 
 		var metadata string
-		require.NoError(t, db.QueryRow(`SELECT metadata::text FROM events WHERE stream_id = $1`, u.ID).Scan(&metadata))
+		require.NoError(t, db.QueryRow(db.rebind(`SELECT metadata FROM events WHERE stream_id = ?`), u.ID).Scan(&metadata))
 		var md map[string]any
 		require.NoError(t, json.Unmarshal([]byte(metadata), &md))
 		assert.Equal(t, requestID, md["correlation_id"], "events.metadata: %s", metadata)
@@ -1100,7 +1208,7 @@ func testE2E(t *testing.T, pubsub string) {
 
 // requireProgress waits for the service to make progress, and on timeout
 // names the transactions that may have stalled it before failing the test.
-func requireProgress(t *testing.T, db *sql.DB, condition func() bool, wait time.Duration, msgAndArgs ...any) {
+func requireProgress(t *testing.T, db *e2eDB, condition func() bool, wait time.Duration, msgAndArgs ...any) {
 	t.Helper()
 	if !assertProgress(t, db, condition, wait, msgAndArgs...) {
 		t.FailNow()
@@ -1108,12 +1216,12 @@ func requireProgress(t *testing.T, db *sql.DB, condition func() bool, wait time.
 }
 
 // assertProgress is requireProgress without stopping the test.
-func assertProgress(t *testing.T, db *sql.DB, condition func() bool, wait time.Duration, msgAndArgs ...any) bool {
+func assertProgress(t *testing.T, db *e2eDB, condition func() bool, wait time.Duration, msgAndArgs ...any) bool {
 	t.Helper()
 	if assert.Eventually(t, condition, wait, e2ePoll, msgAndArgs...) {
 		return true
 	}
-	t.Logf("write transactions open for over a second on the PostgreSQL server: %s", longTransactions(db))
+	t.Logf("write transactions open for over a second on the %s server: %s", db.dialect, longTransactions(db))
 	return false
 }
 
@@ -1121,13 +1229,25 @@ func assertProgress(t *testing.T, db *sql.DB, condition func() bool, wait time.D
 // any database of the server. On PostgreSQL, watermill-sql (the outbox
 // forwarder, and the sql transport) only delivers rows written before every
 // transaction still running, so any of these holds the service's events back.
-func longTransactions(db *sql.DB) string {
+func longTransactions(db *e2eDB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT format('%s (pid %s, %s, open %s): %s', COALESCE(datname, '?'), pid,
+	var query string
+	switch db.dialect {
+	case "postgres":
+		query = `SELECT format('%s (pid %s, %s, open %s): %s', COALESCE(datname, '?'), pid,
 			COALESCE(state, '?'), date_trunc('milliseconds', now() - xact_start), left(query, 120))
 		FROM pg_stat_activity
-		WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '1 second' ORDER BY xact_start`)
+		WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '1 second' ORDER BY xact_start`
+	case "mysql":
+		query = `SELECT CONCAT('thread ', trx_mysql_thread_id, ' (', trx_state, ', since ', trx_started, '): ',
+			LEFT(COALESCE(trx_query, '?'), 120))
+		FROM information_schema.innodb_trx
+		WHERE trx_started < NOW() - INTERVAL 1 SECOND ORDER BY trx_started`
+	default:
+		return "not listed on " + db.dialect
+	}
+	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return err.Error()
 	}
@@ -1189,11 +1309,20 @@ func keysOf(m map[string]any) []string {
 	return keys
 }
 
-// publicTables lists the tables of the public schema.
-func publicTables(t *testing.T, db *sql.DB) []string {
+// publicTables lists the tables of the service's database (the public
+// schema on PostgreSQL), without SQLite's own.
+func publicTables(t *testing.T, db *e2eDB) []string {
 	t.Helper()
-	rows, err := db.Query(`SELECT table_name FROM information_schema.tables
-		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	query := `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`
+	switch db.dialect {
+	case "mysql":
+		query = `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	case "sqlite":
+		query = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name`
+	}
+	rows, err := db.Query(query)
 	require.NoError(t, err)
 	defer func() { _ = rows.Close() }()
 	var tables []string
@@ -1206,17 +1335,38 @@ func publicTables(t *testing.T, db *sql.DB) []string {
 	return tables
 }
 
-// tableRows returns every row of a table as text.
-func tableRows(t *testing.T, db *sql.DB, table string) []string {
+// tableRows returns every row of a table as text: its columns, read
+// whatever their types, as text between parentheses. Binary columns come as
+// their raw bytes, so an envelope or payload is scanned as it was written.
+func tableRows(t *testing.T, db *e2eDB, table string) []string {
 	t.Helper()
-	rows, err := db.Query(`SELECT t::text FROM ` + quoteIdent(table) + ` t`)
-	require.NoError(t, err)
+	rows, err := db.Query(`SELECT * FROM ` + db.quoteIdent(table))
+	require.NoError(t, err, "table %s", table)
 	defer func() { _ = rows.Close() }()
+	columns, err := rows.Columns()
+	require.NoError(t, err)
 	var out []string
 	for rows.Next() {
-		var row string
-		require.NoError(t, rows.Scan(&row))
-		out = append(out, row)
+		values := make([]any, len(columns))
+		dest := make([]any, len(columns))
+		for i := range values {
+			dest[i] = &values[i]
+		}
+		require.NoError(t, rows.Scan(dest...))
+		fields := make([]string, len(values))
+		for i, v := range values {
+			switch v := v.(type) {
+			case nil:
+				fields[i] = "NULL"
+			case []byte:
+				fields[i] = string(v)
+			case time.Time:
+				fields[i] = v.Format(time.RFC3339Nano)
+			default:
+				fields[i] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, "("+strings.Join(fields, ",")+")")
 	}
 	require.NoError(t, rows.Err())
 	return out
@@ -1229,7 +1379,7 @@ func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {
 			amqpURL := e2eUnreachableAMQP
 			if pubsub == "amqp" {
 				amqpURL = testenv.URL(t, testenv.AMQPURLVar)
-				lockServiceQueues(t)
+				lockServiceQueues(t, nil)
 				resetServiceQueues(t, amqpURL)
 			}
 			smtpServer := testsmtp.Start(t)
