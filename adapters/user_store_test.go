@@ -42,23 +42,72 @@ func testTimeoutCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// migratedDB opens a fresh PostgreSQL database through adapters.OpenDatabase,
-// which applies the migrations.
-func migratedDB(t *testing.T) *sql.DB {
+// testDB is a migrated database of one backend. Queries the tests send it
+// are written once with ? placeholders and rebound for its backend.
+type testDB struct {
+	*sql.DB
+	backend testenv.Backend
+}
+
+// isPostgres tells PostgreSQL, the only backend with $n placeholders and
+// pg_stat_activity.
+func (db testDB) isPostgres() bool { return db.backend.Name == "postgres" }
+
+// rebind turns the query's ? placeholders into $1, $2… on PostgreSQL.
+func (db testDB) rebind(query string) string {
+	if !db.isPostgres() {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// quote quotes an identifier: `name` on MySQL, "name" elsewhere.
+func (db testDB) quote(name string) string {
+	if db.backend.Name == "mysql" {
+		return "`" + name + "`"
+	}
+	return `"` + name + `"`
+}
+
+// outboxTable is the quoted name of the outbox table watermill-sql creates.
+func (db testDB) outboxTable() string { return db.quote("watermill_outbox") }
+
+// forEachBackend runs test once per database backend, as a subtest named
+// for it: sqlite, postgres, mysql.
+func forEachBackend(t *testing.T, test func(t *testing.T, backend testenv.Backend)) {
 	t.Helper()
-	dbURL := testenv.PostgresDatabase(t)
+	for _, backend := range testenv.Backends() {
+		t.Run(backend.Name, func(t *testing.T) { test(t, backend) })
+	}
+}
+
+// migratedDB opens a fresh database of the backend through
+// adapters.OpenDatabase, which applies the migrations.
+func migratedDB(t *testing.T, backend testenv.Backend) testDB {
+	t.Helper()
+	dbURL := backend.URL(t)
 	db, err := adapters.OpenDatabase(testTimeoutCtx(t), dbURL, quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return testDB{DB: db, backend: backend}
 }
 
 // storeDB is a migrated database with the outbox table the forwarder's
 // subscriber would create.
-func storeDB(t *testing.T) *sql.DB {
+func storeDB(t *testing.T, backend testenv.Backend) testDB {
 	t.Helper()
-	db := migratedDB(t)
-	outbox, err := adapters.NewSQLSubscriber(db, "forwarder", watermill.NewSlogLogger(quietLogger()))
+	db := migratedDB(t, backend)
+	outbox, err := adapters.NewSQLSubscriber(db.DB, "forwarder", watermill.NewSlogLogger(quietLogger()))
 	require.NoError(t, err)
 	require.NoError(t, outbox.SubscribeInitialize(adapters.OutboxTopic))
 	require.NoError(t, outbox.Close())
@@ -79,25 +128,45 @@ func passwordHash(t *testing.T) []byte {
 	return hash
 }
 
-func countRows(t *testing.T, db *sql.DB, query string, args ...any) int {
+// countRows runs a count query written with ? placeholders.
+func countRows(t *testing.T, db testDB, query string, args ...any) int {
 	t.Helper()
 	var n int
-	require.NoError(t, db.QueryRowContext(testTimeoutCtx(t), query, args...).Scan(&n))
+	require.NoError(t, db.QueryRowContext(testTimeoutCtx(t), db.rebind(query), args...).Scan(&n))
 	return n
 }
 
-// rowsAsText returns every row of the table as PostgreSQL's text form of
-// the whole row.
-func rowsAsText(t *testing.T, db *sql.DB, table string) []string {
+// rowsAsText returns every row of the table as text: its columns' values,
+// whatever their types, joined by commas.
+func rowsAsText(t *testing.T, db testDB, table string) []string {
 	t.Helper()
-	rows, err := db.QueryContext(testTimeoutCtx(t), `SELECT r::text FROM `+table+` r`)
+	rows, err := db.QueryContext(testTimeoutCtx(t), `SELECT * FROM `+db.quote(table))
 	require.NoError(t, err)
 	defer func() { _ = rows.Close() }()
+	columns, err := rows.Columns()
+	require.NoError(t, err)
 	var out []string
 	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		out = append(out, s)
+		values := make([]any, len(columns))
+		pointers := make([]any, len(columns))
+		for i := range values {
+			pointers[i] = &values[i]
+		}
+		require.NoError(t, rows.Scan(pointers...))
+		texts := make([]string, len(values))
+		for i, v := range values {
+			switch v := v.(type) {
+			case []byte:
+				texts[i] = string(v)
+			case time.Time:
+				texts[i] = v.Format(time.RFC3339Nano)
+			case nil:
+				texts[i] = "NULL"
+			default:
+				texts[i] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, strings.Join(texts, ","))
 	}
 	require.NoError(t, rows.Err())
 	return out
@@ -111,7 +180,7 @@ type outboxEnvelope struct {
 	Metadata         map[string]string `json:"metadata"`
 }
 
-func outboxEnvelopes(t *testing.T, db *sql.DB) []outboxEnvelope {
+func outboxEnvelopes(t *testing.T, db testDB) []outboxEnvelope {
 	t.Helper()
 	var out []outboxEnvelope
 	for _, raw := range outboxRows(t, db) {
@@ -125,11 +194,11 @@ func outboxEnvelopes(t *testing.T, db *sql.DB) []outboxEnvelope {
 type outboxRow struct{ payload, metadata []byte }
 
 // outboxRows reads the outbox table's payloads (whatever their column type,
-// JSON or bytes) and metadata.
-func outboxRows(t *testing.T, db *sql.DB) []outboxRow {
+// JSON or bytes) and metadata (empty when NULL).
+func outboxRows(t *testing.T, db testDB) []outboxRow {
 	t.Helper()
 	rows, err := db.QueryContext(testTimeoutCtx(t),
-		`SELECT payload, COALESCE(metadata::text, '') FROM "watermill_outbox" ORDER BY "offset"`)
+		`SELECT payload, metadata FROM `+db.outboxTable()+` ORDER BY `+db.quote("offset"))
 	require.NoError(t, err)
 	defer func() { _ = rows.Close() }()
 	var out []outboxRow
@@ -143,48 +212,54 @@ func outboxRows(t *testing.T, db *sql.DB) []outboxRow {
 }
 
 func TestUserStore_RegisterThenLoad(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	id := uuid.NewString()
-	user := newStoreUser(t, id, "  Ada Lovelace ", "Ada.Lovelace@Example.com")
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := uuid.NewString()
+		user := newStoreUser(t, id, "  Ada Lovelace ", "Ada.Lovelace@Example.com")
 
-	require.NoError(t, store.Register(testTimeoutCtx(t), user, passwordHash(t)))
+		require.NoError(t, store.Register(testTimeoutCtx(t), user, passwordHash(t)))
 
-	loaded, err := store.LoadUser(testTimeoutCtx(t), id)
-	require.NoError(t, err)
-	assert.Equal(t, id, loaded.ID())
-	assert.Equal(t, "Ada Lovelace", loaded.Name())
-	assert.Equal(t, "Ada.Lovelace@Example.com", loaded.Email().String(), "the address as typed")
-	assert.Equal(t, "ada.lovelace@example.com", loaded.Email().Key())
-	assert.True(t, loaded.RegisteredAt().Equal(storeTestNow.Truncate(time.Microsecond)),
-		"registered at %v, want %v", loaded.RegisteredAt(), storeTestNow)
-	assert.Equal(t, 1, loaded.Version())
-	assert.Empty(t, loaded.PendingEvents(), "a loaded user has nothing pending")
+		loaded, err := store.LoadUser(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Equal(t, id, loaded.ID())
+		assert.Equal(t, "Ada Lovelace", loaded.Name())
+		assert.Equal(t, "Ada.Lovelace@Example.com", loaded.Email().String(), "the address as typed")
+		assert.Equal(t, "ada.lovelace@example.com", loaded.Email().Key())
+		assert.True(t, loaded.RegisteredAt().Equal(storeTestNow.Truncate(time.Microsecond)),
+			"registered at %v, want %v", loaded.RegisteredAt(), storeTestNow)
+		assert.Equal(t, 1, loaded.Version())
+		assert.Empty(t, loaded.PendingEvents(), "a loaded user has nothing pending")
+	})
 }
 
 func TestUserStore_LoadUnknownUser(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
 
-	user, err := store.LoadUser(testTimeoutCtx(t), uuid.NewString())
-	require.ErrorIs(t, err, domain.ErrUserNotFound)
-	assert.Nil(t, user)
+		user, err := store.LoadUser(testTimeoutCtx(t), uuid.NewString())
+		require.ErrorIs(t, err, domain.ErrUserNotFound)
+		assert.Nil(t, user)
+	})
 }
 
 func TestUserStore_SameUserTwiceIsAlreadyRegistered(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	id := uuid.NewString()
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := uuid.NewString()
 
-	require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t)))
-	// A redelivered command builds the very same user again.
-	err := store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
-	require.ErrorIs(t, err, command.ErrAlreadyRegistered)
+		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t)))
+		// A redelivered command builds the very same user again.
+		err := store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
+		require.ErrorIs(t, err, command.ErrAlreadyRegistered)
 
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = $1`, id))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM "watermill_outbox"`))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, id))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
+	})
 }
 
 func TestUserStore_Conflicts(t *testing.T) {
@@ -213,225 +288,252 @@ func TestUserStore_Conflicts(t *testing.T) {
 			wantErr: domain.ErrUserExists,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := storeDB(t)
-			store := adapters.NewUserStore(db, quietLogger())
-			first := uuid.NewString()
-			require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
-			second := tt.id(first)
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				db := storeDB(t, backend)
+				store := adapters.NewUserStore(db.DB, quietLogger())
+				first := uuid.NewString()
+				require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
+				second := tt.id(first)
 
-			err := store.Register(testTimeoutCtx(t), newStoreUser(t, second, "Other", tt.email), passwordHash(t))
-			require.ErrorIs(t, err, tt.wantErr)
-			assert.NotErrorIs(t, err, command.ErrAlreadyRegistered)
+				err := store.Register(testTimeoutCtx(t), newStoreUser(t, second, "Other", tt.email), passwordHash(t))
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.NotErrorIs(t, err, command.ErrAlreadyRegistered)
 
-			// The failed transaction left nothing behind.
-			assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-			assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM "watermill_outbox"`))
-			assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
-			assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM user_emails`))
-			if second != first {
-				assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = $1`, second))
-				assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials WHERE user_id = $1`, second))
-			}
-			loaded, err := store.LoadUser(testTimeoutCtx(t), first)
-			require.NoError(t, err)
-			assert.Equal(t, "ada@example.com", loaded.Email().String(), "the first registration is untouched")
-			assert.Equal(t, "Ada", loaded.Name())
-		})
-	}
+				// The failed transaction left nothing behind.
+				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
+				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
+				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
+				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM user_emails`))
+				if second != first {
+					assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, second))
+					assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials WHERE user_id = ?`, second))
+				}
+				loaded, err := store.LoadUser(testTimeoutCtx(t), first)
+				require.NoError(t, err)
+				assert.Equal(t, "ada@example.com", loaded.Email().String(), "the first registration is untouched")
+				assert.Equal(t, "Ada", loaded.Name())
+			})
+		}
+	})
 }
 
 func TestUserStore_ConcurrentRegistrationsOfOneEmail(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	hash := passwordHash(t)
-	const n = 20
-	ids := make([]string, n)
-	users := make([]*domain.User, n)
-	for i := range n {
-		ids[i] = uuid.NewString()
-		// The same address, in varying case.
-		email := "ada@example.com"
-		if i%2 == 1 {
-			email = "Ada@Example.com"
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		hash := passwordHash(t)
+		const n = 20
+		ids := make([]string, n)
+		users := make([]*domain.User, n)
+		for i := range n {
+			ids[i] = uuid.NewString()
+			// The same address, in varying case.
+			email := "ada@example.com"
+			if i%2 == 1 {
+				email = "Ada@Example.com"
+			}
+			users[i] = newStoreUser(t, ids[i], fmt.Sprintf("Ada %d", i), email)
 		}
-		users[i] = newStoreUser(t, ids[i], fmt.Sprintf("Ada %d", i), email)
-	}
 
-	start := make(chan struct{})
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = store.Register(testTimeoutCtx(t), users[i], hash)
-		}()
-	}
-	close(start)
-	wg.Wait()
-
-	winner := -1
-	for i, err := range errs {
-		if err == nil {
-			assert.Equal(t, -1, winner, "a second registration succeeded: %d and %d", winner, i)
-			winner = i
-			continue
+		start := make(chan struct{})
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				errs[i] = store.Register(testTimeoutCtx(t), users[i], hash)
+			}()
 		}
-		assert.ErrorIs(t, err, domain.ErrEmailTaken, "registration %d", i)
-	}
-	require.NotEqual(t, -1, winner, "exactly one registration succeeds")
+		close(start)
+		wg.Wait()
 
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = $1`, ids[winner]))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM "watermill_outbox"`))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM user_emails WHERE user_id = $1`, ids[winner]))
+		winner := -1
+		for i, err := range errs {
+			if err == nil {
+				assert.Equal(t, -1, winner, "a second registration succeeded: %d and %d", winner, i)
+				winner = i
+				continue
+			}
+			assert.ErrorIs(t, err, domain.ErrEmailTaken, "registration %d", i)
+		}
+		require.NotEqual(t, -1, winner, "exactly one registration succeeds")
+
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, ids[winner]))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM user_emails WHERE user_id = ?`, ids[winner]))
+	})
 }
 
 func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	id := uuid.NewString()
-	hash := passwordHash(t)
-	const correlationID = "corr-0f5e2a"
-	ctx := app.WithCorrelationID(testTimeoutCtx(t), correlationID)
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := uuid.NewString()
+		hash := passwordHash(t)
+		const correlationID = "corr-0f5e2a"
+		ctx := app.WithCorrelationID(testTimeoutCtx(t), correlationID)
 
-	require.NoError(t, store.Register(ctx, newStoreUser(t, id, "Ada Lovelace", "ada@example.com"), hash))
+		require.NoError(t, store.Register(ctx, newStoreUser(t, id, "Ada Lovelace", "ada@example.com"), hash))
 
-	// The event store: one row, version 1 of the user's stream.
-	require.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-	var (
-		eventID, streamID, eventType string
-		streamVersion, schemaVersion int
-		payload, metadata            []byte
-	)
-	require.NoError(t, db.QueryRowContext(testTimeoutCtx(t),
-		`SELECT event_id::text, stream_id, stream_version, event_type, schema_version, payload::text, metadata::text FROM events`).
-		Scan(&eventID, &streamID, &streamVersion, &eventType, &schemaVersion, &payload, &metadata))
-	assert.Equal(t, id, streamID)
-	assert.Equal(t, 1, streamVersion)
-	assert.Equal(t, "UserRegistered", eventType)
-	assert.Equal(t, domain.UserRegisteredSchemaVersion, schemaVersion)
-	assert.Equal(t, 1, schemaVersion)
-	var meta map[string]any
-	require.NoError(t, json.Unmarshal(metadata, &meta))
-	assert.Equal(t, correlationID, meta["correlation_id"], "metadata %s", metadata)
-	var stored domain.UserRegistered
-	require.NoError(t, json.Unmarshal(payload, &stored))
-	assert.Equal(t, id, stored.UserID)
-	assert.Equal(t, "Ada Lovelace", stored.Name)
-	assert.Equal(t, "ada@example.com", stored.Email)
+		// The event store: one row, version 1 of the user's stream.
+		require.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
+		var (
+			eventID, streamID, eventType string
+			streamVersion, schemaVersion int
+			payload, metadata            []byte
+		)
+		require.NoError(t, db.QueryRowContext(testTimeoutCtx(t),
+			`SELECT event_id, stream_id, stream_version, event_type, schema_version, payload, metadata FROM events`).
+			Scan(&eventID, &streamID, &streamVersion, &eventType, &schemaVersion, &payload, &metadata))
+		assert.Equal(t, id, streamID)
+		assert.Equal(t, 1, streamVersion)
+		assert.Equal(t, "UserRegistered", eventType)
+		assert.Equal(t, domain.UserRegisteredSchemaVersion, schemaVersion)
+		assert.Equal(t, 1, schemaVersion)
+		var meta map[string]any
+		require.NoError(t, json.Unmarshal(metadata, &meta))
+		assert.Equal(t, correlationID, meta["correlation_id"], "metadata %s", metadata)
+		var stored domain.UserRegistered
+		require.NoError(t, json.Unmarshal(payload, &stored))
+		assert.Equal(t, id, stored.UserID)
+		assert.Equal(t, "Ada Lovelace", stored.Name)
+		assert.Equal(t, "ada@example.com", stored.Email)
 
-	// The outbox: one envelope for events.UserRegistered, carrying the same
-	// message as the event store.
-	envelopes := outboxEnvelopes(t, db)
-	require.Len(t, envelopes, 1)
-	env := envelopes[0]
-	assert.Equal(t, adapters.EventTopic("UserRegistered"), env.DestinationTopic)
-	assert.Equal(t, "events.UserRegistered", env.DestinationTopic)
-	assert.Equal(t, eventID, env.UUID, "the outbox message id is the event id")
-	assert.Equal(t, correlationID, env.Metadata[middleware.CorrelationIDMetadataKey], "metadata %v", env.Metadata)
-	var published domain.UserRegistered
-	require.NoError(t, json.Unmarshal(env.Payload, &published), "inner payload %s", env.Payload)
-	assert.Equal(t, stored, published)
+		// The outbox: one envelope for events.UserRegistered, carrying the same
+		// message as the event store.
+		envelopes := outboxEnvelopes(t, db)
+		require.Len(t, envelopes, 1)
+		env := envelopes[0]
+		assert.Equal(t, adapters.EventTopic("UserRegistered"), env.DestinationTopic)
+		assert.Equal(t, "events.UserRegistered", env.DestinationTopic)
+		assert.Equal(t, eventID, env.UUID, "the outbox message id is the event id")
+		assert.Equal(t, correlationID, env.Metadata[middleware.CorrelationIDMetadataKey], "metadata %v", env.Metadata)
+		var published domain.UserRegistered
+		require.NoError(t, json.Unmarshal(env.Payload, &published), "inner payload %s", env.Payload)
+		assert.Equal(t, stored, published)
 
-	// No secret outside credentials.
-	var storedHash string
-	require.NoError(t, db.QueryRowContext(testTimeoutCtx(t),
-		`SELECT password_hash FROM credentials WHERE user_id = $1`, id).Scan(&storedHash))
-	assert.Equal(t, string(hash), storedHash)
-	assert.True(t, strings.HasPrefix(storedHash, "$2a$"), "credentials hold the bcrypt hash")
-	assert.NoError(t, bcrypt.CompareHashAndPassword([]byte(storedHash), []byte(storeTestPassword)))
-	var texts []string
-	for _, row := range rowsAsText(t, db, "events") {
-		texts = append(texts, "events row: "+row)
-	}
-	for _, row := range outboxRows(t, db) {
-		texts = append(texts, "outbox payload: "+string(row.payload), "outbox metadata: "+string(row.metadata))
-	}
-	texts = append(texts, "inner outbox payload: "+string(env.Payload))
-	require.Len(t, texts, 4)
-	for _, text := range texts {
-		assert.NotContains(t, text, "$2a$")
-		assert.NotContains(t, text, storedHash)
-		assert.NotContains(t, text, storeTestPassword)
-	}
+		// No secret outside credentials.
+		var storedHash string
+		require.NoError(t, db.QueryRowContext(testTimeoutCtx(t),
+			db.rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`), id).Scan(&storedHash))
+		assert.Equal(t, string(hash), storedHash)
+		assert.True(t, strings.HasPrefix(storedHash, "$2a$"), "credentials hold the bcrypt hash")
+		assert.NoError(t, bcrypt.CompareHashAndPassword([]byte(storedHash), []byte(storeTestPassword)))
+		var texts []string
+		for _, row := range rowsAsText(t, db, "events") {
+			texts = append(texts, "events row: "+row)
+		}
+		for _, row := range outboxRows(t, db) {
+			texts = append(texts, "outbox payload: "+string(row.payload), "outbox metadata: "+string(row.metadata))
+		}
+		texts = append(texts, "inner outbox payload: "+string(env.Payload))
+		require.Len(t, texts, 4)
+		require.Contains(t, texts[0], id, "the events row reads as text")
+		for _, text := range texts {
+			assert.NotContains(t, text, "$2a$")
+			assert.NotContains(t, text, storedHash)
+			assert.NotContains(t, text, storeTestPassword)
+		}
+	})
 }
 
 func TestUserStore_NoCorrelationIDMeansNoneRecorded(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
 
-	require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t)))
+		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t)))
 
-	var metadata []byte
-	require.NoError(t, db.QueryRowContext(testTimeoutCtx(t), `SELECT metadata::text FROM events`).Scan(&metadata))
-	var meta map[string]any
-	require.NoError(t, json.Unmarshal(metadata, &meta))
-	assert.NotContains(t, meta, "correlation_id")
+		var metadata []byte
+		require.NoError(t, db.QueryRowContext(testTimeoutCtx(t), `SELECT metadata FROM events`).Scan(&metadata))
+		var meta map[string]any
+		require.NoError(t, json.Unmarshal(metadata, &meta))
+		assert.NotContains(t, meta, "correlation_id")
+	})
 }
 
 func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	first := uuid.NewString()
-	require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		first := uuid.NewString()
+		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
 
-	loser := uuid.NewString()
-	err := store.Register(testTimeoutCtx(t), newStoreUser(t, loser, "Eve", "ada@EXAMPLE.com"), passwordHash(t))
-	require.ErrorIs(t, err, domain.ErrEmailTaken)
+		loser := uuid.NewString()
+		err := store.Register(testTimeoutCtx(t), newStoreUser(t, loser, "Eve", "ada@EXAMPLE.com"), passwordHash(t))
+		require.ErrorIs(t, err, domain.ErrEmailTaken)
 
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = $1`, loser), "no event")
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials WHERE user_id = $1`, loser), "no credential")
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails WHERE user_id = $1`, loser), "no email reservation")
-	envelopes := outboxEnvelopes(t, db)
-	require.Len(t, envelopes, 1, "no outbox row")
-	var published domain.UserRegistered
-	require.NoError(t, json.Unmarshal(envelopes[0].Payload, &published))
-	assert.Equal(t, first, published.UserID)
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, loser), "no event")
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials WHERE user_id = ?`, loser), "no credential")
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails WHERE user_id = ?`, loser), "no email reservation")
+		envelopes := outboxEnvelopes(t, db)
+		require.Len(t, envelopes, 1, "no outbox row")
+		var published domain.UserRegistered
+		require.NoError(t, json.Unmarshal(envelopes[0].Payload, &published))
+		assert.Equal(t, first, published.UserID)
 
-	_, err = store.LoadUser(testTimeoutCtx(t), loser)
-	assert.ErrorIs(t, err, domain.ErrUserNotFound)
+		_, err = store.LoadUser(testTimeoutCtx(t), loser)
+		assert.ErrorIs(t, err, domain.ErrUserNotFound)
 
-	// The loser can still register with a free address afterwards.
-	require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, loser, "Eve", "eve@example.com"), passwordHash(t)))
-	assert.Equal(t, 2, countRows(t, db, `SELECT count(*) FROM "watermill_outbox"`))
+		// The loser can still register with a free address afterwards.
+		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, loser, "Eve", "eve@example.com"), passwordHash(t)))
+		assert.Equal(t, 2, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
+	})
 }
 
 func TestUserStore_FailureAfterOutboxPublishRollsBackEverything(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	id := uuid.NewString()
-	// The stream already has version 1 while the email and the credential are
-	// free: the event append, which comes after the outbox publish, fails.
-	_, err := db.ExecContext(testTimeoutCtx(t), `INSERT INTO events
-		(event_id, stream_id, stream_version, event_type, schema_version, payload)
-		VALUES ($1, $2, 1, 'UserRegistered', 1, '{}')`, uuid.NewString(), id)
-	require.NoError(t, err)
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := uuid.NewString()
+		// The stream already has version 1 while the email and the credential are
+		// free: the event append, which comes after the outbox publish, fails.
+		_, err := db.ExecContext(testTimeoutCtx(t), db.rebind(`INSERT INTO events
+			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+			VALUES (?, ?, 1, 'UserRegistered', 1, '{}', '{}')`), uuid.NewString(), id)
+		require.NoError(t, err)
 
-	err = store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
-	require.ErrorIs(t, err, domain.ErrUserExists)
+		err = store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
+		require.ErrorIs(t, err, domain.ErrUserExists)
 
-	assert.Empty(t, outboxEnvelopes(t, db), "the outbox message rolled back with the event")
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials`), "no credential")
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails`), "no email reservation")
-	assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`), "only the row already there")
+		assert.Empty(t, outboxEnvelopes(t, db), "the outbox message rolled back with the event")
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials`), "no credential")
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails`), "no email reservation")
+		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`), "only the row already there")
+	})
 }
 
 func TestUserStore_CanceledContextWritesNothing(t *testing.T) {
-	db := storeDB(t)
-	store := adapters.NewUserStore(db, quietLogger())
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
 
-	err := store.Register(ctx, newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t))
-	require.Error(t, err)
+		err := store.Register(ctx, newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t))
+		require.Error(t, err)
 
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events`))
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM "watermill_outbox"`))
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials`))
-	assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails`))
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events`))
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials`))
+		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails`))
+	})
+}
+
+func TestTestDB_Rebind(t *testing.T) {
+	const query = `SELECT a FROM t WHERE b = ? AND c = ?`
+	for _, tt := range []struct{ backend, want string }{
+		{"postgres", `SELECT a FROM t WHERE b = $1 AND c = $2`},
+		{"mysql", query},
+		{"sqlite", query},
+	} {
+		db := testDB{backend: testenv.Backend{Name: tt.backend}}
+		assert.Equal(t, tt.want, db.rebind(query), tt.backend)
+	}
 }
