@@ -17,9 +17,9 @@ import (
 // dedupWait bounds every wait of the deduplicator tests.
 const dedupWait = 15 * time.Second
 
-func processedCount(t *testing.T, db testDB, handler, key string) int {
+func processedCount(t *testing.T, db *testenv.DB, handler, key string) int {
 	t.Helper()
-	return countRows(t, db, `SELECT count(*) FROM processed_messages WHERE handler = ? AND message_key = ?`, handler, key)
+	return db.Count(t, `SELECT count(*) FROM processed_messages WHERE handler = ? AND message_key = ?`, handler, key)
 }
 
 func TestDeduplicator_RunsEffectOncePerHandlerAndKey(t *testing.T) {
@@ -100,7 +100,7 @@ func TestDeduplicator_TakesOverAnExpiredClaim(t *testing.T) {
 		dedup := adapters.NewDeduplicator(db.DB)
 		ctx := testTimeoutCtx(t)
 		// A run that crashed mid-effect left its claim, whose lease has run out.
-		_, err := db.ExecContext(ctx, db.rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
+		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
 			VALUES ('H', 'k', 'claimed', ?)`), time.Now().Add(-time.Second).UnixMilli())
 		require.NoError(t, err)
 

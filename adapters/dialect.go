@@ -119,3 +119,11 @@ func (d dialect) rebind(query string) string {
 	}
 	return b.String()
 }
+
+// Dialect names the SQL dialect of the handle's driver: "postgres", "mysql"
+// or "sqlite".
+func Dialect(db *sql.DB) string { return dialectOf(db).name }
+
+// Rebind turns the query's ? placeholders into those of the handle's
+// dialect: $1, $2… on PostgreSQL, unchanged elsewhere.
+func Rebind(db *sql.DB, query string) string { return dialectOf(db).rebind(query) }

@@ -30,7 +30,7 @@ func TestPointsLedger_GrantIsIdempotentPerReason(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []domain.PointsEntry{first}, entries, "one entry, the first one")
 		assert.Equal(t, 100, domain.Balance(entries))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM points_entries`))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM points_entries`))
 	})
 }
 

@@ -1,11 +1,8 @@
 package adapters_test
 
 import (
-	"context"
-	"database/sql"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -28,7 +25,7 @@ import (
 func TestSQLTransportPubSub(t *testing.T) {
 	for _, backend := range testenv.Backends()[:1] {
 		t.Run(backend.Name, func(t *testing.T) {
-			db := openDatabase(t, backend.URL(t))
+			db := migratedDB(t, backend).DB
 			features := tests.Features{
 				ConsumerGroups:      true,
 				ExactlyOnceDelivery: false, // an ack that fails after the handler succeeded redelivers
@@ -49,17 +46,6 @@ func TestSQLTransportPubSub(t *testing.T) {
 				newPubSub)
 		})
 	}
-}
-
-// openDatabase opens and migrates the database at url, closed at test end.
-func openDatabase(t *testing.T, url string) *sql.DB {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := adapters.OpenDatabase(ctx, url, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
 }
 
 var _ wsql.SchemaAdapter = adapters.SQLiteSchema{}

@@ -2,7 +2,6 @@ package adapters_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/url"
 	"slices"
@@ -62,13 +61,11 @@ func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 		tr, err = adapters.NewTransport(tc.kind, nil, "", quietLogger())
 	case adapters.TransportSQL:
 		db := migratedDB(t, tc.backend)
-		if db.isPostgres() {
-			t.Cleanup(func() {
-				if t.Failed() {
-					logOldTransactions(t, db.DB)
-				}
-			})
-		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				testenv.LogOldTransactions(t, db.DB)
+			}
+		})
 		tr, err = adapters.NewTransport(tc.kind, db.DB, "", quietLogger())
 	case adapters.TransportAMQP:
 		tr, err = adapters.NewTransport(tc.kind, nil, testenv.URL(t, testenv.AMQPURLVar), quietLogger())
@@ -79,33 +76,6 @@ func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 	require.NotNil(t, tr)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr
-}
-
-// logOldTransactions explains a stalled SQL transport on PostgreSQL (only):
-// there, watermill-sql only delivers rows written by transactions older than
-// every transaction still running on the server, in any database.
-func logOldTransactions(t *testing.T, db *sql.DB) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT COALESCE(datname, ''), pid, COALESCE(state, ''), (now() - xact_start)::text
-		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '2 seconds'
-		ORDER BY xact_start`)
-	if err != nil {
-		t.Logf("list old transactions: %v", err)
-		return
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var datname, state, age string
-		var pid int
-		if err := rows.Scan(&datname, &pid, &state, &age); err != nil {
-			t.Logf("list old transactions: %v", err)
-			return
-		}
-		t.Logf("transaction open for %s on database %s (pid %d, %s) holds back watermill-sql delivery on this server",
-			age, datname, pid, state)
-	}
 }
 
 // deleteAMQPTopology removes the exchange and queues a test topic created on

@@ -2,7 +2,6 @@ package adapters_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,45 +41,8 @@ func testTimeoutCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// testDB is a migrated database of one backend. Queries the tests send it
-// are written once with ? placeholders and rebound for its backend.
-type testDB struct {
-	*sql.DB
-	backend testenv.Backend
-}
-
-// isPostgres tells PostgreSQL, the only backend with $n placeholders and
-// pg_stat_activity.
-func (db testDB) isPostgres() bool { return db.backend.Name == "postgres" }
-
-// rebind turns the query's ? placeholders into $1, $2… on PostgreSQL.
-func (db testDB) rebind(query string) string {
-	if !db.isPostgres() {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// quote quotes an identifier: `name` on MySQL, "name" elsewhere.
-func (db testDB) quote(name string) string {
-	if db.backend.Name == "mysql" {
-		return "`" + name + "`"
-	}
-	return `"` + name + `"`
-}
-
 // outboxTable is the quoted name of the outbox table watermill-sql creates.
-func (db testDB) outboxTable() string { return db.quote("watermill_outbox") }
+func outboxTable(db *testenv.DB) string { return db.Quote("watermill_outbox") }
 
 // forEachBackend runs test once per database backend, as a subtest named
 // for it: sqlite, postgres, mysql.
@@ -93,18 +55,18 @@ func forEachBackend(t *testing.T, test func(t *testing.T, backend testenv.Backen
 
 // migratedDB opens a fresh database of the backend through
 // adapters.OpenDatabase, which applies the migrations.
-func migratedDB(t *testing.T, backend testenv.Backend) testDB {
+func migratedDB(t *testing.T, backend testenv.Backend) *testenv.DB {
 	t.Helper()
 	dbURL := backend.URL(t)
 	db, err := adapters.OpenDatabase(testTimeoutCtx(t), dbURL, quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	return testDB{DB: db, backend: backend}
+	return testenv.NewDB(db)
 }
 
 // storeDB is a migrated database with the outbox table the forwarder's
 // subscriber would create.
-func storeDB(t *testing.T, backend testenv.Backend) testDB {
+func storeDB(t *testing.T, backend testenv.Backend) *testenv.DB {
 	t.Helper()
 	db := migratedDB(t, backend)
 	outbox, err := adapters.NewSQLSubscriber(db.DB, "forwarder", watermill.NewSlogLogger(quietLogger()))
@@ -128,50 +90,6 @@ func passwordHash(t *testing.T) []byte {
 	return hash
 }
 
-// countRows runs a count query written with ? placeholders.
-func countRows(t *testing.T, db testDB, query string, args ...any) int {
-	t.Helper()
-	var n int
-	require.NoError(t, db.QueryRowContext(testTimeoutCtx(t), db.rebind(query), args...).Scan(&n))
-	return n
-}
-
-// rowsAsText returns every row of the table as text: its columns' values,
-// whatever their types, joined by commas.
-func rowsAsText(t *testing.T, db testDB, table string) []string {
-	t.Helper()
-	rows, err := db.QueryContext(testTimeoutCtx(t), `SELECT * FROM `+db.quote(table))
-	require.NoError(t, err)
-	defer func() { _ = rows.Close() }()
-	columns, err := rows.Columns()
-	require.NoError(t, err)
-	var out []string
-	for rows.Next() {
-		values := make([]any, len(columns))
-		pointers := make([]any, len(columns))
-		for i := range values {
-			pointers[i] = &values[i]
-		}
-		require.NoError(t, rows.Scan(pointers...))
-		texts := make([]string, len(values))
-		for i, v := range values {
-			switch v := v.(type) {
-			case []byte:
-				texts[i] = string(v)
-			case time.Time:
-				texts[i] = v.Format(time.RFC3339Nano)
-			case nil:
-				texts[i] = "NULL"
-			default:
-				texts[i] = fmt.Sprint(v)
-			}
-		}
-		out = append(out, strings.Join(texts, ","))
-	}
-	require.NoError(t, rows.Err())
-	return out
-}
-
 // outboxEnvelope is the forwarder's envelope as stored in the outbox table.
 type outboxEnvelope struct {
 	DestinationTopic string            `json:"destination_topic"`
@@ -180,7 +98,7 @@ type outboxEnvelope struct {
 	Metadata         map[string]string `json:"metadata"`
 }
 
-func outboxEnvelopes(t *testing.T, db testDB) []outboxEnvelope {
+func outboxEnvelopes(t *testing.T, db *testenv.DB) []outboxEnvelope {
 	t.Helper()
 	var out []outboxEnvelope
 	for _, raw := range outboxRows(t, db) {
@@ -195,10 +113,10 @@ type outboxRow struct{ payload, metadata []byte }
 
 // outboxRows reads the outbox table's payloads (whatever their column type,
 // JSON or bytes) and metadata (empty when NULL).
-func outboxRows(t *testing.T, db testDB) []outboxRow {
+func outboxRows(t *testing.T, db *testenv.DB) []outboxRow {
 	t.Helper()
 	rows, err := db.QueryContext(testTimeoutCtx(t),
-		`SELECT payload, metadata FROM `+db.outboxTable()+` ORDER BY `+db.quote("offset"))
+		`SELECT payload, metadata FROM `+outboxTable(db)+` ORDER BY `+db.Quote("offset"))
 	require.NoError(t, err)
 	defer func() { _ = rows.Close() }()
 	var out []outboxRow
@@ -255,10 +173,10 @@ func TestUserStore_SameUserTwiceIsAlreadyRegistered(t *testing.T) {
 		err := store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
 		require.ErrorIs(t, err, command.ErrAlreadyRegistered)
 
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, id))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events WHERE stream_id = ?`, id))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events`))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM `+outboxTable(db)))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM credentials`))
 	})
 }
 
@@ -302,13 +220,13 @@ func TestUserStore_Conflicts(t *testing.T) {
 				assert.NotErrorIs(t, err, command.ErrAlreadyRegistered)
 
 				// The failed transaction left nothing behind.
-				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
-				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
-				assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM user_emails`))
+				assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events`))
+				assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM `+outboxTable(db)))
+				assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM credentials`))
+				assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM user_emails`))
 				if second != first {
-					assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, second))
-					assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials WHERE user_id = ?`, second))
+					assert.Zero(t, db.Count(t, `SELECT count(*) FROM events WHERE stream_id = ?`, second))
+					assert.Zero(t, db.Count(t, `SELECT count(*) FROM credentials WHERE user_id = ?`, second))
 				}
 				loaded, err := store.LoadUser(testTimeoutCtx(t), first)
 				require.NoError(t, err)
@@ -362,11 +280,11 @@ func TestUserStore_ConcurrentRegistrationsOfOneEmail(t *testing.T) {
 		}
 		require.NotEqual(t, -1, winner, "exactly one registration succeeds")
 
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, ids[winner]))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM credentials`))
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM user_emails WHERE user_id = ?`, ids[winner]))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events`))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events WHERE stream_id = ?`, ids[winner]))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM `+outboxTable(db)))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM credentials`))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM user_emails WHERE user_id = ?`, ids[winner]))
 	})
 }
 
@@ -382,7 +300,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		require.NoError(t, store.Register(ctx, newStoreUser(t, id, "Ada Lovelace", "ada@example.com"), hash))
 
 		// The event store: one row, version 1 of the user's stream.
-		require.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`))
+		require.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events`))
 		var (
 			eventID, streamID, eventType string
 			streamVersion, schemaVersion int
@@ -421,12 +339,12 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		// No secret outside credentials.
 		var storedHash string
 		require.NoError(t, db.QueryRowContext(testTimeoutCtx(t),
-			db.rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`), id).Scan(&storedHash))
+			db.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`), id).Scan(&storedHash))
 		assert.Equal(t, string(hash), storedHash)
 		assert.True(t, strings.HasPrefix(storedHash, "$2a$"), "credentials hold the bcrypt hash")
 		assert.NoError(t, bcrypt.CompareHashAndPassword([]byte(storedHash), []byte(storeTestPassword)))
 		var texts []string
-		for _, row := range rowsAsText(t, db, "events") {
+		for _, row := range db.RowsAsText(t, `SELECT * FROM `+db.Quote("events")) {
 			texts = append(texts, "events row: "+row)
 		}
 		for _, row := range outboxRows(t, db) {
@@ -469,9 +387,9 @@ func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
 		err := store.Register(testTimeoutCtx(t), newStoreUser(t, loser, "Eve", "ada@EXAMPLE.com"), passwordHash(t))
 		require.ErrorIs(t, err, domain.ErrEmailTaken)
 
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events WHERE stream_id = ?`, loser), "no event")
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials WHERE user_id = ?`, loser), "no credential")
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails WHERE user_id = ?`, loser), "no email reservation")
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM events WHERE stream_id = ?`, loser), "no event")
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM credentials WHERE user_id = ?`, loser), "no credential")
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM user_emails WHERE user_id = ?`, loser), "no email reservation")
 		envelopes := outboxEnvelopes(t, db)
 		require.Len(t, envelopes, 1, "no outbox row")
 		var published domain.UserRegistered
@@ -483,7 +401,7 @@ func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
 
 		// The loser can still register with a free address afterwards.
 		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, loser, "Eve", "eve@example.com"), passwordHash(t)))
-		assert.Equal(t, 2, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
+		assert.Equal(t, 2, db.Count(t, `SELECT count(*) FROM `+outboxTable(db)))
 	})
 }
 
@@ -494,7 +412,7 @@ func TestUserStore_FailureAfterOutboxPublishRollsBackEverything(t *testing.T) {
 		id := uuid.NewString()
 		// The stream already has version 1 while the email and the credential are
 		// free: the event append, which comes after the outbox publish, fails.
-		_, err := db.ExecContext(testTimeoutCtx(t), db.rebind(`INSERT INTO events
+		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`INSERT INTO events
 			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
 			VALUES (?, ?, 1, 'UserRegistered', 1, '{}', '{}')`), uuid.NewString(), id)
 		require.NoError(t, err)
@@ -503,9 +421,9 @@ func TestUserStore_FailureAfterOutboxPublishRollsBackEverything(t *testing.T) {
 		require.ErrorIs(t, err, domain.ErrUserExists)
 
 		assert.Empty(t, outboxEnvelopes(t, db), "the outbox message rolled back with the event")
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials`), "no credential")
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails`), "no email reservation")
-		assert.Equal(t, 1, countRows(t, db, `SELECT count(*) FROM events`), "only the row already there")
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM credentials`), "no credential")
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM user_emails`), "no email reservation")
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events`), "only the row already there")
 	})
 }
 
@@ -519,21 +437,9 @@ func TestUserStore_CanceledContextWritesNothing(t *testing.T) {
 		err := store.Register(ctx, newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t))
 		require.Error(t, err)
 
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM events`))
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM `+db.outboxTable()))
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM credentials`))
-		assert.Zero(t, countRows(t, db, `SELECT count(*) FROM user_emails`))
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM events`))
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM `+outboxTable(db)))
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM credentials`))
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM user_emails`))
 	})
-}
-
-func TestTestDB_Rebind(t *testing.T) {
-	const query = `SELECT a FROM t WHERE b = ? AND c = ?`
-	for _, tt := range []struct{ backend, want string }{
-		{"postgres", `SELECT a FROM t WHERE b = $1 AND c = $2`},
-		{"mysql", query},
-		{"sqlite", query},
-	} {
-		db := testDB{backend: testenv.Backend{Name: tt.backend}}
-		assert.Equal(t, tt.want, db.rebind(query), tt.backend)
-	}
 }

@@ -16,7 +16,6 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,13 +27,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
@@ -446,9 +443,9 @@ const amqpRunLockName = "onboard_e2e_amqp_queues"
 // advisory lock on the TEST_POSTGRES_URL server when that is set, else, for
 // a MySQL run, GET_LOCK on that run's server. A session lock takes no
 // transaction id, so it holds back no watermill-sql delivery.
-func lockServiceQueues(t *testing.T, db *e2eDB) {
+func lockServiceQueues(t *testing.T, db *testenv.DB) {
 	t.Helper()
-	if os.Getenv(testenv.PostgresURLVar) == "" && db != nil && db.dialect == "mysql" {
+	if os.Getenv(testenv.PostgresURLVar) == "" && db != nil && db.Dialect == "mysql" {
 		lockServiceQueuesOnMySQL(t, db)
 		return
 	}
@@ -472,7 +469,7 @@ func lockServiceQueues(t *testing.T, db *e2eDB) {
 }
 
 // lockServiceQueuesOnMySQL takes the lock with GET_LOCK, which is server-wide.
-func lockServiceQueuesOnMySQL(t *testing.T, db *e2eDB) {
+func lockServiceQueuesOnMySQL(t *testing.T, db *testenv.DB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -611,70 +608,6 @@ func TestSecretsIn(t *testing.T) {
 	}
 }
 
-// e2eDB is the test's own handle on the service's database.
-type e2eDB struct {
-	*sql.DB
-	dialect string // "postgres", "mysql" or "sqlite"
-}
-
-// openTestDB opens the database a DATABASE_URL names, with the driver of its
-// dialect, for the test's own queries.
-func openTestDB(t *testing.T, dbURL string) *e2eDB {
-	t.Helper()
-	var driver, dsn, dialect string
-	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
-		// Wait on the service's write lock rather than fail with SQLITE_BUSY.
-		driver, dsn, dialect = "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)", "sqlite"
-	} else {
-		u, err := url.Parse(dbURL)
-		require.NoError(t, err, "DATABASE_URL is not a URL")
-		switch u.Scheme {
-		case "postgres", "postgresql":
-			driver, dsn, dialect = "pgx", dbURL, "postgres"
-		case "mysql":
-			cfg := mysql.NewConfig()
-			cfg.User = u.User.Username()
-			cfg.Passwd, _ = u.User.Password()
-			cfg.Net, cfg.Addr = "tcp", u.Host
-			cfg.DBName = strings.TrimPrefix(u.Path, "/")
-			driver, dsn, dialect = "mysql", cfg.FormatDSN(), "mysql"
-		default:
-			t.Fatalf("DATABASE_URL: unknown scheme %q", u.Scheme)
-		}
-	}
-	db, err := sql.Open(driver, dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return &e2eDB{DB: db, dialect: dialect}
-}
-
-// rebind turns ? placeholders into PostgreSQL's $1, $2...
-func (db *e2eDB) rebind(query string) string {
-	if db.dialect != "postgres" {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// quoteIdent quotes an identifier, which may hold dots (watermill's table
-// names do): "..." on PostgreSQL and SQLite, `...` on MySQL.
-func (db *e2eDB) quoteIdent(name string) string {
-	if db.dialect == "mysql" {
-		return "`" + strings.ReplaceAll(name, "`", "``") + "`"
-	}
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-
 // swapCase turns every letter of s to the other case.
 func swapCase(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -723,7 +656,7 @@ func TestE2E(t *testing.T) {
 
 func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 	dbURL := backend.URL(t)
-	db := openTestDB(t, dbURL)
+	db := testenv.OpenDB(t, dbURL)
 	amqpURL := e2eUnreachableAMQP // proves the other transports do not need RabbitMQ
 	var tap *amqpTap
 	if pubsub == "amqp" {
@@ -913,7 +846,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		created = append(created, u)
 
 		var metadata string
-		require.NoError(t, db.QueryRow(db.rebind(`SELECT metadata FROM events WHERE stream_id = ?`), u.ID).Scan(&metadata))
+		require.NoError(t, db.QueryRow(db.Rebind(`SELECT metadata FROM events WHERE stream_id = ?`), u.ID).Scan(&metadata))
 		var md map[string]any
 		require.NoError(t, json.Unmarshal([]byte(metadata), &md))
 		assert.Equal(t, requestID, md["correlation_id"], "events.metadata: %s", metadata)
@@ -1064,8 +997,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 			assertWelcomeEmail(t, smtpServer, u)
 		}
 		assert.Equal(t, len(registered), len(smtpServer.Messages()), "one email per registration, none for a rejected one")
-		var events int
-		require.NoError(t, db.QueryRow(`SELECT count(*) FROM events`).Scan(&events))
+		events := db.Count(t, `SELECT count(*) FROM events`)
 		assert.Equal(t, len(registered), events, "one event per registration, none for a rejected one")
 	})
 
@@ -1116,13 +1048,12 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		secrets = append(secrets, u.Password)
 	}
 	t.Run("no secret leaks", func(t *testing.T) {
-		var hashes int
-		require.NoError(t, db.QueryRow(`SELECT count(*) FROM credentials WHERE password_hash LIKE '$2a$%'`).Scan(&hashes))
+		hashes := db.Count(t, `SELECT count(*) FROM credentials WHERE password_hash LIKE '$2a$%'`)
 		assert.Equal(t, len(registered), hashes, "one bcrypt hash per user in credentials")
 		require.GreaterOrEqual(t, hashes, len(users))
 
 		// The scan finds the hashes where they belong: it is not blind.
-		credentials := tableRows(t, db, "credentials")
+		credentials := db.RowsAsText(t, `SELECT * FROM `+db.Quote("credentials"))
 		assert.Contains(t, secretsIn(strings.Join(credentials, "\n"), secrets), "$2a$")
 
 		tables := publicTables(t, db)
@@ -1132,7 +1063,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 				continue
 			}
 			scanned = append(scanned, table)
-			for _, row := range tableRows(t, db, table) {
+			for _, row := range db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)) {
 				assert.Empty(t, secretsIn(row, secrets), "table %s row %s", table, tail(row, 3))
 			}
 		}
@@ -1142,7 +1073,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		var watermillRows int
 		for _, table := range scanned {
 			if strings.HasPrefix(table, "watermill_") && !strings.HasPrefix(table, "watermill_offsets_") {
-				watermillRows += len(tableRows(t, db, table))
+				watermillRows += len(db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)))
 			}
 		}
 		assert.Positive(t, watermillRows, "the watermill tables hold messages to scan")
@@ -1208,7 +1139,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 
 // requireProgress waits for the service to make progress, and on timeout
 // names the transactions that may have stalled it before failing the test.
-func requireProgress(t *testing.T, db *e2eDB, condition func() bool, wait time.Duration, msgAndArgs ...any) {
+func requireProgress(t *testing.T, db *testenv.DB, condition func() bool, wait time.Duration, msgAndArgs ...any) {
 	t.Helper()
 	if !assertProgress(t, db, condition, wait, msgAndArgs...) {
 		t.FailNow()
@@ -1216,54 +1147,13 @@ func requireProgress(t *testing.T, db *e2eDB, condition func() bool, wait time.D
 }
 
 // assertProgress is requireProgress without stopping the test.
-func assertProgress(t *testing.T, db *e2eDB, condition func() bool, wait time.Duration, msgAndArgs ...any) bool {
+func assertProgress(t *testing.T, db *testenv.DB, condition func() bool, wait time.Duration, msgAndArgs ...any) bool {
 	t.Helper()
 	if assert.Eventually(t, condition, wait, e2ePoll, msgAndArgs...) {
 		return true
 	}
-	t.Logf("write transactions open for over a second on the %s server: %s", db.dialect, longTransactions(db))
+	testenv.LogOldTransactions(t, db.DB)
 	return false
-}
-
-// longTransactions lists the write transactions open for over a second, in
-// any database of the server. On PostgreSQL, watermill-sql (the outbox
-// forwarder, and the sql transport) only delivers rows written before every
-// transaction still running, so any of these holds the service's events back.
-func longTransactions(db *e2eDB) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var query string
-	switch db.dialect {
-	case "postgres":
-		query = `SELECT format('%s (pid %s, %s, open %s): %s', COALESCE(datname, '?'), pid,
-			COALESCE(state, '?'), date_trunc('milliseconds', now() - xact_start), left(query, 120))
-		FROM pg_stat_activity
-		WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '1 second' ORDER BY xact_start`
-	case "mysql":
-		query = `SELECT CONCAT('thread ', trx_mysql_thread_id, ' (', trx_state, ', since ', trx_started, '): ',
-			LEFT(COALESCE(trx_query, '?'), 120))
-		FROM information_schema.innodb_trx
-		WHERE trx_started < NOW() - INTERVAL 1 SECOND ORDER BY trx_started`
-	default:
-		return "not listed on " + db.dialect
-	}
-	rows, err := db.QueryContext(ctx, query)
-	if err != nil {
-		return err.Error()
-	}
-	defer func() { _ = rows.Close() }()
-	var out []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return err.Error()
-		}
-		out = append(out, strings.Join(strings.Fields(line), " "))
-	}
-	if len(out) == 0 {
-		return "none"
-	}
-	return "\n\t" + strings.Join(out, "\n\t")
 }
 
 // assertWelcomeEmail checks the one email a user got.
@@ -1311,11 +1201,11 @@ func keysOf(m map[string]any) []string {
 
 // publicTables lists the tables of the service's database (the public
 // schema on PostgreSQL), without SQLite's own.
-func publicTables(t *testing.T, db *e2eDB) []string {
+func publicTables(t *testing.T, db *testenv.DB) []string {
 	t.Helper()
 	query := `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`
-	switch db.dialect {
+	switch db.Dialect {
 	case "mysql":
 		query = `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name`
@@ -1333,43 +1223,6 @@ func publicTables(t *testing.T, db *e2eDB) []string {
 	}
 	require.NoError(t, rows.Err())
 	return tables
-}
-
-// tableRows returns every row of a table as text: its columns, read
-// whatever their types, as text between parentheses. Binary columns come as
-// their raw bytes, so an envelope or payload is scanned as it was written.
-func tableRows(t *testing.T, db *e2eDB, table string) []string {
-	t.Helper()
-	rows, err := db.Query(`SELECT * FROM ` + db.quoteIdent(table))
-	require.NoError(t, err, "table %s", table)
-	defer func() { _ = rows.Close() }()
-	columns, err := rows.Columns()
-	require.NoError(t, err)
-	var out []string
-	for rows.Next() {
-		values := make([]any, len(columns))
-		dest := make([]any, len(columns))
-		for i := range values {
-			dest[i] = &values[i]
-		}
-		require.NoError(t, rows.Scan(dest...))
-		fields := make([]string, len(values))
-		for i, v := range values {
-			switch v := v.(type) {
-			case nil:
-				fields[i] = "NULL"
-			case []byte:
-				fields[i] = string(v)
-			case time.Time:
-				fields[i] = v.Format(time.RFC3339Nano)
-			default:
-				fields[i] = fmt.Sprint(v)
-			}
-		}
-		out = append(out, "("+strings.Join(fields, ",")+")")
-	}
-	require.NoError(t, rows.Err())
-	return out
 }
 
 func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {

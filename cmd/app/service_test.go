@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -82,7 +81,7 @@ func (b *lockedBuffer) String() string {
 type runningService struct {
 	t      *testing.T
 	svc    *Service
-	db     *sql.DB // the service's database, through a connection of the test's own
+	db     *testenv.DB // the service's database, through a connection of the test's own
 	mailer *recordingMailer
 	logs   *lockedBuffer
 	bus    *cqrs.CommandBus
@@ -102,7 +101,7 @@ func startService(t *testing.T) *runningService {
 	db, dbURL := testenv.OpenPostgres(t)
 	t.Cleanup(func() {
 		if t.Failed() {
-			logOldTransactions(t, db)
+			testenv.LogOldTransactions(t, db)
 		}
 	})
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -121,7 +120,7 @@ func startService(t *testing.T) *runningService {
 	require.NoError(t, err)
 
 	s := &runningService{
-		t: t, svc: svc, db: db, mailer: mailer, logs: logs, cancel: cancel,
+		t: t, svc: svc, db: testenv.NewDB(db), mailer: mailer, logs: logs, cancel: cancel,
 		runErr: make(chan error, 1),
 		client: &http.Client{Timeout: 5 * time.Second},
 	}
@@ -204,11 +203,10 @@ func (s *runningService) tryGet(path string) (int, []byte, error) {
 	return resp.StatusCode, body.Bytes(), err
 }
 
+// count runs a count query written with ? placeholders.
 func (s *runningService) count(query string, args ...any) int {
 	s.t.Helper()
-	n, err := s.tryCount(query, args...)
-	require.NoError(s.t, err)
-	return n
+	return s.db.Count(s.t, query, args...)
 }
 
 func (s *runningService) tryCount(query string, args ...any) (int, error) {
@@ -286,49 +284,22 @@ func (s *runningService) assertRegisteredOnce(id, name, email string) {
 	assert.Equal(t, 100, points.Entries[0].Amount)
 	assert.Equal(t, "signup", points.Entries[0].Reason)
 
-	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events WHERE stream_id = $1`, id), "one event in the stream")
-	assert.Equal(t, 1, s.count(`SELECT count(*) FROM credentials WHERE user_id = $1`, id))
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events WHERE stream_id = ?`, id), "one event in the stream")
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM credentials WHERE user_id = ?`, id))
 }
 
 // assertNothingFor checks that a rejected command left no trace.
 func (s *runningService) assertNothingFor(id, email string) {
 	s.t.Helper()
 	t := s.t
-	assert.Zero(t, s.count(`SELECT count(*) FROM events WHERE stream_id = $1`, id), "no event")
-	assert.Zero(t, s.count(`SELECT count(*) FROM credentials WHERE user_id = $1`, id), "no credential")
-	assert.Zero(t, s.count(`SELECT count(*) FROM user_emails WHERE user_id = $1`, id), "no email reservation")
-	assert.Zero(t, s.count(`SELECT count(*) FROM points_entries WHERE user_id = $1`, id), "no points")
+	assert.Zero(t, s.count(`SELECT count(*) FROM events WHERE stream_id = ?`, id), "no event")
+	assert.Zero(t, s.count(`SELECT count(*) FROM credentials WHERE user_id = ?`, id), "no credential")
+	assert.Zero(t, s.count(`SELECT count(*) FROM user_emails WHERE user_id = ?`, id), "no email reservation")
+	assert.Zero(t, s.count(`SELECT count(*) FROM points_entries WHERE user_id = ?`, id), "no points")
 	status, body := s.get("/users/" + id)
 	assert.Equal(t, http.StatusNotFound, status, "%s", body)
 	if email != "" {
 		assert.Empty(t, s.mailer.to(email), "no email")
-	}
-}
-
-// logOldTransactions explains a stalled forwarder: on PostgreSQL,
-// watermill-sql only reads outbox rows written by transactions older than
-// every transaction still running on the server, in any database.
-func logOldTransactions(t *testing.T, db *sql.DB) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT COALESCE(datname, ''), pid, COALESCE(state, ''), (now() - xact_start)::text
-		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '2 seconds'
-		ORDER BY xact_start`)
-	if err != nil {
-		t.Logf("list old transactions: %v", err)
-		return
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var datname, state, age string
-		var pid int
-		if err := rows.Scan(&datname, &pid, &state, &age); err != nil {
-			t.Logf("list old transactions: %v", err)
-			return
-		}
-		t.Logf("transaction open for %s on database %s (pid %d, %s) holds back the outbox forwarder on this server",
-			age, datname, pid, state)
 	}
 }
 
