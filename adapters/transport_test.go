@@ -353,39 +353,36 @@ func TestNewTransport_AMQPMalformedURL(t *testing.T) {
 	}
 }
 
-func TestNewTransport_AMQPUnreachable(t *testing.T) {
-	const password = "s3cret-Pa55"
-	start := time.Now()
-	tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, "amqp://guest:"+password+"@127.0.0.1:1/", quietLogger())
-	elapsed := time.Since(start)
-	if tr != nil {
-		_ = tr.Close()
-	}
-	require.Error(t, err)
-	t.Logf("error after %s: %v", elapsed, err)
-	assert.Nil(t, tr)
-	assert.Less(t, elapsed, 15*time.Second, "fails fast")
-	assert.NotContains(t, err.Error(), password)
-	assert.Contains(t, err.Error(), "RabbitMQ")
-}
-
-func TestNewTransport_AMQPWrongPassword(t *testing.T) {
-	u, err := url.Parse(testenv.URL(t, testenv.AMQPURLVar))
-	require.NoError(t, err)
+// TestNewTransport_AMQPFailsFast: an unreachable broker or a wrong password
+// is an error at once (the service must exit within 15 s), without the password.
+func TestNewTransport_AMQPFailsFast(t *testing.T) {
 	const password = "wrong-s3cret-Pa55"
-	u.User = url.UserPassword(u.User.Username(), password)
-
-	start := time.Now()
-	tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, u.String(), quietLogger())
-	elapsed := time.Since(start)
-	if tr != nil {
-		_ = tr.Close()
+	cases := map[string]func(t *testing.T) string{
+		"unreachable": func(*testing.T) string { return "amqp://guest:" + password + "@127.0.0.1:1/" },
+		"wrong password": func(t *testing.T) string {
+			u, err := url.Parse(testenv.URL(t, testenv.AMQPURLVar))
+			require.NoError(t, err)
+			u.User = url.UserPassword(u.User.Username(), password)
+			return u.String()
+		},
 	}
-	require.Error(t, err)
-	t.Logf("error after %s: %v", elapsed, err)
-	assert.Nil(t, tr)
-	assert.Less(t, elapsed, 15*time.Second, "fails fast")
-	assert.NotContains(t, err.Error(), password)
+	for name, amqpURL := range cases {
+		t.Run(name, func(t *testing.T) {
+			rawURL := amqpURL(t)
+			start := time.Now()
+			tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, rawURL, quietLogger())
+			elapsed := time.Since(start)
+			if tr != nil {
+				_ = tr.Close()
+			}
+			require.Error(t, err)
+			t.Logf("error after %s: %v", elapsed, err)
+			assert.Nil(t, tr)
+			assert.Less(t, elapsed, 15*time.Second, "fails fast")
+			assert.NotContains(t, err.Error(), password)
+			assert.Contains(t, err.Error(), "RabbitMQ")
+		})
+	}
 }
 
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 )
@@ -140,28 +139,7 @@ func TestSeedSignupPoints_DefaultClockIsNowInUTC(t *testing.T) {
 }
 
 func TestSeedSignupPoints_Redelivery(t *testing.T) {
-	tests := []struct {
-		name    string
-		deliver func(h *harness, e domain.UserRegistered)
-	}{
-		{
-			name: "same event published twice",
-			deliver: func(h *harness, e domain.UserRegistered) {
-				h.publish(e)
-				h.publish(e)
-			},
-		},
-		{
-			name: "same message delivered twice",
-			deliver: func(h *harness, e domain.UserRegistered) {
-				msg, err := adapters.Marshaler.Marshal(e)
-				require.NoError(h.t, err)
-				h.publishMessage(msg)
-				h.publishMessage(msg)
-			},
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range redeliveries() {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			ledger := newMemLedger()

@@ -316,11 +316,15 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 	}, dedup.records(), "deduplicated per handler and user")
 }
 
-func TestSendWelcomeEmail_Redelivery(t *testing.T) {
-	tests := []struct {
-		name    string
-		deliver func(h *harness, e domain.UserRegistered)
-	}{
+// redelivery is one way an event can reach a handler twice.
+type redelivery struct {
+	name    string
+	deliver func(h *harness, e domain.UserRegistered)
+}
+
+// redeliveries are the ways every handler must withstand.
+func redeliveries() []redelivery {
+	return []redelivery{
 		{
 			name: "same event published twice",
 			deliver: func(h *harness, e domain.UserRegistered) {
@@ -337,15 +341,18 @@ func TestSendWelcomeEmail_Redelivery(t *testing.T) {
 				h.publishMessage(msg)
 			},
 		},
-		{
-			name: "event published again after other users",
-			deliver: func(h *harness, e domain.UserRegistered) {
-				h.publish(e)
-				h.publish(registered("someone-else", "Grace", "grace@example.com"))
-				h.publish(e)
-			},
-		},
 	}
+}
+
+func TestSendWelcomeEmail_Redelivery(t *testing.T) {
+	tests := append(redeliveries(), redelivery{
+		name: "event published again after other users",
+		deliver: func(h *harness, e domain.UserRegistered) {
+			h.publish(e)
+			h.publish(registered("someone-else", "Grace", "grace@example.com"))
+			h.publish(e)
+		},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
