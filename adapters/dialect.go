@@ -27,7 +27,8 @@ type dialect struct {
 	insertOrIgnore  func(insert, anyColumn string) string
 	uniqueViolation func(err error) bool
 	schema          wsql.SchemaAdapter
-	offsets         wsql.OffsetsAdapter
+	// offsets is the offsets adapter of one consumer group.
+	offsets func(group string) wsql.OffsetsAdapter
 	// subscriberBeginner gives watermill-sql subscribers their transactions.
 	subscriberBeginner func(db *sql.DB) wsql.Beginner
 }
@@ -42,8 +43,8 @@ var (
 			var pgErr *pgconn.PgError
 			return errors.As(err, &pgErr) && pgErr.Code == "23505"
 		},
-		schema:             wsql.DefaultPostgreSQLSchema{GeneratePayloadType: binaryPayload("BYTEA")},
-		offsets:            wsql.DefaultPostgreSQLOffsetsAdapter{},
+		schema:             QueueSchema{},
+		offsets:            queueOffsets(QueueSchema{}),
 		subscriberBeginner: stdBeginner,
 	}
 	mysqlDialect = dialect{
@@ -57,8 +58,8 @@ var (
 			var myErr *mysql.MySQLError
 			return errors.As(err, &myErr) && myErr.Number == 1062
 		},
-		schema:             wsql.DefaultMySQLSchema{GeneratePayloadType: binaryPayload("LONGBLOB")},
-		offsets:            wsql.DefaultMySQLOffsetsAdapter{},
+		schema:             QueueSchema{MySQL: true},
+		offsets:            queueOffsets(QueueSchema{MySQL: true}),
 		subscriberBeginner: stdBeginner,
 	}
 	sqliteDialect = dialect{
@@ -71,15 +72,15 @@ var (
 				(liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 		},
 		schema:             SQLiteSchema{},
-		offsets:            SQLiteOffsetsAdapter{},
+		offsets:            func(string) wsql.OffsetsAdapter { return SQLiteOffsetsAdapter{} },
 		subscriberBeginner: sqliteBeginner,
 	}
 )
 
-// binaryPayload stores payloads as bytes, not JSON, so that any message fits
-// the transport, including a malformed one bound for the poison queue.
-func binaryPayload(columnType string) func(topic string) string {
-	return func(string) string { return columnType }
+func queueOffsets(schema QueueSchema) func(group string) wsql.OffsetsAdapter {
+	return func(group string) wsql.OffsetsAdapter {
+		return QueueOffsetsAdapter{Schema: schema, ConsumerGroup: group}
+	}
 }
 
 func onConflictDoNothing(insert, _ string) string { return insert + " ON CONFLICT DO NOTHING" }
@@ -107,6 +108,11 @@ func (d dialect) rebind(query string) string {
 	if !d.dollarPlaceholders {
 		return query
 	}
+	return dollarPlaceholders(query)
+}
+
+// dollarPlaceholders numbers ? placeholders as PostgreSQL's $1, $2…
+func dollarPlaceholders(query string) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range query {
@@ -127,3 +133,12 @@ func Dialect(db *sql.DB) string { return dialectOf(db).name }
 // Rebind turns the query's ? placeholders into those of the handle's
 // dialect: $1, $2… on PostgreSQL, unchanged elsewhere.
 func Rebind(db *sql.DB, query string) string { return dialectOf(db).rebind(query) }
+
+// MessagesTable is the unquoted name of the table that holds a topic's
+// messages on db's SQL transport.
+func MessagesTable(db *sql.DB, topic string) string {
+	if dialectOf(db).name == "sqlite" {
+		return "watermill_" + topic
+	}
+	return "watermill_queue_" + topic
+}

@@ -11,6 +11,9 @@ const (
 	OutboxTopic = "outbox"
 	// PoisonTopic receives messages that failed all their retries.
 	PoisonTopic = "poison"
+	// PoisonGroup is the consumer group (the queue, on AMQP) that keeps
+	// poisoned messages for operators.
+	PoisonGroup = "poison"
 	// CommandTopicPrefix prefixes each command's topic: commands.RegisterUser.
 	CommandTopicPrefix = "commands."
 	// EventTopicPrefix prefixes each event's topic: events.UserRegistered.

@@ -107,6 +107,14 @@ func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, er
 	if err != nil {
 		return nil, err
 	}
+	// Poisoned messages need a consumer group of their own, or no queue keeps them.
+	poison, err := NewSQLSubscriber(db, PoisonGroup, logger)
+	if err == nil {
+		err = errors.Join(poison.SubscribeInitialize(PoisonTopic), poison.Close())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("declare poison queue: %w", err)
+	}
 	return &Transport{
 		Publisher: publisher,
 		newSubscriber: func(group string) (message.Subscriber, error) {
@@ -126,7 +134,7 @@ func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) 
 		ResendInterval:   SQLPollInterval,
 		RetryInterval:    time.Second,
 		SchemaAdapter:    d.schema,
-		OffsetsAdapter:   d.offsets,
+		OffsetsAdapter:   d.offsets(group),
 		InitializeSchema: true,
 	}, logger)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -60,13 +61,7 @@ func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 	case adapters.TransportGoChannel:
 		tr, err = adapters.NewTransport(tc.kind, nil, "", quietLogger())
 	case adapters.TransportSQL:
-		db := migratedDB(t, tc.backend)
-		t.Cleanup(func() {
-			if t.Failed() {
-				testenv.LogOldTransactions(t, db.DB)
-			}
-		})
-		tr, err = adapters.NewTransport(tc.kind, db.DB, "", quietLogger())
+		return newSQLTransport(t, migratedDB(t, tc.backend))
 	case adapters.TransportAMQP:
 		tr, err = adapters.NewTransport(tc.kind, nil, testenv.URL(t, testenv.AMQPURLVar), quietLogger())
 	default:
@@ -74,6 +69,20 @@ func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 	}
 	require.NoError(t, err)
 	require.NotNil(t, tr)
+	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
+	return tr
+}
+
+// newSQLTransport builds the SQL transport on db and closes it when the test ends.
+func newSQLTransport(t *testing.T, db *testenv.DB) *adapters.Transport {
+	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			testenv.LogOldTransactions(t, db.DB)
+		}
+	})
+	tr, err := adapters.NewTransport(adapters.TransportSQL, db.DB, "", quietLogger())
+	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr
 }
@@ -207,19 +216,9 @@ func newTestMessage(payload string) *message.Message {
 	return msg
 }
 
-// bugMySQLConcurrentPublishesLost is a known service bug that takes one case
-// out of the contract: remove the skip once it is fixed.
-const bugMySQLConcurrentPublishesLost = "KNOWN BUG, sql transport on MySQL/MariaDB loses messages under concurrent publishers: " +
-	"the upstream offset adapters (adapters/dialect.go mysqlDialect: DefaultMySQLSchema, DefaultMySQLOffsetsAdapter) " +
-	"select offset > offset_acked, and an AUTO_INCREMENT row that commits after a higher offset was acked is never delivered " +
-	"(about 1 run in 15 loses 1 of these 20 messages)"
-
 func TestTransport_Contract(t *testing.T) {
 	forEachTransport(t, transportKinds, func(t *testing.T, tc transportCase) {
 		t.Run("each group gets every message", func(t *testing.T) {
-			if tc.kind == adapters.TransportSQL && tc.backend.Name == "mysql" {
-				t.Skip(bugMySQLConcurrentPublishesLost)
-			}
 			testEachGroupGetsEveryMessage(t, tc)
 		})
 		t.Run("message published before Subscribe is delivered", func(t *testing.T) {
@@ -237,6 +236,42 @@ func TestTransport_Contract(t *testing.T) {
 			defer cancel()
 			assert.NoError(t, tr.Ready(ctx))
 		})
+	})
+}
+
+// TestSQLTransport_RowCommittedLastIsDelivered: concurrent publishers commit
+// in any order. The row that took the lower offset but committed last must
+// still be delivered, and must not hold back the rows committed before it.
+func TestSQLTransport_RowCommittedLastIsDelivered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		if backend.Name == "sqlite" {
+			t.Skip("SQLite has one writer at a time: its commits cannot interleave")
+		}
+		db := migratedDB(t, backend)
+		tr := newSQLTransport(t, db)
+		topic := testenv.Name("events")
+		messages := subscribe(t, subscriber(t, tr, "Late", topic), topic)
+
+		tx, err := db.BeginTx(testTimeoutCtx(t), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tx.Rollback() })
+		inTx, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
+			SchemaAdapter: adapters.QueueSchema{MySQL: backend.Name == "mysql"},
+		}, nil)
+		require.NoError(t, err)
+		first := newTestMessage(`{"n":1}`)
+		require.NoError(t, inTx.Publish(topic, first), "the first row takes the lower offset")
+
+		second := newTestMessage(`{"n":2}`)
+		waitPublished(t, publishAsync(tr, topic, second))
+		got := receive(t, messages, "the row committed first")
+		require.Equal(t, second.UUID, got.UUID)
+		got.Ack()
+
+		require.NoError(t, tx.Commit())
+		got = receive(t, messages, "the row committed last")
+		assert.Equal(t, first.UUID, got.UUID)
+		got.Ack()
 	})
 }
 

@@ -42,7 +42,9 @@ func testTimeoutCtx(t *testing.T) context.Context {
 }
 
 // outboxTable is the quoted name of the outbox table watermill-sql creates.
-func outboxTable(db *testenv.DB) string { return db.Quote("watermill_outbox") }
+func outboxTable(db *testenv.DB) string {
+	return db.Quote(adapters.MessagesTable(db.DB, adapters.OutboxTopic))
+}
 
 // forEachBackend runs test once per database backend, as a subtest named
 // for it: sqlite, postgres, mysql.

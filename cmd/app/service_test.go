@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
@@ -221,8 +222,8 @@ func (s *runningService) tryCount(query string, args ...any) (int, error) {
 // gochannel the forwarder's publish returns only once every event handler
 // acked, so a drained outbox means every handler is done.
 func (s *runningService) outboxDrained() bool {
-	pending, err := s.tryCount(`SELECT count(*) FROM "watermill_outbox"
-		WHERE "offset" > COALESCE((SELECT offset_acked FROM "watermill_offsets_outbox" WHERE consumer_group = 'forwarder'), 0)`)
+	pending, err := s.tryCount(`SELECT count(*) FROM ` + s.db.Quote(adapters.MessagesTable(s.db.DB, adapters.OutboxTopic)) +
+		` WHERE consumer_group = 'forwarder'`)
 	return err == nil && pending == 0
 }
 
@@ -332,6 +333,10 @@ func (s *runningService) poisoned() func() []*message.Message {
 func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
 	s := startService(t)
 	poisoned := s.poisoned()
+	// A consumer group nobody reads keeps a copy of every outbox message.
+	tap, err := adapters.NewSQLSubscriber(s.db.DB, "TestOutboxTap", watermill.NopLogger{})
+	require.NoError(t, err)
+	require.NoError(t, tap.SubscribeInitialize(adapters.OutboxTopic))
 	id := uuid.NewString()
 	cmd := &command.RegisterUser{
 		UserID:   id,
@@ -341,15 +346,15 @@ func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
 	}
 
 	s.send(cmd)
-	start := time.Now()
 	s.send(cmd) // a redelivered or resent command
-	assert.Less(t, time.Since(start), 3*time.Second, "the repeated command is acked at once, not retried")
 
 	s.waitRegistered(id, cmd.Email)
 	s.assertRegisteredOnce(id, cmd.Name, cmd.Email)
 	assert.Equal(t, 1, s.mailer.count(), "no other email")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`))
-	assert.Equal(t, 1, s.count(`SELECT count(*) FROM "watermill_outbox"`), "the second command published nothing")
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM `+s.db.Quote(adapters.MessagesTable(s.db.DB, adapters.OutboxTopic))+
+		` WHERE consumer_group = 'TestOutboxTap'`),
+		"the second command published nothing")
 	assert.Empty(t, poisoned(), "nothing went to the poison queue")
 	assert.NotContains(t, s.logs.String(), `msg="message failed"`, "no handler attempt failed")
 
@@ -363,11 +368,7 @@ func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
 	poisoned := s.poisoned()
 
 	badID := uuid.NewString()
-	start := time.Now()
 	s.send(&command.RegisterUser{UserID: badID, Name: "Eve", Email: "not-an-email", Password: "correct horse battery staple"})
-	// A retried command would keep Send blocked for the retries' backoff
-	// (100 ms doubling, 10 retries) before going to the poison queue.
-	assert.Less(t, time.Since(start), 3*time.Second, "the rejected command is acked at once, not retried")
 
 	id := uuid.NewString()
 	valid := &command.RegisterUser{UserID: id, Name: "Grace Hopper", Email: "grace@example.com", Password: "correct horse battery staple"}
@@ -378,9 +379,7 @@ func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
 
 	// A conflict is rejected the same way: another id, the same address.
 	takenID := uuid.NewString()
-	start = time.Now()
 	s.send(&command.RegisterUser{UserID: takenID, Name: "Mallory", Email: "GRACE@example.com", Password: "correct horse battery staple"})
-	assert.Less(t, time.Since(start), 3*time.Second, "the conflicting command is acked at once, not retried")
 	s.assertNothingFor(takenID, "")
 
 	// And the queue still moves.
@@ -396,7 +395,8 @@ func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
 	assert.Empty(t, poisoned(), "nothing went to the poison queue")
 	logs := s.logs.String()
 	assert.Equal(t, 2, strings.Count(logs, `msg="command rejected"`), "each rejected command is logged once")
-	assert.NotContains(t, logs, `msg="message failed"`, "no handler attempt failed")
+	// A retried command would log a failed attempt and end in the poison queue.
+	assert.NotContains(t, logs, `msg="message failed"`, "each rejected command is acked at once, not retried")
 
 	s.stop()
 }
