@@ -155,6 +155,7 @@ func TestSMTPMailer_FailingServer(t *testing.T) {
 	err := mailer.Send(sendCtx(t), welcome)
 	require.Error(t, err, "a 451 answer is a failed send")
 	assert.Contains(t, err.Error(), "451")
+	assert.True(t, adapters.Transient(err), "a 451 is worth retrying: %v", err)
 	assert.Positive(t, server.Rejected())
 	assert.Empty(t, server.Messages())
 
@@ -172,6 +173,18 @@ func TestSMTPMailer_UnreachableServer(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 12*time.Second, "fails within the mailer's timeout")
+	assert.True(t, adapters.Transient(err), "a server that does not answer may come back: %v", err)
+}
+
+func TestSMTPMailer_RejectedRecipientIsPermanent(t *testing.T) {
+	server := testsmtp.Start(t)
+	mailer := newTestSMTPMailer(t, server.URL())
+
+	err := mailer.Send(sendCtx(t), event.Mail{To: "nobody@" + testsmtp.RejectedDomain, Subject: "Welcome", Body: "Hello"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "550")
+	assert.False(t, adapters.Transient(err), "a 550 will not pass on a retry: %v", err)
+	assert.Empty(t, server.Messages())
 }
 
 func TestSMTPMailer_CanceledContext(t *testing.T) {
@@ -182,6 +195,7 @@ func TestSMTPMailer_CanceledContext(t *testing.T) {
 
 	err := mailer.Send(ctx, event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
+	assert.True(t, adapters.Transient(err), "a send cut short by a shutdown is retried later: %v", err)
 	assert.Empty(t, server.Messages())
 }
 
@@ -195,6 +209,7 @@ func TestSMTPMailer_CredentialsNeverSentInTheClear(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
+	assert.False(t, adapters.Transient(err), "a server without AUTH will not grow one: %v", err)
 	assert.Empty(t, server.Messages())
 }
 

@@ -1,8 +1,14 @@
 package adapters
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+
+	"github.com/onboard/onboard/domain"
 )
 
 // Topics. They name tables, exchanges and queues: never rename one casually.
@@ -31,3 +37,33 @@ func EventTopic(eventName string) string { return EventTopicPrefix + eventName }
 
 // CommandTopic is the topic a command is sent on.
 func CommandTopic(commandName string) string { return CommandTopicPrefix + commandName }
+
+// SchemaVersionKey is the metadata key of an event message's schema version.
+const SchemaVersionKey = "schema_version"
+
+// eventSchemaVersions are the versions of the events' JSON forms that this
+// build reads and writes.
+var eventSchemaVersions = map[string]int{
+	domain.UserRegistered{}.EventName(): domain.UserRegisteredSchemaVersion,
+}
+
+// SetSchemaVersion records the version of the event's JSON form in msg.
+func SetSchemaVersion(eventName string, msg *message.Message) {
+	if version, ok := eventSchemaVersions[eventName]; ok {
+		msg.Metadata.Set(SchemaVersionKey, strconv.Itoa(version))
+	}
+}
+
+// CheckSchemaVersion rejects an event message of a version this build does
+// not know; a message without a version is taken as the current one.
+func CheckSchemaVersion(eventName string, msg *message.Message) error {
+	got := msg.Metadata.Get(SchemaVersionKey)
+	if got == "" {
+		return nil
+	}
+	want, known := eventSchemaVersions[eventName]
+	if !known || got != strconv.Itoa(want) {
+		return fmt.Errorf("%s: unknown schema version %q (this build reads version %d)", eventName, got, want)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -35,6 +36,8 @@ type Transport struct {
 	newSubscriber func(group string) (message.Subscriber, error)
 	ready         func(ctx context.Context) error
 	close         func() error
+	closeOnce     sync.Once
+	closeErr      error
 }
 
 // NewTransport builds the transport that kind names. db is used by the SQL
@@ -75,8 +78,11 @@ func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) 
 // Ready reports whether the transport can carry messages now.
 func (t *Transport) Ready(ctx context.Context) error { return t.ready(ctx) }
 
-// Close releases the transport's connections.
-func (t *Transport) Close() error { return t.close() }
+// Close releases the transport's connections; later calls do nothing.
+func (t *Transport) Close() error {
+	t.closeOnce.Do(func() { t.closeErr = t.close() })
+	return t.closeErr
+}
 
 func newGoChannelTransport(logger watermill.LoggerAdapter) *Transport {
 	// Publish blocks until every subscriber acked, so the forwarder acks an

@@ -29,7 +29,7 @@ type UserStore struct {
 }
 
 type userQueries struct {
-	reserveEmail, emailOwner, storeCredential, appendEvent, loadStream string
+	reserveEmail, emailOwner, storeCredential, loadCredential, appendEvent, loadStream string
 }
 
 // NewUserStore returns the store.
@@ -40,6 +40,7 @@ func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
 			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
 		emailOwner:      d.rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
 		storeCredential: d.rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
+		loadCredential:  d.rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
 		appendEvent: d.rebind(`INSERT INTO events
 			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
@@ -156,12 +157,31 @@ func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.Event
 				if id := app.CorrelationID(p.Message.Context()); id != "" {
 					middleware.SetCorrelationID(id, p.Message)
 				}
+				SetSchemaVersion(p.EventName, p.Message)
 				onMessageID(p.Message.UUID)
 				return nil
 			},
 			Marshaler: Marshaler,
 			Logger:    s.logger,
 		})
+}
+
+// RegisteredUser returns a user and its password hash, or
+// domain.ErrUserNotFound.
+func (s *UserStore) RegisteredUser(ctx context.Context, id string) (*domain.User, []byte, error) {
+	user, err := s.LoadUser(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var hash string
+	err = s.db.QueryRowContext(ctx, s.queries.loadCredential, id).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, domain.ErrUserNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load credential: %w", err)
+	}
+	return user, []byte(hash), nil
 }
 
 // LoadUser rebuilds a user from its stream, or returns domain.ErrUserNotFound.

@@ -40,12 +40,17 @@ type Service struct {
 	forwarder *forwarder.Forwarder
 	server    *http.Server
 	listener  net.Listener
+	// stopping ends when the service stops: handlers in flight give up, and
+	// their messages are redelivered later.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
 // overrides the one cfg implies when not nil.
 func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
 	s := &Service{logger: logger}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			s.closeResources()
@@ -128,15 +133,18 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 	if err != nil {
 		return nil, err
 	}
-	poison, err := middleware.PoisonQueue(s.transport.Publisher, adapters.PoisonTopic)
+	// Transient failures (SMTP or database down) are not poisoned: the
+	// message is nacked and redelivered, and retried again, until it passes.
+	poison, err := middleware.PoisonQueueWithFilter(s.transport.Publisher, adapters.PoisonTopic,
+		func(err error) bool { return !adapters.Transient(err) })
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(
+		s.abortOnStop,
 		middleware.CorrelationID,
 		poison,
-		// About 5 s of retries: a watermill-sql subscriber keeps its
-		// transaction open meanwhile, and gochannel's publisher waits.
+		// About 5 s of retries per delivery.
 		middleware.Retry{
 			MaxRetries:          6,
 			InitialInterval:     100 * time.Millisecond,
@@ -154,6 +162,12 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 		},
 		SubscriberConstructor: func(p cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return s.transport.Subscriber(p.HandlerName, adapters.EventTopic(p.EventName))
+		},
+		OnHandle: func(p cqrs.EventProcessorOnHandleParams) error {
+			if err := adapters.CheckSchemaVersion(p.EventName, p.Message); err != nil {
+				return err
+			}
+			return p.Handler.Handle(p.Message.Context(), p.Event)
 		},
 		Marshaler: adapters.Marshaler,
 		Logger:    wlogger,
@@ -182,6 +196,19 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 	err = commandProcessor.AddHandlers(
 		cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle))
 	return router, err
+}
+
+// abortOnStop cancels the message's context when the service stops, so a
+// handler retrying a failing dependency does not hold up the stop; the
+// failure is transient, so the message is not poisoned but redelivered.
+func (s *Service) abortOnStop(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx, cancel := context.WithCancel(msg.Context())
+		defer cancel()
+		defer context.AfterFunc(s.stopping, cancel)()
+		msg.SetContext(ctx)
+		return next(msg)
+	}
 }
 
 // ackRejectedCommands logs a command the domain rejects and acks it: a
@@ -267,11 +294,18 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.server.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 	}
-	if err := s.forwarder.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("forwarder close: %w", err))
-	}
+	// Handlers first, then the transport: a forwarder publish still waiting
+	// (gochannel waits for the handlers' acks) fails, and its outbox row
+	// stays for the next start.
+	s.stop()
 	if err := s.handlers.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("handlers close: %w", err))
+	}
+	if err := s.transport.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("transport close: %w", err))
+	}
+	if err := s.forwarder.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("forwarder close: %w", err))
 	}
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil

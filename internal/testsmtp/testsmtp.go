@@ -1,7 +1,8 @@
 // Package testsmtp is a real SMTP server for tests: it listens on a loopback
 // port, speaks SMTP without TLS or authentication, and records every message
 // it accepts with its envelope and raw data. It can be told to answer
-// "451 temporary failure" to test retries.
+// "451 temporary failure" to test retries, and refuses every recipient at
+// RejectedDomain with a 550.
 package testsmtp
 
 import (
@@ -93,6 +94,16 @@ var ErrTemporaryFailure = &smtp.SMTPError{
 	Code:         451,
 	EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 	Message:      "temporary failure (testsmtp)",
+}
+
+// RejectedDomain is a domain whose recipients the server refuses for good:
+// "550 5.1.1 no such user".
+const RejectedDomain = "rejected.invalid"
+
+var errNoSuchUser = &smtp.SMTPError{
+	Code:         550,
+	EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+	Message:      "no such user (testsmtp)",
 }
 
 // Server is a running test SMTP server.
@@ -224,6 +235,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if strings.HasSuffix(strings.ToLower(to), "@"+RejectedDomain) {
+		return errNoSuchUser
+	}
 	s.to = append(s.to, to)
 	return nil
 }
