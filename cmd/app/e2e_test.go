@@ -62,6 +62,7 @@ var e2eServiceQueues = []string{
 	"events.UserRegistered_SendWelcomeEmailOnUserRegistered",
 	"events.UserRegistered_SeedSignupPointsOnUserRegistered",
 	"commands.RegisterUser_RegisterUserHandler",
+	"poison",
 }
 
 const e2eEventsExchange = "events.UserRegistered"

@@ -27,6 +27,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if len(os.Args) > 1 {
+		return runCommand(cfg, os.Args[1:], os.Stdout)
+	}
 	logger := slog.New(app.LogHandler{Handler: slog.NewJSONHandler(os.Stdout, nil)})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,315 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"modernc.org/sqlite"
+)
+
+// PoisonedMessage describes a message in the poison queue. Its payload is
+// left out on purpose: a command's payload holds a password.
+type PoisonedMessage struct {
+	ID      string `json:"id"`
+	Topic   string `json:"topic"`
+	Handler string `json:"handler"`
+	Reason  string `json:"reason"`
+	Bytes   int    `json:"bytes"`
+}
+
+// ErrPoisonedMessageNotFound is returned when requeuing an id the poison
+// queue does not hold.
+var ErrPoisonedMessageNotFound = errors.New("no poisoned message with this id")
+
+// PoisonQueue lets operators see what failed for good and send it back to
+// the handler that failed, once the cause is fixed.
+type PoisonQueue interface {
+	List(ctx context.Context) ([]PoisonedMessage, error)
+	// Requeue moves one message back to the handler that poisoned it.
+	Requeue(ctx context.Context, id string) (PoisonedMessage, error)
+}
+
+// NewPoisonQueue opens the poison queue of the transport kind names.
+func NewPoisonQueue(kind string, db *sql.DB, amqpURL string) (PoisonQueue, error) {
+	switch kind {
+	case TransportSQL:
+		return sqlPoisonQueue{db: db, dialect: dialectOf(db)}, nil
+	case TransportAMQP:
+		return amqpPoisonQueue{url: amqpURL}, nil
+	case TransportGoChannel:
+		return nil, errors.New("PUBSUB=gochannel keeps no poisoned messages: they are only in the log")
+	}
+	return nil, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", kind)
+}
+
+func describePoisoned(msg *message.Message) PoisonedMessage {
+	return PoisonedMessage{
+		ID:      msg.UUID,
+		Topic:   msg.Metadata.Get(middleware.PoisonedTopicKey),
+		Handler: msg.Metadata.Get(middleware.PoisonedHandlerKey),
+		Reason:  msg.Metadata.Get(middleware.ReasonForPoisonedKey),
+		Bytes:   len(msg.Payload),
+	}
+}
+
+// unpoisoned is msg as it was before it was poisoned.
+func unpoisoned(msg *message.Message) *message.Message {
+	out := msg.Copy()
+	for _, key := range []string{middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey,
+		middleware.ReasonForPoisonedKey, middleware.PoisonedSubscriberKey} {
+		delete(out.Metadata, key)
+	}
+	return out
+}
+
+func checkRequeueTarget(p PoisonedMessage) error {
+	if p.Topic == "" || p.Handler == "" {
+		return fmt.Errorf("poisoned message %s names no topic or handler to go back to", p.ID)
+	}
+	return nil
+}
+
+// sqlPoisonQueue reads the poison topic's table.
+type sqlPoisonQueue struct {
+	db      *sql.DB
+	dialect dialect
+}
+
+func (q sqlPoisonQueue) table() string { return q.quote(MessagesTable(q.db, PoisonTopic)) }
+
+func (q sqlPoisonQueue) quote(name string) string {
+	if q.dialect.name == mysqlDialect.name {
+		return "`" + name + "`"
+	}
+	return `"` + name + `"`
+}
+
+// poisonRows selects the poisoned messages; on SQLite the poison table is a
+// log without consumer groups.
+func (q sqlPoisonQueue) poisonRows(where string) string {
+	query := `SELECT ` + q.quote("offset") + `, uuid, payload, metadata FROM ` + q.table()
+	if q.dialect.name == sqliteDialect.name {
+		query += ` WHERE 1 = 1`
+	} else {
+		query += ` WHERE consumer_group = '` + PoisonGroup + `'`
+	}
+	return q.dialect.rebind(query + where + ` ORDER BY ` + q.quote("offset"))
+}
+
+type poisonRow struct {
+	offset int64
+	msg    *message.Message
+}
+
+func scanPoisonRow(rows interface{ Scan(...any) error }) (poisonRow, error) {
+	var (
+		r        poisonRow
+		id       string
+		payload  []byte
+		metadata sql.NullString
+	)
+	if err := rows.Scan(&r.offset, &id, &payload, &metadata); err != nil {
+		return poisonRow{}, err
+	}
+	r.msg = message.NewMessage(id, payload)
+	if metadata.Valid && metadata.String != "" {
+		if err := json.Unmarshal([]byte(metadata.String), &r.msg.Metadata); err != nil {
+			return poisonRow{}, fmt.Errorf("metadata of poisoned message %s: %w", id, err)
+		}
+	}
+	return r, nil
+}
+
+func (q sqlPoisonQueue) List(ctx context.Context) ([]PoisonedMessage, error) {
+	rows, err := q.db.QueryContext(ctx, q.poisonRows(""))
+	if isMissingTable(err) {
+		return nil, nil // nothing was ever poisoned here
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list poisoned messages: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []PoisonedMessage
+	for rows.Next() {
+		r, err := scanPoisonRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, describePoisoned(r.msg))
+	}
+	return out, rows.Err()
+}
+
+// Requeue writes the message back for its handler's consumer group (for
+// every group of the topic on SQLite, whose handlers skip what they did) and
+// deletes it from the poison queue, in one transaction.
+func (q sqlPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage, error) {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return PoisonedMessage{}, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	lock := ""
+	if q.dialect.name != sqliteDialect.name {
+		lock = " FOR UPDATE"
+	}
+	r, err := scanPoisonRow(tx.QueryRowContext(ctx, q.poisonRows(" AND uuid = ?")+lock, id))
+	if errors.Is(err, sql.ErrNoRows) || isMissingTable(err) {
+		return PoisonedMessage{}, ErrPoisonedMessageNotFound
+	}
+	if err != nil {
+		return PoisonedMessage{}, fmt.Errorf("read poisoned message: %w", err)
+	}
+	poisoned := describePoisoned(r.msg)
+	if err := checkRequeueTarget(poisoned); err != nil {
+		return PoisonedMessage{}, err
+	}
+	msg := unpoisoned(r.msg)
+	metadata, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return PoisonedMessage{}, err
+	}
+	var insert string
+	args := []any{msg.UUID, []byte(msg.Payload), string(metadata)}
+	if q.dialect.name == sqliteDialect.name {
+		insert = `INSERT INTO ` + q.quote(MessagesTable(q.db, poisoned.Topic)) + ` (uuid, payload, metadata) VALUES (?, ?, ?)`
+	} else {
+		insert = `INSERT INTO ` + q.quote(MessagesTable(q.db, poisoned.Topic)) +
+			` (consumer_group, uuid, payload, metadata) VALUES (?, ?, ?, ?)`
+		args = append([]any{poisoned.Handler}, args...)
+	}
+	if _, err := tx.ExecContext(ctx, q.dialect.rebind(insert), args...); err != nil {
+		return PoisonedMessage{}, fmt.Errorf("requeue to %s: %w", poisoned.Topic, err)
+	}
+	if _, err := tx.ExecContext(ctx, q.dialect.rebind(`DELETE FROM `+q.table()+` WHERE `+q.quote("offset")+` = ?`), r.offset); err != nil {
+		return PoisonedMessage{}, fmt.Errorf("delete from the poison queue: %w", err)
+	}
+	return poisoned, tx.Commit()
+}
+
+// isMissingTable tells a query on a table that was never created.
+func isMissingTable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "42P01"
+	}
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return myErr.Number == 1146
+	}
+	var liteErr *sqlite.Error
+	return errors.As(err, &liteErr) && strings.Contains(liteErr.Error(), "no such table")
+}
+
+// amqpPoisonQueue reads the durable "poison" queue on RabbitMQ.
+type amqpPoisonQueue struct{ url string }
+
+// amqpGetTimeout bounds the wait for RabbitMQ's answers.
+const amqpGetTimeout = 10 * time.Second
+
+// browse takes every message of the poison queue without acking it and
+// calls visit on each; closing the channel at the end puts back every
+// message not acked, in its order.
+func (q amqpPoisonQueue) browse(ctx context.Context, visit func(ch *amqp091.Channel, d amqp091.Delivery, msg *message.Message) (stop bool, err error)) error {
+	conn, err := amqp091.DialConfig(q.url, amqp091.Config{Dial: amqp091.DefaultDial(amqpGetTimeout)})
+	if err != nil {
+		return fmt.Errorf("RabbitMQ (AMQP_URL): %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ch.Close() }()
+	var marshaler wamqp.DefaultMarshaler
+	for ctx.Err() == nil {
+		d, ok, err := ch.Get(PoisonTopic, false)
+		if err != nil {
+			return fmt.Errorf("read the poison queue: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		msg, err := marshaler.Unmarshal(d)
+		if err != nil {
+			return fmt.Errorf("poisoned message: %w", err)
+		}
+		stop, err := visit(ch, d, msg)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (q amqpPoisonQueue) List(ctx context.Context) ([]PoisonedMessage, error) {
+	var out []PoisonedMessage
+	err := q.browse(ctx, func(_ *amqp091.Channel, _ amqp091.Delivery, msg *message.Message) (bool, error) {
+		out = append(out, describePoisoned(msg))
+		return false, nil
+	})
+	return out, err
+}
+
+// Requeue publishes the message to the queue of the handler that poisoned
+// it, waits for RabbitMQ's confirm, and only then acks it off the poison queue.
+func (q amqpPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage, error) {
+	var found *PoisonedMessage
+	err := q.browse(ctx, func(ch *amqp091.Channel, d amqp091.Delivery, msg *message.Message) (bool, error) {
+		if msg.UUID != id {
+			return false, nil
+		}
+		poisoned := describePoisoned(msg)
+		if err := checkRequeueTarget(poisoned); err != nil {
+			return true, err
+		}
+		publishing, err := wamqp.DefaultMarshaler{}.Marshal(unpoisoned(msg))
+		if err != nil {
+			return true, err
+		}
+		if err := ch.Confirm(false); err != nil {
+			return true, err
+		}
+		queue := wamqp.GenerateQueueNameTopicNameWithSuffix(poisoned.Handler)(poisoned.Topic)
+		// RabbitMQ confirms even a message no queue took: check the queue first.
+		if _, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
+			return true, fmt.Errorf("requeue to %s: %w", queue, err)
+		}
+		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, publishing)
+		if err != nil {
+			return true, fmt.Errorf("requeue to %s: %w", queue, err)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, amqpGetTimeout)
+		defer cancel()
+		acked, err := confirm.WaitContext(waitCtx)
+		if err != nil {
+			return true, fmt.Errorf("confirm the requeue to %s: %w", queue, err)
+		}
+		if !acked {
+			return true, fmt.Errorf("RabbitMQ refused the requeue to %s", queue)
+		}
+		if err := d.Ack(false); err != nil {
+			return true, err
+		}
+		found = &poisoned
+		return true, nil
+	})
+	if err != nil {
+		return PoisonedMessage{}, err
+	}
+	if found == nil {
+		return PoisonedMessage{}, ErrPoisonedMessageNotFound
+	}
+	return *found, nil
+}
