@@ -48,6 +48,11 @@ var ErrEmailTaken = &Error{Kind: KindConflict, Code: "email-taken", Message: "th
 // ErrUserExists is returned when a user id is reused for another registration.
 var ErrUserExists = &Error{Kind: KindConflict, Code: "user-exists", Message: "a user with this id already exists"}
 
+// ErrIdempotencyKeyReused is returned when a request repeats an earlier
+// one's Idempotency-Key (or a command its user id) with another body.
+var ErrIdempotencyKeyReused = &Error{Kind: KindInvalid, Code: "idempotency-key-reused",
+	Message: "this Idempotency-Key was already used with another request"}
+
 // ErrUserNotFound is returned for an unknown user id.
 var ErrUserNotFound = &Error{Kind: KindNotFound, Code: "user-not-found", Message: "no user has this id"}
 

@@ -50,9 +50,10 @@ func parseName(raw string, v validation) string {
 
 // isForbiddenInName rejects control, line-separator and invisible format
 // characters (CR, LF, U+2028, zero-width, bidi overrides) that could forge
-// headers or log lines, or spoof text.
+// headers or log lines, or spoof text, and U+FFFD, which stands for bytes
+// that were not text (invalid UTF-8, a lone surrogate).
 func isForbiddenInName(r rune) bool {
-	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError
 }
 
 func parseEmail(raw string, v validation) Email {

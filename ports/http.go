@@ -2,14 +2,18 @@
 package ports
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -24,6 +28,28 @@ const MaxBodyBytes = 64 << 10
 
 // RequestIDHeader carries the correlation id in and out.
 const RequestIDHeader = "X-Request-ID"
+
+// IdempotencyKeyHeader makes POST /users safe to retry: the same key with
+// the same body answers the same 201 and creates nothing new.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// idempotencyKeyNamespace derives a user id from an Idempotency-Key
+// (UUIDv5), so a repeated request registers the same user id again, which
+// the registry recognizes. Never change it: keys would map to other ids.
+var idempotencyKeyNamespace = uuid.MustParse("e5e94093-ea57-47fc-8009-a1946c152edd")
+
+// validIdempotencyKey: 1 to 255 printable ASCII characters.
+func validIdempotencyKey(key string) bool {
+	if key == "" || len(key) > 255 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 // ReadinessCheck reports whether a dependency can serve now.
 type ReadinessCheck func(ctx context.Context) error
@@ -128,7 +154,20 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		Email:    *req.Email,
 		Password: *req.Password,
 	}
-	if err := s.app.Commands.RegisterUser.Handle(c.Request.Context(), cmd); err != nil {
+	key, withKey := c.Request.Header[IdempotencyKeyHeader]
+	if withKey {
+		if len(key) != 1 || !validIdempotencyKey(key[0]) {
+			writeError(c, http.StatusBadRequest, "invalid-idempotency-key",
+				"send one Idempotency-Key of 1 to 255 printable ASCII characters", nil)
+			return
+		}
+		cmd.UserID = uuid.NewSHA1(idempotencyKeyNamespace, []byte(key[0])).String()
+	}
+	err := s.app.Commands.RegisterUser.Handle(c.Request.Context(), cmd)
+	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email
+		err = domain.ErrIdempotencyKeyReused
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -141,18 +180,56 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, toUserResponse(user))
 }
 
-// decodeJSON reads exactly one JSON object from a size-capped body.
+// checkDuplicateKeys rejects an object that names a key twice, in any case
+// ("email", "Email"), which encoding/json would silently resolve to the last
+// value. Malformed JSON is left for the decoder to report.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		key = strings.ToLower(key)
+		if seen[key] {
+			return fmt.Errorf("key %q appears twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// decodeJSON reads exactly one JSON object from a size-capped body: valid
+// UTF-8, no duplicated or unknown key, nothing after it.
 func decodeJSON(c *gin.Context, into any) bool {
 	if c.Request.ContentLength > MaxBodyBytes {
 		writeError(c, http.StatusRequestEntityTooLarge, "body-too-large", "the body is larger than 64 KiB", nil)
 		return false
 	}
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	err := dec.Decode(into)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	if err == nil && !utf8.Valid(body) {
+		err = errors.New("the body is not UTF-8")
+	}
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("trailing data after the JSON object")
+		err = checkDuplicateKeys(body)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(into)
+		if err == nil {
+			if _, extra := dec.Token(); extra != io.EOF {
+				err = errors.New("trailing data after the JSON object")
+			}
 		}
 	}
 	var tooLarge *http.MaxBytesError

@@ -28,11 +28,15 @@ var ErrAlreadyRegistered = errors.New("user already registered")
 // store and publishes them into the outbox.
 type UserRegistry interface {
 	Register(ctx context.Context, user *domain.User, passwordHash []byte) error
+	// RegisteredUser returns a registered user and its password hash.
+	RegisteredUser(ctx context.Context, id string) (*domain.User, []byte, error)
 }
 
 // PasswordHasher turns a password into a slow, salted hash.
 type PasswordHasher interface {
 	Hash(password string) ([]byte, error)
+	// Matches tells whether password is the one hash was made from.
+	Matches(hash []byte, password string) bool
 }
 
 // RegisterUserHandler handles RegisterUser, from HTTP or from the command bus.
@@ -51,7 +55,8 @@ func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, now fu
 }
 
 // Handle validates the command, hashes the password and registers the user.
-// Registering the same user twice is a no-op.
+// Registering the same user twice is a no-op; the same id with another
+// name or password is domain.ErrIdempotencyKeyReused.
 func (h *RegisterUserHandler) Handle(ctx context.Context, cmd *RegisterUser) error {
 	user, err := domain.NewUser(cmd.UserID, cmd.Name, cmd.Email, cmd.Password, h.now())
 	if err != nil {
@@ -63,7 +68,20 @@ func (h *RegisterUserHandler) Handle(ctx context.Context, cmd *RegisterUser) err
 	}
 	err = h.registry.Register(ctx, user, hash)
 	if errors.Is(err, ErrAlreadyRegistered) {
-		return nil
+		return h.checkSameRequest(ctx, user, cmd.Password)
 	}
 	return err
+}
+
+// checkSameRequest accepts a repeat of the registration that created the
+// user (same id and email), unless its name or password differ.
+func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain.User, password string) error {
+	registered, hash, err := h.registry.RegisteredUser(ctx, user.ID())
+	if err != nil {
+		return fmt.Errorf("read the registered user: %w", err)
+	}
+	if registered.Name() != user.Name() || !h.hasher.Matches(hash, password) {
+		return domain.ErrIdempotencyKeyReused
+	}
+	return nil
 }

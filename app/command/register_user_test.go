@@ -65,6 +65,16 @@ func (r *memRegistry) Register(_ context.Context, user *domain.User, passwordHas
 	return nil
 }
 
+func (r *memRegistry) RegisteredUser(_ context.Context, id string) (*domain.User, []byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	user, ok := r.users[id]
+	if !ok {
+		return nil, nil, domain.ErrUserNotFound
+	}
+	return user, r.hashes[id], nil
+}
+
 func (r *memRegistry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -163,6 +173,49 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 				require.NoError(t, h.Handle(context.Background(), validCommand()))
 			},
 			cmd:       validCommand,
+			wantUsers: 1,
+		},
+		{
+			name: "same command twice, name spelled with other spaces",
+			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
+				require.NoError(t, h.Handle(context.Background(), validCommand()))
+			},
+			cmd: func() *command.RegisterUser {
+				cmd := validCommand()
+				cmd.Name = "Ada Lovelace"
+				return cmd
+			},
+			wantUsers: 1,
+		},
+		{
+			name: "same id and email with another name",
+			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
+				require.NoError(t, h.Handle(context.Background(), validCommand()))
+			},
+			cmd: func() *command.RegisterUser {
+				cmd := validCommand()
+				cmd.Name = "Ada King"
+				return cmd
+			},
+			wantErr: func(t *testing.T, err error) {
+				require.ErrorIs(t, err, domain.ErrIdempotencyKeyReused)
+				assert.True(t, domain.IsKind(err, domain.KindInvalid))
+			},
+			wantUsers: 1,
+		},
+		{
+			name: "same id and email with another password",
+			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
+				require.NoError(t, h.Handle(context.Background(), validCommand()))
+			},
+			cmd: func() *command.RegisterUser {
+				cmd := validCommand()
+				cmd.Password = "another horse battery"
+				return cmd
+			},
+			wantErr: func(t *testing.T, err error) {
+				require.ErrorIs(t, err, domain.ErrIdempotencyKeyReused)
+			},
 			wantUsers: 1,
 		},
 		{

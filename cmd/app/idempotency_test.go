@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// post sends a JSON POST /users with an optional Idempotency-Key and returns
+// the status, the Location header and the body.
+func (s *runningService) post(body, key string) (int, string, []byte) {
+	s.t.Helper()
+	header := map[string]string{}
+	if key != "" {
+		header["Idempotency-Key"] = key
+	}
+	return s.postRaw(body, "application/json", header)
+}
+
+// postRaw sends body to POST /users as contentType ("-" for none), with header.
+func (s *runningService) postRaw(body, contentType string, header map[string]string) (int, string, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+s.svc.Addr()+"/users", strings.NewReader(body))
+	require.NoError(s.t, err)
+	if contentType != "-" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for name, value := range header {
+		req.Header.Set(name, value)
+	}
+	// bcrypt runs twice for a repeat, and is slow under -race.
+	resp, err := (&http.Client{Timeout: serviceWait}).Do(req)
+	require.NoError(s.t, err)
+	defer func() { _ = resp.Body.Close() }()
+	var out bytes.Buffer
+	_, err = out.ReadFrom(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, resp.Header.Get("Location"), out.Bytes()
+}
+
+func errorCode(t *testing.T, body []byte) string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+	return e.Error.Code
+}
+
+func TestService_IdempotencyKey(t *testing.T) {
+	s := startService(t)
+	const key = "signup-7f3c2a9e"
+	ada := `{"name":"Ada Lovelace","email":"ada@example.com","password":"correct horse battery"}`
+
+	status, location, first := s.post(ada, key)
+	require.Equal(t, http.StatusCreated, status, "%s", first)
+	var user struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal(first, &user))
+
+	// Retries, one after the other and at once, get the very same answer.
+	status, location2, again := s.post(ada, key)
+	assert.Equal(t, http.StatusCreated, status, "%s", again)
+	assert.JSONEq(t, string(first), string(again))
+	assert.Equal(t, location, location2)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			status, _, body := s.post(ada, key)
+			assert.Equal(t, http.StatusCreated, status, "%s", body)
+			assert.JSONEq(t, string(first), string(body))
+		})
+	}
+	wg.Wait()
+
+	// The same key with another body is refused and writes nothing.
+	for _, other := range []string{
+		`{"name":"Ada Lovelace","email":"grace@example.com","password":"correct horse battery"}`,
+		`{"name":"Ada King","email":"ada@example.com","password":"correct horse battery"}`,
+		`{"name":"Ada Lovelace","email":"ada@example.com","password":"another horse battery"}`,
+	} {
+		status, _, body := s.post(other, key)
+		assert.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
+		assert.Equal(t, "idempotency-key-reused", errorCode(t, body))
+	}
+
+	// Without a key, the same body is a second registration of a taken email.
+	status, _, body := s.post(ada, "")
+	assert.Equal(t, http.StatusConflict, status, "%s", body)
+
+	for _, bad := range []string{strings.Repeat("k", 256), "with space", "ünïcode"} {
+		status, _, body := s.post(`{"name":"Bad Key","email":"bad.key@example.com","password":"correct horse battery"}`, bad)
+		assert.Equal(t, http.StatusBadRequest, status, "%q: %s", bad, body)
+		assert.Equal(t, "invalid-idempotency-key", errorCode(t, body))
+	}
+
+	s.waitRegistered(user.ID, "ada@example.com")
+	s.assertRegisteredOnce(user.ID, "Ada Lovelace", "ada@example.com")
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`), "one registration in all")
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM user_emails`))
+	assert.Equal(t, 1, s.mailer.count(), "one email in all")
+	s.stop()
+}
