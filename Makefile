@@ -5,7 +5,7 @@ SHELL := bash
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: run build test lint fmt
+.PHONY: run build test bench lint fmt
 
 run: ## Build and serve on $$HTTP_ADDR (default :8080).
 	go run ./cmd/app
@@ -17,12 +17,16 @@ build: ## Build every package and the binary into bin/.
 # Integration and end-to-end tests run when TEST_POSTGRES_URL and TEST_AMQP_URL
 # are set; they skip naming the variable otherwise, and fail under REQUIRE_SERVICES=1.
 # -v lists every test with its PASS / SKIP / FAIL line; the RUN lines are dropped.
-# -p 1: packages share the database servers, and a PostgreSQL transaction held
-# open by one package's test delays watermill-sql deliveries in every other.
+# -p 1: packages share the database servers and RabbitMQ, whose queue names
+# are fixed: two packages at once would take each other's messages.
 test: ## Run every test with the race detector.
 	go vet ./...
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go test -race -count=1 -p 1 -v ./... 2>&1 | { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)' || true; }
+
+# Benchmarks of the hot paths beside bcrypt, on every database whose URL is set.
+bench: ## Go benchmarks (go test -bench) of the hot paths.
+	go test -run '^$$' -bench . -benchmem ./...
 
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run ./...

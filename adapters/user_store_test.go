@@ -34,7 +34,7 @@ var storeTestNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CES
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func testTimeoutCtx(t *testing.T) context.Context {
+func testTimeoutCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTestTimeout)
 	t.Cleanup(cancel)
@@ -57,7 +57,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, backend testenv.Backen
 
 // migratedDB opens a fresh database of the backend through
 // adapters.OpenDatabase, which applies the migrations.
-func migratedDB(t *testing.T, backend testenv.Backend) *testenv.DB {
+func migratedDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 	t.Helper()
 	dbURL := backend.URL(t)
 	db, err := adapters.OpenDatabase(testTimeoutCtx(t), dbURL, quietLogger())
@@ -68,7 +68,7 @@ func migratedDB(t *testing.T, backend testenv.Backend) *testenv.DB {
 
 // storeDB is a migrated database with the outbox table the forwarder's
 // subscriber would create.
-func storeDB(t *testing.T, backend testenv.Backend) *testenv.DB {
+func storeDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 	t.Helper()
 	db := migratedDB(t, backend)
 	outbox, err := adapters.NewSQLSubscriber(db.DB, "forwarder", watermill.NewSlogLogger(quietLogger()))
@@ -78,7 +78,7 @@ func storeDB(t *testing.T, backend testenv.Backend) *testenv.DB {
 	return db
 }
 
-func newStoreUser(t *testing.T, id, name, email string) *domain.User {
+func newStoreUser(t testing.TB, id, name, email string) *domain.User {
 	t.Helper()
 	user, err := domain.NewUser(id, name, email, storeTestPassword, storeTestNow)
 	require.NoError(t, err)
