@@ -43,7 +43,9 @@ func OpenDatabase(ctx context.Context, rawURL string, logger *slog.Logger) (*sql
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db.SetMaxOpenConns(20)
+	// Room for every handler subscription's transaction (3 handlers × HandlerConcurrency),
+	// the queries of the handlers in flight, the forwarder and the API.
+	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {

@@ -25,6 +25,13 @@ const (
 	TransportAMQP      = "amqp"
 )
 
+// HandlerConcurrency is how many messages each handler works on at once on
+// the PostgreSQL/MySQL SQL transport (each subscription locks its own rows)
+// and on RabbitMQ (each is a consumer of the handler's queue). Order between
+// a handler's messages is not kept; the events of different users are
+// independent.
+const HandlerConcurrency = 4
+
 // SQLPollInterval is how often an idle SQL subscriber looks for new rows.
 const SQLPollInterval = 100 * time.Millisecond
 
@@ -34,10 +41,13 @@ const SQLPollInterval = 100 * time.Millisecond
 type Transport struct {
 	Publisher     message.Publisher
 	newSubscriber func(group string) (message.Subscriber, error)
-	ready         func(ctx context.Context) error
-	close         func() error
-	closeOnce     sync.Once
-	closeErr      error
+	// concurrency is how many messages of one consumer group a subscriber
+	// has in flight at once; the router handles each in its own goroutine.
+	concurrency int
+	ready       func(ctx context.Context) error
+	close       func() error
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // NewTransport builds the transport that kind names. db is used by the SQL
@@ -65,6 +75,9 @@ func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) 
 	sub, err := t.newSubscriber(group)
 	if err != nil {
 		return nil, err
+	}
+	if t.concurrency > 1 {
+		sub = parallelSubscriber{Subscriber: sub, n: t.concurrency}
 	}
 	if initializer, ok := sub.(message.SubscribeInitializer); ok {
 		if err := initializer.SubscribeInitialize(topic); err != nil {
@@ -121,8 +134,13 @@ func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, er
 	if err != nil {
 		return nil, fmt.Errorf("declare poison queue: %w", err)
 	}
+	concurrency := HandlerConcurrency
+	if dialectOf(db).name == sqliteDialect.name {
+		concurrency = 1 // its subscribers take no row locks: see sqliteSubscriberBeginner
+	}
 	return &Transport{
-		Publisher: publisher,
+		Publisher:   publisher,
+		concurrency: concurrency,
 		newSubscriber: func(group string) (message.Subscriber, error) {
 			return NewSQLSubscriber(db, group, logger)
 		},
@@ -160,7 +178,8 @@ func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transpor
 		return nil, err
 	}
 	t := &Transport{
-		Publisher: publisher,
+		Publisher:   publisher,
+		concurrency: HandlerConcurrency,
 		newSubscriber: func(group string) (message.Subscriber, error) {
 			return wamqp.NewSubscriberWithConnection(
 				amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicNameWithSuffix(group)), logger, conn)
@@ -198,4 +217,48 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config
 	config.Publish.ConfirmDelivery = true
 	config.Consume.Qos.PrefetchCount = 16
 	return config
+}
+
+// parallelSubscriber subscribes n times to a topic and merges the
+// subscriptions into one channel, so that n messages are in flight at once.
+type parallelSubscriber struct {
+	message.Subscriber
+	n int
+}
+
+func (p parallelSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan *message.Message)
+	var wg sync.WaitGroup
+	for range p.n {
+		messages, err := p.Subscriber.Subscribe(ctx, topic)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		wg.Go(func() {
+			for msg := range messages {
+				select {
+				case out <- msg:
+				case <-ctx.Done():
+					// The subscription sees ctx too and redelivers the message later.
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		close(out)
+	}()
+	return out, nil
+}
+
+// SubscribeInitialize creates the topic's storage once for all subscriptions.
+func (p parallelSubscriber) SubscribeInitialize(topic string) error {
+	if initializer, ok := p.Subscriber.(message.SubscribeInitializer); ok {
+		return initializer.SubscribeInitialize(topic)
+	}
+	return nil
 }

@@ -446,7 +446,7 @@ const amqpRunLockName = "onboard_e2e_amqp_queues"
 // advisory lock on the TEST_POSTGRES_URL server when that is set, else, for
 // a MySQL run, GET_LOCK on that run's server. A session lock takes no
 // transaction id, so it holds back no watermill-sql delivery.
-func lockServiceQueues(t *testing.T, db *testenv.DB) {
+func lockServiceQueues(t testing.TB, db *testenv.DB) {
 	t.Helper()
 	if os.Getenv(testenv.PostgresURLVar) == "" && db != nil && db.Dialect == "mysql" {
 		lockServiceQueuesOnMySQL(t, db)
@@ -472,7 +472,7 @@ func lockServiceQueues(t *testing.T, db *testenv.DB) {
 }
 
 // lockServiceQueuesOnMySQL takes the lock with GET_LOCK, which is server-wide.
-func lockServiceQueuesOnMySQL(t *testing.T, db *testenv.DB) {
+func lockServiceQueuesOnMySQL(t testing.TB, db *testenv.DB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -493,7 +493,7 @@ func lockServiceQueuesOnMySQL(t *testing.T, db *testenv.DB) {
 
 // resetServiceQueues deletes the service's durable queues, so no message
 // left by an earlier run can reach this one.
-func resetServiceQueues(t *testing.T, amqpURL string) {
+func resetServiceQueues(t testing.TB, amqpURL string) {
 	t.Helper()
 	conn, err := amqp.Dial(amqpURL)
 	require.NoError(t, err, "connect to %s", testenv.AMQPURLVar)
