@@ -24,8 +24,9 @@ test: ## Run every test with the race detector.
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go test -race -count=1 -p 1 -v ./... 2>&1 | { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)' || true; }
 
-# Benchmarks of the hot paths beside bcrypt, on every database whose URL is set.
-bench: ## Go benchmarks (go test -bench) of the hot paths.
+# Benchmarks of the hot paths beside bcrypt, on every database whose URL is
+# set; with PostgreSQL and RabbitMQ, the backlog drain and the idle cost too.
+bench: ## Go benchmarks (go test -bench): hot paths, backlog drain, idle cost.
 	go test -run '^$$' -bench . -benchmem ./...
 
 lint: ## golangci-lint, pinned.
