@@ -26,8 +26,11 @@ test: ## Run every test with the race detector.
 
 # Benchmarks of the hot paths beside bcrypt, on every database whose URL is
 # set; with PostgreSQL and RabbitMQ, the backlog drain and the idle cost too.
-bench: ## Go benchmarks (go test -bench): hot paths, backlog drain, idle cost.
+# scripts/bench-load.sh then runs the built service under cmd/loadgen
+# (BENCH_POSTGRES_URL, BENCH_AMQP_URL; the machine's servers by default).
+bench: ## Go benchmarks (hot paths, backlog drain, idle cost), then the load generator.
 	go test -run '^$$' -bench . -benchmem ./...
+	scripts/bench-load.sh
 
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run ./...

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// pointsPollEvery is how often the pollers look at the users whose points
+// have not shown yet: the resolution of the points latency.
+const pointsPollEvery = 10 * time.Millisecond
+
+// pointsPollers bounds the concurrent points requests, so that polling does
+// not become the load.
+const pointsPollers = 4
+
+// maxInFlight caps the open loop's outstanding requests.
+const maxInFlight = 1024
+
+// registration is one 201 and the times of its effects.
+type registration struct {
+	id, email string
+	created   time.Time     // when the 201 arrived
+	latency   time.Duration // from the send (or its schedule) to the 201
+	pointsAt  time.Time     // when the points were first seen; zero until then
+}
+
+type load struct {
+	o      options
+	client *http.Client
+	sink   *sink
+	runID  string
+
+	mu       sync.Mutex
+	created  []*registration
+	failed   map[string]int
+	sent     atomic.Int64
+	inFlight atomic.Int64
+	start    time.Time
+	end      time.Time // the last answer
+}
+
+func newLoad(o options, client *http.Client, sink *sink) *load {
+	return &load{o: o, client: client, sink: sink, runID: uuid.NewString()[:8], failed: map[string]int{}}
+}
+
+// run sends the registrations, closed or open loop, while the points
+// pollers watch the effects; it returns once every request was answered.
+func (l *load) run(ctx context.Context) {
+	if l.o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.o.duration)
+		defer cancel()
+	}
+	l.start = time.Now()
+	stopProgress := l.progress()
+	defer stopProgress()
+	var sends sync.WaitGroup
+	more := func(i int) bool { return ctx.Err() == nil && (l.o.count <= 0 || i < l.o.count) }
+	if l.o.rate > 0 {
+		interval := time.Duration(float64(time.Second) / l.o.rate)
+		for i := 0; more(i); i++ {
+			scheduled := l.start.Add(time.Duration(i) * interval)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(scheduled)):
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			if l.inFlight.Load() >= maxInFlight {
+				l.fail("skipped: in-flight cap")
+				continue
+			}
+			sends.Go(func() { l.send(i, scheduled) })
+		}
+	} else {
+		var next atomic.Int64
+		for range l.o.concurrency {
+			sends.Go(func() {
+				for i := int(next.Add(1) - 1); more(i); i = int(next.Add(1) - 1) {
+					l.send(i, time.Now())
+				}
+			})
+		}
+	}
+	sends.Wait()
+}
+
+// send registers user i; latency counts from scheduled, so a late open-loop
+// send is not hidden (no coordinated omission).
+func (l *load) send(i int, scheduled time.Time) {
+	l.sent.Add(1)
+	l.inFlight.Add(1)
+	defer l.inFlight.Add(-1)
+	email := fmt.Sprintf("load-%s-%d@example.com", l.runID, i)
+	body, _ := json.Marshal(map[string]string{"name": "Load User", "email": email, "password": "load-test-password-" + strconv.Itoa(i)})
+	resp, err := l.client.Post(l.o.url+"/users", "application/json", bytes.NewReader(body))
+	answered := time.Now()
+	l.mu.Lock()
+	l.end = answered
+	l.mu.Unlock()
+	if err != nil {
+		l.fail("error: " + firstWords(err.Error(), 6))
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var user struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&user) != nil || user.ID == "" {
+		l.fail("status " + strconv.Itoa(resp.StatusCode))
+		return
+	}
+	l.mu.Lock()
+	l.created = append(l.created, &registration{id: user.ID, email: email, created: answered, latency: answered.Sub(scheduled)})
+	l.mu.Unlock()
+}
+
+func (l *load) fail(reason string) {
+	l.mu.Lock()
+	l.failed[reason]++
+	l.mu.Unlock()
+}
+
+func firstWords(s string, n int) string {
+	words := strings.Fields(s)
+	return strings.Join(words[:min(n, len(words))], " ")
+}
+
+// pending returns the registrations whose points have not shown yet.
+func (l *load) pending() []*registration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*registration
+	for _, r := range l.created {
+		if r.pointsAt.IsZero() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// pollPoints checks each pending user's points once, with pointsPollers
+// requests at a time.
+func (l *load) pollPoints() {
+	work := make(chan *registration)
+	var wg sync.WaitGroup
+	for range pointsPollers {
+		wg.Go(func() {
+			for r := range work {
+				if l.pointsVisible(r.id) {
+					l.mu.Lock()
+					r.pointsAt = time.Now()
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, r := range l.pending() {
+		work <- r
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (l *load) pointsVisible(id string) bool {
+	resp, err := l.client.Get(l.o.url + "/users/" + id + "/points")
+	if err != nil {
+		return false
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var points struct {
+		Balance int `json:"balance"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&points) == nil && points.Balance > 0
+}
+
+// effectsDone counts the registrations whose email and points were seen.
+func (l *load) effectsDone() (emails, points int) {
+	l.mu.Lock()
+	created := append([]*registration(nil), l.created...)
+	l.mu.Unlock()
+	for _, r := range created {
+		if _, ok := l.sink.received(r.email); ok {
+			emails++
+		}
+		l.mu.Lock()
+		if !r.pointsAt.IsZero() {
+			points++
+		}
+		l.mu.Unlock()
+	}
+	return emails, points
+}
+
+// waitEffects waits, while the pollers look, until every 201 has its email
+// and its points, or timeout passes after the load.
+func (l *load) waitEffects(ctx context.Context, timeout time.Duration) {
+	stopProgress := l.progress()
+	defer stopProgress()
+	deadline := time.Now().Add(timeout)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		emails, points := l.effectsDone()
+		l.mu.Lock()
+		n := len(l.created)
+		l.mu.Unlock()
+		if emails == n && points == n {
+			return
+		}
+		time.Sleep(pointsPollEvery) // the polling period
+	}
+}
+
+// progress prints a status line on stderr every second until stopped; the
+// points pollers run meanwhile during the load.
+func (l *load) progress() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ticker := time.NewTicker(time.Second)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(os.Stderr)
+				return
+			case <-ticker.C:
+				emails, points := l.effectsDone()
+				l.mu.Lock()
+				created := len(l.created)
+				l.mu.Unlock()
+				fmt.Fprintf(os.Stderr, "\r  %5.1fs  sent %d  201s %d  emails %d  points %d  in-flight %d   ",
+					time.Since(l.start).Seconds(), l.sent.Load(), created, emails, points, l.inFlight.Load())
+			}
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(pointsPollEvery):
+				l.pollPoints()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// fill computes the report's figures.
+func (l *load) fill(r *Report) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.Mode = fmt.Sprintf("closed loop, %d workers", l.o.concurrency)
+	if l.o.rate > 0 {
+		r.Mode = fmt.Sprintf("open loop, %.1f registrations/s", l.o.rate)
+	}
+	r.Sent, r.Created, r.Failed = int(l.sent.Load()), len(l.created), l.failed
+	r.Seconds = l.end.Sub(l.start).Seconds()
+	if r.Seconds > 0 {
+		r.RegistrationsPerS = float64(r.Created) / r.Seconds
+	}
+	if r.BcryptHashesPerSec > 0 {
+		r.ShareOfBcryptBound = r.RegistrationsPerS / r.BcryptHashesPerSec
+	}
+	var created, email, points []time.Duration
+	for _, reg := range l.created {
+		created = append(created, reg.latency)
+		if at, ok := l.sink.received(reg.email); ok {
+			email = append(email, max(at.Sub(reg.created), 0))
+		} else {
+			r.MissingEmails++
+		}
+		if reg.pointsAt.IsZero() {
+			r.MissingPoints++
+		} else {
+			points = append(points, max(reg.pointsAt.Sub(reg.created), 0))
+		}
+	}
+	r.Created201, r.Email, r.Points = latencies(created), latencies(email), latencies(points)
+	r.Emails, r.Duplicates = l.sink.stats()
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"net"
+	"net/smtp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		samples []time.Duration
+		p       float64
+		want    time.Duration
+	}{
+		{"no samples", nil, 99, 0},
+		{"one sample", ms(7), 50, 7 * time.Millisecond},
+		{"median of 1..10", ms(10, 1, 9, 2, 8, 3, 7, 4, 6, 5), 50, 5 * time.Millisecond},
+		{"p95 of 1..100", ms(sequence(100)...), 95, 95 * time.Millisecond},
+		{"p99 of 1..10 is the max", ms(sequence(10)...), 99, 10 * time.Millisecond},
+		{"p100", ms(3, 1, 2), 100, 3 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, percentile(tt.samples, tt.p))
+		})
+	}
+}
+
+func sequence(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+func TestSink_RecordsFirstDeliveryAndDuplicates(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := startSink(listener)
+	t.Cleanup(s.close)
+
+	send := func(to string) {
+		t.Helper()
+		msg := []byte("Subject: Welcome\r\n\r\nHello\r\n")
+		require.NoError(t, smtp.SendMail(listener.Addr().String(), nil, "welcome@onboard.test", []string{to}, msg))
+	}
+	before := time.Now()
+	send("Ada@Example.com")
+	first, ok := s.received("ada@example.com")
+	require.True(t, ok, "recorded, whatever the case of the address")
+	assert.False(t, first.Before(before))
+	_, ok = s.received("grace@example.com")
+	assert.False(t, ok)
+
+	send("ada@example.com")
+	again, _ := s.received("ada@example.com")
+	assert.Equal(t, first, again, "the first delivery's time is kept")
+	total, duplicated := s.stats()
+	assert.Equal(t, 2, total)
+	assert.Equal(t, 1, duplicated)
+}
+
+func TestBcryptBound_Positive(t *testing.T) {
+	assert.Positive(t, bcryptBound(4, 50*time.Millisecond))
+}

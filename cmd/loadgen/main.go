@@ -1,0 +1,120 @@
+// Command loadgen drives a running onboard service over HTTP and times
+// each registration and its effects. It runs its own SMTP sink, so start
+// the service with SMTP_URL pointing at it:
+//
+//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… bin/onboard &
+//	go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 8 -n 2000        # closed loop
+//	go run ./cmd/loadgen -url http://127.0.0.1:8080 -rate 10 -duration 20s  # open loop
+//
+// Before the load it measures the bcrypt bound: bcrypt-only hashes/s at
+// -bcrypt-cost (the service's BCRYPT_COST) on every core, while the service
+// is idle. It prints one table: registrations/s and its share of the bound,
+// the 201 latency, and the latency from each 201 to its welcome email at the
+// sink and to its points being visible over the API.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	url            string
+	concurrency    int
+	rate           float64
+	count          int
+	duration       time.Duration
+	smtpListen     string
+	bcryptCost     int
+	bcryptDuration time.Duration
+	effectsTimeout time.Duration
+	pid            int
+	jsonOut        string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the service's base URL")
+	flag.IntVar(&o.concurrency, "c", 8, "closed loop: workers, each sending its next registration once the last answered")
+	flag.Float64Var(&o.rate, "rate", 0, "open loop: registrations per second, sent on schedule (overrides -c)")
+	flag.IntVar(&o.count, "n", 0, "stop after this many registrations")
+	flag.DurationVar(&o.duration, "duration", 0, "stop after this long")
+	flag.StringVar(&o.smtpListen, "smtp-listen", "127.0.0.1:2525", "the SMTP sink's address (the service's SMTP_URL)")
+	flag.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "the service's BCRYPT_COST, for the bcrypt bound")
+	flag.DurationVar(&o.bcryptDuration, "bcrypt-for", 3*time.Second, "how long to measure the bcrypt bound")
+	flag.DurationVar(&o.effectsTimeout, "effects-timeout", 30*time.Second, "how long to wait for the effects after the last 201")
+	flag.IntVar(&o.pid, "pid", 0, "the service's process id, to report its peak RSS")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if o.count <= 0 && o.duration <= 0 {
+		return errors.New("give -n or -duration")
+	}
+	if o.rate <= 0 && o.concurrency <= 0 {
+		return errors.New("-c must be at least 1")
+	}
+	listener, err := net.Listen("tcp", o.smtpListen)
+	if err != nil {
+		return fmt.Errorf("SMTP sink: %w", err)
+	}
+	sink := startSink(listener)
+	defer sink.close()
+
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: max(o.concurrency, 64), MaxConnsPerHost: 0},
+	}
+	if err := checkReady(client, o.url); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	report := Report{BcryptCost: o.bcryptCost}
+	report.BcryptHashesPerSec = bcryptBound(o.bcryptCost, o.bcryptDuration)
+
+	load := newLoad(o, client, sink)
+	load.run(ctx)
+	load.waitEffects(ctx, o.effectsTimeout)
+	load.fill(&report)
+	if o.pid > 0 {
+		report.PeakRSSMiB = peakRSSMiB(o.pid)
+	}
+	report.print(os.Stdout)
+	if o.jsonOut != "" {
+		figures, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(o.jsonOut, figures, 0o644)
+	}
+	return nil
+}
+
+// checkReady fails at once when the service does not answer /readyz.
+func checkReady(client *http.Client, baseURL string) error {
+	resp, err := client.Get(baseURL + "/readyz")
+	if err != nil {
+		return fmt.Errorf("the service at %s does not answer: %w", baseURL, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the service at %s is not ready: /readyz answered %d", baseURL, resp.StatusCode)
+	}
+	return nil
+}

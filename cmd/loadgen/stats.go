@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// percentile returns the p-th percentile (0 < p ≤ 100) of samples by the
+// nearest-rank method; 0 without samples. samples is sorted in place.
+func percentile(samples []time.Duration, p float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	rank := int(float64(len(samples))*p/100+0.999999) - 1
+	return samples[min(max(rank, 0), len(samples)-1)]
+}
+
+// Latencies are the p50, p95 and p99 of one kind of sample, in ms.
+type Latencies struct {
+	P50, P95, P99 float64
+	Samples       int
+}
+
+func latencies(samples []time.Duration) Latencies {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return Latencies{
+		P50: ms(percentile(samples, 50)), P95: ms(percentile(samples, 95)), P99: ms(percentile(samples, 99)),
+		Samples: len(samples),
+	}
+}
+
+// bcryptBound hashes on every core for d and returns hashes/s.
+func bcryptBound(cost int, d time.Duration) float64 {
+	var hashes atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := bcrypt.GenerateFromPassword([]byte("correct horse battery"), cost); err == nil {
+					hashes.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(hashes.Load()) / time.Since(start).Seconds()
+}
+
+// peakRSSMiB reads a process's peak resident set size (VmHWM); 0 if unknown.
+func peakRSSMiB(pid int) float64 {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(fields[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// Report holds the figures of one run.
+type Report struct {
+	Mode               string
+	Sent, Created      int
+	Failed             map[string]int // by status or error
+	Seconds            float64
+	RegistrationsPerS  float64
+	Created201         Latencies
+	Email, Points      Latencies
+	Emails, Duplicates int
+	MissingEmails      int
+	MissingPoints      int
+	BcryptCost         int
+	BcryptHashesPerSec float64
+	ShareOfBcryptBound float64
+	PeakRSSMiB         float64
+}
+
+func (r Report) print(out io.Writer) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	row := func(name, format string, args ...any) { _, _ = fmt.Fprintf(w, name+"\t"+format+"\n", args...) }
+	lat := func(l Latencies) string {
+		return fmt.Sprintf("%.1f / %.1f / %.1f ms (%d)", l.P50, l.P95, l.P99, l.Samples)
+	}
+	row("mode", "%s", r.Mode)
+	row("registrations sent", "%d in %.1f s", r.Sent, r.Seconds)
+	row("201s", "%d", r.Created)
+	for reason, n := range r.Failed {
+		row("  not 201: "+reason, "%d", n)
+	}
+	row("registrations/s (201s)", "%.1f", r.RegistrationsPerS)
+	row("bcrypt bound", "%.1f hashes/s at cost %d on %d cores", r.BcryptHashesPerSec, r.BcryptCost, runtime.GOMAXPROCS(0))
+	row("share of the bcrypt bound", "%.0f %%", r.ShareOfBcryptBound*100)
+	row("201 latency p50/p95/p99", "%s", lat(r.Created201))
+	row("201 → email p50/p95/p99", "%s", lat(r.Email))
+	row("201 → points p50/p95/p99", "%s (polled every %s)", lat(r.Points), pointsPollEvery)
+	row("emails received", "%d, %d recipients twice or more", r.Emails, r.Duplicates)
+	row("missing effects", "%d emails, %d grants", r.MissingEmails, r.MissingPoints)
+	if r.PeakRSSMiB > 0 {
+		row("service peak RSS", "%.1f MiB", r.PeakRSSMiB)
+	}
+	_ = w.Flush()
+}

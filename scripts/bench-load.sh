@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Drives the built service with cmd/loadgen on PostgreSQL, once per transport:
+# closed loop to find the maximum registration rate, then open loop at half
+# of it for the effect latencies. Needs PostgreSQL (BENCH_POSTGRES_URL, a
+# server URL; a database is created per run) and, for amqp, RabbitMQ
+# (BENCH_AMQP_URL). Nothing else may use the service's RabbitMQ queues meanwhile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+amqp=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
+count=${BENCH_REGISTRATIONS:-300}
+addr=127.0.0.1:18080
+smtp=127.0.0.1:2525
+
+go build -o bin/onboard ./cmd/app
+go build -o bin/loadgen ./cmd/loadgen
+
+# database_url NAME: the server URL with its database replaced by NAME.
+database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }
+
+for pubsub in sql amqp; do
+  db="onboard_bench_$(date +%s)_$pubsub"
+  psql "$pg" -qc "CREATE DATABASE $db"
+  PUBSUB=$pubsub DATABASE_URL=$(database_url "$db") AMQP_URL=$amqp SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
+    bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
+
+  echo "== PUBSUB=$pubsub on PostgreSQL: closed loop, maximum rate"
+  bin/loadgen -url "http://$addr" -smtp-listen $smtp -c 4 -n "$count" -pid $pid -json "bin/bench-$pubsub-max.json"
+  max=$(sed -nE 's/.*"RegistrationsPerS": ([0-9.]+).*/\1/p' "bin/bench-$pubsub-max.json")
+  half=$(awk -v m="$max" 'BEGIN { printf "%.1f", m / 2 }')
+  echo "== PUBSUB=$pubsub on PostgreSQL: open loop at half the maximum rate ($half/s)"
+  bin/loadgen -url "http://$addr" -smtp-listen $smtp -rate "$half" -duration 15s -pid $pid
+
+  kill $pid && wait $pid || true
+  psql "$pg" -qc "DROP DATABASE $db"
+done
