@@ -73,7 +73,7 @@ func (s QueueSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQue
 			{Query: "CREATE TABLE IF NOT EXISTS " + groups + " (consumer_group VARCHAR(255) NOT NULL PRIMARY KEY)"},
 		}, nil
 	}
-	return []wsql.Query{
+	return append([]wsql.Query{
 		// Concurrent CREATE TABLE IF NOT EXISTS can collide on PostgreSQL.
 		{Query: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", wsql.DefaultSchemaInitializationLock("onboard"))},
 		{Query: `CREATE TABLE IF NOT EXISTS ` + queue + ` (
@@ -85,7 +85,7 @@ func (s QueueSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQue
 			created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
 			PRIMARY KEY (consumer_group, "offset"))`},
 		{Query: `CREATE TABLE IF NOT EXISTS ` + groups + ` (consumer_group VARCHAR(255) NOT NULL PRIMARY KEY)`},
-	}, nil
+	}, notifyTriggerQueries(queue, params.Topic)...), nil
 }
 
 // RequiresTransaction has PostgreSQL initialize the schema in a transaction,

@@ -40,7 +40,7 @@ const SQLPollInterval = 100 * time.Millisecond
 // consumer group (SQL) or queue (AMQP), so each gets every message once.
 type Transport struct {
 	Publisher     message.Publisher
-	newSubscriber func(group string) (message.Subscriber, error)
+	newSubscriber func(group, topic string) (message.Subscriber, error)
 	// concurrency is how many messages of one consumer group a subscriber
 	// has in flight at once; the router handles each in its own goroutine.
 	concurrency int
@@ -52,7 +52,10 @@ type Transport struct {
 
 // NewTransport builds the transport that kind names. db is used by the SQL
 // transport; amqpURL by the AMQP one.
-func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger) (*Transport, error) {
+//
+// On PostgreSQL, wakeup (may be nil: poll every SQLPollInterval) wakes the
+// SQL transport's subscribers when their topic gets a message.
+func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger, wakeup ...*Wakeup) (*Transport, error) {
 	wlogger := watermill.NewSlogLogger(logger)
 	switch kind {
 	case TransportGoChannel:
@@ -61,7 +64,11 @@ func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger) 
 		if db == nil {
 			return nil, errors.New("the sql transport needs a database")
 		}
-		return newSQLTransport(db, wlogger)
+		var w *Wakeup
+		if len(wakeup) > 0 {
+			w = wakeup[0]
+		}
+		return newSQLTransport(db, w, wlogger)
 	case TransportAMQP:
 		return newAMQPTransport(amqpURL, wlogger)
 	}
@@ -72,12 +79,17 @@ func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger) 
 // durable storage (table, queue and binding) created at once, so that no
 // message published from now on can miss it.
 func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) {
-	sub, err := t.newSubscriber(group)
+	var (
+		sub message.Subscriber
+		err error
+	)
+	if t.concurrency > 1 {
+		sub, err = t.newParallelSubscriber(group, topic)
+	} else {
+		sub, err = t.newSubscriber(group, topic)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if t.concurrency > 1 {
-		sub = parallelSubscriber{Subscriber: sub, n: t.concurrency}
 	}
 	if initializer, ok := sub.(message.SubscribeInitializer); ok {
 		if err := initializer.SubscribeInitialize(topic); err != nil {
@@ -106,7 +118,7 @@ func newGoChannelTransport(logger watermill.LoggerAdapter) *Transport {
 	}, logger)
 	return &Transport{
 		Publisher:     pubSub,
-		newSubscriber: func(string) (message.Subscriber, error) { return noCloseSubscriber{pubSub}, nil },
+		newSubscriber: func(string, string) (message.Subscriber, error) { return noCloseSubscriber{pubSub}, nil },
 		ready:         func(context.Context) error { return nil },
 		close:         pubSub.Close,
 	}
@@ -118,7 +130,7 @@ type noCloseSubscriber struct{ message.Subscriber }
 
 func (noCloseSubscriber) Close() error { return nil }
 
-func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, error) {
+func newSQLTransport(db *sql.DB, wakeup *Wakeup, logger watermill.LoggerAdapter) (*Transport, error) {
 	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
 		SchemaAdapter:        dialectOf(db).schema,
 		AutoInitializeSchema: true,
@@ -141,22 +153,34 @@ func newSQLTransport(db *sql.DB, logger watermill.LoggerAdapter) (*Transport, er
 	return &Transport{
 		Publisher:   publisher,
 		concurrency: concurrency,
-		newSubscriber: func(group string) (message.Subscriber, error) {
-			return NewSQLSubscriber(db, group, logger)
+		newSubscriber: func(group, topic string) (message.Subscriber, error) {
+			return NewWokenSQLSubscriber(db, wakeup, group, topic, logger)
 		},
 		ready: db.PingContext,
 		close: publisher.Close,
 	}, nil
 }
 
-// NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer group.
+// NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer
+// group, polling every SQLPollInterval.
 func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
+	return NewWokenSQLSubscriber(db, nil, group, "", logger)
+}
+
+// NewWokenSQLSubscriber is NewSQLSubscriber for one topic, woken by wakeup
+// when a message commits on it; with a nil wakeup it polls.
+func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
 	d := dialectOf(db)
+	var backoff wsql.BackoffManager
+	if wakeup != nil {
+		backoff = wakeup.backoff(topic, time.Second)
+	}
 	return wsql.NewSubscriber(d.subscriberBeginner(db), wsql.SubscriberConfig{
 		ConsumerGroup:    group,
 		PollInterval:     SQLPollInterval,
 		ResendInterval:   SQLPollInterval,
 		RetryInterval:    time.Second,
+		BackoffManager:   backoff,
 		SchemaAdapter:    d.schema,
 		OffsetsAdapter:   d.offsets(group),
 		InitializeSchema: true,
@@ -180,7 +204,7 @@ func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transpor
 	t := &Transport{
 		Publisher:   publisher,
 		concurrency: HandlerConcurrency,
-		newSubscriber: func(group string) (message.Subscriber, error) {
+		newSubscriber: func(group, _ string) (message.Subscriber, error) {
 			return wamqp.NewSubscriberWithConnection(
 				amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicNameWithSuffix(group)), logger, conn)
 		},
@@ -219,19 +243,32 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config
 	return config
 }
 
-// parallelSubscriber subscribes n times to a topic and merges the
-// subscriptions into one channel, so that n messages are in flight at once.
-type parallelSubscriber struct {
-	message.Subscriber
-	n int
+// newParallelSubscriber is t.concurrency subscribers of one group, each
+// with its own state (a wake-up, a channel), seen as one.
+func (t *Transport) newParallelSubscriber(group, topic string) (message.Subscriber, error) {
+	var p parallelSubscriber
+	for range t.concurrency {
+		sub, err := t.newSubscriber(group, topic)
+		if err != nil {
+			_ = p.Close()
+			return nil, err
+		}
+		p = append(p, sub)
+	}
+	return p, nil
 }
+
+// parallelSubscriber subscribes with each of its subscribers and merges the
+// subscriptions into one channel, so that several messages are in flight
+// at once.
+type parallelSubscriber []message.Subscriber
 
 func (p parallelSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan *message.Message)
 	var wg sync.WaitGroup
-	for range p.n {
-		messages, err := p.Subscriber.Subscribe(ctx, topic)
+	for _, sub := range p {
+		messages, err := sub.Subscribe(ctx, topic)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -255,10 +292,19 @@ func (p parallelSubscriber) Subscribe(ctx context.Context, topic string) (<-chan
 	return out, nil
 }
 
-// SubscribeInitialize creates the topic's storage once for all subscriptions.
+// SubscribeInitialize creates the topic's storage, once for all.
 func (p parallelSubscriber) SubscribeInitialize(topic string) error {
-	if initializer, ok := p.Subscriber.(message.SubscribeInitializer); ok {
+	if initializer, ok := p[0].(message.SubscribeInitializer); ok {
 		return initializer.SubscribeInitialize(topic)
 	}
 	return nil
+}
+
+// Close closes every subscriber.
+func (p parallelSubscriber) Close() error {
+	var errs []error
+	for _, sub := range p {
+		errs = append(errs, sub.Close())
+	}
+	return errors.Join(errs...)
 }

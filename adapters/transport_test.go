@@ -81,7 +81,15 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *adapters.Transport {
 			testenv.LogOldTransactions(t, db.DB)
 		}
 	})
-	tr, err := adapters.NewTransport(adapters.TransportSQL, db.DB, "", quietLogger())
+	// On PostgreSQL, as the service does: subscribers woken by notifications.
+	var wakeup *adapters.Wakeup
+	if db.Dialect == "postgres" {
+		var err error
+		wakeup, err = adapters.NewWakeup(db.DB)
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, wakeup.Close()) })
+	}
+	tr, err := adapters.NewTransport(adapters.TransportSQL, db.DB, "", quietLogger(), wakeup)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr

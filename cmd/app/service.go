@@ -36,6 +36,7 @@ type Service struct {
 	logger    *slog.Logger
 	db        *sql.DB
 	transport *adapters.Transport
+	wakeup    *adapters.Wakeup // nil but on PostgreSQL
 	handlers  *message.Router
 	forwarder *forwarder.Forwarder
 	server    *http.Server
@@ -62,7 +63,14 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.db, err = adapters.OpenDatabase(startCtx, cfg.DatabaseURL, logger); err != nil {
 		return nil, err
 	}
-	if s.transport, err = adapters.NewTransport(cfg.PubSub, s.db, cfg.AMQPURL, logger); err != nil {
+	if adapters.Dialect(s.db) == "postgres" {
+		// Subscribers of the outbox and of the SQL transport's queues wake on
+		// PostgreSQL notifications instead of polling often.
+		if s.wakeup, err = adapters.NewWakeup(s.db); err != nil {
+			return nil, fmt.Errorf("listen for notifications: %w", err)
+		}
+	}
+	if s.transport, err = adapters.NewTransport(cfg.PubSub, s.db, cfg.AMQPURL, logger, s.wakeup); err != nil {
 		return nil, err
 	}
 	if mailer == nil {
@@ -253,7 +261,7 @@ func logMessages(logger *slog.Logger) message.HandlerMiddleware {
 // its own, started once every handler has subscribed.
 func (s *Service) newForwarder() (*forwarder.Forwarder, error) {
 	wlogger := watermill.NewSlogLogger(s.logger)
-	outbox, err := adapters.NewSQLSubscriber(s.db, "forwarder", wlogger)
+	outbox, err := adapters.NewWokenSQLSubscriber(s.db, s.wakeup, "forwarder", adapters.OutboxTopic, wlogger)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +327,9 @@ func (s *Service) closeResources() {
 	}
 	if s.transport != nil {
 		_ = s.transport.Close()
+	}
+	if s.wakeup != nil {
+		_ = s.wakeup.Close()
 	}
 	if s.db != nil {
 		_ = s.db.Close()
