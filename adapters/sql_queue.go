@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // QueueSchema is the watermill-sql SchemaAdapter onboard uses on PostgreSQL
@@ -141,20 +140,7 @@ func (s QueueSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, err
 
 // UnmarshalMessage turns a selected row into a message.
 func (s QueueSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
-	var r wsql.Row
-	var metadata stdsql.NullString
-	if err := params.Row.Scan(&r.Offset, &r.UUID, &r.Payload, &metadata); err != nil {
-		return wsql.Row{}, fmt.Errorf("scan message row: %w", err)
-	}
-	msg := message.NewMessage(string(r.UUID), r.Payload)
-	if metadata.Valid && metadata.String != "" {
-		r.Metadata = []byte(metadata.String)
-		if err := json.Unmarshal(r.Metadata, &msg.Metadata); err != nil {
-			return wsql.Row{}, fmt.Errorf("unmarshal metadata of message %s: %w", msg.UUID, err)
-		}
-	}
-	r.Msg = msg
-	return r, nil
+	return unmarshalMessageRow(params.Row)
 }
 
 // SubscribeIsolationLevel is READ COMMITTED: the row locks do the work.

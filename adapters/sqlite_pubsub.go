@@ -74,9 +74,15 @@ func (s SQLiteSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, er
 
 // UnmarshalMessage turns a selected row into a message.
 func (s SQLiteSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
+	return unmarshalMessageRow(params.Row)
+}
+
+// unmarshalMessageRow scans "offset", uuid, payload and metadata (JSON
+// text, may be NULL) into a row and its message.
+func unmarshalMessageRow(row wsql.Scanner) (wsql.Row, error) {
 	var r wsql.Row
 	var metadata stdsql.NullString
-	if err := params.Row.Scan(&r.Offset, &r.UUID, &r.Payload, &metadata); err != nil {
+	if err := row.Scan(&r.Offset, &r.UUID, &r.Payload, &metadata); err != nil {
 		return wsql.Row{}, fmt.Errorf("scan message row: %w", err)
 	}
 	msg := message.NewMessage(string(r.UUID), r.Payload)

@@ -102,6 +102,11 @@ func validCommand() *command.RegisterUser {
 	}
 }
 
+// registerValidFirst registers validCommand before the case's command.
+func registerValidFirst(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
+	require.NoError(t, h.Handle(context.Background(), validCommand()))
+}
+
 func TestRegisterUserHandler_Handle(t *testing.T) {
 	t.Parallel()
 	errDBDown := errors.New("db down")
@@ -168,18 +173,14 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 			wantUsers: 1,
 		},
 		{
-			name: "same command twice",
-			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
-				require.NoError(t, h.Handle(context.Background(), validCommand()))
-			},
+			name:      "same command twice",
+			setup:     registerValidFirst,
 			cmd:       validCommand,
 			wantUsers: 1,
 		},
 		{
-			name: "same command twice, name spelled with other spaces",
-			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
-				require.NoError(t, h.Handle(context.Background(), validCommand()))
-			},
+			name:  "same command twice, name spelled with other spaces",
+			setup: registerValidFirst,
 			cmd: func() *command.RegisterUser {
 				cmd := validCommand()
 				cmd.Name = "Ada Lovelace"
@@ -188,10 +189,8 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 			wantUsers: 1,
 		},
 		{
-			name: "same id and email with another name",
-			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
-				require.NoError(t, h.Handle(context.Background(), validCommand()))
-			},
+			name:  "same id and email with another name",
+			setup: registerValidFirst,
 			cmd: func() *command.RegisterUser {
 				cmd := validCommand()
 				cmd.Name = "Ada King"
@@ -204,10 +203,8 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 			wantUsers: 1,
 		},
 		{
-			name: "same id and email with another password",
-			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
-				require.NoError(t, h.Handle(context.Background(), validCommand()))
-			},
+			name:  "same id and email with another password",
+			setup: registerValidFirst,
 			cmd: func() *command.RegisterUser {
 				cmd := validCommand()
 				cmd.Password = "another horse battery"
@@ -219,10 +216,8 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 			wantUsers: 1,
 		},
 		{
-			name: "same id with another email",
-			setup: func(t *testing.T, h *command.RegisterUserHandler, _ *memRegistry) {
-				require.NoError(t, h.Handle(context.Background(), validCommand()))
-			},
+			name:  "same id with another email",
+			setup: registerValidFirst,
 			cmd: func() *command.RegisterUser {
 				cmd := validCommand()
 				cmd.Email = "someone.else@example.com"

@@ -32,25 +32,11 @@ const poisonRetriesTimeout = 20 * time.Second
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
-			dbURL := testenv.PostgresDatabase(t)
-			db := testenv.OpenDB(t, dbURL)
-			amqpURL := e2eUnreachableAMQP
-			if pubsub == adapters.TransportAMQP {
-				amqpURL = testenv.URL(t, testenv.AMQPURLVar)
-				lockServiceQueues(t, db)
-				resetServiceQueues(t, amqpURL)
-			}
-			smtpServer := testsmtp.Start(t)
-			env := map[string]string{
-				"PUBSUB":       pubsub,
-				"DATABASE_URL": dbURL,
-				"AMQP_URL":     amqpURL,
-				"SMTP_URL":     smtpServer.URL(),
-			}
+			env, db, smtpServer := postgresE2E(t, pubsub)
 			proc := runBinary(t, env)
 			api := newE2EAPI(proc.waitServing(t))
 
-			transport, err := adapters.NewTransport(pubsub, db.DB, amqpURL, slog.New(slog.DiscardHandler))
+			transport, err := adapters.NewTransport(pubsub, db.DB, env["AMQP_URL"], slog.New(slog.DiscardHandler))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = transport.Close() })
 			notJSON := message.NewMessage(uuid.NewString(), []byte(`{"user_id": "truncated`))
@@ -114,22 +100,8 @@ func poisonCommand(t *testing.T, env map[string]string, args ...string) string {
 func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
 	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
-			dbURL := testenv.PostgresDatabase(t)
-			db := testenv.OpenDB(t, dbURL)
-			amqpURL := e2eUnreachableAMQP
-			if pubsub == adapters.TransportAMQP {
-				amqpURL = testenv.URL(t, testenv.AMQPURLVar)
-				lockServiceQueues(t, db)
-				resetServiceQueues(t, amqpURL)
-			}
-			smtpServer := testsmtp.Start(t)
+			env, _, smtpServer := postgresE2E(t, pubsub)
 			smtpServer.SetFailing(true)
-			env := map[string]string{
-				"PUBSUB":       pubsub,
-				"DATABASE_URL": dbURL,
-				"AMQP_URL":     amqpURL,
-				"SMTP_URL":     smtpServer.URL(),
-			}
 			proc := runBinary(t, env)
 			api := newE2EAPI(proc.waitServing(t))
 
@@ -158,4 +130,22 @@ func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
 			assert.Len(t, smtpServer.Messages(), len(users), "no email twice")
 		})
 	}
+}
+
+// postgresE2E prepares a run of the binary with pubsub on a fresh PostgreSQL
+// database: an SMTP server, and, for amqp, RabbitMQ's service queues emptied
+// and held for this test. It returns the binary's environment.
+func postgresE2E(t *testing.T, pubsub string) (map[string]string, *testenv.DB, *testsmtp.Server) {
+	t.Helper()
+	dbURL := testenv.PostgresDatabase(t)
+	db := testenv.OpenDB(t, dbURL)
+	amqpURL := e2eUnreachableAMQP
+	if pubsub == adapters.TransportAMQP {
+		amqpURL = testenv.URL(t, testenv.AMQPURLVar)
+		lockServiceQueues(t, db)
+		resetServiceQueues(t, amqpURL)
+	}
+	smtpServer := testsmtp.Start(t)
+	env := map[string]string{"PUBSUB": pubsub, "DATABASE_URL": dbURL, "AMQP_URL": amqpURL, "SMTP_URL": smtpServer.URL()}
+	return env, db, smtpServer
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
-	"github.com/onboard/onboard/internal/testenv"
-	"github.com/onboard/onboard/internal/testsmtp"
 )
 
 // TestE2E_SIGTERMDuringRegistrations: SIGTERM while 200 registrations are in
@@ -27,16 +25,7 @@ func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
 	const inFlight = 200
 	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
-			dbURL := testenv.PostgresDatabase(t)
-			db := testenv.OpenDB(t, dbURL)
-			amqpURL := e2eUnreachableAMQP
-			if pubsub == adapters.TransportAMQP {
-				amqpURL = testenv.URL(t, testenv.AMQPURLVar)
-				lockServiceQueues(t, db)
-				resetServiceQueues(t, amqpURL)
-			}
-			smtpServer := testsmtp.Start(t)
-			env := map[string]string{"PUBSUB": pubsub, "DATABASE_URL": dbURL, "AMQP_URL": amqpURL, "SMTP_URL": smtpServer.URL()}
+			env, _, smtpServer := postgresE2E(t, pubsub)
 			proc := runBinary(t, env)
 			api := newE2EAPI(proc.waitServing(t))
 
