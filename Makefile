@@ -3,9 +3,10 @@ SHELL := bash
 .SHELLFLAGS := -o pipefail -ec
 
 GOLANGCI_LINT_VERSION := v2.15.0
+comma := ,
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: run build test bench lint fmt
+.PHONY: run build test bench chaos chaos-short lint fmt
 
 run: ## Build and serve on $$HTTP_ADDR (default :8080).
 	go run ./cmd/app
@@ -31,6 +32,16 @@ test: ## Run every test with the race detector.
 bench: ## Go benchmarks (hot paths, backlog drain, idle cost), then the load generator.
 	go test -run '^$$' -bench . -benchmem ./...
 	scripts/bench-load.sh
+
+# The fault scenarios of cmd/app/chaos_test.go (the chaos build tag): kills,
+# RabbitMQ and database cuts through an embedded toxiproxy, two replicas,
+# SIGTERM under load. Needs the same TEST_* variables as the integration tests.
+CHAOS_TEST = go test -race -count=1 -p 1 -timeout 30m -v -run TestChaos ./cmd/app/ 2>&1 | { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)' || true; }
+chaos: ## Run the fault scenarios at full size.
+	$(subst go test,go test -tags chaos,$(CHAOS_TEST))
+
+chaos-short: ## Run the fault scenarios at a small size.
+	$(subst go test,go test -tags chaos$(comma)chaos_short,$(CHAOS_TEST))
 
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run ./...

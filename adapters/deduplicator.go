@@ -30,6 +30,9 @@ const ClaimLease = 30 * time.Second
 // claimPollInterval is how often a run waiting on another's claim looks again.
 const claimPollInterval = 20 * time.Millisecond
 
+// claimWriteTimeout bounds a claim write, which is not canceled with its message.
+const claimWriteTimeout = 10 * time.Second
+
 const (
 	stateClaimed = "claimed"
 	stateDone    = "done"
@@ -79,10 +82,27 @@ func (d Deduplicator) run(ctx context.Context, handler, key string, effect func(
 		}
 		return err
 	}
-	if _, err := d.db.ExecContext(context.WithoutCancel(ctx), d.queries.done, handler, key); err != nil {
-		return fmt.Errorf("mark processed: %w", err)
+	return d.markDone(ctx, handler, key)
+}
+
+// markDone records that the effect happened. It keeps trying through a
+// database outage for as long as the claim's lease lasts: giving up would
+// let the next delivery repeat an effect that already happened.
+func (d Deduplicator) markDone(ctx context.Context, handler, key string) error {
+	ctx = context.WithoutCancel(ctx)
+	deadline := time.Now().Add(d.lease)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := d.db.ExecContext(ctx, d.queries.done, handler, key)
+		if err == nil {
+			return nil
+		}
+		if !Transient(err) || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("mark processed: %w", err)
+		}
+		time.Sleep(wait) // backoff between attempts
+		wait = min(2*wait, 2*time.Second)
 	}
-	return nil
 }
 
 // claim tries to own the key: by inserting it, or by taking over a claim
@@ -90,14 +110,21 @@ func (d Deduplicator) run(ctx context.Context, handler, key string, effect func(
 func (d Deduplicator) claim(ctx context.Context, handler, key string) (claimed, done bool, err error) {
 	now := time.Now()
 	until := now.Add(d.lease).UnixMilli()
-	res, err := d.db.ExecContext(ctx, d.queries.claim, handler, key, until)
+	if err := ctx.Err(); err != nil {
+		return false, false, err
+	}
+	// Not canceled halfway: a claim written but not seen would hold the key
+	// until its lease ran out.
+	writeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimWriteTimeout)
+	defer cancel()
+	res, err := d.db.ExecContext(writeCtx, d.queries.claim, handler, key, until)
 	if err != nil {
 		return false, false, fmt.Errorf("claim processed message: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err == nil, false, err
 	}
-	res, err = d.db.ExecContext(ctx, d.queries.takeOver, until, handler, key, now.UnixMilli())
+	res, err = d.db.ExecContext(writeCtx, d.queries.takeOver, until, handler, key, now.UnixMilli())
 	if err != nil {
 		return false, false, fmt.Errorf("take over expired claim: %w", err)
 	}

@@ -1,0 +1,312 @@
+//go:build chaos
+
+package main
+
+// The fault suite of the Reliability issue: the built binary under a
+// registration load, on PostgreSQL, while it is killed, while RabbitMQ or the
+// database is cut off by a TCP proxy embedded in the test (toxiproxy), as two
+// replicas, and while it stops on SIGTERM. Each scenario logs one line of
+// figures per transport and fails on any registration lost or effect done
+// twice. Behind the chaos build tag: the sizes of chaos_full_test.go with
+// `make chaos`, those of chaos_short_test.go with `make chaos-short`.
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+)
+
+// chaosSizes are the scenarios' sizes.
+type chaosSizes struct {
+	killLoad    int           // registrations of the kill scenario
+	kills       int           // SIGKILLs during that load
+	brokerLoad  int           // registrations of the RabbitMQ cut
+	brokerCut   time.Duration // how long RabbitMQ is cut off
+	dbLoad      int           // registrations of the database cut
+	dbCut       time.Duration // how long the database is cut off
+	replicaLoad int           // registrations spread over two replicas
+	inFlight    int           // registrations in flight at SIGTERM
+}
+
+// 1. kill -9 during the load, then start again, chaosSize.kills times: every
+// 201 has exactly one email and one grant, and a registration that got no
+// answer is stored in full or not at all.
+func TestChaos_KillDuringLoad(t *testing.T) {
+	for _, pubsub := range chaosTransports {
+		t.Run(pubsub, func(t *testing.T) {
+			e := newChaosEnv(t, pubsub, chaosProxies{})
+			users := e.users("kill", 0, chaosSize.killLoad)
+			proc, api := e.start(t)
+			procs := []*e2eProcess{proc}
+			target := newChaosTarget(t, api)
+			load := startLoad(users, func(int) *e2eAPI { return target.get() })
+
+			var restarts []string
+			for k := 1; k <= chaosSize.kills; k++ {
+				load.waitCreated(t, k*len(users)/(chaosSize.kills+1))
+				target.down() // requests in flight die with the process; the next ones wait
+				kill(t, proc)
+				killed := time.Now()
+				proc, api = e.start(t)
+				restarts = append(restarts, time.Since(killed).Round(time.Millisecond).String())
+				procs = append(procs, proc)
+				target.up(api)
+			}
+			load.wait(t)
+			settled := e.settle(t, users)
+
+			c := e.tally(t, users)
+			e.report(t, c, "kill",
+				fmt.Sprintf("kills %d", chaosSize.kills),
+				fmt.Sprintf("restarts serving after %v", restarts),
+				fmt.Sprintf("settled %s after the load", settled.Round(time.Millisecond)),
+				fmt.Sprintf("poisoned %d", e.poisoned(t)))
+			assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+			proc.stop(t)
+			assertNoPanic(t, procs...)
+		})
+	}
+}
+
+// 2. RabbitMQ cut off during the load, then back: registrations keep getting
+// 201 (the outbox holds the events), and every effect happens after the
+// recovery, none twice. The sql transport has no broker to cut.
+func TestChaos_BrokerCut(t *testing.T) {
+	t.Run("amqp", func(t *testing.T) {
+		const pubsub = "amqp"
+		e := newChaosEnv(t, pubsub, chaosProxies{amqp: true})
+		users := e.users("broker", 0, chaosSize.brokerLoad)
+		proc, api := e.start(t)
+		load := startLoad(users, func(int) *e2eAPI { return api })
+
+		load.waitCreated(t, len(users)/4)
+		cutAt := time.Now()
+		e.amqpProxy.cut()
+		assert.Eventually(t, func() bool { ok, _ := ready(api); return !ok }, chaosRecovery, e2ePoll,
+			"/readyz reports the broker down")
+		time.Sleep(time.Until(cutAt.Add(chaosSize.brokerCut))) // the cut itself
+		held, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.OutboxTopic)))
+		require.NoError(t, err)
+		restoredAt := time.Now()
+		e.amqpProxy.restore(t)
+
+		readyAgain := "never"
+		if assert.Eventually(t, func() bool { ok, _ := ready(api); return ok }, chaosSettleTimeout, e2ePoll,
+			"/readyz reports ready once the broker is back") {
+			readyAgain = time.Since(restoredAt).Round(time.Millisecond).String()
+		}
+		load.wait(t)
+		e.settle(t, users)
+		effectsAfter := time.Since(restoredAt)
+
+		createdDuringCut := 0
+		for _, u := range users {
+			if u.Status == http.StatusCreated && u.At.After(cutAt) && u.At.Before(restoredAt) {
+				createdDuringCut++
+			}
+		}
+		c := e.tally(t, users)
+		e.report(t, c, "broker-cut",
+			fmt.Sprintf("cut %s", restoredAt.Sub(cutAt).Round(time.Millisecond)),
+			fmt.Sprintf("201 during the cut %d", createdDuringCut),
+			fmt.Sprintf("outbox held %d at the restore", held),
+			fmt.Sprintf("ready again after %s", readyAgain),
+			fmt.Sprintf("settled %s after the restore", effectsAfter.Round(time.Millisecond)),
+			fmt.Sprintf("poisoned %d", e.poisoned(t)))
+		assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+		assert.Zero(t, c.noAnswer, "every registration is answered")
+		assert.Positive(t, createdDuringCut, "registrations get their 201 while RabbitMQ is cut off")
+		proc.stop(t)
+		assertNoPanic(t, proc)
+	})
+}
+
+// 3. The database cut off during the load: POST /users answers 503
+// unavailable and /readyz 503 not-ready; once the database is back the
+// service works again by itself within chaosRecovery, and nothing that got
+// a 201 is lost.
+func TestChaos_DatabaseCut(t *testing.T) {
+	for _, pubsub := range chaosTransports {
+		t.Run(pubsub, func(t *testing.T) {
+			e := newChaosEnv(t, pubsub, chaosProxies{db: true})
+			users := e.users("dbcut", 0, chaosSize.dbLoad)
+			proc, api := e.start(t)
+			load := startLoad(users, func(int) *e2eAPI { return api })
+
+			// Registrations the test sends itself, besides the load.
+			var probesMu sync.Mutex
+			var probes []*chaosUser
+			probe := func() *chaosUser {
+				probesMu.Lock()
+				u := e.users("dbcut", len(users)+len(probes), 1)[0]
+				probes = append(probes, u)
+				probesMu.Unlock()
+				u.register(api)
+				return u
+			}
+
+			load.waitCreated(t, len(users)/4)
+			cutAt := time.Now()
+			e.dbProxy.cut()
+			var readyz string
+			assert.Eventually(t, func() bool {
+				var ok bool
+				ok, readyz = ready(api)
+				return !ok
+			}, chaosRecovery, e2ePoll, "/readyz reports the database down")
+			assert.Equal(t, "503 not-ready", readyz, "/readyz while the database is cut off")
+			u := probe()
+			assert.Equal(t, http.StatusServiceUnavailable, u.Status, "POST /users while the database is cut off: %s", u)
+			assert.Equal(t, "unavailable", u.Code, "POST /users while the database is cut off: %s", u)
+			time.Sleep(time.Until(cutAt.Add(chaosSize.dbCut))) // the cut itself
+			restoredAt := time.Now()
+			e.dbProxy.restore(t)
+
+			// Recovered: ready, and a new registration gets its 201.
+			recovered := "never"
+			var recovery time.Duration
+			if assert.Eventually(t, func() bool {
+				if ok, _ := ready(api); !ok {
+					return false
+				}
+				return probe().Status == http.StatusCreated
+			}, chaosSettleTimeout, e2ePoll, "the service works again once the database is back") {
+				recovery = time.Since(restoredAt)
+				recovered = recovery.Round(time.Millisecond).String()
+				assert.LessOrEqual(t, recovery, chaosRecovery, "recovery after the database is back")
+			}
+			load.wait(t)
+			probesMu.Lock()
+			all := append(append([]*chaosUser(nil), users...), probes...)
+			probesMu.Unlock()
+			e.settle(t, all)
+
+			unavailable := 0
+			var slowest503 time.Duration
+			for _, u := range all {
+				if !u.Sent || u.Status == http.StatusCreated {
+					continue
+				}
+				if assert.Equal(t, http.StatusServiceUnavailable, u.Status, u.String()) {
+					assert.Equal(t, "unavailable", u.Code, u.String())
+					unavailable++
+					slowest503 = max(slowest503, u.Took)
+				}
+			}
+			c := e.tally(t, all)
+			e.report(t, c, "db-cut",
+				fmt.Sprintf("cut %s", restoredAt.Sub(cutAt).Round(time.Millisecond)),
+				fmt.Sprintf("503 unavailable %d (slowest %s)", unavailable, slowest503.Round(time.Millisecond)),
+				fmt.Sprintf("readyz during the cut %q", readyz),
+				fmt.Sprintf("recovered %s after the restore", recovered),
+				fmt.Sprintf("poisoned %d", e.poisoned(t)))
+			assert.Zero(t, c.noAnswer, "every registration is answered")
+			proc.stop(t)
+			assertNoPanic(t, proc)
+		})
+	}
+}
+
+// 4. Two replicas on two ports sharing the database (and RabbitMQ), the load
+// spread over both: each effect exactly once, and both replicas handle events.
+func TestChaos_TwoReplicas(t *testing.T) {
+	for _, pubsub := range chaosTransports {
+		t.Run(pubsub, func(t *testing.T) {
+			e := newChaosEnv(t, pubsub, chaosProxies{})
+			users := e.users("replicas", 0, chaosSize.replicaLoad)
+			procA, apiA := e.start(t)
+			procB, apiB := e.start(t)
+			require.NotEqual(t, apiA.base, apiB.base)
+			apis := []*e2eAPI{apiA, apiB}
+			load := startLoad(users, func(i int) *e2eAPI { return apis[i%2] })
+			load.wait(t)
+			settled := e.settle(t, users)
+
+			handled := map[string]map[string]int{"a": handledBy(procA), "b": handledBy(procB)}
+			var figures []string
+			for _, replica := range []string{"a", "b"} {
+				figures = append(figures, fmt.Sprintf("replica %s handled %d email, %d points", replica,
+					handled[replica][chaosEventHandlers[0]], handled[replica][chaosEventHandlers[1]]))
+			}
+			c := e.tally(t, users)
+			e.report(t, c, "replicas", append(figures,
+				fmt.Sprintf("settled %s after the load", settled.Round(time.Millisecond)),
+				fmt.Sprintf("poisoned %d", e.poisoned(t)))...)
+			assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+			assert.Zero(t, c.noAnswer, "every registration is answered")
+			for replica, counts := range handled {
+				assert.Positive(t, counts[chaosEventHandlers[0]]+counts[chaosEventHandlers[1]],
+					"replica %s handles events", replica)
+			}
+			procA.stop(t)
+			procB.stop(t)
+			assertNoPanic(t, procA, procB)
+		})
+	}
+}
+
+// 7. SIGTERM while chaosSize.inFlight registrations are in flight: every
+// request gets its answer, and the effects of every 201 happen after the
+// next start.
+func TestChaos_SIGTERMInFlight(t *testing.T) {
+	for _, pubsub := range chaosTransports {
+		t.Run(pubsub, func(t *testing.T) {
+			e := newChaosEnv(t, pubsub, chaosProxies{})
+			users := e.users("sigterm", 0, chaosSize.inFlight)
+			proc, api := e.start(t)
+
+			var written, answered atomic.Int64
+			var wg sync.WaitGroup
+			for _, u := range users {
+				wg.Go(func() {
+					u.registerTraced(api, func() { written.Add(1) })
+					answered.Add(1)
+				})
+			}
+			allAnswered := make(chan struct{})
+			go func() {
+				wg.Wait()
+				close(allAnswered)
+			}()
+			require.Eventually(t, func() bool { return int(written.Load()) == len(users) }, chaosLoadTimeout, e2ePoll,
+				"every request written")
+			inFlight := len(users) - int(answered.Load())
+			signalled := time.Now()
+			require.NoError(t, proc.cmd.Process.Signal(syscall.SIGTERM))
+			select {
+			case <-allAnswered:
+			case <-time.After(e2eStopTimeout):
+				t.Fatalf("%d of %d requests still unanswered %s after SIGTERM",
+					len(users)-int(answered.Load()), len(users), e2eStopTimeout)
+			}
+			waitExit(t, proc)
+			stopped := time.Since(signalled)
+
+			next, _ := e.start(t)
+			restarted := time.Now()
+			e.settle(t, users)
+			settled := time.Since(restarted)
+
+			c := e.tally(t, users)
+			e.report(t, c, "sigterm",
+				fmt.Sprintf("in flight at SIGTERM %d", inFlight),
+				fmt.Sprintf("exited %s after SIGTERM", stopped.Round(time.Millisecond)),
+				fmt.Sprintf("settled %s after the restart", settled.Round(time.Millisecond)),
+				fmt.Sprintf("poisoned %d", e.poisoned(t)))
+			assert.Zero(t, c.noAnswer, "every request in flight at SIGTERM is answered")
+			assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+			assert.Positive(t, inFlight, "requests were in flight at SIGTERM")
+			next.stop(t)
+			assertNoPanic(t, proc, next)
+		})
+	}
+}
