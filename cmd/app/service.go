@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -45,6 +46,12 @@ type Service struct {
 	// their messages are redelivered later.
 	stopping context.Context
 	stop     context.CancelFunc
+	// draining is set on a stop: /readyz answers 503 while the connections
+	// already made are still read and answered.
+	draining atomic.Bool
+	// lastRequest is when the HTTP server last accepted a connection or
+	// began reading a request (UnixNano).
+	lastRequest atomic.Int64
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
@@ -112,6 +119,11 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew || state == http.StateActive {
+				s.lastRequest.Store(time.Now().UnixNano())
+			}
+		},
 	}
 	return s, nil
 }
@@ -127,7 +139,30 @@ func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
 func (s *Service) Addr() string { return s.listener.Addr().String() }
 
 func (s *Service) ready(ctx context.Context) error {
+	if s.draining.Load() {
+		return errors.New("stopping")
+	}
 	return errors.Join(s.db.PingContext(ctx), s.transport.Ready(ctx))
+}
+
+// Draining bounds: the stop waits until no connection or request arrived
+// for drainQuiet, and at most drainMax.
+const (
+	drainQuiet = 250 * time.Millisecond
+	drainMax   = 5 * time.Second
+)
+
+// drain keeps accepting and answering while requests still arrive: sent
+// just before the stop, they may wait in the listen backlog, or on a
+// kept-alive connection the server has not read yet, which Shutdown would
+// close as idle. Either way they would go unanswered.
+func (s *Service) drain() {
+	s.draining.Store(true)
+	deadline := time.Now().Add(drainMax)
+	for time.Now().Before(deadline) &&
+		time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet {
+		time.Sleep(drainQuiet / 10) // poll for the quiet period
+	}
 }
 
 // newHandlersRouter runs the event handlers and the RegisterUser command
@@ -297,6 +332,7 @@ func (s *Service) Run(ctx context.Context) error {
 	case runErr = <-errs:
 		s.logger.Error("a component stopped", "error", runErr)
 	}
+	s.drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := s.server.Shutdown(shutdownCtx); err != nil {
