@@ -137,7 +137,7 @@ func Rebind(db *sql.DB, query string) string { return dialectOf(db).rebind(query
 // MessagesTable is the unquoted name of the table that holds a topic's
 // messages on db's SQL transport.
 func MessagesTable(db *sql.DB, topic string) string {
-	if dialectOf(db).name == "sqlite" {
+	if dialectOf(db).name == sqliteDialect.name {
 		return "watermill_" + topic
 	}
 	return "watermill_queue_" + topic

@@ -89,10 +89,7 @@ type sqlPoisonQueue struct {
 func (q sqlPoisonQueue) table() string { return q.quote(MessagesTable(q.db, PoisonTopic)) }
 
 func (q sqlPoisonQueue) quote(name string) string {
-	if q.dialect.name == mysqlDialect.name {
-		return "`" + name + "`"
-	}
-	return `"` + name + `"`
+	return QueueSchema{MySQL: q.dialect.name == mysqlDialect.name}.quote(name)
 }
 
 // poisonRows selects the poisoned messages; on SQLite the poison table is a

@@ -56,15 +56,35 @@ func benchTransport(b *testing.B, pubsub string) (dbURL, amqpURL string, db *tes
 		amqpURL = testenv.URL(b, testenv.AMQPURLVar)
 		resetServiceQueues(b, amqpURL)
 	}
-	if _, err := adapters.OpenDatabase(context.Background(), dbURL, slog.New(slog.DiscardHandler)); err != nil {
-		b.Fatal(err) // applies the migrations
+	migrated, err := adapters.OpenDatabase(context.Background(), dbURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err) // it applies the migrations
 	}
-	tr, err := adapters.NewTransport(pubsub, db.DB, amqpURL, slog.New(slog.DiscardHandler))
+	_ = migrated.Close()
+	tr, err = adapters.NewTransport(pubsub, db.DB, amqpURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = tr.Close() })
 	return dbURL, amqpURL, db, tr
+}
+
+// benchService builds the service, not yet running, with a quiet log.
+func benchService(ctx context.Context, b *testing.B, pubsub, dbURL, amqpURL string, mailer *recordingMailer) *Service {
+	b.Helper()
+	svc, err := NewService(ctx, Config{
+		PubSub:       pubsub,
+		DatabaseURL:  dbURL,
+		AMQPURL:      amqpURL,
+		HTTPAddr:     "127.0.0.1:0",
+		BcryptCost:   10,
+		SignupPoints: 100,
+		MailFrom:     "no-reply@onboard.local",
+	}, mailer, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc
 }
 
 // publishInBatches publishes msgs in batches of 500.
@@ -121,18 +141,7 @@ func drainBacklog(b *testing.B, pubsub string) float64 {
 	mailer := &recordingMailer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := NewService(ctx, Config{
-		PubSub:       pubsub,
-		DatabaseURL:  dbURL,
-		AMQPURL:      amqpURL,
-		HTTPAddr:     "127.0.0.1:0",
-		BcryptCost:   10,
-		SignupPoints: 100,
-		MailFrom:     "no-reply@onboard.local",
-	}, mailer, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc := benchService(ctx, b, pubsub, dbURL, amqpURL, mailer)
 
 	msgs := make([]*message.Message, backlogEvents)
 	for i := range msgs {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,13 +31,7 @@ func BenchmarkIdleDatabaseCPU(b *testing.B) {
 			for b.Loop() {
 				dbURL, amqpURL, _, _ := benchTransport(b, pubsub)
 				ctx, cancel := context.WithCancel(context.Background())
-				svc, err := NewService(ctx, Config{
-					PubSub: pubsub, DatabaseURL: dbURL, AMQPURL: amqpURL, HTTPAddr: "127.0.0.1:0",
-					BcryptCost: 10, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
-				}, &recordingMailer{}, slog.New(slog.DiscardHandler))
-				if err != nil {
-					b.Fatal(err)
-				}
+				svc := benchService(ctx, b, pubsub, dbURL, amqpURL, &recordingMailer{})
 				done := make(chan error, 1)
 				go func() { done <- svc.Run(ctx) }()
 				waitReady(b, svc)
