@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	netmail "net/mail"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/onboard/onboard/app/event"
 )
@@ -22,16 +26,37 @@ type LogMailer struct {
 
 // Send logs the email.
 func (m LogMailer) Send(ctx context.Context, msg event.Mail) error {
-	m.Logger.InfoContext(ctx, "email", "from", m.From, "to", msg.To, "subject", msg.Subject, "body", msg.Body)
+	m.Logger.InfoContext(ctx, "email", "id", msg.ID, "from", m.From, "to", msg.To, "subject", msg.Subject, "body", msg.Body)
 	return nil
 }
 
-// SMTPMailer sends emails over SMTP.
+// SMTPMailer sends emails over SMTP. It keeps up to smtpMaxIdle connections
+// open between sends (a new conversation per email costs a dial, EHLO and
+// QUIT), and skips the NOOP before and the RSET after each message: once the
+// server has accepted a message, the only step left is the caller's "done"
+// mark, so a crash in between is as unlikely as it can be.
 type SMTPMailer struct {
-	from    string
-	options []mail.Option
-	host    string
+	from     string
+	idDomain string // right of the @ in Message-IDs
+	client   *mail.Client
+
+	mu   sync.Mutex
+	idle []idleSMTPConn // most recently used last
 }
+
+type idleSMTPConn struct {
+	conn  *smtp.Client
+	since time.Time
+}
+
+const (
+	// smtpMaxIdle is how many connections stay open between sends: one per
+	// message a handler works on at a time.
+	smtpMaxIdle = 4
+	// smtpIdleTimeout closes a connection unused for that long, well before
+	// a server's own idle timeout (at least 5 minutes, RFC 5321 4.5.3.2.7).
+	smtpIdleTimeout = 30 * time.Second
+)
 
 // NewSMTPMailer builds a mailer from smtp://[user:pass@]host:port (STARTTLS
 // when the server offers it) or smtps://… (TLS from the first byte).
@@ -40,10 +65,11 @@ func NewSMTPMailer(rawURL, from string) (*SMTPMailer, error) {
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		return nil, errors.New("SMTP_URL: want smtp://[user:pass@]host:port")
 	}
-	if err := mail.NewMsg().From(from); err != nil {
+	sender, err := netmail.ParseAddress(from)
+	if err != nil || mail.NewMsg().From(from) != nil {
 		return nil, errors.New("MAIL_FROM: not a valid address")
 	}
-	opts := []mail.Option{mail.WithTimeout(10 * time.Second)}
+	opts := []mail.Option{mail.WithTimeout(10 * time.Second), mail.WithoutNoop(), mail.WithoutRset()}
 	if port := u.Port(); port != "" {
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 1 || p > 65535 {
@@ -61,11 +87,21 @@ func NewSMTPMailer(rawURL, from string) (*SMTPMailer, error) {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
 			mail.WithUsername(u.User.Username()), mail.WithPassword(password))
 	}
-	return &SMTPMailer{from: from, options: opts, host: u.Hostname()}, nil
+	client, err := mail.NewClient(u.Hostname(), opts...)
+	if err != nil {
+		return nil, errors.New("SMTP_URL: unusable")
+	}
+	return &SMTPMailer{from: from, idDomain: sender.Address[strings.LastIndex(sender.Address, "@")+1:], client: client}, nil
 }
 
-// Send delivers the email in one SMTP conversation.
+// Send delivers the email. An email with an ID gets the Message-ID
+// <ID@domain of MAIL_FROM>, the same on every send: should a crash repeat a
+// send the server had accepted, the two copies are one message to mail
+// systems that collapse duplicates by Message-ID.
 func (m *SMTPMailer) Send(ctx context.Context, msg event.Mail) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send email: %w", err)
+	}
 	email := mail.NewMsg()
 	if err := email.From(m.from); err != nil {
 		return fmt.Errorf("from: %w", err)
@@ -73,14 +109,77 @@ func (m *SMTPMailer) Send(ctx context.Context, msg event.Mail) error {
 	if err := email.To(msg.To); err != nil {
 		return fmt.Errorf("to: %w", err)
 	}
+	if msg.ID != "" {
+		email.SetMessageIDWithValue(msg.ID + "@" + m.idDomain)
+	}
 	email.Subject(msg.Subject)
 	email.SetBodyString(mail.TypeTextPlain, msg.Body)
-	client, err := mail.NewClient(m.host, m.options...)
-	if err != nil {
-		return fmt.Errorf("smtp client: %w", err)
-	}
-	if err := client.DialAndSendWithContext(ctx, email); err != nil {
+	for {
+		conn, reused, err := m.conn(ctx)
+		if err != nil {
+			return fmt.Errorf("send email: dial failed: %w", err)
+		}
+		err = m.client.SendWithSMTPClient(conn, email)
+		if err == nil {
+			m.putIdle(conn)
+			return nil
+		}
+		_ = conn.Close()
+		if reused && !smtpReplied(err) {
+			continue // the server had closed the idle connection: on a new one
+		}
 		return fmt.Errorf("send email: %w", err)
 	}
+}
+
+// conn returns an idle connection (reused) or dials a new one.
+func (m *SMTPMailer) conn(ctx context.Context) (conn *smtp.Client, reused bool, err error) {
+	m.mu.Lock()
+	for len(m.idle) > 0 {
+		last := m.idle[len(m.idle)-1]
+		m.idle = m.idle[:len(m.idle)-1]
+		if time.Since(last.since) < smtpIdleTimeout {
+			m.mu.Unlock()
+			return last.conn, true, nil
+		}
+		go m.quit(last.conn)
+	}
+	m.mu.Unlock()
+	conn, err = m.client.DialToSMTPClientWithContext(ctx)
+	return conn, false, err
+}
+
+func (m *SMTPMailer) putIdle(conn *smtp.Client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.idle) == smtpMaxIdle {
+		go m.quit(conn)
+		return
+	}
+	m.idle = append(m.idle, idleSMTPConn{conn: conn, since: time.Now()})
+}
+
+func (m *SMTPMailer) quit(conn *smtp.Client) {
+	if m.client.CloseWithSMTPClient(conn) != nil {
+		_ = conn.Close()
+	}
+}
+
+// Close ends the idle conversations.
+func (m *SMTPMailer) Close() error {
+	m.mu.Lock()
+	idle := m.idle
+	m.idle = nil
+	m.mu.Unlock()
+	for _, c := range idle {
+		m.quit(c.conn)
+	}
 	return nil
+}
+
+// smtpReplied reports whether err carries an SMTP reply code: the server
+// answered, so the connection was alive.
+func smtpReplied(err error) bool {
+	var sendErr *mail.SendError
+	return errors.As(err, &sendErr) && sendErr.ErrorCode() > 0
 }

@@ -103,9 +103,10 @@ func TestSMTPMailer_SendsOneMessage(t *testing.T) {
 	}
 }
 
-func TestSMTPMailer_OneConversationPerSend(t *testing.T) {
+func TestSMTPMailer_ReusesItsConnection(t *testing.T) {
 	server := testsmtp.Start(t)
 	mailer := newTestSMTPMailer(t, server.URL())
+	t.Cleanup(func() { _ = mailer.Close() })
 	recipients := []string{"a@example.com", "B@Example.com", "c@example.com"}
 
 	for _, to := range recipients {
@@ -121,6 +122,43 @@ func TestSMTPMailer_OneConversationPerSend(t *testing.T) {
 		assert.Contains(t, text, "Hello "+to)
 		assert.Equal(t, 1, server.CountTo(to))
 	}
+	assert.Equal(t, 1, server.Conversations(), "sends one after the other share one connection")
+}
+
+func TestSMTPMailer_ServerClosedIdleConnection(t *testing.T) {
+	server := testsmtp.Start(t)
+	mailer := newTestSMTPMailer(t, server.URL())
+	t.Cleanup(func() { _ = mailer.Close() })
+	welcome := event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"}
+	require.NoError(t, mailer.Send(sendCtx(t), welcome))
+
+	server.DropConnections()
+	require.NoError(t, mailer.Send(sendCtx(t), event.Mail{To: "bob@example.com", Subject: "Welcome", Body: "Hello Bob"}),
+		"the send after a dropped idle connection dials again")
+
+	assert.Equal(t, 1, server.CountTo("ada@example.com"))
+	assert.Equal(t, 1, server.CountTo("bob@example.com"))
+	assert.Equal(t, 2, server.Conversations())
+}
+
+func TestSMTPMailer_StableMessageID(t *testing.T) {
+	server := testsmtp.Start(t)
+	mailer := newTestSMTPMailer(t, server.URL())
+	t.Cleanup(func() { _ = mailer.Close() })
+	welcome := event.Mail{ID: "welcome.0b5e", To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"}
+
+	// A repeated send (a crash between the server's acceptance and the
+	// "done" mark) is the same message.
+	require.NoError(t, mailer.Send(sendCtx(t), welcome))
+	require.NoError(t, mailer.Send(sendCtx(t), welcome))
+	require.NoError(t, mailer.Send(sendCtx(t), event.Mail{ID: "welcome.7c1d", To: "ada@example.com", Subject: "Welcome", Body: "Hi"}))
+
+	var ids []string
+	for _, m := range server.Messages() {
+		ids = append(ids, m.MessageID())
+	}
+	assert.Equal(t, []string{"<welcome.0b5e@onboard.test>", "<welcome.0b5e@onboard.test>", "<welcome.7c1d@onboard.test>"}, ids,
+		"Message-ID is <ID@domain of MAIL_FROM>")
 }
 
 func TestSMTPMailer_NoHeaderInjection(t *testing.T) {

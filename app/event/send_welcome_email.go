@@ -11,6 +11,9 @@ import (
 
 // Mail is one plain-text email.
 type Mail struct {
+	// ID names the email for good: sending it again sends the same message
+	// (the SMTP mailer makes it the Message-ID).
+	ID      string
 	To      string
 	Subject string
 	Body    string
@@ -50,6 +53,7 @@ func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) 
 	}
 	return h.once.Once(ctx, SendWelcomeEmailName, e.UserID, func(ctx context.Context) error {
 		return h.mailer.Send(ctx, Mail{
+			ID:      "welcome." + e.UserID,
 			To:      e.Email,
 			Subject: "Welcome to onboard",
 			Body:    fmt.Sprintf("Hello %s,\n\nwelcome to onboard! Your account is ready.\n", e.Name),

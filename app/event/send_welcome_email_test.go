@@ -305,7 +305,11 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 	require.Eventually(t, func() bool { return len(mailer.mails()) >= 2 }, waitTimeout, time.Millisecond)
 	mails := mailer.mails()
 	require.Len(t, mails, 2)
-	for i, want := range []struct{ to, name string }{{"Ada@Example.com", "Ada Lovelace"}, {"grace@example.com", "Grace Hopper"}} {
+	for i, want := range []struct{ id, to, name string }{
+		{"welcome.user-1", "Ada@Example.com", "Ada Lovelace"},
+		{"welcome.user-2", "grace@example.com", "Grace Hopper"},
+	} {
+		assert.Equal(t, want.id, mails[i].ID, "one id per user: a repeated send is the same email")
 		assert.Equal(t, want.to, mails[i].To, "sent to the address as typed")
 		assert.Contains(t, mails[i].Body, want.name)
 		assert.Contains(t, mails[i].Subject, "Welcome")

@@ -35,6 +35,12 @@ func (m Message) Parse() (*mail.Message, error) {
 	return mail.ReadMessage(bytes.NewReader(m.Data))
 }
 
+// MessageID returns the Message-ID header, "" when absent or unreadable.
+func (m Message) MessageID() string {
+	id, _ := m.Header("Message-Id")
+	return id
+}
+
 // Header returns the decoded value of the named header, "" when absent.
 func (m Message) Header(name string) (string, error) {
 	msg, err := m.Parse()
@@ -110,10 +116,12 @@ var errNoSuchUser = &smtp.SMTPError{
 type Server struct {
 	listener net.Listener
 
-	mu       sync.Mutex
-	messages []Message
-	failing  bool
-	rejected int
+	mu            sync.Mutex
+	messages      []Message
+	failing       bool
+	rejected      int
+	conversations int
+	open          map[*smtp.Conn]bool
 }
 
 // Start runs a server on 127.0.0.1 on a free port until the test ends.
@@ -123,11 +131,15 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("testsmtp: listen: %v", err)
 	}
-	s := &Server{listener: listener}
+	s := &Server{listener: listener, open: map[*smtp.Conn]bool{}}
 
 	logs := &testLog{t: t}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &session{server: s}, nil
+	srv := smtp.NewServer(smtp.BackendFunc(func(conn *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.conversations++
+		s.open[conn] = true
+		return &session{server: s, conn: conn}, nil
 	}))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -187,6 +199,27 @@ func (s *Server) MessagesTo(addr string) []Message {
 // recipients, compared case-insensitively.
 func (s *Server) CountTo(addr string) int { return len(s.MessagesTo(addr)) }
 
+// Conversations counts the SMTP connections clients have opened.
+func (s *Server) Conversations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conversations
+}
+
+// DropConnections closes every open client connection, as a server ending
+// idle conversations does.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	open := make([]*smtp.Conn, 0, len(s.open))
+	for conn := range s.open {
+		open = append(open, conn)
+	}
+	s.mu.Unlock()
+	for _, conn := range open {
+		_ = conn.Close() // calls Logout, which takes s.mu
+	}
+}
+
 // SetFailing makes the server answer every MAIL FROM and DATA with
 // "451 temporary failure" (true) or accept messages again (false).
 func (s *Server) SetFailing(failing bool) {
@@ -221,6 +254,7 @@ func (s *Server) accept(m Message) {
 // session is one SMTP conversation; it may carry several messages.
 type session struct {
 	server *Server
+	conn   *smtp.Conn
 	from   string
 	to     []string
 }
@@ -262,7 +296,12 @@ func (s *session) Reset() {
 	s.to = nil
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.server.mu.Lock()
+	defer s.server.mu.Unlock()
+	delete(s.server.open, s.conn)
+	return nil
+}
 
 // testLog sends the server's error log to the test's log until the test ends.
 type testLog struct {
