@@ -14,6 +14,8 @@ import (
 	"github.com/wneessen/go-mail"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/onboard/onboard/app/command"
 )
 
 // Transient tells whether err is a failure of something the service depends
@@ -28,7 +30,8 @@ func Transient(err error) bool {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, command.ErrOverloaded) {
 		return true
 	}
 	var netErr net.Error

@@ -87,7 +87,7 @@ func newStoreUser(t testing.TB, id, name, email string) *domain.User {
 
 func passwordHash(t *testing.T) []byte {
 	t.Helper()
-	hash, err := adapters.BcryptHasher{Cost: bcrypt.MinCost}.Hash(storeTestPassword)
+	hash, err := adapters.NewBcryptHasher(bcrypt.MinCost, 1, time.Minute).Hash(context.Background(), storeTestPassword)
 	require.NoError(t, err)
 	return hash
 }

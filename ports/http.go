@@ -163,15 +163,15 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		}
 		cmd.UserID = uuid.NewSHA1(idempotencyKeyNamespace, []byte(key[0])).String()
 	}
-	err := s.app.Commands.RegisterUser.Handle(c.Request.Context(), cmd)
+	user, err := s.app.Commands.RegisterUser.Register(c.Request.Context(), cmd)
 	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email
 		err = domain.ErrIdempotencyKeyReused
 	}
-	if err != nil {
-		s.fail(c, err)
+	if errors.Is(err, command.ErrOverloaded) {
+		c.Header("Retry-After", "1")
+		writeError(c, http.StatusServiceUnavailable, "overloaded", "too many registrations at once, try again shortly", nil)
 		return
 	}
-	user, err := s.app.Queries.UserByID.Handle(c.Request.Context(), cmd.UserID)
 	if err != nil {
 		s.fail(c, err)
 		return

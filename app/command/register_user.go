@@ -23,6 +23,10 @@ type RegisterUser struct {
 // (same id, same email) is registered again: a redelivered command.
 var ErrAlreadyRegistered = errors.New("user already registered")
 
+// ErrOverloaded is returned when the service cannot take one more
+// registration now; the same request may pass a moment later.
+var ErrOverloaded = errors.New("overloaded")
+
 // UserRegistry stores a new user in one transaction: it reserves the email,
 // stores the credential, appends the user's pending events to the event
 // store and publishes them into the outbox.
@@ -34,9 +38,9 @@ type UserRegistry interface {
 
 // PasswordHasher turns a password into a slow, salted hash.
 type PasswordHasher interface {
-	Hash(password string) ([]byte, error)
+	Hash(ctx context.Context, password string) ([]byte, error)
 	// Matches tells whether password is the one hash was made from.
-	Matches(hash []byte, password string) bool
+	Matches(ctx context.Context, hash []byte, password string) (bool, error)
 }
 
 // RegisterUserHandler handles RegisterUser, from HTTP or from the command bus.
@@ -58,30 +62,47 @@ func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, now fu
 // Registering the same user twice is a no-op; the same id with another
 // name or password is domain.ErrIdempotencyKeyReused.
 func (h *RegisterUserHandler) Handle(ctx context.Context, cmd *RegisterUser) error {
+	_, err := h.Register(ctx, cmd)
+	return err
+}
+
+// Register is Handle returning the user as registered: by this command, or
+// by the earlier one it repeats.
+func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (*domain.User, error) {
 	user, err := domain.NewUser(cmd.UserID, cmd.Name, cmd.Email, cmd.Password, h.now())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hash, err := h.hasher.Hash(cmd.Password)
+	hash, err := h.hasher.Hash(ctx, cmd.Password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return nil, fmt.Errorf("hash password: %w", err)
 	}
 	err = h.registry.Register(ctx, user, hash)
 	if errors.Is(err, ErrAlreadyRegistered) {
 		return h.checkSameRequest(ctx, user, cmd.Password)
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return user, nil
 }
 
 // checkSameRequest accepts a repeat of the registration that created the
 // user (same id and email), unless its name or password differ.
-func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain.User, password string) error {
+func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain.User, password string) (*domain.User, error) {
 	registered, hash, err := h.registry.RegisteredUser(ctx, user.ID())
 	if err != nil {
-		return fmt.Errorf("read the registered user: %w", err)
+		return nil, fmt.Errorf("read the registered user: %w", err)
 	}
-	if registered.Name() != user.Name() || !h.hasher.Matches(hash, password) {
-		return domain.ErrIdempotencyKeyReused
+	if registered.Name() != user.Name() {
+		return nil, domain.ErrIdempotencyKeyReused
 	}
-	return nil
+	same, err := h.hasher.Matches(ctx, hash, password)
+	if err != nil {
+		return nil, fmt.Errorf("check the password: %w", err)
+	}
+	if !same {
+		return nil, domain.ErrIdempotencyKeyReused
+	}
+	return registered, nil
 }

@@ -90,7 +90,7 @@ func (r *memRegistry) user(id string) (*domain.User, []byte, []domain.Event) {
 var fixedNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*60*60))
 
 func newHandler(registry command.UserRegistry) *command.RegisterUserHandler {
-	return command.NewRegisterUserHandler(registry, adapters.BcryptHasher{Cost: 10}, func() time.Time { return fixedNow })
+	return command.NewRegisterUserHandler(registry, adapters.NewBcryptHasher(10, 2, time.Minute), func() time.Time { return fixedNow })
 }
 
 func validCommand() *command.RegisterUser {
@@ -358,7 +358,7 @@ func TestRegisterUserHandler_ConcurrentSameEmail(t *testing.T) {
 func TestRegisterUserHandler_HashFailure(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, adapters.BcryptHasher{Cost: bcrypt.MaxCost + 1}, nil)
+	h := command.NewRegisterUserHandler(registry, adapters.NewBcryptHasher(bcrypt.MaxCost+1, 1, time.Minute), nil)
 
 	err := h.Handle(context.Background(), validCommand())
 
@@ -371,7 +371,7 @@ func TestRegisterUserHandler_HashFailure(t *testing.T) {
 func TestRegisterUserHandler_DefaultClockIsNow(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, adapters.BcryptHasher{Cost: bcrypt.MinCost}, nil)
+	h := command.NewRegisterUserHandler(registry, adapters.NewBcryptHasher(bcrypt.MinCost, 1, time.Minute), nil)
 
 	before := time.Now()
 	require.NoError(t, h.Handle(context.Background(), validCommand()))

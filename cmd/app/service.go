@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +40,7 @@ type Service struct {
 	db        *sql.DB
 	transport *adapters.Transport
 	wakeup    *adapters.Wakeup // nil but on PostgreSQL
+	mailConns io.Closer        // the SMTP mailer's open connections, or nil
 	handlers  *message.Router
 	forwarder *forwarder.Forwarder
 	server    *http.Server
@@ -84,13 +87,15 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		if mailer, err = newMailer(cfg, logger); err != nil {
 			return nil, err
 		}
+		s.mailConns, _ = mailer.(io.Closer)
 	}
 
 	users := adapters.NewUserStore(s.db, logger)
 	ledger := adapters.NewPointsLedger(s.db)
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser: command.NewRegisterUserHandler(users, adapters.BcryptHasher{Cost: cfg.BcryptCost}, nil),
+			RegisterUser: command.NewRegisterUserHandler(users,
+				adapters.NewBcryptHasher(cfg.BcryptCost, runtime.GOMAXPROCS(0), hashWaitMax), nil),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users),
@@ -116,7 +121,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		Handler:           ports.NewHandler(application, s.ready, logger),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ConnState: func(_ net.Conn, state http.ConnState) {
@@ -127,6 +132,16 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	return s, nil
 }
+
+const (
+	// writeTimeout bounds the handling of a request and the writing of its
+	// answer.
+	writeTimeout = 15 * time.Second
+	// hashWaitMax is how long a registration waits for its turn to hash
+	// (GOMAXPROCS at a time) before it is answered 503 overloaded: well
+	// within writeTimeout.
+	hashWaitMax = 10 * time.Second
+)
 
 func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
 	if cfg.SMTPURL == "" {
@@ -366,6 +381,9 @@ func (s *Service) closeResources() {
 	}
 	if s.wakeup != nil {
 		_ = s.wakeup.Close()
+	}
+	if s.mailConns != nil {
+		_ = s.mailConns.Close()
 	}
 	if s.db != nil {
 		_ = s.db.Close()
