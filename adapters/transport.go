@@ -163,19 +163,19 @@ func newSQLTransport(db *sql.DB, wakeup *Wakeup, logger watermill.LoggerAdapter)
 
 // NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer
 // group, polling every SQLPollInterval.
-func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
+func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
 	return NewWokenSQLSubscriber(db, nil, group, "", logger)
 }
 
 // NewWokenSQLSubscriber is NewSQLSubscriber for one topic, woken by wakeup
 // when a message commits on it; with a nil wakeup it polls.
-func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
+func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
 	d := dialectOf(db)
 	var backoff wsql.BackoffManager
 	if wakeup != nil {
 		backoff = wakeup.backoff(topic, time.Second)
 	}
-	return wsql.NewSubscriber(d.subscriberBeginner(db), wsql.SubscriberConfig{
+	sub, err := wsql.NewSubscriber(d.subscriberBeginner(db), wsql.SubscriberConfig{
 		ConsumerGroup:    group,
 		PollInterval:     SQLPollInterval,
 		ResendInterval:   SQLPollInterval,
@@ -185,6 +185,45 @@ func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logg
 		OffsetsAdapter:   d.offsets(group),
 		InitializeSchema: true,
 	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &SQLSubscriber{Subscriber: sub}, nil
+}
+
+// SQLSubscriber is a watermill-sql subscriber whose Close returns once the
+// channels it gave out are closed, as Watermill's subscribers promise:
+// watermill-sql v4.1.2 closes a subscription's channel just after Close has
+// returned.
+type SQLSubscriber struct {
+	*wsql.Subscriber
+	mu     sync.Mutex
+	opened []<-chan *message.Message
+}
+
+// Subscribe subscribes to topic.
+func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	messages, err := s.Subscriber.Subscribe(ctx, topic)
+	if err == nil {
+		s.mu.Lock()
+		s.opened = append(s.opened, messages)
+		s.mu.Unlock()
+	}
+	return messages, err
+}
+
+// Close stops every subscription and waits for their channels to close.
+func (s *SQLSubscriber) Close() error {
+	err := s.Subscriber.Close()
+	s.mu.Lock()
+	opened := s.opened
+	s.opened = nil
+	s.mu.Unlock()
+	for _, messages := range opened {
+		for range messages { // nothing is sent any more: this waits for the close
+		}
+	}
+	return err
 }
 
 func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transport, error) {
@@ -246,14 +285,14 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config
 // newParallelSubscriber is t.concurrency subscribers of one group, each
 // with its own state (a wake-up, a channel), seen as one.
 func (t *Transport) newParallelSubscriber(group, topic string) (message.Subscriber, error) {
-	var p parallelSubscriber
+	p := &parallelSubscriber{closed: make(chan struct{})}
 	for range t.concurrency {
 		sub, err := t.newSubscriber(group, topic)
 		if err != nil {
 			_ = p.Close()
 			return nil, err
 		}
-		p = append(p, sub)
+		p.subs = append(p.subs, sub)
 	}
 	return p, nil
 }
@@ -261,13 +300,18 @@ func (t *Transport) newParallelSubscriber(group, topic string) (message.Subscrib
 // parallelSubscriber subscribes with each of its subscribers and merges the
 // subscriptions into one channel, so that several messages are in flight
 // at once.
-type parallelSubscriber []message.Subscriber
+type parallelSubscriber struct {
+	subs      []message.Subscriber
+	closed    chan struct{}
+	closeOnce sync.Once
+	merging   sync.WaitGroup // until every merged channel is closed
+}
 
-func (p parallelSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+func (p *parallelSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan *message.Message)
 	var wg sync.WaitGroup
-	for _, sub := range p {
+	for _, sub := range p.subs {
 		messages, err := sub.Subscribe(ctx, topic)
 		if err != nil {
 			cancel()
@@ -280,31 +324,36 @@ func (p parallelSubscriber) Subscribe(ctx context.Context, topic string) (<-chan
 				case <-ctx.Done():
 					// The subscription sees ctx too and redelivers the message later.
 					return
+				case <-p.closed:
+					return // not acked: redelivered later
 				}
 			}
 		})
 	}
-	go func() {
+	p.merging.Go(func() {
 		wg.Wait()
 		cancel()
 		close(out)
-	}()
+	})
 	return out, nil
 }
 
 // SubscribeInitialize creates the topic's storage, once for all.
-func (p parallelSubscriber) SubscribeInitialize(topic string) error {
-	if initializer, ok := p[0].(message.SubscribeInitializer); ok {
+func (p *parallelSubscriber) SubscribeInitialize(topic string) error {
+	if initializer, ok := p.subs[0].(message.SubscribeInitializer); ok {
 		return initializer.SubscribeInitialize(topic)
 	}
 	return nil
 }
 
-// Close closes every subscriber.
-func (p parallelSubscriber) Close() error {
+// Close closes every subscriber, and returns once every channel it gave
+// out is closed, as Watermill's subscribers do.
+func (p *parallelSubscriber) Close() error {
+	p.closeOnce.Do(func() { close(p.closed) })
 	var errs []error
-	for _, sub := range p {
+	for _, sub := range p.subs {
 		errs = append(errs, sub.Close())
 	}
+	p.merging.Wait()
 	return errors.Join(errs...)
 }
