@@ -12,6 +12,8 @@ var chaosSize = chaosSizes{
 	brokerCut:   10 * time.Second,
 	dbLoad:      500,
 	dbCut:       10 * time.Second,
+	smtpLoad:    500,
+	smtpCut:     30 * time.Second,
 	replicaLoad: 500,
 	inFlight:    200,
 }

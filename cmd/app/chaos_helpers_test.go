@@ -108,7 +108,11 @@ type chaosEnv struct {
 	amqpURL string      // direct
 	smtp    *testsmtp.Server
 	// Proxies, nil unless asked for.
-	dbProxy, amqpProxy *chaosProxy
+	dbProxy, amqpProxy, smtpProxy *chaosProxy
+	// taps keep a copy of every message published on RabbitMQ's event and
+	// poison exchanges, for the secrets scan (tapSQLTopics does it for the
+	// tables).
+	taps []*amqpTap
 	// env is the service's configuration.
 	env map[string]string
 	// poisonBefore is the number of messages in the RabbitMQ poison queue
@@ -118,7 +122,7 @@ type chaosEnv struct {
 	procs []*e2eProcess
 }
 
-type chaosProxies struct{ db, amqp bool }
+type chaosProxies struct{ db, amqp, smtp bool }
 
 func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	t.Helper()
@@ -130,7 +134,12 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		amqpURL: e2eUnreachableAMQP,
 		smtp:    testsmtp.Start(t),
 	}
-	serviceDB, serviceAMQP := dbURL, e.amqpURL
+	tapSQLTopics(t, e.db)
+	serviceDB, serviceAMQP, serviceSMTP := dbURL, e.amqpURL, e.smtp.URL()
+	if proxies.smtp {
+		e.smtpProxy = startProxy(t, "smtp", e.smtp.Addr())
+		serviceSMTP = "smtp://" + e.smtpProxy.addr
+	}
 	if proxies.db {
 		e.dbProxy = startProxy(t, "postgres", hostPort(t, dbURL, "5432"))
 		serviceDB = viaProxy(t, dbURL, e.dbProxy)
@@ -140,6 +149,7 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		lockServiceQueues(t, e.db)
 		resetServiceQueues(t, e.amqpURL)
 		e.poisonBefore = amqpQueueDepth(t, e.amqpURL, adapters.PoisonGroup)
+		e.taps = []*amqpTap{tapExchange(t, e.amqpURL, e2eEventsExchange), tapExchange(t, e.amqpURL, adapters.PoisonTopic)}
 		serviceAMQP = e.amqpURL
 		if proxies.amqp {
 			e.amqpProxy = startProxy(t, "rabbitmq", hostPort(t, e.amqpURL, "5672"))
@@ -150,7 +160,7 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		"PUBSUB":       pubsub,
 		"DATABASE_URL": serviceDB,
 		"AMQP_URL":     serviceAMQP,
-		"SMTP_URL":     e.smtp.URL(),
+		"SMTP_URL":     serviceSMTP,
 		"BCRYPT_COST":  "10",
 	}
 	return e
@@ -202,7 +212,8 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 	if e.pubsub == "amqp" {
 		return amqpQueueDepth(t, e.amqpURL, adapters.PoisonGroup) - e.poisonBefore
 	}
-	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.PoisonTopic)))
+	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.PoisonTopic))+
+		` WHERE consumer_group = ?`, adapters.PoisonGroup)
 	require.NoError(t, err)
 	return n
 }
@@ -397,10 +408,11 @@ type chaosState struct {
 	creds   map[string]bool   // user id
 	events  map[string]int    // user id → events in its stream
 	grants  map[string]int    // user id → points entries
-	emails  map[string]int    // lower-cased recipient → messages
+	emails  map[string]int    // lower-cased recipient → distinct messages (by Message-ID)
 	claimed int               // effects claimed and not marked done
 	outbox  int               // messages not yet forwarded
 	total   int               // emails in all
+	resent  int               // copies of a message already received (same Message-ID)
 }
 
 func countRows(db *testenv.DB, query string, args ...any) (int, error) {
@@ -470,11 +482,21 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 		return nil, err
 	}
 	outbox := e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.OutboxTopic))
-	if s.outbox, err = countRows(e.db, `SELECT count(*) FROM `+outbox); err != nil {
+	if s.outbox, err = countRows(e.db, `SELECT count(*) FROM `+outbox+` WHERE consumer_group <> ?`, tapGroup); err != nil {
 		return nil, err
 	}
-	for _, m := range e.smtp.Messages() {
+	seen := map[string]bool{}
+	for i, m := range e.smtp.Messages() {
 		s.total++
+		id := m.MessageID()
+		if id == "" {
+			id = fmt.Sprintf("without Message-ID %d", i)
+		}
+		if seen[id] {
+			s.resent++
+			continue
+		}
+		seen[id] = true
 		for _, to := range m.To {
 			s.emails[strings.ToLower(to)]++
 		}
@@ -518,7 +540,9 @@ type chaosTally struct {
 	noAnswerStored, otherStored    int
 	emails, grants                 int
 	duplicates, lost               int
+	resent                         int            // emails sent again after a crash, as the same message
 	statuses                       map[string]int // "503 unavailable" → count
+	users                          []*chaosUser   // the registrations counted
 	problems                       []string
 	suspects                       []*chaosUser // the registrations with a problem
 	unanswered                     []string     // the registrations without an answer, and why
@@ -531,7 +555,7 @@ func (e *chaosEnv) tally(t *testing.T, users []*chaosUser) chaosTally {
 	t.Helper()
 	s, err := e.snapshot()
 	require.NoError(t, err, "read the final state")
-	c := chaosTally{statuses: map[string]int{}}
+	c := chaosTally{statuses: map[string]int{}, resent: s.resent, users: users}
 	var suspect *chaosUser
 	problem := func(format string, args ...any) {
 		c.problems = append(c.problems, fmt.Sprintf(format, args...))
@@ -611,8 +635,8 @@ func (e *chaosEnv) tally(t *testing.T, users []*chaosUser) chaosTally {
 func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...string) {
 	t.Helper()
 	pubsub := e.pubsub
-	line := fmt.Sprintf("chaos %s pubsub=%s: sent %d, 201 %d, other %d, emails %d, grants %d, duplicates %d, lost %d, no answer %d (%d stored)",
-		scenario, pubsub, c.sent, c.created, c.other, c.emails, c.grants, c.duplicates, c.lost, c.noAnswer, c.noAnswerStored)
+	line := fmt.Sprintf("chaos %s pubsub=%s: sent %d, 201 %d, other %d, emails %d (%d resent with the same Message-ID), grants %d, duplicates %d, lost %d, no answer %d (%d stored)",
+		scenario, pubsub, c.sent, c.created, c.other, c.emails, c.resent, c.grants, c.duplicates, c.lost, c.noAnswer, c.noAnswerStored)
 	if len(c.statuses) > 0 {
 		var statuses []string
 		for status, n := range c.statuses {
@@ -642,6 +666,18 @@ func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...
 	assert.Zero(t, c.lost, "registrations lost or half done")
 	assert.Zero(t, c.duplicates, "effects done twice")
 	assert.Positive(t, c.created, "some registrations succeeded")
+	e.assertNoSecrets(t, c.users)
+}
+
+// assertNoSecrets scans the database, the service's output, the emails and
+// the messages published on RabbitMQ for a bcrypt hash or a password.
+func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
+	t.Helper()
+	secrets := append([]string(nil), bcryptPrefixes...)
+	for _, u := range users {
+		secrets = append(secrets, u.Password)
+	}
+	assertNoSecrets(t, e.db, secrets, e.procs, e.smtp, e.taps...)
 }
 
 // logSome logs the first lines, and how many more there are.

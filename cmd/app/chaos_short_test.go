@@ -13,6 +13,8 @@ var chaosSize = chaosSizes{
 	brokerCut:   3 * time.Second,
 	dbLoad:      40,
 	dbCut:       3 * time.Second,
+	smtpLoad:    40,
+	smtpCut:     3 * time.Second,
 	replicaLoad: 40,
 	inFlight:    40,
 }

@@ -34,6 +34,8 @@ type chaosSizes struct {
 	dbLoad      int           // registrations of the database cut
 	dbCut       time.Duration // how long the database is cut off
 	replicaLoad int           // registrations spread over two replicas
+	smtpLoad    int           // registrations of the SMTP outage
+	smtpCut     time.Duration // how long the SMTP server is unreachable
 	inFlight    int           // registrations in flight at SIGTERM
 }
 
@@ -254,6 +256,55 @@ func TestChaos_TwoReplicas(t *testing.T) {
 	}
 }
 
+// 5. The SMTP server unreachable during the load: the welcome emails are
+// retried with backoff, never poisoned, and all arrive once it is back, none
+// twice.
+func TestChaos_SMTPDown(t *testing.T) {
+	for _, pubsub := range chaosTransports {
+		t.Run(pubsub, func(t *testing.T) {
+			e := newChaosEnv(t, pubsub, chaosProxies{smtp: true})
+			users := e.users("smtp", 0, chaosSize.smtpLoad)
+			proc, api := e.start(t)
+			load := startLoad(users, func(int) *e2eAPI { return api })
+
+			load.waitCreated(t, len(users)/4)
+			cutAt := time.Now()
+			e.smtpProxy.cut()
+			emailsAtCut := len(e.smtp.Messages())
+			time.Sleep(time.Until(cutAt.Add(chaosSize.smtpCut))) // the cut itself
+			emailsDuringCut := len(e.smtp.Messages()) - emailsAtCut
+			state, err := e.snapshot()
+			require.NoError(t, err)
+			waiting := 0 // registrations stored without their email
+			for key := range state.owner {
+				if state.emails[key] == 0 {
+					waiting++
+				}
+			}
+			restoredAt := time.Now()
+			e.smtpProxy.restore(t)
+			load.wait(t)
+			e.settle(t, users)
+			settled := time.Since(restoredAt)
+
+			c := e.tally(t, users)
+			poisoned := e.poisoned(t)
+			e.report(t, c, "smtp-down",
+				fmt.Sprintf("cut %s", restoredAt.Sub(cutAt).Round(time.Millisecond)),
+				fmt.Sprintf("emails during the cut %d", emailsDuringCut),
+				fmt.Sprintf("registrations waiting for their email at the restore %d", waiting),
+				fmt.Sprintf("settled %s after the restore", settled.Round(time.Millisecond)),
+				fmt.Sprintf("poisoned %d", poisoned))
+			assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+			assert.Zero(t, c.noAnswer, "every registration is answered")
+			assert.Positive(t, waiting, "registrations waited for their email during the outage")
+			assert.Zero(t, poisoned, "an SMTP outage poisons nothing")
+			proc.stop(t)
+			assertNoPanic(t, proc)
+		})
+	}
+}
+
 // 7. SIGTERM while chaosSize.inFlight registrations are in flight: every
 // request gets its answer, and the effects of every 201 happen after the
 // next start.
@@ -303,7 +354,9 @@ func TestChaos_SIGTERMInFlight(t *testing.T) {
 				fmt.Sprintf("settled %s after the restart", settled.Round(time.Millisecond)),
 				fmt.Sprintf("poisoned %d", e.poisoned(t)))
 			assert.Zero(t, c.noAnswer, "every request in flight at SIGTERM is answered")
-			assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+			for status := range c.statuses {
+				assert.Equal(t, "503 overloaded", status, "a 201, or a request to come back: %v", c.statuses)
+			}
 			assert.Positive(t, inFlight, "requests were in flight at SIGTERM")
 			next.stop(t)
 			assertNoPanic(t, proc, next)

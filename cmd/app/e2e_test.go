@@ -583,6 +583,45 @@ func secretsIn(text string, secrets []string) []string {
 	return out
 }
 
+// assertNoSecrets checks that no table but credentials, no output of the
+// processes, no email and no message the taps caught holds one of secrets.
+// It first proves that the scan finds the bcrypt hashes in credentials. It
+// returns the tables it scanned.
+func assertNoSecrets(t *testing.T, db *testenv.DB, secrets []string, procs []*e2eProcess,
+	smtpServer *testsmtp.Server, taps ...*amqpTap) (scanned []string) {
+	t.Helper()
+	credentials := db.RowsAsText(t, `SELECT * FROM `+db.Quote("credentials"))
+	require.NotEmpty(t, credentials)
+	assert.Contains(t, secretsIn(strings.Join(credentials, "\n"), secrets), "$2a$", "the scan finds the hashes in credentials")
+
+	for _, table := range publicTables(t, db) {
+		if table == "credentials" {
+			continue
+		}
+		scanned = append(scanned, table)
+		for _, row := range db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)) {
+			assert.Empty(t, secretsIn(row, secrets), "table %s row %s", table, tail(row, 3))
+		}
+	}
+	t.Logf("scanned tables: %s", strings.Join(scanned, ", "))
+	for i, p := range procs {
+		assert.Empty(t, secretsIn(p.stdout.String(), secrets), "stdout of process %d", i+1)
+		assert.Empty(t, secretsIn(p.stderr.String(), secrets), "stderr of process %d", i+1)
+	}
+	for _, m := range smtpServer.Messages() {
+		assert.Empty(t, secretsIn(string(m.Data), secrets), "email to %v", m.To)
+	}
+	for _, tap := range taps {
+		if tap == nil {
+			continue
+		}
+		for _, m := range tap.all() {
+			assert.Empty(t, secretsIn(fmt.Sprint(m.Headers)+"\n"+string(m.Body), secrets), "AMQP message %s", m.Body)
+		}
+	}
+	return scanned
+}
+
 func TestSecretsIn(t *testing.T) {
 	hash := "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 	event := `{"user_id":"u1","password_hash":"` + hash + `"}`
@@ -1056,43 +1095,6 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		assert.Equal(t, len(registered), hashes, "one bcrypt hash per user in credentials")
 		require.GreaterOrEqual(t, hashes, len(users))
 
-		// The scan finds the hashes where they belong: it is not blind.
-		credentials := db.RowsAsText(t, `SELECT * FROM `+db.Quote("credentials"))
-		assert.Contains(t, secretsIn(strings.Join(credentials, "\n"), secrets), "$2a$")
-
-		tables := publicTables(t, db)
-		var scanned []string
-		for _, table := range tables {
-			if table == "credentials" {
-				continue
-			}
-			scanned = append(scanned, table)
-			for _, row := range db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)) {
-				assert.Empty(t, secretsIn(row, secrets), "table %s row %s", table, tail(row, 3))
-			}
-		}
-		assert.Contains(t, scanned, "events")
-		assert.Contains(t, scanned, adapters.MessagesTable(db.DB, adapters.OutboxTopic))
-		t.Logf("scanned tables: %s", strings.Join(scanned, ", "))
-		var watermillRows int
-		for _, table := range scanned {
-			if strings.HasPrefix(table, "watermill_") &&
-				!strings.HasPrefix(table, "watermill_offsets_") && !strings.HasPrefix(table, "watermill_groups_") {
-				watermillRows += len(db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)))
-			}
-		}
-		assert.Positive(t, watermillRows, "the watermill tables hold messages to scan")
-
-		for _, r := range responses {
-			assert.Empty(t, secretsIn(fmt.Sprint(r.Header)+"\n"+string(r.Body), secrets), tail(r.String(), 5))
-		}
-		for _, p := range processes {
-			assert.Empty(t, secretsIn(p.stdout.String(), secrets), "stdout")
-			assert.Empty(t, secretsIn(p.stderr.String(), secrets), "stderr")
-		}
-		for _, m := range smtpServer.Messages() {
-			assert.Empty(t, secretsIn(string(m.Data), secrets), "email to %v", m.To)
-		}
 		if tap != nil {
 			want := map[string]int{}
 			for _, u := range registered {
@@ -1111,11 +1113,22 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 			}
 			assertProgress(t, db, func() bool { return len(published()) >= len(want) }, e2eEffectsTimeout)
 			assert.Equal(t, want, published(), "one AMQP message per registration on %s", e2eEventsExchange)
-			messages := tap.all()
-			assert.GreaterOrEqual(t, len(messages), len(users))
-			for _, m := range messages {
-				assert.Empty(t, secretsIn(fmt.Sprint(m.Headers)+"\n"+string(m.Body), secrets), "AMQP message %s", m.Body)
+			assert.GreaterOrEqual(t, len(tap.all()), len(users))
+		}
+		scanned := assertNoSecrets(t, db, secrets, processes, smtpServer, tap)
+		assert.Contains(t, scanned, "events")
+		assert.Contains(t, scanned, adapters.MessagesTable(db.DB, adapters.OutboxTopic))
+		var watermillRows int
+		for _, table := range scanned {
+			if strings.HasPrefix(table, "watermill_") &&
+				!strings.HasPrefix(table, "watermill_offsets_") && !strings.HasPrefix(table, "watermill_groups_") {
+				watermillRows += len(db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)))
 			}
+		}
+		assert.Positive(t, watermillRows, "the watermill tables hold messages to scan")
+
+		for _, r := range responses {
+			assert.Empty(t, secretsIn(fmt.Sprint(r.Header)+"\n"+string(r.Body), secrets), tail(r.String(), 5))
 		}
 	})
 
@@ -1204,8 +1217,6 @@ func keysOf(m map[string]any) []string {
 	return keys
 }
 
-// publicTables lists the tables of the service's database (the public
-// schema on PostgreSQL), without SQLite's own.
 // tapGroup is a consumer group that nobody reads: on the SQL transport it
 // keeps a copy of every message for the secrets scan.
 const tapGroup = "e2e_tap"
@@ -1221,6 +1232,8 @@ func tapSQLTopics(t *testing.T, db *testenv.DB) {
 	}
 }
 
+// publicTables lists the tables of the service's database (the public
+// schema on PostgreSQL), without SQLite's own.
 func publicTables(t *testing.T, db *testenv.DB) []string {
 	t.Helper()
 	query := `SELECT table_name FROM information_schema.tables
