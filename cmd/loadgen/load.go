@@ -16,8 +16,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// pointsPollEvery is how often the pollers look at the users whose points
-// have not shown yet: the resolution of the points latency.
+// pointsPollEvery is how often the pollers look for users whose points are
+// due a look. A user is looked at again after pointsPollEvery or a tenth of
+// its wait so far, whichever is longer: the points latency is known to 10 ms
+// or 10 %, and a backlog of effects does not turn into a flood of polls that
+// would take the service's CPU.
 const pointsPollEvery = 10 * time.Millisecond
 
 // pointsPollers bounds the concurrent points requests, so that polling does
@@ -33,6 +36,7 @@ type registration struct {
 	created   time.Time     // when the 201 arrived
 	latency   time.Duration // from the send (or its schedule) to the 201
 	pointsAt  time.Time     // when the points were first seen; zero until then
+	polledAt  time.Time     // when the points were last asked for
 }
 
 type load struct {
@@ -138,20 +142,22 @@ func firstWords(s string, n int) string {
 	return strings.Join(words[:min(n, len(words))], " ")
 }
 
-// pending returns the registrations whose points have not shown yet.
-func (l *load) pending() []*registration {
+// pollDue returns the registrations whose points have not shown yet and are
+// due a look at now, marking them polled.
+func (l *load) pollDue(now time.Time) []*registration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []*registration
 	for _, r := range l.created {
-		if r.pointsAt.IsZero() {
+		if r.pointsAt.IsZero() && now.Sub(r.polledAt) >= max(pointsPollEvery, now.Sub(r.created)/10) {
+			r.polledAt = now
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// pollPoints checks each pending user's points once, with pointsPollers
+// pollPoints checks the points of the users due a look, with pointsPollers
 // requests at a time.
 func (l *load) pollPoints() {
 	work := make(chan *registration)
@@ -167,7 +173,7 @@ func (l *load) pollPoints() {
 			}
 		})
 	}
-	for _, r := range l.pending() {
+	for _, r := range l.pollDue(time.Now()) {
 		work <- r
 	}
 	close(work)

@@ -76,3 +76,23 @@ func TestSink_RecordsFirstDeliveryAndDuplicates(t *testing.T) {
 func TestBcryptBound_Positive(t *testing.T) {
 	assert.Positive(t, bcryptBound(4, 50*time.Millisecond))
 }
+
+func TestPollDue_BacksOffWithTheWait(t *testing.T) {
+	now := time.Now()
+	l := newLoad(options{}, nil, nil)
+	fresh := &registration{id: "fresh", created: now.Add(-5 * time.Millisecond)}
+	justPolled := &registration{id: "just-polled", created: now.Add(-5 * time.Millisecond), polledAt: now.Add(-5 * time.Millisecond)}
+	// Waiting 1 s: due again 100 ms after its last look.
+	oldRecent := &registration{id: "old, polled 50 ms ago", created: now.Add(-time.Second), polledAt: now.Add(-50 * time.Millisecond)}
+	oldDue := &registration{id: "old, polled 150 ms ago", created: now.Add(-time.Second), polledAt: now.Add(-150 * time.Millisecond)}
+	seen := &registration{id: "seen", created: now.Add(-time.Second), pointsAt: now.Add(-time.Millisecond)}
+	l.created = []*registration{fresh, justPolled, oldRecent, oldDue, seen}
+
+	var due []string
+	for _, r := range l.pollDue(now) {
+		due = append(due, r.id)
+	}
+	assert.Equal(t, []string{"fresh", "old, polled 150 ms ago"}, due)
+	assert.Equal(t, now, fresh.polledAt, "marked polled")
+	assert.Empty(t, l.pollDue(now), "nothing is due twice at once")
+}

@@ -110,7 +110,7 @@ func (r Report) print(out io.Writer) {
 	row("share of the bcrypt bound", "%.0f %%", r.ShareOfBcryptBound*100)
 	row("201 latency p50/p95/p99", "%s", lat(r.Created201))
 	row("201 → email p50/p95/p99", "%s", lat(r.Email))
-	row("201 → points p50/p95/p99", "%s (polled every %s)", lat(r.Points), pointsPollEvery)
+	row("201 → points p50/p95/p99", "%s (polled every %s or 10 %% of the wait)", lat(r.Points), pointsPollEvery)
 	row("emails received", "%d, %d recipients twice or more", r.Emails, r.Duplicates)
 	row("missing effects", "%d emails, %d grants", r.MissingEmails, r.MissingPoints)
 	if r.PeakRSSMiB > 0 {
