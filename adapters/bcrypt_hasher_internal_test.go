@@ -46,8 +46,12 @@ func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 	_, err = h.Hash(ctx, "correct horse")
 	require.ErrorIs(t, err, context.Canceled, "a caller that gives up stops waiting")
 
-	// A turn given back while waiting is taken.
-	time.AfterFunc(maxWait/5, h.done)
-	_, err = h.Hash(context.Background(), "correct horse")
+	// A turn given back while a caller waits is taken (a wait long enough
+	// that only the release can end it).
+	patient := NewBcryptHasher(bcrypt.MinCost, 1, time.Minute)
+	patient.turns <- struct{}{}
+	time.AfterFunc(10*time.Millisecond, patient.done)
+	_, err = patient.Hash(context.Background(), "correct horse")
 	require.NoError(t, err)
+	assert.Empty(t, patient.turns, "the turn is given back after the hash")
 }
