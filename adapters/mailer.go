@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	netmail "net/mail"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -106,8 +108,8 @@ func (m *SMTPMailer) Send(ctx context.Context, msg event.Mail) error {
 	if err := email.From(m.from); err != nil {
 		return fmt.Errorf("from: %w", err)
 	}
-	if err := email.To(msg.To); err != nil {
-		return fmt.Errorf("to: %w", err)
+	if email.To(msg.To) != nil {
+		return errors.New("to: not a valid address") // the parser's error quotes it
 	}
 	if msg.ID != "" {
 		email.SetMessageIDWithValue(msg.ID + "@" + m.idDomain)
@@ -117,7 +119,7 @@ func (m *SMTPMailer) Send(ctx context.Context, msg event.Mail) error {
 	for {
 		conn, reused, err := m.conn(ctx)
 		if err != nil {
-			return fmt.Errorf("send email: dial failed: %w", err)
+			return fmt.Errorf("send email: %w", connectError(err))
 		}
 		err = m.client.SendWithSMTPClient(conn, email)
 		if err == nil {
@@ -128,7 +130,7 @@ func (m *SMTPMailer) Send(ctx context.Context, msg event.Mail) error {
 		if reused && !smtpReplied(err) {
 			continue // the server had closed the idle connection: on a new one
 		}
-		return fmt.Errorf("send email: %w", err)
+		return fmt.Errorf("send email: %w", sendError(err))
 	}
 }
 
@@ -182,4 +184,95 @@ func (m *SMTPMailer) Close() error {
 func smtpReplied(err error) bool {
 	var sendErr *mail.SendError
 	return errors.As(err, &sendErr) && sendErr.ErrorCode() > 0
+}
+
+// SMTPError is a failed send, told without the recipient's address or the
+// server's text, which often quotes it: it is safe in logs and in the
+// reason of a poisoned or deferred message.
+type SMTPError struct {
+	// Step is what failed: "connect" (no conversation could start: network,
+	// TLS, authentication), or the command the server answered: "MAIL FROM",
+	// "RCPT TO", "DATA", "end of DATA".
+	Step string
+	// Code is the server's reply code; 0 when the conversation broke off
+	// without one.
+	Code int
+	// Enhanced is the enhanced status code (4.7.1), "" when none was sent.
+	Enhanced string
+	// cause is kept when it names no person: a network or context error.
+	cause error
+}
+
+func (e *SMTPError) Error() string {
+	var b strings.Builder
+	b.WriteString("SMTP " + e.Step + " failed")
+	if e.Code > 0 {
+		b.WriteString(": server answered " + strconv.Itoa(e.Code))
+		if e.Enhanced != "" {
+			b.WriteString(" " + e.Enhanced)
+		}
+	}
+	if e.cause != nil {
+		b.WriteString(": " + e.cause.Error())
+	}
+	return b.String()
+}
+
+func (e *SMTPError) Unwrap() error { return e.cause }
+
+// failure: a connection that cannot be made or kept, a 421 (the server is
+// closing), or a refused sender holds every message alike, so it is an
+// outage; a 4xx to one recipient or its data (greylisting, a full mailbox)
+// is this message's alone; any other 5xx is the server's final word.
+func (e *SMTPError) failure() Failure {
+	switch {
+	case e.Step == smtpStepConnect || e.Code == 0 || e.Code == 421:
+		return FailureOutage
+	case e.Code >= 500:
+		return FailurePermanent
+	case e.Step == smtpStepMailFrom:
+		return FailureOutage
+	}
+	return FailureMessage
+}
+
+const (
+	smtpStepConnect  = "connect"
+	smtpStepMailFrom = "MAIL FROM"
+)
+
+// connectError describes a failed dial, TLS handshake or authentication.
+func connectError(err error) *SMTPError {
+	out := &SMTPError{Step: smtpStepConnect}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		out.cause = err
+	}
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		out.Code = reply.Code
+	}
+	return out
+}
+
+// sendError describes a failed conversation by its step and reply code.
+func sendError(err error) error {
+	var sendErr *mail.SendError
+	if !errors.As(err, &sendErr) {
+		return connectError(err)
+	}
+	steps := map[mail.SendErrReason]string{
+		mail.ErrSMTPMailFrom:  smtpStepMailFrom,
+		mail.ErrSMTPRcptTo:    "RCPT TO",
+		mail.ErrSMTPData:      "DATA",
+		mail.ErrSMTPDataClose: "end of DATA",
+		mail.ErrWriteContent:  "DATA",
+	}
+	step, ok := steps[sendErr.Reason]
+	if !ok {
+		// No sender or recipient, nothing that could be encoded: this
+		// message will never do.
+		return fmt.Errorf("compose email: %s", sendErr.Reason)
+	}
+	return &SMTPError{Step: step, Code: sendErr.ErrorCode(), Enhanced: sendErr.EnhancedStatusCode()}
 }

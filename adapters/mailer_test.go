@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"context"
+	"fmt"
 	"net/mail"
 	"strings"
 	"testing"
@@ -193,7 +194,8 @@ func TestSMTPMailer_FailingServer(t *testing.T) {
 	err := mailer.Send(sendCtx(t), welcome)
 	require.Error(t, err, "a 451 answer is a failed send")
 	assert.Contains(t, err.Error(), "451")
-	assert.True(t, adapters.Transient(err), "a 451 is worth retrying: %v", err)
+	assert.Equal(t, adapters.FailureOutage, adapters.Classify(err),
+		"a server refusing the sender refuses every message: hold them: %v", err)
 	assert.Positive(t, server.Rejected())
 	assert.Empty(t, server.Messages())
 
@@ -211,7 +213,54 @@ func TestSMTPMailer_UnreachableServer(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 12*time.Second, "fails within the mailer's timeout")
-	assert.True(t, adapters.Transient(err), "a server that does not answer may come back: %v", err)
+	assert.Equal(t, adapters.FailureOutage, adapters.Classify(err), "a server that does not answer may come back: %v", err)
+}
+
+func TestSMTPMailer_GreylistedRecipientFailsItsMessageOnly(t *testing.T) {
+	server := testsmtp.Start(t)
+	mailer := newTestSMTPMailer(t, server.URL())
+	server.Greylist("grey@example.com")
+
+	err := mailer.Send(sendCtx(t), event.Mail{To: "grey@example.com", Subject: "Welcome", Body: "Hello"})
+	require.Error(t, err)
+	assert.Equal(t, adapters.FailureMessage, adapters.Classify(err),
+		"a 4xx to one recipient is that message's failure, not an outage: %v", err)
+	assert.Contains(t, err.Error(), "451 4.7.1")
+	assert.NotContains(t, err.Error(), "grey@", "no address in an error: it reaches logs and poison reasons")
+	assert.NotContains(t, err.Error(), "testsmtp", "nor the server's text, which often quotes it")
+
+	// The same connection pool still serves everyone else.
+	require.NoError(t, mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello"}))
+	assert.Equal(t, 1, server.CountTo("ada@example.com"))
+
+	server.Ungreylist("grey@example.com")
+	require.NoError(t, mailer.Send(sendCtx(t), event.Mail{To: "grey@example.com", Subject: "Welcome", Body: "Hello"}))
+	assert.Equal(t, 1, server.CountTo("grey@example.com"))
+}
+
+func TestSMTPError_Classes(t *testing.T) {
+	tests := []struct {
+		err  adapters.SMTPError
+		want adapters.Failure
+	}{
+		{adapters.SMTPError{Step: "connect"}, adapters.FailureOutage},
+		{adapters.SMTPError{Step: "connect", Code: 535}, adapters.FailureOutage}, // authentication: every message alike
+		{adapters.SMTPError{Step: "RCPT TO", Code: 421}, adapters.FailureOutage}, // the server is closing
+		{adapters.SMTPError{Step: "DATA"}, adapters.FailureOutage},               // broke off without a reply
+		{adapters.SMTPError{Step: "MAIL FROM", Code: 451}, adapters.FailureOutage},
+		{adapters.SMTPError{Step: "RCPT TO", Code: 450}, adapters.FailureMessage},
+		{adapters.SMTPError{Step: "RCPT TO", Code: 452}, adapters.FailureMessage},
+		{adapters.SMTPError{Step: "end of DATA", Code: 451}, adapters.FailureMessage},
+		{adapters.SMTPError{Step: "RCPT TO", Code: 550}, adapters.FailurePermanent},
+		{adapters.SMTPError{Step: "MAIL FROM", Code: 553}, adapters.FailurePermanent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			err := fmt.Errorf("send email: %w", &tt.err)
+			assert.Equal(t, tt.want, adapters.Classify(err))
+			assert.Equal(t, tt.want != adapters.FailurePermanent, adapters.Transient(err))
+		})
+	}
 }
 
 func TestSMTPMailer_RejectedRecipientIsPermanent(t *testing.T) {
@@ -221,7 +270,8 @@ func TestSMTPMailer_RejectedRecipientIsPermanent(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "nobody@" + testsmtp.RejectedDomain, Subject: "Welcome", Body: "Hello"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "550")
-	assert.False(t, adapters.Transient(err), "a 550 will not pass on a retry: %v", err)
+	assert.Equal(t, adapters.FailurePermanent, adapters.Classify(err), "a 550 will not pass on a retry: %v", err)
+	assert.NotContains(t, err.Error(), "nobody@", "no address in an error")
 	assert.Empty(t, server.Messages())
 }
 
@@ -247,7 +297,8 @@ func TestSMTPMailer_CredentialsNeverSentInTheClear(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
-	assert.False(t, adapters.Transient(err), "a server without AUTH will not grow one: %v", err)
+	assert.Equal(t, adapters.FailureOutage, adapters.Classify(err),
+		"no email can go out until the configuration is fixed: hold them all rather than poison each: %v", err)
 	assert.Empty(t, server.Messages())
 }
 

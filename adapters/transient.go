@@ -11,22 +11,52 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/wneessen/go-mail"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/onboard/onboard/app/command"
 )
 
-// Transient tells whether err is a failure of something the service depends
-// on that is likely to pass later: a server down, unreachable, restarting,
-// overloaded or busy, a timeout, an SMTP 4xx, a shutdown in progress. Such a
-// message is retried until it succeeds instead of going to the poison queue;
-// anything else (a malformed message, an SMTP 5xx, a bug) is poisoned once
-// its retries are spent.
+// Failure is what a handler's failure says about its message.
+type Failure int
+
+const (
+	// FailurePermanent will fail on every try (a malformed message, an SMTP
+	// 5xx, a bug): poisoned once its quick retries are spent.
+	FailurePermanent Failure = iota
+	// FailureOutage is a dependency that is down, unreachable, restarting,
+	// overloaded or busy, a timeout, a shutdown in progress: nothing else
+	// could pass either, so the message is redelivered until it does.
+	FailureOutage
+	// FailureMessage is a temporary refusal of this message only (an SMTP
+	// 4xx to one recipient): retried later, off the head of its queue, so
+	// that it holds back no other message.
+	FailureMessage
+)
+
+// Classify tells which kind of failure err is.
+func Classify(err error) Failure {
+	var smtpErr *SMTPError
+	switch {
+	case err == nil:
+		return FailurePermanent
+	case errors.As(err, &smtpErr):
+		return smtpErr.failure()
+	case Transient(err):
+		return FailureOutage
+	}
+	return FailurePermanent
+}
+
+// Transient tells whether err is likely to pass later: an outage, or a
+// temporary refusal of one message.
 func Transient(err error) bool {
 	if err == nil {
 		return false
+	}
+	var smtpErr *SMTPError
+	if errors.As(err, &smtpErr) {
+		return smtpErr.failure() != FailurePermanent
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
@@ -37,16 +67,6 @@ func Transient(err error) bool {
 	var netErr net.Error
 	if errors.As(err, &netErr) {
 		return true
-	}
-	var sendErr *mail.SendError
-	if errors.As(err, &sendErr) {
-		// A 5xx reply is the server's final word, and a message without a
-		// sender or recipients will never do; otherwise, the conversation
-		// broke off or the server said "later".
-		if sendErr.Reason == mail.ErrGetSender || sendErr.Reason == mail.ErrGetRcpts {
-			return false
-		}
-		return sendErr.IsTemp() || sendErr.ErrorCode() < 500
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

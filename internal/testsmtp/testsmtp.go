@@ -1,7 +1,8 @@
 // Package testsmtp is a real SMTP server for tests: it listens on a loopback
 // port, speaks SMTP without TLS or authentication, and records every message
 // it accepts with its envelope and raw data. It can be told to answer
-// "451 temporary failure" to test retries, and refuses every recipient at
+// "451 temporary failure" to test retries, to greylist chosen recipients,
+// and refuses every recipient at
 // RejectedDomain with a 550.
 package testsmtp
 
@@ -120,6 +121,8 @@ type Server struct {
 	messages      []Message
 	failing       bool
 	rejected      int
+	greylisted    map[string]bool // lower-cased addresses answered 451 at RCPT TO
+	greylistings  int
 	conversations int
 	open          map[*smtp.Conn]bool
 }
@@ -131,7 +134,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("testsmtp: listen: %v", err)
 	}
-	s := &Server{listener: listener, open: map[*smtp.Conn]bool{}}
+	s := &Server{listener: listener, open: map[*smtp.Conn]bool{}, greylisted: map[string]bool{}}
 
 	logs := &testLog{t: t}
 	srv := smtp.NewServer(smtp.BackendFunc(func(conn *smtp.Conn) (smtp.Session, error) {
@@ -235,6 +238,50 @@ func (s *Server) Rejected() int {
 	return s.rejected
 }
 
+// errGreylisted is a temporary refusal of one recipient.
+var errGreylisted = &smtp.SMTPError{
+	Code:         451,
+	EnhancedCode: smtp.EnhancedCode{4, 7, 1},
+	Message:      "greylisted, try again later (testsmtp)",
+}
+
+// Greylist answers RCPT TO for each address (compared case-insensitively)
+// with "451 4.7.1 greylisted", as a greylisting server or a full mailbox
+// does, until Ungreylist; other recipients are served as usual.
+func (s *Server) Greylist(addrs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range addrs {
+		s.greylisted[strings.ToLower(a)] = true
+	}
+}
+
+// Ungreylist accepts the addresses again.
+func (s *Server) Ungreylist(addrs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range addrs {
+		delete(s.greylisted, strings.ToLower(a))
+	}
+}
+
+// Greylistings counts the recipients answered 451 by Greylist.
+func (s *Server) Greylistings() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.greylistings
+}
+
+func (s *Server) greylists(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.greylisted[strings.ToLower(addr)] {
+		s.greylistings++
+		return true
+	}
+	return false
+}
+
 // reject reports whether the server is failing, counting the rejection.
 func (s *Server) reject() bool {
 	s.mu.Lock()
@@ -271,6 +318,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if strings.HasSuffix(strings.ToLower(to), "@"+RejectedDomain) {
 		return errNoSuchUser
+	}
+	if s.server.greylists(to) {
+		return errGreylisted
 	}
 	s.to = append(s.to, to)
 	return nil
