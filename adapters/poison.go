@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/go-sql-driver/mysql"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"modernc.org/sqlite"
@@ -21,11 +22,14 @@ import (
 // PoisonedMessage describes a message in the poison queue. Its payload is
 // left out on purpose: a command's payload holds a password.
 type PoisonedMessage struct {
-	ID      string `json:"id"`
-	Topic   string `json:"topic"`
-	Handler string `json:"handler"`
-	Reason  string `json:"reason"`
-	Bytes   int    `json:"bytes"`
+	// ID is this copy's in the poison queue: one per handler that failed.
+	ID string `json:"id"`
+	// MessageUUID is the message's own.
+	MessageUUID string `json:"message_uuid"`
+	Topic       string `json:"topic"`
+	Handler     string `json:"handler"`
+	Reason      string `json:"reason"`
+	Bytes       int    `json:"bytes"`
 }
 
 // ErrPoisonedMessageNotFound is returned when requeuing an id the poison
@@ -54,22 +58,54 @@ func NewPoisonQueue(kind string, db *sql.DB, amqpURL string) (PoisonQueue, error
 }
 
 func describePoisoned(msg *message.Message) PoisonedMessage {
+	own := msg.Metadata.Get(PoisonedUUIDKey)
+	if own == "" { // poisoned before copies had ids of their own
+		own = msg.UUID
+	}
 	return PoisonedMessage{
-		ID:      msg.UUID,
-		Topic:   msg.Metadata.Get(middleware.PoisonedTopicKey),
-		Handler: msg.Metadata.Get(middleware.PoisonedHandlerKey),
-		Reason:  msg.Metadata.Get(middleware.ReasonForPoisonedKey),
-		Bytes:   len(msg.Payload),
+		ID:          msg.UUID,
+		MessageUUID: own,
+		Topic:       msg.Metadata.Get(middleware.PoisonedTopicKey),
+		Handler:     msg.Metadata.Get(middleware.PoisonedHandlerKey),
+		Reason:      msg.Metadata.Get(middleware.ReasonForPoisonedKey),
+		Bytes:       len(msg.Payload),
 	}
 }
 
-// unpoisoned is msg as it was before it was poisoned.
-func unpoisoned(msg *message.Message) *message.Message {
+// PoisonedUUIDKey keeps a poisoned message's own UUID; the copy in the
+// poison queue gets a new one, so that each copy (one per handler that
+// failed on it) has an id of its own there.
+const PoisonedUUIDKey = "onboard_poisoned_uuid"
+
+// UniquePoisonIDs gives each message published to the poison queue a new
+// UUID, keeping its own under PoisonedUUIDKey.
+func UniquePoisonIDs(pub message.Publisher) message.Publisher { return uniquePoisonIDs{pub} }
+
+type uniquePoisonIDs struct{ message.Publisher }
+
+func (p uniquePoisonIDs) Publish(topic string, msgs ...*message.Message) error {
+	copies := make([]*message.Message, len(msgs))
+	for i, msg := range msgs {
+		copies[i] = msg.Copy()
+		copies[i].UUID = uuid.Must(uuid.NewV7()).String()
+		copies[i].Metadata.Set(PoisonedUUIDKey, msg.UUID)
+	}
+	return p.Publisher.Publish(topic, copies...)
+}
+
+// unpoisoned is msg as it was before it was poisoned, for the handler that
+// failed on it alone, with its retries counted afresh.
+func unpoisoned(msg *message.Message, handler string) *message.Message {
 	out := msg.Copy()
+	if id := out.Metadata.Get(PoisonedUUIDKey); id != "" {
+		out.UUID = id
+	}
 	for _, key := range []string{middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey,
-		middleware.ReasonForPoisonedKey, middleware.PoisonedSubscriberKey} {
+		middleware.ReasonForPoisonedKey, middleware.PoisonedSubscriberKey,
+		PoisonedUUIDKey, RetryAttemptsKey, FirstFailedKey} {
 		delete(out.Metadata, key)
 	}
+	out.Metadata.Set(ForHandlerKey, handler)
 	return out
 }
 
@@ -148,9 +184,9 @@ func (q sqlPoisonQueue) List(ctx context.Context) ([]PoisonedMessage, error) {
 	return out, rows.Err()
 }
 
-// Requeue writes the message back for its handler's consumer group (for
-// every group of the topic on SQLite, whose handlers skip what they did) and
-// deletes it from the poison queue, in one transaction.
+// Requeue writes the message back for its handler's consumer group (on
+// SQLite, to the topic, marked for that handler alone) and deletes it from
+// the poison queue, in one transaction.
 func (q sqlPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage, error) {
 	tx, err := q.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -172,7 +208,7 @@ func (q sqlPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage
 	if err := checkRequeueTarget(poisoned); err != nil {
 		return PoisonedMessage{}, err
 	}
-	msg := unpoisoned(r.msg)
+	msg := unpoisoned(r.msg, poisoned.Handler)
 	metadata, err := json.Marshal(msg.Metadata)
 	if err != nil {
 		return PoisonedMessage{}, err
@@ -271,7 +307,7 @@ func (q amqpPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessag
 		if err := checkRequeueTarget(poisoned); err != nil {
 			return true, err
 		}
-		publishing, err := wamqp.DefaultMarshaler{}.Marshal(unpoisoned(msg))
+		publishing, err := wamqp.DefaultMarshaler{}.Marshal(unpoisoned(msg, poisoned.Handler))
 		if err != nil {
 			return true, err
 		}

@@ -3,6 +3,7 @@ package adapters_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/stretchr/testify/assert"
@@ -39,25 +40,38 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		msg.Metadata.Set(middleware.PoisonedTopicKey, topic)
 		msg.Metadata.Set(middleware.PoisonedHandlerKey, handler)
 		msg.Metadata.Set(middleware.ReasonForPoisonedKey, "boom")
-		waitPublished(t, publishAsync(tr, adapters.PoisonTopic, msg))
+		// Two handlers failed on it: two copies, each with an id of its own.
+		poison := adapters.UniquePoisonIDs(tr.Publisher)
+		require.NoError(t, poison.Publish(adapters.PoisonTopic, msg))
+		other := msg.Copy()
+		other.Metadata.Set(middleware.PoisonedHandlerKey, "OtherHandler")
+		require.NoError(t, poison.Publish(adapters.PoisonTopic, other))
 
-		want := adapters.PoisonedMessage{ID: msg.UUID, Topic: topic, Handler: handler, Reason: "boom", Bytes: len(msg.Payload)}
-		assert.Contains(t, listPoisoned(t, ctx, queue), want, "listed, without its payload")
-		assert.Contains(t, listPoisoned(t, ctx, queue), want, "listing takes nothing away")
+		var listed []adapters.PoisonedMessage
+		require.Eventually(t, func() bool { listed = listPoisoned(t, ctx, queue); return len(listed) == 2 },
+			transportWait, 20*time.Millisecond, "both copies are listed")
+		want := adapters.PoisonedMessage{ID: listed[0].ID, MessageUUID: msg.UUID, Topic: topic, Handler: handler,
+			Reason: "boom", Bytes: len(msg.Payload)}
+		assert.Equal(t, want, listed[0], "listed, without its payload")
+		assert.NotEqual(t, msg.UUID, listed[0].ID)
+		assert.NotEqual(t, listed[0].ID, listed[1].ID, "one id per copy")
+		assert.Equal(t, msg.UUID, listed[1].MessageUUID)
+		assert.Equal(t, listed, listPoisoned(t, ctx, queue), "listing takes nothing away")
 
-		requeued, err := queue.Requeue(ctx, msg.UUID)
+		requeued, err := queue.Requeue(ctx, want.ID)
 		require.NoError(t, err)
 		assert.Equal(t, want, requeued)
-		assert.NotContains(t, listPoisoned(t, ctx, queue), want, "gone from the poison queue")
+		assert.Equal(t, listed[1:], listPoisoned(t, ctx, queue), "gone from the poison queue, the other copy kept")
 
 		got := receive(t, messages, "the requeued message")
 		got.Ack()
-		assert.Equal(t, msg.UUID, got.UUID)
+		assert.Equal(t, msg.UUID, got.UUID, "its own id again")
+		assert.Equal(t, handler, got.Metadata.Get(adapters.ForHandlerKey), "for the handler that failed on it alone")
 		assert.Equal(t, string(msg.Payload), string(got.Payload))
 		assert.Equal(t, msg.Metadata.Get("test"), got.Metadata.Get("test"), "its own metadata is kept")
 		assert.Empty(t, got.Metadata.Get(middleware.ReasonForPoisonedKey), "the poison marks are not")
 
-		_, err = queue.Requeue(ctx, msg.UUID)
+		_, err = queue.Requeue(ctx, want.ID)
 		assert.ErrorIs(t, err, adapters.ErrPoisonedMessageNotFound, "requeued once only")
 	})
 }

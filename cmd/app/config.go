@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -16,6 +17,12 @@ type Config struct {
 	HTTPAddr     string
 	BcryptCost   int
 	SignupPoints int
+	// RetryMaxAge: a message refused for itself alone (an SMTP 4xx to one
+	// recipient) is retried until this long after its first failure, then
+	// poisoned; RetryFirstDelay is the wait before its first retry, doubled
+	// for each next one up to an hour.
+	RetryMaxAge     time.Duration
+	RetryFirstDelay time.Duration
 }
 
 // Defaults of the environment variables.
@@ -25,6 +32,8 @@ const (
 	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
 	DefaultMailFrom    = "no-reply@onboard.local"
 	DefaultHTTPAddr    = ":8080"
+	DefaultRetryMaxAge = 24 * time.Hour
+	DefaultRetryDelay  = time.Minute
 )
 
 // LoadConfig reads the configuration through getenv and returns every
@@ -48,15 +57,28 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		return n
 	}
+	duration := func(name string, fallback, lowest, highest time.Duration) time.Duration {
+		raw := getenv(name)
+		if raw == "" {
+			return fallback
+		}
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < lowest || d > highest {
+			errs = append(errs, fmt.Errorf("%s: want a duration from %s to %s (such as 90s, 30m, 24h), got %q", name, lowest, highest, raw))
+		}
+		return d
+	}
 	cfg := Config{
-		PubSub:       get("PUBSUB", DefaultPubSub),
-		DatabaseURL:  get("DATABASE_URL", DefaultDatabaseURL),
-		AMQPURL:      get("AMQP_URL", DefaultAMQPURL),
-		SMTPURL:      getenv("SMTP_URL"),
-		MailFrom:     get("MAIL_FROM", DefaultMailFrom),
-		HTTPAddr:     get("HTTP_ADDR", DefaultHTTPAddr),
-		BcryptCost:   number("BCRYPT_COST", 10, 10, 14),
-		SignupPoints: number("SIGNUP_POINTS", 100, 0, 1_000_000),
+		PubSub:          get("PUBSUB", DefaultPubSub),
+		DatabaseURL:     get("DATABASE_URL", DefaultDatabaseURL),
+		AMQPURL:         get("AMQP_URL", DefaultAMQPURL),
+		SMTPURL:         getenv("SMTP_URL"),
+		MailFrom:        get("MAIL_FROM", DefaultMailFrom),
+		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
+		BcryptCost:      number("BCRYPT_COST", 10, 10, 14),
+		SignupPoints:    number("SIGNUP_POINTS", 100, 0, 1_000_000),
+		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
+		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
 	}
 	switch cfg.PubSub {
 	case "gochannel", "sql", "amqp":

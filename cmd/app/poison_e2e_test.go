@@ -70,13 +70,20 @@ func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 			assert.Contains(t, listed, adapters.EventTopic("UserRegistered"))
 			assert.Zero(t, smtpServer.CountTo("future@example.com"), "no email for an event this build cannot read")
 
-			// Requeue one copy: it goes back to its handler, fails again, and returns.
-			out := poisonCommand(t, env, "requeue", futureVersion.UUID)
-			assert.Contains(t, out, "requeued "+futureVersion.UUID)
+			// Each copy has an id of its own; requeue one: it goes back to
+			// its handler alone, fails again, and returns once.
+			copies := poisonedCopies(t, env, futureVersion.UUID)
+			require.Len(t, copies, len(handlers))
+			assert.NotEqual(t, copies[0], copies[1], "one id per poisoned copy")
+			out := poisonCommand(t, env, "requeue", copies[0])
+			assert.Contains(t, out, "requeued "+copies[0])
 			assert.Equal(t, len(handlers)-1, strings.Count(poisonCommand(t, env, "list"), futureVersion.UUID))
 			require.Eventually(t, func() bool {
 				return strings.Count(poisonCommand(t, env, "list"), futureVersion.UUID) == len(handlers)
 			}, poisonRetriesTimeout, e2ePoll, "the requeued message was retried and poisoned again")
+			assert.Never(t, func() bool {
+				return strings.Count(poisonCommand(t, env, "list"), futureVersion.UUID) > len(handlers)
+			}, 2*time.Second, 200*time.Millisecond, "the handler that did not requeue it does not poison it again")
 
 			proc.stop(t)
 			assert.NotContains(t, proc.stdout.String(), "$2a$", "no hash in the logs")
@@ -92,6 +99,19 @@ func poisonCommand(t *testing.T, env map[string]string, args ...string) string {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "app poison %s: %s", strings.Join(args, " "), out)
 	return string(out)
+}
+
+// poisonedCopies returns the ids of the poisoned copies of one message,
+// from `app poison list`.
+func poisonedCopies(t *testing.T, env map[string]string, messageUUID string) []string {
+	t.Helper()
+	var ids []string
+	for _, line := range strings.Split(poisonCommand(t, env, "list"), "\n") {
+		if fields := strings.Fields(line); len(fields) > 1 && fields[1] == messageUUID {
+			ids = append(ids, fields[0])
+		}
+	}
+	return ids
 }
 
 // TestE2E_SMTPOutageLosesNoEmail: while the SMTP server answers 451, welcome

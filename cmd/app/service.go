@@ -42,6 +42,7 @@ type Service struct {
 	wakeup    *adapters.Wakeup // nil but on PostgreSQL
 	mailConns io.Closer        // the SMTP mailer's open connections, or nil
 	handlers  *message.Router
+	retries   *adapters.RetryQueue
 	forwarder *forwarder.Forwarder
 	server    *http.Server
 	listener  net.Listener
@@ -107,6 +108,15 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 			event.NewSendWelcomeEmail(mailer, adapters.NewDeduplicator(s.db)).Handle),
 		cqrs.NewEventHandler(event.SeedSignupPointsName,
 			event.NewSeedSignupPoints(ledger, cfg.SignupPoints, nil).Handle),
+	}
+	if s.retries, err = adapters.NewRetryQueue(adapters.RetryQueueConfig{
+		DB:         s.db,
+		Publisher:  s.transport.Publisher,
+		MaxAge:     cfg.RetryMaxAge,
+		FirstDelay: cfg.RetryFirstDelay,
+		Logger:     logger,
+	}); err != nil {
+		return nil, err
 	}
 	if s.handlers, err = s.newHandlersRouter(application, eventHandlers); err != nil {
 		return nil, err
@@ -182,8 +192,10 @@ func (s *Service) drain() {
 
 // newHandlersRouter runs the event handlers and the RegisterUser command
 // handler, each on its own consumer group, behind the middleware, outermost
-// first: correlation id carried to produced messages, poison queue once the
-// retries are spent, retry with backoff, one log line per attempt (with the
+// first: a message redelivered for another handler skipped, correlation id
+// carried to produced messages, poison queue for what will never pass, the
+// retry queue for what failed for itself alone (off the head of the queue),
+// quick retries with backoff, one log line per attempt (with the
 // correlation id), panic recovery.
 func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler) (*message.Router, error) {
 	wlogger := watermill.NewSlogLogger(s.logger)
@@ -191,24 +203,30 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 	if err != nil {
 		return nil, err
 	}
-	// Transient failures (SMTP or database down) are not poisoned: the
-	// message is nacked and redelivered, and retried again, until it passes.
-	poison, err := middleware.PoisonQueueWithFilter(s.transport.Publisher, adapters.PoisonTopic,
-		func(err error) bool { return !adapters.Transient(err) })
+	// An outage (SMTP or database down) is not poisoned: the message is
+	// nacked and redelivered, and retried again, until it passes.
+	poison, err := middleware.PoisonQueueWithFilter(adapters.UniquePoisonIDs(s.transport.Publisher), adapters.PoisonTopic,
+		func(err error) bool { return adapters.Classify(err) == adapters.FailurePermanent })
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(
 		s.abortOnStop,
+		adapters.ForNamedHandler,
 		middleware.CorrelationID,
 		poison,
-		// About 5 s of retries per delivery.
+		s.retries.Middleware,
+		// About 5 s of retries per delivery, but none for a failure of this
+		// message alone: the retry queue waits minutes, not seconds.
 		middleware.Retry{
 			MaxRetries:          6,
 			InitialInterval:     100 * time.Millisecond,
 			MaxInterval:         2 * time.Second,
 			Multiplier:          2,
 			RandomizationFactor: 0.2,
+			ShouldRetry: func(p middleware.RetryParams) bool {
+				return adapters.Classify(p.Err) != adapters.FailureMessage
+			},
 		}.Middleware,
 		logMessages(s.logger),
 		middleware.Recoverer,
@@ -336,6 +354,11 @@ func (s *Service) Run(ctx context.Context) error {
 	case err := <-errs:
 		return fmt.Errorf("handlers router: %w", err)
 	}
+	retriesDone := make(chan struct{})
+	go func() {
+		defer close(retriesDone)
+		s.retries.Run(s.stopping)
+	}()
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
 	s.logger.Info("onboard is serving", "addr", s.Addr())
@@ -360,6 +383,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.handlers.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("handlers close: %w", err))
 	}
+	<-retriesDone
 	if err := s.transport.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("transport close: %w", err))
 	}

@@ -10,23 +10,31 @@ import (
 	"os/signal"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/onboard/onboard/adapters"
 )
 
 const usage = "usage: onboard                       run the service\n" +
 	"       onboard poison list           list poisoned messages\n" +
-	"       onboard poison requeue ID     send one back to the handler that failed on it"
+	"       onboard poison requeue ID     send one back to the handler that failed on it\n" +
+	"       onboard retries list          list messages waiting for a later retry"
 
 // runCommand runs an operator's subcommand, configured like the service.
 func runCommand(cfg Config, args []string, out io.Writer) error {
-	if len(args) < 2 || args[0] != "poison" {
+	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries") {
 		return errors.New(usage)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*startTimeout)
 	defer cancel()
+	if args[0] == "retries" {
+		if args[1] != "list" || len(args) != 2 {
+			return errors.New(usage)
+		}
+		return listRetries(ctx, cfg, out)
+	}
 	var db *sql.DB
 	if cfg.PubSub == adapters.TransportSQL {
 		var err error
@@ -63,9 +71,37 @@ func listPoisoned(ctx context.Context, queue adapters.PoisonQueue, out io.Writer
 		return err
 	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(w, "ID\tTOPIC\tHANDLER\tBYTES\tREASON")
+	_, _ = fmt.Fprintln(w, "ID\tMESSAGE\tTOPIC\tHANDLER\tBYTES\tREASON")
 	for _, p := range poisoned {
-		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", p.ID, p.Topic, p.Handler, p.Bytes, p.Reason)
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.ID, p.MessageUUID, p.Topic, p.Handler, p.Bytes, p.Reason)
+	}
+	return w.Flush()
+}
+
+// listRetries prints the messages waiting in the database for a retry.
+func listRetries(ctx context.Context, cfg Config, out io.Writer) error {
+	db, err := adapters.OpenDatabase(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	queue, err := adapters.NewRetryQueue(adapters.RetryQueueConfig{DB: db})
+	if err != nil {
+		return err
+	}
+	waiting, err := queue.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(waiting) == 0 {
+		_, err := fmt.Fprintln(out, "no messages waiting for a retry")
+		return err
+	}
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(w, "ID\tTOPIC\tHANDLER\tATTEMPTS\tFIRST FAILURE\tNEXT ATTEMPT\tBYTES\tREASON")
+	for _, m := range waiting {
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", m.ID, m.Topic, m.Handler, m.Attempts,
+			m.FirstFailed.Format(time.RFC3339), m.NextAttempt.Format(time.RFC3339), m.Bytes, m.Reason)
 	}
 	return w.Flush()
 }
