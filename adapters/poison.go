@@ -44,17 +44,18 @@ type PoisonQueue interface {
 	Requeue(ctx context.Context, id string) (PoisonedMessage, error)
 }
 
-// NewPoisonQueue opens the poison queue of the transport kind names.
-func NewPoisonQueue(kind string, db *sql.DB, amqpURL string) (PoisonQueue, error) {
-	switch kind {
-	case TransportSQL:
-		return sqlPoisonQueue{db: db, dialect: dialectOf(db)}, nil
-	case TransportAMQP:
-		return amqpPoisonQueue{url: amqpURL}, nil
-	case TransportGoChannel:
+// NewPoisonQueue opens the poison queue of the transport cfg names.
+func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
+	if cfg.Kind == TransportGoChannel {
 		return nil, errors.New("PUBSUB=gochannel keeps no poisoned messages: they are only in the log")
 	}
-	return nil, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", kind)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Kind == TransportSQL {
+		return sqlPoisonQueue{db: cfg.DB, dialect: dialectOf(cfg.DB), namespace: cfg.Namespace}, nil
+	}
+	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil
 }
 
 func describePoisoned(msg *message.Message) PoisonedMessage {
@@ -118,11 +119,17 @@ func checkRequeueTarget(p PoisonedMessage) error {
 
 // sqlPoisonQueue reads the poison topic's table.
 type sqlPoisonQueue struct {
-	db      *sql.DB
-	dialect dialect
+	db        *sql.DB
+	dialect   dialect
+	namespace string
 }
 
-func (q sqlPoisonQueue) table() string { return q.quote(MessagesTable(q.db, PoisonTopic)) }
+func (q sqlPoisonQueue) table() string { return q.topicTable(PoisonTopic) }
+
+// topicTable is the quoted name of the table of a topic of the namespace.
+func (q sqlPoisonQueue) topicTable(topic string) string {
+	return q.quote(MessagesTable(q.db, NamespacedTopic(q.namespace, topic)))
+}
 
 func (q sqlPoisonQueue) quote(name string) string {
 	return QueueSchema{MySQL: q.dialect.name == mysqlDialect.name}.quote(name)
@@ -216,9 +223,9 @@ func (q sqlPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage
 	var insert string
 	args := []any{msg.UUID, []byte(msg.Payload), string(metadata)}
 	if q.dialect.name == sqliteDialect.name {
-		insert = `INSERT INTO ` + q.quote(MessagesTable(q.db, poisoned.Topic)) + ` (uuid, payload, metadata) VALUES (?, ?, ?)`
+		insert = `INSERT INTO ` + q.topicTable(poisoned.Topic) + ` (uuid, payload, metadata) VALUES (?, ?, ?)`
 	} else {
-		insert = `INSERT INTO ` + q.quote(MessagesTable(q.db, poisoned.Topic)) +
+		insert = `INSERT INTO ` + q.topicTable(poisoned.Topic) +
 			` (consumer_group, uuid, payload, metadata) VALUES (?, ?, ?, ?)`
 		args = append([]any{poisoned.Handler}, args...)
 	}
@@ -245,8 +252,8 @@ func isMissingTable(err error) bool {
 	return errors.As(err, &liteErr) && strings.Contains(liteErr.Error(), "no such table")
 }
 
-// amqpPoisonQueue reads the durable "poison" queue on RabbitMQ.
-type amqpPoisonQueue struct{ url string }
+// amqpPoisonQueue reads the durable poison queue of the namespace on RabbitMQ.
+type amqpPoisonQueue struct{ url, namespace string }
 
 // amqpGetTimeout bounds the wait for RabbitMQ's answers.
 const amqpGetTimeout = 10 * time.Second
@@ -267,7 +274,7 @@ func (q amqpPoisonQueue) browse(ctx context.Context, visit func(ch *amqp091.Chan
 	defer func() { _ = ch.Close() }()
 	var marshaler wamqp.DefaultMarshaler
 	for ctx.Err() == nil {
-		d, ok, err := ch.Get(PoisonTopic, false)
+		d, ok, err := ch.Get(NamespacedTopic(q.namespace, PoisonTopic), false)
 		if err != nil {
 			return fmt.Errorf("read the poison queue: %w", err)
 		}
@@ -314,7 +321,7 @@ func (q amqpPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessag
 		if err := ch.Confirm(false); err != nil {
 			return true, err
 		}
-		queue := wamqp.GenerateQueueNameTopicNameWithSuffix(poisoned.Handler)(poisoned.Topic)
+		queue := wamqp.GenerateQueueNameTopicNameWithSuffix(poisoned.Handler)(NamespacedTopic(q.namespace, poisoned.Topic))
 		// RabbitMQ confirms even a message no queue took: check the queue first.
 		if _, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
 			return true, fmt.Errorf("requeue to %s: %w", queue, err)

@@ -24,14 +24,22 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		if tc.kind == adapters.TransportSQL {
 			db := migratedDB(t, tc.backend)
 			tr = newSQLTransport(t, db)
-			queue, err = adapters.NewPoisonQueue(tc.kind, db.DB, "")
+			queue, err = adapters.NewPoisonQueue(adapters.TransportConfig{Kind: tc.kind, DB: db.DB})
 		} else {
-			tr = newTestTransport(t, tc)
-			queue, err = adapters.NewPoisonQueue(tc.kind, nil, testenv.URL(t, testenv.AMQPURLVar))
+			// A poison queue of this test's own.
+			cfg := adapters.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: testNamespace(t, tc.kind)}
+			tr, err = adapters.NewTransport(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+			queue, err = adapters.NewPoisonQueue(cfg)
 		}
 		require.NoError(t, err)
 		const handler = "FailingHandler"
-		topic := uniqueTopic(t, tc.kind, handler)
+		topic := testenv.Name("events")
+		if tc.kind == adapters.TransportAMQP {
+			physical := tr.Topic(topic)
+			t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
+		}
 		messages := subscribe(t, subscriber(t, tr, handler, topic), topic)
 		ctx := testTimeoutCtx(t)
 
@@ -77,7 +85,7 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 }
 
 func TestPoisonQueue_GoChannelKeepsNothing(t *testing.T) {
-	_, err := adapters.NewPoisonQueue(adapters.TransportGoChannel, nil, "")
+	_, err := adapters.NewPoisonQueue(adapters.TransportConfig{Kind: adapters.TransportGoChannel})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "gochannel keeps no poisoned messages")
 }

@@ -1,7 +1,6 @@
 package adapters_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -33,7 +32,7 @@ func TestSQLTransportPubSub(t *testing.T) {
 				ForceShort: true,
 			}
 			newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
-				transport, err := adapters.NewTransport(adapters.TransportSQL, db, "", slog.New(slog.DiscardHandler))
+				transport, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportSQL, DB: db})
 				require.NoError(t, err)
 				subscriber, err := adapters.NewSQLSubscriber(db, group, watermill.NopLogger{})
 				require.NoError(t, err)

@@ -38,8 +38,11 @@ const SQLPollInterval = 100 * time.Millisecond
 // Transport is the pub/sub that carries events and commands between the
 // forwarder and the handlers. Each handler subscribes with its own name as
 // consumer group (SQL) or queue (AMQP), so each gets every message once.
+// Topics are given without the namespace, which the transport adds.
 type Transport struct {
+	// Publisher publishes to the namespaced topic.
 	Publisher     message.Publisher
+	namespace     string
 	newSubscriber func(group, topic string) (message.Subscriber, error)
 	// concurrency is how many messages of one consumer group a subscriber
 	// has in flight at once; the router handles each in its own goroutine.
@@ -50,35 +53,75 @@ type Transport struct {
 	closeErr    error
 }
 
-// NewTransport builds the transport that kind names. db is used by the SQL
-// transport; amqpURL by the AMQP one.
-//
-// On PostgreSQL, wakeup (may be nil: poll every SQLPollInterval) wakes the
-// SQL transport's subscribers when their topic gets a message.
-func NewTransport(kind string, db *sql.DB, amqpURL string, logger *slog.Logger, wakeup ...*Wakeup) (*Transport, error) {
-	wlogger := watermill.NewSlogLogger(logger)
-	switch kind {
-	case TransportGoChannel:
-		return newGoChannelTransport(wlogger), nil
+// TransportConfig configures NewTransport.
+type TransportConfig struct {
+	// Kind is the transport, as PUBSUB names it: gochannel, sql or amqp.
+	Kind string
+	// DB carries the sql transport; AMQPURL is the amqp one's broker.
+	DB      *sql.DB
+	AMQPURL string
+	// Namespace prefixes every topic, and so every table, exchange and
+	// queue the transport names ("ns.events.UserRegistered"), so that two
+	// deployments sharing a broker never share a queue. Empty: no prefix.
+	Namespace string
+	// Wakeup (PostgreSQL only; nil: poll every SQLPollInterval) wakes the
+	// sql transport's subscribers when their topic gets a message.
+	Wakeup *Wakeup
+	Logger *slog.Logger
+}
+
+// Validate returns every problem at once.
+func (c TransportConfig) Validate() error {
+	var errs []error
+	switch c.Kind {
+	case TransportGoChannel, TransportAMQP:
 	case TransportSQL:
-		if db == nil {
-			return nil, errors.New("the sql transport needs a database")
+		if c.DB == nil {
+			errs = append(errs, errors.New("the sql transport needs a database"))
 		}
-		var w *Wakeup
-		if len(wakeup) > 0 {
-			w = wakeup[0]
-		}
-		return newSQLTransport(db, w, wlogger)
-	case TransportAMQP:
-		return newAMQPTransport(amqpURL, wlogger)
+	default:
+		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", c.Kind))
 	}
-	return nil, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", kind)
+	if c.Namespace != "" {
+		errs = append(errs, ValidateNamespace(c.Namespace))
+	}
+	return errors.Join(errs...)
+}
+
+// NewTransport builds the transport cfg names.
+func NewTransport(cfg TransportConfig) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	wlogger := watermill.NewSlogLogger(cfg.Logger)
+	var (
+		t   *Transport
+		err error
+	)
+	switch cfg.Kind {
+	case TransportGoChannel:
+		t = newGoChannelTransport(wlogger)
+	case TransportSQL:
+		t, err = newSQLTransport(cfg.DB, cfg.Wakeup, cfg.Namespace, wlogger)
+	case TransportAMQP:
+		t, err = newAMQPTransport(cfg.AMQPURL, cfg.Namespace, wlogger)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.namespace = cfg.Namespace
+	t.Publisher = namespacedPublisher{Publisher: t.Publisher, namespace: cfg.Namespace}
+	return t, nil
 }
 
 // Subscriber returns a subscriber for one consumer group, with the topic's
 // durable storage (table, queue and binding) created at once, so that no
 // message published from now on can miss it.
 func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) {
+	topic = NamespacedTopic(t.namespace, topic)
 	var (
 		sub message.Subscriber
 		err error
@@ -97,8 +140,11 @@ func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) 
 			return nil, fmt.Errorf("initialize %s for %s: %w", topic, group, err)
 		}
 	}
-	return sub, nil
+	return namespacedSubscriber{Subscriber: sub, namespace: t.namespace}, nil
 }
+
+// Topic is the name a topic has on the transport: with its namespace.
+func (t *Transport) Topic(topic string) string { return NamespacedTopic(t.namespace, topic) }
 
 // Ready reports whether the transport can carry messages now.
 func (t *Transport) Ready(ctx context.Context) error { return t.ready(ctx) }
@@ -130,7 +176,7 @@ type noCloseSubscriber struct{ message.Subscriber }
 
 func (noCloseSubscriber) Close() error { return nil }
 
-func newSQLTransport(db *sql.DB, wakeup *Wakeup, logger watermill.LoggerAdapter) (*Transport, error) {
+func newSQLTransport(db *sql.DB, wakeup *Wakeup, namespace string, logger watermill.LoggerAdapter) (*Transport, error) {
 	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
 		SchemaAdapter:        dialectOf(db).schema,
 		AutoInitializeSchema: true,
@@ -141,7 +187,7 @@ func newSQLTransport(db *sql.DB, wakeup *Wakeup, logger watermill.LoggerAdapter)
 	// Poisoned messages need a consumer group of their own, or no queue keeps them.
 	poison, err := NewSQLSubscriber(db, PoisonGroup, logger)
 	if err == nil {
-		err = errors.Join(poison.SubscribeInitialize(PoisonTopic), poison.Close())
+		err = errors.Join(poison.SubscribeInitialize(NamespacedTopic(namespace, PoisonTopic)), poison.Close())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("declare poison queue: %w", err)
@@ -226,7 +272,7 @@ func (s *SQLSubscriber) Close() error {
 	return err
 }
 
-func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transport, error) {
+func newAMQPTransport(amqpURL, namespace string, logger watermill.LoggerAdapter) (*Transport, error) {
 	if u, err := url.Parse(amqpURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
 		return nil, errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")
 	}
@@ -258,7 +304,7 @@ func newAMQPTransport(amqpURL string, logger watermill.LoggerAdapter) (*Transpor
 	// Poisoned messages need a queue of their own, or the fanout exchange drops them.
 	poison, err := wamqp.NewSubscriberWithConnection(config, logger, conn)
 	if err == nil {
-		err = errors.Join(poison.SubscribeInitialize(PoisonTopic), poison.Close())
+		err = errors.Join(poison.SubscribeInitialize(NamespacedTopic(namespace, PoisonTopic)), poison.Close())
 	}
 	if err != nil {
 		_ = t.Close()

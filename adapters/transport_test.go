@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,11 +60,11 @@ func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 	)
 	switch tc.kind {
 	case adapters.TransportGoChannel:
-		tr, err = adapters.NewTransport(tc.kind, nil, "", quietLogger())
+		tr, err = adapters.NewTransport(adapters.TransportConfig{Kind: tc.kind})
 	case adapters.TransportSQL:
 		return newSQLTransport(t, migratedDB(t, tc.backend))
 	case adapters.TransportAMQP:
-		tr, err = adapters.NewTransport(tc.kind, nil, testenv.URL(t, testenv.AMQPURLVar), quietLogger())
+		tr, err = adapters.NewTransport(adapters.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar)})
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -89,14 +90,27 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *adapters.Transport {
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, wakeup.Close()) })
 	}
-	tr, err := adapters.NewTransport(adapters.TransportSQL, db.DB, "", quietLogger(), wakeup)
+	tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportSQL, DB: db.DB, Wakeup: wakeup})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr
 }
 
+// testNamespace is a namespace of this test alone; on RabbitMQ, its poison
+// queue and exchange are deleted when the test ends.
+func testNamespace(t *testing.T, kind string) string {
+	t.Helper()
+	ns := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
+	if kind == adapters.TransportAMQP {
+		poison := adapters.NamespacedTopic(ns, adapters.PoisonTopic)
+		t.Cleanup(func() { deleteAMQPTopology(t, poison, "") })
+	}
+	return ns
+}
+
 // deleteAMQPTopology removes the exchange and queues a test topic created on
-// RabbitMQ.
+// RabbitMQ: topic_group for each group, or the queue named as the topic
+// for an empty group.
 func deleteAMQPTopology(t *testing.T, topic string, groups ...string) {
 	t.Helper()
 	conn, err := amqp091.Dial(testenv.URL(t, testenv.AMQPURLVar))
@@ -112,8 +126,12 @@ func deleteAMQPTopology(t *testing.T, topic string, groups ...string) {
 	}
 	defer func() { _ = ch.Close() }()
 	for _, group := range groups {
-		if _, err := ch.QueueDelete(topic+"_"+group, false, false, false); err != nil {
-			t.Logf("delete queue %s_%s: %v", topic, group, err)
+		queue := topic
+		if group != "" {
+			queue += "_" + group
+		}
+		if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
+			t.Logf("delete queue %s: %v", queue, err)
 			return // the channel is closed after an error
 		}
 	}
@@ -358,7 +376,7 @@ func testNackRedelivers(t *testing.T, tc transportCase) {
 func TestNewTransport_UnknownKind(t *testing.T) {
 	for _, kind := range []string{"", "kafka", "GoChannel", "amqp "} {
 		t.Run(fmt.Sprintf("%q", kind), func(t *testing.T) {
-			tr, err := adapters.NewTransport(kind, nil, "amqp://guest:s3cret@127.0.0.1:5672/", quietLogger())
+			tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: kind, AMQPURL: "amqp://guest:s3cret@127.0.0.1:5672/"})
 			require.Error(t, err)
 			assert.Nil(t, tr)
 			assert.Contains(t, err.Error(), "PUBSUB")
@@ -382,7 +400,7 @@ func TestNewTransport_AMQPMalformedURL(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
 			start := time.Now()
-			tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, rawURL, quietLogger())
+			tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportAMQP, AMQPURL: rawURL})
 			if tr != nil {
 				_ = tr.Close()
 			}
@@ -413,7 +431,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rawURL := amqpURL(t)
 			start := time.Now()
-			tr, err := adapters.NewTransport(adapters.TransportAMQP, nil, rawURL, quietLogger())
+			tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportAMQP, AMQPURL: rawURL})
 			elapsed := time.Since(start)
 			if tr != nil {
 				_ = tr.Close()
@@ -456,4 +474,58 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 			assert.Equal(t, want, got, groups[i])
 		}
 	})
+}
+
+// Two deployments on one broker or database, in two namespaces: a handler
+// of one never receives what the other publishes, even under the same
+// handler name and topic.
+func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
+	forEachTransport(t, []string{adapters.TransportSQL, adapters.TransportAMQP}, func(t *testing.T, tc transportCase) {
+		cfg := adapters.TransportConfig{Kind: tc.kind}
+		if tc.kind == adapters.TransportSQL {
+			cfg.DB = migratedDB(t, tc.backend).DB
+		} else {
+			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
+		}
+		topic := testenv.Name("events")
+		const handler = "SameHandler"
+		messagesOf := map[string]<-chan *message.Message{}
+		transports := map[string]*adapters.Transport{}
+		for _, ns := range []string{testNamespace(t, tc.kind), testNamespace(t, tc.kind)} {
+			cfg.Namespace = ns
+			tr, err := adapters.NewTransport(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+			if tc.kind == adapters.TransportAMQP {
+				physical := tr.Topic(topic)
+				t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
+			}
+			transports[ns], messagesOf[ns] = tr, subscribe(t, subscriber(t, tr, handler, topic), topic)
+		}
+		for ns, tr := range transports {
+			msg := newTestMessage(ns)
+			require.NoError(t, tr.Publisher.Publish(topic, msg))
+		}
+		for ns, messages := range messagesOf {
+			got := receive(t, messages, "the message of namespace "+ns)
+			got.Ack()
+			assert.Equal(t, ns, string(got.Payload), "only its own namespace's message")
+			select {
+			case other := <-messages:
+				t.Errorf("namespace %s received %q", ns, other.Payload)
+			case <-time.After(500 * time.Millisecond): // the other message would have arrived by now
+			}
+		}
+	})
+}
+
+func TestTransportConfig_RejectsBadNamespaces(t *testing.T) {
+	for _, ns := range []string{"UPPER", "-lead", "with.dot", "with_underscore", "seventeen-chars-x", "é"} {
+		_, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportGoChannel, Namespace: ns})
+		assert.ErrorContains(t, err, "PUBSUB_NAMESPACE", ns)
+	}
+	tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportGoChannel, Namespace: "staging-2"})
+	require.NoError(t, err)
+	assert.Equal(t, "staging-2.events.X", tr.Topic("events.X"))
+	assert.NoError(t, tr.Close())
 }

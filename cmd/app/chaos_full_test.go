@@ -16,4 +16,6 @@ var chaosSize = chaosSizes{
 	smtpCut:     30 * time.Second,
 	replicaLoad: 500,
 	inFlight:    200,
+	greyLoad:    200,
+	greyRefused: 10,
 }

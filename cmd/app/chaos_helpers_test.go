@@ -148,8 +148,8 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		e.amqpURL = testenv.URL(t, testenv.AMQPURLVar)
 		lockServiceQueues(t, e.db)
 		resetServiceQueues(t, e.amqpURL)
-		e.poisonBefore = amqpQueueDepth(t, e.amqpURL, adapters.PoisonGroup)
-		e.taps = []*amqpTap{tapExchange(t, e.amqpURL, e2eEventsExchange), tapExchange(t, e.amqpURL, adapters.PoisonTopic)}
+		e.poisonBefore = amqpQueueDepth(t, e.amqpURL, e2ePoisonQueue)
+		e.taps = []*amqpTap{tapExchange(t, e.amqpURL, e2eEventsExchange), tapExchange(t, e.amqpURL, e2ePoisonQueue)}
 		serviceAMQP = e.amqpURL
 		if proxies.amqp {
 			e.amqpProxy = startProxy(t, "rabbitmq", hostPort(t, e.amqpURL, "5672"))
@@ -210,9 +210,9 @@ func amqpQueueDepth(t *testing.T, amqpURL, queue string) int {
 func (e *chaosEnv) poisoned(t *testing.T) int {
 	t.Helper()
 	if e.pubsub == "amqp" {
-		return amqpQueueDepth(t, e.amqpURL, adapters.PoisonGroup) - e.poisonBefore
+		return amqpQueueDepth(t, e.amqpURL, e2ePoisonQueue) - e.poisonBefore
 	}
-	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.PoisonTopic))+
+	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, e2ePoisonQueue))+
 		` WHERE consumer_group = ?`, adapters.PoisonGroup)
 	require.NoError(t, err)
 	return n

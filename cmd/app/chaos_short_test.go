@@ -17,4 +17,6 @@ var chaosSize = chaosSizes{
 	smtpCut:     3 * time.Second,
 	replicaLoad: 40,
 	inFlight:    40,
+	greyLoad:    40,
+	greyRefused: 4,
 }

@@ -37,6 +37,8 @@ type chaosSizes struct {
 	smtpLoad    int           // registrations of the SMTP outage
 	smtpCut     time.Duration // how long the SMTP server is unreachable
 	inFlight    int           // registrations in flight at SIGTERM
+	greyLoad    int           // registrations of the greylisting scenario
+	greyRefused int           // of which the SMTP server greylists so many
 }
 
 // 1. kill -9 during the load, then start again, chaosSize.kills times: every

@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/onboard/onboard/adapters"
 )
 
 // Config is the service's configuration, read from the environment.
 type Config struct {
-	PubSub       string
+	PubSub string
+	// Namespace prefixes the transport's topics, tables, exchanges and
+	// queues; empty: the database's own (see adapters.DefaultNamespace).
+	Namespace    string
 	DatabaseURL  string
 	AMQPURL      string
 	SMTPURL      string
@@ -79,6 +84,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SignupPoints:    number("SIGNUP_POINTS", 100, 0, 1_000_000),
 		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
 		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
+	}
+	if cfg.Namespace = getenv("PUBSUB_NAMESPACE"); cfg.Namespace != "" {
+		if err := adapters.ValidateNamespace(cfg.Namespace); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch cfg.PubSub {
 	case "gochannel", "sql", "amqp":

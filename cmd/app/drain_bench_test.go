@@ -61,7 +61,7 @@ func benchTransport(b *testing.B, pubsub string) (dbURL, amqpURL string, db *tes
 		b.Fatal(err) // it applies the migrations
 	}
 	_ = migrated.Close()
-	tr, err = adapters.NewTransport(pubsub, db.DB, amqpURL, slog.New(slog.DiscardHandler))
+	tr, err = adapters.NewTransport(adapters.TransportConfig{Kind: pubsub, DB: db.DB, AMQPURL: amqpURL, Namespace: e2eNamespace})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,6 +74,7 @@ func benchService(ctx context.Context, b *testing.B, pubsub, dbURL, amqpURL stri
 	b.Helper()
 	svc, err := NewService(ctx, Config{
 		PubSub:       pubsub,
+		Namespace:    e2eNamespace,
 		DatabaseURL:  dbURL,
 		AMQPURL:      amqpURL,
 		HTTPAddr:     "127.0.0.1:0",

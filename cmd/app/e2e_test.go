@@ -57,15 +57,21 @@ const (
 	e2eUnreachableAMQP = "amqp://guest:guest@127.0.0.1:1/"
 )
 
+// e2eNamespace is PUBSUB_NAMESPACE of the service under test.
+const e2eNamespace = "e2e"
+
 // The durable queues of the service's handlers on RabbitMQ: topic_handler.
 var e2eServiceQueues = []string{
-	"events.UserRegistered_SendWelcomeEmailOnUserRegistered",
-	"events.UserRegistered_SeedSignupPointsOnUserRegistered",
-	"commands.RegisterUser_RegisterUserHandler",
-	"poison",
+	e2eNamespace + ".events.UserRegistered_SendWelcomeEmailOnUserRegistered",
+	e2eNamespace + ".events.UserRegistered_SeedSignupPointsOnUserRegistered",
+	e2eNamespace + ".commands.RegisterUser_RegisterUserHandler",
+	e2eNamespace + ".poison",
 }
 
-const e2eEventsExchange = "events.UserRegistered"
+const (
+	e2eEventsExchange = e2eNamespace + ".events.UserRegistered"
+	e2ePoisonQueue    = e2eNamespace + "." + adapters.PoisonTopic
+)
 
 var e2eBinary struct {
 	once sync.Once
@@ -176,14 +182,15 @@ type e2eProcess struct {
 // nothing leaks in from the environment of the test.
 func e2eEnv(overrides map[string]string) []string {
 	vars := map[string]string{
-		"PUBSUB":        "gochannel",
-		"DATABASE_URL":  "",
-		"AMQP_URL":      e2eUnreachableAMQP,
-		"SMTP_URL":      "",
-		"MAIL_FROM":     e2eMailFrom,
-		"HTTP_ADDR":     "127.0.0.1:0",
-		"BCRYPT_COST":   "10",
-		"SIGNUP_POINTS": fmt.Sprint(e2eSignupPoints),
+		"PUBSUB":           "gochannel",
+		"PUBSUB_NAMESPACE": e2eNamespace,
+		"DATABASE_URL":     "",
+		"AMQP_URL":         e2eUnreachableAMQP,
+		"SMTP_URL":         "",
+		"MAIL_FROM":        e2eMailFrom,
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"BCRYPT_COST":      "10",
+		"SIGNUP_POINTS":    fmt.Sprint(e2eSignupPoints),
 	}
 	for k, v := range overrides {
 		vars[k] = v
@@ -1224,7 +1231,7 @@ const tapGroup = "e2e_tap"
 // tapSQLTopics registers tapGroup on the SQL topics the service writes.
 func tapSQLTopics(t *testing.T, db *testenv.DB) {
 	t.Helper()
-	for _, topic := range []string{adapters.OutboxTopic, adapters.EventTopic("UserRegistered"), adapters.PoisonTopic} {
+	for _, topic := range []string{adapters.OutboxTopic, e2eEventsExchange, e2ePoisonQueue} {
 		tap, err := adapters.NewSQLSubscriber(db.DB, tapGroup, watermill.NopLogger{})
 		require.NoError(t, err)
 		require.NoError(t, tap.SubscribeInitialize(topic), topic)

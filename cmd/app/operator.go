@@ -43,7 +43,9 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 		}
 		defer func() { _ = db.Close() }()
 	}
-	queue, err := adapters.NewPoisonQueue(cfg.PubSub, db, cfg.AMQPURL)
+	queue, err := adapters.NewPoisonQueue(adapters.TransportConfig{
+		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, Namespace: cfg.Namespace,
+	})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -36,7 +35,9 @@ func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 			proc := runBinary(t, env)
 			api := newE2EAPI(proc.waitServing(t))
 
-			transport, err := adapters.NewTransport(pubsub, db.DB, env["AMQP_URL"], slog.New(slog.DiscardHandler))
+			transport, err := adapters.NewTransport(adapters.TransportConfig{
+				Kind: pubsub, DB: db.DB, AMQPURL: env["AMQP_URL"], Namespace: e2eNamespace,
+			})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = transport.Close() })
 			notJSON := message.NewMessage(uuid.NewString(), []byte(`{"user_id": "truncated`))
@@ -94,10 +95,16 @@ func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 // poisonCommand runs `app poison ARGS…` with env and returns its output.
 func poisonCommand(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(onboardBinary(t), append([]string{"poison"}, args...)...)
+	return operatorCommand(t, env, append([]string{"poison"}, args...)...)
+}
+
+// operatorCommand runs `app ARGS…` with env and returns its output.
+func operatorCommand(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(onboardBinary(t), args...)
 	cmd.Env = e2eEnv(env)
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "app poison %s: %s", strings.Join(args, " "), out)
+	require.NoError(t, err, "app %s: %s", strings.Join(args, " "), out)
 	return string(out)
 }
 

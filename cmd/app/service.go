@@ -81,7 +81,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 			return nil, fmt.Errorf("listen for notifications: %w", err)
 		}
 	}
-	if s.transport, err = adapters.NewTransport(cfg.PubSub, s.db, cfg.AMQPURL, logger, s.wakeup); err != nil {
+	if s.transport, err = adapters.NewTransport(adapters.TransportConfig{
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: cfg.Namespace, Wakeup: s.wakeup, Logger: logger,
+	}); err != nil {
 		return nil, err
 	}
 	if mailer == nil {

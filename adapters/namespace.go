@@ -1,0 +1,62 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// MaxNamespaceLength keeps every name under the 63 bytes PostgreSQL allows
+// an identifier ("watermill_groups_" + namespace + "." + topic).
+const MaxNamespaceLength = 16
+
+var namespaceForm = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// ValidateNamespace checks PUBSUB_NAMESPACE: 1 to 16 lower-case letters,
+// digits and hyphens, starting with a letter or digit.
+func ValidateNamespace(namespace string) error {
+	if len(namespace) > MaxNamespaceLength || !namespaceForm.MatchString(namespace) {
+		return fmt.Errorf("PUBSUB_NAMESPACE: want 1 to %d lower-case letters, digits and hyphens, got %q",
+			MaxNamespaceLength, namespace)
+	}
+	return nil
+}
+
+// NamespacedTopic is topic in the namespace: "ns.topic", or topic alone
+// when the namespace is empty.
+func NamespacedTopic(namespace, topic string) string {
+	if namespace == "" {
+		return topic
+	}
+	return namespace + "." + topic
+}
+
+// namespacedPublisher publishes to the namespaced topic.
+type namespacedPublisher struct {
+	message.Publisher
+	namespace string
+}
+
+func (p namespacedPublisher) Publish(topic string, msgs ...*message.Message) error {
+	return p.Publisher.Publish(NamespacedTopic(p.namespace, topic), msgs...)
+}
+
+// namespacedSubscriber subscribes to the namespaced topic.
+type namespacedSubscriber struct {
+	message.Subscriber
+	namespace string
+}
+
+func (s namespacedSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	return s.Subscriber.Subscribe(ctx, NamespacedTopic(s.namespace, topic))
+}
+
+// SubscribeInitialize creates the namespaced topic's storage.
+func (s namespacedSubscriber) SubscribeInitialize(topic string) error {
+	if initializer, ok := s.Subscriber.(message.SubscribeInitializer); ok {
+		return initializer.SubscribeInitialize(NamespacedTopic(s.namespace, topic))
+	}
+	return nil
+}
