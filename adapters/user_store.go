@@ -29,7 +29,7 @@ type UserStore struct {
 }
 
 type userQueries struct {
-	reserveEmail, emailOwner, storeCredential, loadCredential, appendEvent, loadStream string
+	reserveEmail, emailOwner, storeCredential, loadCredential, appendEvent, loadStream, holdsStream string
 }
 
 // NewUserStore returns the store.
@@ -44,6 +44,7 @@ func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
 		appendEvent: d.rebind(`INSERT INTO events
 			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		holdsStream: d.rebind(`SELECT 1 FROM events WHERE stream_id = ? LIMIT 1`),
 		loadStream: d.rebind(`SELECT event_type, schema_version, payload FROM events
 			WHERE stream_id = ? ORDER BY stream_version`),
 	}}
@@ -182,6 +183,19 @@ func (s *UserStore) RegisteredUser(ctx context.Context, id string) (*domain.User
 		return nil, nil, fmt.Errorf("load credential: %w", err)
 	}
 	return user, []byte(hash), nil
+}
+
+// HoldsUser reports whether this database holds the user's stream.
+func (s *UserStore) HoldsUser(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.queries.holdsStream, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up user: %w", err)
+	}
+	return true, nil
 }
 
 // LoadUser rebuilds a user from its stream, or returns domain.ErrUserNotFound.

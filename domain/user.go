@@ -40,6 +40,9 @@ const UserRegisteredSchemaVersion = 1
 // EventName is the name under which the event is stored and published.
 func (UserRegistered) EventName() string { return "UserRegistered" }
 
+// StreamID is the id of the user whose stream holds the event.
+func (e UserRegistered) StreamID() string { return e.UserID }
+
 // NewUser validates a registration and returns the new user with its
 // UserRegistered event pending. Every invalid field is reported at once.
 func NewUser(id, name, email, password string, now time.Time) (*User, error) {

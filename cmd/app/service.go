@@ -120,7 +120,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}); err != nil {
 		return nil, err
 	}
-	if s.handlers, err = s.newHandlersRouter(application, eventHandlers); err != nil {
+	if s.handlers, err = s.newHandlersRouter(application, eventHandlers, users); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = s.newForwarder(); err != nil {
@@ -199,7 +199,7 @@ func (s *Service) drain() {
 // retry queue for what failed for itself alone (off the head of the queue),
 // quick retries with backoff, one log line per attempt (with the
 // correlation id), panic recovery.
-func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler) (*message.Router, error) {
+func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler, users *adapters.UserStore) (*message.Router, error) {
 	wlogger := watermill.NewSlogLogger(s.logger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
 	if err != nil {
@@ -245,6 +245,9 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 			if err := adapters.CheckSchemaVersion(p.EventName, p.Message); err != nil {
 				return err
 			}
+			if err := checkUserHeld(p.Message.Context(), users, p.EventName, p.Event); err != nil {
+				return err
+			}
 			return p.Handler.Handle(p.Message.Context(), p.Event)
 		},
 		Marshaler: adapters.Marshaler,
@@ -274,6 +277,26 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 	err = commandProcessor.AddHandlers(
 		cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle))
 	return router, err
+}
+
+// checkUserHeld refuses an event about a user this deployment's database
+// does not hold: a second deployment publishing on the same broker and
+// namespace, whose users are not ours to email or credit. The refusal is
+// permanent, so the event is poisoned with this reason.
+func checkUserHeld(ctx context.Context, users *adapters.UserStore, eventName string, e any) error {
+	about, ok := e.(interface{ StreamID() string })
+	if !ok || about.StreamID() == "" {
+		return nil // the handler rejects an event without a user id
+	}
+	held, err := users.HoldsUser(ctx, about.StreamID())
+	if err != nil {
+		return err
+	}
+	if !held {
+		return fmt.Errorf("%s for user %s, whom this deployment's database does not hold: "+
+			"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID())
+	}
+	return nil
 }
 
 // abortOnStop cancels the message's context when the service stops, so a

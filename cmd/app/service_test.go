@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,7 @@ import (
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -415,4 +417,26 @@ func TestService_RunReturnsNilWhenCanceled(t *testing.T) {
 		_ = resp.Body.Close()
 	}
 	assert.Error(t, err, "the API no longer listens")
+}
+
+// An event about a user this database does not hold (published by another
+// deployment on the same broker and namespace) is refused by every handler
+// and poisoned with the reason, instead of emailing or crediting a stranger.
+func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
+	s := startService(t)
+	poisoned := s.poisoned()
+	stranger := &domain.UserRegistered{UserID: uuid.NewString(), Name: "Stranger", Email: "stranger@example.com",
+		RegisteredAt: time.Now()}
+	msg, err := adapters.Marshaler.Marshal(stranger)
+	require.NoError(t, err)
+	go func() { _ = s.svc.transport.Publisher.Publish(adapters.EventTopic(stranger.EventName()), msg) }()
+
+	require.Eventually(t, func() bool { return len(poisoned()) == 2 }, poisonRetriesTimeout, 20*time.Millisecond,
+		"each handler refuses it")
+	for _, p := range poisoned() {
+		assert.Contains(t, p.Metadata.Get(middleware.ReasonForPoisonedKey), "database does not hold")
+	}
+	assert.Zero(t, s.mailer.count(), "no email to a stranger")
+	assert.Zero(t, s.count(`SELECT count(*) FROM points_entries`), "no points for a stranger")
+	s.stop()
 }
