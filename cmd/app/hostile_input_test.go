@@ -126,9 +126,14 @@ func hostileCases() []hostileCase {
 }
 
 // TestService_HostileInput: every hostile request gets its 4xx and error
-// code, never a 5xx or a panic, and writes nothing at all.
+// code, never a 5xx or a panic, and writes nothing at all. SQLite always
+// runs; PostgreSQL when its variable is set.
 func TestService_HostileInput(t *testing.T) {
-	s := startService(t)
+	t.Run("sqlite", func(t *testing.T) { testHostileInput(t, startServiceOnSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { testHostileInput(t, startService(t)) })
+}
+
+func testHostileInput(t *testing.T, s *runningService) {
 	cases := hostileCases()
 	require.GreaterOrEqual(t, len(cases), 50)
 	for _, tc := range cases {
