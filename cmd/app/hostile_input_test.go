@@ -69,6 +69,11 @@ func hostileCases() []hostileCase {
 		bad("duplicated key", `{"name":"Ada","name":"Eve","email":"hostile@example.com","password":"correct horse battery"}`),
 		bad("the same key in another case", strings.TrimSuffix(valid, "}")+`,"Email":"eve@example.com"}`),
 		bad("unknown field", strings.TrimSuffix(valid, "}")+`,"admin":true}`),
+		// encoding/json matches keys with Unicode case folding: ſ (U+017F) folds to s.
+		bad("the same key under Unicode case folding", strings.TrimSuffix(valid, "}")+`,"paſſword":"BBBBBBBBBB"}`),
+		bad("the same key folded, escaped", strings.TrimSuffix(valid, "}")+`,"pa\u017f\u017fword":"BBBBBBBBBB"}`),
+		bad("a folded key alone", `{"name":"Ada Lovelace","email":"hostile@example.com","paſſword":"correct horse battery"}`),
+		bad("a key in upper case alone", `{"NAME":"Ada Lovelace","email":"hostile@example.com","password":"correct horse battery"}`),
 		bad("invalid UTF-8", jsonBody(`"Ada `+"\xff\xfe"+`"`, okEmail, okPassword)),
 		bad("deep nesting", jsonBody(strings.Repeat(`{"a":`, 1000)+`1`+strings.Repeat(`}`, 1000), okEmail, okPassword)),
 		// Wrong types.
