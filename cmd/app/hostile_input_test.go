@@ -115,6 +115,13 @@ func hostileCases() []hostileCase {
 		refused("line separator in the name", jsonBody(`"Ada\u2028Lovelace"`, okEmail, okPassword)),
 		refused("display name in the email", jsonBody(okName, `"Ada <hostile@example.com>"`, okPassword)),
 		refused("two addresses", jsonBody(okName, `"hostile@example.com, eve@evil.test"`, okPassword)),
+		// Addresses a relay would route elsewhere, or no public host.
+		refused("percent routing in the email", jsonBody(okName, `"eve%evil.test@example.com"`, okPassword)),
+		refused("encoded word in the email", jsonBody(okName, `"=?utf-8?q?eve=40evil.test?=@example.com"`, okPassword)),
+		refused("IP literal in the email", jsonBody(okName, `"hostile@[127.0.0.1]"`, okPassword)),
+		refused("IP address in the email", jsonBody(okName, `"hostile@127.0.0.1"`, okPassword)),
+		refused("localhost in the email", jsonBody(okName, `"hostile@localhost"`, okPassword)),
+		refused("65-byte local part", jsonBody(okName, `"`+strings.Repeat("h", 65)+`@example.com"`, okPassword)),
 		// SQL injection where it is not a valid value.
 		refused("SQL injection in the email", jsonBody(okName, `"x' OR '1'='1@example.com"`, okPassword)),
 		refused("SQL statement after the email", jsonBody(okName, `"hostile@example.com'; DROP TABLE events; --"`, okPassword)),
