@@ -98,6 +98,13 @@ func hostileCases() []hostileCase {
 		refused("10k-character email", jsonBody(okName, `"`+long+`@example.com"`, okPassword)),
 		refused("10k-character password", jsonBody(okName, okEmail, `"`+long+`"`)),
 		refused("password too short", jsonBody(okName, okEmail, `"short"`)),
+		refused("password of 7 two-byte characters", jsonBody(okName, okEmail, `"éàüöñçø"`)),
+		refused("password of 65 characters", jsonBody(okName, okEmail, `"`+strings.Repeat("Xk9#mQ2$", 8)+`x"`)),
+		refused("lone surrogate in the password", jsonBody(okName, okEmail, `"correct horse \ud800 battery"`)),
+		refused("NUL in the password", jsonBody(okName, okEmail, `"correct horse\u0000battery"`)),
+		refused("common password", jsonBody(okName, okEmail, `"password1"`)),
+		refused("the user's name as the password", jsonBody(okName, okEmail, `"ada lovelace 1815"`)),
+		refused("one character 64 times as the password", jsonBody(okName, okEmail, `"`+strings.Repeat("A", 64)+`"`)),
 		{name: "body over 64 KiB", body: jsonBody(`"`+strings.Repeat("a", 70_000)+`"`, okEmail, okPassword),
 			wantStatus: http.StatusRequestEntityTooLarge, wantCode: "body-too-large"},
 		// Characters that spoof, hide or forge.
