@@ -58,18 +58,68 @@ func parseName(raw string, v validation) string {
 		v.add(fieldName, slugInvalidChars)
 	case utf8.RuneCountInString(name) > MaxNameRunes:
 		v.add(fieldName, slugTooLong)
-	case strings.ContainsFunc(name, isForbiddenInName):
-		v.add(fieldName, slugInvalidChars)
+	default:
+		if slug := checkNameCharacters([]rune(name)); slug != "" {
+			v.add(fieldName, slug)
+		}
 	}
 	return name
 }
 
+// maxMarksInARow bounds the combining marks on one letter: Vietnamese
+// stacks two, Devanagari and Hebrew three; "Zalgo" text stacks dozens,
+// which spill over the lines around the name.
+const maxMarksInARow = 4
+
+const (
+	zeroWidthNonJoiner = '\u200c'
+	zeroWidthJoiner    = '\u200d'
+)
+
+// checkNameCharacters returns the slug of what is wrong with a name's
+// characters: one that is forbidden or out of place (invalid-characters),
+// no letter at all, or too many marks in a row (invalid-format).
+func checkNameCharacters(name []rune) string {
+	hasLetter, marks := false, 0
+	for i, r := range name {
+		switch {
+		case r == zeroWidthNonJoiner || r == zeroWidthJoiner:
+			// Persian and Indic names need them, between two letters or
+			// a letter and a mark (a virama); anywhere else they hide.
+			if i == 0 || i == len(name)-1 || !isLetterOrMark(name[i-1]) || !isLetterOrMark(name[i+1]) {
+				return slugInvalidChars
+			}
+			continue // a joiner does not end a run of marks
+		case isForbiddenInName(r):
+			return slugInvalidChars
+		case unicode.IsMark(r):
+			if marks++; marks > maxMarksInARow {
+				return slugInvalidFormat
+			}
+			continue
+		case unicode.IsLetter(r):
+			hasLetter = true
+		}
+		marks = 0
+	}
+	if !hasLetter {
+		return slugInvalidFormat // only digits, punctuation, symbols or marks
+	}
+	return ""
+}
+
+func isLetterOrMark(r rune) bool { return unicode.IsLetter(r) || unicode.IsMark(r) }
+
 // isForbiddenInName rejects control, line-separator and invisible format
 // characters (CR, LF, U+2028, zero-width, bidi overrides) that could forge
-// headers or log lines, or spoof text, and U+FFFD, which stands for bytes
-// that were not text (invalid UTF-8, a lone surrogate).
+// headers or log lines, or spoof text; U+FFFD, which stands for bytes that
+// were not text (invalid UTF-8, a lone surrogate); and characters that
+// show nothing although they are not spaces: the Hangul fillers (U+3164,
+// U+115F, U+1160, U+FFA0), the combining grapheme joiner and the other
+// default-ignorable code points, and the blank Braille pattern (U+2800).
 func isForbiddenInName(r rune) bool {
-	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || r == '\u2800'
 }
 
 // parseEmail accepts one bare address that a mail relay delivers to one

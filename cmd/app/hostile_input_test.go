@@ -120,6 +120,11 @@ func hostileCases() []hostileCase {
 		refused("CR LF header in the email", jsonBody(okName, `"hostile@example.com\r\nBcc: eve@evil.test"`, okPassword)),
 		refused("LF in the email", jsonBody(okName, `"hostile@example.com\nX-Evil: 1"`, okPassword)),
 		refused("line separator in the name", jsonBody(`"Ada\u2028Lovelace"`, okEmail, okPassword)),
+		refused("Hangul filler as the name", jsonBody(`"\u3164"`, okEmail, okPassword)),
+		refused("Braille blank as the name", jsonBody(`"\u2800\u2800"`, okEmail, okPassword)),
+		refused("zero-width non-joiner after a space in the name", jsonBody(`"Ada \u200cLovelace"`, okEmail, okPassword)),
+		refused("99 stacked marks in the name", jsonBody(`"Z`+strings.Repeat(`\u0336`, 99)+`"`, okEmail, okPassword)),
+		refused("no letter in the name", jsonBody(`"+1 555 0100"`, okEmail, okPassword)),
 		refused("display name in the email", jsonBody(okName, `"Ada <hostile@example.com>"`, okPassword)),
 		refused("two addresses", jsonBody(okName, `"hostile@example.com, eve@evil.test"`, okPassword)),
 		// Addresses a relay would route elsewhere, or no public host.
