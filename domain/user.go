@@ -54,7 +54,7 @@ func NewUser(id, name, email, password string, now time.Time) (*User, error) {
 	}
 	cleanName := parseName(name, v)
 	parsedEmail := parseEmail(email, v)
-	checkPassword(password, v)
+	checkPassword(password, cleanName, email, v)
 	if err := v.err(); err != nil {
 		return nil, err
 	}

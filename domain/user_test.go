@@ -75,7 +75,7 @@ func TestNewUser_Name(t *testing.T) {
 		{name: "100 two-byte runes", input: strings.Repeat("é", 100), wantName: strings.Repeat("é", 100)},
 		{name: "101 two-byte runes", input: strings.Repeat("é", 101), wantSlug: "too-long"},
 		{name: "100 three-byte runes", input: strings.Repeat("日", 100), wantName: strings.Repeat("日", 100)},
-		{name: "100 four-byte emoji", input: strings.Repeat("🙂", 100), wantName: strings.Repeat("🙂", 100)},
+		{name: "a letter and 99 four-byte emoji", input: "A" + strings.Repeat("🙂", 99), wantName: "A" + strings.Repeat("🙂", 99)},
 		{name: "101 four-byte emoji", input: strings.Repeat("🙂", 101), wantSlug: "too-long"},
 		{name: "emoji", input: "Ada 🚀", wantName: "Ada 🚀"},
 		{name: "emoji with skin tone", input: "Ada 👍🏽", wantName: "Ada 👍🏽"},
@@ -100,6 +100,43 @@ func TestNewUser_Name(t *testing.T) {
 		{name: "invalid UTF-8", input: "Ada\xff", wantSlug: "invalid-characters"},
 		{name: "truncated UTF-8 sequence", input: "Ad\xc3", wantSlug: "invalid-characters"},
 		{name: "UTF-8 encoded surrogate", input: "Ada\xed\xa0\x80", wantSlug: "invalid-characters"},
+		// Real names in other scripts.
+		{name: "Vietnamese, NFC", input: "Nguyễn Văn Anh", wantName: "Nguyễn Văn Anh"},
+		{name: "Vietnamese, NFD (two marks on one letter)", input: "Nguye\u0302\u0303n Va\u0306n Anh", wantName: "Nguye\u0302\u0303n Va\u0306n Anh"},
+		{name: "Devanagari", input: "मोहनदास करमचंद गांधी", wantName: "मोहनदास करमचंद गांधी"},
+		{name: "Persian", input: "محمدرضا", wantName: "محمدرضا"},
+		{name: "Persian with a zero-width non-joiner", input: "علی\u200cرضا", wantName: "علی\u200cرضا"},
+		{name: "Persian word with a zero-width non-joiner", input: "می\u200cخواهم", wantName: "می\u200cخواهم"},
+		{name: "Devanagari half form: virama then zero-width joiner", input: "क्\u200dष", wantName: "क्\u200dष"},
+		{name: "Devanagari eyelash ra: zero-width joiner then virama", input: "र\u200d्य", wantName: "र\u200d्य"},
+		{name: "Hebrew with points", input: "שָׁלוֹם", wantName: "שָׁלוֹם"},
+		{name: "diaeresis", input: "Zoë", wantName: "Zoë"},
+		{name: "circumflex", input: "Siân", wantName: "Siân"},
+		{name: "4 marks on one letter", input: "A\u0301\u0302\u0303\u0304da", wantName: "A\u0301\u0302\u0303\u0304da"},
+		// Joiners anywhere else.
+		{name: "zero-width non-joiner first", input: "\u200cAda", wantSlug: "invalid-characters"},
+		{name: "zero-width non-joiner last", input: "Ada\u200c", wantSlug: "invalid-characters"},
+		{name: "zero-width joiner alone", input: "\u200d", wantSlug: "invalid-characters"},
+		{name: "zero-width non-joiner beside a space", input: "Ada \u200cLovelace", wantSlug: "invalid-characters"},
+		{name: "two zero-width non-joiners", input: "Ada\u200c\u200cLovelace", wantSlug: "invalid-characters"},
+		{name: "zero-width joiner between digits", input: "Ada 1\u200d2", wantSlug: "invalid-characters"},
+		{name: "zero-width joiner between emoji", input: "Ada 👩\u200d💻", wantSlug: "invalid-characters"},
+		// Visually blank.
+		{name: "Hangul filler alone", input: "\u3164", wantSlug: "invalid-characters"},
+		{name: "Hangul filler inside", input: "Ada\u3164Lovelace", wantSlug: "invalid-characters"},
+		{name: "Hangul choseong filler", input: "\u115f", wantSlug: "invalid-characters"},
+		{name: "Hangul jungseong filler", input: "\u1160", wantSlug: "invalid-characters"},
+		{name: "halfwidth Hangul filler", input: "\uffa0", wantSlug: "invalid-characters"},
+		{name: "Braille blank", input: "\u2800", wantSlug: "invalid-characters"},
+		{name: "combining grapheme joiner", input: "Ada\u034fLovelace", wantSlug: "invalid-characters"},
+		{name: "no letter: digits", input: "1234", wantSlug: "invalid-format"},
+		{name: "no letter: punctuation", input: "- . -", wantSlug: "invalid-format"},
+		{name: "no letter: emoji", input: "🚀🚀", wantSlug: "invalid-format"},
+		{name: "no letter: marks only", input: "\u0301\u0302", wantSlug: "invalid-format"},
+		// Stacked marks ("Zalgo") that overflow the lines around them.
+		{name: "5 marks on one letter", input: "A\u0301\u0302\u0303\u0304\u0305da", wantSlug: "invalid-format"},
+		{name: "99 stacked marks", input: "A" + strings.Repeat("\u0336", 99), wantSlug: "invalid-format"},
+		{name: "marks stacked across a joiner", input: "A\u0301\u0302\u0303\u200d\u0304\u0305da", wantSlug: "invalid-format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +192,40 @@ func TestNewUser_Email(t *testing.T) {
 		{name: "non-ASCII domain", input: "ada@exämple.com", wantSlug: "invalid-format"},
 		{name: "Cyrillic look-alike", input: "аda@example.com", wantSlug: "invalid-format"},
 		{name: "invalid UTF-8", input: "ada\xff@example.com", wantSlug: "invalid-format"},
+		// RFC 5321 sizes: local part 64 bytes, domain label 63 bytes.
+		{name: "64-byte local part", input: strings.Repeat("l", 64) + "@example.com", wantKey: strings.Repeat("l", 64) + "@example.com"},
+		{name: "65-byte local part", input: strings.Repeat("l", 65) + "@example.com", wantSlug: "too-long"},
+		{name: "63-byte label", input: "ada@" + strings.Repeat("d", 63) + ".com", wantKey: "ada@" + strings.Repeat("d", 63) + ".com"},
+		{name: "64-byte label", input: "ada@" + strings.Repeat("d", 64) + ".com", wantSlug: "too-long"},
+		{name: "64-byte top-level label", input: "ada@example." + strings.Repeat("d", 64), wantSlug: "too-long"},
+		// The domain is a host name: letters, digits and hyphens, at least two labels.
+		{name: "subdomains", input: "ada@mail.eu.example.co.uk", wantKey: "ada@mail.eu.example.co.uk"},
+		{name: "hyphen inside a label", input: "ada@ex-ample.com", wantKey: "ada@ex-ample.com"},
+		{name: "digits in a label", input: "ada@123.example.com", wantKey: "ada@123.example.com"},
+		{name: "punycode label", input: "ada@xn--bcher-kva.example", wantKey: "ada@xn--bcher-kva.example"},
+		{name: "label starts with a hyphen", input: "ada@-example.com", wantSlug: "invalid-format"},
+		{name: "label ends with a hyphen", input: "ada@example-.com", wantSlug: "invalid-format"},
+		{name: "top-level label starts with a hyphen", input: "ada@example.-com", wantSlug: "invalid-format"},
+		{name: "underscore in the domain", input: "ada@exa_mple.com", wantSlug: "invalid-format"},
+		{name: "empty label", input: "ada@example..com", wantSlug: "invalid-format"},
+		{name: "leading dot in the domain", input: "ada@.example.com", wantSlug: "invalid-format"},
+		{name: "trailing dot in the domain", input: "ada@example.com.", wantSlug: "invalid-format"},
+		{name: "localhost", input: "ada@localhost", wantSlug: "invalid-format"},
+		{name: "single-label domain", input: "ada@example", wantSlug: "invalid-format"},
+		{name: "IPv4 literal", input: "ada@[127.0.0.1]", wantSlug: "invalid-format"},
+		{name: "IPv6 literal", input: "ada@[IPv6:::1]", wantSlug: "invalid-format"},
+		{name: "bare IPv4 address", input: "ada@127.0.0.1", wantSlug: "invalid-format"},
+		{name: "all-numeric top-level label", input: "ada@example.123", wantSlug: "invalid-format"},
+		// Local parts that route, quote or encode.
+		{name: "apostrophe in the local part", input: "o'neil@example.com", wantKey: "o'neil@example.com"},
+		{name: "percent routing", input: "a%b@c.com", wantSlug: "invalid-format"},
+		{name: "percent relay through another host", input: "ada%evil.example@example.com", wantSlug: "invalid-format"},
+		{name: "bang path", input: "evil.example!ada@example.com", wantSlug: "invalid-format"},
+		{name: "quoted local part", input: `"ada"@example.com`, wantSlug: "invalid-format"},
+		{name: "quoted local part with @", input: `"ada@evil.example"@example.com`, wantSlug: "invalid-format"},
+		{name: "RFC 2047 encoded word", input: "=?utf-8?q?ada?=@x.com", wantSlug: "invalid-format"},
+		{name: "RFC 2047 encoded word in base64", input: "=?utf-8?b?YWRh?=@example.com", wantSlug: "invalid-format"},
+		{name: "RFC 2047 encoded word inside", input: "ada.=?iso-8859-1?q?=E9?=@example.com", wantSlug: "invalid-format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +254,9 @@ func TestEmailKeyIsCaseInsensitive(t *testing.T) {
 	assert.Equal(t, a.Email().Key(), b.Email().Key())
 }
 
+// strong64 is a 64-character password that zxcvbn rates strong.
+const strong64 = "Xk9#mQ2$vL7!pR4@nW6^jT8&hY3*fB5%dG1(sZ0)cV2-bN4+xM6=qA8~wE1?uI3<"
+
 func TestValidatePassword(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -190,27 +264,56 @@ func TestValidatePassword(t *testing.T) {
 		wantSlug string // "" when valid
 	}{
 		{name: "empty", password: "", wantSlug: "required"},
-		{name: "1 byte", password: "a", wantSlug: "too-short"},
-		{name: "7 bytes", password: "1234567", wantSlug: "too-short"},
-		{name: "8 bytes", password: "12345678"},
-		{name: "8 spaces", password: "        "},
-		{name: "72 bytes", password: strings.Repeat("p", 72)},
-		{name: "73 bytes", password: strings.Repeat("p", 73), wantSlug: "too-long"},
-		{name: "1000 bytes", password: strings.Repeat("p", 1000), wantSlug: "too-long"},
-		{name: "3 two-byte runes are 6 bytes", password: "ééé", wantSlug: "too-short"},
-		{name: "4 two-byte runes are 8 bytes", password: "éééé"},
-		{name: "7 ASCII + 1 two-byte rune are 9 bytes", password: "1234567é"},
-		{name: "36 two-byte runes are 72 bytes", password: strings.Repeat("é", 36)},
-		{name: "36 two-byte runes + 1 byte are 73 bytes", password: strings.Repeat("é", 36) + "a", wantSlug: "too-long"},
-		{name: "24 three-byte runes are 72 bytes", password: strings.Repeat("€", 24)},
-		{name: "25 three-byte runes are 75 bytes", password: strings.Repeat("€", 25), wantSlug: "too-long"},
-		{name: "18 emoji are 72 bytes", password: strings.Repeat("🔑", 18)},
-		{name: "19 emoji are 76 bytes", password: strings.Repeat("🔑", 19), wantSlug: "too-long"},
-		{name: "2 emoji are 8 bytes", password: "🔑🔑"},
+		{name: "passphrase", password: "correct horse battery staple"},
+		{name: "a passphrase in Unicode", password: "Ünïcödé-pässwörd"},
+		// Lengths count characters: 8 to 64, and at most 72 bytes (bcrypt).
+		{name: "1 character", password: "a", wantSlug: "too-short"},
+		{name: "7 characters", password: "Xk9#mQ2", wantSlug: "too-short"},
+		{name: "8 characters", password: "Tr0u#4d&"},
+		{name: "7 two-byte characters are 14 bytes", password: "éàüöñçø", wantSlug: "too-short"},
+		{name: "2 emoji are 8 bytes", password: "🦊🐙", wantSlug: "too-short"},
+		{name: "4 emoji are 16 bytes", password: "🦊🐙🌵🎻", wantSlug: "too-short"},
+		{name: "8 emoji", password: "🦊🐙🌵🎻🚲🧭🍋🦉"},
+		{name: "64 characters", password: strong64},
+		{name: "65 characters", password: strong64 + "x", wantSlug: "too-long"},
+		{name: "64 characters, 8 of two bytes, are 72 bytes", password: "éàüöñçøß" + strong64[8:]},
+		{name: "60 characters, 13 of two bytes, are 73 bytes", password: "éàüöñçøßéàüöñ" + strong64[13:60], wantSlug: "too-long"},
+		{name: "24 three-byte characters are 72 bytes", password: "我的密码是一个很长的句子但是不常见的对吧好吗真的"},
+		{name: "25 three-byte characters are 75 bytes", password: "我的密码是一个很长的句子但是不常见的对吧好吗真的呀", wantSlug: "too-long"},
+		{name: "18 emoji are 72 bytes", password: "🦊🐙🌵🎻🚲🧭🍋🪁🦉🌋🎲🧩🛶🍄🪐🐝🥨🔭"},
+		{name: "19 emoji are 76 bytes", password: "🦊🐙🌵🎻🚲🧭🍋🪁🦉🌋🎲🧩🛶🍄🪐🐝🥨🔭🎈", wantSlug: "too-long"},
+		{name: "1000 bytes", password: strings.Repeat(strong64, 16)[:1000], wantSlug: "too-long"},
+		// Characters that are not typed text.
+		{name: "replacement character (a lone surrogate)", password: "correct horse � battery", wantSlug: "invalid-characters"},
+		{name: "invalid UTF-8", password: "correct horse \xff battery", wantSlug: "invalid-characters"},
+		{name: "NUL", password: "correct horse\x00battery", wantSlug: "invalid-characters"},
+		{name: "tab", password: "correct\thorse battery", wantSlug: "invalid-characters"},
+		{name: "line feed", password: "correct horse battery\n", wantSlug: "invalid-characters"},
+		{name: "DEL", password: "correct horse\x7fbattery", wantSlug: "invalid-characters"},
+		{name: "C1 control (U+0085)", password: "correct horse\u0085battery", wantSlug: "invalid-characters"},
+		{name: "spaces inside are fine", password: "correct   horse   battery"},
+		// Common or easily guessed (zxcvbn score below 3).
+		{name: "8 digits", password: "12345678", wantSlug: "too-weak"},
+		{name: "8 spaces", password: "        ", wantSlug: "too-weak"},
+		{name: "one letter 64 times", password: strings.Repeat("p", 64), wantSlug: "too-weak"},
+		{name: "one two-byte letter 36 times", password: strings.Repeat("é", 36), wantSlug: "too-weak"},
+		{name: "one emoji 18 times", password: strings.Repeat("🔑", 18), wantSlug: "too-weak"},
+		{name: "common password", password: "password", wantSlug: "too-weak"},
+		{name: "common password with a digit and a symbol", password: "Password1!", wantSlug: "too-weak"},
+		{name: "keyboard walk", password: "qwertyuiopasdfgh", wantSlug: "too-weak"},
+		{name: "the user's name and a year", password: "ada lovelace 1815", wantSlug: "too-weak"},
+		{name: "the user's name run together and a year", password: "adalovelace1815", wantSlug: "too-weak"},
+		{name: "the user's email", password: "ada@example.com", wantSlug: "too-weak"},
+		// Beyond 16 characters zxcvbn's cost soars: it scores the first 16,
+		// or the unit that the password repeats.
+		{name: "a weak unit repeated past 16 characters", password: "Password1!Password1!Password1!Password1!", wantSlug: "too-weak"},
+		{name: "a weak unit repeated, the last copy cut", password: "summer2024summer2024summer20", wantSlug: "too-weak"},
+		{name: "a weak start, whatever follows", password: "passwordpassword" + strong64[:20], wantSlug: "too-weak"},
+		{name: "64 characters of l33t symbols", password: "1|7!4@8(<369+5$%2{[01|7!4@8(<369+5$%2{[01|7!4@8(<369+5$%2{[01|7!"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := domain.ValidatePassword(tt.password)
+			err := domain.ValidatePassword(tt.password, validName, validEmail)
 			user, newErr := domain.NewUser(validID, validName, validEmail, tt.password, registeredAt)
 			if tt.wantSlug == "" {
 				assert.NoError(t, err)
@@ -225,9 +328,36 @@ func TestValidatePassword(t *testing.T) {
 	}
 }
 
+func TestValidatePassword_NameAndEmailAreGuesses(t *testing.T) {
+	for _, password := range []string{"QuarnbyZyxwoth", "zyxwothquarnby", "zyxwoth1815", "zqzyxwoth"} {
+		require.NoError(t, domain.ValidatePassword(password, "Ada Lovelace", "ada@example.com"), password)
+		err := domain.ValidatePassword(password, "Zyxwoth Quarnby", "zq@example.com")
+		assert.Equal(t, map[string]string{"password": "too-weak"}, fieldErrors(t, err), password)
+	}
+}
+
 func TestPasswordLimitMatchesBcrypt(t *testing.T) {
-	assert.Equal(t, 8, domain.MinPasswordBytes)
+	assert.Equal(t, 8, domain.MinPasswordRunes)
+	assert.Equal(t, 64, domain.MaxPasswordRunes)
 	assert.Equal(t, 72, domain.MaxPasswordBytes, "bcrypt reads 72 bytes at most")
+}
+
+// BenchmarkValidatePassword: zxcvbn must cost little beside a bcrypt hash
+// (about 75 ms at cost 10), whatever the password.
+func BenchmarkValidatePassword(b *testing.B) {
+	for name, password := range map[string]string{
+		"passphrase":            "correct horse battery staple",
+		"64 random characters":  strong64,
+		"64 l33t symbols":       "1|7!4@8(<369+5$%2{[01|7!4@8(<369+5$%2{[01|7!4@8(<369+5$%2{[01|7!",
+		"18 emoji":              "🦊🐙🌵🎻🚲🧭🍋🪁🦉🌋🎲🧩🛶🍄🪐🐝🥨🔭",
+		"16 l33t symbols first": "357[<|8@4{+2!061abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL",
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				_ = domain.ValidatePassword(password, validName, validEmail)
+			}
+		})
+	}
 }
 
 func TestNewUser_ReportsEveryInvalidFieldAtOnce(t *testing.T) {

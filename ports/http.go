@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -180,10 +181,14 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, toUserResponse(user))
 }
 
-// checkDuplicateKeys rejects an object that names a key twice, in any case
-// ("email", "Email"), which encoding/json would silently resolve to the last
-// value. Malformed JSON is left for the decoder to report.
-func checkDuplicateKeys(body []byte) error {
+// checkKeys rejects an object with a key that is not, byte for byte, the
+// JSON name of one of into's fields, or a key named twice. encoding/json
+// matches keys case-insensitively with Unicode folding ("PASSWORD",
+// "paſſword" with U+017F all fill Password) and keeps the last value, so
+// one field could otherwise arrive twice under two spellings. Malformed
+// JSON is left for the decoder to report.
+func checkKeys(body []byte, into any) error {
+	names := jsonNames(into)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil
@@ -195,8 +200,10 @@ func checkDuplicateKeys(body []byte) error {
 			return nil
 		}
 		key, _ := tok.(string)
-		key = strings.ToLower(key)
-		if seen[key] {
+		switch {
+		case !names[key]:
+			return fmt.Errorf("unknown key %q", key)
+		case seen[key]:
 			return fmt.Errorf("key %q appears twice", key)
 		}
 		seen[key] = true
@@ -208,8 +215,33 @@ func checkDuplicateKeys(body []byte) error {
 	return nil
 }
 
+// jsonNames returns the JSON names of the fields of the struct into points
+// to (flat structs only: the request bodies have no embedded fields).
+func jsonNames(into any) map[string]bool {
+	names := map[string]bool{}
+	t := reflect.TypeOf(into)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return names
+	}
+	for field := range t.Fields() {
+		tag := field.Tag.Get("json")
+		if !field.IsExported() || tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = field.Name
+		}
+		names[name] = true
+	}
+	return names
+}
+
 // decodeJSON reads exactly one JSON object from a size-capped body: valid
-// UTF-8, no duplicated or unknown key, nothing after it.
+// UTF-8, every key exactly one of into's and at most once, nothing after it.
 func decodeJSON(c *gin.Context, into any) bool {
 	if c.Request.ContentLength > MaxBodyBytes {
 		writeError(c, http.StatusRequestEntityTooLarge, "body-too-large", "the body is larger than 64 KiB", nil)
@@ -220,7 +252,7 @@ func decodeJSON(c *gin.Context, into any) bool {
 		err = errors.New("the body is not UTF-8")
 	}
 	if err == nil {
-		err = checkDuplicateKeys(body)
+		err = checkKeys(body, into)
 	}
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))

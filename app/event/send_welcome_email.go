@@ -56,7 +56,9 @@ func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) 
 			ID:      "welcome." + e.UserID,
 			To:      e.Email,
 			Subject: "Welcome to onboard",
-			Body:    fmt.Sprintf("Hello %s,\n\nwelcome to onboard! Your account is ready.\n", e.Name),
+			// No name: anyone can register any address with a name of
+			// their choosing, which would be their text in our email.
+			Body: "Hello,\n\nwelcome to onboard! Your account is ready.\n",
 		})
 	})
 }

@@ -305,19 +305,41 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 	require.Eventually(t, func() bool { return len(mailer.mails()) >= 2 }, waitTimeout, time.Millisecond)
 	mails := mailer.mails()
 	require.Len(t, mails, 2)
-	for i, want := range []struct{ id, to, name string }{
-		{"welcome.user-1", "Ada@Example.com", "Ada Lovelace"},
-		{"welcome.user-2", "grace@example.com", "Grace Hopper"},
+	for i, want := range []struct{ id, to string }{
+		{"welcome.user-1", "Ada@Example.com"},
+		{"welcome.user-2", "grace@example.com"},
 	} {
 		assert.Equal(t, want.id, mails[i].ID, "one id per user: a repeated send is the same email")
 		assert.Equal(t, want.to, mails[i].To, "sent to the address as typed")
-		assert.Contains(t, mails[i].Body, want.name)
-		assert.Contains(t, mails[i].Subject, "Welcome")
+		assert.Equal(t, "Welcome to onboard", mails[i].Subject)
+		assert.Equal(t, "Hello,\n\nwelcome to onboard! Your account is ready.\n", mails[i].Body)
 	}
 	assert.Equal(t, map[[2]string]bool{
 		{event.SendWelcomeEmailName, "user-1"}: true,
 		{event.SendWelcomeEmailName, "user-2"}: true,
 	}, dedup.records(), "deduplicated per handler and user")
+}
+
+// TestSendWelcomeEmail_NeverSendsTheName: anyone may register any address
+// with a name of their choosing, so a name in the email would let them
+// send their own text from the service to anyone.
+func TestSendWelcomeEmail_NeverSendsTheName(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{}
+	h.startRouter(nil, welcomeHandler(mailer, newMemDeduplicator()))
+
+	const hostile = "Your account was suspended, call +1 555 0100 http://evil.example"
+	h.publish(registered("user-1", hostile, "victim@example.com"))
+
+	require.Eventually(t, func() bool { return len(mailer.mails()) >= 1 }, waitTimeout, time.Millisecond)
+	mail := mailer.mails()[0]
+	assert.Equal(t, "victim@example.com", mail.To)
+	for _, part := range []string{mail.Subject, mail.Body} {
+		assert.NotContains(t, part, hostile)
+		for _, word := range []string{"suspended", "555", "evil.example"} {
+			assert.NotContains(t, part, word)
+		}
+	}
 }
 
 // redelivery is one way an event can reach a handler twice.

@@ -69,6 +69,11 @@ func hostileCases() []hostileCase {
 		bad("duplicated key", `{"name":"Ada","name":"Eve","email":"hostile@example.com","password":"correct horse battery"}`),
 		bad("the same key in another case", strings.TrimSuffix(valid, "}")+`,"Email":"eve@example.com"}`),
 		bad("unknown field", strings.TrimSuffix(valid, "}")+`,"admin":true}`),
+		// encoding/json matches keys with Unicode case folding: ſ (U+017F) folds to s.
+		bad("the same key under Unicode case folding", strings.TrimSuffix(valid, "}")+`,"paſſword":"BBBBBBBBBB"}`),
+		bad("the same key folded, escaped", strings.TrimSuffix(valid, "}")+`,"pa\u017f\u017fword":"BBBBBBBBBB"}`),
+		bad("a folded key alone", `{"name":"Ada Lovelace","email":"hostile@example.com","paſſword":"correct horse battery"}`),
+		bad("a key in upper case alone", `{"NAME":"Ada Lovelace","email":"hostile@example.com","password":"correct horse battery"}`),
 		bad("invalid UTF-8", jsonBody(`"Ada `+"\xff\xfe"+`"`, okEmail, okPassword)),
 		bad("deep nesting", jsonBody(strings.Repeat(`{"a":`, 1000)+`1`+strings.Repeat(`}`, 1000), okEmail, okPassword)),
 		// Wrong types.
@@ -93,6 +98,13 @@ func hostileCases() []hostileCase {
 		refused("10k-character email", jsonBody(okName, `"`+long+`@example.com"`, okPassword)),
 		refused("10k-character password", jsonBody(okName, okEmail, `"`+long+`"`)),
 		refused("password too short", jsonBody(okName, okEmail, `"short"`)),
+		refused("password of 7 two-byte characters", jsonBody(okName, okEmail, `"éàüöñçø"`)),
+		refused("password of 65 characters", jsonBody(okName, okEmail, `"`+strings.Repeat("Xk9#mQ2$", 8)+`x"`)),
+		refused("lone surrogate in the password", jsonBody(okName, okEmail, `"correct horse \ud800 battery"`)),
+		refused("NUL in the password", jsonBody(okName, okEmail, `"correct horse\u0000battery"`)),
+		refused("common password", jsonBody(okName, okEmail, `"password1"`)),
+		refused("the user's name as the password", jsonBody(okName, okEmail, `"ada lovelace 1815"`)),
+		refused("one character 64 times as the password", jsonBody(okName, okEmail, `"`+strings.Repeat("A", 64)+`"`)),
 		{name: "body over 64 KiB", body: jsonBody(`"`+strings.Repeat("a", 70_000)+`"`, okEmail, okPassword),
 			wantStatus: http.StatusRequestEntityTooLarge, wantCode: "body-too-large"},
 		// Characters that spoof, hide or forge.
@@ -108,8 +120,20 @@ func hostileCases() []hostileCase {
 		refused("CR LF header in the email", jsonBody(okName, `"hostile@example.com\r\nBcc: eve@evil.test"`, okPassword)),
 		refused("LF in the email", jsonBody(okName, `"hostile@example.com\nX-Evil: 1"`, okPassword)),
 		refused("line separator in the name", jsonBody(`"Ada\u2028Lovelace"`, okEmail, okPassword)),
+		refused("Hangul filler as the name", jsonBody(`"\u3164"`, okEmail, okPassword)),
+		refused("Braille blank as the name", jsonBody(`"\u2800\u2800"`, okEmail, okPassword)),
+		refused("zero-width non-joiner after a space in the name", jsonBody(`"Ada \u200cLovelace"`, okEmail, okPassword)),
+		refused("99 stacked marks in the name", jsonBody(`"Z`+strings.Repeat(`\u0336`, 99)+`"`, okEmail, okPassword)),
+		refused("no letter in the name", jsonBody(`"+1 555 0100"`, okEmail, okPassword)),
 		refused("display name in the email", jsonBody(okName, `"Ada <hostile@example.com>"`, okPassword)),
 		refused("two addresses", jsonBody(okName, `"hostile@example.com, eve@evil.test"`, okPassword)),
+		// Addresses a relay would route elsewhere, or no public host.
+		refused("percent routing in the email", jsonBody(okName, `"eve%evil.test@example.com"`, okPassword)),
+		refused("encoded word in the email", jsonBody(okName, `"=?utf-8?q?eve=40evil.test?=@example.com"`, okPassword)),
+		refused("IP literal in the email", jsonBody(okName, `"hostile@[127.0.0.1]"`, okPassword)),
+		refused("IP address in the email", jsonBody(okName, `"hostile@127.0.0.1"`, okPassword)),
+		refused("localhost in the email", jsonBody(okName, `"hostile@localhost"`, okPassword)),
+		refused("65-byte local part", jsonBody(okName, `"`+strings.Repeat("h", 65)+`@example.com"`, okPassword)),
 		// SQL injection where it is not a valid value.
 		refused("SQL injection in the email", jsonBody(okName, `"x' OR '1'='1@example.com"`, okPassword)),
 		refused("SQL statement after the email", jsonBody(okName, `"hostile@example.com'; DROP TABLE events; --"`, okPassword)),
@@ -126,9 +150,14 @@ func hostileCases() []hostileCase {
 }
 
 // TestService_HostileInput: every hostile request gets its 4xx and error
-// code, never a 5xx or a panic, and writes nothing at all.
+// code, never a 5xx or a panic, and writes nothing at all. SQLite always
+// runs; PostgreSQL when its variable is set.
 func TestService_HostileInput(t *testing.T) {
-	s := startService(t)
+	t.Run("sqlite", func(t *testing.T) { testHostileInput(t, startServiceOnSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { testHostileInput(t, startService(t)) })
+}
+
+func testHostileInput(t *testing.T, s *runningService) {
 	cases := hostileCases()
 	require.GreaterOrEqual(t, len(cases), 50)
 	for _, tc := range cases {

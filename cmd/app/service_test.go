@@ -95,16 +95,31 @@ type runningService struct {
 
 func startService(t *testing.T) *runningService {
 	t.Helper()
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("service log:\n%s", logs.String())
-		}
-	})
 	db, dbURL := testenv.OpenPostgres(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			testenv.LogOldTransactions(t, db)
+		}
+	})
+	return startServiceOn(t, testenv.NewDB(db), dbURL)
+}
+
+// startServiceOnSQLite is startService on a SQLite file of the test's own,
+// for the tests that need no server.
+func startServiceOnSQLite(t *testing.T) *runningService {
+	t.Helper()
+	dbURL := testenv.SQLiteDatabase(t)
+	return startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL)
+}
+
+// startServiceOn runs the service on the database at dbURL; db is the
+// test's own connection to it.
+func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService {
+	t.Helper()
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service log:\n%s", logs.String())
 		}
 	})
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -123,7 +138,7 @@ func startService(t *testing.T) *runningService {
 	require.NoError(t, err)
 
 	s := &runningService{
-		t: t, svc: svc, db: testenv.NewDB(db), mailer: mailer, logs: logs, cancel: cancel,
+		t: t, svc: svc, db: db, mailer: mailer, logs: logs, cancel: cancel,
 		runErr: make(chan error, 1),
 		client: &http.Client{Timeout: 5 * time.Second},
 	}
@@ -275,7 +290,7 @@ func (s *runningService) assertRegisteredOnce(id, name, email string) {
 	require.Len(t, mails, 1, "exactly one welcome email to %s", email)
 	assert.Equal(t, email, mails[0].To)
 	assert.NotEmpty(t, mails[0].Subject)
-	assert.Contains(t, mails[0].Body, name)
+	assert.NotContains(t, mails[0].Body, name, "the email never carries the name")
 
 	status, body = s.get("/users/" + id + "/points")
 	require.Equal(t, http.StatusOK, status, "%s", body)
