@@ -147,7 +147,7 @@ func (q *RetryQueue) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		}
 		q.cfg.Logger.WarnContext(ctx, "message deferred", "handler", handler, "message_uuid", msg.UUID,
 			"attempts", attempts, "next_attempt_at", next.UTC().Format(time.RFC3339), "reason", err.Error())
-		return produced, nil
+		return nil, nil // what a failed handler produced is not published
 	}
 }
 
@@ -217,10 +217,13 @@ func (q *RetryQueue) List(ctx context.Context) ([]DeferredMessage, error) {
 
 // Run gives due messages back to their handlers until ctx ends.
 func (q *RetryQueue) Run(ctx context.Context) {
+	var lastWarned time.Time
 	for {
 		n, err := q.redeliverDue(ctx)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && time.Since(lastWarned) > retryWarnInterval {
+			// Once in a while: through a database outage, every pass fails.
 			q.cfg.Logger.WarnContext(ctx, "retry queue: redelivery failed", "error", err)
+			lastWarned = time.Now()
 		}
 		if n == retryBatch && err == nil {
 			continue // more may be due
@@ -239,6 +242,8 @@ const (
 	// retryLease is how long a pass holds the messages it took: if it dies
 	// before they are published, they are due again after it.
 	retryLease = time.Minute
+	// retryWarnInterval spaces the warnings of failing passes.
+	retryWarnInterval = 30 * time.Second
 )
 
 type dueMessage struct {

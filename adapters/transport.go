@@ -143,6 +143,9 @@ func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) 
 	return namespacedSubscriber{Subscriber: sub, namespace: t.namespace}, nil
 }
 
+// Namespace is the prefix of the transport's topics.
+func (t *Transport) Namespace() string { return t.namespace }
+
 // Topic is the name a topic has on the transport: with its namespace.
 func (t *Transport) Topic(topic string) string { return NamespacedTopic(t.namespace, topic) }
 

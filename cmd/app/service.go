@@ -386,7 +386,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
-	s.logger.Info("onboard is serving", "addr", s.Addr())
+	s.logger.Info("onboard is serving", "addr", s.Addr(), "namespace", s.transport.Namespace())
 
 	var runErr error
 	select {
