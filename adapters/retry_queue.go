@@ -287,31 +287,8 @@ func (q *RetryQueue) takeDue(ctx context.Context) ([]dueMessage, error) {
 	if q.dialect.name != sqliteDialect.name { // SQLite's transaction already holds the one write lock
 		query += ` FOR UPDATE SKIP LOCKED`
 	}
-	rows, err := tx.QueryContext(ctx, q.dialect.rebind(query), now.UnixMilli())
+	due, err := scanDue(tx.QueryContext(ctx, q.dialect.rebind(query), now.UnixMilli()))
 	if err != nil {
-		return nil, err
-	}
-	var due []dueMessage
-	for rows.Next() {
-		var (
-			m        dueMessage
-			id       string
-			payload  []byte
-			metadata string
-		)
-		if err := rows.Scan(&m.id, &m.handler, &m.topic, &id, &payload, &metadata); err != nil {
-			_ = rows.Close()
-			return nil, err
-		}
-		m.msg = message.NewMessage(id, payload)
-		if err := json.Unmarshal([]byte(metadata), &m.msg.Metadata); err != nil {
-			_ = rows.Close()
-			return nil, fmt.Errorf("metadata of retry %s: %w", m.id, err)
-		}
-		m.msg.Metadata.Set(ForHandlerKey, m.handler)
-		due = append(due, m)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
 	for _, m := range due {
@@ -321,6 +298,33 @@ func (q *RetryQueue) takeDue(ctx context.Context) ([]dueMessage, error) {
 		}
 	}
 	return due, tx.Commit()
+}
+
+// scanDue reads the rows of takeDue's query.
+func scanDue(rows *sql.Rows, err error) ([]dueMessage, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var due []dueMessage
+	for rows.Next() {
+		var (
+			m        dueMessage
+			id       string
+			payload  []byte
+			metadata string
+		)
+		if err := rows.Scan(&m.id, &m.handler, &m.topic, &id, &payload, &metadata); err != nil {
+			return nil, err
+		}
+		m.msg = message.NewMessage(id, payload)
+		if err := json.Unmarshal([]byte(metadata), &m.msg.Metadata); err != nil {
+			return nil, fmt.Errorf("metadata of retry %s: %w", m.id, err)
+		}
+		m.msg.Metadata.Set(ForHandlerKey, m.handler)
+		due = append(due, m)
+	}
+	return due, rows.Err()
 }
 
 // ForNamedHandler acknowledges, untouched, a message redelivered for

@@ -85,8 +85,8 @@ func newRetryRig(t *testing.T, db *testenv.DB, cfg adapters.RetryQueueConfig, re
 		func(err error) bool { return adapters.Classify(err) == adapters.FailurePermanent })
 	require.NoError(t, err)
 	router.AddMiddleware(adapters.ForNamedHandler, poison, queue.Middleware)
-	router.AddNoPublisherHandler("Refusing", rig.topic, pubSub, rig.refusing.handle)
-	router.AddNoPublisherHandler("Other", rig.topic, pubSub, rig.other.handle)
+	router.AddConsumerHandler("Refusing", rig.topic, pubSub, rig.refusing.handle)
+	router.AddConsumerHandler("Other", rig.topic, pubSub, rig.other.handle)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
