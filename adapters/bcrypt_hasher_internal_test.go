@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -12,8 +13,29 @@ import (
 	"github.com/onboard/onboard/app/command"
 )
 
+// newTestHasher returns a hasher at bcrypt's lowest cost.
+func newTestHasher(t *testing.T, cfg BcryptHasherConfig) *BcryptHasher {
+	t.Helper()
+	cfg.Cost = bcrypt.MinCost
+	h, err := NewBcryptHasher(cfg)
+	require.NoError(t, err)
+	return h
+}
+
+func TestBcryptHasherConfig_Validate(t *testing.T) {
+	_, err := NewBcryptHasher(BcryptHasherConfig{Cost: bcrypt.MaxCost + 1, Concurrency: -1, MaxWait: -time.Second})
+	require.Error(t, err)
+	for _, want := range []string{"bcrypt cost", "hash concurrency", "hash wait"} {
+		assert.Contains(t, err.Error(), want, "every problem at once")
+	}
+	h, err := NewBcryptHasher(BcryptHasherConfig{Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	assert.Equal(t, runtime.GOMAXPROCS(0), cap(h.turns), "GOMAXPROCS hashes at a time by default")
+	assert.Equal(t, DefaultHashMaxWait, h.cfg.MaxWait)
+}
+
 func TestBcryptHasher_HashesAndMatches(t *testing.T) {
-	h := NewBcryptHasher(bcrypt.MinCost, 2, time.Second)
+	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 2, MaxWait: time.Second})
 	ctx := context.Background()
 
 	hash, err := h.Hash(ctx, "correct horse")
@@ -30,7 +52,7 @@ func TestBcryptHasher_HashesAndMatches(t *testing.T) {
 
 func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 	const maxWait = 50 * time.Millisecond
-	h := NewBcryptHasher(bcrypt.MinCost, 2, maxWait)
+	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 2, MaxWait: maxWait})
 	h.turns <- struct{}{} // two hashes running
 	h.turns <- struct{}{}
 
@@ -48,7 +70,7 @@ func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 
 	// A turn given back while a caller waits is taken (a wait long enough
 	// that only the release can end it).
-	patient := NewBcryptHasher(bcrypt.MinCost, 1, time.Minute)
+	patient := newTestHasher(t, BcryptHasherConfig{Concurrency: 1, MaxWait: time.Minute})
 	patient.turns <- struct{}{}
 	time.AfterFunc(10*time.Millisecond, patient.done)
 	_, err = patient.Hash(context.Background(), "correct horse")

@@ -87,9 +87,16 @@ func newStoreUser(t testing.TB, id, name, email string) *domain.User {
 
 func passwordHash(t *testing.T) []byte {
 	t.Helper()
-	hash, err := adapters.NewBcryptHasher(bcrypt.MinCost, 1, time.Minute).Hash(context.Background(), storeTestPassword)
+	hash, err := mustHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost}).Hash(context.Background(), storeTestPassword)
 	require.NoError(t, err)
 	return hash
+}
+
+func mustHasher(t testing.TB, cfg adapters.BcryptHasherConfig) *adapters.BcryptHasher {
+	t.Helper()
+	h, err := adapters.NewBcryptHasher(cfg)
+	require.NoError(t, err)
+	return h
 }
 
 // outboxEnvelope is the forwarder's envelope as stored in the outbox table.

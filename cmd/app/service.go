@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -92,10 +91,16 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 
 	users := adapters.NewUserStore(s.db, logger)
 	ledger := adapters.NewPointsLedger(s.db)
+	// GOMAXPROCS hashes at a time; a registration waits for its turn at most
+	// adapters.DefaultHashMaxWait (10 s, well within writeTimeout), then is
+	// answered 503 overloaded.
+	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: cfg.BcryptCost})
+	if err != nil {
+		return nil, err
+	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser: command.NewRegisterUserHandler(users,
-				adapters.NewBcryptHasher(cfg.BcryptCost, runtime.GOMAXPROCS(0), hashWaitMax), nil),
+			RegisterUser: command.NewRegisterUserHandler(users, hasher, nil),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users),
@@ -133,15 +138,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	return s, nil
 }
 
-const (
-	// writeTimeout bounds the handling of a request and the writing of its
-	// answer.
-	writeTimeout = 15 * time.Second
-	// hashWaitMax is how long a registration waits for its turn to hash
-	// (GOMAXPROCS at a time) before it is answered 503 overloaded: well
-	// within writeTimeout.
-	hashWaitMax = 10 * time.Second
-)
+// writeTimeout bounds the handling of a request and the writing of its
+// answer.
+const writeTimeout = 15 * time.Second
 
 func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
 	if cfg.SMTPURL == "" {
