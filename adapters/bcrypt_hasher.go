@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -22,11 +23,16 @@ type BcryptHasherConfig struct {
 	// MaxWait is how long a caller waits for a turn before it gets
 	// command.ErrOverloaded. Default: 10 s.
 	MaxWait time.Duration
+	// QueueMax is how many callers may wait for a turn at once; one more
+	// gets ErrHashQueueFull (a command.ErrOverloaded) at once, not after
+	// MaxWait. Default: 64.
+	QueueMax int
 }
 
 // Defaults of BcryptHasherConfig.
 const (
-	DefaultHashMaxWait = 10 * time.Second
+	DefaultHashMaxWait  = 10 * time.Second
+	DefaultHashQueueMax = 64
 )
 
 func (c *BcryptHasherConfig) setDefaults() {
@@ -35,6 +41,9 @@ func (c *BcryptHasherConfig) setDefaults() {
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultHashMaxWait
+	}
+	if c.QueueMax == 0 {
+		c.QueueMax = DefaultHashQueueMax
 	}
 }
 
@@ -50,15 +59,22 @@ func (c BcryptHasherConfig) Validate() error {
 	if c.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("hash wait: want a positive duration, got %s", c.MaxWait))
 	}
+	if c.QueueMax < 1 {
+		errs = append(errs, fmt.Errorf("hash queue: want at least 1, got %d", c.QueueMax))
+	}
 	return errors.Join(errs...)
 }
 
 // BcryptHasher hashes passwords with bcrypt at a fixed cost, Concurrency at
-// a time; a caller waits for a turn at most MaxWait.
+// a time; at most QueueMax callers wait for a turn, each at most MaxWait.
 type BcryptHasher struct {
-	cfg   BcryptHasherConfig
-	turns chan struct{}
+	cfg     BcryptHasherConfig
+	turns   chan struct{}
+	waiting atomic.Int64
 }
+
+// ErrHashQueueFull is returned at once when QueueMax callers already wait.
+var ErrHashQueueFull = fmt.Errorf("too many passwords wait to be hashed: %w", command.ErrOverloaded)
 
 // NewBcryptHasher returns the hasher.
 func NewBcryptHasher(cfg BcryptHasherConfig) (*BcryptHasher, error) {
@@ -93,6 +109,11 @@ func (h *BcryptHasher) wait(ctx context.Context) error {
 		return nil
 	default:
 	}
+	if h.waiting.Add(1) > int64(h.cfg.QueueMax) {
+		h.waiting.Add(-1)
+		return ErrHashQueueFull
+	}
+	defer h.waiting.Add(-1)
 	timer := time.NewTimer(h.cfg.MaxWait)
 	defer timer.Stop()
 	select {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/onboard/onboard/adapters"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -16,6 +18,9 @@ type Config struct {
 	HTTPAddr     string
 	BcryptCost   int
 	SignupPoints int
+	// HashQueueMax is how many registrations may wait for a turn to hash;
+	// beyond, 503 overloaded at once. Zero: adapters.DefaultHashQueueMax.
+	HashQueueMax int
 }
 
 // Defaults of the environment variables.
@@ -57,6 +62,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:     get("HTTP_ADDR", DefaultHTTPAddr),
 		BcryptCost:   number("BCRYPT_COST", 10, 10, 14),
 		SignupPoints: number("SIGNUP_POINTS", 100, 0, 1_000_000),
+		HashQueueMax: number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
 	}
 	switch cfg.PubSub {
 	case "gochannel", "sql", "amqp":
