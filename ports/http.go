@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,30 +57,97 @@ func validIdempotencyKey(key string) bool {
 // ReadinessCheck reports whether a dependency can serve now.
 type ReadinessCheck func(ctx context.Context) error
 
+// HTTPConfig configures the HTTP API.
+type HTTPConfig struct {
+	// Ready answers GET /readyz. Required.
+	Ready ReadinessCheck
+	// Logger gets one line per request. Default: discards.
+	Logger *slog.Logger
+	// RegistrationLimit bounds POST /users per client address; beyond, 429
+	// too-many-requests before any work. The zero value limits nothing.
+	RegistrationLimit RateLimit
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (its right-most address that is not a trusted proxy). Empty: the
+	// peer is the client, whatever the headers say.
+	TrustedProxies []netip.Prefix
+}
+
+func (c *HTTPConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate returns every problem of the configuration at once.
+func (c HTTPConfig) Validate() error {
+	var errs []error
+	if c.Ready == nil {
+		errs = append(errs, errors.New("http: a readiness check is required"))
+	}
+	if err := c.RegistrationLimit.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("http: registrations: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
 // HTTPServer serves the JSON API.
 type HTTPServer struct {
 	app    app.Application
 	ready  ReadinessCheck
 	logger *slog.Logger
+	// registrations limits POST /users per client; nil: no limit.
+	registrations *clientLimiters
 }
 
 // NewHandler returns the API's http.Handler.
-func NewHandler(application app.Application, ready ReadinessCheck, logger *slog.Logger) http.Handler {
-	s := HTTPServer{app: application, ready: ready, logger: logger}
+func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger}
+	if !cfg.RegistrationLimit.Off() {
+		s.registrations = newClientLimiters(cfg.RegistrationLimit, maxLimitedClients)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	router := gin.New()
+	// Gin trusts every peer's X-Forwarded-For by default: trust only the
+	// configured proxies, and read no other header.
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := router.SetTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("http: trusted proxies: %w", err)
+	}
+	router.ForwardedByClientIP = len(proxies) > 0
+	router.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	router.HandleMethodNotAllowed = true
 	router.Use(s.correlate, s.recover)
 	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
 	router.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this route", nil)
 	})
-	router.POST("/users", s.registerUser)
+	router.POST("/users", s.limitRegistrations, s.registerUser)
 	router.GET("/users/:id", s.getUser)
 	router.GET("/users/:id/points", s.getPoints)
 	router.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	router.GET("/readyz", s.readyz)
-	return router
+	return router, nil
+}
+
+// limitRegistrations answers 429 with Retry-After to a client over its
+// registration limit, before the body is read or anything is hashed.
+func (s HTTPServer) limitRegistrations(c *gin.Context) {
+	if s.registrations == nil {
+		return
+	}
+	wait := s.registrations.reserve(clientKey(c.ClientIP()), time.Now())
+	if wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(c, http.StatusTooManyRequests, "too-many-requests",
+			"too many registrations from this address, try again later", nil)
+	}
 }
 
 // correlate takes the request's X-Request-ID, or makes one, puts it in the

@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/ports"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -21,6 +23,10 @@ type Config struct {
 	// HashQueueMax is how many registrations may wait for a turn to hash;
 	// beyond, 503 overloaded at once. Zero: adapters.DefaultHashQueueMax.
 	HashQueueMax int
+	// RegistrationLimit bounds POST /users per client; the zero value is off.
+	RegistrationLimit ports.RateLimit
+	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults of the environment variables.
@@ -63,6 +69,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		BcryptCost:   number("BCRYPT_COST", 10, 10, 14),
 		SignupPoints: number("SIGNUP_POINTS", 100, 0, 1_000_000),
 		HashQueueMax: number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
+	}
+	var err error
+	if cfg.RegistrationLimit, err = ports.ParseRateLimit(get("RATE_LIMIT_REGISTRATIONS", ports.DefaultRegistrationLimit)); err != nil {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_REGISTRATIONS: %w", err))
+	}
+	if cfg.TrustedProxies, err = ports.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
 	switch cfg.PubSub {
 	case "gochannel", "sql", "amqp":

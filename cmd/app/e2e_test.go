@@ -187,6 +187,10 @@ func e2eEnv(overrides map[string]string) []string {
 		// Up to 200 registrations at once wait for their turn to hash: the
 		// bounded queue has tests of its own.
 		"HASH_QUEUE_MAX": "1000",
+		// Every test registers from 127.0.0.1: only the tests of the limit
+		// turn it on.
+		"RATE_LIMIT_REGISTRATIONS": "off",
+		"TRUSTED_PROXIES":          "",
 	}
 	for k, v := range overrides {
 		vars[k] = v
@@ -1301,6 +1305,8 @@ func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
 	}{
 		{name: "unknown PUBSUB", env: map[string]string{"PUBSUB": "bogus"}, wantHint: "PUBSUB"},
 		{name: "BCRYPT_COST out of range", env: map[string]string{"BCRYPT_COST": "9"}, wantHint: "BCRYPT_COST"},
+		{name: "bad RATE_LIMIT_REGISTRATIONS", env: map[string]string{"RATE_LIMIT_REGISTRATIONS": "lots"}, wantHint: "RATE_LIMIT_REGISTRATIONS"},
+		{name: "bad TRUSTED_PROXIES", env: map[string]string{"TRUSTED_PROXIES": "proxy.internal"}, wantHint: "TRUSTED_PROXIES"},
 		{name: "unreachable database", env: map[string]string{"DATABASE_URL": "postgres://postgres:s3cret@127.0.0.1:1/x"}, wantHint: "database"},
 		{name: "DATABASE_URL not a database URL", env: map[string]string{"DATABASE_URL": "ftp://postgres:s3cret@127.0.0.1/x"}, wantHint: "DATABASE_URL"},
 		{name: "unreachable RabbitMQ", env: map[string]string{"PUBSUB": "amqp", "AMQP_URL": "amqp://guest:s3cret@127.0.0.1:1/"}, needsDB: true, wantHint: "AMQP"},

@@ -124,8 +124,17 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
+	api, err := ports.NewHandler(application, ports.HTTPConfig{
+		Ready:             s.ready,
+		Logger:            logger,
+		RegistrationLimit: cfg.RegistrationLimit,
+		TrustedProxies:    cfg.TrustedProxies,
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.server = &http.Server{
-		Handler:           ports.NewHandler(application, s.ready, logger),
+		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      writeTimeout,

@@ -1,8 +1,9 @@
 // Command loadgen drives a running onboard service over HTTP and times
 // each registration and its effects. It runs its own SMTP sink, so start
-// the service with SMTP_URL pointing at it:
+// the service with SMTP_URL pointing at it (and without a registration
+// limit: every request comes from one address):
 //
-//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… bin/onboard &
+//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… RATE_LIMIT_REGISTRATIONS=off bin/onboard &
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 8 -n 2000        # closed loop
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -rate 10 -duration 20s  # open loop
 //
