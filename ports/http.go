@@ -4,6 +4,8 @@ package ports
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,10 +38,23 @@ const RequestIDHeader = "X-Request-ID"
 // the same body answers the same 201 and creates nothing new.
 const IdempotencyKeyHeader = "Idempotency-Key"
 
-// idempotencyKeyNamespace derives a user id from an Idempotency-Key
-// (UUIDv5), so a repeated request registers the same user id again, which
-// the registry recognizes. Never change it: keys would map to other ids.
-var idempotencyKeyNamespace = uuid.MustParse("e5e94093-ea57-47fc-8009-a1946c152edd")
+// idempotentUserID derives the user id of an Idempotency-Key, so that a
+// repeated request registers the same user id again, which the registry
+// recognizes: the HMAC-SHA256 of the key under the server's secret, cut to
+// a UUID of version 8 (custom). Without the secret, knowing a key does not
+// tell its user's id.
+func idempotentUserID(secret []byte, key string) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(key))
+	var id uuid.UUID
+	copy(id[:], mac.Sum(nil))
+	id[6] = id[6]&0x0f | 0x80 // version 8
+	id[8] = id[8]&0x3f | 0x80 // the RFC 9562 variant
+	return id.String()
+}
+
+// minIdempotencySecret is the shortest secret HTTPConfig accepts.
+const minIdempotencySecret = 32
 
 // validIdempotencyKey: 1 to 255 printable ASCII characters.
 func validIdempotencyKey(key string) bool {
@@ -63,6 +78,10 @@ type HTTPConfig struct {
 	Ready ReadinessCheck
 	// Logger gets one line per request. Default: discards.
 	Logger *slog.Logger
+	// IdempotencySecret keys the user ids derived from Idempotency-Keys: at
+	// least 32 random bytes, the same for every replica and restart.
+	// Required.
+	IdempotencySecret []byte
 	// RegistrationLimit bounds POST /users per client address; beyond, 429
 	// too-many-requests before any work. The zero value limits nothing.
 	RegistrationLimit RateLimit
@@ -84,6 +103,9 @@ func (c HTTPConfig) Validate() error {
 	if c.Ready == nil {
 		errs = append(errs, errors.New("http: a readiness check is required"))
 	}
+	if len(c.IdempotencySecret) < minIdempotencySecret {
+		errs = append(errs, fmt.Errorf("http: the idempotency secret must be at least %d bytes", minIdempotencySecret))
+	}
 	if err := c.RegistrationLimit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("http: registrations: %w", err))
 	}
@@ -97,6 +119,8 @@ type HTTPServer struct {
 	logger *slog.Logger
 	// registrations limits POST /users per client; nil: no limit.
 	registrations *clientLimiters
+	// idempotencySecret keys the user ids derived from Idempotency-Keys.
+	idempotencySecret []byte
 }
 
 // NewHandler returns the API's http.Handler.
@@ -105,7 +129,7 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger}
+	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger, idempotencySecret: cfg.IdempotencySecret}
 	if !cfg.RegistrationLimit.Off() {
 		s.registrations = newClientLimiters(cfg.RegistrationLimit, maxLimitedClients)
 	}
@@ -231,7 +255,7 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 				"send one Idempotency-Key of 1 to 255 printable ASCII characters", nil)
 			return
 		}
-		cmd.UserID = uuid.NewSHA1(idempotencyKeyNamespace, []byte(key[0])).String()
+		cmd.UserID = idempotentUserID(s.idempotencySecret, key[0])
 	}
 	user, err := s.app.Commands.RegisterUser.Register(c.Request.Context(), cmd)
 	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email

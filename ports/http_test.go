@@ -1,6 +1,7 @@
 package ports_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -43,6 +44,7 @@ func newTestHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *overload
 	}}
 	cfg.Ready = func(context.Context) error { return nil }
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.IdempotencySecret = bytes.Repeat([]byte{7}, 32)
 	handler, err := ports.NewHandler(application, cfg)
 	require.NoError(t, err)
 	return handler, hasher
@@ -140,5 +142,6 @@ func TestNewHandler_ValidatesItsConfig(t *testing.T) {
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "readiness check")
+	assert.Contains(t, err.Error(), "idempotency secret")
 	assert.Contains(t, err.Error(), "rate")
 }

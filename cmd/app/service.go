@@ -121,17 +121,22 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.forwarder, err = s.newForwarder(); err != nil {
 		return nil, err
 	}
-	if s.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+	idempotencySecret, err := adapters.ServerSecret(startCtx, s.db, adapters.IdempotencyKeySecret)
+	if err != nil {
+		return nil, err
 	}
 	api, err := ports.NewHandler(application, ports.HTTPConfig{
 		Ready:             s.ready,
 		Logger:            logger,
+		IdempotencySecret: idempotencySecret,
 		RegistrationLimit: cfg.RegistrationLimit,
 		TrustedProxies:    cfg.TrustedProxies,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	s.server = &http.Server{
 		Handler:           api,
