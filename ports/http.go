@@ -152,13 +152,18 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	router.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this route", nil)
 	})
-	router.POST("/users", s.limitRegistrations, s.registerUser)
-	router.GET("/users/:id", s.getUser)
-	router.GET("/users/:id/points", s.getPoints)
+	// Answers about users may carry a name, an email or points: no cache
+	// may keep them.
+	users := router.Group("/users", noStore)
+	users.POST("", s.limitRegistrations, s.registerUser)
+	users.GET("/:id", s.getUser)
+	users.GET("/:id/points", s.getPoints)
 	router.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	router.GET("/readyz", s.readyz)
 	return router, nil
 }
+
+func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }
 
 // limitRegistrations answers 429 with Retry-After to a client over its
 // registration limit, before the body is read or anything is hashed.
