@@ -31,8 +31,28 @@ import (
 // MaxBodyBytes caps a request body; a larger one gets 413.
 const MaxBodyBytes = 64 << 10
 
-// RequestIDHeader carries the correlation id in and out.
+// RequestIDHeader carries a request's id: in, the client's own, kept when
+// validClientRequestID; out, the id the server made, its correlation id.
 const RequestIDHeader = "X-Request-ID"
+
+// ClientRequestIDHeader echoes the client's X-Request-ID when it was kept.
+const ClientRequestIDHeader = "X-Client-Request-ID"
+
+// validClientRequestID: 1 to 64 characters of [A-Za-z0-9._:-], which cannot
+// forge a log line or a header, nor carry much.
+func validClientRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '.', b == '_', b == ':', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // IdempotencyKeyHeader makes POST /users safe to retry: the same key with
 // the same body answers the same 201 and creates nothing new.
@@ -179,29 +199,22 @@ func (s HTTPServer) limitRegistrations(c *gin.Context) {
 	}
 }
 
-// correlate takes the request's X-Request-ID, or makes one, puts it in the
-// context for the logs and the events, echoes it, and logs the request.
+// correlate gives the request an id of the server's own, its correlation
+// id in the logs and the events, and keeps a valid X-Request-ID of the
+// client beside it; it echoes both, and logs the request.
 func (s HTTPServer) correlate(c *gin.Context) {
-	id := c.GetHeader(RequestIDHeader)
-	if id == "" || len(id) > 128 || !isPrintableASCII(id) {
-		id = uuid.NewString()
-	}
+	id := uuid.NewString()
 	ctx := app.WithCorrelationID(c.Request.Context(), id)
-	c.Request = c.Request.WithContext(ctx)
 	c.Header(RequestIDHeader, id)
+	if sent := c.Request.Header.Values(RequestIDHeader); len(sent) == 1 && validClientRequestID(sent[0]) {
+		ctx = app.WithClientRequestID(ctx, sent[0])
+		c.Header(ClientRequestIDHeader, sent[0])
+	}
+	c.Request = c.Request.WithContext(ctx)
 	start := time.Now()
 	c.Next()
 	s.logger.InfoContext(ctx, "http request", "method", c.Request.Method, "path", c.FullPath(),
 		"status", c.Writer.Status(), "duration", time.Since(start))
-}
-
-func isPrintableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // recover turns a panic into a 500 without internals.

@@ -884,14 +884,18 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		}
 	})
 
-	// The correlation id of one request reaches both handlers and the event.
+	// The server's id of one request correlates both handlers' lines and
+	// the event; the client's X-Request-ID is kept beside it.
 	requestID := "e2e-" + run + "-request"
-	t.Run("request id is the correlation id", func(t *testing.T) {
+	t.Run("request ids: the server's correlates, the client's is kept beside", func(t *testing.T) {
 		u := e2eUser{Name: "Correlated User", Email: "Correlated." + run + "@Example.com", Password: "pw-" + run + "-correlated"}
 		r, err := api.register(u, http.Header{"X-Request-Id": {requestID}})
 		require.NoError(t, err)
 		require.Equal(t, http.StatusCreated, r.Status, r.String())
-		assert.Equal(t, requestID, r.Header.Get("X-Request-ID"), "echoed")
+		serverID := r.Header.Get("X-Request-ID")
+		_, err = uuid.Parse(serverID)
+		require.NoError(t, err, "the server's own id is echoed: %q", serverID)
+		assert.Equal(t, requestID, r.Header.Get("X-Client-Request-ID"), "the client's is echoed beside")
 		u.ID = fmt.Sprint(r.JSON()["id"])
 		created = append(created, u)
 
@@ -899,11 +903,13 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		require.NoError(t, db.QueryRow(db.Rebind(`SELECT metadata FROM events WHERE stream_id = ?`), u.ID).Scan(&metadata))
 		var md map[string]any
 		require.NoError(t, json.Unmarshal([]byte(metadata), &md))
-		assert.Equal(t, requestID, md["correlation_id"], "events.metadata: %s", metadata)
+		assert.Equal(t, serverID, md["correlation_id"], "events.metadata: %s", metadata)
+		assert.Equal(t, requestID, md["client_request_id"], "events.metadata: %s", metadata)
 
 		handled := func(handler string) bool {
 			for _, record := range proc.stdout.JSONLines() {
-				if record["msg"] == "message handled" && record["handler"] == handler && record["correlation_id"] == requestID {
+				if record["msg"] == "message handled" && record["handler"] == handler &&
+					record["correlation_id"] == serverID && record["client_request_id"] == requestID {
 					return true
 				}
 			}
@@ -911,7 +917,8 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		}
 		requireProgress(t, db, func() bool {
 			return handled("SendWelcomeEmailOnUserRegistered") && handled("SeedSignupPointsOnUserRegistered")
-		}, e2eEffectsTimeout, "a %q line with correlation_id %s for each handler", "message handled", requestID)
+		}, e2eEffectsTimeout, "a %q line with correlation_id %s and client_request_id %s for each handler",
+			"message handled", serverID, requestID)
 	})
 
 	t.Run("72-byte password is accepted", func(t *testing.T) {

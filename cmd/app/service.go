@@ -298,12 +298,14 @@ func (s *Service) ackRejectedCommands(p cqrs.CommandProcessorOnHandleParams) err
 	return err
 }
 
-// logMessages puts the message's correlation id in its context and logs one
+// logMessages puts the message's correlation id (and client request id) in
+// its context and logs one
 // line per handled message with the handler's name, duration and error.
 func logMessages(logger *slog.Logger) message.HandlerMiddleware {
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
+			ctx = app.WithClientRequestID(ctx, msg.Metadata.Get(adapters.ClientRequestIDMetadataKey))
 			msg.SetContext(ctx)
 			start := time.Now()
 			produced, err := next(msg)
