@@ -176,11 +176,27 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	// may keep them.
 	users := router.Group("/users", noStore)
 	users.POST("", s.limitRegistrations, s.registerUser)
-	users.GET("/:id", s.getUser)
-	users.GET("/:id/points", s.getPoints)
-	router.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	router.GET("/readyz", s.readyz)
-	return router, nil
+	getAndHead(users, "/:id", s.getUser)
+	getAndHead(users, "/:id/points", s.getPoints)
+	getAndHead(router, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	getAndHead(router, "/readyz", s.readyz)
+	return nosniff(router), nil
+}
+
+// getAndHead routes GET and HEAD to the same handlers: net/http sends a
+// HEAD's status and headers, Content-Length included, and drops its body.
+func getAndHead(routes gin.IRoutes, path string, handlers ...gin.HandlerFunc) {
+	routes.GET(path, handlers...)
+	routes.HEAD(path, handlers...)
+}
+
+// nosniff tells browsers never to guess another content type than the one
+// sent, on every answer: the router's own 404, 405 and redirects included.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +28,68 @@ func TestE2E_ResponseHeaders(t *testing.T) {
 		r := api.mustGet(t, path)
 		require.Equal(t, http.StatusOK, r.Status, r.String())
 		assert.Equal(t, "no-store", r.Header.Get("Cache-Control"), "GET %s", path)
+	}
+	proc.stop(t)
+}
+
+// TestE2E_NosniffAndHEAD: X-Content-Type-Options: nosniff on every answer,
+// errors and the router's own answers included; HEAD answered wherever GET
+// is, with GET's status and headers and no body.
+func TestE2E_NosniffAndHEAD(t *testing.T) {
+	proc := runBinary(t, map[string]string{"DATABASE_URL": testenv.SQLiteDatabase(t)})
+	api := newE2EAPI(proc.waitServing(t))
+	created, err := api.register(e2eUser{Name: "Ada Lovelace", Email: "ada.head@example.com", Password: "correct horse battery"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, created.Status, created.String())
+	id, _ := created.JSON()["id"].(string)
+	assert.Equal(t, "nosniff", created.Header.Get("X-Content-Type-Options"), "the 201")
+	client := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	do := func(method, path, contentType, body string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, api.base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer func() { _ = resp.Body.Close() }()
+		read, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, read
+	}
+
+	for _, tc := range []struct {
+		method, path, contentType, body string
+		status                          int
+	}{
+		{http.MethodPost, "/users", "application/json", "{", http.StatusBadRequest},
+		{http.MethodPost, "/users", "text/plain", "hi", http.StatusUnsupportedMediaType},
+		{http.MethodGet, "/nowhere", "", "", http.StatusNotFound},
+		{http.MethodDelete, "/users", "", "", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/users/" + id, "", "", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/users/" + id + "/", "", "", http.StatusMovedPermanently}, // the router's own redirect
+	} {
+		resp, body := do(tc.method, tc.path, tc.contentType, tc.body)
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s: %s", tc.method, tc.path, body)
+		assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "%s %s -> %d", tc.method, tc.path, resp.StatusCode)
+	}
+
+	for _, path := range []string{"/users/" + id, "/users/" + id + "/points", "/users/not-a-uuid",
+		"/users/0190f5c4-7b9e-7000-8000-000000000001", "/healthz", "/readyz", "/nowhere"} {
+		get, getBody := do(http.MethodGet, path, "", "")
+		head, headBody := do(http.MethodHead, path, "", "")
+		assert.Equal(t, get.StatusCode, head.StatusCode, "HEAD %s", path)
+		assert.NotEqual(t, http.StatusMethodNotAllowed, head.StatusCode, "HEAD %s", path)
+		assert.Empty(t, headBody, "HEAD %s has no body", path)
+		assert.NotEmpty(t, getBody, "GET %s", path)
+		for _, name := range []string{"Content-Type", "Content-Length", "Cache-Control", "X-Content-Type-Options"} {
+			assert.Equal(t, get.Header.Get(name), head.Header.Get(name), "HEAD %s: %s", path, name)
+		}
+		assert.Equal(t, "nosniff", head.Header.Get("X-Content-Type-Options"), "HEAD %s", path)
 	}
 	proc.stop(t)
 }
