@@ -23,6 +23,9 @@ type Config struct {
 	// HashQueueMax is how many registrations may wait for a turn to hash;
 	// beyond, 503 overloaded at once. Zero: adapters.DefaultHashQueueMax.
 	HashQueueMax int
+	// HashConcurrency is how many passwords are hashed at a time; zero:
+	// GOMAXPROCS. Not read from the environment: main sets it.
+	HashConcurrency int
 	// RegistrationLimit bounds POST /users per client; the zero value is off.
 	RegistrationLimit ports.RateLimit
 	// TrustedProxies may name the client in X-Forwarded-For; empty: none.

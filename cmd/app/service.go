@@ -91,11 +91,11 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 
 	users := adapters.NewUserStore(s.db, logger)
 	ledger := adapters.NewPointsLedger(s.db)
-	// GOMAXPROCS hashes at a time; a registration waits for its turn at most
-	// adapters.DefaultHashMaxWait (10 s, well within writeTimeout), behind
-	// at most HashQueueMax others, else it is answered 503 overloaded.
+	// HashConcurrency hashes at a time; a registration waits for its turn at
+	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
+	// behind at most HashQueueMax others, else it is answered 503 overloaded.
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
-		Cost: cfg.BcryptCost, QueueMax: cfg.HashQueueMax,
+		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
 	})
 	if err != nil {
 		return nil, err
