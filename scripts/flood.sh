@@ -15,9 +15,11 @@ go build -o bin/loadgen ./cmd/loadgen
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-# The default limit and no trusted proxy: the clients are told apart by
-# their source addresses.
-env -u TRUSTED_PROXIES -u RATE_LIMIT_REGISTRATIONS -u HASH_QUEUE_MAX -u SMTP_URL \
+# The default limit. The clients are told apart by their source addresses,
+# or, with -clients xff, by X-Forwarded-For from a trusted 127.0.0.1.
+proxies=
+case " $* " in *" xff "* | *"=xff "*) proxies=127.0.0.1 ;; esac
+env -u RATE_LIMIT_REGISTRATIONS -u HASH_QUEUE_MAX -u SMTP_URL TRUSTED_PROXIES=$proxies \
   PUBSUB=sql DATABASE_URL="${FLOOD_DATABASE_URL:-sqlite:$dir/onboard.db}" HTTP_ADDR=$addr \
   bin/onboard >bin/flood-service.log 2>&1 &
 pid=$!
