@@ -206,9 +206,11 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 
 	// The reader's user, registered by the reader itself.
 	status, body, err := reader.do(http.MethodPost, o.url+"/users", floodBody(run, "reader", 0))
-	if err != nil || status != http.StatusCreated {
-		return report, fmt.Errorf("register the reader's user: status %d, %v: %s (is %s a loopback address the reader can bind?)",
-			status, err, body, readerAddr)
+	if err != nil {
+		return report, fmt.Errorf("register the reader's user from %s (a loopback address this machine may lack): %w", readerAddr, err)
+	}
+	if status != http.StatusCreated {
+		return report, fmt.Errorf("register the reader's user: status %d: %s", status, body)
 	}
 	var user struct {
 		ID string `json:"id"`
