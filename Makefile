@@ -6,7 +6,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 comma := ,
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: run build test bench chaos chaos-short lint fmt
+.PHONY: run build test bench flood chaos chaos-short lint fmt
 
 run: ## Build and serve on $$HTTP_ADDR (default :8080).
 	go run ./cmd/app
@@ -33,6 +33,12 @@ test: ## Run every test with the race detector.
 bench: ## Go benchmarks (hot paths, backlog drain, idle cost), then the load generator.
 	go test -run '^$$' -bench . -benchmem ./...
 	scripts/bench-load.sh
+
+# The registration limit under a flood: scripts/flood.sh runs the built
+# service on a SQLite file of its own and cmd/loadgen -flood against it, all
+# on 127.0.0.0/8; it needs no other service.
+flood: ## Flood POST /users from one address; time the 429s, another client's 201s and a third's reads.
+	scripts/flood.sh
 
 # The fault scenarios of cmd/app/chaos_test.go (the chaos build tag): kills,
 # RabbitMQ and database cuts through an embedded toxiproxy, two replicas,

@@ -2,7 +2,10 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -10,19 +13,76 @@ import (
 	"github.com/onboard/onboard/app/command"
 )
 
-// BcryptHasher hashes passwords with bcrypt at a fixed cost, at most
-// concurrency at a time: more would only share the cores, finishing every
-// hash later, none sooner. A caller waits for a turn at most maxWait, then
-// gets command.ErrOverloaded.
-type BcryptHasher struct {
-	cost    int
-	turns   chan struct{}
-	maxWait time.Duration
+// BcryptHasherConfig configures a BcryptHasher.
+type BcryptHasherConfig struct {
+	// Cost is bcrypt's work factor.
+	Cost int
+	// Concurrency is how many hashes run at once: more would only share the
+	// cores, finishing every hash later, none sooner. Default: GOMAXPROCS.
+	Concurrency int
+	// MaxWait is how long a caller waits for a turn before it gets
+	// command.ErrOverloaded. Default: 10 s.
+	MaxWait time.Duration
+	// QueueMax is how many callers may wait for a turn at once; one more
+	// gets ErrHashQueueFull (a command.ErrOverloaded) at once, not after
+	// MaxWait. Default: 64.
+	QueueMax int
 }
 
+// Defaults of BcryptHasherConfig.
+const (
+	DefaultHashMaxWait  = 10 * time.Second
+	DefaultHashQueueMax = 64
+)
+
+func (c *BcryptHasherConfig) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultHashMaxWait
+	}
+	if c.QueueMax == 0 {
+		c.QueueMax = DefaultHashQueueMax
+	}
+}
+
+// Validate returns every problem of the configuration at once.
+func (c BcryptHasherConfig) Validate() error {
+	var errs []error
+	if c.Cost < bcrypt.MinCost || c.Cost > bcrypt.MaxCost {
+		errs = append(errs, fmt.Errorf("bcrypt cost: want %d to %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.Cost))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("hash concurrency: want at least 1, got %d", c.Concurrency))
+	}
+	if c.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("hash wait: want a positive duration, got %s", c.MaxWait))
+	}
+	if c.QueueMax < 1 {
+		errs = append(errs, fmt.Errorf("hash queue: want at least 1, got %d", c.QueueMax))
+	}
+	return errors.Join(errs...)
+}
+
+// BcryptHasher hashes passwords with bcrypt at a fixed cost, Concurrency at
+// a time; at most QueueMax callers wait for a turn, each at most MaxWait.
+type BcryptHasher struct {
+	cfg     BcryptHasherConfig
+	turns   chan struct{}
+	waiting atomic.Int64
+}
+
+// ErrHashQueueFull is returned at once when QueueMax callers already wait.
+var ErrHashQueueFull = fmt.Errorf("too many passwords wait to be hashed: %w", command.ErrOverloaded)
+
 // NewBcryptHasher returns the hasher.
-func NewBcryptHasher(cost, concurrency int, maxWait time.Duration) *BcryptHasher {
-	return &BcryptHasher{cost: cost, turns: make(chan struct{}, max(concurrency, 1)), maxWait: maxWait}
+func NewBcryptHasher(cfg BcryptHasherConfig) (*BcryptHasher, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &BcryptHasher{cfg: cfg, turns: make(chan struct{}, cfg.Concurrency)}, nil
 }
 
 // Hash returns the bcrypt hash of password.
@@ -31,7 +91,7 @@ func (h *BcryptHasher) Hash(ctx context.Context, password string) ([]byte, error
 		return nil, err
 	}
 	defer h.done()
-	return bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	return bcrypt.GenerateFromPassword([]byte(password), h.cfg.Cost)
 }
 
 // Matches tells whether password is the one hash was made from.
@@ -49,13 +109,18 @@ func (h *BcryptHasher) wait(ctx context.Context) error {
 		return nil
 	default:
 	}
-	timer := time.NewTimer(h.maxWait)
+	if h.waiting.Add(1) > int64(h.cfg.QueueMax) {
+		h.waiting.Add(-1)
+		return ErrHashQueueFull
+	}
+	defer h.waiting.Add(-1)
+	timer := time.NewTimer(h.cfg.MaxWait)
 	defer timer.Stop()
 	select {
 	case h.turns <- struct{}{}:
 		return nil
 	case <-timer.C:
-		return fmt.Errorf("no turn to hash a password within %s: %w", h.maxWait, command.ErrOverloaded)
+		return fmt.Errorf("no turn to hash a password within %s: %w", h.cfg.MaxWait, command.ErrOverloaded)
 	case <-ctx.Done():
 		return fmt.Errorf("waiting to hash a password: %w", ctx.Err())
 	}

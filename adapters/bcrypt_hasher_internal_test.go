@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -12,8 +13,30 @@ import (
 	"github.com/onboard/onboard/app/command"
 )
 
+// newTestHasher returns a hasher at bcrypt's lowest cost.
+func newTestHasher(t *testing.T, cfg BcryptHasherConfig) *BcryptHasher {
+	t.Helper()
+	cfg.Cost = bcrypt.MinCost
+	h, err := NewBcryptHasher(cfg)
+	require.NoError(t, err)
+	return h
+}
+
+func TestBcryptHasherConfig_Validate(t *testing.T) {
+	_, err := NewBcryptHasher(BcryptHasherConfig{Cost: bcrypt.MaxCost + 1, Concurrency: -1, MaxWait: -time.Second, QueueMax: -1})
+	require.Error(t, err)
+	for _, want := range []string{"bcrypt cost", "hash concurrency", "hash wait", "hash queue"} {
+		assert.Contains(t, err.Error(), want, "every problem at once")
+	}
+	h, err := NewBcryptHasher(BcryptHasherConfig{Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	assert.Equal(t, runtime.GOMAXPROCS(0), cap(h.turns), "GOMAXPROCS hashes at a time by default")
+	assert.Equal(t, DefaultHashMaxWait, h.cfg.MaxWait)
+	assert.Equal(t, DefaultHashQueueMax, h.cfg.QueueMax)
+}
+
 func TestBcryptHasher_HashesAndMatches(t *testing.T) {
-	h := NewBcryptHasher(bcrypt.MinCost, 2, time.Second)
+	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 2, MaxWait: time.Second})
 	ctx := context.Background()
 
 	hash, err := h.Hash(ctx, "correct horse")
@@ -30,7 +53,7 @@ func TestBcryptHasher_HashesAndMatches(t *testing.T) {
 
 func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 	const maxWait = 50 * time.Millisecond
-	h := NewBcryptHasher(bcrypt.MinCost, 2, maxWait)
+	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 2, MaxWait: maxWait})
 	h.turns <- struct{}{} // two hashes running
 	h.turns <- struct{}{}
 
@@ -48,10 +71,47 @@ func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 
 	// A turn given back while a caller waits is taken (a wait long enough
 	// that only the release can end it).
-	patient := NewBcryptHasher(bcrypt.MinCost, 1, time.Minute)
+	patient := newTestHasher(t, BcryptHasherConfig{Concurrency: 1, MaxWait: time.Minute})
 	patient.turns <- struct{}{}
 	time.AfterFunc(10*time.Millisecond, patient.done)
 	_, err = patient.Hash(context.Background(), "correct horse")
 	require.NoError(t, err)
 	assert.Empty(t, patient.turns, "the turn is given back after the hash")
+}
+
+// With every turn taken and QueueMax callers already waiting, one more is
+// answered overloaded at once, not after MaxWait; a caller that gave up
+// leaves the queue.
+func TestBcryptHasher_FullQueueAnswersOverloadedAtOnce(t *testing.T) {
+	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 1, MaxWait: time.Hour, QueueMax: 2})
+	h.turns <- struct{}{} // a hash running
+
+	ctx, cancel := context.WithCancel(context.Background())
+	waiters := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := h.Hash(ctx, "correct horse")
+			waiters <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return h.waiting.Load() == 2 }, 10*time.Second, time.Millisecond)
+
+	// Bounded by a deadline, so that a hasher that queues it fails the test
+	// with the deadline's error instead of hanging for MaxWait.
+	late, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	_, err := h.Hash(late, "correct horse")
+	require.ErrorIs(t, err, command.ErrOverloaded, "the queue is full")
+	assert.ErrorIs(t, err, ErrHashQueueFull)
+	_, err = h.Matches(late, nil, "correct horse")
+	require.ErrorIs(t, err, ErrHashQueueFull, "checking a password waits in the same queue")
+
+	cancel()
+	for range 2 {
+		assert.ErrorIs(t, <-waiters, context.Canceled)
+	}
+	assert.Zero(t, h.waiting.Load(), "callers that gave up left the queue")
+	h.done()
+	_, err = h.Hash(late, "correct horse")
+	require.NoError(t, err, "a turn is free again")
 }

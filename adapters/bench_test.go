@@ -152,7 +152,7 @@ func benchEventHandler(b *testing.B, handle func(context.Context, *domain.UserRe
 // BenchmarkBcryptHash: the cost every registration pays on purpose, at the
 // default BCRYPT_COST, for comparison with the paths above.
 func BenchmarkBcryptHash(b *testing.B) {
-	hasher := adapters.NewBcryptHasher(10, 1, time.Minute)
+	hasher := mustHasher(b, adapters.BcryptHasherConfig{Cost: 10, Concurrency: 1, MaxWait: time.Minute})
 	for b.Loop() {
 		if _, err := hasher.Hash(context.Background(), storeTestPassword); err != nil {
 			b.Fatal(err)

@@ -50,8 +50,13 @@ func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
 	}}
 }
 
+// ClientRequestIDMetadataKey carries, beside the correlation id, the id a
+// client gave the request that produced a message.
+const ClientRequestIDMetadataKey = "client_request_id"
+
 type eventMetadata struct {
-	CorrelationID string `json:"correlation_id,omitempty"`
+	CorrelationID   string `json:"correlation_id,omitempty"`
+	ClientRequestID string `json:"client_request_id,omitempty"`
 }
 
 // Register commits, in one transaction, the email reservation, the
@@ -109,7 +114,9 @@ func (s *UserStore) reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.U
 func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User) error {
 	pending := user.PendingEvents()
 	version := user.Version() - len(pending)
-	metadata, err := json.Marshal(eventMetadata{CorrelationID: app.CorrelationID(ctx)})
+	metadata, err := json.Marshal(eventMetadata{
+		CorrelationID: app.CorrelationID(ctx), ClientRequestID: app.ClientRequestID(ctx),
+	})
 	if err != nil {
 		return err
 	}
@@ -157,6 +164,9 @@ func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.Event
 			OnPublish: func(p cqrs.OnEventSendParams) error {
 				if id := app.CorrelationID(p.Message.Context()); id != "" {
 					middleware.SetCorrelationID(id, p.Message)
+				}
+				if id := app.ClientRequestID(p.Message.Context()); id != "" {
+					p.Message.Metadata.Set(ClientRequestIDMetadataKey, id)
 				}
 				SetSchemaVersion(p.EventName, p.Message)
 				onMessageID(p.Message.UUID)

@@ -87,9 +87,16 @@ func newStoreUser(t testing.TB, id, name, email string) *domain.User {
 
 func passwordHash(t *testing.T) []byte {
 	t.Helper()
-	hash, err := adapters.NewBcryptHasher(bcrypt.MinCost, 1, time.Minute).Hash(context.Background(), storeTestPassword)
+	hash, err := mustHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost}).Hash(context.Background(), storeTestPassword)
 	require.NoError(t, err)
 	return hash
+}
+
+func mustHasher(t testing.TB, cfg adapters.BcryptHasherConfig) *adapters.BcryptHasher {
+	t.Helper()
+	h, err := adapters.NewBcryptHasher(cfg)
+	require.NoError(t, err)
+	return h
 }
 
 // outboxEnvelope is the forwarder's envelope as stored in the outbox table.
@@ -296,8 +303,8 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		store := adapters.NewUserStore(db.DB, quietLogger())
 		id := uuid.NewString()
 		hash := passwordHash(t)
-		const correlationID = "corr-0f5e2a"
-		ctx := app.WithCorrelationID(testTimeoutCtx(t), correlationID)
+		const correlationID, clientRequestID = "corr-0f5e2a", "client-7d1c"
+		ctx := app.WithClientRequestID(app.WithCorrelationID(testTimeoutCtx(t), correlationID), clientRequestID)
 
 		require.NoError(t, store.Register(ctx, newStoreUser(t, id, "Ada Lovelace", "ada@example.com"), hash))
 
@@ -319,6 +326,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		var meta map[string]any
 		require.NoError(t, json.Unmarshal(metadata, &meta))
 		assert.Equal(t, correlationID, meta["correlation_id"], "metadata %s", metadata)
+		assert.Equal(t, clientRequestID, meta["client_request_id"], "metadata %s", metadata)
 		var stored domain.UserRegistered
 		require.NoError(t, json.Unmarshal(payload, &stored))
 		assert.Equal(t, id, stored.UserID)
@@ -334,6 +342,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		assert.Equal(t, "events.UserRegistered", env.DestinationTopic)
 		assert.Equal(t, eventID, env.UUID, "the outbox message id is the event id")
 		assert.Equal(t, correlationID, env.Metadata[middleware.CorrelationIDMetadataKey], "metadata %v", env.Metadata)
+		assert.Equal(t, clientRequestID, env.Metadata[adapters.ClientRequestIDMetadataKey], "metadata %v", env.Metadata)
 		var published domain.UserRegistered
 		require.NoError(t, json.Unmarshal(env.Payload, &published), "inner payload %s", env.Payload)
 		assert.Equal(t, stored, published)
@@ -375,6 +384,7 @@ func TestUserStore_NoCorrelationIDMeansNoneRecorded(t *testing.T) {
 		var meta map[string]any
 		require.NoError(t, json.Unmarshal(metadata, &meta))
 		assert.NotContains(t, meta, "correlation_id")
+		assert.NotContains(t, meta, "client_request_id")
 	})
 }
 

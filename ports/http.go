@@ -4,14 +4,19 @@ package ports
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,17 +32,50 @@ import (
 // MaxBodyBytes caps a request body; a larger one gets 413.
 const MaxBodyBytes = 64 << 10
 
-// RequestIDHeader carries the correlation id in and out.
+// RequestIDHeader carries a request's id: in, the client's own, kept when
+// validClientRequestID; out, the id the server made, its correlation id.
 const RequestIDHeader = "X-Request-ID"
+
+// ClientRequestIDHeader echoes the client's X-Request-ID when it was kept.
+const ClientRequestIDHeader = "X-Client-Request-ID"
+
+// validClientRequestID: 1 to 64 characters of [A-Za-z0-9._:-], which cannot
+// forge a log line or a header, nor carry much.
+func validClientRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '.', b == '_', b == ':', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // IdempotencyKeyHeader makes POST /users safe to retry: the same key with
 // the same body answers the same 201 and creates nothing new.
 const IdempotencyKeyHeader = "Idempotency-Key"
 
-// idempotencyKeyNamespace derives a user id from an Idempotency-Key
-// (UUIDv5), so a repeated request registers the same user id again, which
-// the registry recognizes. Never change it: keys would map to other ids.
-var idempotencyKeyNamespace = uuid.MustParse("e5e94093-ea57-47fc-8009-a1946c152edd")
+// idempotentUserID derives the user id of an Idempotency-Key, so that a
+// repeated request registers the same user id again, which the registry
+// recognizes: the HMAC-SHA256 of the key under the server's secret, cut to
+// a UUID of version 8 (custom). Without the secret, knowing a key does not
+// tell its user's id.
+func idempotentUserID(secret []byte, key string) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(key))
+	var id uuid.UUID
+	copy(id[:], mac.Sum(nil))
+	id[6] = id[6]&0x0f | 0x80 // version 8
+	id[8] = id[8]&0x3f | 0x80 // the RFC 9562 variant
+	return id.String()
+}
+
+// minIdempotencySecret is the shortest secret HTTPConfig accepts.
+const minIdempotencySecret = 32
 
 // validIdempotencyKey: 1 to 255 printable ASCII characters.
 func validIdempotencyKey(key string) bool {
@@ -55,55 +93,145 @@ func validIdempotencyKey(key string) bool {
 // ReadinessCheck reports whether a dependency can serve now.
 type ReadinessCheck func(ctx context.Context) error
 
+// HTTPConfig configures the HTTP API.
+type HTTPConfig struct {
+	// Ready answers GET /readyz. Required.
+	Ready ReadinessCheck
+	// Logger gets one line per request. Default: discards.
+	Logger *slog.Logger
+	// IdempotencySecret keys the user ids derived from Idempotency-Keys: at
+	// least 32 random bytes, the same for every replica and restart.
+	// Required.
+	IdempotencySecret []byte
+	// RegistrationLimit bounds POST /users per client address; beyond, 429
+	// too-many-requests before any work. The zero value limits nothing.
+	RegistrationLimit RateLimit
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (its right-most address that is not a trusted proxy). Empty: the
+	// peer is the client, whatever the headers say.
+	TrustedProxies []netip.Prefix
+}
+
+func (c *HTTPConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate returns every problem of the configuration at once.
+func (c HTTPConfig) Validate() error {
+	var errs []error
+	if c.Ready == nil {
+		errs = append(errs, errors.New("http: a readiness check is required"))
+	}
+	if len(c.IdempotencySecret) < minIdempotencySecret {
+		errs = append(errs, fmt.Errorf("http: the idempotency secret must be at least %d bytes", minIdempotencySecret))
+	}
+	if err := c.RegistrationLimit.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("http: registrations: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
 // HTTPServer serves the JSON API.
 type HTTPServer struct {
 	app    app.Application
 	ready  ReadinessCheck
 	logger *slog.Logger
+	// registrations limits POST /users per client; nil: no limit.
+	registrations *clientLimiters
+	// idempotencySecret keys the user ids derived from Idempotency-Keys.
+	idempotencySecret []byte
 }
 
 // NewHandler returns the API's http.Handler.
-func NewHandler(application app.Application, ready ReadinessCheck, logger *slog.Logger) http.Handler {
-	s := HTTPServer{app: application, ready: ready, logger: logger}
+func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger, idempotencySecret: cfg.IdempotencySecret}
+	if !cfg.RegistrationLimit.Off() {
+		s.registrations = newClientLimiters(cfg.RegistrationLimit, maxLimitedClients)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	router := gin.New()
+	// Gin trusts every peer's X-Forwarded-For by default: trust only the
+	// configured proxies, and read no other header.
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := router.SetTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("http: trusted proxies: %w", err)
+	}
+	router.ForwardedByClientIP = len(proxies) > 0
+	router.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	router.HandleMethodNotAllowed = true
 	router.Use(s.correlate, s.recover)
 	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
 	router.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this route", nil)
 	})
-	router.POST("/users", s.registerUser)
-	router.GET("/users/:id", s.getUser)
-	router.GET("/users/:id/points", s.getPoints)
-	router.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	router.GET("/readyz", s.readyz)
-	return router
+	// Answers about users may carry a name, an email or points: no cache
+	// may keep them.
+	users := router.Group("/users", noStore)
+	users.POST("", s.limitRegistrations, s.registerUser)
+	getAndHead(users, "/:id", s.getUser)
+	getAndHead(users, "/:id/points", s.getPoints)
+	getAndHead(router, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	getAndHead(router, "/readyz", s.readyz)
+	return nosniff(router), nil
 }
 
-// correlate takes the request's X-Request-ID, or makes one, puts it in the
-// context for the logs and the events, echoes it, and logs the request.
-func (s HTTPServer) correlate(c *gin.Context) {
-	id := c.GetHeader(RequestIDHeader)
-	if id == "" || len(id) > 128 || !isPrintableASCII(id) {
-		id = uuid.NewString()
+// getAndHead routes GET and HEAD to the same handlers: net/http sends a
+// HEAD's status and headers, Content-Length included, and drops its body.
+func getAndHead(routes gin.IRoutes, path string, handlers ...gin.HandlerFunc) {
+	routes.GET(path, handlers...)
+	routes.HEAD(path, handlers...)
+}
+
+// nosniff tells browsers never to guess another content type than the one
+// sent, on every answer: the router's own 404, 405 and redirects included.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }
+
+// limitRegistrations answers 429 with Retry-After to a client over its
+// registration limit, before the body is read or anything is hashed.
+func (s HTTPServer) limitRegistrations(c *gin.Context) {
+	if s.registrations == nil {
+		return
 	}
+	wait := s.registrations.reserve(clientKey(c.ClientIP()), time.Now())
+	if wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(c, http.StatusTooManyRequests, "too-many-requests",
+			"too many registrations from this address, try again later", nil)
+	}
+}
+
+// correlate gives the request an id of the server's own, its correlation
+// id in the logs and the events, and keeps a valid X-Request-ID of the
+// client beside it; it echoes both, and logs the request.
+func (s HTTPServer) correlate(c *gin.Context) {
+	id := uuid.NewString()
 	ctx := app.WithCorrelationID(c.Request.Context(), id)
-	c.Request = c.Request.WithContext(ctx)
 	c.Header(RequestIDHeader, id)
+	if sent := c.Request.Header.Values(RequestIDHeader); len(sent) == 1 && validClientRequestID(sent[0]) {
+		ctx = app.WithClientRequestID(ctx, sent[0])
+		c.Header(ClientRequestIDHeader, sent[0])
+	}
+	c.Request = c.Request.WithContext(ctx)
 	start := time.Now()
 	c.Next()
 	s.logger.InfoContext(ctx, "http request", "method", c.Request.Method, "path", c.FullPath(),
 		"status", c.Writer.Status(), "duration", time.Since(start))
-}
-
-func isPrintableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // recover turns a panic into a 500 without internals.
@@ -162,7 +290,7 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 				"send one Idempotency-Key of 1 to 255 printable ASCII characters", nil)
 			return
 		}
-		cmd.UserID = uuid.NewSHA1(idempotencyKeyNamespace, []byte(key[0])).String()
+		cmd.UserID = idempotentUserID(s.idempotencySecret, key[0])
 	}
 	user, err := s.app.Commands.RegisterUser.Register(c.Request.Context(), cmd)
 	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email

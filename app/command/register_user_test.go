@@ -89,8 +89,17 @@ func (r *memRegistry) user(id string) (*domain.User, []byte, []domain.Event) {
 
 var fixedNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*60*60))
 
-func newHandler(registry command.UserRegistry) *command.RegisterUserHandler {
-	return command.NewRegisterUserHandler(registry, adapters.NewBcryptHasher(10, 2, time.Minute), func() time.Time { return fixedNow })
+func newHandler(t *testing.T, registry command.UserRegistry) *command.RegisterUserHandler {
+	t.Helper()
+	return command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: 10, Concurrency: 2, MaxWait: time.Minute}),
+		func() time.Time { return fixedNow })
+}
+
+func newHasher(t *testing.T, cfg adapters.BcryptHasherConfig) *adapters.BcryptHasher {
+	t.Helper()
+	h, err := adapters.NewBcryptHasher(cfg)
+	require.NoError(t, err)
+	return h
 }
 
 func validCommand() *command.RegisterUser {
@@ -253,7 +262,7 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			registry := newMemRegistry()
-			h := newHandler(registry)
+			h := newHandler(t, registry)
 			if tt.setup != nil {
 				tt.setup(t, h, registry)
 			}
@@ -310,7 +319,7 @@ func assertRegistered(t *testing.T, registry *memRegistry, cmd *command.Register
 func TestRegisterUserHandler_SameCommandTwice(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := newHandler(registry)
+	h := newHandler(t, registry)
 
 	require.NoError(t, h.Handle(context.Background(), validCommand()))
 	_, firstHash, _ := registry.user(validCommand().UserID)
@@ -326,7 +335,7 @@ func TestRegisterUserHandler_SameCommandTwice(t *testing.T) {
 func TestRegisterUserHandler_ConcurrentSameEmail(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := newHandler(registry)
+	h := newHandler(t, registry)
 
 	const n = 4
 	errs := make([]error, n)
@@ -355,10 +364,21 @@ func TestRegisterUserHandler_ConcurrentSameEmail(t *testing.T) {
 	assert.Equal(t, 1, registry.count())
 }
 
+// failingHasher fails as bcrypt does on a cost it does not support.
+type failingHasher struct{}
+
+func (failingHasher) Hash(context.Context, string) ([]byte, error) {
+	return nil, bcrypt.InvalidCostError(bcrypt.MaxCost + 1)
+}
+
+func (failingHasher) Matches(context.Context, []byte, string) (bool, error) {
+	return false, bcrypt.InvalidCostError(bcrypt.MaxCost + 1)
+}
+
 func TestRegisterUserHandler_HashFailure(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, adapters.NewBcryptHasher(bcrypt.MaxCost+1, 1, time.Minute), nil)
+	h := command.NewRegisterUserHandler(registry, failingHasher{}, nil)
 
 	err := h.Handle(context.Background(), validCommand())
 
@@ -371,7 +391,7 @@ func TestRegisterUserHandler_HashFailure(t *testing.T) {
 func TestRegisterUserHandler_DefaultClockIsNow(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, adapters.NewBcryptHasher(bcrypt.MinCost, 1, time.Minute), nil)
+	h := command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, Concurrency: 1, MaxWait: time.Minute}), nil)
 
 	before := time.Now()
 	require.NoError(t, h.Handle(context.Background(), validCommand()))

@@ -222,7 +222,7 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 type chaosUser struct {
 	e2eUser
 	// RequestID is sent as X-Request-ID: the service logs it as the
-	// correlation id of every line about this registration.
+	// client_request_id of every line about this registration.
 	RequestID string
 	Sent      bool
 	Status    int    // 0: no answer
@@ -656,7 +656,7 @@ func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...
 		var lines []string
 		for i, p := range e.procs {
 			for _, line := range p.stdout.Lines() {
-				if strings.Contains(line, `"correlation_id":"`+u.RequestID+`"`) {
+				if strings.Contains(line, `"client_request_id":"`+u.RequestID+`"`) {
 					lines = append(lines, fmt.Sprintf("process %d: %s", i+1, line))
 				}
 			}

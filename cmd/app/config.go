@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/ports"
 )
 
 // Config is the service's configuration, read from the environment.
@@ -28,6 +30,16 @@ type Config struct {
 	// for each next one up to an hour.
 	RetryMaxAge     time.Duration
 	RetryFirstDelay time.Duration
+	// HashQueueMax is how many registrations may wait for a turn to hash;
+	// beyond, 503 overloaded at once. Zero: adapters.DefaultHashQueueMax.
+	HashQueueMax int
+	// HashConcurrency is how many passwords are hashed at a time; zero:
+	// GOMAXPROCS. Not read from the environment: main sets it.
+	HashConcurrency int
+	// RegistrationLimit bounds POST /users per client; the zero value is off.
+	RegistrationLimit ports.RateLimit
+	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults of the environment variables.
@@ -82,6 +94,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
 		BcryptCost:      number("BCRYPT_COST", 10, 10, 14),
 		SignupPoints:    number("SIGNUP_POINTS", 100, 0, 1_000_000),
+		HashQueueMax:    number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
 		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
 		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
 	}
@@ -89,6 +102,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := adapters.ValidateNamespace(cfg.Namespace); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	var err error
+	if cfg.RegistrationLimit, err = ports.ParseRateLimit(get("RATE_LIMIT_REGISTRATIONS", ports.DefaultRegistrationLimit)); err != nil {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_REGISTRATIONS: %w", err))
+	}
+	if cfg.TrustedProxies, err = ports.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
 	switch cfg.PubSub {
 	case "gochannel", "sql", "amqp":

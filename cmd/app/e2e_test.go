@@ -192,6 +192,13 @@ func e2eEnv(overrides map[string]string) []string {
 		"HTTP_ADDR":        "127.0.0.1:0",
 		"BCRYPT_COST":      "10",
 		"SIGNUP_POINTS":    fmt.Sprint(e2eSignupPoints),
+		// Up to 200 registrations at once wait for their turn to hash: the
+		// bounded queue has tests of its own.
+		"HASH_QUEUE_MAX": "1000",
+		// Every test registers from 127.0.0.1: only the tests of the limit
+		// turn it on.
+		"RATE_LIMIT_REGISTRATIONS": "off",
+		"TRUSTED_PROXIES":          "",
 	}
 	for k, v := range overrides {
 		vars[k] = v
@@ -885,14 +892,18 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		}
 	})
 
-	// The correlation id of one request reaches both handlers and the event.
+	// The server's id of one request correlates both handlers' lines and
+	// the event; the client's X-Request-ID is kept beside it.
 	requestID := "e2e-" + run + "-request"
-	t.Run("request id is the correlation id", func(t *testing.T) {
+	t.Run("request ids: the server's correlates, the client's is kept beside", func(t *testing.T) {
 		u := e2eUser{Name: "Correlated User", Email: "Correlated." + run + "@Example.com", Password: "pw-" + run + "-correlated"}
 		r, err := api.register(u, http.Header{"X-Request-Id": {requestID}})
 		require.NoError(t, err)
 		require.Equal(t, http.StatusCreated, r.Status, r.String())
-		assert.Equal(t, requestID, r.Header.Get("X-Request-ID"), "echoed")
+		serverID := r.Header.Get("X-Request-ID")
+		_, err = uuid.Parse(serverID)
+		require.NoError(t, err, "the server's own id is echoed: %q", serverID)
+		assert.Equal(t, requestID, r.Header.Get("X-Client-Request-ID"), "the client's is echoed beside")
 		u.ID = fmt.Sprint(r.JSON()["id"])
 		created = append(created, u)
 
@@ -900,11 +911,13 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		require.NoError(t, db.QueryRow(db.Rebind(`SELECT metadata FROM events WHERE stream_id = ?`), u.ID).Scan(&metadata))
 		var md map[string]any
 		require.NoError(t, json.Unmarshal([]byte(metadata), &md))
-		assert.Equal(t, requestID, md["correlation_id"], "events.metadata: %s", metadata)
+		assert.Equal(t, serverID, md["correlation_id"], "events.metadata: %s", metadata)
+		assert.Equal(t, requestID, md["client_request_id"], "events.metadata: %s", metadata)
 
 		handled := func(handler string) bool {
 			for _, record := range proc.stdout.JSONLines() {
-				if record["msg"] == "message handled" && record["handler"] == handler && record["correlation_id"] == requestID {
+				if record["msg"] == "message handled" && record["handler"] == handler &&
+					record["correlation_id"] == serverID && record["client_request_id"] == requestID {
 					return true
 				}
 			}
@@ -912,7 +925,8 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		}
 		requireProgress(t, db, func() bool {
 			return handled("SendWelcomeEmailOnUserRegistered") && handled("SeedSignupPointsOnUserRegistered")
-		}, e2eEffectsTimeout, "a %q line with correlation_id %s for each handler", "message handled", requestID)
+		}, e2eEffectsTimeout, "a %q line with correlation_id %s and client_request_id %s for each handler",
+			"message handled", serverID, requestID)
 	})
 
 	t.Run("64-character, 72-byte password is accepted", func(t *testing.T) {
@@ -1311,6 +1325,8 @@ func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
 	}{
 		{name: "unknown PUBSUB", env: map[string]string{"PUBSUB": "bogus"}, wantHint: "PUBSUB"},
 		{name: "BCRYPT_COST out of range", env: map[string]string{"BCRYPT_COST": "9"}, wantHint: "BCRYPT_COST"},
+		{name: "bad RATE_LIMIT_REGISTRATIONS", env: map[string]string{"RATE_LIMIT_REGISTRATIONS": "lots"}, wantHint: "RATE_LIMIT_REGISTRATIONS"},
+		{name: "bad TRUSTED_PROXIES", env: map[string]string{"TRUSTED_PROXIES": "proxy.internal"}, wantHint: "TRUSTED_PROXIES"},
 		{name: "unreachable database", env: map[string]string{"DATABASE_URL": "postgres://postgres:s3cret@127.0.0.1:1/x"}, wantHint: "database"},
 		{name: "DATABASE_URL not a database URL", env: map[string]string{"DATABASE_URL": "ftp://postgres:s3cret@127.0.0.1/x"}, wantHint: "DATABASE_URL"},
 		{name: "unreachable RabbitMQ", env: map[string]string{"PUBSUB": "amqp", "AMQP_URL": "amqp://guest:s3cret@127.0.0.1:1/"}, needsDB: true, wantHint: "AMQP"},

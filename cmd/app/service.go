@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -95,10 +94,18 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 
 	users := adapters.NewUserStore(s.db, logger)
 	ledger := adapters.NewPointsLedger(s.db)
+	// HashConcurrency hashes at a time; a registration waits for its turn at
+	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
+	// behind at most HashQueueMax others, else it is answered 503 overloaded.
+	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
+		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
+	})
+	if err != nil {
+		return nil, err
+	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser: command.NewRegisterUserHandler(users,
-				adapters.NewBcryptHasher(cfg.BcryptCost, runtime.GOMAXPROCS(0), hashWaitMax), nil),
+			RegisterUser: command.NewRegisterUserHandler(users, hasher, nil),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users),
@@ -126,11 +133,25 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.forwarder, err = s.newForwarder(); err != nil {
 		return nil, err
 	}
+	idempotencySecret, err := adapters.ServerSecret(startCtx, s.db, adapters.IdempotencyKeySecret)
+	if err != nil {
+		return nil, err
+	}
+	api, err := ports.NewHandler(application, ports.HTTPConfig{
+		Ready:             s.ready,
+		Logger:            logger,
+		IdempotencySecret: idempotencySecret,
+		RegistrationLimit: cfg.RegistrationLimit,
+		TrustedProxies:    cfg.TrustedProxies,
+	})
+	if err != nil {
+		return nil, err
+	}
 	if s.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	s.server = &http.Server{
-		Handler:           ports.NewHandler(application, s.ready, logger),
+		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      writeTimeout,
@@ -145,15 +166,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	return s, nil
 }
 
-const (
-	// writeTimeout bounds the handling of a request and the writing of its
-	// answer.
-	writeTimeout = 15 * time.Second
-	// hashWaitMax is how long a registration waits for its turn to hash
-	// (GOMAXPROCS at a time) before it is answered 503 overloaded: well
-	// within writeTimeout.
-	hashWaitMax = 10 * time.Second
-)
+// writeTimeout bounds the handling of a request and the writing of its
+// answer.
+const writeTimeout = 15 * time.Second
 
 func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
 	if cfg.SMTPURL == "" {
@@ -326,12 +341,14 @@ func (s *Service) ackRejectedCommands(p cqrs.CommandProcessorOnHandleParams) err
 	return err
 }
 
-// logMessages puts the message's correlation id in its context and logs one
+// logMessages puts the message's correlation id (and client request id) in
+// its context and logs one
 // line per handled message with the handler's name, duration and error.
 func logMessages(logger *slog.Logger) message.HandlerMiddleware {
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
+			ctx = app.WithClientRequestID(ctx, msg.Metadata.Get(adapters.ClientRequestIDMetadataKey))
 			msg.SetContext(ctx)
 			start := time.Now()
 			produced, err := next(msg)

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/smtp"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,4 +99,52 @@ func TestPollDue_BacksOffWithTheWait(t *testing.T) {
 	assert.Equal(t, []string{"fresh", "old, polled 150 ms ago"}, due)
 	assert.Equal(t, now, fresh.polledAt, "marked polled")
 	assert.Empty(t, l.pollDue(now), "nothing is due twice at once")
+}
+
+func TestFloodOptions_TargetsLoopbackOnly(t *testing.T) {
+	o := floodOptions{url: "http://127.0.0.1:8080", conns: 300, rate: 2000, duration: time.Second, maxSent: 10,
+		idle: time.Second, readRate: 10, registers: 1, clients: "source"}
+	require.NoError(t, o.validate())
+	for _, target := range []string{"http://10.0.0.1:8080", "http://localhost:8080", "http://example.com", "http://[::1]:8080"} {
+		o.url = target
+		assert.Error(t, o.validate(), target)
+	}
+}
+
+// The flood mode against a stand-in for the service that refuses the
+// flooder's address: each client is seen at its own address, and every
+// answer is counted under its client.
+func TestRunFlood_EachClientFromItsOwnAddress(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		seen[host]++
+		mu.Unlock()
+		switch {
+		case r.Method == http.MethodGet:
+			_, _ = w.Write([]byte(`{"id":"u"}`))
+		case host == flooderAddr.String():
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"u"}`))
+		}
+	}))
+	t.Cleanup(server.Close)
+
+	report, err := runFlood(context.Background(), floodOptions{url: server.URL, conns: 5, rate: 200,
+		duration: 300 * time.Millisecond, maxSent: 40, idle: 100 * time.Millisecond, readRate: 50, registers: 2, clients: "source"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"429": report.FloodSent}, report.FloodByStatus)
+	assert.LessOrEqual(t, report.FloodSent, 40, "-flood-max bounds the flood")
+	assert.Equal(t, 2, report.RegistrarCreated.Samples)
+	assert.Positive(t, report.ReadsIdle.Samples)
+	assert.Positive(t, report.ReadsFlooded.Samples)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, addr := range []string{flooderAddr.String(), registrarAddr.String(), readerAddr.String()} {
+		assert.Positive(t, seen[addr], "requests from %s", addr)
+	}
 }

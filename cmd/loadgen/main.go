@@ -1,8 +1,9 @@
 // Command loadgen drives a running onboard service over HTTP and times
 // each registration and its effects. It runs its own SMTP sink, so start
-// the service with SMTP_URL pointing at it:
+// the service with SMTP_URL pointing at it (and without a registration
+// limit: every request comes from one address):
 //
-//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… bin/onboard &
+//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… RATE_LIMIT_REGISTRATIONS=off bin/onboard &
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 8 -n 2000        # closed loop
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -rate 10 -duration 20s  # open loop
 //
@@ -11,6 +12,16 @@
 // is idle. It prints one table: registrations/s and its share of the bound,
 // the 201 latency, and the latency from each 201 to its welcome email at the
 // sink and to its points being visible over the API.
+//
+// With -flood it measures the registration limit instead, against a
+// service on a loopback address (and its default RATE_LIMIT_REGISTRATIONS):
+// a reader times GET /users/{id} alone, then while one client floods
+// POST /users over hundreds of connections and another registers a few
+// users. The three clients are 127.0.0.2, .3 and .4, bound as source
+// addresses (-clients source), or named in X-Forwarded-For to a service
+// run with TRUSTED_PROXIES=127.0.0.1 (-clients xff):
+//
+//	go run ./cmd/loadgen -flood -url http://127.0.0.1:8080
 package main
 
 import (
@@ -54,7 +65,25 @@ func main() {
 	flag.DurationVar(&o.effectsTimeout, "effects-timeout", 30*time.Second, "how long to wait for the effects after the last 201")
 	flag.IntVar(&o.pid, "pid", 0, "the service's process id, to report its peak RSS")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
+	flood := flag.Bool("flood", false, "measure the registration limit under a flood (see the package comment)")
+	f := floodOptions{}
+	flag.IntVar(&f.conns, "flood-conns", 300, "-flood: the flooder's connections")
+	flag.Float64Var(&f.rate, "flood-rate", 2000, "-flood: the flooder's requests per second, over all its connections")
+	flag.DurationVar(&f.duration, "flood-for", 10*time.Second, "-flood: how long the flood lasts")
+	flag.IntVar(&f.maxSent, "flood-max", 200_000, "-flood: the most requests the flooder sends")
+	flag.DurationVar(&f.idle, "idle-for", 5*time.Second, "-flood: how long the reader reads alone first")
+	flag.Float64Var(&f.readRate, "read-rate", 100, "-flood: the reader's GET /users/{id} per second")
+	flag.IntVar(&f.registers, "register", 5, "-flood: the registrar's registrations during the flood")
+	flag.StringVar(&f.clients, "clients", "source", "-flood: source (bind 127.0.0.2-4) or xff (X-Forwarded-For)")
 	flag.Parse()
+	if *flood {
+		f.url, f.pid, f.jsonOut = o.url, o.pid, o.jsonOut
+		if err := runFloodMode(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
@@ -102,6 +131,27 @@ func run(o options) error {
 			return err
 		}
 		return os.WriteFile(o.jsonOut, figures, 0o644)
+	}
+	return nil
+}
+
+func runFloodMode(f floodOptions) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := checkReady(http.DefaultClient, f.url); err != nil {
+		return err
+	}
+	report, err := runFlood(ctx, f)
+	if err != nil {
+		return err
+	}
+	report.print(os.Stdout)
+	if f.jsonOut != "" {
+		figures, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(f.jsonOut, figures, 0o644)
 	}
 	return nil
 }

@@ -27,17 +27,17 @@ func percentile(samples []time.Duration, p float64) time.Duration {
 	return samples[min(max(rank, 0), len(samples)-1)]
 }
 
-// Latencies are the p50, p95 and p99 of one kind of sample, in ms.
+// Latencies are the p50, p95, p99 and maximum of one kind of sample, in ms.
 type Latencies struct {
-	P50, P95, P99 float64
-	Samples       int
+	P50, P95, P99, Max float64
+	Samples            int
 }
 
 func latencies(samples []time.Duration) Latencies {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return Latencies{
 		P50: ms(percentile(samples, 50)), P95: ms(percentile(samples, 95)), P99: ms(percentile(samples, 99)),
-		Samples: len(samples),
+		Max: ms(percentile(samples, 100)), Samples: len(samples),
 	}
 }
 
