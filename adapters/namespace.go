@@ -2,6 +2,8 @@ package adapters
 
 import (
 	"context"
+	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 
@@ -31,6 +33,22 @@ func NamespacedTopic(namespace, topic string) string {
 		return topic
 	}
 	return namespace + "." + topic
+}
+
+// namespaceSecret names the random value a database's default namespace
+// is made from.
+const namespaceSecret = "pubsub-namespace"
+
+// DefaultNamespace is the namespace of a deployment that sets none: "ob-"
+// and 8 hex digits of a random value stored in its database on the first
+// start, so that the replicas on one database share it and deployments on
+// other databases differ.
+func DefaultNamespace(ctx context.Context, db *sql.DB) (string, error) {
+	value, err := ServerSecret(ctx, db, namespaceSecret)
+	if err != nil {
+		return "", fmt.Errorf("default PUBSUB_NAMESPACE: %w", err)
+	}
+	return "ob-" + hex.EncodeToString(value[:4]), nil
 }
 
 // namespacedPublisher publishes to the namespaced topic.

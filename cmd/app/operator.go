@@ -29,22 +29,24 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*startTimeout)
 	defer cancel()
+	// The database holds the retries and names the default namespace.
+	db, err := adapters.OpenDatabase(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
 	if args[0] == "retries" {
 		if args[1] != "list" || len(args) != 2 {
 			return errors.New(usage)
 		}
-		return listRetries(ctx, cfg, out)
+		return listRetries(ctx, db, out)
 	}
-	var db *sql.DB
-	if cfg.PubSub == adapters.TransportSQL {
-		var err error
-		if db, err = adapters.OpenDatabase(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler)); err != nil {
-			return err
-		}
-		defer func() { _ = db.Close() }()
+	namespace, err := deploymentNamespace(ctx, cfg, db)
+	if err != nil {
+		return err
 	}
 	queue, err := adapters.NewPoisonQueue(adapters.TransportConfig{
-		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, Namespace: cfg.Namespace,
+		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, Namespace: namespace,
 	})
 	if err != nil {
 		return err
@@ -81,12 +83,7 @@ func listPoisoned(ctx context.Context, queue adapters.PoisonQueue, out io.Writer
 }
 
 // listRetries prints the messages waiting in the database for a retry.
-func listRetries(ctx context.Context, cfg Config, out io.Writer) error {
-	db, err := adapters.OpenDatabase(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = db.Close() }()
+func listRetries(ctx context.Context, db *sql.DB, out io.Writer) error {
 	queue, err := adapters.NewRetryQueue(adapters.RetryQueueConfig{DB: db})
 	if err != nil {
 		return err

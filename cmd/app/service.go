@@ -80,8 +80,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 			return nil, fmt.Errorf("listen for notifications: %w", err)
 		}
 	}
+	namespace, err := deploymentNamespace(startCtx, cfg, s.db)
+	if err != nil {
+		return nil, err
+	}
 	if s.transport, err = adapters.NewTransport(adapters.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: cfg.Namespace, Wakeup: s.wakeup, Logger: logger,
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: logger,
 	}); err != nil {
 		return nil, err
 	}
@@ -169,6 +173,14 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 // writeTimeout bounds the handling of a request and the writing of its
 // answer.
 const writeTimeout = 15 * time.Second
+
+// deploymentNamespace is PUBSUB_NAMESPACE, or by default the database's own.
+func deploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, error) {
+	if cfg.Namespace != "" {
+		return cfg.Namespace, nil
+	}
+	return adapters.DefaultNamespace(ctx, db)
+}
 
 func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
 	if cfg.SMTPURL == "" {
