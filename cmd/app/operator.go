@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -70,16 +72,11 @@ func listPoisoned(ctx context.Context, queue adapters.PoisonQueue, out io.Writer
 	if err != nil {
 		return err
 	}
-	if len(poisoned) == 0 {
-		_, err := fmt.Fprintln(out, "no poisoned messages")
-		return err
+	rows := make([][]string, len(poisoned))
+	for i, p := range poisoned {
+		rows[i] = []string{p.ID, p.MessageUUID, p.Topic, p.Handler, strconv.Itoa(p.Bytes), p.Reason}
 	}
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(w, "ID\tMESSAGE\tTOPIC\tHANDLER\tBYTES\tREASON")
-	for _, p := range poisoned {
-		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.ID, p.MessageUUID, p.Topic, p.Handler, p.Bytes, p.Reason)
-	}
-	return w.Flush()
+	return printTable(out, "no poisoned messages", []string{"ID", "MESSAGE", "TOPIC", "HANDLER", "BYTES", "REASON"}, rows)
 }
 
 // listRetries prints the messages waiting in the database for a retry.
@@ -92,15 +89,25 @@ func listRetries(ctx context.Context, db *sql.DB, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(waiting) == 0 {
-		_, err := fmt.Fprintln(out, "no messages waiting for a retry")
+	rows := make([][]string, len(waiting))
+	for i, m := range waiting {
+		rows[i] = []string{m.ID, m.Topic, m.Handler, strconv.Itoa(m.Attempts), m.FirstFailed.Format(time.RFC3339),
+			m.NextAttempt.Format(time.RFC3339), strconv.Itoa(m.Bytes), m.Reason}
+	}
+	return printTable(out, "no messages waiting for a retry",
+		[]string{"ID", "TOPIC", "HANDLER", "ATTEMPTS", "FIRST FAILURE", "NEXT ATTEMPT", "BYTES", "REASON"}, rows)
+}
+
+// printTable writes the rows in aligned columns under their header, or the
+// line empty when there are none.
+func printTable(out io.Writer, empty string, header []string, rows [][]string) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(out, empty)
 		return err
 	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(w, "ID\tTOPIC\tHANDLER\tATTEMPTS\tFIRST FAILURE\tNEXT ATTEMPT\tBYTES\tREASON")
-	for _, m := range waiting {
-		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", m.ID, m.Topic, m.Handler, m.Attempts,
-			m.FirstFailed.Format(time.RFC3339), m.NextAttempt.Format(time.RFC3339), m.Bytes, m.Reason)
+	for _, row := range append([][]string{header}, rows...) {
+		_, _ = fmt.Fprintln(w, strings.Join(row, "\t"))
 	}
 	return w.Flush()
 }
