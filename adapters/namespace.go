@@ -51,6 +51,44 @@ func DefaultNamespace(ctx context.Context, db *sql.DB) (string, error) {
 	return "ob-" + hex.EncodeToString(value[:4]), nil
 }
 
+// OriginKey is the metadata key of the deployment that published a message
+// through its outbox (DeploymentID).
+const OriginKey = "onboard_origin"
+
+// deploymentSecret names the random value a database's deployment id is
+// made from.
+const deploymentSecret = "deployment-id"
+
+// DeploymentID names the deployment of a database: 16 hex digits of a
+// random value stored on its first start, shared by its replicas. It is
+// not a secret: every message the deployment publishes carries it.
+func DeploymentID(ctx context.Context, db *sql.DB) (string, error) {
+	value, err := ServerSecret(ctx, db, deploymentSecret)
+	if err != nil {
+		return "", fmt.Errorf("deployment id: %w", err)
+	}
+	return hex.EncodeToString(value[:8]), nil
+}
+
+// StampOrigin marks every message published through pub as this
+// deployment's (OriginKey), so that a handler tells another deployment's
+// events from its own without a query.
+func StampOrigin(pub message.Publisher, deploymentID string) message.Publisher {
+	return originPublisher{Publisher: pub, origin: deploymentID}
+}
+
+type originPublisher struct {
+	message.Publisher
+	origin string
+}
+
+func (p originPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, msg := range msgs {
+		msg.Metadata.Set(OriginKey, p.origin)
+	}
+	return p.Publisher.Publish(topic, msgs...)
+}
+
 // namespacedPublisher publishes to the namespaced topic.
 type namespacedPublisher struct {
 	message.Publisher

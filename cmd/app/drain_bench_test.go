@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,29 +99,6 @@ func publishInBatches(b *testing.B, publisher message.Publisher, topic string, m
 	}
 }
 
-// storeStreams records each event in the event store, as a registration
-// does: the handlers act only on users their database holds.
-func storeStreams(b *testing.B, db *testenv.DB, msgs []*message.Message) {
-	b.Helper()
-	for start := 0; start < len(msgs); start += 500 {
-		var rows []string
-		var args []any
-		for _, msg := range msgs[start:min(start+500, len(msgs))] {
-			var e domain.UserRegistered
-			if err := json.Unmarshal(msg.Payload, &e); err != nil {
-				b.Fatal(err)
-			}
-			n := len(args)
-			rows = append(rows, fmt.Sprintf("($%d, $%d, 1, 'UserRegistered', 1, $%d)", n+1, n+2, n+3))
-			args = append(args, uuid.NewString(), e.UserID, string(msg.Payload))
-		}
-		if _, err := db.Exec(`INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload) VALUES `+
-			strings.Join(rows, ", "), args...); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // rawThroughput publishes backlogEvents small messages, then times one
 // subscriber receiving and acking them all.
 func rawThroughput(b *testing.B, pubsub string) float64 {
@@ -182,8 +157,12 @@ func drainBacklog(b *testing.B, pubsub string) float64 {
 		}
 		msgs[i] = msg
 	}
-	storeStreams(b, db, msgs)
-	publishInBatches(b, tr.Publisher, adapters.EventTopic("UserRegistered"), msgs)
+	// As from the service's own outbox: the forwarder marks each message.
+	origin, err := adapters.DeploymentID(ctx, db.DB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	publishInBatches(b, adapters.StampOrigin(tr.Publisher, origin), adapters.EventTopic("UserRegistered"), msgs)
 
 	start := time.Now()
 	done := make(chan error, 1)

@@ -42,9 +42,11 @@ type Service struct {
 	mailConns io.Closer        // the SMTP mailer's open connections, or nil
 	handlers  *message.Router
 	retries   *adapters.RetryQueue
-	forwarder *forwarder.Forwarder
-	server    *http.Server
-	listener  net.Listener
+	// deploymentID marks the messages this deployment publishes.
+	deploymentID string
+	forwarder    *forwarder.Forwarder
+	server       *http.Server
+	listener     net.Listener
 	// stopping ends when the service stops: handlers in flight give up, and
 	// their messages are redelivered later.
 	stopping context.Context
@@ -82,6 +84,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	namespace, err := deploymentNamespace(startCtx, cfg, s.db)
 	if err != nil {
+		return nil, err
+	}
+	if s.deploymentID, err = adapters.DeploymentID(startCtx, s.db); err != nil {
 		return nil, err
 	}
 	if s.transport, err = adapters.NewTransport(adapters.TransportConfig{
@@ -272,7 +277,7 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 			if err := adapters.CheckSchemaVersion(p.EventName, p.Message); err != nil {
 				return err
 			}
-			if err := checkUserHeld(p.Message.Context(), users, p.EventName, p.Event); err != nil {
+			if err := s.checkUserHeld(p.Message, users, p.EventName, p.Event); err != nil {
 				return err
 			}
 			return p.Handler.Handle(p.Message.Context(), p.Event)
@@ -307,23 +312,28 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 }
 
 // checkUserHeld refuses an event about a user this deployment's database
-// does not hold: a second deployment publishing on the same broker and
-// namespace, whose users are not ours to email or credit. The refusal is
-// permanent, so the event is poisoned with this reason.
-func checkUserHeld(ctx context.Context, users *adapters.UserStore, eventName string, e any) error {
+// does not hold: one published by a second deployment on the same broker
+// and namespace, whose users are not ours to email or credit. An event
+// from our own outbox carries our deployment id, and needs no query; one
+// without an origin is looked up. The refusal is permanent, so the event is
+// poisoned with this reason.
+func (s *Service) checkUserHeld(msg *message.Message, users *adapters.UserStore, eventName string, e any) error {
 	about, ok := e.(interface{ StreamID() string })
 	if !ok || about.StreamID() == "" {
 		return nil // the handler rejects an event without a user id
 	}
-	held, err := users.HoldsUser(ctx, about.StreamID())
-	if err != nil {
-		return err
+	origin := msg.Metadata.Get(adapters.OriginKey)
+	if origin == s.deploymentID {
+		return nil
 	}
-	if !held {
-		return fmt.Errorf("%s for user %s, whom this deployment's database does not hold: "+
-			"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID())
+	if origin == "" {
+		held, err := users.HoldsUser(msg.Context(), about.StreamID())
+		if err != nil || held {
+			return err
+		}
 	}
-	return nil
+	return fmt.Errorf("%s for user %s, whom this deployment's database does not hold (published by deployment %q): "+
+		"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID(), origin)
 }
 
 // abortOnStop cancels the message's context when the service stops, so a
@@ -391,7 +401,7 @@ func (s *Service) newForwarder() (*forwarder.Forwarder, error) {
 	if err := outbox.SubscribeInitialize(adapters.OutboxTopic); err != nil {
 		return nil, fmt.Errorf("initialize outbox: %w", err)
 	}
-	return forwarder.NewForwarder(outbox, s.transport.Publisher, wlogger, forwarder.Config{
+	return forwarder.NewForwarder(outbox, adapters.StampOrigin(s.transport.Publisher, s.deploymentID), wlogger, forwarder.Config{
 		ForwarderTopic: adapters.OutboxTopic,
 		CloseTimeout:   30 * time.Second,
 	})
