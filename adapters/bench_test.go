@@ -13,6 +13,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
@@ -87,9 +90,9 @@ func BenchmarkUserStore_Register(b *testing.B) {
 // transaction of its own.
 func BenchmarkOutboxPublish(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
-		var schema wsql.SchemaAdapter = adapters.QueueSchema{MySQL: db.Dialect == "mysql"}
+		var schema wsql.SchemaAdapter = watermillsql.QueueSchema{MySQL: db.Dialect == "mysql"}
 		if db.Dialect == "sqlite" {
-			schema = adapters.SQLiteSchema{}
+			schema = watermillsql.SQLiteSchema{}
 		}
 		payload := []byte(`{"user_id":"0190f5c4-7b9e-7000-8000-000000000001","name":"Bench User","email":"bench@example.com"}`)
 		ctx := context.Background()
@@ -103,7 +106,7 @@ func BenchmarkOutboxPublish(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := publisher.Publish(adapters.OutboxTopic, message.NewMessage(uuid.NewString(), payload)); err != nil {
+			if err := publisher.Publish(transport.OutboxTopic, message.NewMessage(uuid.NewString(), payload)); err != nil {
 				b.Fatal(err)
 			}
 			if err := tx.Commit(); err != nil {
@@ -117,7 +120,7 @@ func BenchmarkOutboxPublish(b *testing.B) {
 // a mailer that writes to a discarded log.
 func BenchmarkSendWelcomeEmail(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
-		mailer := adapters.LogMailer{From: "welcome@onboard.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		mailer := mail.LogMailer{From: "welcome@onboard.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		handler := event.NewSendWelcomeEmail(mailer, adapters.NewDeduplicator(db.DB))
 		benchEventHandler(b, handler.Handle)
 	})

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // Deduplicator runs an effect at most once per (handler, key) with a claim
@@ -40,16 +42,16 @@ const (
 
 // NewDeduplicator returns the deduplicator.
 func NewDeduplicator(db *sql.DB) Deduplicator {
-	d := dialectOf(db)
+	d := sqldb.Of(db)
 	where := ` WHERE handler = ? AND message_key = ?`
 	return Deduplicator{db: db, lease: ClaimLease, queries: dedupQueries{
-		claim: d.rebind(d.insertOrIgnore(`INSERT INTO processed_messages
+		claim: d.Rebind(d.InsertOrIgnore(`INSERT INTO processed_messages
 			(handler, message_key, state, claimed_until_ms) VALUES (?, ?, '`+stateClaimed+`', ?)`, "handler")),
-		takeOver: d.rebind(`UPDATE processed_messages SET claimed_until_ms = ?` + where +
+		takeOver: d.Rebind(`UPDATE processed_messages SET claimed_until_ms = ?` + where +
 			` AND state = '` + stateClaimed + `' AND claimed_until_ms < ?`),
-		state:   d.rebind(`SELECT state FROM processed_messages` + where),
-		release: d.rebind(`DELETE FROM processed_messages` + where + ` AND state = '` + stateClaimed + `'`),
-		done:    d.rebind(`UPDATE processed_messages SET state = '` + stateDone + `'` + where),
+		state:   d.Rebind(`SELECT state FROM processed_messages` + where),
+		release: d.Rebind(`DELETE FROM processed_messages` + where + ` AND state = '` + stateClaimed + `'`),
+		done:    d.Rebind(`UPDATE processed_messages SET state = '` + stateDone + `'` + where),
 	}}
 }
 
@@ -97,7 +99,7 @@ func (d Deduplicator) markDone(ctx context.Context, handler, key string) error {
 		if err == nil {
 			return nil
 		}
-		if !Transient(err) || time.Now().Add(wait).After(deadline) {
+		if !sqldb.Transient(err) || time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("mark processed: %w", err)
 		}
 		time.Sleep(wait) // backoff between attempts

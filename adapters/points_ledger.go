@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/onboard/onboard/domain"
+
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // PointsLedger is the points read model: one row per user and reason.
@@ -16,12 +18,12 @@ type PointsLedger struct {
 
 // NewPointsLedger returns the ledger.
 func NewPointsLedger(db *sql.DB) PointsLedger {
-	d := dialectOf(db)
+	d := sqldb.Of(db)
 	return PointsLedger{
 		db: db,
-		grantQuery: d.rebind(d.insertOrIgnore(
+		grantQuery: d.Rebind(d.InsertOrIgnore(
 			`INSERT INTO points_entries (user_id, reason, amount, granted_at) VALUES (?, ?, ?, ?)`, "amount")),
-		entriesQuery: d.rebind(`SELECT amount, reason, granted_at FROM points_entries
+		entriesQuery: d.Rebind(`SELECT amount, reason, granted_at FROM points_entries
 			WHERE user_id = ? ORDER BY granted_at, reason`),
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // IdempotencyKeySecret names the secret that keys the user ids derived from
@@ -19,17 +21,17 @@ const serverSecretBytes = 32
 // stores it, every other replica and every restart reads the same. The
 // secret is never logged; errors do not carry it.
 func ServerSecret(ctx context.Context, db *sql.DB, name string) ([]byte, error) {
-	d := dialectOf(db)
+	d := sqldb.Of(db)
 	candidate := make([]byte, serverSecretBytes)
 	if _, err := rand.Read(candidate); err != nil {
 		return nil, fmt.Errorf("make the %s secret: %w", name, err)
 	}
-	insert := d.rebind(d.insertOrIgnore(`INSERT INTO server_secrets (name, secret) VALUES (?, ?)`, "name"))
+	insert := d.Rebind(d.InsertOrIgnore(`INSERT INTO server_secrets (name, secret) VALUES (?, ?)`, "name"))
 	if _, err := db.ExecContext(ctx, insert, name, candidate); err != nil {
 		return nil, fmt.Errorf("store the %s secret: %w", name, err)
 	}
 	var secret []byte
-	if err := db.QueryRowContext(ctx, d.rebind(`SELECT secret FROM server_secrets WHERE name = ?`), name).Scan(&secret); err != nil {
+	if err := db.QueryRowContext(ctx, d.Rebind(`SELECT secret FROM server_secrets WHERE name = ?`), name).Scan(&secret); err != nil {
 		return nil, fmt.Errorf("read the %s secret: %w", name, err)
 	}
 	if len(secret) < serverSecretBytes {

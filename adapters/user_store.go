@@ -1,3 +1,7 @@
+// Package adapters holds onboard's stores: the event store with its outbox,
+// users and credentials, the points ledger, the deduplicator of effects,
+// the server's random values, and the password hasher. The databases,
+// transports and mailers have packages of their own below it.
 package adapters
 
 import (
@@ -17,13 +21,17 @@ import (
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 )
 
 // UserStore is the event store of users, with their email reservations and
 // credentials.
 type UserStore struct {
 	db      *sql.DB
-	dialect dialect
+	dialect sqldb.Dialect
 	logger  watermill.LoggerAdapter
 	queries userQueries
 }
@@ -34,18 +42,18 @@ type userQueries struct {
 
 // NewUserStore returns the store.
 func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
-	d := dialectOf(db)
+	d := sqldb.Of(db)
 	return &UserStore{db: db, dialect: d, logger: watermill.NewSlogLogger(logger), queries: userQueries{
-		reserveEmail: d.rebind(d.insertOrIgnore(
+		reserveEmail: d.Rebind(d.InsertOrIgnore(
 			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
-		emailOwner:      d.rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
-		storeCredential: d.rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
-		loadCredential:  d.rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
-		appendEvent: d.rebind(`INSERT INTO events
+		emailOwner:      d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
+		storeCredential: d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
+		loadCredential:  d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
+		appendEvent: d.Rebind(`INSERT INTO events
 			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		holdsStream: d.rebind(`SELECT 1 FROM events WHERE stream_id = ? LIMIT 1`),
-		loadStream: d.rebind(`SELECT event_type, schema_version, payload FROM events
+		holdsStream: d.Rebind(`SELECT 1 FROM events WHERE stream_id = ? LIMIT 1`),
+		loadStream: d.Rebind(`SELECT event_type, schema_version, payload FROM events
 			WHERE stream_id = ? ORDER BY stream_version`),
 	}}
 }
@@ -136,7 +144,7 @@ func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.U
 		}
 		_, err = tx.ExecContext(ctx, s.queries.appendEvent, messageID, user.ID(), version,
 			event.EventName(), domain.UserRegisteredSchemaVersion, string(payload), string(metadata))
-		if s.dialect.uniqueViolation(err) { // (stream, version) taken: another writer won
+		if s.dialect.IsUniqueViolation(err) { // (stream, version) taken: another writer won
 			return domain.ErrUserExists
 		}
 		if err != nil {
@@ -150,16 +158,16 @@ func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.U
 // tx; the forwarder later moves them to the transport.
 func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.EventBus, error) {
 	publisher, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
-		SchemaAdapter: s.dialect.schema,
+		SchemaAdapter: watermillsql.SchemaAdapter(s.db),
 	}, s.logger)
 	if err != nil {
 		return nil, err
 	}
 	return cqrs.NewEventBusWithConfig(
-		forwarder.NewPublisher(publisher, forwarder.PublisherConfig{ForwarderTopic: OutboxTopic}),
+		forwarder.NewPublisher(publisher, forwarder.PublisherConfig{ForwarderTopic: transport.OutboxTopic}),
 		cqrs.EventBusConfig{
 			GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
-				return EventTopic(p.EventName), nil
+				return transport.EventTopic(p.EventName), nil
 			},
 			OnPublish: func(p cqrs.OnEventSendParams) error {
 				if id := app.CorrelationID(p.Message.Context()); id != "" {
@@ -168,11 +176,11 @@ func (s *UserStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.Event
 				if id := app.ClientRequestID(p.Message.Context()); id != "" {
 					p.Message.Metadata.Set(ClientRequestIDMetadataKey, id)
 				}
-				SetSchemaVersion(p.EventName, p.Message)
+				transport.SetSchemaVersion(p.EventName, p.Message)
 				onMessageID(p.Message.UUID)
 				return nil
 			},
-			Marshaler: Marshaler,
+			Marshaler: transport.Marshaler,
 			Logger:    s.logger,
 		})
 }

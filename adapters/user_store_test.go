@@ -19,6 +19,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
@@ -43,7 +46,7 @@ func testTimeoutCtx(t testing.TB) context.Context {
 
 // outboxTable is the quoted name of the outbox table watermill-sql creates.
 func outboxTable(db *testenv.DB) string {
-	return db.Quote(adapters.MessagesTable(db.DB, adapters.OutboxTopic))
+	return db.Quote(watermillsql.MessagesTable(db.DB, transport.OutboxTopic))
 }
 
 // forEachBackend runs test once per database backend, as a subtest named
@@ -56,11 +59,11 @@ func forEachBackend(t *testing.T, test func(t *testing.T, backend testenv.Backen
 }
 
 // migratedDB opens a fresh database of the backend through
-// adapters.OpenDatabase, which applies the migrations.
+// sqldb.Open, which applies the migrations.
 func migratedDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 	t.Helper()
 	dbURL := backend.URL(t)
-	db, err := adapters.OpenDatabase(testTimeoutCtx(t), dbURL, quietLogger())
+	db, err := sqldb.Open(testTimeoutCtx(t), dbURL, quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	return testenv.NewDB(db)
@@ -71,9 +74,9 @@ func migratedDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 func storeDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 	t.Helper()
 	db := migratedDB(t, backend)
-	outbox, err := adapters.NewSQLSubscriber(db.DB, "forwarder", watermill.NewSlogLogger(quietLogger()))
+	outbox, err := watermillsql.NewSQLSubscriber(db.DB, "forwarder", watermill.NewSlogLogger(quietLogger()))
 	require.NoError(t, err)
-	require.NoError(t, outbox.SubscribeInitialize(adapters.OutboxTopic))
+	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
 	require.NoError(t, outbox.Close())
 	return db
 }
@@ -338,7 +341,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		envelopes := outboxEnvelopes(t, db)
 		require.Len(t, envelopes, 1)
 		env := envelopes[0]
-		assert.Equal(t, adapters.EventTopic("UserRegistered"), env.DestinationTopic)
+		assert.Equal(t, transport.EventTopic("UserRegistered"), env.DestinationTopic)
 		assert.Equal(t, "events.UserRegistered", env.DestinationTopic)
 		assert.Equal(t, eventID, env.UUID, "the outbox message id is the event id")
 		assert.Equal(t, correlationID, env.Metadata[middleware.CorrelationIDMetadataKey], "metadata %v", env.Metadata)

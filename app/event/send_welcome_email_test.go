@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 )
@@ -43,9 +43,9 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { assert.NoError(t, pubSub.Close()) })
 	bus, err := cqrs.NewEventBusWithConfig(pubSub, cqrs.EventBusConfig{
 		GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
-			return adapters.EventTopic(p.EventName), nil
+			return transport.EventTopic(p.EventName), nil
 		},
-		Marshaler: adapters.Marshaler,
+		Marshaler: transport.Marshaler,
 	})
 	require.NoError(t, err)
 	return &harness{t: t, pubSub: pubSub, bus: bus}
@@ -68,12 +68,12 @@ func (h *harness) startRouter(middlewares []message.HandlerMiddleware, handlers 
 	router.AddMiddleware(middlewares...)
 	processor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
-			return adapters.EventTopic(p.EventName), nil
+			return transport.EventTopic(p.EventName), nil
 		},
 		SubscriberConstructor: func(cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return sharedSubscriber{h.pubSub}, nil
 		},
-		Marshaler: adapters.Marshaler,
+		Marshaler: transport.Marshaler,
 		Logger:    watermill.NopLogger{},
 	})
 	require.NoError(t, err)
@@ -119,7 +119,7 @@ func (h *harness) publish(e any) {
 func (h *harness) publishMessage(msg *message.Message) {
 	h.t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- h.pubSub.Publish(adapters.EventTopic("UserRegistered"), msg) }()
+	go func() { done <- h.pubSub.Publish(transport.EventTopic("UserRegistered"), msg) }()
 	h.wait(done, "publish message")
 }
 
@@ -138,7 +138,7 @@ func (h *harness) poisoned() <-chan *message.Message {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.t.Cleanup(cancel)
-	messages, err := h.pubSub.Subscribe(ctx, adapters.PoisonTopic)
+	messages, err := h.pubSub.Subscribe(ctx, transport.PoisonTopic)
 	require.NoError(h.t, err)
 	return messages
 }
@@ -147,7 +147,7 @@ func (h *harness) poisoned() <-chan *message.Message {
 // handler's error is retried, then the message goes to the poison topic.
 func failingMiddleware(t *testing.T, pub message.Publisher, results *handlerResults) []message.HandlerMiddleware {
 	t.Helper()
-	poison, err := middleware.PoisonQueue(pub, adapters.PoisonTopic)
+	poison, err := middleware.PoisonQueue(pub, transport.PoisonTopic)
 	require.NoError(t, err)
 	return []message.HandlerMiddleware{
 		poison,
@@ -361,7 +361,7 @@ func redeliveries() []redelivery {
 		{
 			name: "same message delivered twice",
 			deliver: func(h *harness, e domain.UserRegistered) {
-				msg, err := adapters.Marshaler.Marshal(e)
+				msg, err := transport.Marshaler.Marshal(e)
 				require.NoError(h.t, err)
 				h.publishMessage(msg)
 				h.publishMessage(msg)

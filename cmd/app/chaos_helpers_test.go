@@ -28,6 +28,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
@@ -212,8 +214,8 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 	if e.pubsub == "amqp" {
 		return amqpQueueDepth(t, e.amqpURL, e2ePoisonQueue) - e.poisonBefore
 	}
-	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, e2ePoisonQueue))+
-		` WHERE consumer_group = ?`, adapters.PoisonGroup)
+	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(watermillsql.MessagesTable(e.db.DB, e2ePoisonQueue))+
+		` WHERE consumer_group = ?`, transport.PoisonGroup)
 	require.NoError(t, err)
 	return n
 }
@@ -481,7 +483,7 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 	if s.claimed, err = countRows(e.db, `SELECT count(*) FROM processed_messages WHERE state <> 'done'`); err != nil {
 		return nil, err
 	}
-	outbox := e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.OutboxTopic))
+	outbox := e.db.Quote(watermillsql.MessagesTable(e.db.DB, transport.OutboxTopic))
 	if s.outbox, err = countRows(e.db, `SELECT count(*) FROM `+outbox+` WHERE consumer_group <> ?`, tapGroup); err != nil {
 		return nil, err
 	}

@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/onboard/onboard/adapters"
 )
 
 // chaosSizes are the scenarios' sizes.
@@ -98,7 +98,7 @@ func TestChaos_BrokerCut(t *testing.T) {
 		assert.Eventually(t, func() bool { ok, _ := ready(api); return !ok }, chaosRecovery, e2ePoll,
 			"/readyz reports the broker down")
 		time.Sleep(time.Until(cutAt.Add(chaosSize.brokerCut))) // the cut itself
-		held, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(adapters.MessagesTable(e.db.DB, adapters.OutboxTopic)))
+		held, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(watermillsql.MessagesTable(e.db.DB, transport.OutboxTopic)))
 		require.NoError(t, err)
 		restoredAt := time.Now()
 		e.amqpProxy.restore(t)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/ports"
 )
 
@@ -15,7 +16,7 @@ import (
 type Config struct {
 	PubSub string
 	// Namespace prefixes the transport's topics, tables, exchanges and
-	// queues; empty: the database's own (see adapters.DefaultNamespace).
+	// queues; empty: the database's own (see transport.DefaultNamespace).
 	Namespace    string
 	DatabaseURL  string
 	AMQPURL      string
@@ -99,7 +100,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
 	}
 	if cfg.Namespace = getenv("PUBSUB_NAMESPACE"); cfg.Namespace != "" {
-		if err := adapters.ValidateNamespace(cfg.Namespace); err != nil {
+		if err := transport.ValidateNamespace(cfg.Namespace); err != nil {
 			errs = append(errs, err)
 		}
 	}

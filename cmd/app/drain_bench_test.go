@@ -10,7 +10,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -26,9 +27,9 @@ const backlogEvents = 20_000
 //
 //	go test -run '^$' -bench BacklogDrain -benchtime 1x ./cmd/app/
 func BenchmarkBacklogDrain(b *testing.B) {
-	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		b.Run(pubsub, func(b *testing.B) {
-			if pubsub == adapters.TransportAMQP {
+			if pubsub == transport.TransportAMQP {
 				lockServiceQueues(b, nil)
 			}
 			for b.Loop() {
@@ -47,21 +48,21 @@ func BenchmarkBacklogDrain(b *testing.B) {
 // benchTransport is a transport of the kind on a fresh PostgreSQL database
 // (and, for AMQP, on RabbitMQ with the service's queues emptied; the caller
 // holds lockServiceQueues).
-func benchTransport(b *testing.B, pubsub string) (dbURL, amqpURL string, db *testenv.DB, tr *adapters.Transport) {
+func benchTransport(b *testing.B, pubsub string) (dbURL, amqpURL string, db *testenv.DB, tr *transport.Transport) {
 	b.Helper()
 	dbURL = testenv.PostgresDatabase(b)
 	db = testenv.OpenDB(b, dbURL)
 	amqpURL = e2eUnreachableAMQP
-	if pubsub == adapters.TransportAMQP {
+	if pubsub == transport.TransportAMQP {
 		amqpURL = testenv.URL(b, testenv.AMQPURLVar)
 		resetServiceQueues(b, amqpURL)
 	}
-	migrated, err := adapters.OpenDatabase(context.Background(), dbURL, slog.New(slog.DiscardHandler))
+	migrated, err := sqldb.Open(context.Background(), dbURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err) // it applies the migrations
 	}
 	_ = migrated.Close()
-	tr, err = adapters.NewTransport(adapters.TransportConfig{Kind: pubsub, DB: db.DB, AMQPURL: amqpURL, Namespace: e2eNamespace})
+	tr, err = transport.NewTransport(transport.TransportConfig{Kind: pubsub, DB: db.DB, AMQPURL: amqpURL, Namespace: e2eNamespace})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func drainBacklog(b *testing.B, pubsub string) float64 {
 
 	msgs := make([]*message.Message, backlogEvents)
 	for i := range msgs {
-		msg, err := adapters.Marshaler.Marshal(&domain.UserRegistered{
+		msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{
 			UserID:       uuid.Must(uuid.NewV7()).String(),
 			Name:         "Backlog User",
 			Email:        fmt.Sprintf("backlog%d@example.com", i),
@@ -158,11 +159,11 @@ func drainBacklog(b *testing.B, pubsub string) float64 {
 		msgs[i] = msg
 	}
 	// As from the service's own outbox: the forwarder marks each message.
-	origin, err := adapters.DeploymentID(ctx, db.DB)
+	origin, err := deploymentID(ctx, db.DB)
 	if err != nil {
 		b.Fatal(err)
 	}
-	publishInBatches(b, adapters.StampOrigin(tr.Publisher, origin), adapters.EventTopic("UserRegistered"), msgs)
+	publishInBatches(b, transport.StampOrigin(tr.Publisher, origin), transport.EventTopic("UserRegistered"), msgs)
 
 	start := time.Now()
 	done := make(chan error, 1)

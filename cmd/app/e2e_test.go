@@ -35,7 +35,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
@@ -71,7 +72,7 @@ var e2eServiceQueues = []string{
 
 const (
 	e2eEventsExchange = e2eNamespace + ".events.UserRegistered"
-	e2ePoisonQueue    = e2eNamespace + "." + adapters.PoisonTopic
+	e2ePoisonQueue    = e2eNamespace + "." + transport.PoisonTopic
 )
 
 var e2eBinary struct {
@@ -1143,7 +1144,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		}
 		scanned := assertNoSecrets(t, db, secrets, processes, smtpServer, tap)
 		assert.Contains(t, scanned, "events")
-		assert.Contains(t, scanned, adapters.MessagesTable(db.DB, adapters.OutboxTopic))
+		assert.Contains(t, scanned, watermillsql.MessagesTable(db.DB, transport.OutboxTopic))
 		var watermillRows int
 		for _, table := range scanned {
 			if strings.HasPrefix(table, "watermill_") &&
@@ -1251,8 +1252,8 @@ const tapGroup = "e2e_tap"
 // tapSQLTopics registers tapGroup on the SQL topics the service writes.
 func tapSQLTopics(t *testing.T, db *testenv.DB) {
 	t.Helper()
-	for _, topic := range []string{adapters.OutboxTopic, e2eEventsExchange, e2ePoisonQueue} {
-		tap, err := adapters.NewSQLSubscriber(db.DB, tapGroup, watermill.NopLogger{})
+	for _, topic := range []string{transport.OutboxTopic, e2eEventsExchange, e2ePoisonQueue} {
+		tap, err := watermillsql.NewSQLSubscriber(db.DB, tapGroup, watermill.NopLogger{})
 		require.NoError(t, err)
 		require.NoError(t, tap.SubscribeInitialize(topic), topic)
 		require.NoError(t, tap.Close())

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
 )
 
 // idleWindow is how long the idle service is watched.
@@ -23,9 +23,9 @@ const idleWindow = 10 * time.Second
 //
 //	go test -run '^$' -bench IdleDatabaseCPU -benchtime 1x ./cmd/app/
 func BenchmarkIdleDatabaseCPU(b *testing.B) {
-	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		b.Run(pubsub, func(b *testing.B) {
-			if pubsub == adapters.TransportAMQP {
+			if pubsub == transport.TransportAMQP {
 				lockServiceQueues(b, nil)
 			}
 			for b.Loop() {

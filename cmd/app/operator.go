@@ -14,7 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
 )
 
 const usage = "usage: onboard                       run the service\n" +
@@ -32,7 +33,7 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*startTimeout)
 	defer cancel()
 	// The database holds the retries and names the default namespace.
-	db, err := adapters.OpenDatabase(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	db, err := sqldb.Open(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	queue, err := adapters.NewPoisonQueue(adapters.TransportConfig{
+	queue, err := transport.NewPoisonQueue(transport.TransportConfig{
 		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, Namespace: namespace,
 	})
 	if err != nil {
@@ -67,7 +68,7 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 	return errors.New(usage)
 }
 
-func listPoisoned(ctx context.Context, queue adapters.PoisonQueue, out io.Writer) error {
+func listPoisoned(ctx context.Context, queue transport.PoisonQueue, out io.Writer) error {
 	poisoned, err := queue.List(ctx)
 	if err != nil {
 		return err
@@ -81,7 +82,7 @@ func listPoisoned(ctx context.Context, queue adapters.PoisonQueue, out io.Writer
 
 // listRetries prints the messages waiting in the database for a retry.
 func listRetries(ctx context.Context, db *sql.DB, out io.Writer) error {
-	queue, err := adapters.NewRetryQueue(adapters.RetryQueueConfig{DB: db})
+	queue, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: db})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
@@ -29,24 +29,24 @@ const poisonRetriesTimeout = 20 * time.Second
 // `app poison list` shows them and `app poison requeue` sends one back to
 // its handler, which fails on it again.
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
-	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
 			env, db, smtpServer := postgresE2E(t, pubsub)
 			proc := runBinary(t, env)
 			api := newE2EAPI(proc.waitServing(t))
 
-			transport, err := adapters.NewTransport(adapters.TransportConfig{
+			tr, err := transport.NewTransport(transport.TransportConfig{
 				Kind: pubsub, DB: db.DB, AMQPURL: env["AMQP_URL"], Namespace: e2eNamespace,
 			})
 			require.NoError(t, err)
-			t.Cleanup(func() { _ = transport.Close() })
+			t.Cleanup(func() { _ = tr.Close() })
 			notJSON := message.NewMessage(uuid.NewString(), []byte(`{"user_id": "truncated`))
 			futureVersion := message.NewMessage(uuid.NewString(),
 				[]byte(`{"user_id":"`+uuid.NewString()+`","name":"Future","email":"future@example.com"}`))
-			futureVersion.Metadata.Set(adapters.SchemaVersionKey, "2")
+			futureVersion.Metadata.Set(transport.SchemaVersionKey, "2")
 			for _, msg := range []*message.Message{notJSON, futureVersion} {
 				msg.Metadata.Set("name", "UserRegistered") // the event name cqrs routes on
-				require.NoError(t, transport.Publisher.Publish(adapters.EventTopic("UserRegistered"), msg))
+				require.NoError(t, tr.Publisher.Publish(transport.EventTopic("UserRegistered"), msg))
 			}
 
 			// The pipeline keeps flowing meanwhile.
@@ -68,7 +68,7 @@ func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 				assert.Contains(t, listed, handler)
 			}
 			assert.Contains(t, listed, "unknown schema version")
-			assert.Contains(t, listed, adapters.EventTopic("UserRegistered"))
+			assert.Contains(t, listed, transport.EventTopic("UserRegistered"))
 			assert.Zero(t, smtpServer.CountTo("future@example.com"), "no email for an event this build cannot read")
 
 			// Each copy has an id of its own; requeue one: it goes back to
@@ -125,7 +125,7 @@ func poisonedCopies(t *testing.T, env map[string]string, messageUUID string) []s
 // emails are retried past their in-process retries without being poisoned;
 // once it is back, each arrives exactly once.
 func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
-	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
 			env, _, smtpServer := postgresE2E(t, pubsub)
 			smtpServer.SetFailing(true)
@@ -167,7 +167,7 @@ func postgresE2E(t *testing.T, pubsub string) (map[string]string, *testenv.DB, *
 	dbURL := testenv.PostgresDatabase(t)
 	db := testenv.OpenDB(t, dbURL)
 	amqpURL := e2eUnreachableAMQP
-	if pubsub == adapters.TransportAMQP {
+	if pubsub == transport.TransportAMQP {
 		amqpURL = testenv.URL(t, testenv.AMQPURLVar)
 		lockServiceQueues(t, db)
 		resetServiceQueues(t, amqpURL)

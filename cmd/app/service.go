@@ -19,6 +19,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
@@ -37,11 +41,11 @@ const startTimeout = 8 * time.Second
 type Service struct {
 	logger    *slog.Logger
 	db        *sql.DB
-	transport *adapters.Transport
-	wakeup    *adapters.Wakeup // nil but on PostgreSQL
-	mailConns io.Closer        // the SMTP mailer's open connections, or nil
+	transport *transport.Transport
+	wakeup    *watermillsql.Wakeup // nil but on PostgreSQL
+	mailConns io.Closer            // the SMTP mailer's open connections, or nil
 	handlers  *message.Router
-	retries   *adapters.RetryQueue
+	retries   *transport.RetryQueue
 	// deploymentID marks the messages this deployment publishes.
 	deploymentID string
 	forwarder    *forwarder.Forwarder
@@ -72,13 +76,13 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
-	if s.db, err = adapters.OpenDatabase(startCtx, cfg.DatabaseURL, logger); err != nil {
+	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, logger); err != nil {
 		return nil, err
 	}
-	if adapters.Dialect(s.db) == "postgres" {
+	if sqldb.Of(s.db).Name() == "postgres" {
 		// Subscribers of the outbox and of the SQL transport's queues wake on
 		// PostgreSQL notifications instead of polling often.
-		if s.wakeup, err = adapters.NewWakeup(s.db); err != nil {
+		if s.wakeup, err = watermillsql.NewWakeup(s.db); err != nil {
 			return nil, fmt.Errorf("listen for notifications: %w", err)
 		}
 	}
@@ -86,10 +90,10 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	if s.deploymentID, err = adapters.DeploymentID(startCtx, s.db); err != nil {
+	if s.deploymentID, err = deploymentID(startCtx, s.db); err != nil {
 		return nil, err
 	}
-	if s.transport, err = adapters.NewTransport(adapters.TransportConfig{
+	if s.transport, err = transport.NewTransport(transport.TransportConfig{
 		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: logger,
 	}); err != nil {
 		return nil, err
@@ -127,7 +131,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		cqrs.NewEventHandler(event.SeedSignupPointsName,
 			event.NewSeedSignupPoints(ledger, cfg.SignupPoints, nil).Handle),
 	}
-	if s.retries, err = adapters.NewRetryQueue(adapters.RetryQueueConfig{
+	if s.retries, err = transport.NewRetryQueue(transport.RetryQueueConfig{
 		DB:         s.db,
 		Publisher:  s.transport.Publisher,
 		MaxAge:     cfg.RetryMaxAge,
@@ -184,14 +188,28 @@ func deploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, e
 	if cfg.Namespace != "" {
 		return cfg.Namespace, nil
 	}
-	return adapters.DefaultNamespace(ctx, db)
+	random, err := adapters.ServerSecret(ctx, db, "pubsub-namespace")
+	if err != nil {
+		return "", fmt.Errorf("default PUBSUB_NAMESPACE: %w", err)
+	}
+	return transport.DefaultNamespace(random), nil
+}
+
+// deploymentID names this deployment (its database) in the messages it
+// publishes.
+func deploymentID(ctx context.Context, db *sql.DB) (string, error) {
+	random, err := adapters.ServerSecret(ctx, db, "deployment-id")
+	if err != nil {
+		return "", fmt.Errorf("deployment id: %w", err)
+	}
+	return transport.DeploymentID(random), nil
 }
 
 func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
 	if cfg.SMTPURL == "" {
-		return adapters.LogMailer{From: cfg.MailFrom, Logger: logger}, nil
+		return mail.LogMailer{From: cfg.MailFrom, Logger: logger}, nil
 	}
-	return adapters.NewSMTPMailer(cfg.SMTPURL, cfg.MailFrom)
+	return mail.NewSMTPMailer(cfg.SMTPURL, cfg.MailFrom)
 }
 
 // Addr is the address the HTTP API listens on.
@@ -239,14 +257,14 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 	}
 	// An outage (SMTP or database down) is not poisoned: the message is
 	// nacked and redelivered, and retried again, until it passes.
-	poison, err := middleware.PoisonQueueWithFilter(adapters.UniquePoisonIDs(s.transport.Publisher), adapters.PoisonTopic,
-		func(err error) bool { return adapters.Classify(err) == adapters.FailurePermanent })
+	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(s.transport.Publisher), transport.PoisonTopic,
+		func(err error) bool { return transport.Classify(err) == app.FailurePermanent })
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(
 		s.abortOnStop,
-		adapters.ForNamedHandler,
+		transport.ForNamedHandler,
 		middleware.CorrelationID,
 		poison,
 		s.retries.Middleware,
@@ -259,7 +277,7 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 			Multiplier:          2,
 			RandomizationFactor: 0.2,
 			ShouldRetry: func(p middleware.RetryParams) bool {
-				return adapters.Classify(p.Err) != adapters.FailureMessage
+				return transport.Classify(p.Err) != app.FailureMessage
 			},
 		}.Middleware,
 		logMessages(s.logger),
@@ -268,13 +286,13 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 
 	eventProcessor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
-			return adapters.EventTopic(p.EventName), nil
+			return transport.EventTopic(p.EventName), nil
 		},
 		SubscriberConstructor: func(p cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return s.transport.Subscriber(p.HandlerName, adapters.EventTopic(p.EventName))
+			return s.transport.Subscriber(p.HandlerName, transport.EventTopic(p.EventName))
 		},
 		OnHandle: func(p cqrs.EventProcessorOnHandleParams) error {
-			if err := adapters.CheckSchemaVersion(p.EventName, p.Message); err != nil {
+			if err := transport.CheckSchemaVersion(p.EventName, p.Message); err != nil {
 				return err
 			}
 			if err := s.checkUserHeld(p.Message, users, p.EventName, p.Event); err != nil {
@@ -282,7 +300,7 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 			}
 			return p.Handler.Handle(p.Message.Context(), p.Event)
 		},
-		Marshaler: adapters.Marshaler,
+		Marshaler: transport.Marshaler,
 		Logger:    wlogger,
 	})
 	if err != nil {
@@ -294,13 +312,13 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 
 	commandProcessor, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
-			return adapters.CommandTopic(p.CommandName), nil
+			return transport.CommandTopic(p.CommandName), nil
 		},
 		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return s.transport.Subscriber(p.HandlerName, adapters.CommandTopic(p.CommandName))
+			return s.transport.Subscriber(p.HandlerName, transport.CommandTopic(p.CommandName))
 		},
 		OnHandle:  s.ackRejectedCommands,
-		Marshaler: adapters.Marshaler,
+		Marshaler: transport.Marshaler,
 		Logger:    wlogger,
 	})
 	if err != nil {
@@ -322,7 +340,7 @@ func (s *Service) checkUserHeld(msg *message.Message, users *adapters.UserStore,
 	if !ok || about.StreamID() == "" {
 		return nil // the handler rejects an event without a user id
 	}
-	origin := msg.Metadata.Get(adapters.OriginKey)
+	origin := msg.Metadata.Get(transport.OriginKey)
 	if origin == s.deploymentID {
 		return nil
 	}
@@ -393,16 +411,16 @@ func logMessages(logger *slog.Logger) message.HandlerMiddleware {
 // its own, started once every handler has subscribed.
 func (s *Service) newForwarder() (*forwarder.Forwarder, error) {
 	wlogger := watermill.NewSlogLogger(s.logger)
-	outbox, err := adapters.NewWokenSQLSubscriber(s.db, s.wakeup, "forwarder", adapters.OutboxTopic, wlogger)
+	outbox, err := watermillsql.NewWokenSQLSubscriber(s.db, s.wakeup, "forwarder", transport.OutboxTopic, wlogger)
 	if err != nil {
 		return nil, err
 	}
 	// Create the outbox table now: the first registration writes into it.
-	if err := outbox.SubscribeInitialize(adapters.OutboxTopic); err != nil {
+	if err := outbox.SubscribeInitialize(transport.OutboxTopic); err != nil {
 		return nil, fmt.Errorf("initialize outbox: %w", err)
 	}
-	return forwarder.NewForwarder(outbox, adapters.StampOrigin(s.transport.Publisher, s.deploymentID), wlogger, forwarder.Config{
-		ForwarderTopic: adapters.OutboxTopic,
+	return forwarder.NewForwarder(outbox, transport.StampOrigin(s.transport.Publisher, s.deploymentID), wlogger, forwarder.Config{
+		ForwarderTopic: transport.OutboxTopic,
 		CloseTimeout:   30 * time.Second,
 	})
 }

@@ -20,7 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
@@ -166,9 +167,9 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService 
 
 	s.bus, err = cqrs.NewCommandBusWithConfig(svc.transport.Publisher, cqrs.CommandBusConfig{
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
-			return adapters.CommandTopic(p.CommandName), nil
+			return transport.CommandTopic(p.CommandName), nil
 		},
-		Marshaler: adapters.Marshaler,
+		Marshaler: transport.Marshaler,
 	})
 	require.NoError(t, err)
 	return s
@@ -239,7 +240,7 @@ func (s *runningService) tryCount(query string, args ...any) (int, error) {
 // gochannel the forwarder's publish returns only once every event handler
 // acked, so a drained outbox means every handler is done.
 func (s *runningService) outboxDrained() bool {
-	pending, err := s.tryCount(`SELECT count(*) FROM ` + s.db.Quote(adapters.MessagesTable(s.db.DB, adapters.OutboxTopic)) +
+	pending, err := s.tryCount(`SELECT count(*) FROM ` + s.db.Quote(watermillsql.MessagesTable(s.db.DB, transport.OutboxTopic)) +
 		` WHERE consumer_group = 'forwarder'`)
 	return err == nil && pending == 0
 }
@@ -324,11 +325,11 @@ func (s *runningService) assertNothingFor(id, email string) {
 // poisoned collects what reaches the poison topic.
 func (s *runningService) poisoned() func() []*message.Message {
 	s.t.Helper()
-	sub, err := s.svc.transport.Subscriber("TestPoisonWatcher", adapters.PoisonTopic)
+	sub, err := s.svc.transport.Subscriber("TestPoisonWatcher", transport.PoisonTopic)
 	require.NoError(s.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.t.Cleanup(cancel)
-	messages, err := sub.Subscribe(ctx, adapters.PoisonTopic)
+	messages, err := sub.Subscribe(ctx, transport.PoisonTopic)
 	require.NoError(s.t, err)
 	var mu sync.Mutex
 	var got []*message.Message
@@ -351,9 +352,9 @@ func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
 	s := startService(t)
 	poisoned := s.poisoned()
 	// A consumer group nobody reads keeps a copy of every outbox message.
-	tap, err := adapters.NewSQLSubscriber(s.db.DB, "TestOutboxTap", watermill.NopLogger{})
+	tap, err := watermillsql.NewSQLSubscriber(s.db.DB, "TestOutboxTap", watermill.NopLogger{})
 	require.NoError(t, err)
-	require.NoError(t, tap.SubscribeInitialize(adapters.OutboxTopic))
+	require.NoError(t, tap.SubscribeInitialize(transport.OutboxTopic))
 	id := uuid.NewString()
 	cmd := &command.RegisterUser{
 		UserID:   id,
@@ -369,7 +370,7 @@ func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
 	s.assertRegisteredOnce(id, cmd.Name, cmd.Email)
 	assert.Equal(t, 1, s.mailer.count(), "no other email")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`))
-	assert.Equal(t, 1, s.count(`SELECT count(*) FROM `+s.db.Quote(adapters.MessagesTable(s.db.DB, adapters.OutboxTopic))+
+	assert.Equal(t, 1, s.count(`SELECT count(*) FROM `+s.db.Quote(watermillsql.MessagesTable(s.db.DB, transport.OutboxTopic))+
 		` WHERE consumer_group = 'TestOutboxTap'`),
 		"the second command published nothing")
 	assert.Empty(t, poisoned(), "nothing went to the poison queue")
@@ -442,9 +443,9 @@ func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 	poisoned := s.poisoned()
 	stranger := &domain.UserRegistered{UserID: uuid.NewString(), Name: "Stranger", Email: "stranger@example.com",
 		RegisteredAt: time.Now()}
-	msg, err := adapters.Marshaler.Marshal(stranger)
+	msg, err := transport.Marshaler.Marshal(stranger)
 	require.NoError(t, err)
-	go func() { _ = s.svc.transport.Publisher.Publish(adapters.EventTopic(stranger.EventName()), msg) }()
+	go func() { _ = s.svc.transport.Publisher.Publish(transport.EventTopic(stranger.EventName()), msg) }()
 
 	require.Eventually(t, func() bool { return len(poisoned()) == 2 }, poisonRetriesTimeout, 20*time.Millisecond,
 		"each handler refuses it")

@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/onboard/onboard/adapters"
 )
 
 // TestE2E_SIGTERMDuringRegistrations: SIGTERM while 200 registrations are in
@@ -23,7 +22,7 @@ import (
 // 201 has exactly one email and one grant.
 func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
 	const inFlight = 200
-	for _, pubsub := range []string{adapters.TransportSQL, adapters.TransportAMQP} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
 			env, _, smtpServer := postgresE2E(t, pubsub)
 			proc := runBinary(t, env)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // dbTimeout bounds every query a DB helper sends.
@@ -23,12 +24,35 @@ const dbTimeout = 30 * time.Second
 // rebound for its dialect.
 type DB struct {
 	*sql.DB
-	// Dialect is "postgres", "mysql" or "sqlite", as adapters.Dialect tells.
+	// Dialect is "postgres", "mysql" or "sqlite", as sqldb.Of tells.
 	Dialect string
 }
 
 // NewDB wraps a handle opened with one of the drivers onboard uses.
-func NewDB(db *sql.DB) *DB { return &DB{DB: db, Dialect: adapters.Dialect(db)} }
+func NewDB(db *sql.DB) *DB { return &DB{DB: db, Dialect: sqldb.Of(db).Name()} }
+
+// MigratedDB opens a fresh database of the backend through sqldb.Open,
+// which applies the migrations, and closes it when the test ends.
+func MigratedDB(t testing.TB, backend Backend) *DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	db, err := sqldb.Open(ctx, backend.URL(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("open and migrate the %s test database: %v", backend.Name, err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return NewDB(db)
+}
+
+// ForEachBackend runs test once per database backend, as a subtest named
+// for it: sqlite, postgres, mysql.
+func ForEachBackend(t *testing.T, test func(t *testing.T, backend Backend)) {
+	t.Helper()
+	for _, backend := range Backends() {
+		t.Run(backend.Name, func(t *testing.T) { test(t, backend) })
+	}
+}
 
 // OpenDB opens the database a DATABASE_URL names (postgres://, mysql:// or
 // sqlite:path), with the driver of its dialect and without migrating it,
@@ -67,8 +91,8 @@ func OpenDB(t testing.TB, dbURL string) *DB {
 }
 
 // Rebind turns the query's ? placeholders into the dialect's, as the
-// production code does (adapters.Rebind).
-func (db *DB) Rebind(query string) string { return adapters.Rebind(db.DB, query) }
+// production code does.
+func (db *DB) Rebind(query string) string { return sqldb.Of(db.DB).Rebind(query) }
 
 // Quote quotes an identifier, which may hold dots (watermill's table names
 // do): `name` on MySQL, "name" on PostgreSQL and SQLite.
@@ -148,7 +172,7 @@ func (db *DB) RowsAsText(t testing.TB, query string, args ...any) []string {
 // still running on the server, so any of these holds its delivery back.
 func LogOldTransactions(t testing.TB, db *sql.DB) {
 	t.Helper()
-	dialect := adapters.Dialect(db)
+	dialect := sqldb.Of(db).Name()
 	var query string
 	switch dialect {
 	case "postgres":

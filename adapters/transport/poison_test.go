@@ -1,4 +1,4 @@
-package adapters_test
+package transport_test
 
 import (
 	"context"
@@ -9,34 +9,34 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
 func TestPoisonQueue_ListAndRequeue(t *testing.T) {
-	kinds := []string{adapters.TransportSQL, adapters.TransportAMQP}
+	kinds := []string{transport.TransportSQL, transport.TransportAMQP}
 	forEachTransport(t, kinds, func(t *testing.T, tc transportCase) {
 		var (
-			tr    *adapters.Transport
-			queue adapters.PoisonQueue
+			tr    *transport.Transport
+			queue transport.PoisonQueue
 			err   error
 		)
-		if tc.kind == adapters.TransportSQL {
-			db := migratedDB(t, tc.backend)
+		if tc.kind == transport.TransportSQL {
+			db := testenv.MigratedDB(t, tc.backend)
 			tr = newSQLTransport(t, db)
-			queue, err = adapters.NewPoisonQueue(adapters.TransportConfig{Kind: tc.kind, DB: db.DB})
+			queue, err = transport.NewPoisonQueue(transport.TransportConfig{Kind: tc.kind, DB: db.DB})
 		} else {
 			// A poison queue of this test's own.
-			cfg := adapters.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: testNamespace(t, tc.kind)}
-			tr, err = adapters.NewTransport(cfg)
+			cfg := transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: testNamespace(t, tc.kind)}
+			tr, err = transport.NewTransport(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-			queue, err = adapters.NewPoisonQueue(cfg)
+			queue, err = transport.NewPoisonQueue(cfg)
 		}
 		require.NoError(t, err)
 		const handler = "FailingHandler"
 		topic := testenv.Name("events")
-		if tc.kind == adapters.TransportAMQP {
+		if tc.kind == transport.TransportAMQP {
 			physical := tr.Topic(topic)
 			t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
 		}
@@ -49,16 +49,16 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		msg.Metadata.Set(middleware.PoisonedHandlerKey, handler)
 		msg.Metadata.Set(middleware.ReasonForPoisonedKey, "boom")
 		// Two handlers failed on it: two copies, each with an id of its own.
-		poison := adapters.UniquePoisonIDs(tr.Publisher)
-		require.NoError(t, poison.Publish(adapters.PoisonTopic, msg))
+		poison := transport.UniquePoisonIDs(tr.Publisher)
+		require.NoError(t, poison.Publish(transport.PoisonTopic, msg))
 		other := msg.Copy()
 		other.Metadata.Set(middleware.PoisonedHandlerKey, "OtherHandler")
-		require.NoError(t, poison.Publish(adapters.PoisonTopic, other))
+		require.NoError(t, poison.Publish(transport.PoisonTopic, other))
 
-		var listed []adapters.PoisonedMessage
+		var listed []transport.PoisonedMessage
 		require.Eventually(t, func() bool { listed = listPoisoned(t, ctx, queue); return len(listed) == 2 },
 			transportWait, 20*time.Millisecond, "both copies are listed")
-		want := adapters.PoisonedMessage{ID: listed[0].ID, MessageUUID: msg.UUID, Topic: topic, Handler: handler,
+		want := transport.PoisonedMessage{ID: listed[0].ID, MessageUUID: msg.UUID, Topic: topic, Handler: handler,
 			Reason: "boom", Bytes: len(msg.Payload)}
 		assert.Equal(t, want, listed[0], "listed, without its payload")
 		assert.NotEqual(t, msg.UUID, listed[0].ID)
@@ -74,23 +74,23 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		got := receive(t, messages, "the requeued message")
 		got.Ack()
 		assert.Equal(t, msg.UUID, got.UUID, "its own id again")
-		assert.Equal(t, handler, got.Metadata.Get(adapters.ForHandlerKey), "for the handler that failed on it alone")
+		assert.Equal(t, handler, got.Metadata.Get(transport.ForHandlerKey), "for the handler that failed on it alone")
 		assert.Equal(t, string(msg.Payload), string(got.Payload))
 		assert.Equal(t, msg.Metadata.Get("test"), got.Metadata.Get("test"), "its own metadata is kept")
 		assert.Empty(t, got.Metadata.Get(middleware.ReasonForPoisonedKey), "the poison marks are not")
 
 		_, err = queue.Requeue(ctx, want.ID)
-		assert.ErrorIs(t, err, adapters.ErrPoisonedMessageNotFound, "requeued once only")
+		assert.ErrorIs(t, err, transport.ErrPoisonedMessageNotFound, "requeued once only")
 	})
 }
 
 func TestPoisonQueue_GoChannelKeepsNothing(t *testing.T) {
-	_, err := adapters.NewPoisonQueue(adapters.TransportConfig{Kind: adapters.TransportGoChannel})
+	_, err := transport.NewPoisonQueue(transport.TransportConfig{Kind: transport.TransportGoChannel})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "gochannel keeps no poisoned messages")
 }
 
-func listPoisoned(t *testing.T, ctx context.Context, queue adapters.PoisonQueue) []adapters.PoisonedMessage {
+func listPoisoned(t *testing.T, ctx context.Context, queue transport.PoisonQueue) []transport.PoisonedMessage {
 	t.Helper()
 	poisoned, err := queue.List(ctx)
 	require.NoError(t, err)

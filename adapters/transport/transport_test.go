@@ -1,4 +1,4 @@
-package adapters_test
+package transport_test
 
 import (
 	"context"
@@ -17,14 +17,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
 // transportWait bounds every wait of the transport tests.
 const transportWait = 30 * time.Second
 
-var transportKinds = []string{adapters.TransportGoChannel, adapters.TransportSQL, adapters.TransportAMQP}
+var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -39,11 +40,11 @@ func forEachTransport(t *testing.T, kinds []string, test func(t *testing.T, tc t
 	t.Helper()
 	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {
-			if kind != adapters.TransportSQL {
+			if kind != transport.TransportSQL {
 				test(t, transportCase{kind: kind})
 				return
 			}
-			forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+			testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 				test(t, transportCase{kind: kind, backend: backend})
 			})
 		})
@@ -52,19 +53,19 @@ func forEachTransport(t *testing.T, kinds []string, test func(t *testing.T, tc t
 
 // newTestTransport builds a transport of the case on its test service and
 // closes it when the test ends.
-func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
+func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 	t.Helper()
 	var (
-		tr  *adapters.Transport
+		tr  *transport.Transport
 		err error
 	)
 	switch tc.kind {
-	case adapters.TransportGoChannel:
-		tr, err = adapters.NewTransport(adapters.TransportConfig{Kind: tc.kind})
-	case adapters.TransportSQL:
-		return newSQLTransport(t, migratedDB(t, tc.backend))
-	case adapters.TransportAMQP:
-		tr, err = adapters.NewTransport(adapters.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar)})
+	case transport.TransportGoChannel:
+		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind})
+	case transport.TransportSQL:
+		return newSQLTransport(t, testenv.MigratedDB(t, tc.backend))
+	case transport.TransportAMQP:
+		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar)})
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -75,7 +76,7 @@ func newTestTransport(t *testing.T, tc transportCase) *adapters.Transport {
 }
 
 // newSQLTransport builds the SQL transport on db and closes it when the test ends.
-func newSQLTransport(t *testing.T, db *testenv.DB) *adapters.Transport {
+func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 	t.Helper()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -83,14 +84,14 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *adapters.Transport {
 		}
 	})
 	// On PostgreSQL, as the service does: subscribers woken by notifications.
-	var wakeup *adapters.Wakeup
+	var wakeup *watermillsql.Wakeup
 	if db.Dialect == "postgres" {
 		var err error
-		wakeup, err = adapters.NewWakeup(db.DB)
+		wakeup, err = watermillsql.NewWakeup(db.DB)
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, wakeup.Close()) })
 	}
-	tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportSQL, DB: db.DB, Wakeup: wakeup})
+	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportSQL, DB: db.DB, Wakeup: wakeup})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr
@@ -101,8 +102,8 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *adapters.Transport {
 func testNamespace(t *testing.T, kind string) string {
 	t.Helper()
 	ns := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
-	if kind == adapters.TransportAMQP {
-		poison := adapters.NamespacedTopic(ns, adapters.PoisonTopic)
+	if kind == transport.TransportAMQP {
+		poison := transport.NamespacedTopic(ns, transport.PoisonTopic)
 		t.Cleanup(func() { deleteAMQPTopology(t, poison, "") })
 	}
 	return ns
@@ -145,13 +146,13 @@ func deleteAMQPTopology(t *testing.T, topic string, groups ...string) {
 func uniqueTopic(t *testing.T, kind string, groups ...string) string {
 	t.Helper()
 	topic := testenv.Name("events")
-	if kind == adapters.TransportAMQP {
+	if kind == transport.TransportAMQP {
 		t.Cleanup(func() { deleteAMQPTopology(t, topic, groups...) })
 	}
 	return topic
 }
 
-func subscriber(t *testing.T, tr *adapters.Transport, group, topic string) message.Subscriber {
+func subscriber(t *testing.T, tr *transport.Transport, group, topic string) message.Subscriber {
 	t.Helper()
 	sub, err := tr.Subscriber(group, topic)
 	require.NoError(t, err)
@@ -208,7 +209,7 @@ func (c *collector) snapshot() (map[string]string, int) {
 
 // publishAsync publishes in the background: gochannel's Publish blocks until
 // every subscriber acked.
-func publishAsync(tr *adapters.Transport, topic string, msgs ...*message.Message) <-chan error {
+func publishAsync(tr *transport.Transport, topic string, msgs ...*message.Message) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- tr.Publisher.Publish(topic, msgs...) }()
 	return done
@@ -248,7 +249,7 @@ func TestTransport_Contract(t *testing.T) {
 			testEachGroupGetsEveryMessage(t, tc)
 		})
 		t.Run("message published before Subscribe is delivered", func(t *testing.T) {
-			if tc.kind == adapters.TransportGoChannel {
+			if tc.kind == transport.TransportGoChannel {
 				t.Skip("gochannel is not durable: it only delivers to running subscriptions")
 			}
 			testPublishedBeforeSubscribe(t, tc)
@@ -269,11 +270,11 @@ func TestTransport_Contract(t *testing.T) {
 // in any order. The row that took the lower offset but committed last must
 // still be delivered, and must not hold back the rows committed before it.
 func TestSQLTransport_RowCommittedLastIsDelivered(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		if backend.Name == "sqlite" {
 			t.Skip("SQLite has one writer at a time: its commits cannot interleave")
 		}
-		db := migratedDB(t, backend)
+		db := testenv.MigratedDB(t, backend)
 		tr := newSQLTransport(t, db)
 		topic := testenv.Name("events")
 		messages := subscribe(t, subscriber(t, tr, "Late", topic), topic)
@@ -282,7 +283,7 @@ func TestSQLTransport_RowCommittedLastIsDelivered(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tx.Rollback() })
 		inTx, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
-			SchemaAdapter: adapters.QueueSchema{MySQL: backend.Name == "mysql"},
+			SchemaAdapter: watermillsql.QueueSchema{MySQL: backend.Name == "mysql"},
 		}, nil)
 		require.NoError(t, err)
 		first := newTestMessage(`{"n":1}`)
@@ -376,7 +377,7 @@ func testNackRedelivers(t *testing.T, tc transportCase) {
 func TestNewTransport_UnknownKind(t *testing.T) {
 	for _, kind := range []string{"", "kafka", "GoChannel", "amqp "} {
 		t.Run(fmt.Sprintf("%q", kind), func(t *testing.T) {
-			tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: kind, AMQPURL: "amqp://guest:s3cret@127.0.0.1:5672/"})
+			tr, err := transport.NewTransport(transport.TransportConfig{Kind: kind, AMQPURL: "amqp://guest:s3cret@127.0.0.1:5672/"})
 			require.Error(t, err)
 			assert.Nil(t, tr)
 			assert.Contains(t, err.Error(), "PUBSUB")
@@ -400,7 +401,7 @@ func TestNewTransport_AMQPMalformedURL(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
 			start := time.Now()
-			tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportAMQP, AMQPURL: rawURL})
+			tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportAMQP, AMQPURL: rawURL})
 			if tr != nil {
 				_ = tr.Close()
 			}
@@ -431,7 +432,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rawURL := amqpURL(t)
 			start := time.Now()
-			tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportAMQP, AMQPURL: rawURL})
+			tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportAMQP, AMQPURL: rawURL})
 			elapsed := time.Since(start)
 			if tr != nil {
 				_ = tr.Close()
@@ -449,7 +450,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 	// For each durable transport, Subscriber returns with the topic's storage
 	// in place: two groups both get a message published right after.
-	forEachTransport(t, []string{adapters.TransportSQL, adapters.TransportAMQP}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP}, func(t *testing.T, tc transportCase) {
 		groups := []string{"First", "Second"}
 		tr := newTestTransport(t, tc)
 		topic := uniqueTopic(t, tc.kind, groups...)
@@ -480,23 +481,23 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 // of one never receives what the other publishes, even under the same
 // handler name and topic.
 func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
-	forEachTransport(t, []string{adapters.TransportSQL, adapters.TransportAMQP}, func(t *testing.T, tc transportCase) {
-		cfg := adapters.TransportConfig{Kind: tc.kind}
-		if tc.kind == adapters.TransportSQL {
-			cfg.DB = migratedDB(t, tc.backend).DB
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP}, func(t *testing.T, tc transportCase) {
+		cfg := transport.TransportConfig{Kind: tc.kind}
+		if tc.kind == transport.TransportSQL {
+			cfg.DB = testenv.MigratedDB(t, tc.backend).DB
 		} else {
 			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
 		}
 		topic := testenv.Name("events")
 		const handler = "SameHandler"
 		messagesOf := map[string]<-chan *message.Message{}
-		transports := map[string]*adapters.Transport{}
+		transports := map[string]*transport.Transport{}
 		for _, ns := range []string{testNamespace(t, tc.kind), testNamespace(t, tc.kind)} {
 			cfg.Namespace = ns
-			tr, err := adapters.NewTransport(cfg)
+			tr, err := transport.NewTransport(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-			if tc.kind == adapters.TransportAMQP {
+			if tc.kind == transport.TransportAMQP {
 				physical := tr.Topic(topic)
 				t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
 			}
@@ -521,10 +522,10 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 
 func TestTransportConfig_RejectsBadNamespaces(t *testing.T) {
 	for _, ns := range []string{"UPPER", "-lead", "with.dot", "with_underscore", "seventeen-chars-x", "é"} {
-		_, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportGoChannel, Namespace: ns})
+		_, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel, Namespace: ns})
 		assert.ErrorContains(t, err, "PUBSUB_NAMESPACE", ns)
 	}
-	tr, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportGoChannel, Namespace: "staging-2"})
+	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel, Namespace: "staging-2"})
 	require.NoError(t, err)
 	assert.Equal(t, "staging-2.events.X", tr.Topic("events.X"))
 	assert.NoError(t, tr.Close())

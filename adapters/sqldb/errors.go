@@ -1,4 +1,4 @@
-package adapters
+package sqldb
 
 import (
 	"context"
@@ -13,55 +13,19 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/onboard/onboard/app/command"
 )
 
-// Failure is what a handler's failure says about its message.
-type Failure int
-
-const (
-	// FailurePermanent will fail on every try (a malformed message, an SMTP
-	// 5xx, a bug): poisoned once its quick retries are spent.
-	FailurePermanent Failure = iota
-	// FailureOutage is a dependency that is down, unreachable, restarting,
-	// overloaded or busy, a timeout, a shutdown in progress: nothing else
-	// could pass either, so the message is redelivered until it does.
-	FailureOutage
-	// FailureMessage is a temporary refusal of this message only (an SMTP
-	// 4xx to one recipient): retried later, off the head of its queue, so
-	// that it holds back no other message.
-	FailureMessage
-)
-
-// Classify tells which kind of failure err is.
-func Classify(err error) Failure {
-	var smtpErr *SMTPError
-	switch {
-	case err == nil:
-		return FailurePermanent
-	case errors.As(err, &smtpErr):
-		return smtpErr.failure()
-	case Transient(err):
-		return FailureOutage
-	}
-	return FailurePermanent
-}
-
-// Transient tells whether err is likely to pass later: an outage, or a
-// temporary refusal of one message.
+// Transient tells whether err is a failure of the database, or of the way
+// to it, that is likely to pass later: a server down, unreachable,
+// restarting, overloaded or busy, a timeout, a deadlock, a stop in progress.
+// A syntax error, a missing table or a broken constraint is not.
 func Transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	var smtpErr *SMTPError
-	if errors.As(err, &smtpErr) {
-		return smtpErr.failure() != FailurePermanent
-	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, command.ErrOverloaded) {
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	var netErr net.Error

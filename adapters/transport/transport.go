@@ -1,4 +1,4 @@
-package adapters
+package transport
 
 import (
 	"context"
@@ -16,6 +16,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/watermillsql"
 )
 
 // Transport names accepted by PUBSUB.
@@ -31,9 +34,6 @@ const (
 // a handler's messages is not kept; the events of different users are
 // independent.
 const HandlerConcurrency = 4
-
-// SQLPollInterval is how often an idle SQL subscriber looks for new rows.
-const SQLPollInterval = 100 * time.Millisecond
 
 // Transport is the pub/sub that carries events and commands between the
 // forwarder and the handlers. Each handler subscribes with its own name as
@@ -64,9 +64,9 @@ type TransportConfig struct {
 	// queue the transport names ("ns.events.UserRegistered"), so that two
 	// deployments sharing a broker never share a queue. Empty: no prefix.
 	Namespace string
-	// Wakeup (PostgreSQL only; nil: poll every SQLPollInterval) wakes the
+	// Wakeup (PostgreSQL only; nil: poll every watermillsql.SQLPollInterval) wakes the
 	// sql transport's subscribers when their topic gets a message.
-	Wakeup *Wakeup
+	Wakeup *watermillsql.Wakeup
 	Logger *slog.Logger
 }
 
@@ -179,16 +179,16 @@ type noCloseSubscriber struct{ message.Subscriber }
 
 func (noCloseSubscriber) Close() error { return nil }
 
-func newSQLTransport(db *sql.DB, wakeup *Wakeup, namespace string, logger watermill.LoggerAdapter) (*Transport, error) {
+func newSQLTransport(db *sql.DB, wakeup *watermillsql.Wakeup, namespace string, logger watermill.LoggerAdapter) (*Transport, error) {
 	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
-		SchemaAdapter:        dialectOf(db).schema,
+		SchemaAdapter:        watermillsql.SchemaAdapter(db),
 		AutoInitializeSchema: true,
 	}, logger)
 	if err != nil {
 		return nil, err
 	}
 	// Poisoned messages need a consumer group of their own, or no queue keeps them.
-	poison, err := NewSQLSubscriber(db, PoisonGroup, logger)
+	poison, err := watermillsql.NewSQLSubscriber(db, PoisonGroup, logger)
 	if err == nil {
 		err = errors.Join(poison.SubscribeInitialize(NamespacedTopic(namespace, PoisonTopic)), poison.Close())
 	}
@@ -196,83 +196,18 @@ func newSQLTransport(db *sql.DB, wakeup *Wakeup, namespace string, logger waterm
 		return nil, fmt.Errorf("declare poison queue: %w", err)
 	}
 	concurrency := HandlerConcurrency
-	if dialectOf(db).name == sqliteDialect.name {
+	if sqldb.Of(db).SingleWriter() {
 		concurrency = 1 // its subscribers take no row locks: see sqliteSubscriberBeginner
 	}
 	return &Transport{
 		Publisher:   publisher,
 		concurrency: concurrency,
 		newSubscriber: func(group, topic string) (message.Subscriber, error) {
-			return NewWokenSQLSubscriber(db, wakeup, group, topic, logger)
+			return watermillsql.NewWokenSQLSubscriber(db, wakeup, group, topic, logger)
 		},
 		ready: db.PingContext,
 		close: publisher.Close,
 	}, nil
-}
-
-// NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer
-// group, polling every SQLPollInterval.
-func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
-	return NewWokenSQLSubscriber(db, nil, group, "", logger)
-}
-
-// NewWokenSQLSubscriber is NewSQLSubscriber for one topic, woken by wakeup
-// when a message commits on it; with a nil wakeup it polls.
-func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
-	d := dialectOf(db)
-	var backoff wsql.BackoffManager
-	if wakeup != nil {
-		backoff = wakeup.backoff(topic, time.Second)
-	}
-	sub, err := wsql.NewSubscriber(d.subscriberBeginner(db), wsql.SubscriberConfig{
-		ConsumerGroup:    group,
-		PollInterval:     SQLPollInterval,
-		ResendInterval:   SQLPollInterval,
-		RetryInterval:    time.Second,
-		BackoffManager:   backoff,
-		SchemaAdapter:    d.schema,
-		OffsetsAdapter:   d.offsets(group),
-		InitializeSchema: true,
-	}, logger)
-	if err != nil {
-		return nil, err
-	}
-	return &SQLSubscriber{Subscriber: sub}, nil
-}
-
-// SQLSubscriber is a watermill-sql subscriber whose Close returns once the
-// channels it gave out are closed, as Watermill's subscribers promise:
-// watermill-sql v4.1.2 closes a subscription's channel just after Close has
-// returned.
-type SQLSubscriber struct {
-	*wsql.Subscriber
-	mu     sync.Mutex
-	opened []<-chan *message.Message
-}
-
-// Subscribe subscribes to topic.
-func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	messages, err := s.Subscriber.Subscribe(ctx, topic)
-	if err == nil {
-		s.mu.Lock()
-		s.opened = append(s.opened, messages)
-		s.mu.Unlock()
-	}
-	return messages, err
-}
-
-// Close stops every subscription and waits for their channels to close.
-func (s *SQLSubscriber) Close() error {
-	err := s.Subscriber.Close()
-	s.mu.Lock()
-	opened := s.opened
-	s.opened = nil
-	s.mu.Unlock()
-	for _, messages := range opened {
-		for range messages { // nothing is sent any more: this waits for the close
-		}
-	}
-	return err
 }
 
 func newAMQPTransport(amqpURL, namespace string, logger watermill.LoggerAdapter) (*Transport, error) {

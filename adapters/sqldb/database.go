@@ -1,7 +1,7 @@
-// Package adapters holds everything that talks to the outside: the event
-// store and outbox, read models, the pub/sub transports, the mailers and the
-// password hasher.
-package adapters
+// Package sqldb opens onboard's database by URL (PostgreSQL, MySQL/MariaDB
+// or SQLite), applies its migrations, and owns every difference between the
+// three: the Dialect type, and the classes of database errors.
+package sqldb
 
 import (
 	"context"
@@ -31,10 +31,10 @@ var migrations embed.FS
 // connectTimeout bounds one attempt to reach a database server.
 const connectTimeout = 5 * time.Second
 
-// OpenDatabase opens the database a URL names (postgres://…, mysql://… or
+// Open opens the database a URL names (postgres://…, mysql://… or
 // sqlite:PATH), checks that it answers within the context's deadline and
 // applies the migrations of its dialect.
-func OpenDatabase(ctx context.Context, rawURL string, logger *slog.Logger) (*sql.DB, error) {
+func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*sql.DB, error) {
 	driver, dsn, err := driverDSN(rawURL)
 	if err != nil {
 		return nil, err
@@ -141,20 +141,20 @@ func redactConnectError(err error) error {
 }
 
 func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
-	d := dialectOf(db)
+	d := Of(db)
 	fsys, err := fs.Sub(migrations, "migrations/"+d.name)
 	if err != nil {
 		return err
 	}
 	options := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	switch d.name {
-	case postgresDialect.name:
+	case Postgres.name:
 		locker, err := lock.NewPostgresSessionLocker()
 		if err != nil {
 			return err
 		}
 		options = append(options, goose.WithSessionLocker(locker))
-	case mysqlDialect.name:
+	case MySQL.name:
 		locker, err := lock.NewMySQLTableLocker()
 		if err != nil {
 			return err

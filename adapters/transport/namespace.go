@@ -1,8 +1,7 @@
-package adapters
+package transport
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"regexp"
@@ -35,40 +34,20 @@ func NamespacedTopic(namespace, topic string) string {
 	return namespace + "." + topic
 }
 
-// namespaceSecret names the random value a database's default namespace
-// is made from.
-const namespaceSecret = "pubsub-namespace"
-
 // DefaultNamespace is the namespace of a deployment that sets none: "ob-"
-// and 8 hex digits of a random value stored in its database on the first
-// start, so that the replicas on one database share it and deployments on
-// other databases differ.
-func DefaultNamespace(ctx context.Context, db *sql.DB) (string, error) {
-	value, err := ServerSecret(ctx, db, namespaceSecret)
-	if err != nil {
-		return "", fmt.Errorf("default PUBSUB_NAMESPACE: %w", err)
-	}
-	return "ob-" + hex.EncodeToString(value[:4]), nil
-}
+// and 8 hex digits of a random value the deployment stores in its database
+// on the first start, so that the replicas on one database share it and
+// deployments on other databases differ.
+func DefaultNamespace(random []byte) string { return "ob-" + hex.EncodeToString(random[:4]) }
 
 // OriginKey is the metadata key of the deployment that published a message
 // through its outbox (DeploymentID).
 const OriginKey = "onboard_origin"
 
-// deploymentSecret names the random value a database's deployment id is
-// made from.
-const deploymentSecret = "deployment-id"
-
-// DeploymentID names the deployment of a database: 16 hex digits of a
-// random value stored on its first start, shared by its replicas. It is
+// DeploymentID names a deployment: 16 hex digits of a random value it
+// stores in its database on the first start, shared by its replicas. It is
 // not a secret: every message the deployment publishes carries it.
-func DeploymentID(ctx context.Context, db *sql.DB) (string, error) {
-	value, err := ServerSecret(ctx, db, deploymentSecret)
-	if err != nil {
-		return "", fmt.Errorf("deployment id: %w", err)
-	}
-	return hex.EncodeToString(value[:8]), nil
-}
+func DeploymentID(random []byte) string { return hex.EncodeToString(random[:8]) }
 
 // StampOrigin marks every message published through pub as this
 // deployment's (OriginKey), so that a handler tells another deployment's

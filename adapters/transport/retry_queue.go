@@ -1,4 +1,4 @@
-package adapters
+package transport
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/app"
 )
 
 // Metadata of a message that a handler retries later.
@@ -76,7 +79,7 @@ func (c RetryQueueConfig) Validate() error {
 // failing MaxAge after its first failure is poisoned with its reason.
 type RetryQueue struct {
 	cfg     RetryQueueConfig
-	dialect dialect
+	dialect sqldb.Dialect
 	// poll is how often Run looks for due messages.
 	poll time.Duration
 }
@@ -102,7 +105,7 @@ func NewRetryQueue(cfg RetryQueueConfig) (*RetryQueue, error) {
 	}
 	// Fine enough for short test delays, at most one cheap query a second.
 	poll := min(max(cfg.FirstDelay/5, 50*time.Millisecond), time.Second)
-	return &RetryQueue{cfg: cfg, dialect: dialectOf(cfg.DB), poll: poll}, nil
+	return &RetryQueue{cfg: cfg, dialect: sqldb.Of(cfg.DB), poll: poll}, nil
 }
 
 // retriesExhaustedError ends a message's retries: it is poisoned with the
@@ -112,13 +115,13 @@ type retriesExhaustedError struct{ reason string }
 
 func (e *retriesExhaustedError) Error() string { return e.reason }
 
-// Middleware takes the failures of one message (FailureMessage) out of the
+// Middleware takes the failures of one message (app.FailureMessage) out of the
 // handler's queue: the message is stored for a later attempt and acked. A
 // failure to store it is returned, so the message is redelivered.
 func (q *RetryQueue) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		produced, err := next(msg)
-		if err == nil || Classify(err) != FailureMessage {
+		if err == nil || Classify(err) != app.FailureMessage {
 			return produced, err
 		}
 		ctx := msg.Context()
@@ -170,7 +173,7 @@ func (q *RetryQueue) store(ctx context.Context, handler, topic string, msg *mess
 	}
 	attempts, _ := strconv.Atoi(msg.Metadata.Get(RetryAttemptsKey))
 	// Not canceled halfway by a stop: the message is acked only once stored.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimWriteTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryStoreTimeout)
 	defer cancel()
 	tx, err := q.cfg.DB.BeginTx(ctx, nil)
 	if err != nil {
@@ -178,11 +181,11 @@ func (q *RetryQueue) store(ctx context.Context, handler, topic string, msg *mess
 	}
 	defer func() { _ = tx.Rollback() }()
 	d := q.dialect
-	if _, err := tx.ExecContext(ctx, d.rebind(`DELETE FROM message_retries WHERE handler = ? AND message_uuid = ?`),
+	if _, err := tx.ExecContext(ctx, d.Rebind(`DELETE FROM message_retries WHERE handler = ? AND message_uuid = ?`),
 		handler, msg.UUID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO message_retries
+	if _, err := tx.ExecContext(ctx, d.Rebind(`INSERT INTO message_retries
 		(id, handler, topic, message_uuid, payload, metadata, reason, attempts, first_failed_ms, next_attempt_ms)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		uuid.Must(uuid.NewV7()).String(), handler, topic, msg.UUID, []byte(msg.Payload), string(metadata),
@@ -244,6 +247,9 @@ const (
 	retryLease = time.Minute
 	// retryWarnInterval spaces the warnings of failing passes.
 	retryWarnInterval = 30 * time.Second
+	// retryStoreTimeout bounds storing a message for later, which a stop
+	// does not cancel.
+	retryStoreTimeout = 10 * time.Second
 )
 
 type dueMessage struct {
@@ -267,7 +273,7 @@ func (q *RetryQueue) redeliverDue(ctx context.Context) (int, error) {
 			return len(due), fmt.Errorf("redeliver to %s: %w", m.handler, err) // due again after the lease
 		}
 		if _, err := q.cfg.DB.ExecContext(context.WithoutCancel(ctx),
-			q.dialect.rebind(`DELETE FROM message_retries WHERE id = ?`), m.id); err != nil {
+			q.dialect.Rebind(`DELETE FROM message_retries WHERE id = ?`), m.id); err != nil {
 			return len(due), fmt.Errorf("delete a redelivered retry: %w", err) // delivered again: handlers are idempotent
 		}
 	}
@@ -283,16 +289,13 @@ func (q *RetryQueue) takeDue(ctx context.Context) ([]dueMessage, error) {
 	defer func() { _ = tx.Rollback() }()
 	now := time.Now()
 	query := `SELECT id, handler, topic, message_uuid, payload, metadata FROM message_retries
-		WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ` + strconv.Itoa(retryBatch)
-	if q.dialect.name != sqliteDialect.name { // SQLite's transaction already holds the one write lock
-		query += ` FOR UPDATE SKIP LOCKED`
-	}
-	due, err := scanDue(tx.QueryContext(ctx, q.dialect.rebind(query), now.UnixMilli()))
+		WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ` + strconv.Itoa(retryBatch) + q.dialect.LockRows(true)
+	due, err := scanDue(tx.QueryContext(ctx, q.dialect.Rebind(query), now.UnixMilli()))
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range due {
-		if _, err := tx.ExecContext(ctx, q.dialect.rebind(`UPDATE message_retries SET next_attempt_ms = ? WHERE id = ?`),
+		if _, err := tx.ExecContext(ctx, q.dialect.Rebind(`UPDATE message_retries SET next_attempt_ms = ? WHERE id = ?`),
 			now.Add(retryLease).UnixMilli(), m.id); err != nil {
 			return nil, err
 		}

@@ -1,4 +1,5 @@
-package adapters
+// Package mail sends onboard's emails: over SMTP, or to the log.
+package mail
 
 import (
 	"context"
@@ -17,6 +18,7 @@ import (
 	"github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
 )
 
@@ -220,20 +222,20 @@ func (e *SMTPError) Error() string {
 
 func (e *SMTPError) Unwrap() error { return e.cause }
 
-// failure: a connection that cannot be made or kept, a 421 (the server is
+// Failure: a connection that cannot be made or kept, a 421 (the server is
 // closing), or a refused sender holds every message alike, so it is an
 // outage; a 4xx to one recipient or its data (greylisting, a full mailbox)
 // is this message's alone; any other 5xx is the server's final word.
-func (e *SMTPError) failure() Failure {
+func (e *SMTPError) Failure() app.Failure {
 	switch {
 	case e.Step == smtpStepConnect || e.Code == 0 || e.Code == 421:
-		return FailureOutage
+		return app.FailureOutage
 	case e.Code >= 500:
-		return FailurePermanent
+		return app.FailurePermanent
 	case e.Step == smtpStepMailFrom:
-		return FailureOutage
+		return app.FailureOutage
 	}
-	return FailureMessage
+	return app.FailureMessage
 }
 
 const (

@@ -1,9 +1,10 @@
-package adapters_test
+package mail_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/mail"
+	netmail "net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -11,16 +12,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
 
 const mailerTestFrom = "no-reply@onboard.test"
 
-func newTestSMTPMailer(t *testing.T, rawURL string) *adapters.SMTPMailer {
+func newTestSMTPMailer(t *testing.T, rawURL string) *mail.SMTPMailer {
 	t.Helper()
-	mailer, err := adapters.NewSMTPMailer(rawURL, mailerTestFrom)
+	mailer, err := mail.NewSMTPMailer(rawURL, mailerTestFrom)
 	require.NoError(t, err)
 	return mailer
 }
@@ -35,7 +37,7 @@ func sendCtx(t *testing.T) context.Context {
 // addressOf parses a header holding exactly one address.
 func addressOf(t *testing.T, header string) string {
 	t.Helper()
-	addr, err := mail.ParseAddress(header)
+	addr, err := netmail.ParseAddress(header)
 	require.NoError(t, err, "header %q is not one address", header)
 	return addr.Address
 }
@@ -194,7 +196,7 @@ func TestSMTPMailer_FailingServer(t *testing.T) {
 	err := mailer.Send(sendCtx(t), welcome)
 	require.Error(t, err, "a 451 answer is a failed send")
 	assert.Contains(t, err.Error(), "451")
-	assert.Equal(t, adapters.FailureOutage, adapters.Classify(err),
+	assert.Equal(t, app.FailureOutage, failureOf(err),
 		"a server refusing the sender refuses every message: hold them: %v", err)
 	assert.Positive(t, server.Rejected())
 	assert.Empty(t, server.Messages())
@@ -213,7 +215,7 @@ func TestSMTPMailer_UnreachableServer(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 12*time.Second, "fails within the mailer's timeout")
-	assert.Equal(t, adapters.FailureOutage, adapters.Classify(err), "a server that does not answer may come back: %v", err)
+	assert.Equal(t, app.FailureOutage, failureOf(err), "a server that does not answer may come back: %v", err)
 }
 
 func TestSMTPMailer_GreylistedRecipientFailsItsMessageOnly(t *testing.T) {
@@ -223,7 +225,7 @@ func TestSMTPMailer_GreylistedRecipientFailsItsMessageOnly(t *testing.T) {
 
 	err := mailer.Send(sendCtx(t), event.Mail{To: "grey@example.com", Subject: "Welcome", Body: "Hello"})
 	require.Error(t, err)
-	assert.Equal(t, adapters.FailureMessage, adapters.Classify(err),
+	assert.Equal(t, app.FailureMessage, failureOf(err),
 		"a 4xx to one recipient is that message's failure, not an outage: %v", err)
 	assert.Contains(t, err.Error(), "451 4.7.1")
 	assert.NotContains(t, err.Error(), "grey@", "no address in an error: it reaches logs and poison reasons")
@@ -240,25 +242,24 @@ func TestSMTPMailer_GreylistedRecipientFailsItsMessageOnly(t *testing.T) {
 
 func TestSMTPError_Classes(t *testing.T) {
 	tests := []struct {
-		err  adapters.SMTPError
-		want adapters.Failure
+		err  mail.SMTPError
+		want app.Failure
 	}{
-		{adapters.SMTPError{Step: "connect"}, adapters.FailureOutage},
-		{adapters.SMTPError{Step: "connect", Code: 535}, adapters.FailureOutage}, // authentication: every message alike
-		{adapters.SMTPError{Step: "RCPT TO", Code: 421}, adapters.FailureOutage}, // the server is closing
-		{adapters.SMTPError{Step: "DATA"}, adapters.FailureOutage},               // broke off without a reply
-		{adapters.SMTPError{Step: "MAIL FROM", Code: 451}, adapters.FailureOutage},
-		{adapters.SMTPError{Step: "RCPT TO", Code: 450}, adapters.FailureMessage},
-		{adapters.SMTPError{Step: "RCPT TO", Code: 452}, adapters.FailureMessage},
-		{adapters.SMTPError{Step: "end of DATA", Code: 451}, adapters.FailureMessage},
-		{adapters.SMTPError{Step: "RCPT TO", Code: 550}, adapters.FailurePermanent},
-		{adapters.SMTPError{Step: "MAIL FROM", Code: 553}, adapters.FailurePermanent},
+		{mail.SMTPError{Step: "connect"}, app.FailureOutage},
+		{mail.SMTPError{Step: "connect", Code: 535}, app.FailureOutage}, // authentication: every message alike
+		{mail.SMTPError{Step: "RCPT TO", Code: 421}, app.FailureOutage}, // the server is closing
+		{mail.SMTPError{Step: "DATA"}, app.FailureOutage},               // broke off without a reply
+		{mail.SMTPError{Step: "MAIL FROM", Code: 451}, app.FailureOutage},
+		{mail.SMTPError{Step: "RCPT TO", Code: 450}, app.FailureMessage},
+		{mail.SMTPError{Step: "RCPT TO", Code: 452}, app.FailureMessage},
+		{mail.SMTPError{Step: "end of DATA", Code: 451}, app.FailureMessage},
+		{mail.SMTPError{Step: "RCPT TO", Code: 550}, app.FailurePermanent},
+		{mail.SMTPError{Step: "MAIL FROM", Code: 553}, app.FailurePermanent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {
 			err := fmt.Errorf("send email: %w", &tt.err)
-			assert.Equal(t, tt.want, adapters.Classify(err))
-			assert.Equal(t, tt.want != adapters.FailurePermanent, adapters.Transient(err))
+			assert.Equal(t, tt.want, failureOf(err))
 		})
 	}
 }
@@ -270,7 +271,7 @@ func TestSMTPMailer_RejectedRecipientIsPermanent(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "nobody@" + testsmtp.RejectedDomain, Subject: "Welcome", Body: "Hello"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "550")
-	assert.Equal(t, adapters.FailurePermanent, adapters.Classify(err), "a 550 will not pass on a retry: %v", err)
+	assert.Equal(t, app.FailurePermanent, failureOf(err), "a 550 will not pass on a retry: %v", err)
 	assert.NotContains(t, err.Error(), "nobody@", "no address in an error")
 	assert.Empty(t, server.Messages())
 }
@@ -283,7 +284,7 @@ func TestSMTPMailer_CanceledContext(t *testing.T) {
 
 	err := mailer.Send(ctx, event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
-	assert.True(t, adapters.Transient(err), "a send cut short by a shutdown is retried later: %v", err)
+	assert.ErrorIs(t, err, context.Canceled, "a send cut short by a shutdown is retried later")
 	assert.Empty(t, server.Messages())
 }
 
@@ -297,7 +298,7 @@ func TestSMTPMailer_CredentialsNeverSentInTheClear(t *testing.T) {
 	err := mailer.Send(sendCtx(t), event.Mail{To: "ada@example.com", Subject: "Welcome", Body: "Hello Ada"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
-	assert.Equal(t, adapters.FailureOutage, adapters.Classify(err),
+	assert.Equal(t, app.FailureOutage, failureOf(err),
 		"no email can go out until the configuration is fixed: hold them all rather than poison each: %v", err)
 	assert.Empty(t, server.Messages())
 }
@@ -322,7 +323,7 @@ func TestNewSMTPMailer_RejectsBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mailer, err := adapters.NewSMTPMailer(tt.url, tt.from)
+			mailer, err := mail.NewSMTPMailer(tt.url, tt.from)
 			require.Error(t, err)
 			assert.Nil(t, mailer)
 			assert.Contains(t, err.Error(), tt.wantVar)
@@ -340,7 +341,7 @@ func TestNewSMTPMailer_AcceptsGoodConfiguration(t *testing.T) {
 		"smtps://user:s3cret@mail.example.com:465",
 	} {
 		t.Run(rawURL, func(t *testing.T) {
-			mailer, err := adapters.NewSMTPMailer(rawURL, "Onboard <no-reply@onboard.test>")
+			mailer, err := mail.NewSMTPMailer(rawURL, "Onboard <no-reply@onboard.test>")
 			require.NoError(t, err)
 			assert.NotNil(t, mailer)
 		})
@@ -351,11 +352,20 @@ func TestNewSMTPMailer_RejectsPortOutOfRange(t *testing.T) {
 	// A bad SMTP_URL must stop the service at start, not fail every send later.
 	for _, port := range []string{"0", "65536", "99999"} {
 		t.Run(port, func(t *testing.T) {
-			mailer, err := adapters.NewSMTPMailer("smtp://mailuser:s3cret@127.0.0.1:"+port, mailerTestFrom)
+			mailer, err := mail.NewSMTPMailer("smtp://mailuser:s3cret@127.0.0.1:"+port, mailerTestFrom)
 			require.Error(t, err, "port %s accepted at start", port)
 			assert.Nil(t, mailer)
 			assert.Contains(t, err.Error(), "SMTP_URL")
 			assert.NotContains(t, err.Error(), "s3cret")
 		})
 	}
+}
+
+// failureOf is the class an error tells of itself; permanent otherwise.
+func failureOf(err error) app.Failure {
+	var classified app.ClassifiedError
+	if errors.As(err, &classified) {
+		return classified.Failure()
+	}
+	return app.FailurePermanent
 }

@@ -1,4 +1,4 @@
-package adapters_test
+package watermillsql_test
 
 import (
 	"testing"
@@ -9,18 +9,17 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// TestSQLTransportPubSub runs Watermill's universal pub/sub suite on the SQL
-// transport as the service configures it on each database, with this
-// package's watermill-sql adapters: SQLiteSchema on SQLite, QueueSchema on
-// PostgreSQL and MySQL.
-func TestSQLTransportPubSub(t *testing.T) {
+// TestPubSub runs Watermill's universal pub/sub suite on this package's
+// watermill-sql adapters, as the sql transport uses them on each database:
+// SQLiteSchema on SQLite, QueueSchema on PostgreSQL and MySQL.
+func TestPubSub(t *testing.T) {
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
-			db := migratedDB(t, backend).DB
+			db := testenv.MigratedDB(t, backend).DB
 			features := tests.Features{
 				ConsumerGroups:      true,
 				ExactlyOnceDelivery: false, // an ack that fails after the handler succeeded redelivers
@@ -32,11 +31,14 @@ func TestSQLTransportPubSub(t *testing.T) {
 				ForceShort: true,
 			}
 			newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
-				transport, err := adapters.NewTransport(adapters.TransportConfig{Kind: adapters.TransportSQL, DB: db})
+				publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
+					SchemaAdapter:        watermillsql.SchemaAdapter(db),
+					AutoInitializeSchema: true,
+				}, watermill.NopLogger{})
 				require.NoError(t, err)
-				subscriber, err := adapters.NewSQLSubscriber(db, group, watermill.NopLogger{})
+				subscriber, err := watermillsql.NewSQLSubscriber(db, group, watermill.NopLogger{})
 				require.NoError(t, err)
-				return transport.Publisher, subscriber
+				return publisher, subscriber
 			}
 			tests.TestPubSub(t, features,
 				func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "") },
@@ -46,8 +48,8 @@ func TestSQLTransportPubSub(t *testing.T) {
 }
 
 var (
-	_ wsql.SchemaAdapter  = adapters.SQLiteSchema{}
-	_ wsql.OffsetsAdapter = adapters.SQLiteOffsetsAdapter{}
-	_ wsql.SchemaAdapter  = adapters.QueueSchema{}
-	_ wsql.OffsetsAdapter = adapters.QueueOffsetsAdapter{}
+	_ wsql.SchemaAdapter  = watermillsql.SQLiteSchema{}
+	_ wsql.OffsetsAdapter = watermillsql.SQLiteOffsetsAdapter{}
+	_ wsql.SchemaAdapter  = watermillsql.QueueSchema{}
+	_ wsql.OffsetsAdapter = watermillsql.QueueOffsetsAdapter{}
 )

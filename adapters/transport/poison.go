@@ -1,4 +1,4 @@
-package adapters
+package transport
 
 import (
 	"context"
@@ -6,17 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-	"modernc.org/sqlite"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/watermillsql"
 )
 
 // PoisonedMessage describes a message in the poison queue. Its payload is
@@ -53,7 +52,7 @@ func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
 		return nil, err
 	}
 	if cfg.Kind == TransportSQL {
-		return sqlPoisonQueue{db: cfg.DB, dialect: dialectOf(cfg.DB), namespace: cfg.Namespace}, nil
+		return sqlPoisonQueue{db: cfg.DB, dialect: sqldb.Of(cfg.DB), namespace: cfg.Namespace}, nil
 	}
 	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil
 }
@@ -120,7 +119,7 @@ func checkRequeueTarget(p PoisonedMessage) error {
 // sqlPoisonQueue reads the poison topic's table.
 type sqlPoisonQueue struct {
 	db        *sql.DB
-	dialect   dialect
+	dialect   sqldb.Dialect
 	namespace string
 }
 
@@ -128,23 +127,19 @@ func (q sqlPoisonQueue) table() string { return q.topicTable(PoisonTopic) }
 
 // topicTable is the quoted name of the table of a topic of the namespace.
 func (q sqlPoisonQueue) topicTable(topic string) string {
-	return q.quote(MessagesTable(q.db, NamespacedTopic(q.namespace, topic)))
-}
-
-func (q sqlPoisonQueue) quote(name string) string {
-	return QueueSchema{MySQL: q.dialect.name == mysqlDialect.name}.quote(name)
+	return q.dialect.Quote(watermillsql.MessagesTable(q.db, NamespacedTopic(q.namespace, topic)))
 }
 
 // poisonRows selects the poisoned messages; on SQLite the poison table is a
 // log without consumer groups.
 func (q sqlPoisonQueue) poisonRows(where string) string {
-	query := `SELECT ` + q.quote("offset") + `, uuid, payload, metadata FROM ` + q.table()
-	if q.dialect.name == sqliteDialect.name {
-		query += ` WHERE 1 = 1`
-	} else {
+	query := `SELECT ` + q.dialect.Quote("offset") + `, uuid, payload, metadata FROM ` + q.table()
+	if watermillsql.HasGroupQueues(q.db) {
 		query += ` WHERE consumer_group = '` + PoisonGroup + `'`
+	} else {
+		query += ` WHERE 1 = 1`
 	}
-	return q.dialect.rebind(query + where + ` ORDER BY ` + q.quote("offset"))
+	return q.dialect.Rebind(query + where + ` ORDER BY ` + q.dialect.Quote("offset"))
 }
 
 type poisonRow struct {
@@ -173,7 +168,7 @@ func scanPoisonRow(rows interface{ Scan(...any) error }) (poisonRow, error) {
 
 func (q sqlPoisonQueue) List(ctx context.Context) ([]PoisonedMessage, error) {
 	rows, err := q.db.QueryContext(ctx, q.poisonRows(""))
-	if isMissingTable(err) {
+	if q.dialect.IsMissingTable(err) {
 		return nil, nil // nothing was ever poisoned here
 	}
 	if err != nil {
@@ -200,12 +195,8 @@ func (q sqlPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage
 		return PoisonedMessage{}, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	lock := ""
-	if q.dialect.name != sqliteDialect.name {
-		lock = " FOR UPDATE"
-	}
-	r, err := scanPoisonRow(tx.QueryRowContext(ctx, q.poisonRows(" AND uuid = ?")+lock, id))
-	if errors.Is(err, sql.ErrNoRows) || isMissingTable(err) {
+	r, err := scanPoisonRow(tx.QueryRowContext(ctx, q.poisonRows(" AND uuid = ?")+q.dialect.LockRows(false), id))
+	if errors.Is(err, sql.ErrNoRows) || q.dialect.IsMissingTable(err) {
 		return PoisonedMessage{}, ErrPoisonedMessageNotFound
 	}
 	if err != nil {
@@ -222,34 +213,20 @@ func (q sqlPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage
 	}
 	var insert string
 	args := []any{msg.UUID, []byte(msg.Payload), string(metadata)}
-	if q.dialect.name == sqliteDialect.name {
+	if !watermillsql.HasGroupQueues(q.db) {
 		insert = `INSERT INTO ` + q.topicTable(poisoned.Topic) + ` (uuid, payload, metadata) VALUES (?, ?, ?)`
 	} else {
 		insert = `INSERT INTO ` + q.topicTable(poisoned.Topic) +
 			` (consumer_group, uuid, payload, metadata) VALUES (?, ?, ?, ?)`
 		args = append([]any{poisoned.Handler}, args...)
 	}
-	if _, err := tx.ExecContext(ctx, q.dialect.rebind(insert), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, q.dialect.Rebind(insert), args...); err != nil {
 		return PoisonedMessage{}, fmt.Errorf("requeue to %s: %w", poisoned.Topic, err)
 	}
-	if _, err := tx.ExecContext(ctx, q.dialect.rebind(`DELETE FROM `+q.table()+` WHERE `+q.quote("offset")+` = ?`), r.offset); err != nil {
+	if _, err := tx.ExecContext(ctx, q.dialect.Rebind(`DELETE FROM `+q.table()+` WHERE `+q.dialect.Quote("offset")+` = ?`), r.offset); err != nil {
 		return PoisonedMessage{}, fmt.Errorf("delete from the poison queue: %w", err)
 	}
 	return poisoned, tx.Commit()
-}
-
-// isMissingTable tells a query on a table that was never created.
-func isMissingTable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "42P01"
-	}
-	var myErr *mysql.MySQLError
-	if errors.As(err, &myErr) {
-		return myErr.Number == 1146
-	}
-	var liteErr *sqlite.Error
-	return errors.As(err, &liteErr) && strings.Contains(liteErr.Error(), "no such table")
 }
 
 // amqpPoisonQueue reads the durable poison queue of the namespace on RabbitMQ.

@@ -1,4 +1,4 @@
-package adapters
+package watermillsql
 
 import (
 	stdsql "database/sql"
@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // QueueSchema is the watermill-sql SchemaAdapter onboard uses on PostgreSQL
@@ -52,7 +54,7 @@ func (s QueueSchema) rebind(query string) string {
 	if s.MySQL {
 		return query
 	}
-	return postgresDialect.rebind(query)
+	return sqldb.Postgres.Rebind(query)
 }
 
 // SchemaInitializingQueries creates the topic's queue and groups tables.
@@ -170,9 +172,9 @@ func (a QueueOffsetsAdapter) BeforeSubscribingQueries(params wsql.BeforeSubscrib
 func (a QueueOffsetsAdapter) registerGroup(topic, group string) wsql.Query {
 	insert := "INSERT INTO " + a.Schema.GroupsTable(topic) + " (consumer_group) VALUES (?)"
 	if a.Schema.MySQL {
-		return wsql.Query{Query: mysqlDialect.insertOrIgnore(insert, "consumer_group"), Args: []any{group}}
+		return wsql.Query{Query: sqldb.MySQL.InsertOrIgnore(insert, "consumer_group"), Args: []any{group}}
 	}
-	return wsql.Query{Query: a.Schema.rebind(onConflictDoNothing(insert, "")), Args: []any{group}}
+	return wsql.Query{Query: a.Schema.rebind(sqldb.Postgres.InsertOrIgnore(insert, "consumer_group")), Args: []any{group}}
 }
 
 // AckMessageQuery deletes the rows acked in this batch: those up to the last

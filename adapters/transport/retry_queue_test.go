@@ -1,4 +1,4 @@
-package adapters_test
+package transport_test
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -39,7 +41,7 @@ func (g *greylist) handle(msg *message.Message) error {
 	defer g.mu.Unlock()
 	g.attempts[string(msg.Payload)]++
 	if g.refused[string(msg.Payload)] {
-		return &adapters.SMTPError{Step: "RCPT TO", Code: 451, Enhanced: "4.7.1"}
+		return &mail.SMTPError{Step: "RCPT TO", Code: 451, Enhanced: "4.7.1"}
 	}
 	return nil
 }
@@ -57,7 +59,7 @@ func (g *greylist) tries(payload string) int {
 }
 
 type retryRig struct {
-	queue    *adapters.RetryQueue
+	queue    *transport.RetryQueue
 	pubSub   *gochannel.GoChannel
 	topic    string
 	refusing *greylist // the "Refusing" handler
@@ -67,24 +69,24 @@ type retryRig struct {
 
 // newRetryRig runs a router on gochannel with the service's middleware
 // order: two handlers on one topic, poison queue, retry queue.
-func newRetryRig(t *testing.T, db *testenv.DB, cfg adapters.RetryQueueConfig, refused ...string) *retryRig {
+func newRetryRig(t *testing.T, db *testenv.DB, cfg transport.RetryQueueConfig, refused ...string) *retryRig {
 	t.Helper()
 	logger := watermill.NopLogger{}
 	pubSub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
 	t.Cleanup(func() { _ = pubSub.Close() })
 	cfg.DB, cfg.Publisher = db.DB, pubSub
-	queue, err := adapters.NewRetryQueue(cfg)
+	queue, err := transport.NewRetryQueue(cfg)
 	require.NoError(t, err)
 	rig := &retryRig{queue: queue, pubSub: pubSub, topic: "events.Retried", refusing: newGreylist(refused...), other: newGreylist()}
-	rig.poisoned, err = pubSub.Subscribe(context.Background(), adapters.PoisonTopic)
+	rig.poisoned, err = pubSub.Subscribe(context.Background(), transport.PoisonTopic)
 	require.NoError(t, err)
 
 	router, err := message.NewRouter(message.RouterConfig{}, logger)
 	require.NoError(t, err)
-	poison, err := middleware.PoisonQueueWithFilter(adapters.UniquePoisonIDs(pubSub), adapters.PoisonTopic,
-		func(err error) bool { return adapters.Classify(err) == adapters.FailurePermanent })
+	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(pubSub), transport.PoisonTopic,
+		func(err error) bool { return transport.Classify(err) == app.FailurePermanent })
 	require.NoError(t, err)
-	router.AddMiddleware(adapters.ForNamedHandler, poison, queue.Middleware)
+	router.AddMiddleware(transport.ForNamedHandler, poison, queue.Middleware)
 	router.AddConsumerHandler("Refusing", rig.topic, pubSub, rig.refusing.handle)
 	router.AddConsumerHandler("Other", rig.topic, pubSub, rig.other.handle)
 
@@ -109,7 +111,7 @@ func (r *retryRig) publish(t *testing.T, payloads ...string) {
 	}
 }
 
-func (r *retryRig) waiting(t *testing.T) []adapters.DeferredMessage {
+func (r *retryRig) waiting(t *testing.T) []transport.DeferredMessage {
 	t.Helper()
 	waiting, err := r.queue.List(testTimeoutCtx(t))
 	require.NoError(t, err)
@@ -123,7 +125,7 @@ func (r *retryRig) waiting(t *testing.T) []adapters.DeferredMessage {
 func TestRetryQueue_RefusedMessageWaitsOffTheQueue(t *testing.T) {
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
-			rig := newRetryRig(t, migratedDB(t, backend), adapters.RetryQueueConfig{
+			rig := newRetryRig(t, testenv.MigratedDB(t, backend), transport.RetryQueueConfig{
 				FirstDelay: 200 * time.Millisecond, MaxDelay: 400 * time.Millisecond, MaxAge: time.Hour,
 			}, "grey")
 
@@ -158,7 +160,7 @@ func TestRetryQueue_RefusedMessageWaitsOffTheQueue(t *testing.T) {
 
 // A message still refused at the maximum age is poisoned with its reason.
 func TestRetryQueue_PoisonsAtTheMaximumAge(t *testing.T) {
-	rig := newRetryRig(t, migratedDB(t, testenv.Backends()[0]), adapters.RetryQueueConfig{
+	rig := newRetryRig(t, testenv.MigratedDB(t, testenv.Backends()[0]), transport.RetryQueueConfig{
 		FirstDelay: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxAge: 700 * time.Millisecond,
 	}, "grey")
 	start := time.Now()
@@ -172,7 +174,7 @@ func TestRetryQueue_PoisonsAtTheMaximumAge(t *testing.T) {
 		t.Fatal("not poisoned")
 	}
 	assert.GreaterOrEqual(t, time.Since(start), 700*time.Millisecond, "not before its maximum age")
-	assert.Equal(t, "grey-uuid", poisoned.Metadata.Get(adapters.PoisonedUUIDKey))
+	assert.Equal(t, "grey-uuid", poisoned.Metadata.Get(transport.PoisonedUUIDKey))
 	assert.Equal(t, "Refusing", poisoned.Metadata.Get(middleware.PoisonedHandlerKey))
 	reason := poisoned.Metadata.Get(middleware.ReasonForPoisonedKey)
 	assert.Contains(t, reason, "still failing")

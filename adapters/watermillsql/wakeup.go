@@ -1,4 +1,4 @@
-package adapters
+package watermillsql
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // wakeupChannel is the PostgreSQL NOTIFY channel of the queue tables: a
@@ -38,7 +40,7 @@ type Wakeup struct {
 // NewWakeup starts listening with the connection settings of db, a
 // PostgreSQL handle; it reconnects by itself until closed.
 func NewWakeup(db *sql.DB) (*Wakeup, error) {
-	if dialectOf(db).name != postgresDialect.name {
+	if !sqldb.Of(db).Notifies() {
 		return nil, errors.New("notifications need PostgreSQL")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,0 +1,134 @@
+package watermillsql
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+)
+
+// SQLPollInterval is how often an idle SQL subscriber looks for new rows.
+const SQLPollInterval = 100 * time.Millisecond
+
+// dialectAdapters are the watermill-sql adapters of one dialect.
+type dialectAdapters struct {
+	schema  wsql.SchemaAdapter
+	offsets func(group string) wsql.OffsetsAdapter
+	// beginner gives subscribers their transactions.
+	beginner func(db *sql.DB) wsql.Beginner
+	// groupQueues: a queue per consumer group (QueueSchema, a
+	// consumer_group column); else one log per topic read at each group's
+	// offset (SQLiteSchema).
+	groupQueues bool
+	tablePrefix string
+}
+
+// adaptersOf picks the adapters of the dialect: a queue per consumer group
+// on PostgreSQL and MySQL, offsets on SQLite (one writer: rows become
+// visible in offset order).
+func adaptersOf(d sqldb.Dialect) dialectAdapters {
+	if d.SingleWriter() {
+		return dialectAdapters{
+			schema:      SQLiteSchema{},
+			offsets:     func(string) wsql.OffsetsAdapter { return SQLiteOffsetsAdapter{} },
+			beginner:    func(db *sql.DB) wsql.Beginner { return sqliteSubscriberBeginner{db} },
+			tablePrefix: "watermill_",
+		}
+	}
+	schema := QueueSchema{MySQL: d.Is(sqldb.MySQL)}
+	return dialectAdapters{
+		schema: schema,
+		offsets: func(group string) wsql.OffsetsAdapter {
+			return QueueOffsetsAdapter{Schema: schema, ConsumerGroup: group}
+		},
+		beginner:    func(db *sql.DB) wsql.Beginner { return wsql.BeginnerFromStdSQL(db) },
+		groupQueues: true,
+		tablePrefix: "watermill_queue_",
+	}
+}
+
+// SchemaAdapter is the schema adapter of the sql transport, and of the
+// outbox, on db.
+func SchemaAdapter(db *sql.DB) wsql.SchemaAdapter { return adaptersOf(sqldb.Of(db)).schema }
+
+// MessagesTable is the unquoted name of the table that holds a topic's
+// messages on db.
+func MessagesTable(db *sql.DB, topic string) string {
+	return adaptersOf(sqldb.Of(db)).tablePrefix + topic
+}
+
+// HasGroupQueues reports whether db keeps a queue per consumer group (rows
+// with a consumer_group column, deleted once acked), rather than one log
+// per topic that every group reads at its own offset.
+func HasGroupQueues(db *sql.DB) bool { return adaptersOf(sqldb.Of(db)).groupQueues }
+
+// NewSQLSubscriber subscribes to watermill-sql tables of db as one consumer
+// group, polling every SQLPollInterval.
+func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
+	return NewWokenSQLSubscriber(db, nil, group, "", logger)
+}
+
+// NewWokenSQLSubscriber is NewSQLSubscriber for one topic, woken by wakeup
+// when a message commits on it; with a nil wakeup it polls.
+func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
+	a := adaptersOf(sqldb.Of(db))
+	var backoff wsql.BackoffManager
+	if wakeup != nil {
+		backoff = wakeup.backoff(topic, time.Second)
+	}
+	sub, err := wsql.NewSubscriber(a.beginner(db), wsql.SubscriberConfig{
+		ConsumerGroup:    group,
+		PollInterval:     SQLPollInterval,
+		ResendInterval:   SQLPollInterval,
+		RetryInterval:    time.Second,
+		BackoffManager:   backoff,
+		SchemaAdapter:    a.schema,
+		OffsetsAdapter:   a.offsets(group),
+		InitializeSchema: true,
+	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &SQLSubscriber{Subscriber: sub}, nil
+}
+
+// SQLSubscriber is a watermill-sql subscriber whose Close returns once the
+// channels it gave out are closed, as Watermill's subscribers promise:
+// watermill-sql v4.1.2 closes a subscription's channel just after Close has
+// returned.
+type SQLSubscriber struct {
+	*wsql.Subscriber
+	mu     sync.Mutex
+	opened []<-chan *message.Message
+}
+
+// Subscribe subscribes to topic.
+func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	messages, err := s.Subscriber.Subscribe(ctx, topic)
+	if err == nil {
+		s.mu.Lock()
+		s.opened = append(s.opened, messages)
+		s.mu.Unlock()
+	}
+	return messages, err
+}
+
+// Close stops every subscription and waits for their channels to close.
+func (s *SQLSubscriber) Close() error {
+	err := s.Subscriber.Close()
+	s.mu.Lock()
+	opened := s.opened
+	s.opened = nil
+	s.mu.Unlock()
+	for _, messages := range opened {
+		for range messages { // nothing is sent any more: this waits for the close
+		}
+	}
+	return err
+}
