@@ -26,10 +26,20 @@ const (
 	EventTopicPrefix = "events."
 )
 
-// Marshaler encodes commands and events as JSON, named by their type.
+// Marshaler encodes commands and events as JSON, each named as registered
+// (an event) or by its type (a command).
 var Marshaler = cqrs.JSONMarshaler{
-	GenerateName: cqrs.StructName,
+	GenerateName: messageName,
 	NewUUID:      func() string { return uuid.Must(uuid.NewV7()).String() },
+}
+
+// messageName is an event's registered name (domain.Event's EventName), or
+// a command's type name.
+func messageName(v any) string {
+	if e, ok := v.(domain.Event); ok {
+		return e.EventName()
+	}
+	return cqrs.StructName(v)
 }
 
 // EventTopic is the topic an event is published on.
@@ -41,28 +51,29 @@ func CommandTopic(commandName string) string { return CommandTopicPrefix + comma
 // SchemaVersionKey is the metadata key of an event message's schema version.
 const SchemaVersionKey = "schema_version"
 
-// eventSchemaVersions are the versions of the events' JSON forms that this
-// build reads and writes.
-var eventSchemaVersions = map[string]int{
-	domain.UserRegistered{}.EventName(): domain.UserRegisteredSchemaVersion,
-}
-
-// SetSchemaVersion records the version of the event's JSON form in msg.
-func SetSchemaVersion(eventName string, msg *message.Message) {
-	if version, ok := eventSchemaVersions[eventName]; ok {
-		msg.Metadata.Set(SchemaVersionKey, strconv.Itoa(version))
+// SetSchemaVersion records the version of the event's JSON form, as the
+// registry names it, in msg.
+func SetSchemaVersion(events domain.Registry, eventName string, msg *message.Message) error {
+	version, err := events.Version(eventName)
+	if err != nil {
+		return err
 	}
+	msg.Metadata.Set(SchemaVersionKey, strconv.Itoa(version))
+	return nil
 }
 
 // CheckSchemaVersion rejects an event message of a version this build does
-// not know; a message without a version is taken as the current one.
-func CheckSchemaVersion(eventName string, msg *message.Message) error {
+// not read; a message without a version is taken as the current one.
+func CheckSchemaVersion(events domain.Registry, eventName string, msg *message.Message) error {
 	got := msg.Metadata.Get(SchemaVersionKey)
 	if got == "" {
 		return nil
 	}
-	want, known := eventSchemaVersions[eventName]
-	if !known || got != strconv.Itoa(want) {
+	want, err := events.Version(eventName)
+	if err != nil {
+		return err
+	}
+	if got != strconv.Itoa(want) {
 		return fmt.Errorf("%s: unknown schema version %q (this build reads version %d)", eventName, got, want)
 	}
 	return nil

@@ -292,7 +292,7 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 			return s.transport.Subscriber(p.HandlerName, transport.EventTopic(p.EventName))
 		},
 		OnHandle: func(p cqrs.EventProcessorOnHandleParams) error {
-			if err := transport.CheckSchemaVersion(p.EventName, p.Message); err != nil {
+			if err := transport.CheckSchemaVersion(domain.Events, p.EventName, p.Message); err != nil {
 				return err
 			}
 			if err := s.checkUserHeld(p.Message, users, p.EventName, p.Event); err != nil {

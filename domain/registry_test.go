@@ -1,0 +1,84 @@
+package domain_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/domain"
+)
+
+// noteAdded is an event of the tests, at version 3 of its JSON form: version
+// 1 had "text", version 2 renamed it "note", version 3 added "lang".
+type noteAdded struct {
+	Note string `json:"note"`
+	Lang string `json:"lang"`
+}
+
+func (noteAdded) EventName() string { return "NoteAdded" }
+
+var notes = domain.NewRegistry(
+	domain.Register[domain.UserRegistered](domain.UserRegisteredSchemaVersion, nil),
+	domain.Register[noteAdded](3, map[int]domain.Upcaster{
+		1: func(p json.RawMessage) (json.RawMessage, error) {
+			return json.RawMessage(strings.Replace(string(p), `"text"`, `"note"`, 1)), nil
+		},
+		2: func(p json.RawMessage) (json.RawMessage, error) {
+			var v map[string]any
+			if err := json.Unmarshal(p, &v); err != nil {
+				return nil, err
+			}
+			v["lang"] = "en"
+			return json.Marshal(v)
+		},
+	}),
+)
+
+func TestRegistry_DecodesEveryVersionItReads(t *testing.T) {
+	for version, payload := range map[int]string{
+		1: `{"text":"hello"}`,
+		2: `{"note":"hello"}`,
+		3: `{"note":"hello","lang":"en"}`,
+	} {
+		e, err := notes.Decode("NoteAdded", version, []byte(payload))
+		require.NoError(t, err, "version %d", version)
+		assert.Equal(t, noteAdded{Note: "hello", Lang: "en"}, e, "version %d", version)
+	}
+	v, err := notes.Version("NoteAdded")
+	require.NoError(t, err)
+	assert.Equal(t, 3, v)
+	assert.Equal(t, []string{"NoteAdded", "UserRegistered"}, notes.Names())
+}
+
+func TestRegistry_RefusesWhatItCannotRead(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		event   string
+		version int
+		want    string
+	}{
+		{"a newer version", "NoteAdded", 4, "unknown schema version 4"},
+		{"version 0", "UserRegistered", 0, "unknown schema version 0"},
+		{"an older version without an upcaster", "UserRegistered", 0, "reads versions up to 1"},
+		{"an unknown event", "Unheard", 1, `unknown event "Unheard"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.False(t, notes.CanRead(tt.event, tt.version))
+			_, err := notes.Decode(tt.event, tt.version, []byte(`{}`))
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+	_, err := notes.Decode("NoteAdded", 3, []byte(`{"note":`))
+	assert.ErrorContains(t, err, "decode NoteAdded")
+}
+
+func TestEvents_RegistersEveryEventOfOnboard(t *testing.T) {
+	assert.Equal(t, []string{"UserRegistered"}, domain.Events.Names())
+	e, err := domain.Events.Decode("UserRegistered", domain.UserRegisteredSchemaVersion,
+		[]byte(`{"user_id":"u1","name":"Ada","email":"ada@example.com"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "u1", e.(domain.UserRegistered).UserID)
+}
