@@ -1,0 +1,123 @@
+package ports
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/domain"
+)
+
+type registerUserRequest struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+}
+
+type userResponse struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Email        string    `json:"email"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+func (s HTTPServer) registerUser(c *gin.Context) {
+	if mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mediaType != "application/json" {
+		writeError(c, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json", nil)
+		return
+	}
+	var req registerUserRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	missing := map[string]string{}
+	for field, value := range map[string]*string{"name": req.Name, "email": req.Email, "password": req.Password} {
+		if value == nil {
+			missing[field] = "required"
+		}
+	}
+	if len(missing) > 0 {
+		s.fail(c, &domain.Error{Kind: domain.KindInvalid, Code: "validation-failed", Message: "some fields are invalid", Fields: missing})
+		return
+	}
+	cmd := &command.RegisterUser{
+		UserID:   uuid.Must(uuid.NewV7()).String(),
+		Name:     *req.Name,
+		Email:    *req.Email,
+		Password: *req.Password,
+	}
+	key, withKey := c.Request.Header[IdempotencyKeyHeader]
+	if withKey {
+		if len(key) != 1 || !validIdempotencyKey(key[0]) {
+			writeError(c, http.StatusBadRequest, "invalid-idempotency-key",
+				"send one Idempotency-Key of 1 to 255 printable ASCII characters", nil)
+			return
+		}
+		cmd.UserID = idempotentUserID(s.idempotencySecret, key[0])
+	}
+	user, err := s.app.Commands.RegisterUser.Register(c.Request.Context(), cmd)
+	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email
+		err = domain.ErrIdempotencyKeyReused
+	}
+	if errors.Is(err, command.ErrOverloaded) {
+		c.Header("Retry-After", "1")
+		writeError(c, http.StatusServiceUnavailable, "overloaded", "too many registrations at once, try again shortly", nil)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/users/"+user.ID())
+	c.JSON(http.StatusCreated, toUserResponse(user))
+}
+
+func (s HTTPServer) getUser(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	user, err := s.app.Queries.UserByID.Handle(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toUserResponse(user))
+}
+
+type pointsResponse struct {
+	UserID  string               `json:"user_id"`
+	Balance int                  `json:"balance"`
+	Entries []domain.PointsEntry `json:"entries"`
+}
+
+func (s HTTPServer) getPoints(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	points, err := s.app.Queries.PointsBalance.Handle(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, pointsResponse{UserID: points.UserID, Balance: points.Balance, Entries: points.Entries})
+}
+
+func userID(c *gin.Context) (string, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		writeError(c, http.StatusBadRequest, "invalid-id", "the user id is not a UUID", nil)
+		return "", false
+	}
+	return id.String(), true
+}
+
+func toUserResponse(u *domain.User) userResponse {
+	return userResponse{ID: u.ID(), Name: u.Name(), Email: u.Email().String(), RegisteredAt: u.RegisteredAt()}
+}
