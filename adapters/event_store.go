@@ -49,10 +49,6 @@ func NewEventStore(db *sql.DB, events domain.Registry, logger *slog.Logger) *Eve
 	return s
 }
 
-// ClientRequestIDMetadataKey carries, beside the correlation id, the id a
-// client gave the request that produced a message.
-const ClientRequestIDMetadataKey = "client_request_id"
-
 type eventMetadata struct {
 	CorrelationID   string `json:"correlation_id,omitempty"`
 	ClientRequestID string `json:"client_request_id,omitempty"`
@@ -119,7 +115,7 @@ func (s *EventStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.Even
 					middleware.SetCorrelationID(id, p.Message)
 				}
 				if id := app.ClientRequestID(p.Message.Context()); id != "" {
-					p.Message.Metadata.Set(ClientRequestIDMetadataKey, id)
+					p.Message.Metadata.Set(transport.ClientRequestIDKey, id)
 				}
 				if err := transport.SetSchemaVersion(s.events, p.EventName, p.Message); err != nil {
 					return err

@@ -345,7 +345,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		assert.Equal(t, "events.UserRegistered", env.DestinationTopic)
 		assert.Equal(t, eventID, env.UUID, "the outbox message id is the event id")
 		assert.Equal(t, correlationID, env.Metadata[middleware.CorrelationIDMetadataKey], "metadata %v", env.Metadata)
-		assert.Equal(t, clientRequestID, env.Metadata[adapters.ClientRequestIDMetadataKey], "metadata %v", env.Metadata)
+		assert.Equal(t, clientRequestID, env.Metadata[transport.ClientRequestIDKey], "metadata %v", env.Metadata)
 		var published domain.UserRegistered
 		require.NoError(t, json.Unmarshal(env.Payload, &published), "inner payload %s", env.Payload)
 		assert.Equal(t, stored, published)

@@ -48,6 +48,10 @@ func EventTopic(eventName string) string { return EventTopicPrefix + eventName }
 // CommandTopic is the topic a command is sent on.
 func CommandTopic(commandName string) string { return CommandTopicPrefix + commandName }
 
+// ClientRequestIDKey carries, beside the correlation id, the id a client
+// gave the request that produced a message.
+const ClientRequestIDKey = "client_request_id"
+
 // SchemaVersionKey is the metadata key of an event message's schema version.
 const SchemaVersionKey = "schema_version"
 

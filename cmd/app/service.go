@@ -12,11 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/mail"
@@ -29,6 +27,7 @@ import (
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/ports"
+	"github.com/onboard/onboard/ports/messages"
 )
 
 // RegisterUserHandlerName is the command handler's name and consumer group.
@@ -140,10 +139,18 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}); err != nil {
 		return nil, err
 	}
-	if s.handlers, err = s.newHandlersRouter(application, eventHandlers, users); err != nil {
+	commandHandlers := []cqrs.CommandHandler{
+		cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle),
+	}
+	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
+		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
+		Events: domain.Events, Stopping: s.stopping, Logger: logger,
+	}, eventHandlers, commandHandlers); err != nil {
 		return nil, err
 	}
-	if s.forwarder, err = s.newForwarder(); err != nil {
+	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
+		DB: s.db, Wakeup: s.wakeup, Transport: s.transport, DeploymentID: s.deploymentID, Logger: logger,
+	}); err != nil {
 		return nil, err
 	}
 	idempotencySecret, err := adapters.ServerSecret(startCtx, s.db, adapters.IdempotencyKeySecret)
@@ -240,189 +247,6 @@ func (s *Service) drain() {
 		time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet {
 		time.Sleep(drainQuiet / 10) // poll for the quiet period
 	}
-}
-
-// newHandlersRouter runs the event handlers and the RegisterUser command
-// handler, each on its own consumer group, behind the middleware, outermost
-// first: a message redelivered for another handler skipped, correlation id
-// carried to produced messages, poison queue for what will never pass, the
-// retry queue for what failed for itself alone (off the head of the queue),
-// quick retries with backoff, one log line per attempt (with the
-// correlation id), panic recovery.
-func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler, users *adapters.UserStore) (*message.Router, error) {
-	wlogger := watermill.NewSlogLogger(s.logger)
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
-	if err != nil {
-		return nil, err
-	}
-	// An outage (SMTP or database down) is not poisoned: the message is
-	// nacked and redelivered, and retried again, until it passes.
-	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(s.transport.Publisher), transport.PoisonTopic,
-		func(err error) bool { return transport.Classify(err) == app.FailurePermanent })
-	if err != nil {
-		return nil, err
-	}
-	router.AddMiddleware(
-		s.abortOnStop,
-		transport.ForNamedHandler,
-		middleware.CorrelationID,
-		poison,
-		s.retries.Middleware,
-		// About 5 s of retries per delivery, but none for a failure of this
-		// message alone: the retry queue waits minutes, not seconds.
-		middleware.Retry{
-			MaxRetries:          6,
-			InitialInterval:     100 * time.Millisecond,
-			MaxInterval:         2 * time.Second,
-			Multiplier:          2,
-			RandomizationFactor: 0.2,
-			ShouldRetry: func(p middleware.RetryParams) bool {
-				return transport.Classify(p.Err) != app.FailureMessage
-			},
-		}.Middleware,
-		logMessages(s.logger),
-		middleware.Recoverer,
-	)
-
-	eventProcessor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
-		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
-			return transport.EventTopic(p.EventName), nil
-		},
-		SubscriberConstructor: func(p cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return s.transport.Subscriber(p.HandlerName, transport.EventTopic(p.EventName))
-		},
-		OnHandle: func(p cqrs.EventProcessorOnHandleParams) error {
-			if err := transport.CheckSchemaVersion(domain.Events, p.EventName, p.Message); err != nil {
-				return err
-			}
-			if err := s.checkUserHeld(p.Message, users, p.EventName, p.Event); err != nil {
-				return err
-			}
-			return p.Handler.Handle(p.Message.Context(), p.Event)
-		},
-		Marshaler: transport.Marshaler,
-		Logger:    wlogger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := eventProcessor.AddHandlers(eventHandlers...); err != nil {
-		return nil, err
-	}
-
-	commandProcessor, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
-		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
-			return transport.CommandTopic(p.CommandName), nil
-		},
-		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return s.transport.Subscriber(p.HandlerName, transport.CommandTopic(p.CommandName))
-		},
-		OnHandle:  s.ackRejectedCommands,
-		Marshaler: transport.Marshaler,
-		Logger:    wlogger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = commandProcessor.AddHandlers(
-		cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle))
-	return router, err
-}
-
-// checkUserHeld refuses an event about a user this deployment's database
-// does not hold: one published by a second deployment on the same broker
-// and namespace, whose users are not ours to email or credit. An event
-// from our own outbox carries our deployment id, and needs no query; one
-// without an origin is looked up. The refusal is permanent, so the event is
-// poisoned with this reason.
-func (s *Service) checkUserHeld(msg *message.Message, users *adapters.UserStore, eventName string, e any) error {
-	about, ok := e.(interface{ StreamID() string })
-	if !ok || about.StreamID() == "" {
-		return nil // the handler rejects an event without a user id
-	}
-	origin := msg.Metadata.Get(transport.OriginKey)
-	if origin == s.deploymentID {
-		return nil
-	}
-	if origin == "" {
-		held, err := users.HoldsUser(msg.Context(), about.StreamID())
-		if err != nil || held {
-			return err
-		}
-	}
-	return fmt.Errorf("%s for user %s, whom this deployment's database does not hold (published by deployment %q): "+
-		"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID(), origin)
-}
-
-// abortOnStop cancels the message's context when the service stops, so a
-// handler retrying a failing dependency does not hold up the stop; the
-// failure is transient, so the message is not poisoned but redelivered.
-func (s *Service) abortOnStop(next message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		ctx, cancel := context.WithCancel(msg.Context())
-		defer cancel()
-		defer context.AfterFunc(s.stopping, cancel)()
-		msg.SetContext(ctx)
-		return next(msg)
-	}
-}
-
-// ackRejectedCommands logs a command the domain rejects and acks it: a
-// retry would be rejected again. Other errors are retried.
-func (s *Service) ackRejectedCommands(p cqrs.CommandProcessorOnHandleParams) error {
-	ctx := p.Message.Context()
-	err := p.Handler.Handle(ctx, p.Command)
-	var rejected *domain.Error
-	if errors.As(err, &rejected) {
-		s.logger.WarnContext(ctx, "command rejected", "command", p.CommandName,
-			"message_uuid", p.Message.UUID, "code", rejected.Code, "reason", rejected.Error())
-		return nil
-	}
-	return err
-}
-
-// logMessages puts the message's correlation id (and client request id) in
-// its context and logs one
-// line per handled message with the handler's name, duration and error.
-func logMessages(logger *slog.Logger) message.HandlerMiddleware {
-	return func(next message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
-			ctx = app.WithClientRequestID(ctx, msg.Metadata.Get(adapters.ClientRequestIDMetadataKey))
-			msg.SetContext(ctx)
-			start := time.Now()
-			produced, err := next(msg)
-			attrs := []any{
-				"handler", message.HandlerNameFromCtx(ctx),
-				"message_uuid", msg.UUID,
-				"duration", time.Since(start),
-			}
-			if err != nil {
-				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
-			} else {
-				logger.InfoContext(ctx, "message handled", attrs...)
-			}
-			return produced, err
-		}
-	}
-}
-
-// newForwarder moves outbox rows to the transport. It runs on a router of
-// its own, started once every handler has subscribed.
-func (s *Service) newForwarder() (*forwarder.Forwarder, error) {
-	wlogger := watermill.NewSlogLogger(s.logger)
-	outbox, err := watermillsql.NewWokenSQLSubscriber(s.db, s.wakeup, "forwarder", transport.OutboxTopic, wlogger)
-	if err != nil {
-		return nil, err
-	}
-	// Create the outbox table now: the first registration writes into it.
-	if err := outbox.SubscribeInitialize(transport.OutboxTopic); err != nil {
-		return nil, fmt.Errorf("initialize outbox: %w", err)
-	}
-	return forwarder.NewForwarder(outbox, transport.StampOrigin(s.transport.Publisher, s.deploymentID), wlogger, forwarder.Config{
-		ForwarderTopic: transport.OutboxTopic,
-		CloseTimeout:   30 * time.Second,
-	})
 }
 
 // Run serves until ctx ends, then stops taking requests, lets requests and

@@ -1,0 +1,45 @@
+package messages
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
+)
+
+// ForwarderConfig configures NewForwarder.
+type ForwarderConfig struct {
+	// DB holds the outbox; Wakeup (PostgreSQL only, may be nil) wakes its
+	// subscriber at commit.
+	DB     *sql.DB
+	Wakeup *watermillsql.Wakeup
+	// Transport receives the messages; DeploymentID marks them.
+	Transport    *transport.Transport
+	DeploymentID string
+	Logger       *slog.Logger
+}
+
+// NewForwarder moves outbox rows to the transport, marking each message
+// with the deployment's id. It runs on a router of
+// its own, started once every handler has subscribed.
+func NewForwarder(cfg ForwarderConfig) (*forwarder.Forwarder, error) {
+	wlogger := watermill.NewSlogLogger(cfg.Logger)
+	outbox, err := watermillsql.NewWokenSQLSubscriber(cfg.DB, cfg.Wakeup, "forwarder", transport.OutboxTopic, wlogger)
+	if err != nil {
+		return nil, err
+	}
+	// Create the outbox table now: the first registration writes into it.
+	if err := outbox.SubscribeInitialize(transport.OutboxTopic); err != nil {
+		return nil, fmt.Errorf("initialize outbox: %w", err)
+	}
+	return forwarder.NewForwarder(outbox, transport.StampOrigin(cfg.Transport.Publisher, cfg.DeploymentID), wlogger, forwarder.Config{
+		ForwarderTopic: transport.OutboxTopic,
+		CloseTimeout:   30 * time.Second,
+	})
+}

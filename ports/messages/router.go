@@ -1,0 +1,224 @@
+// Package messages is onboard's inbound port for messages: the Watermill
+// router of the event and command handlers, its middleware, the event and
+// command processors, and the forwarder that moves the outbox to the
+// transport.
+package messages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/domain"
+)
+
+// UserHolder tells whether this deployment's database holds a user.
+type UserHolder interface {
+	HoldsUser(ctx context.Context, id string) (bool, error)
+}
+
+// RouterConfig configures the handlers' router.
+type RouterConfig struct {
+	Transport *transport.Transport
+	// Retries takes the failures of one message off its queue.
+	Retries *transport.RetryQueue
+	// Users and DeploymentID tell this deployment's events from another's.
+	Users        UserHolder
+	DeploymentID string
+	// Events are the events this build reads.
+	Events domain.Registry
+	// Stopping ends when the service stops: handlers in flight give up,
+	// and their messages are redelivered later.
+	Stopping context.Context
+	Logger   *slog.Logger
+}
+
+// Validate returns every problem at once.
+func (c RouterConfig) Validate() error {
+	var errs []error
+	if c.Transport == nil || c.Retries == nil || c.Users == nil || c.Stopping == nil || c.Logger == nil {
+		errs = append(errs, errors.New("messages: the router needs a transport, a retry queue, users, a stop and a logger"))
+	}
+	if c.DeploymentID == "" {
+		errs = append(errs, errors.New("messages: the router needs the deployment's id"))
+	}
+	return errors.Join(errs...)
+}
+
+// port is the router's middleware and hooks, on its configuration.
+type port struct{ cfg RouterConfig }
+
+// NewRouter runs the event and command handlers, each on its own consumer group, behind the middleware, outermost
+// first: a message redelivered for another handler skipped, correlation id
+// carried to produced messages, poison queue for what will never pass, the
+// retry queue for what failed for itself alone (off the head of the queue),
+// quick retries with backoff, one log line per attempt (with the
+// correlation id), panic recovery.
+func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandlers []cqrs.CommandHandler) (*message.Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := port{cfg}
+	wlogger := watermill.NewSlogLogger(cfg.Logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
+	if err != nil {
+		return nil, err
+	}
+	// An outage (SMTP or database down) is not poisoned: the message is
+	// nacked and redelivered, and retried again, until it passes.
+	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(cfg.Transport.Publisher), transport.PoisonTopic,
+		func(err error) bool { return transport.Classify(err) == app.FailurePermanent })
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(
+		p.abortOnStop,
+		transport.ForNamedHandler,
+		middleware.CorrelationID,
+		poison,
+		cfg.Retries.Middleware,
+		// About 5 s of retries per delivery, but none for a failure of this
+		// message alone: the retry queue waits minutes, not seconds.
+		middleware.Retry{
+			MaxRetries:          6,
+			InitialInterval:     100 * time.Millisecond,
+			MaxInterval:         2 * time.Second,
+			Multiplier:          2,
+			RandomizationFactor: 0.2,
+			ShouldRetry: func(p middleware.RetryParams) bool {
+				return transport.Classify(p.Err) != app.FailureMessage
+			},
+		}.Middleware,
+		logMessages(cfg.Logger),
+		middleware.Recoverer,
+	)
+
+	eventProcessor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
+			return transport.EventTopic(p.EventName), nil
+		},
+		SubscriberConstructor: func(p cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return cfg.Transport.Subscriber(p.HandlerName, transport.EventTopic(p.EventName))
+		},
+		OnHandle: func(h cqrs.EventProcessorOnHandleParams) error {
+			if err := transport.CheckSchemaVersion(cfg.Events, h.EventName, h.Message); err != nil {
+				return err
+			}
+			if err := p.checkUserHeld(h.Message, h.EventName, h.Event); err != nil {
+				return err
+			}
+			return h.Handler.Handle(h.Message.Context(), h.Event)
+		},
+		Marshaler: transport.Marshaler,
+		Logger:    wlogger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := eventProcessor.AddHandlers(eventHandlers...); err != nil {
+		return nil, err
+	}
+
+	commandProcessor, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
+			return transport.CommandTopic(p.CommandName), nil
+		},
+		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return cfg.Transport.Subscriber(p.HandlerName, transport.CommandTopic(p.CommandName))
+		},
+		OnHandle:  p.ackRejectedCommands,
+		Marshaler: transport.Marshaler,
+		Logger:    wlogger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return router, commandProcessor.AddHandlers(commandHandlers...)
+}
+
+// checkUserHeld refuses an event about a user this deployment's database
+// does not hold: one published by a second deployment on the same broker
+// and namespace, whose users are not ours to email or credit. An event
+// from our own outbox carries our deployment id, and needs no query; one
+// without an origin is looked up. The refusal is permanent, so the event is
+// poisoned with this reason.
+func (p port) checkUserHeld(msg *message.Message, eventName string, e any) error {
+	about, ok := e.(interface{ StreamID() string })
+	if !ok || about.StreamID() == "" {
+		return nil // the handler rejects an event without a user id
+	}
+	origin := msg.Metadata.Get(transport.OriginKey)
+	if origin == p.cfg.DeploymentID {
+		return nil
+	}
+	if origin == "" {
+		held, err := p.cfg.Users.HoldsUser(msg.Context(), about.StreamID())
+		if err != nil || held {
+			return err
+		}
+	}
+	return fmt.Errorf("%s for user %s, whom this deployment's database does not hold (published by deployment %q): "+
+		"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID(), origin)
+}
+
+// abortOnStop cancels the message's context when the service stops, so a
+// handler retrying a failing dependency does not hold up the stop; the
+// failure is transient, so the message is not poisoned but redelivered.
+func (p port) abortOnStop(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx, cancel := context.WithCancel(msg.Context())
+		defer cancel()
+		defer context.AfterFunc(p.cfg.Stopping, cancel)()
+		msg.SetContext(ctx)
+		return next(msg)
+	}
+}
+
+// ackRejectedCommands logs a command the domain rejects and acks it: a
+// retry would be rejected again. Other errors are retried.
+func (p port) ackRejectedCommands(h cqrs.CommandProcessorOnHandleParams) error {
+	ctx := h.Message.Context()
+	err := h.Handler.Handle(ctx, h.Command)
+	var rejected *domain.Error
+	if errors.As(err, &rejected) {
+		p.cfg.Logger.WarnContext(ctx, "command rejected", "command", h.CommandName,
+			"message_uuid", h.Message.UUID, "code", rejected.Code, "reason", rejected.Error())
+		return nil
+	}
+	return err
+}
+
+// logMessages puts the message's correlation id (and client request id) in
+// its context and logs one
+// line per handled message with the handler's name, duration and error.
+func logMessages(logger *slog.Logger) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
+			ctx = app.WithClientRequestID(ctx, msg.Metadata.Get(transport.ClientRequestIDKey))
+			msg.SetContext(ctx)
+			start := time.Now()
+			produced, err := next(msg)
+			attrs := []any{
+				"handler", message.HandlerNameFromCtx(ctx),
+				"message_uuid", msg.UUID,
+				"duration", time.Since(start),
+			}
+			if err != nil {
+				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
+			} else {
+				logger.InfoContext(ctx, "message handled", attrs...)
+			}
+			return produced, err
+		}
+	}
+}
