@@ -2,7 +2,6 @@ package watermillsql
 
 import (
 	stdsql "database/sql"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,14 +95,12 @@ func (s QueueSchema) RequiresTransaction() bool { return !s.MySQL }
 // InsertQuery writes each message once per registered consumer group, in
 // one statement, in the order given.
 func (s QueueSchema) InsertQuery(params wsql.InsertQueryParams) (wsql.Query, error) {
+	args, err := messageArgs(params.Msgs)
+	if err != nil {
+		return wsql.Query{}, err
+	}
 	rows := make([]string, 0, len(params.Msgs))
-	args := make([]any, 0, 3*len(params.Msgs))
-	for i, msg := range params.Msgs {
-		metadata, err := json.Marshal(msg.Metadata)
-		if err != nil {
-			return wsql.Query{}, fmt.Errorf("marshal metadata of message %s: %w", msg.UUID, err)
-		}
-		args = append(args, msg.UUID, []byte(msg.Payload), string(metadata))
+	for i := range params.Msgs {
 		ord := strconv.Itoa(i)
 		switch {
 		case !s.MySQL:

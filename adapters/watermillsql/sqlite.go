@@ -37,13 +37,9 @@ func (s SQLiteSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQu
 
 // InsertQuery inserts messages in one statement.
 func (s SQLiteSchema) InsertQuery(params wsql.InsertQueryParams) (wsql.Query, error) {
-	args := make([]any, 0, 3*len(params.Msgs))
-	for _, msg := range params.Msgs {
-		metadata, err := json.Marshal(msg.Metadata)
-		if err != nil {
-			return wsql.Query{}, fmt.Errorf("marshal metadata of message %s: %w", msg.UUID, err)
-		}
-		args = append(args, msg.UUID, []byte(msg.Payload), string(metadata))
+	args, err := messageArgs(params.Msgs)
+	if err != nil {
+		return wsql.Query{}, err
 	}
 	values := strings.TrimSuffix(strings.Repeat("(?,?,?),", len(params.Msgs)), ",")
 	return wsql.Query{

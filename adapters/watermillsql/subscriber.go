@@ -3,6 +3,8 @@ package watermillsql
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -131,4 +133,18 @@ func (s *SQLSubscriber) Close() error {
 		}
 	}
 	return err
+}
+
+// messageArgs are the insert arguments of each message: uuid, payload and
+// metadata (JSON), in order.
+func messageArgs(msgs message.Messages) ([]any, error) {
+	args := make([]any, 0, 3*len(msgs))
+	for _, msg := range msgs {
+		metadata, err := json.Marshal(msg.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("marshal metadata of message %s: %w", msg.UUID, err)
+		}
+		args = append(args, msg.UUID, []byte(msg.Payload), string(metadata))
+	}
+	return args, nil
 }
