@@ -6,7 +6,10 @@ GOLANGCI_LINT_VERSION := v2.15.0
 comma := ,
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: run build test test-unit bench flood chaos chaos-short lint fmt
+.PHONY: help run build test test-unit bench flood chaos chaos-short lint fmt
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/; s/[$$]{2}/$$/g' | expand -t 14
 
 run: ## Build and serve on $$HTTP_ADDR (default :8080).
 	go run ./cmd/app
@@ -67,5 +70,5 @@ chaos-short: ## Run the fault scenarios at a small size.
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run --build-tags chaos,chaos_short ./...
 
-fmt:
+fmt: ## gofmt every file.
 	gofmt -w .

@@ -16,19 +16,28 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	kind, err := parseArgs(os.Args[1:])
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "onboard: %v\n\n%s", err, usage())
+		os.Exit(2)
+	case kind == printHelp:
+		fmt.Print(usage())
+		return
+	}
+	if err := run(kind); err != nil {
 		// One line, whatever the number of problems.
 		fmt.Fprintln(os.Stderr, "onboard:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(kind commandKind) error {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
-	if len(os.Args) > 1 {
+	if kind == runOperator {
 		return runCommand(cfg, os.Args[1:], os.Stdout)
 	}
 	cfg.HashConcurrency = spareProcessors()
