@@ -201,6 +201,7 @@ func e2eEnv(overrides map[string]string) []string {
 		// turn it on.
 		"RATE_LIMIT_REGISTRATIONS": "off",
 		"TRUSTED_PROXIES":          "",
+		"LOG_LEVEL":                "info",
 	}
 	for k, v := range overrides {
 		vars[k] = v

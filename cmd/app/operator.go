@@ -34,6 +34,7 @@ var variables = []struct{ name, meaning, fallback string }{
 	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
 	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h"},
 	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
+	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
 }
 
 // usage is the help of the command line.

@@ -57,6 +57,13 @@ type Service struct {
 	// lastRequest is when the HTTP server last accepted a connection or
 	// began reading a request (UnixNano).
 	lastRequest atomic.Int64
+	// libraryLogger is given to Watermill and the migrations: what they
+	// log at INFO is DEBUG here (see libraryLogs).
+	libraryLogger *slog.Logger
+	// startAttrs describe the deployment in the start line: its database,
+	// transport and mailer; mailsToLog: the mailer writes emails to the log.
+	startAttrs []any
+	mailsToLog bool
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
@@ -64,6 +71,7 @@ type Service struct {
 func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
 	s := &Service{logger: logger}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.libraryLogger = slog.New(libraryLogs{Handler: logger.Handler(), stopping: s.isStopping})
 	defer func() {
 		if err != nil {
 			s.closeResources()
@@ -72,7 +80,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
-	if s.db, err = adapters.OpenDatabase(startCtx, cfg.DatabaseURL, logger); err != nil {
+	if s.db, err = adapters.OpenDatabase(startCtx, cfg.DatabaseURL, s.libraryLogger); err != nil {
 		return nil, err
 	}
 	if adapters.Dialect(s.db) == "postgres" {
@@ -90,18 +98,24 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 	if s.transport, err = adapters.NewTransport(adapters.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: logger,
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: s.libraryLogger,
 	}); err != nil {
 		return nil, err
 	}
+	mailerKind := "given"
 	if mailer == nil {
 		if mailer, err = newMailer(cfg, logger); err != nil {
 			return nil, err
 		}
 		s.mailConns, _ = mailer.(io.Closer)
+		mailerKind, s.mailsToLog = "smtp", cfg.SMTPURL == ""
+		if s.mailsToLog {
+			mailerKind = "log"
+		}
 	}
+	s.startAttrs = []any{"database", adapters.Dialect(s.db), "transport", cfg.PubSub, "mailer", mailerKind}
 
-	users := adapters.NewUserStore(s.db, logger)
+	users := adapters.NewUserStore(s.db, s.libraryLogger)
 	ledger := adapters.NewPointsLedger(s.db)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
@@ -232,7 +246,7 @@ func (s *Service) drain() {
 // quick retries with backoff, one log line per attempt (with the
 // correlation id), panic recovery.
 func (s *Service) newHandlersRouter(application app.Application, eventHandlers []cqrs.EventHandler, users *adapters.UserStore) (*message.Router, error) {
-	wlogger := watermill.NewSlogLogger(s.logger)
+	wlogger := watermill.NewSlogLogger(s.libraryLogger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
 	if err != nil {
 		return nil, err
@@ -262,7 +276,7 @@ func (s *Service) newHandlersRouter(application app.Application, eventHandlers [
 				return adapters.Classify(p.Err) != adapters.FailureMessage
 			},
 		}.Middleware,
-		logMessages(s.logger),
+		logMessages(s.logger, s.isStopping),
 		middleware.Recoverer,
 	)
 
@@ -365,8 +379,9 @@ func (s *Service) ackRejectedCommands(p cqrs.CommandProcessorOnHandleParams) err
 
 // logMessages puts the message's correlation id (and client request id) in
 // its context and logs one
-// line per handled message with the handler's name, duration and error.
-func logMessages(logger *slog.Logger) message.HandlerMiddleware {
+// line per handled message with the handler's name, duration and error. A
+// handler cancelled by the stop has not failed: its message comes again.
+func logMessages(logger *slog.Logger, stopping func() bool) message.HandlerMiddleware {
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
@@ -379,20 +394,78 @@ func logMessages(logger *slog.Logger) message.HandlerMiddleware {
 				"message_uuid", msg.UUID,
 				"duration", time.Since(start),
 			}
-			if err != nil {
-				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
-			} else {
+			switch {
+			case err == nil:
 				logger.InfoContext(ctx, "message handled", attrs...)
+			case errors.Is(err, context.Canceled) && stopping():
+				logger.InfoContext(ctx, "message interrupted by the stop", append(attrs, "error", err)...)
+			default:
+				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
 			}
 			return produced, err
 		}
 	}
 }
 
+// isStopping reports whether the service is stopping.
+func (s *Service) isStopping() bool { return s.stopping.Err() != nil }
+
+// libraryLogs lowers to DEBUG what Watermill and the migrations log at
+// INFO (subscribers starting and stopping, the schema they create, each
+// migration applied), and the errors of a stop in progress that only say
+// that a context was canceled: at INFO, the log tells what the service
+// does, and an ERROR is worth reading.
+type libraryLogs struct {
+	slog.Handler
+	stopping func() bool
+}
+
+// lowered is the level a library's record of this level is logged at,
+// before its attributes are known.
+func lowered(level slog.Level) slog.Level {
+	if level == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return level
+}
+
+// Enabled implements slog.Handler.
+func (h libraryLogs) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.Handler.Enabled(ctx, lowered(level))
+}
+
+// Handle implements slog.Handler.
+func (h libraryLogs) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = lowered(r.Level)
+	if r.Level == slog.LevelError && h.stopping() {
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok && errors.Is(err, context.Canceled) {
+				r.Level = slog.LevelDebug
+				return false
+			}
+			return true
+		})
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs implements slog.Handler.
+func (h libraryLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return libraryLogs{Handler: h.Handler.WithAttrs(attrs), stopping: h.stopping}
+}
+
+// WithGroup implements slog.Handler.
+func (h libraryLogs) WithGroup(name string) slog.Handler {
+	return libraryLogs{Handler: h.Handler.WithGroup(name), stopping: h.stopping}
+}
+
 // newForwarder moves outbox rows to the transport. It runs on a router of
 // its own, started once every handler has subscribed.
 func (s *Service) newForwarder() (*forwarder.Forwarder, error) {
-	wlogger := watermill.NewSlogLogger(s.logger)
+	wlogger := watermill.NewSlogLogger(s.libraryLogger)
 	outbox, err := adapters.NewWokenSQLSubscriber(s.db, s.wakeup, "forwarder", adapters.OutboxTopic, wlogger)
 	if err != nil {
 		return nil, err
@@ -425,7 +498,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
-	s.logger.Info("onboard is serving", "addr", s.Addr(), "namespace", s.transport.Namespace())
+	if s.mailsToLog {
+		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
+	}
+	// The one line at start; tests wait for it and read addr and namespace.
+	s.logger.Info("onboard is serving", append([]any{"addr", s.Addr(), "namespace", s.transport.Namespace()},
+		s.startAttrs...)...)
 
 	var runErr error
 	select {
