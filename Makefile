@@ -6,7 +6,10 @@ GOLANGCI_LINT_VERSION := v2.15.0
 comma := ,
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: run build test bench flood chaos chaos-short lint fmt
+.PHONY: help run build test test-unit bench flood chaos chaos-short lint fmt
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/; s/[$$]{2}/$$/g' | expand -t 14
 
 run: ## Build and serve on $$HTTP_ADDR (default :8080).
 	go run ./cmd/app
@@ -15,16 +18,30 @@ build: ## Build every package and the binary into bin/.
 	go build ./...
 	go build -o bin/onboard ./cmd/app
 
-# Integration and end-to-end tests run when TEST_POSTGRES_URL and TEST_AMQP_URL
-# are set; they skip naming the variable otherwise, and fail under REQUIRE_SERVICES=1.
-# -v lists every test with its PASS / SKIP / FAIL line; the RUN lines are dropped.
+# `go test -json` through internal/testsummary: the output of `go test -v`
+# without its RUN, PAUSE, CONT and NAME lines, then a summary (packages,
+# tests passed, failed and skipped by reason, the variables that would run
+# the skipped ones) whose last line reads "N passed, N failed, N skipped".
+# The exit status is the tests' (pipefail).
+TEST_SUMMARY = go run ./internal/testsummary
+
+# Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL
+# and TEST_AMQP_URL are set; they skip naming the variable otherwise, and fail
+# under REQUIRE_SERVICES=1.
 # -p 1: packages share the database servers and RabbitMQ, whose queue names
 # are fixed: two packages at once would take each other's messages.
 # The fault scenarios run at their short size (tags chaos, chaos_short).
-test: ## Run every test with the race detector.
+test: ## Run every test with the race detector, then a summary.
 	go vet -tags chaos,chaos_short ./...
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	go test -tags chaos,chaos_short -race -count=1 -p 1 -timeout 20m -v ./... 2>&1 | { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)' || true; }
+	go test -tags chaos,chaos_short -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | $(TEST_SUMMARY)
+
+# The fast tier: every test that needs no service, packages in parallel.
+# -short skips the integration tests whatever TEST_* variables are set (and
+# REQUIRE_SERVICES), and the end-to-end tests that run the built binary; the
+# fault scenarios are not built (no chaos tag). Results are cached as usual.
+test-unit: ## Run the tests that need no service (-short, under a minute), then a summary.
+	go test -short -race -timeout 5m -json ./... 2>&1 | $(TEST_SUMMARY)
 
 # Benchmarks of the hot paths beside bcrypt, on every database whose URL is
 # set; with PostgreSQL and RabbitMQ, the backlog drain and the idle cost too.
@@ -53,5 +70,5 @@ chaos-short: ## Run the fault scenarios at a small size.
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run --build-tags chaos,chaos_short ./...
 
-fmt:
+fmt: ## gofmt every file.
 	gofmt -w .

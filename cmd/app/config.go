@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"time"
@@ -41,6 +42,8 @@ type Config struct {
 	RegistrationLimit ports.RateLimit
 	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
 	TrustedProxies []netip.Prefix
+	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
+	LogLevel slog.Level
 }
 
 // Defaults of the environment variables.
@@ -110,6 +113,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.TrustedProxies, err = ports.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
+	if raw := get("LOG_LEVEL", "info"); cfg.LogLevel.UnmarshalText([]byte(raw)) != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
 	}
 	switch cfg.PubSub {
 	case "gochannel", "sql", "amqp":

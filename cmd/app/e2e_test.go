@@ -90,9 +90,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// onboardBinary builds ./cmd/app once per test binary run.
+// onboardBinary builds ./cmd/app once per test binary run. The tests that
+// run the binary are end-to-end tests: skipped under -short.
 func onboardBinary(t *testing.T) string {
 	t.Helper()
+	testenv.SkipIfShort(t, "end-to-end test (runs the built binary)")
 	e2eBinary.once.Do(func() {
 		dir, err := os.MkdirTemp("", "onboard-e2e-")
 		if err != nil {
@@ -200,6 +202,7 @@ func e2eEnv(overrides map[string]string) []string {
 		// turn it on.
 		"RATE_LIMIT_REGISTRATIONS": "off",
 		"TRUSTED_PROXIES":          "",
+		"LOG_LEVEL":                "info",
 	}
 	for k, v := range overrides {
 		vars[k] = v

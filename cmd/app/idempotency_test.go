@@ -60,8 +60,14 @@ func errorCode(t *testing.T, body []byte) string {
 	return e.Error.Code
 }
 
+// TestService_IdempotencyKey: SQLite always runs; PostgreSQL when its
+// variable is set.
 func TestService_IdempotencyKey(t *testing.T) {
-	s := startService(t)
+	t.Run("sqlite", func(t *testing.T) { testIdempotencyKey(t, startServiceOnSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { testIdempotencyKey(t, startService(t)) })
+}
+
+func testIdempotencyKey(t *testing.T, s *runningService) {
 	const key = "signup-7f3c2a9e"
 	ada := `{"name":"Ada Lovelace","email":"ada@example.com","password":"correct horse battery"}`
 

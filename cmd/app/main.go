@@ -16,23 +16,35 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	kind, err := parseArgs(os.Args[1:])
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "onboard: %v\n\n%s", err, usage())
+		os.Exit(2)
+	case kind == printHelp:
+		fmt.Print(usage())
+		return
+	}
+	if err := run(kind); err != nil {
 		// One line, whatever the number of problems.
 		fmt.Fprintln(os.Stderr, "onboard:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(kind commandKind) error {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
-	if len(os.Args) > 1 {
+	if kind == runOperator {
 		return runCommand(cfg, os.Args[1:], os.Stdout)
 	}
 	cfg.HashConcurrency = spareProcessors()
-	logger := slog.New(app.LogHandler{Handler: slog.NewJSONHandler(os.Stdout, nil)})
+	logger := slog.New(app.LogHandler{Handler: slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+		Level:       cfg.LogLevel,
+		ReplaceAttr: durationsInMilliseconds,
+	})})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	svc, err := NewService(ctx, cfg, nil, logger)
@@ -40,6 +52,15 @@ func run() error {
 		return err
 	}
 	return svc.Run(ctx)
+}
+
+// durationsInMilliseconds logs every duration as a number of milliseconds,
+// its name ending in _ms: "duration" becomes "duration_ms": 12.345.
+func durationsInMilliseconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration().Microseconds())/1000)
+	}
+	return a
 }
 
 // spareProcessors doubles the runtime's processors and returns how many

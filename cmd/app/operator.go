@@ -18,15 +18,80 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 )
 
-const usage = "usage: onboard                       run the service\n" +
-	"       onboard poison list           list poisoned messages\n" +
-	"       onboard poison requeue ID     send one back to the handler that failed on it\n" +
-	"       onboard retries list          list messages waiting for a later retry"
+// variables are the environment variables the service and the operator
+// commands read, with their defaults: the README's configuration table.
+var variables = []struct{ name, meaning, fallback string }{
+	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
+	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
+	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
+	{"MAIL_FROM", "sender address", DefaultMailFrom},
+	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
+	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10"},
+	{"SIGNUP_POINTS", "points granted on registration", "100"},
+	{"RATE_LIMIT_REGISTRATIONS", "POST /users per client address: N/s, N/m or N/h, optionally ,burst=B; or off", "30/m,burst=10"},
+	{"TRUSTED_PROXIES", "IP addresses and CIDR prefixes of the proxies whose X-Forwarded-For is read", "empty"},
+	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", "64"},
+	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
+	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h"},
+	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
+	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+}
+
+// usage is the help of the command line.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`onboard registers users over HTTP and sends their welcome email and signup
+points from events.
+
+usage:
+  onboard                       run the service
+  onboard poison list           list poisoned messages
+  onboard poison requeue ID     send one back to the handler that failed on it
+  onboard retries list          list messages waiting for a later retry
+  onboard help                  print this help (also -h, --help)
+
+The subcommands read the same environment as the service.
+
+environment:
+`)
+	for _, v := range variables {
+		fmt.Fprintf(&b, "  %s (default: %s)\n      %s\n", v.name, v.fallback, v.meaning)
+	}
+	return b.String()
+}
+
+// errUsage is a command line onboard does not know.
+var errUsage = errors.New("unknown command")
+
+// commandKind is what a command line asks for.
+type commandKind int
+
+const (
+	serve commandKind = iota
+	printHelp
+	runOperator
+)
+
+// parseArgs reads the command line, before any configuration: help never
+// depends on the environment.
+func parseArgs(args []string) (commandKind, error) {
+	switch {
+	case len(args) == 0:
+		return serve, nil
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return printHelp, nil
+	case len(args) == 2 && (args[0] == "poison" || args[0] == "retries") && args[1] == "list",
+		len(args) == 3 && args[0] == "poison" && args[1] == "requeue":
+		return runOperator, nil
+	}
+	return 0, fmt.Errorf("%w: %q", errUsage, strings.Join(args, " "))
+}
 
 // runCommand runs an operator's subcommand, configured like the service.
 func runCommand(cfg Config, args []string, out io.Writer) error {
 	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries") {
-		return errors.New(usage)
+		return errUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -40,7 +105,7 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 	defer func() { _ = db.Close() }()
 	if args[0] == "retries" {
 		if args[1] != "list" || len(args) != 2 {
-			return errors.New(usage)
+			return errUsage
 		}
 		return listRetries(ctx, db, out)
 	}
@@ -65,7 +130,7 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 		_, err = fmt.Fprintf(out, "requeued %s to %s for %s\n", requeued.ID, requeued.Topic, requeued.Handler)
 		return err
 	}
-	return errors.New(usage)
+	return errUsage
 }
 
 func listPoisoned(ctx context.Context, queue transport.PoisonQueue, out io.Writer) error {

@@ -60,6 +60,13 @@ type Service struct {
 	// lastRequest is when the HTTP server last accepted a connection or
 	// began reading a request (UnixNano).
 	lastRequest atomic.Int64
+	// libraryLogger is given to Watermill and the migrations: what they
+	// log at INFO is DEBUG here (see libraryLogs).
+	libraryLogger *slog.Logger
+	// startAttrs describe the deployment in the start line: its database,
+	// transport and mailer; mailsToLog: the mailer writes emails to the log.
+	startAttrs []any
+	mailsToLog bool
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
@@ -67,6 +74,7 @@ type Service struct {
 func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
 	s := &Service{logger: logger}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.libraryLogger = slog.New(libraryLogs{Handler: logger.Handler(), stopping: s.isStopping})
 	defer func() {
 		if err != nil {
 			s.closeResources()
@@ -75,7 +83,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
-	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, logger); err != nil {
+	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.libraryLogger); err != nil {
 		return nil, err
 	}
 	if sqldb.Of(s.db).Name() == "postgres" {
@@ -93,18 +101,24 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 	if s.transport, err = transport.NewTransport(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: logger,
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: s.libraryLogger,
 	}); err != nil {
 		return nil, err
 	}
+	mailerKind := "given"
 	if mailer == nil {
 		if mailer, err = newMailer(cfg, logger); err != nil {
 			return nil, err
 		}
 		s.mailConns, _ = mailer.(io.Closer)
+		mailerKind, s.mailsToLog = "smtp", cfg.SMTPURL == ""
+		if s.mailsToLog {
+			mailerKind = "log"
+		}
 	}
+	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
 
-	users := adapters.NewUserStore(s.db, logger)
+	users := adapters.NewUserStore(s.db, s.libraryLogger)
 	ledger := adapters.NewPointsLedger(s.db)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
@@ -144,12 +158,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
-		Events: domain.Events, Stopping: s.stopping, Logger: logger,
+		Events: domain.Events, Stopping: s.stopping, Logger: logger, LibraryLogger: s.libraryLogger,
 	}, eventHandlers, commandHandlers); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
-		DB: s.db, Wakeup: s.wakeup, Transport: s.transport, DeploymentID: s.deploymentID, Logger: logger,
+		DB: s.db, Wakeup: s.wakeup, Transport: s.transport, DeploymentID: s.deploymentID, Logger: s.libraryLogger,
 	}); err != nil {
 		return nil, err
 	}
@@ -249,6 +263,61 @@ func (s *Service) drain() {
 	}
 }
 
+// isStopping reports whether the service is stopping.
+func (s *Service) isStopping() bool { return s.stopping.Err() != nil }
+
+// libraryLogs lowers to DEBUG what Watermill and the migrations log at
+// INFO (subscribers starting and stopping, the schema they create, each
+// migration applied), and the errors of a stop in progress that only say
+// that a context was canceled: at INFO, the log tells what the service
+// does, and an ERROR is worth reading.
+type libraryLogs struct {
+	slog.Handler
+	stopping func() bool
+}
+
+// lowered is the level a library's record of this level is logged at,
+// before its attributes are known.
+func lowered(level slog.Level) slog.Level {
+	if level == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return level
+}
+
+// Enabled implements slog.Handler.
+func (h libraryLogs) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.Handler.Enabled(ctx, lowered(level))
+}
+
+// Handle implements slog.Handler.
+func (h libraryLogs) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = lowered(r.Level)
+	if r.Level == slog.LevelError && h.stopping() {
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok && errors.Is(err, context.Canceled) {
+				r.Level = slog.LevelDebug
+				return false
+			}
+			return true
+		})
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs implements slog.Handler.
+func (h libraryLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return libraryLogs{Handler: h.Handler.WithAttrs(attrs), stopping: h.stopping}
+}
+
+// WithGroup implements slog.Handler.
+func (h libraryLogs) WithGroup(name string) slog.Handler {
+	return libraryLogs{Handler: h.Handler.WithGroup(name), stopping: h.stopping}
+}
+
 // Run serves until ctx ends, then stops taking requests, lets requests and
 // handlers in flight finish, and closes everything.
 func (s *Service) Run(ctx context.Context) error {
@@ -267,7 +336,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
-	s.logger.Info("onboard is serving", "addr", s.Addr(), "namespace", s.transport.Namespace())
+	if s.mailsToLog {
+		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
+	}
+	// The one line at start; tests wait for it and read addr and namespace.
+	s.logger.Info("onboard is serving", append([]any{"addr", s.Addr(), "namespace", s.transport.Namespace()},
+		s.startAttrs...)...)
 
 	var runErr error
 	select {

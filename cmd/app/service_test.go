@@ -240,8 +240,14 @@ func (s *runningService) tryCount(query string, args ...any) (int, error) {
 // gochannel the forwarder's publish returns only once every event handler
 // acked, so a drained outbox means every handler is done.
 func (s *runningService) outboxDrained() bool {
-	pending, err := s.tryCount(`SELECT count(*) FROM ` + s.db.Quote(watermillsql.MessagesTable(s.db.DB, transport.OutboxTopic)) +
-		` WHERE consumer_group = 'forwarder'`)
+	outbox := s.db.Quote(watermillsql.MessagesTable(s.db.DB, transport.OutboxTopic))
+	query := `SELECT count(*) FROM ` + outbox + ` WHERE consumer_group = 'forwarder'`
+	if s.db.Dialect == "sqlite" {
+		// Offsets per consumer group: the rows after the forwarder's last ack.
+		query = `SELECT count(*) FROM ` + outbox + ` WHERE "offset" > COALESCE((SELECT offset_acked FROM ` +
+			s.db.Quote("watermill_offsets_"+transport.OutboxTopic) + ` WHERE consumer_group = 'forwarder'), 0)`
+	}
+	pending, err := s.tryCount(query)
 	return err == nil && pending == 0
 }
 

@@ -1,7 +1,9 @@
 // Package testenv gives integration tests the services they need. A test
 // asks for a service by the environment variable holding its URL: when the
 // variable is unset the test is skipped with a message naming it, unless
-// REQUIRE_SERVICES=1, under which it fails.
+// REQUIRE_SERVICES=1, under which it fails. Under -short (the fast tier,
+// `make test-unit`) every such test is skipped, whatever the environment:
+// the fast tier needs no service.
 package testenv
 
 import (
@@ -27,18 +29,38 @@ const (
 )
 
 // URL returns the service URL in the variable, or skips the test (fails it
-// under REQUIRE_SERVICES=1) when the variable is unset.
+// under REQUIRE_SERVICES=1) when the variable is unset. Under -short it
+// skips the test in any case.
 func URL(t testing.TB, variable string) string {
 	t.Helper()
-	value := os.Getenv(variable)
-	if value != "" {
+	return serviceURL(t, variable, os.Getenv, testing.Short())
+}
+
+func serviceURL(t testing.TB, variable string, getenv func(string) string, short bool) string {
+	t.Helper()
+	if short {
+		t.Skipf("integration test (needs %s): skipped under -short", variable)
+		return ""
+	}
+	if value := getenv(variable); value != "" {
 		return value
 	}
-	if os.Getenv("REQUIRE_SERVICES") == "1" {
+	if getenv("REQUIRE_SERVICES") == "1" {
 		t.Fatalf("%s is not set and REQUIRE_SERVICES=1: this integration test must run", variable)
+		return ""
 	}
+	// The summary of `make test` and .ci/run read "<VARIABLE> is not set: skipping".
 	t.Skipf("%s is not set: skipping this integration test (set it, or REQUIRE_SERVICES=1 to make this a failure)", variable)
 	return ""
+}
+
+// SkipIfShort skips a test that is too slow for the fast tier, such as one
+// that builds and runs the service's binary.
+func SkipIfShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("%s: skipped under -short", what)
+	}
 }
 
 // PostgresDatabase creates an empty database on the TEST_POSTGRES_URL server

@@ -39,7 +39,10 @@ type RouterConfig struct {
 	// Stopping ends when the service stops: handlers in flight give up,
 	// and their messages are redelivered later.
 	Stopping context.Context
-	Logger   *slog.Logger
+	// Logger takes the handlers' lines; LibraryLogger (Logger when nil)
+	// takes Watermill's own.
+	Logger        *slog.Logger
+	LibraryLogger *slog.Logger
 }
 
 // Validate returns every problem at once.
@@ -67,8 +70,11 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.LibraryLogger == nil {
+		cfg.LibraryLogger = cfg.Logger
+	}
 	p := port{cfg}
-	wlogger := watermill.NewSlogLogger(cfg.Logger)
+	wlogger := watermill.NewSlogLogger(cfg.LibraryLogger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
 	if err != nil {
 		return nil, err
@@ -98,7 +104,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 				return transport.Classify(p.Err) != app.FailureMessage
 			},
 		}.Middleware,
-		logMessages(cfg.Logger),
+		logMessages(cfg.Logger, func() bool { return cfg.Stopping.Err() != nil }),
 		middleware.Recoverer,
 	)
 
@@ -198,9 +204,10 @@ func (p port) ackRejectedCommands(h cqrs.CommandProcessorOnHandleParams) error {
 }
 
 // logMessages puts the message's correlation id (and client request id) in
-// its context and logs one
-// line per handled message with the handler's name, duration and error.
-func logMessages(logger *slog.Logger) message.HandlerMiddleware {
+// its context and logs one line per handled message with the handler's
+// name, duration and error. A handler canceled by the stop has not failed:
+// its message comes again.
+func logMessages(logger *slog.Logger, stopping func() bool) message.HandlerMiddleware {
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			ctx := app.WithCorrelationID(msg.Context(), middleware.MessageCorrelationID(msg))
@@ -213,10 +220,13 @@ func logMessages(logger *slog.Logger) message.HandlerMiddleware {
 				"message_uuid", msg.UUID,
 				"duration", time.Since(start),
 			}
-			if err != nil {
-				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
-			} else {
+			switch {
+			case err == nil:
 				logger.InfoContext(ctx, "message handled", attrs...)
+			case errors.Is(err, context.Canceled) && stopping():
+				logger.InfoContext(ctx, "message interrupted by the stop", append(attrs, "error", err)...)
+			default:
+				logger.ErrorContext(ctx, "message failed", append(attrs, "error", err)...)
 			}
 			return produced, err
 		}
