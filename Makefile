@@ -22,25 +22,30 @@ build: ## Build every package and the binary into bin/.
 # without its RUN, PAUSE, CONT and NAME lines, then a summary (packages,
 # tests passed, failed and skipped by reason, the variables that would run
 # the skipped ones) whose last line reads "N passed, N failed, N skipped".
-# The exit status is the tests' (pipefail).
-TEST_SUMMARY = go run ./internal/testsummary
+# The exit status is the tests' (pipefail). Built first, as `go run` would
+# add a line of its own after the summary when the tests fail.
+TEST_SUMMARY = bin/testsummary
 
 # Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL
 # and TEST_AMQP_URL are set; they skip naming the variable otherwise, and fail
 # under REQUIRE_SERVICES=1.
-# -p 1: packages share the database servers and RabbitMQ, whose queue names
-# are fixed: two packages at once would take each other's messages.
+# Packages run in parallel (no -p 1): each database test makes a database of
+# its own, and topics, queues and exchanges are named per test; cmd/app's
+# end-to-end tests on RabbitMQ share the namespace "e2e", and take turns
+# under a lock on the PostgreSQL (or MySQL) server.
 # The fault scenarios run at their short size (tags chaos, chaos_short).
 test: ## Run every test with the race detector, then a summary.
 	go vet -tags chaos,chaos_short ./...
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	go test -tags chaos,chaos_short -race -count=1 -p 1 -timeout 20m -json ./... 2>&1 | $(TEST_SUMMARY)
+	go build -o $(TEST_SUMMARY) ./internal/testsummary
+	go test -tags chaos,chaos_short -race -count=1 -timeout 20m -json ./... 2>&1 | $(TEST_SUMMARY)
 
 # The fast tier: every test that needs no service, packages in parallel.
 # -short skips the integration tests whatever TEST_* variables are set (and
 # REQUIRE_SERVICES), and the end-to-end tests that run the built binary; the
 # fault scenarios are not built (no chaos tag). Results are cached as usual.
 test-unit: ## Run the tests that need no service (-short, under a minute), then a summary.
+	go build -o $(TEST_SUMMARY) ./internal/testsummary
 	go test -short -race -timeout 5m -json ./... 2>&1 | $(TEST_SUMMARY)
 
 # Benchmarks of the hot paths beside bcrypt, on every database whose URL is

@@ -81,7 +81,9 @@ func (r *run) add(e event, w *bufio.Writer) {
 	switch e.Action {
 	case "output", "build-output":
 		if !progress.MatchString(e.Output) {
-			_, _ = io.WriteString(w, e.Output)
+			// A subtest's lines come unindented: indent them as -v does, by
+			// its depth, so a parent's --- PASS line stands out.
+			_, _ = io.WriteString(w, strings.Repeat("    ", strings.Count(e.Test, "/"))+e.Output)
 			_ = w.Flush()
 		}
 		if e.Test != "" {

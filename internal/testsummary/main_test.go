@@ -34,8 +34,10 @@ func TestSummarize_GoTestOutput(t *testing.T) {
 		"    sample_test.go:10: a note\n",
 		"--- PASS: TestPasses (",
 		"--- FAIL: TestFails (",
-		"--- SKIP: TestParent/needs_a_service (",
-		"--- FAIL: TestParent (",
+		"\n    --- SKIP: TestParent/needs_a_service (",
+		"\n    --- FAIL: TestParent/fails (",
+		"\n        sample_test.go:21: broken on purpose\n",
+		"\n--- FAIL: TestParent (",
 		"--- PASS: TestSkippedSubtests (",
 		"FAIL\tgithub.com/onboard/onboard/internal/testsummary/testdata/sample\t",
 	} {
