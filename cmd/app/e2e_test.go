@@ -203,6 +203,8 @@ func e2eEnv(overrides map[string]string) []string {
 		"RATE_LIMIT_REGISTRATIONS": "off",
 		"TRUSTED_PROXIES":          "",
 		"LOG_LEVEL":                "info",
+		"EMAIL_RETRY_MAX_AGE":      DefaultRetryMaxAge.String(),
+		"EMAIL_RETRY_FIRST_DELAY":  DefaultRetryDelay.String(),
 	}
 	for k, v := range overrides {
 		vars[k] = v
