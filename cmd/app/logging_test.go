@@ -40,18 +40,18 @@ func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	return out
 }
 
-// What Watermill logs through the library logger: INFO becomes DEBUG, and
+// What Watermill logs through the dependency logger: INFO becomes DEBUG, and
 // an ERROR that says a context was canceled too, but only during a stop.
-func TestLibraryLogs(t *testing.T) {
+func TestDependencyLogs(t *testing.T) {
 	canceled := fmt.Errorf("could not begin tx for querying: %w", context.Canceled)
 	logAll := func(level slog.Level, stopping bool) []map[string]any {
 		logger, buf := jsonLog(level)
-		library := slog.New(libraryLogs{Handler: logger.Handler(), stopping: func() bool { return stopping }})
-		wlogger := watermill.NewSlogLogger(library).With(watermill.LogFields{"topic": "t"})
+		deps := slog.New(dependencyLogs{Handler: logger.Handler(), stopping: func() bool { return stopping }})
+		wlogger := watermill.NewSlogLogger(deps).With(watermill.LogFields{"topic": "t"})
 		wlogger.Trace("trace", nil)
 		wlogger.Debug("debug", nil)
 		wlogger.Info("info", watermill.LogFields{"wait_time": time.Second})
-		library.With("topic", "t").Warn("warn")
+		deps.With("topic", "t").Warn("warn")
 		wlogger.Error("canceled", canceled, nil)
 		wlogger.Error("broken", errors.New("broken"), nil)
 		return records(t, buf)

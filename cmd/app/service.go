@@ -60,9 +60,9 @@ type Service struct {
 	// lastRequest is when the HTTP server last accepted a connection or
 	// began reading a request (UnixNano).
 	lastRequest atomic.Int64
-	// libraryLogger is given to Watermill and the migrations: what they
-	// log at INFO is DEBUG here (see libraryLogs).
-	libraryLogger *slog.Logger
+	// depLogger is given to Watermill and the migrations: what they
+	// log at INFO is DEBUG here (see dependencyLogs).
+	depLogger *slog.Logger
 	// startAttrs describe the deployment in the start line: its database,
 	// transport and mailer; mailsToLog: the mailer writes emails to the log.
 	startAttrs []any
@@ -74,7 +74,7 @@ type Service struct {
 func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
 	s := &Service{logger: logger}
 	s.stopping, s.stop = context.WithCancel(context.Background())
-	s.libraryLogger = slog.New(libraryLogs{Handler: logger.Handler(), stopping: s.isStopping})
+	s.depLogger = slog.New(dependencyLogs{Handler: logger.Handler(), stopping: s.isStopping})
 	defer func() {
 		if err != nil {
 			s.closeResources()
@@ -83,7 +83,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
-	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.libraryLogger); err != nil {
+	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.depLogger); err != nil {
 		return nil, err
 	}
 	if sqldb.Of(s.db).Name() == "postgres" {
@@ -101,7 +101,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 	if s.transport, err = transport.NewTransport(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: s.libraryLogger,
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: s.depLogger,
 	}); err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
 
-	users := adapters.NewUserStore(s.db, s.libraryLogger)
+	users := adapters.NewUserStore(s.db, s.depLogger)
 	ledger := adapters.NewPointsLedger(s.db)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
@@ -158,12 +158,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
-		Events: domain.Events, Stopping: s.stopping, Logger: logger, LibraryLogger: s.libraryLogger,
+		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
 	}, eventHandlers, commandHandlers); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
-		DB: s.db, Wakeup: s.wakeup, Transport: s.transport, DeploymentID: s.deploymentID, Logger: s.libraryLogger,
+		DB: s.db, Wakeup: s.wakeup, Transport: s.transport, DeploymentID: s.deploymentID, Logger: s.depLogger,
 	}); err != nil {
 		return nil, err
 	}
@@ -266,12 +266,12 @@ func (s *Service) drain() {
 // isStopping reports whether the service is stopping.
 func (s *Service) isStopping() bool { return s.stopping.Err() != nil }
 
-// libraryLogs lowers to DEBUG what Watermill and the migrations log at
+// dependencyLogs lowers to DEBUG what Watermill and the migrations log at
 // INFO (subscribers starting and stopping, the schema they create, each
 // migration applied), and the errors of a stop in progress that only say
 // that a context was canceled: at INFO, the log tells what the service
 // does, and an ERROR is worth reading.
-type libraryLogs struct {
+type dependencyLogs struct {
 	slog.Handler
 	stopping func() bool
 }
@@ -286,12 +286,12 @@ func lowered(level slog.Level) slog.Level {
 }
 
 // Enabled implements slog.Handler.
-func (h libraryLogs) Enabled(ctx context.Context, level slog.Level) bool {
+func (h dependencyLogs) Enabled(ctx context.Context, level slog.Level) bool {
 	return h.Handler.Enabled(ctx, lowered(level))
 }
 
 // Handle implements slog.Handler.
-func (h libraryLogs) Handle(ctx context.Context, r slog.Record) error {
+func (h dependencyLogs) Handle(ctx context.Context, r slog.Record) error {
 	r.Level = lowered(r.Level)
 	if r.Level == slog.LevelError && h.stopping() {
 		r.Attrs(func(a slog.Attr) bool {
@@ -309,13 +309,13 @@ func (h libraryLogs) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // WithAttrs implements slog.Handler.
-func (h libraryLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return libraryLogs{Handler: h.Handler.WithAttrs(attrs), stopping: h.stopping}
+func (h dependencyLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return dependencyLogs{Handler: h.Handler.WithAttrs(attrs), stopping: h.stopping}
 }
 
 // WithGroup implements slog.Handler.
-func (h libraryLogs) WithGroup(name string) slog.Handler {
-	return libraryLogs{Handler: h.Handler.WithGroup(name), stopping: h.stopping}
+func (h dependencyLogs) WithGroup(name string) slog.Handler {
+	return dependencyLogs{Handler: h.Handler.WithGroup(name), stopping: h.stopping}
 }
 
 // Run serves until ctx ends, then stops taking requests, lets requests and

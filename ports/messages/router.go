@@ -39,10 +39,10 @@ type RouterConfig struct {
 	// Stopping ends when the service stops: handlers in flight give up,
 	// and their messages are redelivered later.
 	Stopping context.Context
-	// Logger takes the handlers' lines; LibraryLogger (Logger when nil)
+	// Logger takes the handlers' lines; WatermillLogger (Logger when nil)
 	// takes Watermill's own.
-	Logger        *slog.Logger
-	LibraryLogger *slog.Logger
+	Logger          *slog.Logger
+	WatermillLogger *slog.Logger
 }
 
 // Validate returns every problem at once.
@@ -70,11 +70,11 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.LibraryLogger == nil {
-		cfg.LibraryLogger = cfg.Logger
+	if cfg.WatermillLogger == nil {
+		cfg.WatermillLogger = cfg.Logger
 	}
 	p := port{cfg}
-	wlogger := watermill.NewSlogLogger(cfg.LibraryLogger)
+	wlogger := watermill.NewSlogLogger(cfg.WatermillLogger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
 	if err != nil {
 		return nil, err
