@@ -1,10 +1,8 @@
 package sqldb_test
 
 import (
-	"context"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,11 +14,11 @@ import (
 func TestTransient_DatabaseErrors(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.MigratedDB(t, backend)
-		_, err := db.ExecContext(testTimeoutCtx(t), "SELEC 1")
+		_, err := db.ExecContext(testenv.Context(t), "SELEC 1")
 		require.Error(t, err)
 		assert.False(t, sqldb.Transient(err), "a syntax error fails every time: %v", err)
 
-		_, err = db.ExecContext(testTimeoutCtx(t), "INSERT INTO no_such_table VALUES (1)")
+		_, err = db.ExecContext(testenv.Context(t), "INSERT INTO no_such_table VALUES (1)")
 		require.Error(t, err)
 		assert.False(t, sqldb.Transient(err), "a missing table fails every time: %v", err)
 
@@ -37,7 +35,7 @@ func TestTransient_DatabaseErrors(t *testing.T) {
 // restart would, and queries on it.
 func queryOnKilledConnection(t *testing.T, db *testenv.DB) error {
 	t.Helper()
-	ctx := testTimeoutCtx(t)
+	ctx := testenv.Context(t)
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer func() { _ = conn.Close() }()
@@ -58,19 +56,10 @@ func TestTransient_UnreachableDatabase(t *testing.T) {
 		"postgres://postgres@127.0.0.1:1/x?connect_timeout=2",
 		"mysql://root@127.0.0.1:1/x",
 	} {
-		_, err := sqldb.Open(testTimeoutCtx(t), url, quietLogger())
+		_, err := sqldb.Open(testenv.Context(t), url, quietLogger())
 		require.Error(t, err, url)
 		assert.True(t, sqldb.Transient(err), "%s: a server that does not answer may come back: %v", url, err)
 	}
-}
-
-const testTimeout = 30 * time.Second
-
-func testTimeoutCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

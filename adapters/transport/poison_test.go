@@ -41,7 +41,7 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
 		}
 		messages := subscribe(t, subscriber(t, tr, handler, topic), topic)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 
 		// What the router's PoisonQueue middleware publishes.
 		msg := newTestMessage(`{"poisoned":true}`)

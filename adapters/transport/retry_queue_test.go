@@ -113,7 +113,7 @@ func (r *retryRig) publish(t *testing.T, payloads ...string) {
 
 func (r *retryRig) waiting(t *testing.T) []transport.DeferredMessage {
 	t.Helper()
-	waiting, err := r.queue.List(testTimeoutCtx(t))
+	waiting, err := r.queue.List(testenv.Context(t))
 	require.NoError(t, err)
 	return waiting
 }

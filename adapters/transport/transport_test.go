@@ -279,7 +279,7 @@ func TestSQLTransport_RowCommittedLastIsDelivered(t *testing.T) {
 		topic := testenv.Name("events")
 		messages := subscribe(t, subscriber(t, tr, "Late", topic), topic)
 
-		tx, err := db.BeginTx(testTimeoutCtx(t), nil)
+		tx, err := db.BeginTx(testenv.Context(t), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tx.Rollback() })
 		inTx, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{

@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,21 +23,6 @@ func jsonLog(level slog.Level) (*slog.Logger, *bytes.Buffer) {
 	return slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsInMilliseconds})), &buf
 }
 
-// records decodes the buffer's lines.
-func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
-		out = append(out, r)
-	}
-	return out
-}
-
 // What Watermill logs through the dependency logger: INFO becomes DEBUG, and
 // an ERROR that says a context was canceled too, but only during a stop.
 func TestDependencyLogs(t *testing.T) {
@@ -54,7 +37,7 @@ func TestDependencyLogs(t *testing.T) {
 		deps.With("topic", "t").Warn("warn")
 		wlogger.Error("canceled", canceled, nil)
 		wlogger.Error("broken", errors.New("broken"), nil)
-		return records(t, buf)
+		return testenv.JSONRecords(t, buf.String())
 	}
 	levels := func(records []map[string]any) map[string]string {
 		out := map[string]string{}
@@ -79,7 +62,7 @@ func TestDependencyLogs(t *testing.T) {
 func TestDurationsInMilliseconds(t *testing.T) {
 	logger, buf := jsonLog(slog.LevelInfo)
 	logger.Info("timed", "duration", 12345678*time.Nanosecond, "count", 3, "at", "x")
-	got := records(t, buf)
+	got := testenv.JSONRecords(t, buf.String())
 	require.Len(t, got, 1)
 	assert.InDelta(t, 12.345, got[0]["duration_ms"], 1e-9)
 	assert.NotContains(t, got[0], "duration")

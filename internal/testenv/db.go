@@ -216,3 +216,11 @@ func LogOldTransactions(t testing.TB, db *sql.DB) {
 	t.Logf("write transactions open for over a second on the %s server (they hold back watermill-sql delivery):\n\t%s",
 		dialect, strings.Join(out, "\n\t"))
 }
+
+// Context is a context that ends after dbTimeout, or with the test.
+func Context(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}

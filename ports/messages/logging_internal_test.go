@@ -3,15 +3,14 @@ package messages
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/onboard/onboard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,21 +19,6 @@ import (
 func jsonLog(level slog.Level) (*slog.Logger, *bytes.Buffer) {
 	var buf bytes.Buffer
 	return slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level})), &buf
-}
-
-// records decodes the buffer's lines.
-func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
-		out = append(out, r)
-	}
-	return out
 }
 
 // A handler that fails logs "message failed" at ERROR; one that the stop
@@ -51,7 +35,7 @@ func TestLogMessages(t *testing.T) {
 		handlerErr = err
 		stopping.Store(stop)
 		_, _ = handler(message.NewMessage("m-1", nil))
-		got := records(t, buf)
+		got := testenv.JSONRecords(t, buf.String())
 		require.Len(t, got, 1)
 		assert.Equal(t, "m-1", got[0]["message_uuid"])
 		assert.Contains(t, got[0], "duration")
