@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/onboard/onboard/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestE2E_Logs: at start the service logs one INFO line, "onboard is
+// serving" with its address, database, transport, namespace and mailer,
+// and a WARN when emails only go to the log; a line per request and per
+// handled message, durations in milliseconds; and no ERROR on a clean stop.
+// SQLite always runs; PostgreSQL, whose subscribers' queries the stop
+// cancels, when its variable is set.
+func TestE2E_Logs(t *testing.T) {
+	for _, backend := range []testenv.Backend{
+		{Name: "sqlite", URL: testenv.SQLiteDatabase},
+		{Name: "postgres", URL: testenv.PostgresDatabase},
+	} {
+		t.Run(backend.Name, func(t *testing.T) {
+			proc := runBinary(t, map[string]string{"DATABASE_URL": backend.URL(t), "PUBSUB": "sql"})
+			api := newE2EAPI(proc.waitServing(t))
+			r, err := api.register(e2eUser{Name: "Ada Lovelace", Email: "ada.logs@example.com", Password: "correct horse battery"}, nil)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusCreated, r.Status, r.String())
+			require.Eventually(t, func() bool { return handledLines(proc) == 2 }, e2eEffectsTimeout, e2ePoll,
+				"a %q line per handler", "message handled")
+			proc.stop(t)
+
+			lines := proc.stdout.JSONLines()
+			require.Len(t, lines, len(proc.stdout.Lines()), "every line is JSON")
+			var start []string
+			for _, line := range lines {
+				start = append(start, fmt.Sprint(line["level"], " ", line["msg"]))
+				if line["msg"] == "onboard is serving" {
+					assert.Equal(t, backend.Name, line["database"])
+					assert.Equal(t, "sql", line["transport"])
+					assert.Equal(t, e2eNamespace, line["namespace"])
+					assert.Equal(t, "log", line["mailer"])
+					assert.NotEmpty(t, line["addr"])
+					break
+				}
+			}
+			assert.Equal(t, []string{"WARN emails are written to the log, not sent: set SMTP_URL to send them",
+				"INFO onboard is serving"}, start)
+			timed := 0
+			for _, line := range lines {
+				assert.NotEqual(t, "ERROR", line["level"], "%v", line)
+				assert.NotContains(t, line, "duration", "%v", line)
+				if line["msg"] == "http request" || line["msg"] == "message handled" {
+					assert.IsType(t, 0.0, line["duration_ms"], "%v", line)
+					timed++
+				}
+			}
+			assert.Equal(t, 3, timed, "a line for the request and one per handler")
+		})
+	}
+}
+
+// handledLines counts a process's "message handled" lines.
+func handledLines(p *e2eProcess) int {
+	n := 0
+	for _, record := range p.stdout.JSONLines() {
+		if record["msg"] == "message handled" {
+			n++
+		}
+	}
+	return n
+}
