@@ -44,13 +44,13 @@ func TestEventStore_TwoEventTypesInOneStream(t *testing.T) {
 		got, err := store.Load(ctx, "u-1")
 		require.NoError(t, err)
 		assert.Equal(t, []domain.Event{registered, noted}, got)
-		assert.Equal(t, []string{"(UserRegistered,1,1)", "(NoteAdded,2,3)"}, db.RowsAsText(t,
+		assert.Equal(t, []string{"(UserRegistered,1,2)", "(NoteAdded,2,3)"}, db.RowsAsText(t,
 			`SELECT event_type, stream_version, schema_version FROM events WHERE stream_id = ? ORDER BY stream_version`, "u-1"))
 		var versions []string
 		for _, env := range outboxEnvelopes(t, db) {
 			versions = append(versions, env.Metadata[transport.SchemaVersionKey])
 		}
-		assert.Equal(t, []string{"1", "3"}, versions, "each outbox message carries its event's version")
+		assert.Equal(t, []string{"2", "3"}, versions, "each outbox message carries its event's version")
 
 		// The same version again: another writer appended first.
 		tx, err = db.BeginTx(ctx, nil)

@@ -83,7 +83,7 @@ func storeDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 
 func newStoreUser(t testing.TB, id, name, email string) *domain.User {
 	t.Helper()
-	user, err := domain.NewUser(id, name, email, storeTestPassword, storeTestNow)
+	user, err := domain.NewUser(id, name, email, storeTestPassword, "", storeTestNow)
 	require.NoError(t, err)
 	return user
 }
@@ -325,7 +325,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		assert.Equal(t, 1, streamVersion)
 		assert.Equal(t, "UserRegistered", eventType)
 		assert.Equal(t, domain.UserRegisteredSchemaVersion, schemaVersion)
-		assert.Equal(t, 1, schemaVersion)
+		assert.Equal(t, 2, schemaVersion)
 		var meta map[string]any
 		require.NoError(t, json.Unmarshal(metadata, &meta))
 		assert.Equal(t, correlationID, meta["correlation_id"], "metadata %s", metadata)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Kind classifies a domain error so that a port can map it to a status.
@@ -19,6 +20,15 @@ const (
 	KindConflict
 	// KindNotFound is a reference to something that does not exist.
 	KindNotFound
+	// KindGone is a reference to something that no longer holds.
+	KindGone
+	// KindForbidden is a request its sender may not make.
+	KindForbidden
+	// KindStale is a request made against an older state.
+	KindStale
+	// KindTooMany is a request made too soon after others; RetryAfter
+	// says when to try again.
+	KindTooMany
 )
 
 // Error is a domain error: a kind, a stable code for clients, a message and,
@@ -28,6 +38,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  map[string]string
+	// RetryAfter is, for KindTooMany, the wait before a new try.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -55,6 +67,32 @@ var ErrIdempotencyKeyReused = &Error{Kind: KindInvalid, Code: "idempotency-key-r
 
 // ErrUserNotFound is returned for an unknown user id.
 var ErrUserNotFound = &Error{Kind: KindNotFound, Code: "user-not-found", Message: "no user has this id"}
+
+// ErrInvalidToken is returned for a verification token that is not the
+// one of the user's address.
+var ErrInvalidToken = &Error{Kind: KindInvalid, Code: "invalid-token", Message: "this verification token is not valid"}
+
+// ErrTokenExpired is returned for a verification token past its expiry.
+var ErrTokenExpired = &Error{Kind: KindGone, Code: "token-expired",
+	Message: "this verification link has expired: ask for a new one with POST /users/{id}/email-verification/resend"}
+
+// ErrAlreadyVerified is returned when a verified user asks for a
+// verification email.
+var ErrAlreadyVerified = &Error{Kind: KindConflict, Code: "already-verified", Message: "this address is already verified"}
+
+// ErrWrongPassword is returned when a change is asked with a password that
+// is not the user's.
+var ErrWrongPassword = &Error{Kind: KindForbidden, Code: "wrong-password", Message: "the password is not this user's"}
+
+// ErrVersionMismatch is returned when a change is asked against a version
+// of the user that is no longer the current one.
+var ErrVersionMismatch = &Error{Kind: KindStale, Code: "version-mismatch",
+	Message: "the user changed since this version: read it again and retry"}
+
+// TooManyRequests is the error of a request to retry after wait.
+func TooManyRequests(message string, wait time.Duration) *Error {
+	return &Error{Kind: KindTooMany, Code: "too-many-requests", Message: message, RetryAfter: wait}
+}
 
 // IsKind reports whether err is a domain error of the given kind.
 func IsKind(err error, kind Kind) bool {

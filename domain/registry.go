@@ -59,11 +59,6 @@ func NewRegistry(types ...EventType) Registry {
 	return r
 }
 
-// Events is every event of onboard.
-var Events = NewRegistry(
-	Register[UserRegistered](UserRegisteredSchemaVersion, nil),
-)
-
 // Type is the registration of the named event.
 func (r Registry) Type(name string) (EventType, bool) {
 	t, ok := r.types[name]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,7 +63,7 @@ func TestRegistry_RefusesWhatItCannotRead(t *testing.T) {
 	}{
 		{"a newer version", "NoteAdded", 4, "unknown schema version 4"},
 		{"version 0", "UserRegistered", 0, "unknown schema version 0"},
-		{"an older version without an upcaster", "UserRegistered", 0, "reads versions up to 1"},
+		{"an older version without an upcaster", "UserRegistered", 1, "reads versions up to 2"},
 		{"an unknown event", "Unheard", 1, `unknown event "Unheard"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,9 +77,32 @@ func TestRegistry_RefusesWhatItCannotRead(t *testing.T) {
 }
 
 func TestEvents_RegistersEveryEventOfOnboard(t *testing.T) {
-	assert.Equal(t, []string{"UserRegistered"}, domain.Events.Names())
+	assert.Equal(t, []string{"EmailChanged", "EmailVerified", "UserRegistered", "VerificationEmailRequested"},
+		domain.Events.Names())
 	e, err := domain.Events.Decode("UserRegistered", domain.UserRegisteredSchemaVersion,
 		[]byte(`{"user_id":"u1","name":"Ada","email":"ada@example.com"}`))
 	require.NoError(t, err)
 	assert.Equal(t, "u1", e.(domain.UserRegistered).UserID)
+}
+
+// Version 1 of UserRegistered, written before users chose a language,
+// reads as version 2 with the default locale; the payload's other fields
+// are kept as they were.
+func TestEvents_UpcastsUserRegisteredVersion1(t *testing.T) {
+	v1 := []byte(`{"user_id":"u1","name":"Ada","email":"ada@example.com","registered_at":"2024-05-06T05:08:09Z"}`)
+	require.True(t, domain.Events.CanRead("UserRegistered", 1))
+	e, err := domain.Events.Decode("UserRegistered", 1, v1)
+	require.NoError(t, err)
+	registered := e.(domain.UserRegistered)
+	assert.Equal(t, "en", registered.Locale)
+	assert.Equal(t, "ada@example.com", registered.Email)
+	assert.Equal(t, "2024-05-06T05:08:09Z", registered.RegisteredAt.Format(time.RFC3339))
+
+	v2 := []byte(`{"user_id":"u1","name":"Ada","email":"ada@example.com","locale":"de","registered_at":"2024-05-06T05:08:09Z"}`)
+	e, err = domain.Events.Decode("UserRegistered", 2, v2)
+	require.NoError(t, err)
+	assert.Equal(t, "de", e.(domain.UserRegistered).Locale, "version 2 is read as written")
+
+	_, err = domain.Events.Decode("UserRegistered", 1, []byte(`["not an object"]`))
+	assert.ErrorContains(t, err, "upcast UserRegistered from version 1")
 }

@@ -11,41 +11,24 @@ import (
 // User is the aggregate of a registered user. Its state is rebuilt from its
 // events; it never holds the password or its hash.
 type User struct {
-	id           string
-	name         string
-	email        Email
-	registeredAt time.Time
-	version      int
+	id            string
+	name          string
+	email         Email
+	emailVerified bool
+	locale        string
+	registeredAt  time.Time
+	// lastVerificationEmail is when the newest verification link was
+	// sent: at registration, at an email change, or on request.
+	lastVerificationEmail time.Time
+	version               int
 
 	pending []Event
 }
 
-// Event is a fact recorded in a user's stream.
-type Event interface {
-	EventName() string
-}
-
-// UserRegistered is recorded once, when a user registers. It carries no
-// secret: the password hash is stored apart from the event stream.
-type UserRegistered struct {
-	UserID       string    `json:"user_id"`
-	Name         string    `json:"name"`
-	Email        string    `json:"email"`
-	RegisteredAt time.Time `json:"registered_at"`
-}
-
-// UserRegisteredSchemaVersion is the version of UserRegistered's JSON form.
-const UserRegisteredSchemaVersion = 1
-
-// EventName is the name under which the event is stored and published.
-func (UserRegistered) EventName() string { return "UserRegistered" }
-
-// StreamID is the id of the user whose stream holds the event.
-func (e UserRegistered) StreamID() string { return e.UserID }
-
 // NewUser validates a registration and returns the new user with its
-// UserRegistered event pending. Every invalid field is reported at once.
-func NewUser(id, name, email, password string, now time.Time) (*User, error) {
+// UserRegistered event pending. Every invalid field is reported at once;
+// an empty locale is DefaultLocale.
+func NewUser(id, name, email, password, locale string, now time.Time) (*User, error) {
 	v := validation{}
 	if parsed, err := uuid.Parse(id); id == "" {
 		v.add("id", slugRequired)
@@ -55,6 +38,7 @@ func NewUser(id, name, email, password string, now time.Time) (*User, error) {
 	cleanName := parseName(name, v)
 	parsedEmail := parseEmail(email, v)
 	checkPassword(password, cleanName, email, v)
+	locale = parseLocale(locale, v)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -63,7 +47,8 @@ func NewUser(id, name, email, password string, now time.Time) (*User, error) {
 		UserID:       id,
 		Name:         cleanName,
 		Email:        parsedEmail.String(),
-		RegisteredAt: now.UTC().Truncate(time.Microsecond),
+		Locale:       locale,
+		RegisteredAt: utc(now),
 	})
 	return u, nil
 }
@@ -96,7 +81,17 @@ func (u *User) apply(e Event) error {
 		u.id = e.UserID
 		u.name = e.Name
 		u.email = Email{address: e.Email}
+		u.locale = e.Locale
 		u.registeredAt = e.RegisteredAt
+		u.lastVerificationEmail = e.RegisteredAt
+	case VerificationEmailRequested:
+		u.lastVerificationEmail = e.RequestedAt
+	case EmailVerified:
+		u.emailVerified = true
+	case EmailChanged:
+		u.email = Email{address: e.NewEmail}
+		u.emailVerified = false
+		u.lastVerificationEmail = e.ChangedAt
 	default:
 		return fmt.Errorf("user %s: unknown event %T", u.id, e)
 	}
@@ -117,6 +112,13 @@ func (u *User) Name() string { return u.name }
 
 // Email returns the user's address.
 func (u *User) Email() Email { return u.email }
+
+// EmailVerified reports whether the user proved they read their current
+// address.
+func (u *User) EmailVerified() bool { return u.emailVerified }
+
+// Locale is the language of the user's emails.
+func (u *User) Locale() string { return u.locale }
 
 // RegisteredAt returns when the user registered.
 func (u *User) RegisteredAt() time.Time { return u.registeredAt }

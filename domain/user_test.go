@@ -140,7 +140,7 @@ func TestNewUser_Name(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			user, err := domain.NewUser(validID, tt.input, validEmail, validPassword, registeredAt)
+			user, err := domain.NewUser(validID, tt.input, validEmail, validPassword, "", registeredAt)
 			if tt.wantSlug != "" {
 				require.Error(t, err)
 				assert.Nil(t, user)
@@ -229,7 +229,7 @@ func TestNewUser_Email(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			user, err := domain.NewUser(validID, validName, tt.input, validPassword, registeredAt)
+			user, err := domain.NewUser(validID, validName, tt.input, validPassword, "", registeredAt)
 			if tt.wantSlug != "" {
 				require.Error(t, err)
 				assert.Nil(t, user)
@@ -246,9 +246,9 @@ func TestNewUser_Email(t *testing.T) {
 }
 
 func TestEmailKeyIsCaseInsensitive(t *testing.T) {
-	a, err := domain.NewUser(validID, validName, "ADA@EXAMPLE.COM", validPassword, registeredAt)
+	a, err := domain.NewUser(validID, validName, "ADA@EXAMPLE.COM", validPassword, "", registeredAt)
 	require.NoError(t, err)
-	b, err := domain.NewUser(validID, validName, "ada@Example.com", validPassword, registeredAt)
+	b, err := domain.NewUser(validID, validName, "ada@Example.com", validPassword, "", registeredAt)
 	require.NoError(t, err)
 	assert.NotEqual(t, a.Email().String(), b.Email().String())
 	assert.Equal(t, a.Email().Key(), b.Email().Key())
@@ -314,7 +314,7 @@ func TestValidatePassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := domain.ValidatePassword(tt.password, validName, validEmail)
-			user, newErr := domain.NewUser(validID, validName, validEmail, tt.password, registeredAt)
+			user, newErr := domain.NewUser(validID, validName, validEmail, tt.password, "", registeredAt)
 			if tt.wantSlug == "" {
 				assert.NoError(t, err)
 				require.NoError(t, newErr)
@@ -385,7 +385,7 @@ func TestNewUser_ReportsEveryInvalidFieldAtOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			user, err := domain.NewUser(tt.id, tt.userName, tt.email, tt.password, registeredAt)
+			user, err := domain.NewUser(tt.id, tt.userName, tt.email, tt.password, "", registeredAt)
 			require.Error(t, err)
 			assert.Nil(t, user)
 			assert.Equal(t, tt.want, fieldErrors(t, err))
@@ -398,14 +398,14 @@ func TestNewUser_ReportsEveryInvalidFieldAtOnce(t *testing.T) {
 
 func TestNewUser_ErrorMessageListsFieldsInOrder(t *testing.T) {
 	const password = "pw-7byt"
-	_, err := domain.NewUser(validID, "", "nope", password, registeredAt)
+	_, err := domain.NewUser(validID, "", "nope", password, "", registeredAt)
 	require.Error(t, err)
 	assert.Equal(t, "some fields are invalid (email: invalid-format, name: required, password: too-short)", err.Error())
 	assert.NotContains(t, err.Error(), password, "the message never echoes the password")
 }
 
 func TestNewUser_Valid(t *testing.T) {
-	user, err := domain.NewUser(validID, "  Ada Lovelace ", "Ada@Example.com", validPassword, registeredAt)
+	user, err := domain.NewUser(validID, "  Ada Lovelace ", "Ada@Example.com", validPassword, "", registeredAt)
 	require.NoError(t, err)
 
 	wantAt := time.Date(2024, 5, 6, 5, 8, 9, 123456000, time.UTC)
@@ -422,6 +422,7 @@ func TestNewUser_Valid(t *testing.T) {
 		UserID:       validID,
 		Name:         "Ada Lovelace",
 		Email:        "Ada@Example.com",
+		Locale:       "en",
 		RegisteredAt: wantAt,
 	}, user.PendingEvents()[0])
 	assert.Equal(t, "UserRegistered", user.PendingEvents()[0].EventName())
@@ -429,19 +430,19 @@ func TestNewUser_Valid(t *testing.T) {
 
 func TestUserRegistered_CarriesNoSecret(t *testing.T) {
 	const password = "s3cret-Passw0rd!"
-	user, err := domain.NewUser(validID, validName, validEmail, password, registeredAt)
+	user, err := domain.NewUser(validID, validName, validEmail, password, "", registeredAt)
 	require.NoError(t, err)
 	payload, err := json.Marshal(user.PendingEvents())
 	require.NoError(t, err)
 	assert.NotContains(t, string(payload), password)
 	assert.NotContains(t, strings.ToLower(string(payload)), "password")
 	assert.JSONEq(t,
-		`[{"user_id":"`+validID+`","name":"Ada Lovelace","email":"ada@example.com","registered_at":"2024-05-06T05:08:09.123456Z"}]`,
+		`[{"user_id":"`+validID+`","name":"Ada Lovelace","email":"ada@example.com","locale":"en","registered_at":"2024-05-06T05:08:09.123456Z"}]`,
 		string(payload))
 }
 
 func TestUnmarshalUserFromEvents(t *testing.T) {
-	user, err := domain.NewUser(validID, " Ada Lovelace ", "Ada@Example.com", validPassword, registeredAt)
+	user, err := domain.NewUser(validID, " Ada Lovelace ", "Ada@Example.com", validPassword, "", registeredAt)
 	require.NoError(t, err)
 
 	t.Run("from the pending events", func(t *testing.T) {
@@ -534,11 +535,11 @@ func TestNewUser_IDMustBeALowerCaseUUID(t *testing.T) {
 		"0190F5C4-7B9E-7000-8000-000000000001":   "invalid-format",
 		"{0190f5c4-7b9e-7000-8000-000000000001}": "invalid-format",
 	} {
-		_, err := domain.NewUser(id, "Ada", "ada@example.com", "correct horse", time.Now())
+		_, err := domain.NewUser(id, "Ada", "ada@example.com", "correct horse", "", time.Now())
 		var de *domain.Error
 		require.ErrorAs(t, err, &de, id)
 		assert.Equal(t, slug, de.Fields["id"], id)
 	}
-	_, err := domain.NewUser("0190f5c4-7b9e-7000-8000-000000000001", "Ada", "ada@example.com", "correct horse", time.Now())
+	_, err := domain.NewUser("0190f5c4-7b9e-7000-8000-000000000001", "Ada", "ada@example.com", "correct horse", "", time.Now())
 	require.NoError(t, err)
 }

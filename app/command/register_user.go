@@ -17,6 +17,8 @@ type RegisterUser struct {
 	Name     string `json:"name"`
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Locale is the language of the user's emails; empty: the default.
+	Locale string `json:"locale,omitempty"`
 }
 
 // ErrAlreadyRegistered is returned by a UserRegistry when the very same user
@@ -69,7 +71,7 @@ func (h *RegisterUserHandler) Handle(ctx context.Context, cmd *RegisterUser) err
 // Register is Handle returning the user as registered: by this command, or
 // by the earlier one it repeats.
 func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (*domain.User, error) {
-	user, err := domain.NewUser(cmd.UserID, cmd.Name, cmd.Email, cmd.Password, h.now())
+	user, err := domain.NewUser(cmd.UserID, cmd.Name, cmd.Email, cmd.Password, cmd.Locale, h.now())
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,86 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is a fact recorded in a user's stream.
+type Event interface {
+	EventName() string
+}
+
+// UserRegistered is recorded once, when a user registers. It carries no
+// secret: the password hash is stored apart from the event stream.
+type UserRegistered struct {
+	UserID       string    `json:"user_id"`
+	Name         string    `json:"name"`
+	Email        string    `json:"email"`
+	Locale       string    `json:"locale"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+// UserRegisteredSchemaVersion is the version of UserRegistered's JSON form:
+// version 2 added the locale of the user's emails.
+const UserRegisteredSchemaVersion = 2
+
+// EventName is the name under which the event is stored and published.
+func (UserRegistered) EventName() string { return "UserRegistered" }
+
+// StreamID is the id of the user whose stream holds the event.
+func (e UserRegistered) StreamID() string { return e.UserID }
+
+// upcastUserRegisteredV1 gives a version-1 UserRegistered, written before
+// users chose a language, the default locale.
+func upcastUserRegisteredV1(payload json.RawMessage) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return nil, err
+	}
+	fields["locale"] = json.RawMessage(`"` + DefaultLocale + `"`)
+	return json.Marshal(fields)
+}
+
+// VerificationEmailRequested is recorded when a user asks for a new
+// verification email. Its time sets the link's expiry, so a redelivery
+// sends the same link.
+type VerificationEmailRequested struct {
+	UserID      string    `json:"user_id"`
+	Email       string    `json:"email"`
+	Locale      string    `json:"locale"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// EventName is the name under which the event is stored and published.
+func (VerificationEmailRequested) EventName() string { return "VerificationEmailRequested" }
+
+// EmailVerified is recorded when a user proves they read their address.
+type EmailVerified struct {
+	UserID     string    `json:"user_id"`
+	Email      string    `json:"email"`
+	VerifiedAt time.Time `json:"verified_at"`
+}
+
+// EventName is the name under which the event is stored and published.
+func (EmailVerified) EventName() string { return "EmailVerified" }
+
+// EmailChanged is recorded when a user moves to another address; the new
+// one is unverified.
+type EmailChanged struct {
+	UserID    string    `json:"user_id"`
+	OldEmail  string    `json:"old_email"`
+	NewEmail  string    `json:"new_email"`
+	Locale    string    `json:"locale"`
+	ChangedAt time.Time `json:"changed_at"`
+}
+
+// EventName is the name under which the event is stored and published.
+func (EmailChanged) EventName() string { return "EmailChanged" }
+
+// Events is every event of onboard.
+var Events = NewRegistry(
+	Register[UserRegistered](UserRegisteredSchemaVersion, map[int]Upcaster{1: upcastUserRegisteredV1}),
+	Register[VerificationEmailRequested](1, nil),
+	Register[EmailVerified](1, nil),
+	Register[EmailChanged](1, nil),
+)
