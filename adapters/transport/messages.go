@@ -27,10 +27,42 @@ const (
 )
 
 // Marshaler encodes commands and events as JSON, each named as registered
-// (an event) or by its type (a command).
-var Marshaler = cqrs.JSONMarshaler{
-	GenerateName: messageName,
-	NewUUID:      func() string { return uuid.Must(uuid.NewV7()).String() },
+// (an event) or by its type (a command), and reads an event published at
+// an older schema version through the registry's upcasters.
+var Marshaler cqrs.CommandEventMarshaler = NewMarshaler(domain.Events)
+
+// NewMarshaler is Marshaler for the events of a registry.
+func NewMarshaler(events domain.Registry) cqrs.CommandEventMarshaler {
+	return upcastingMarshaler{
+		JSONMarshaler: cqrs.JSONMarshaler{
+			GenerateName: messageName,
+			NewUUID:      func() string { return uuid.Must(uuid.NewV7()).String() },
+		},
+		events: events,
+	}
+}
+
+type upcastingMarshaler struct {
+	cqrs.JSONMarshaler
+	events domain.Registry
+}
+
+// Unmarshal decodes msg into v, upcasting an event of an older version
+// this build reads; CheckSchemaVersion refuses the versions it does not.
+func (m upcastingMarshaler) Unmarshal(msg *message.Message, v any) error {
+	version, err := strconv.Atoi(msg.Metadata.Get(SchemaVersionKey))
+	name := m.NameFromMessage(msg)
+	current, unknown := m.events.Version(name)
+	if err != nil || unknown != nil || version >= current || !m.events.CanRead(name, version) {
+		return m.JSONMarshaler.Unmarshal(msg, v)
+	}
+	payload, err := m.events.Upcast(name, version, msg.Payload)
+	if err != nil {
+		return err
+	}
+	upcast := msg.Copy()
+	upcast.Payload = payload
+	return m.JSONMarshaler.Unmarshal(upcast, v)
 }
 
 // messageName is an event's registered name (domain.Event's EventName), or
@@ -67,7 +99,8 @@ func SetSchemaVersion(events domain.Registry, eventName string, msg *message.Mes
 }
 
 // CheckSchemaVersion rejects an event message of a version this build does
-// not read; a message without a version is taken as the current one.
+// not read (Marshaler upcasts the older ones it does); a message without a
+// version is taken as the current one.
 func CheckSchemaVersion(events domain.Registry, eventName string, msg *message.Message) error {
 	got := msg.Metadata.Get(SchemaVersionKey)
 	if got == "" {
@@ -77,8 +110,8 @@ func CheckSchemaVersion(events domain.Registry, eventName string, msg *message.M
 	if err != nil {
 		return err
 	}
-	if got != strconv.Itoa(want) {
-		return fmt.Errorf("%s: unknown schema version %q (this build reads version %d)", eventName, got, want)
+	if version, err := strconv.Atoi(got); err != nil || !events.CanRead(eventName, version) {
+		return fmt.Errorf("%s: unknown schema version %q (this build reads versions up to %d)", eventName, got, want)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 			notJSON := message.NewMessage(uuid.NewString(), []byte(`{"user_id": "truncated`))
 			futureVersion := message.NewMessage(uuid.NewString(),
 				[]byte(`{"user_id":"`+uuid.NewString()+`","name":"Future","email":"future@example.com"}`))
-			futureVersion.Metadata.Set(transport.SchemaVersionKey, "2")
+			futureVersion.Metadata.Set(transport.SchemaVersionKey, "9")
 			for _, msg := range []*message.Message{notJSON, futureVersion} {
 				msg.Metadata.Set("name", "UserRegistered") // the event name cqrs routes on
 				require.NoError(t, tr.Publisher.Publish(transport.EventTopic("UserRegistered"), msg))
