@@ -49,10 +49,12 @@ func newHarness(t *testing.T) *harness {
 	// Cleanups run last-in first-out: routers close first, then the
 	// transport, which also releases a publish still waiting for an ack.
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-	// The retry queue takes only failures of one message, which no test
-	// here returns; its table is on a SQLite file of the test's.
+	// The retry queue's table is on a SQLite file of the test's; its first
+	// wait is short, as the router's quick retries are.
 	db := testenv.MigratedDB(t, testenv.Backends()[0])
-	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: db.DB, Publisher: tr.Publisher})
+	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{
+		DB: db.DB, Publisher: tr.Publisher, FirstDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+	})
 	require.NoError(t, err)
 	publisher := transport.StampOrigin(tr.Publisher, deploymentID)
 	bus, err := cqrs.NewEventBusWithConfig(publisher, cqrs.EventBusConfig{
@@ -113,6 +115,21 @@ func (h *harness) startRouter(handlers ...cqrs.EventHandler) {
 	case <-time.After(waitTimeout):
 		t.Fatal("router did not start")
 	}
+}
+
+// runRetries gives the retry queue's due messages back to their handlers
+// until the test ends. Call it after startRouter: it stops first.
+func (h *harness) runRetries() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.retries.Run(ctx)
+	}()
+	h.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
 // publishAsync publishes e on the event bus. The transport blocks a publish

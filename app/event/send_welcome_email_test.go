@@ -14,19 +14,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
 
 // recordingMailer records the emails it sent. failures makes the first
-// sends fail; gate, when set, holds every send until it is closed, and
+// sends fail (with failWith); gate, when set, holds every send until it is closed, and
 // entered receives a value each time a send starts.
 type recordingMailer struct {
 	mu       sync.Mutex
 	sent     []event.Mail
 	attempts int
 	failures int
+	failWith error // errSMTPDown when nil
 	gate     chan struct{}
 	entered  chan struct{}
 }
@@ -35,6 +38,15 @@ type recordingMailer struct {
 // at once, then poisoned. (The SMTP mailer's own 421 says it is an
 // outage, which is redelivered instead.)
 var errSMTPDown = errors.New("smtp: 421 service not available")
+
+// errGreylisted is a refusal of one recipient, as the SMTP mailer classes
+// a 4xx to one address: a failure of this message alone.
+var errGreylisted error = recipientRefusal{}
+
+type recipientRefusal struct{}
+
+func (recipientRefusal) Error() string        { return "smtp: 450 greylisted, try again later" }
+func (recipientRefusal) Failure() app.Failure { return app.FailureMessage }
 
 func (m *recordingMailer) Send(ctx context.Context, mail event.Mail) error {
 	if m.entered != nil {
@@ -54,6 +66,9 @@ func (m *recordingMailer) Send(ctx context.Context, mail event.Mail) error {
 	defer m.mu.Unlock()
 	m.attempts++
 	if m.attempts <= m.failures {
+		if m.failWith != nil {
+			return m.failWith
+		}
 		return errSMTPDown
 	}
 	m.sent = append(m.sent, mail)
@@ -286,6 +301,42 @@ func TestSendWelcomeEmail_RetriesAFailedSend(t *testing.T) {
 
 	h.publish(e)
 	assert.Len(t, mailer.mails(), 1, "a redelivery after the retry sends nothing")
+}
+
+// A refusal of one recipient is not retried at once: the message leaves
+// its queue for the retry queue, which later gives it back to this handler
+// alone.
+func TestSendWelcomeEmail_DefersARefusalOfOneRecipient(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{failures: 1, failWith: errGreylisted}
+	results := &handlerResults{}
+	ledger := newMemLedger()
+	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())), pointsHandler(ledger, 100))
+	e := registered("user-1", "Ada Lovelace", "ada@example.com")
+
+	h.publish(e)
+
+	errs := results.all()
+	require.Len(t, errs, 1, "no quick retry")
+	assert.ErrorIs(t, errs[0], errGreylisted)
+	waiting, err := h.retries.List(testenv.Context(t))
+	require.NoError(t, err)
+	require.Len(t, waiting, 1)
+	assert.Equal(t, event.SendWelcomeEmailName, waiting[0].Handler)
+	assert.Equal(t, 1, waiting[0].Attempts)
+	assert.Equal(t, errGreylisted.Error(), waiting[0].Reason)
+	assert.Empty(t, mailer.mails())
+
+	h.runRetries()
+	// The queue deletes its entry once every handler acked the redelivery.
+	require.Eventually(t, func() bool {
+		waiting, err := h.retries.List(testenv.Context(t))
+		return err == nil && len(waiting) == 0
+	}, waitTimeout, 10*time.Millisecond)
+	require.Len(t, mailer.mails(), 1)
+	assert.Equal(t, e.Email, mailer.mails()[0].To)
+	assert.Equal(t, 2, mailer.attemptCount())
+	assert.Equal(t, 1, ledger.grantCount(), "the redelivery was for the email's handler alone")
 }
 
 func TestSendWelcomeEmail_GivesUpToThePoisonQueue(t *testing.T) {
