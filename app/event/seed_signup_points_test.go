@@ -32,6 +32,8 @@ type memLedger struct {
 	together chan struct{}
 }
 
+// errLedgerDown knows no class, so the router takes it as permanent:
+// retried at once, then poisoned.
 var errLedgerDown = errors.New("ledger: connection reset")
 
 func newMemLedger() *memLedger {
@@ -108,7 +110,7 @@ func TestSeedSignupPoints_GrantsOncePerUser(t *testing.T) {
 		t.Run(fmt.Sprintf("%d points", points), func(t *testing.T) {
 			h := newHarness(t)
 			ledger := newMemLedger()
-			h.startRouter(nil, pointsHandler(ledger, points))
+			h.startRouter(pointsHandler(ledger, points))
 
 			h.publish(registered("user-1", "Ada Lovelace", "ada@example.com"))
 			h.publish(registered("user-2", "Grace Hopper", "grace@example.com"))
@@ -143,7 +145,7 @@ func TestSeedSignupPoints_Redelivery(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			ledger := newMemLedger()
-			h.startRouter(nil, pointsHandler(ledger, 100))
+			h.startRouter(pointsHandler(ledger, 100))
 
 			tt.deliver(h, registered("user-1", "Ada Lovelace", "ada@example.com"))
 
@@ -159,8 +161,8 @@ func TestSeedSignupPoints_ConcurrentDeliveries(t *testing.T) {
 	// Each grant waits until both instances grant at the same time: the test
 	// only passes if the two deliveries really run concurrently.
 	ledger.barrier = 2
-	h.startRouter(nil, pointsHandler(ledger, 100))
-	h.startRouter(nil, pointsHandler(ledger, 100))
+	h.startRouter(pointsHandler(ledger, 100))
+	h.startRouter(pointsHandler(ledger, 100))
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
 	first := h.publishAsync(e)
@@ -177,7 +179,7 @@ func TestSeedSignupPoints_RetriesAFailedGrant(t *testing.T) {
 	ledger := newMemLedger()
 	ledger.failures = 1
 	results := &handlerResults{}
-	h.startRouter(failingMiddleware(t, h.pubSub, results), pointsHandler(ledger, 100))
+	h.startRouter(results.record(pointsHandler(ledger, 100)))
 
 	h.publish(registered("user-1", "Ada Lovelace", "ada@example.com"))
 
@@ -199,7 +201,7 @@ func TestSeedSignupPoints_RejectsEventWithoutUserID(t *testing.T) {
 	h := newHarness(t)
 	results := &handlerResults{}
 	poisoned := h.poisoned()
-	h.startRouter(failingMiddleware(t, h.pubSub, results), pointsHandler(ledger, 100))
+	h.startRouter(results.record(pointsHandler(ledger, 100)))
 
 	done := h.publishAsync(e)
 	select {

@@ -8,198 +8,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/ports/messages"
 )
 
-// The harness below is shared with seed_signup_points_test.go.
-
-// waitTimeout bounds every wait of these tests; nothing here should take
-// more than a fraction of it.
-const waitTimeout = 10 * time.Second
-
-// harness is one gochannel pub/sub, publishing through a cqrs.EventBus, on
-// which tests start routers wired the way cmd/app wires the service.
-type harness struct {
-	t      *testing.T
-	pubSub *gochannel.GoChannel
-	bus    *cqrs.EventBus
-}
-
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	pubSub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
-	// Cleanups run last-in first-out: routers close first, then the pub/sub,
-	// which also releases a publish still waiting for an ack.
-	t.Cleanup(func() { assert.NoError(t, pubSub.Close()) })
-	bus, err := cqrs.NewEventBusWithConfig(pubSub, cqrs.EventBusConfig{
-		GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
-			return transport.EventTopic(p.EventName), nil
-		},
-		Marshaler: transport.Marshaler,
-	})
-	require.NoError(t, err)
-	return &harness{t: t, pubSub: pubSub, bus: bus}
-}
-
-// sharedSubscriber lets a router "close" its view of the shared gochannel
-// without closing it for the other routers of the test.
-type sharedSubscriber struct{ message.Subscriber }
-
-func (sharedSubscriber) Close() error { return nil }
-
-// startRouter runs one instance of the service's handlers router with the
-// given middleware (outermost first) and handlers, and closes it at the end
-// of the test. It returns once the handlers have subscribed.
-func (h *harness) startRouter(middlewares []message.HandlerMiddleware, handlers ...cqrs.EventHandler) {
-	t := h.t
-	t.Helper()
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: waitTimeout}, watermill.NopLogger{})
-	require.NoError(t, err)
-	router.AddMiddleware(middlewares...)
-	processor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
-		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
-			return transport.EventTopic(p.EventName), nil
-		},
-		SubscriberConstructor: func(cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			return sharedSubscriber{h.pubSub}, nil
-		},
-		Marshaler: transport.Marshaler,
-		Logger:    watermill.NopLogger{},
-	})
-	require.NoError(t, err)
-	require.NoError(t, processor.AddHandlers(handlers...))
-
-	stopped := make(chan error, 1)
-	go func() { stopped <- router.Run(context.Background()) }()
-	t.Cleanup(func() {
-		assert.NoError(t, router.Close())
-		select {
-		case err := <-stopped:
-			assert.NoError(t, err)
-		case <-time.After(waitTimeout):
-			t.Error("router did not stop")
-		}
-	})
-	select {
-	case <-router.Running():
-	case err := <-stopped:
-		t.Fatalf("router stopped at start: %v", err)
-	case <-time.After(waitTimeout):
-		t.Fatal("router did not start")
-	}
-}
-
-// publishAsync publishes e on the event bus. The pub/sub blocks a publish
-// until every subscriber acked, so the returned channel yields once every
-// handler is done with the event.
-func (h *harness) publishAsync(e any) <-chan error {
-	done := make(chan error, 1)
-	go func() { done <- h.bus.Publish(context.Background(), e) }()
-	return done
-}
-
-// publish publishes e and waits until every handler acked it.
-func (h *harness) publish(e any) {
-	h.t.Helper()
-	h.wait(h.publishAsync(e), "publish")
-}
-
-// publishMessage publishes an already marshalled message: the very same
-// message, UUID included, when called twice, as a redelivery would.
-func (h *harness) publishMessage(msg *message.Message) {
-	h.t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- h.pubSub.Publish(transport.EventTopic("UserRegistered"), msg) }()
-	h.wait(done, "publish message")
-}
-
-func (h *harness) wait(done <-chan error, what string) {
-	h.t.Helper()
-	select {
-	case err := <-done:
-		require.NoError(h.t, err, what)
-	case <-time.After(waitTimeout):
-		h.t.Fatalf("%s: not acked within %s", what, waitTimeout)
-	}
-}
-
-// poisoned subscribes to the poison topic; each message received is acked.
-func (h *harness) poisoned() <-chan *message.Message {
-	h.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	h.t.Cleanup(cancel)
-	messages, err := h.pubSub.Subscribe(ctx, transport.PoisonTopic)
-	require.NoError(h.t, err)
-	return messages
-}
-
-// failingMiddleware is the service's retry and poison queue, fast: a
-// handler's error is retried, then the message goes to the poison topic.
-func failingMiddleware(t *testing.T, pub message.Publisher, results *handlerResults) []message.HandlerMiddleware {
-	t.Helper()
-	poison, err := middleware.PoisonQueue(pub, transport.PoisonTopic)
-	require.NoError(t, err)
-	return []message.HandlerMiddleware{
-		poison,
-		middleware.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, Multiplier: 2}.Middleware,
-		results.middleware,
-	}
-}
-
-// handlerResults records what each run of a handler returned.
-type handlerResults struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (r *handlerResults) middleware(next message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		produced, err := next(msg)
-		r.mu.Lock()
-		r.errs = append(r.errs, err)
-		r.mu.Unlock()
-		return produced, err
-	}
-}
-
-func (r *handlerResults) all() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]error(nil), r.errs...)
-}
-
-func registered(userID, name, email string) domain.UserRegistered {
-	return domain.UserRegistered{
-		UserID:       userID,
-		Name:         name,
-		Email:        email,
-		RegisteredAt: time.Date(2024, 5, 6, 5, 8, 9, 123456000, time.UTC),
-	}
-}
-
 // recordingMailer records the emails it sent. failures makes the first
-// sends fail; gate, when set, holds every send until it is closed, and
+// sends fail (with failWith); gate, when set, holds every send until it is closed, and
 // entered receives a value each time a send starts.
 type recordingMailer struct {
 	mu       sync.Mutex
 	sent     []event.Mail
 	attempts int
 	failures int
+	failWith error // errSMTPDown when nil
 	gate     chan struct{}
 	entered  chan struct{}
 }
 
+// errSMTPDown knows no class, so the router takes it as permanent: retried
+// at once, then poisoned. (The SMTP mailer's own 421 says it is an
+// outage, which is redelivered instead.)
 var errSMTPDown = errors.New("smtp: 421 service not available")
+
+// errGreylisted is a refusal of one recipient, as the SMTP mailer classes
+// a 4xx to one address: a failure of this message alone.
+var errGreylisted error = recipientRefusal{}
+
+type recipientRefusal struct{}
+
+func (recipientRefusal) Error() string        { return "smtp: 450 greylisted, try again later" }
+func (recipientRefusal) Failure() app.Failure { return app.FailureMessage }
 
 func (m *recordingMailer) Send(ctx context.Context, mail event.Mail) error {
 	if m.entered != nil {
@@ -219,6 +66,9 @@ func (m *recordingMailer) Send(ctx context.Context, mail event.Mail) error {
 	defer m.mu.Unlock()
 	m.attempts++
 	if m.attempts <= m.failures {
+		if m.failWith != nil {
+			return m.failWith
+		}
 		return errSMTPDown
 	}
 	m.sent = append(m.sent, mail)
@@ -297,7 +147,7 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 	h := newHarness(t)
 	mailer := &recordingMailer{}
 	dedup := newMemDeduplicator()
-	h.startRouter(nil, welcomeHandler(mailer, dedup))
+	h.startRouter(welcomeHandler(mailer, dedup))
 
 	h.publish(registered("user-1", "Ada Lovelace", "Ada@Example.com"))
 	h.publish(registered("user-2", "Grace Hopper", "grace@example.com"))
@@ -326,7 +176,7 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 func TestSendWelcomeEmail_NeverSendsTheName(t *testing.T) {
 	h := newHarness(t)
 	mailer := &recordingMailer{}
-	h.startRouter(nil, welcomeHandler(mailer, newMemDeduplicator()))
+	h.startRouter(welcomeHandler(mailer, newMemDeduplicator()))
 
 	const hostile = "Your account was suspended, call +1 555 0100 http://evil.example"
 	h.publish(registered("user-1", hostile, "victim@example.com"))
@@ -384,7 +234,7 @@ func TestSendWelcomeEmail_Redelivery(t *testing.T) {
 			h := newHarness(t)
 			mailer := &recordingMailer{}
 			dedup := newMemDeduplicator()
-			h.startRouter(nil, welcomeHandler(mailer, dedup))
+			h.startRouter(welcomeHandler(mailer, dedup))
 			e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
 			tt.deliver(h, e)
@@ -407,8 +257,8 @@ func TestSendWelcomeEmail_ConcurrentDeliveries(t *testing.T) {
 	dedup := newMemDeduplicator()
 	// Two instances of the service share the mailer and the deduplicator (the
 	// database): every publish reaches both at the same time.
-	h.startRouter(nil, welcomeHandler(mailer, dedup))
-	h.startRouter(nil, welcomeHandler(mailer, dedup))
+	h.startRouter(welcomeHandler(mailer, dedup))
+	h.startRouter(welcomeHandler(mailer, dedup))
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
 	first := h.publishAsync(e)
@@ -436,7 +286,7 @@ func TestSendWelcomeEmail_RetriesAFailedSend(t *testing.T) {
 	mailer := &recordingMailer{failures: 1}
 	dedup := newMemDeduplicator()
 	results := &handlerResults{}
-	h.startRouter(failingMiddleware(t, h.pubSub, results), welcomeHandler(mailer, dedup))
+	h.startRouter(results.record(welcomeHandler(mailer, dedup)))
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
 	h.publish(e)
@@ -453,12 +303,48 @@ func TestSendWelcomeEmail_RetriesAFailedSend(t *testing.T) {
 	assert.Len(t, mailer.mails(), 1, "a redelivery after the retry sends nothing")
 }
 
+// A refusal of one recipient is not retried at once: the message leaves
+// its queue for the retry queue, which later gives it back to this handler
+// alone.
+func TestSendWelcomeEmail_DefersARefusalOfOneRecipient(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{failures: 1, failWith: errGreylisted}
+	results := &handlerResults{}
+	ledger := newMemLedger()
+	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())), pointsHandler(ledger, 100))
+	e := registered("user-1", "Ada Lovelace", "ada@example.com")
+
+	h.publish(e)
+
+	errs := results.all()
+	require.Len(t, errs, 1, "no quick retry")
+	assert.ErrorIs(t, errs[0], errGreylisted)
+	waiting, err := h.retries.List(testenv.Context(t))
+	require.NoError(t, err)
+	require.Len(t, waiting, 1)
+	assert.Equal(t, event.SendWelcomeEmailName, waiting[0].Handler)
+	assert.Equal(t, 1, waiting[0].Attempts)
+	assert.Equal(t, errGreylisted.Error(), waiting[0].Reason)
+	assert.Empty(t, mailer.mails())
+
+	h.runRetries()
+	// The queue deletes its entry once every handler acked the redelivery.
+	require.Eventually(t, func() bool {
+		waiting, err := h.retries.List(testenv.Context(t))
+		return err == nil && len(waiting) == 0
+	}, waitTimeout, 10*time.Millisecond)
+	require.Len(t, mailer.mails(), 1)
+	assert.Equal(t, e.Email, mailer.mails()[0].To)
+	assert.Equal(t, 2, mailer.attemptCount())
+	assert.Equal(t, 1, ledger.grantCount(), "the redelivery was for the email's handler alone")
+}
+
 func TestSendWelcomeEmail_GivesUpToThePoisonQueue(t *testing.T) {
 	h := newHarness(t)
 	mailer := &recordingMailer{failures: 1000}
 	results := &handlerResults{}
 	poisoned := h.poisoned()
-	h.startRouter(failingMiddleware(t, h.pubSub, results), welcomeHandler(mailer, newMemDeduplicator()))
+	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())))
 
 	done := h.publishAsync(registered("user-1", "Ada Lovelace", "ada@example.com"))
 
@@ -471,7 +357,7 @@ func TestSendWelcomeEmail_GivesUpToThePoisonQueue(t *testing.T) {
 		t.Fatal("nothing reached the poison queue")
 	}
 	h.wait(done, "publish")
-	assert.Equal(t, 3, mailer.attemptCount(), "1 run + 2 retries")
+	assert.Equal(t, 1+messages.DefaultRetryPolicy().MaxRetries, mailer.attemptCount(), "1 run + the router's retries")
 	assert.Empty(t, mailer.mails())
 }
 
@@ -499,7 +385,7 @@ func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {
 				h := newHarness(t)
 				results := &handlerResults{}
 				poisoned := h.poisoned()
-				h.startRouter(failingMiddleware(t, h.pubSub, results), welcomeHandler(mailer, dedup))
+				h.startRouter(results.record(welcomeHandler(mailer, dedup)))
 
 				done := h.publishAsync(tt.event)
 				select {

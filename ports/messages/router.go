@@ -43,6 +43,62 @@ type RouterConfig struct {
 	// takes Watermill's own.
 	Logger          *slog.Logger
 	WatermillLogger *slog.Logger
+	// Retry is the quick retries of one delivery; a field left zero takes
+	// DefaultRetryPolicy's value.
+	Retry RetryPolicy
+}
+
+// RetryPolicy is how often, and after which waits, one delivery is retried
+// at once (in the handler's goroutine) before its message is poisoned or,
+// after an outage, nacked. A failure of the message alone is not retried
+// here: the retry queue takes it.
+type RetryPolicy struct {
+	// MaxRetries is the number of retries after the first attempt.
+	MaxRetries int
+	// InitialInterval is the first wait; each next one is Multiplier times
+	// longer, up to MaxInterval, give or take RandomizationFactor of it.
+	InitialInterval     time.Duration
+	MaxInterval         time.Duration
+	Multiplier          float64
+	RandomizationFactor float64
+}
+
+// DefaultRetryPolicy is about 5 s of retries per delivery: long enough for
+// a dependency's blip, short enough not to hold a queue.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		MaxRetries:          6,
+		InitialInterval:     100 * time.Millisecond,
+		MaxInterval:         2 * time.Second,
+		Multiplier:          2,
+		RandomizationFactor: 0.2,
+	}
+}
+
+func (c *RouterConfig) setDefaults() {
+	if c.WatermillLogger == nil {
+		c.WatermillLogger = c.Logger
+	}
+	c.Retry.setDefaults()
+}
+
+func (r *RetryPolicy) setDefaults() {
+	d := DefaultRetryPolicy()
+	if r.MaxRetries == 0 {
+		r.MaxRetries = d.MaxRetries
+	}
+	if r.InitialInterval == 0 {
+		r.InitialInterval = d.InitialInterval
+	}
+	if r.MaxInterval == 0 {
+		r.MaxInterval = d.MaxInterval
+	}
+	if r.Multiplier == 0 {
+		r.Multiplier = d.Multiplier
+	}
+	if r.RandomizationFactor == 0 {
+		r.RandomizationFactor = d.RandomizationFactor
+	}
 }
 
 // Validate returns every problem at once.
@@ -54,7 +110,21 @@ func (c RouterConfig) Validate() error {
 	if c.DeploymentID == "" {
 		errs = append(errs, errors.New("messages: the router needs the deployment's id"))
 	}
+	if err := c.Retry.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// Validate checks the policy, its zero fields taken as their defaults.
+func (r RetryPolicy) Validate() error {
+	r.setDefaults()
+	if r.MaxRetries < 0 || r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval ||
+		r.Multiplier < 1 || r.RandomizationFactor < 0 || r.RandomizationFactor > 1 {
+		return fmt.Errorf("messages: bad retry policy %+v: want retries > 0, 0 < initial interval <= max interval, "+
+			"multiplier >= 1 and a randomization factor in [0, 1]", r)
+	}
+	return nil
 }
 
 // port is the router's middleware and hooks, on its configuration.
@@ -67,11 +137,9 @@ type port struct{ cfg RouterConfig }
 // quick retries with backoff, one log line per attempt (with the
 // correlation id), panic recovery.
 func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandlers []cqrs.CommandHandler) (*message.Router, error) {
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.WatermillLogger == nil {
-		cfg.WatermillLogger = cfg.Logger
 	}
 	p := port{cfg}
 	wlogger := watermill.NewSlogLogger(cfg.WatermillLogger)
@@ -92,14 +160,14 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 		middleware.CorrelationID,
 		poison,
 		cfg.Retries.Middleware,
-		// About 5 s of retries per delivery, but none for a failure of this
-		// message alone: the retry queue waits minutes, not seconds.
+		// No quick retry for a failure of this message alone: the retry
+		// queue waits minutes, not seconds.
 		middleware.Retry{
-			MaxRetries:          6,
-			InitialInterval:     100 * time.Millisecond,
-			MaxInterval:         2 * time.Second,
-			Multiplier:          2,
-			RandomizationFactor: 0.2,
+			MaxRetries:          cfg.Retry.MaxRetries,
+			InitialInterval:     cfg.Retry.InitialInterval,
+			MaxInterval:         cfg.Retry.MaxInterval,
+			Multiplier:          cfg.Retry.Multiplier,
+			RandomizationFactor: cfg.Retry.RandomizationFactor,
 			ShouldRetry: func(p middleware.RetryParams) bool {
 				return transport.Classify(p.Err) != app.FailureMessage
 			},

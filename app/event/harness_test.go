@@ -1,0 +1,220 @@
+package event_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/ports/messages"
+)
+
+// The handlers run on the service's own router (messages.NewRouter): its
+// middleware, failure classes, poison and retry queues. These tests are
+// in package event_test, which may import ports: the dependency rule
+// binds the production files only.
+
+// waitTimeout bounds every wait of these tests; nothing here should take
+// more than a fraction of it.
+const waitTimeout = 10 * time.Second
+
+// deploymentID is the test deployment's; its events carry it, as the
+// forwarder marks them.
+const deploymentID = "test-deployment"
+
+// harness is the service's gochannel transport (publish blocks until every
+// subscriber acked), publishing through a cqrs.EventBus as the forwarder
+// does, on which tests start instances of the service's handler router.
+type harness struct {
+	t         *testing.T
+	transport *transport.Transport
+	publisher message.Publisher
+	bus       *cqrs.EventBus
+	retries   *transport.RetryQueue
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel})
+	require.NoError(t, err)
+	// Cleanups run last-in first-out: routers close first, then the
+	// transport, which also releases a publish still waiting for an ack.
+	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+	// The retry queue's table is on a SQLite file of the test's; its first
+	// wait is short, as the router's quick retries are.
+	db := testenv.MigratedDB(t, testenv.Backends()[0])
+	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{
+		DB: db.DB, Publisher: tr.Publisher, FirstDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	publisher := transport.StampOrigin(tr.Publisher, deploymentID)
+	bus, err := cqrs.NewEventBusWithConfig(publisher, cqrs.EventBusConfig{
+		GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
+			return transport.EventTopic(p.EventName), nil
+		},
+		OnPublish: func(p cqrs.OnEventSendParams) error {
+			return transport.SetSchemaVersion(domain.Events, p.EventName, p.Message)
+		},
+		Marshaler: transport.Marshaler,
+	})
+	require.NoError(t, err)
+	return &harness{t: t, transport: tr, publisher: publisher, bus: bus, retries: retries}
+}
+
+// everyUser holds every user: events from another deployment are not
+// under test here.
+type everyUser struct{}
+
+func (everyUser) HoldsUser(context.Context, string) (bool, error) { return true, nil }
+
+// startRouter runs one instance of the service's handler router with the
+// given handlers, and stops it at the end of the test as the service does.
+// It returns once the handlers have subscribed.
+func (h *harness) startRouter(handlers ...cqrs.EventHandler) {
+	t := h.t
+	t.Helper()
+	stopping, stop := context.WithCancel(context.Background())
+	router, err := messages.NewRouter(messages.RouterConfig{
+		Transport:    h.transport,
+		Retries:      h.retries,
+		Users:        everyUser{},
+		DeploymentID: deploymentID,
+		Events:       domain.Events,
+		Stopping:     stopping,
+		Logger:       slog.New(slog.DiscardHandler),
+		// Production's retries, of the same failures, with shorter waits.
+		Retry: messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
+	}, handlers, nil)
+	require.NoError(t, err)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- router.Run(context.Background()) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, router.Close())
+		select {
+		case err := <-stopped:
+			assert.NoError(t, err)
+		case <-time.After(waitTimeout):
+			t.Error("router did not stop")
+		}
+	})
+	select {
+	case <-router.Running():
+	case err := <-stopped:
+		t.Fatalf("router stopped at start: %v", err)
+	case <-time.After(waitTimeout):
+		t.Fatal("router did not start")
+	}
+}
+
+// runRetries gives the retry queue's due messages back to their handlers
+// until the test ends. Call it after startRouter: it stops first.
+func (h *harness) runRetries() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.retries.Run(ctx)
+	}()
+	h.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// publishAsync publishes e on the event bus. The transport blocks a publish
+// until every subscriber acked, so the returned channel yields once every
+// handler is done with the event.
+func (h *harness) publishAsync(e any) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- h.bus.Publish(context.Background(), e) }()
+	return done
+}
+
+// publish publishes e and waits until every handler acked it.
+func (h *harness) publish(e any) {
+	h.t.Helper()
+	h.wait(h.publishAsync(e), "publish")
+}
+
+// publishMessage publishes an already marshalled message: the very same
+// message, UUID included, when called twice, as a redelivery would.
+func (h *harness) publishMessage(msg *message.Message) {
+	h.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- h.publisher.Publish(transport.EventTopic("UserRegistered"), msg) }()
+	h.wait(done, "publish message")
+}
+
+func (h *harness) wait(done <-chan error, what string) {
+	h.t.Helper()
+	select {
+	case err := <-done:
+		require.NoError(h.t, err, what)
+	case <-time.After(waitTimeout):
+		h.t.Fatalf("%s: not acked within %s", what, waitTimeout)
+	}
+}
+
+// poisoned subscribes to the poison topic; each message received must be
+// acked.
+func (h *harness) poisoned() <-chan *message.Message {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	sub, err := h.transport.Subscriber(transport.PoisonGroup, transport.PoisonTopic)
+	require.NoError(h.t, err)
+	messages, err := sub.Subscribe(ctx, transport.PoisonTopic)
+	require.NoError(h.t, err)
+	return messages
+}
+
+// handlerResults records what each run of a handler returned.
+type handlerResults struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+// record wraps handler so that each of its runs is recorded; the router
+// around it is unchanged.
+func (r *handlerResults) record(handler cqrs.EventHandler) cqrs.EventHandler {
+	return recordedHandler{EventHandler: handler, results: r}
+}
+
+func (r *handlerResults) all() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.errs...)
+}
+
+type recordedHandler struct {
+	cqrs.EventHandler
+	results *handlerResults
+}
+
+func (h recordedHandler) Handle(ctx context.Context, e any) error {
+	err := h.EventHandler.Handle(ctx, e)
+	h.results.mu.Lock()
+	h.results.errs = append(h.results.errs, err)
+	h.results.mu.Unlock()
+	return err
+}
+
+func registered(userID, name, email string) domain.UserRegistered {
+	return domain.UserRegistered{
+		UserID:       userID,
+		Name:         name,
+		Email:        email,
+		RegisteredAt: time.Date(2024, 5, 6, 5, 8, 9, 123456000, time.UTC),
+	}
+}

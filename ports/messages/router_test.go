@@ -1,0 +1,38 @@
+package messages_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/onboard/onboard/ports/messages"
+)
+
+// A retry policy's zero fields take the defaults, so a test may shorten the
+// waits alone; a policy that cannot back off is refused.
+func TestRetryPolicy_Validate(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		policy messages.RetryPolicy
+		ok     bool
+	}{
+		{"zero: the defaults", messages.RetryPolicy{}, true},
+		{"the defaults", messages.DefaultRetryPolicy(), true},
+		{"shorter waits", messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond}, true},
+		{"negative retries", messages.RetryPolicy{MaxRetries: -1}, false},
+		{"negative first wait", messages.RetryPolicy{InitialInterval: -time.Second}, false},
+		{"max wait under the first", messages.RetryPolicy{InitialInterval: time.Second, MaxInterval: time.Millisecond}, false},
+		{"shrinking waits", messages.RetryPolicy{Multiplier: 0.5}, false},
+		{"randomization over 1", messages.RetryPolicy{RandomizationFactor: 1.5}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.policy.Validate()
+			if tt.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorContains(t, err, "retry policy")
+			}
+		})
+	}
+}
