@@ -5,14 +5,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"strings"
 	"syscall"
 
-	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/service"
 )
 
 func main() {
@@ -33,7 +32,7 @@ func main() {
 }
 
 func run(kind commandKind) error {
-	cfg, err := LoadConfig(os.Getenv)
+	cfg, err := service.LoadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -41,26 +40,13 @@ func run(kind commandKind) error {
 		return runCommand(cfg, os.Args[1:], os.Stdout)
 	}
 	cfg.HashConcurrency = spareProcessors()
-	logger := slog.New(app.LogHandler{Handler: slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
-		Level:       cfg.LogLevel,
-		ReplaceAttr: durationsInMilliseconds,
-	})})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	svc, err := NewService(ctx, cfg, nil, logger)
+	svc, err := service.NewService(ctx, cfg, nil, service.NewLogger(os.Stdout, cfg.LogLevel))
 	if err != nil {
 		return err
 	}
 	return svc.Run(ctx)
-}
-
-// durationsInMilliseconds logs every duration as a number of milliseconds,
-// its name ending in _ms: "duration" becomes "duration_ms": 12.345.
-func durationsInMilliseconds(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration().Microseconds())/1000)
-	}
-	return a
 }
 
 // spareProcessors doubles the runtime's processors and returns how many

@@ -16,17 +16,21 @@ import (
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/service"
 )
+
+// commandTimeout bounds a subcommand: connecting, then reading or requeueing.
+const commandTimeout = 16 * time.Second
 
 // variables are the environment variables the service and the operator
 // commands read, with their defaults: the README's configuration table.
 var variables = []struct{ name, meaning, fallback string }{
-	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
-	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
-	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"PUBSUB", "the transport: gochannel, sql or amqp", service.DefaultPubSub},
+	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", service.DefaultDatabaseURL},
+	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", service.DefaultAMQPURL},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
-	{"MAIL_FROM", "sender address", DefaultMailFrom},
-	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
+	{"MAIL_FROM", "sender address", service.DefaultMailFrom},
+	{"HTTP_ADDR", "listen address", service.DefaultHTTPAddr},
 	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10"},
 	{"SIGNUP_POINTS", "points granted on registration", "100"},
 	{"RATE_LIMIT_REGISTRATIONS", "POST /users per client address: N/s, N/m or N/h, optionally ,burst=B; or off", "30/m,burst=10"},
@@ -89,13 +93,13 @@ func parseArgs(args []string) (commandKind, error) {
 }
 
 // runCommand runs an operator's subcommand, configured like the service.
-func runCommand(cfg Config, args []string, out io.Writer) error {
+func runCommand(cfg service.Config, args []string, out io.Writer) error {
 	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries") {
 		return errUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 2*startTimeout)
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	// The database holds the retries and names the default namespace.
 	db, err := sqldb.Open(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
@@ -109,7 +113,7 @@ func runCommand(cfg Config, args []string, out io.Writer) error {
 		}
 		return listRetries(ctx, db, out)
 	}
-	namespace, err := deploymentNamespace(ctx, cfg, db)
+	namespace, err := service.DeploymentNamespace(ctx, cfg, db)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/service"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -45,7 +47,7 @@ func TestParseArgs(t *testing.T) {
 // it shows is the default: setting a variable to it changes nothing.
 func TestUsage_ListsEveryVariableWithItsDefault(t *testing.T) {
 	read := map[string]bool{}
-	defaults, err := LoadConfig(func(name string) string { read[name] = true; return "" })
+	defaults, err := service.LoadConfig(func(name string) string { read[name] = true; return "" })
 	require.NoError(t, err)
 	text := usage()
 	for name := range read {
@@ -56,7 +58,7 @@ func TestUsage_ListsEveryVariableWithItsDefault(t *testing.T) {
 		if v.fallback == "empty" || strings.Contains(v.fallback, " ") {
 			continue // a description, not a value
 		}
-		cfg, err := LoadConfig(env(map[string]string{v.name: v.fallback}))
+		cfg, err := service.LoadConfig(func(name string) string { return map[string]string{v.name: v.fallback}[name] })
 		require.NoError(t, err, v.name)
 		assert.Equal(t, defaults, cfg, "%s=%s is the default", v.name, v.fallback)
 	}

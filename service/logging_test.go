@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -16,10 +16,10 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// jsonLog is a JSON logger at level into a buffer, as main makes it.
+// jsonLog is the service's logger at level into a buffer.
 func jsonLog(level slog.Level) (*slog.Logger, *bytes.Buffer) {
 	var buf bytes.Buffer
-	return slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsInMilliseconds})), &buf
+	return NewLogger(&buf, level), &buf
 }
 
 // What Watermill logs through the dependency logger: INFO becomes DEBUG, and

@@ -1,4 +1,8 @@
-package main
+// Package service wires onboard together from a Config: the database, the
+// transport, the mailer, the handlers' router, the outbox forwarder and the
+// HTTP API; it runs them and stops them. Wiring returns errors: only main
+// exits.
+package service
 
 import (
 	"context"
@@ -93,7 +97,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 			return nil, fmt.Errorf("listen for notifications: %w", err)
 		}
 	}
-	namespace, err := deploymentNamespace(startCtx, cfg, s.db)
+	namespace, err := DeploymentNamespace(startCtx, cfg, s.db)
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +208,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 // answer.
 const writeTimeout = 15 * time.Second
 
-// deploymentNamespace is PUBSUB_NAMESPACE, or by default the database's own.
-func deploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, error) {
+// DeploymentNamespace is PUBSUB_NAMESPACE, or by default the database's own:
+// the service and the operator's commands read the same queues.
+func DeploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, error) {
 	if cfg.Namespace != "" {
 		return cfg.Namespace, nil
 	}
@@ -241,155 +246,4 @@ func (s *Service) ready(ctx context.Context) error {
 		return errors.New("stopping")
 	}
 	return errors.Join(s.db.PingContext(ctx), s.transport.Ready(ctx))
-}
-
-// Draining bounds: the stop waits until no connection or request arrived
-// for drainQuiet, and at most drainMax.
-const (
-	drainQuiet = 250 * time.Millisecond
-	drainMax   = 5 * time.Second
-)
-
-// drain keeps accepting and answering while requests still arrive: sent
-// just before the stop, they may wait in the listen backlog, or on a
-// kept-alive connection the server has not read yet, which Shutdown would
-// close as idle. Either way they would go unanswered.
-func (s *Service) drain() {
-	s.draining.Store(true)
-	deadline := time.Now().Add(drainMax)
-	for time.Now().Before(deadline) &&
-		time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet {
-		time.Sleep(drainQuiet / 10) // poll for the quiet period
-	}
-}
-
-// isStopping reports whether the service is stopping.
-func (s *Service) isStopping() bool { return s.stopping.Err() != nil }
-
-// dependencyLogs lowers to DEBUG what Watermill and the migrations log at
-// INFO (subscribers starting and stopping, the schema they create, each
-// migration applied), and the errors of a stop in progress that only say
-// that a context was canceled: at INFO, the log tells what the service
-// does, and an ERROR is worth reading.
-type dependencyLogs struct {
-	slog.Handler
-	stopping func() bool
-}
-
-// lowered is the level a library's record of this level is logged at,
-// before its attributes are known.
-func lowered(level slog.Level) slog.Level {
-	if level == slog.LevelInfo {
-		return slog.LevelDebug
-	}
-	return level
-}
-
-// Enabled implements slog.Handler.
-func (h dependencyLogs) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.Handler.Enabled(ctx, lowered(level))
-}
-
-// Handle implements slog.Handler.
-func (h dependencyLogs) Handle(ctx context.Context, r slog.Record) error {
-	r.Level = lowered(r.Level)
-	if r.Level == slog.LevelError && h.stopping() {
-		r.Attrs(func(a slog.Attr) bool {
-			if err, ok := a.Value.Any().(error); ok && errors.Is(err, context.Canceled) {
-				r.Level = slog.LevelDebug
-				return false
-			}
-			return true
-		})
-	}
-	if !h.Handler.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-// WithAttrs implements slog.Handler.
-func (h dependencyLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return dependencyLogs{Handler: h.Handler.WithAttrs(attrs), stopping: h.stopping}
-}
-
-// WithGroup implements slog.Handler.
-func (h dependencyLogs) WithGroup(name string) slog.Handler {
-	return dependencyLogs{Handler: h.Handler.WithGroup(name), stopping: h.stopping}
-}
-
-// Run serves until ctx ends, then stops taking requests, lets requests and
-// handlers in flight finish, and closes everything.
-func (s *Service) Run(ctx context.Context) error {
-	defer s.closeResources()
-	errs := make(chan error, 3)
-	go func() { errs <- s.handlers.Run(context.Background()) }()
-	select {
-	case <-s.handlers.Running():
-	case err := <-errs:
-		return fmt.Errorf("handlers router: %w", err)
-	}
-	retriesDone := make(chan struct{})
-	go func() {
-		defer close(retriesDone)
-		s.retries.Run(s.stopping)
-	}()
-	go func() { errs <- s.forwarder.Run(context.Background()) }()
-	go func() { errs <- s.server.Serve(s.listener) }()
-	if s.mailsToLog {
-		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
-	}
-	// The one line at start; tests wait for it and read addr and namespace.
-	s.logger.Info("onboard is serving", append([]any{"addr", s.Addr(), "namespace", s.transport.Namespace()},
-		s.startAttrs...)...)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		s.logger.Info("shutting down")
-	case runErr = <-errs:
-		s.logger.Error("a component stopped", "error", runErr)
-	}
-	s.drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.server.Shutdown(shutdownCtx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
-	}
-	// Handlers first, then the transport: a forwarder publish still waiting
-	// (gochannel waits for the handlers' acks) fails, and its outbox row
-	// stays for the next start.
-	s.stop()
-	if err := s.handlers.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("handlers close: %w", err))
-	}
-	<-retriesDone
-	if err := s.transport.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("transport close: %w", err))
-	}
-	if err := s.forwarder.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("forwarder close: %w", err))
-	}
-	if errors.Is(runErr, http.ErrServerClosed) {
-		runErr = nil
-	}
-	return runErr
-}
-
-func (s *Service) closeResources() {
-	if s.listener != nil {
-		_ = s.listener.Close()
-	}
-	if s.transport != nil {
-		_ = s.transport.Close()
-	}
-	if s.wakeup != nil {
-		_ = s.wakeup.Close()
-	}
-	if s.mailConns != nil {
-		_ = s.mailConns.Close()
-	}
-	if s.db != nil {
-		_ = s.db.Close()
-	}
 }

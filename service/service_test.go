@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -453,7 +453,7 @@ func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 	require.NoError(t, err)
 	go func() { _ = s.svc.transport.Publisher.Publish(transport.EventTopic(stranger.EventName()), msg) }()
 
-	require.Eventually(t, func() bool { return len(poisoned()) == 2 }, poisonRetriesTimeout, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(poisoned()) == 2 }, serviceWait, 20*time.Millisecond,
 		"each handler refuses it")
 	for _, p := range poisoned() {
 		assert.Contains(t, p.Metadata.Get(middleware.ReasonForPoisonedKey), "database does not hold")

@@ -1,8 +1,7 @@
-package main
+package service
 
 import (
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
@@ -46,14 +45,4 @@ func TestLoadConfig_HTTPVariablesRejectBadValues(t *testing.T) {
 	assert.Equal(t, 5, cfg.HashQueueMax)
 	assert.True(t, cfg.RegistrationLimit.Off())
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}, cfg.TrustedProxies)
-}
-
-// The service hashes one password per CPU and runs twice as many Go
-// processors, so that answers needing no hash never wait behind one.
-func TestSpareProcessors(t *testing.T) {
-	before := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
-
-	assert.Equal(t, before, spareProcessors(), "one hash per CPU")
-	assert.Equal(t, 2*before, runtime.GOMAXPROCS(0))
 }

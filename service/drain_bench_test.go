@@ -1,17 +1,20 @@
-package main
+package service
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -25,13 +28,10 @@ const backlogEvents = 20_000
 // throughput of the same transport (a plain publisher and subscriber, no
 // handlers) measured in the same run, and the ratio of the two.
 //
-//	go test -run '^$' -bench BacklogDrain -benchtime 1x ./cmd/app/
+//	go test -run '^$' -bench BacklogDrain -benchtime 1x ./service/
 func BenchmarkBacklogDrain(b *testing.B) {
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		b.Run(pubsub, func(b *testing.B) {
-			if pubsub == transport.TransportAMQP {
-				lockServiceQueues(b, nil)
-			}
 			for b.Loop() {
 				raw := rawThroughput(b, pubsub)
 				drain := drainBacklog(b, pubsub)
@@ -45,39 +45,87 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	}
 }
 
-// benchTransport is a transport of the kind on a fresh PostgreSQL database
-// (and, for AMQP, on RabbitMQ with the service's queues emptied; the caller
-// holds lockServiceQueues).
-func benchTransport(b *testing.B, pubsub string) (dbURL, amqpURL string, db *testenv.DB, tr *transport.Transport) {
+// unreachableAMQP is given to the transports that must not use RabbitMQ.
+const unreachableAMQP = "amqp://guest:guest@127.0.0.1:1/"
+
+// benchSetup is a transport of one kind on a fresh PostgreSQL database (and,
+// for AMQP, on RabbitMQ) in a namespace of its own: no other run shares its
+// queues, so none is emptied first or waited for.
+type benchSetup struct {
+	pubsub, namespace, dbURL, amqpURL string
+	db                                *testenv.DB
+	tr                                *transport.Transport
+}
+
+func newBenchSetup(b *testing.B, pubsub string) *benchSetup {
 	b.Helper()
-	dbURL = testenv.PostgresDatabase(b)
-	db = testenv.OpenDB(b, dbURL)
-	amqpURL = e2eUnreachableAMQP
+	s := &benchSetup{pubsub: pubsub, namespace: "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8],
+		dbURL: testenv.PostgresDatabase(b), amqpURL: unreachableAMQP}
+	s.db = testenv.OpenDB(b, s.dbURL)
 	if pubsub == transport.TransportAMQP {
-		amqpURL = testenv.URL(b, testenv.AMQPURLVar)
-		resetServiceQueues(b, amqpURL)
+		s.amqpURL = testenv.URL(b, testenv.AMQPURLVar)
+		// The service's exchanges and queues (topic_handler) in the namespace.
+		events := s.topic(transport.EventTopic("UserRegistered"))
+		commands := s.topic(transport.CommandTopic("RegisterUser"))
+		s.deleteOnRabbitMQ(b, []string{events, commands, s.topic(transport.PoisonTopic)}, []string{
+			events + "_" + event.SendWelcomeEmailName, events + "_" + event.SeedSignupPointsName,
+			commands + "_" + RegisterUserHandlerName, s.topic(transport.PoisonTopic),
+		})
 	}
-	migrated, err := sqldb.Open(context.Background(), dbURL, slog.New(slog.DiscardHandler))
+	migrated, err := sqldb.Open(context.Background(), s.dbURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err) // it applies the migrations
 	}
 	_ = migrated.Close()
-	tr, err = transport.NewTransport(transport.TransportConfig{Kind: pubsub, DB: db.DB, AMQPURL: amqpURL, Namespace: e2eNamespace})
+	s.tr, err = transport.NewTransport(transport.TransportConfig{Kind: pubsub, DB: s.db.DB, AMQPURL: s.amqpURL, Namespace: s.namespace})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = tr.Close() })
-	return dbURL, amqpURL, db, tr
+	b.Cleanup(func() { _ = s.tr.Close() })
+	return s
 }
 
-// benchService builds the service, not yet running, with a quiet log.
-func benchService(ctx context.Context, b *testing.B, pubsub, dbURL, amqpURL string, mailer *recordingMailer) *Service {
+// topic is topic in the setup's namespace.
+func (s *benchSetup) topic(topic string) string { return transport.NamespacedTopic(s.namespace, topic) }
+
+// deleteOnRabbitMQ deletes the exchanges and queues when the benchmark ends.
+func (s *benchSetup) deleteOnRabbitMQ(b *testing.B, exchanges, queues []string) {
+	b.Cleanup(func() {
+		conn, err := amqp.Dial(s.amqpURL)
+		if err != nil {
+			b.Logf("clean up RabbitMQ: %v", err)
+			return
+		}
+		defer func() { _ = conn.Close() }()
+		ch, err := conn.Channel()
+		if err != nil {
+			b.Logf("clean up RabbitMQ: %v", err)
+			return
+		}
+		defer func() { _ = ch.Close() }()
+		for _, queue := range queues {
+			if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
+				b.Logf("delete queue %s: %v", queue, err)
+				return // an error closes the channel
+			}
+		}
+		for _, exchange := range exchanges {
+			if err := ch.ExchangeDelete(exchange, false, false); err != nil {
+				b.Logf("delete exchange %s: %v", exchange, err)
+				return
+			}
+		}
+	})
+}
+
+// benchService builds the service on the setup, not yet running, with a quiet log.
+func benchService(ctx context.Context, b *testing.B, s *benchSetup, mailer *recordingMailer) *Service {
 	b.Helper()
 	svc, err := NewService(ctx, Config{
-		PubSub:       pubsub,
-		Namespace:    e2eNamespace,
-		DatabaseURL:  dbURL,
-		AMQPURL:      amqpURL,
+		PubSub:       s.pubsub,
+		Namespace:    s.namespace,
+		DatabaseURL:  s.dbURL,
+		AMQPURL:      s.amqpURL,
 		HTTPAddr:     "127.0.0.1:0",
 		BcryptCost:   10,
 		SignupPoints: 100,
@@ -104,8 +152,12 @@ func publishInBatches(b *testing.B, publisher message.Publisher, topic string, m
 // subscriber receiving and acking them all.
 func rawThroughput(b *testing.B, pubsub string) float64 {
 	b.Helper()
-	_, _, _, tr := benchTransport(b, pubsub)
+	setup := newBenchSetup(b, pubsub)
+	tr := setup.tr
 	topic := testenv.Name("raw")
+	if pubsub == transport.TransportAMQP {
+		setup.deleteOnRabbitMQ(b, []string{setup.topic(topic)}, []string{setup.topic(topic) + "_raw"})
+	}
 	sub, err := tr.Subscriber("raw", topic)
 	if err != nil {
 		b.Fatal(err)
@@ -139,11 +191,12 @@ func rawThroughput(b *testing.B, pubsub string) float64 {
 // publishes the backlog, then runs the service and times every effect.
 func drainBacklog(b *testing.B, pubsub string) float64 {
 	b.Helper()
-	dbURL, amqpURL, db, tr := benchTransport(b, pubsub)
+	setup := newBenchSetup(b, pubsub)
+	db, tr := setup.db, setup.tr
 	mailer := &recordingMailer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc := benchService(ctx, b, pubsub, dbURL, amqpURL, mailer)
+	svc := benchService(ctx, b, setup, mailer)
 
 	msgs := make([]*message.Message, backlogEvents)
 	for i := range msgs {

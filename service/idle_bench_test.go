@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -21,17 +21,13 @@ const idleWindow = 10 * time.Second
 // PostgreSQL server's processes spent meanwhile, as a share of one core. It
 // reads /proc, so the server must run on this machine.
 //
-//	go test -run '^$' -bench IdleDatabaseCPU -benchtime 1x ./cmd/app/
+//	go test -run '^$' -bench IdleDatabaseCPU -benchtime 1x ./service/
 func BenchmarkIdleDatabaseCPU(b *testing.B) {
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		b.Run(pubsub, func(b *testing.B) {
-			if pubsub == transport.TransportAMQP {
-				lockServiceQueues(b, nil)
-			}
 			for b.Loop() {
-				dbURL, amqpURL, _, _ := benchTransport(b, pubsub)
 				ctx, cancel := context.WithCancel(context.Background())
-				svc := benchService(ctx, b, pubsub, dbURL, amqpURL, &recordingMailer{})
+				svc := benchService(ctx, b, newBenchSetup(b, pubsub), &recordingMailer{})
 				done := make(chan error, 1)
 				go func() { done <- svc.Run(ctx) }()
 				waitReady(b, svc)

@@ -1,9 +1,10 @@
-package main
+package service
 
 import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -186,7 +187,7 @@ func testHostileInput(t *testing.T, s *runningService) {
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`), "only the last registration was written")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM credentials`))
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM user_emails`))
-	require.Eventually(t, func() bool { return s.mailer.count() == 1 }, serviceWait, e2ePoll)
+	require.Eventually(t, func() bool { return s.mailer.count() == 1 }, serviceWait, 20*time.Millisecond)
 	assert.Empty(t, s.mailer.to("eve@evil.test"), "no injected recipient")
 	s.stop()
 	assert.NotContains(t, s.logs.String(), "panic")

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Run serves until ctx ends, then stops taking requests, lets requests and
+// handlers in flight finish, and closes everything.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.closeResources()
+	errs := make(chan error, 3)
+	go func() { errs <- s.handlers.Run(context.Background()) }()
+	select {
+	case <-s.handlers.Running():
+	case err := <-errs:
+		return fmt.Errorf("handlers router: %w", err)
+	}
+	retriesDone := make(chan struct{})
+	go func() {
+		defer close(retriesDone)
+		s.retries.Run(s.stopping)
+	}()
+	go func() { errs <- s.forwarder.Run(context.Background()) }()
+	go func() { errs <- s.server.Serve(s.listener) }()
+	if s.mailsToLog {
+		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
+	}
+	// The one line at start; tests wait for it and read addr and namespace.
+	s.logger.Info("onboard is serving", append([]any{"addr", s.Addr(), "namespace", s.transport.Namespace()},
+		s.startAttrs...)...)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down")
+	case runErr = <-errs:
+		s.logger.Error("a component stopped", "error", runErr)
+	}
+	s.drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.server.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	// Handlers first, then the transport: a forwarder publish still waiting
+	// (gochannel waits for the handlers' acks) fails, and its outbox row
+	// stays for the next start.
+	s.stop()
+	if err := s.handlers.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("handlers close: %w", err))
+	}
+	<-retriesDone
+	if err := s.transport.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("transport close: %w", err))
+	}
+	if err := s.forwarder.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("forwarder close: %w", err))
+	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+func (s *Service) closeResources() {
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	if s.transport != nil {
+		_ = s.transport.Close()
+	}
+	if s.wakeup != nil {
+		_ = s.wakeup.Close()
+	}
+	if s.mailConns != nil {
+		_ = s.mailConns.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}
+
+// Draining bounds: the stop waits until no connection or request arrived
+// for drainQuiet, and at most drainMax.
+const (
+	drainQuiet = 250 * time.Millisecond
+	drainMax   = 5 * time.Second
+)
+
+// drain keeps accepting and answering while requests still arrive: sent
+// just before the stop, they may wait in the listen backlog, or on a
+// kept-alive connection the server has not read yet, which Shutdown would
+// close as idle. Either way they would go unanswered.
+func (s *Service) drain() {
+	s.draining.Store(true)
+	deadline := time.Now().Add(drainMax)
+	for time.Now().Before(deadline) &&
+		time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet {
+		time.Sleep(drainQuiet / 10) // poll for the quiet period
+	}
+}
+
+// isStopping reports whether the service is stopping.
+func (s *Service) isStopping() bool { return s.stopping.Err() != nil }
