@@ -57,6 +57,29 @@ const (
 	DefaultRetryDelay  = time.Minute
 )
 
+// Variable is an environment variable of the configuration.
+type Variable struct{ Name, Meaning, Default string }
+
+// Variables are the environment variables LoadConfig reads, with their
+// defaults: the help's list and the README's configuration table.
+var Variables = []Variable{
+	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
+	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
+	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
+	{"MAIL_FROM", "sender address", DefaultMailFrom},
+	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
+	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10"},
+	{"SIGNUP_POINTS", "points granted on registration", "100"},
+	{"RATE_LIMIT_REGISTRATIONS", "POST /users per client address: N/s, N/m or N/h, optionally ,burst=B; or off", "30/m,burst=10"},
+	{"TRUSTED_PROXIES", "IP addresses and CIDR prefixes of the proxies whose X-Forwarded-For is read", "empty"},
+	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", "64"},
+	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
+	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h"},
+	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
+	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+}
+
 // LoadConfig reads the configuration through getenv and returns every
 // problem at once. Error messages never quote a URL, which may hold a password.
 func LoadConfig(getenv func(string) string) (Config, error) {

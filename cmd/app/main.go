@@ -1,5 +1,6 @@
 // Command app runs onboard: the HTTP API, the event handlers and the outbox
-// forwarder, configured by environment variables.
+// forwarder, configured by environment variables (service.LoadConfig), or
+// one of the operator's subcommands (operator.Run).
 package main
 
 import (
@@ -12,36 +13,40 @@ import (
 	"syscall"
 
 	"github.com/onboard/onboard/service"
+	"github.com/onboard/onboard/service/operator"
 )
 
 func main() {
-	kind, err := parseArgs(os.Args[1:])
+	args := os.Args[1:]
+	kind, err := operator.ParseArgs(args)
 	switch {
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "onboard: %v\n\n%s", err, usage())
+		fmt.Fprintf(os.Stderr, "onboard: %v\n\n%s", err, operator.Usage())
 		os.Exit(2)
-	case kind == printHelp:
-		fmt.Print(usage())
+	case kind == operator.Help:
+		fmt.Print(operator.Usage())
 		return
 	}
-	if err := run(kind); err != nil {
+	if err := run(kind, args); err != nil {
 		// One line, whatever the number of problems.
 		fmt.Fprintln(os.Stderr, "onboard:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }
 
-func run(kind commandKind) error {
+// run loads the configuration, then runs the service or the subcommand
+// until it ends or a signal stops it.
+func run(kind operator.Kind, args []string) error {
 	cfg, err := service.LoadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
-	if kind == runOperator {
-		return runCommand(cfg, os.Args[1:], os.Stdout)
-	}
-	cfg.HashConcurrency = spareProcessors()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if kind == operator.Command {
+		return operator.Run(ctx, cfg, args, os.Stdout)
+	}
+	cfg.HashConcurrency = spareProcessors()
 	svc, err := service.NewService(ctx, cfg, nil, service.NewLogger(os.Stdout, cfg.LogLevel))
 	if err != nil {
 		return err

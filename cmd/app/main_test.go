@@ -1,10 +1,17 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/service/operator"
 )
 
 // The service hashes one password per CPU and runs twice as many Go
@@ -15,4 +22,37 @@ func TestSpareProcessors(t *testing.T) {
 
 	assert.Equal(t, before, spareProcessors(), "one hash per CPU")
 	assert.Equal(t, 2*before, runtime.GOMAXPROCS(0))
+}
+
+// Help comes first, whatever the environment, on standard output; an
+// unknown command prints it on standard error and exits 2.
+func TestE2E_Help(t *testing.T) {
+	binary := onboardBinary(t)
+	run := func(args ...string) (stdout, stderr string, code int) {
+		var out, errOut strings.Builder
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "DATABASE_URL=nowhere", "BCRYPT_COST=99") // a bad configuration
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return out.String(), errOut.String(), exit.ExitCode()
+		}
+		require.NoError(t, err)
+		return out.String(), errOut.String(), 0
+	}
+	for _, arg := range []string{"-h", "--help", "help"} {
+		stdout, stderr, code := run(arg)
+		assert.Equal(t, 0, code, arg)
+		assert.Equal(t, operator.Usage(), stdout, arg)
+		assert.Empty(t, stderr, arg)
+	}
+	stdout, stderr, code := run("frobnicate")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "onboard: unknown command: \"frobnicate\"\n\n"+operator.Usage(), stderr)
+
+	_, stderr, code = run("retries", "list")
+	assert.Equal(t, 1, code, "a known command loads the configuration")
+	assert.Contains(t, stderr, "BCRYPT_COST")
 }

@@ -1,0 +1,59 @@
+package operator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/onboard/onboard/service"
+)
+
+// Usage is the help of the command line.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`onboard registers users over HTTP and sends their welcome email and signup
+points from events.
+
+usage:
+  onboard                       run the service
+  onboard poison list           list poisoned messages
+  onboard poison requeue ID     send one back to the handler that failed on it
+  onboard retries list          list messages waiting for a later retry
+  onboard help                  print this help (also -h, --help)
+
+The subcommands read the same environment as the service.
+
+environment:
+`)
+	for _, v := range service.Variables {
+		fmt.Fprintf(&b, "  %s (default: %s)\n      %s\n", v.Name, v.Default, v.Meaning)
+	}
+	return b.String()
+}
+
+// ErrUsage is a command line onboard does not know.
+var ErrUsage = errors.New("unknown command")
+
+// Kind is what a command line asks for.
+type Kind int
+
+const (
+	Serve   Kind = iota // run the service
+	Help                // print Usage
+	Command             // an operator's subcommand: Run
+)
+
+// ParseArgs reads the command line (without the program's name), before
+// any configuration: help never depends on the environment.
+func ParseArgs(args []string) (Kind, error) {
+	switch {
+	case len(args) == 0:
+		return Serve, nil
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		return Help, nil
+	case len(args) == 2 && (args[0] == "poison" || args[0] == "retries") && args[1] == "list",
+		len(args) == 3 && args[0] == "poison" && args[1] == "requeue":
+		return Command, nil
+	}
+	return 0, fmt.Errorf("%w: %q", ErrUsage, strings.Join(args, " "))
+}

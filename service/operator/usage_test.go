@@ -1,0 +1,83 @@
+package operator
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/service"
+)
+
+func TestParseArgs(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want Kind
+	}{
+		{nil, Serve},
+		{[]string{"help"}, Help},
+		{[]string{"-h"}, Help},
+		{[]string{"-help"}, Help},
+		{[]string{"--help"}, Help},
+		{[]string{"help", "poison"}, Help},
+		{[]string{"poison", "list"}, Command},
+		{[]string{"poison", "requeue", "42"}, Command},
+		{[]string{"retries", "list"}, Command},
+	} {
+		got, err := ParseArgs(tt.args)
+		require.NoError(t, err, "%q", tt.args)
+		assert.Equal(t, tt.want, got, "%q", tt.args)
+	}
+	for _, args := range [][]string{
+		{"serve"}, {"poison"}, {"poison", "requeue"}, {"poison", "list", "x"}, {"poison", "requeue", "1", "2"},
+		{"retries"}, {"retries", "requeue", "1"}, {"-v"}, {"--help=1"},
+	} {
+		_, err := ParseArgs(args)
+		assert.ErrorIs(t, err, ErrUsage, "%q", args)
+	}
+}
+
+// The help lists every variable the configuration reads, and the default
+// it shows is the default: setting a variable to it changes nothing.
+func TestUsage_ListsEveryVariableWithItsDefault(t *testing.T) {
+	read := map[string]bool{}
+	defaults, err := service.LoadConfig(func(name string) string { read[name] = true; return "" })
+	require.NoError(t, err)
+	text := Usage()
+	for name := range read {
+		assert.Contains(t, text, "\n  "+name+" (default: ", "the help lists %s", name)
+	}
+	for _, v := range service.Variables {
+		assert.True(t, read[v.Name], "the configuration reads %s", v.Name)
+		if v.Default == "empty" || strings.Contains(v.Default, " ") {
+			continue // a description, not a value
+		}
+		cfg, err := service.LoadConfig(func(name string) string { return map[string]string{v.Name: v.Default}[name] })
+		require.NoError(t, err, v.Name)
+		assert.Equal(t, defaults, cfg, "%s=%s is the default", v.Name, v.Default)
+	}
+}
+
+// The README's configuration table names the same variables as the help.
+func TestUsage_MatchesTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	section := string(readme)
+	section = section[strings.Index(section, "\n## Configuration\n"):]
+	section = section[:strings.Index(section[1:], "\n## ")+1]
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|").FindAllStringSubmatch(section, -1) {
+		documented = append(documented, m[1])
+	}
+	var listed []string
+	for _, v := range service.Variables {
+		listed = append(listed, v.Name)
+	}
+	slices.Sort(documented)
+	slices.Sort(listed)
+	assert.Equal(t, documented, listed)
+}
