@@ -11,8 +11,15 @@ GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/; s/[$$]{2}/$$/g' | expand -t 14
 
-run: ## Build and serve on $$HTTP_ADDR (default :8080).
-	go run ./cmd/app
+# Built first, with a line to say so: a cold build takes minutes. In a
+# terminal the binary runs as a job of its own (set -m), so Ctrl-C reaches
+# it alone: it stops gracefully and its exit 0 is make's (make, were it
+# interrupted too, would kill itself with SIGINT once the binary exited).
+# Without a terminal, exec: a signal to make's process group reaches it.
+run: ## Build bin/onboard, then serve on $$HTTP_ADDR (default :8080).
+	@echo "building bin/onboard (the first build takes a few minutes)…"
+	@go build -o bin/onboard ./cmd/app
+	@if [ -t 0 ]; then set -m; bin/onboard; else exec bin/onboard; fi
 
 build: ## Build every package and the binary into bin/.
 	go build ./...
