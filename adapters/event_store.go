@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -156,6 +157,44 @@ func (s *EventStore) Load(ctx context.Context, streamID string) ([]domain.Event,
 		return nil, fmt.Errorf("load stream: %w", err)
 	}
 	return events, nil
+}
+
+// LoadStreams reads the events of several streams, each in order and
+// brought up to date, with their number.
+func (s *EventStore) LoadStreams(ctx context.Context, q execer, streamIDs []string) (map[string][]domain.Event, int, error) {
+	streams := make(map[string][]domain.Event, len(streamIDs))
+	if len(streamIDs) == 0 {
+		return streams, 0, nil
+	}
+	args := make([]any, len(streamIDs))
+	for i, id := range streamIDs {
+		args[i] = id
+	}
+	rows, err := q.QueryContext(ctx, s.dialect.Rebind(`SELECT stream_id, event_type, schema_version, payload FROM events
+		WHERE stream_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)
+		ORDER BY stream_id, stream_version`), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load streams: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	n := 0
+	for rows.Next() {
+		var (
+			streamID, eventType string
+			schemaVersion       int
+			payload             []byte
+		)
+		if err := rows.Scan(&streamID, &eventType, &schemaVersion, &payload); err != nil {
+			return nil, 0, fmt.Errorf("load streams: %w", err)
+		}
+		event, err := s.events.Decode(eventType, schemaVersion, payload)
+		if err != nil {
+			return nil, 0, fmt.Errorf("stream %s: %w", streamID, err)
+		}
+		streams[streamID] = append(streams[streamID], event)
+		n++
+	}
+	return streams, n, rows.Err()
 }
 
 // Holds reports whether the stream has any event.

@@ -17,29 +17,36 @@ import (
 	"github.com/onboard/onboard/adapters/sqldb"
 )
 
-// UserStore is the event store of users, with their email reservations and
-// credentials.
+// UserStore is the event store of users, with their email reservations,
+// credentials and read model, which every write updates in its
+// transaction.
 type UserStore struct {
-	db      *sql.DB
-	events  *EventStore
-	queries userQueries
+	db        *sql.DB
+	events    *EventStore
+	readModel *UserReadModel
+	queries   userQueries
 }
 
 type userQueries struct {
-	reserveEmail, emailOwner, storeCredential, loadCredential string
+	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential string
 }
 
 // NewUserStore returns the store.
 func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
 	d := sqldb.Of(db)
-	return &UserStore{db: db, events: NewEventStore(db, domain.Events, logger), queries: userQueries{
+	events := NewEventStore(db, domain.Events, logger)
+	return &UserStore{db: db, events: events, readModel: NewUserReadModel(db, events), queries: userQueries{
 		reserveEmail: d.Rebind(d.InsertOrIgnore(
 			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
 		emailOwner:      d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
+		releaseEmail:    d.Rebind(`DELETE FROM user_emails WHERE email_key = ? AND user_id = ?`),
 		storeCredential: d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
 		loadCredential:  d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
 	}}
 }
+
+// ReadModel is the users read model the store writes.
+func (s *UserStore) ReadModel() *UserReadModel { return s.readModel }
 
 // Register commits, in one transaction, the email reservation, the
 // credential, the user's pending events and their outbox messages.
@@ -56,14 +63,79 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 	if _, err := tx.ExecContext(ctx, s.queries.storeCredential, user.ID(), string(passwordHash)); err != nil {
 		return fmt.Errorf("store credential: %w", err)
 	}
-	pending := user.PendingEvents()
-	err = s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), pending...)
+	err = s.appendPending(ctx, tx, user)
 	if errors.Is(err, ErrVersionConflict) { // another registration of this id won
 		return domain.ErrUserExists
 	}
 	if err != nil {
 		return err
 	}
+	return commit(tx)
+}
+
+// Save appends the user's pending events after the version it was loaded
+// at and updates its read model row, in one transaction; another write
+// since the load fails it with domain.ErrVersionMismatch.
+func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := s.appendPending(ctx, tx, user); err != nil {
+		return err
+	}
+	return commit(tx)
+}
+
+// ChangeEmail saves a user whose pending EmailChanged moves it from the
+// address whose key is oldKey, releasing that address and reserving the
+// new one in the same transaction: domain.ErrEmailTaken if another user
+// holds it, domain.ErrVersionMismatch if the user changed meanwhile.
+func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	// Releasing first takes the row's lock: concurrent changes of one
+	// user queue here, and the ones after the first find nothing to
+	// release.
+	res, err := tx.ExecContext(ctx, s.queries.releaseEmail, oldKey, user.ID())
+	if err != nil {
+		return fmt.Errorf("release email: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(err, domain.ErrVersionMismatch)
+	}
+	err = s.reserveEmail(ctx, tx, user)
+	if errors.Is(err, domain.ErrUserExists) || errors.Is(err, command.ErrAlreadyRegistered) {
+		return domain.ErrVersionMismatch // this user reserved another address meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.appendPending(ctx, tx, user); err != nil {
+		return err
+	}
+	return commit(tx)
+}
+
+// appendPending appends the user's pending events at the version it was
+// loaded at and writes its read model row.
+func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+	pending := user.PendingEvents()
+	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), pending...)
+	if errors.Is(err, ErrVersionConflict) {
+		return errors.Join(err, domain.ErrVersionMismatch)
+	}
+	if err != nil {
+		return err
+	}
+	return s.readModel.write(ctx, tx, UsersTable, user)
+}
+
+func commit(tx *sql.Tx) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

@@ -78,6 +78,8 @@ func storeDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 	require.NoError(t, err)
 	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
 	require.NoError(t, outbox.Close())
+	_, err = adapters.NewUserStore(db.DB, quietLogger()).ReadModel().Prepare(testTimeoutCtx(t))
+	require.NoError(t, err)
 	return db
 }
 

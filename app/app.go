@@ -14,11 +14,15 @@ type Application struct {
 
 // Commands are the write-side use cases.
 type Commands struct {
-	RegisterUser *command.RegisterUserHandler
+	RegisterUser             *command.RegisterUserHandler
+	VerifyEmail              *command.VerifyEmailHandler
+	RequestVerificationEmail *command.RequestVerificationEmailHandler
+	ChangeEmail              *command.ChangeEmailHandler
 }
 
 // Queries are the read-side use cases.
 type Queries struct {
 	UserByID      query.UserByIDHandler
+	UserByEmail   query.UserByEmailHandler
 	PointsBalance query.PointsBalanceHandler
 }

@@ -47,7 +47,10 @@ type Email struct{ address string }
 func (e Email) String() string { return e.address }
 
 // Key returns the case-insensitive form under which the address is unique.
-func (e Email) Key() string { return strings.ToLower(e.address) }
+func (e Email) Key() string { return EmailKey(e.address) }
+
+// EmailKey is the key of an address an event holds.
+func EmailKey(address string) string { return strings.ToLower(address) }
 
 func parseName(raw string, v validation) string {
 	name := strings.TrimSpace(raw)

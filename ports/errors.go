@@ -2,10 +2,13 @@ package ports
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -15,14 +18,26 @@ func (s HTTPServer) fail(c *gin.Context, err error) {
 	var de *domain.Error
 	if errors.As(err, &de) {
 		status := map[domain.Kind]int{
-			domain.KindInvalid:  http.StatusUnprocessableEntity,
-			domain.KindConflict: http.StatusConflict,
-			domain.KindNotFound: http.StatusNotFound,
+			domain.KindInvalid:   http.StatusUnprocessableEntity,
+			domain.KindConflict:  http.StatusConflict,
+			domain.KindNotFound:  http.StatusNotFound,
+			domain.KindGone:      http.StatusGone,
+			domain.KindForbidden: http.StatusForbidden,
+			domain.KindStale:     http.StatusPreconditionFailed,
+			domain.KindTooMany:   http.StatusTooManyRequests,
 		}[de.Kind]
 		if status == 0 {
 			status = http.StatusBadRequest
 		}
+		if de.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+		}
 		writeError(c, status, de.Code, de.Message, de.Fields)
+		return
+	}
+	if errors.Is(err, command.ErrOverloaded) {
+		c.Header("Retry-After", "1")
+		writeError(c, http.StatusServiceUnavailable, "overloaded", "too many requests at once, try again shortly", nil)
 		return
 	}
 	s.logger.ErrorContext(c.Request.Context(), "request failed", "error", err)

@@ -60,6 +60,9 @@ type HTTPConfig struct {
 	// RegistrationLimit bounds POST /users per client address; beyond, 429
 	// too-many-requests before any work. The zero value limits nothing.
 	RegistrationLimit RateLimit
+	// AdminToken opens GET /users?email= to operators who send it as a
+	// bearer token. Empty: the route is off.
+	AdminToken string
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (its right-most address that is not a trusted proxy). Empty: the
 	// peer is the client, whatever the headers say.
@@ -96,6 +99,8 @@ type HTTPServer struct {
 	registrations *clientLimiters
 	// idempotencySecret keys the user ids derived from Idempotency-Keys.
 	idempotencySecret []byte
+	// adminToken opens the operators' routes; empty: they are off.
+	adminToken []byte
 }
 
 // NewHandler returns the API's http.Handler.
@@ -104,7 +109,8 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger, idempotencySecret: cfg.IdempotencySecret}
+	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger, idempotencySecret: cfg.IdempotencySecret,
+		adminToken: []byte(cfg.AdminToken)}
 	if !cfg.RegistrationLimit.Off() {
 		s.registrations = newClientLimiters(cfg.RegistrationLimit, maxLimitedClients)
 	}
@@ -131,8 +137,16 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	// may keep them.
 	users := router.Group("/users", noStore)
 	users.POST("", s.limitRegistrations, s.registerUser)
+	getAndHead(users, "", s.findUserByEmail)
 	getAndHead(users, "/:id", s.getUser)
 	getAndHead(users, "/:id/points", s.getPoints)
+	users.POST("/:id/email-verification", s.verifyEmail)
+	users.POST("/:id/email-verification/resend", s.resendVerification)
+	users.PUT("/:id/email", s.changeEmail)
+	router.SetHTMLTemplate(verifyPages)
+	verify := router.Group("/verify-email", pageHeaders)
+	getAndHead(verify, "", s.verifyPage)
+	verify.POST("", s.verifyFromPage)
 	getAndHead(router, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	getAndHead(router, "/readyz", s.readyz)
 	return nosniff(router), nil

@@ -72,7 +72,7 @@ func TestRegisterUser_OverloadedAnswers503RetryAfter(t *testing.T) {
 
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
 	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
-	assert.JSONEq(t, `{"error":{"code":"overloaded","message":"too many registrations at once, try again shortly"}}`, rec.Body.String())
+	assert.JSONEq(t, `{"error":{"code":"overloaded","message":"too many requests at once, try again shortly"}}`, rec.Body.String())
 }
 
 func TestRegisterUser_RateLimitedPerClientBeforeHashing(t *testing.T) {

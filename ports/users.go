@@ -4,12 +4,14 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -17,18 +19,30 @@ type registerUserRequest struct {
 	Name     *string `json:"name"`
 	Email    *string `json:"email"`
 	Password *string `json:"password"`
+	Locale   string  `json:"locale"`
 }
 
 type userResponse struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Email        string    `json:"email"`
-	RegisteredAt time.Time `json:"registered_at"`
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Locale        string    `json:"locale"`
+	RegisteredAt  time.Time `json:"registered_at"`
+	Version       int       `json:"version"`
+}
+
+// requireJSON answers 415 to a body that is not application/json.
+func requireJSON(c *gin.Context) bool {
+	if mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mediaType != "application/json" {
+		writeError(c, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json", nil)
+		return false
+	}
+	return true
 }
 
 func (s HTTPServer) registerUser(c *gin.Context) {
-	if mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mediaType != "application/json" {
-		writeError(c, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json", nil)
+	if !requireJSON(c) {
 		return
 	}
 	var req registerUserRequest
@@ -50,6 +64,7 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		Name:     *req.Name,
 		Email:    *req.Email,
 		Password: *req.Password,
+		Locale:   req.Locale,
 	}
 	key, withKey := c.Request.Header[IdempotencyKeyHeader]
 	if withKey {
@@ -64,17 +79,12 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email
 		err = domain.ErrIdempotencyKeyReused
 	}
-	if errors.Is(err, command.ErrOverloaded) {
-		c.Header("Retry-After", "1")
-		writeError(c, http.StatusServiceUnavailable, "overloaded", "too many registrations at once, try again shortly", nil)
-		return
-	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.Header("Location", "/users/"+user.ID())
-	c.JSON(http.StatusCreated, toUserResponse(user))
+	writeUser(c, http.StatusCreated, query.UserOf(user))
 }
 
 func (s HTTPServer) getUser(c *gin.Context) {
@@ -87,7 +97,7 @@ func (s HTTPServer) getUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toUserResponse(user))
+	writeUser(c, http.StatusOK, user)
 }
 
 type pointsResponse struct {
@@ -118,6 +128,12 @@ func userID(c *gin.Context) (string, bool) {
 	return id.String(), true
 }
 
-func toUserResponse(u *domain.User) userResponse {
-	return userResponse{ID: u.ID(), Name: u.Name(), Email: u.Email().String(), RegisteredAt: u.RegisteredAt()}
+// writeUser answers with the user and its version as the ETag, which a
+// change sends back in If-Match.
+func writeUser(c *gin.Context, status int, u query.User) {
+	c.Header("ETag", etag(u.Version))
+	c.JSON(status, userResponse{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
+		Locale: u.Locale, RegisteredAt: u.RegisteredAt, Version: u.Version})
 }
+
+func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }

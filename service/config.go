@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -42,6 +43,12 @@ type Config struct {
 	RegistrationLimit ports.RateLimit
 	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
 	TrustedProxies []netip.Prefix
+	// VerifyURL is the address of the page a verification link opens;
+	// VerifyTTL how long a link verifies.
+	VerifyURL string
+	VerifyTTL time.Duration
+	// AdminToken opens GET /users?email= to operators; empty: off.
+	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
 	LogLevel slog.Level
 }
@@ -55,6 +62,8 @@ const (
 	DefaultHTTPAddr    = ":8080"
 	DefaultRetryMaxAge = 24 * time.Hour
 	DefaultRetryDelay  = time.Minute
+	DefaultVerifyURL   = "http://localhost:8080/verify-email"
+	DefaultVerifyTTL   = 48 * time.Hour
 )
 
 // Variable is an environment variable of the configuration.
@@ -77,7 +86,21 @@ var Variables = []Variable{
 	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
 	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h"},
 	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
+	{"VERIFY_URL", "page a verification link opens, with ?user=<id>&token=<token>", DefaultVerifyURL},
+	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
+	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+}
+
+// setDefaults fills what a Config built in code leaves zero and the
+// environment would have set.
+func (c *Config) setDefaults() {
+	if c.VerifyURL == "" {
+		c.VerifyURL = DefaultVerifyURL
+	}
+	if c.VerifyTTL == 0 {
+		c.VerifyTTL = DefaultVerifyTTL
+	}
 }
 
 // LoadConfig reads the configuration through getenv and returns every
@@ -124,6 +147,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		HashQueueMax:    number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
 		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
 		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
+		VerifyURL:       get("VERIFY_URL", DefaultVerifyURL),
+		VerifyTTL:       duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
+		AdminToken:      getenv("ADMIN_TOKEN"),
+	}
+	if u, err := url.Parse(cfg.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, errors.New("VERIFY_URL: want an http:// or https:// address without a query"))
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
+		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))
 	}
 	if cfg.Namespace = getenv("PUBSUB_NAMESPACE"); cfg.Namespace != "" {
 		if err := transport.ValidateNamespace(cfg.Namespace); err != nil {

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -25,10 +24,7 @@ import (
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
-	"github.com/onboard/onboard/app"
-	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
-	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/ports"
 	"github.com/onboard/onboard/ports/messages"
@@ -76,6 +72,7 @@ type Service struct {
 // NewService connects to everything cfg names and wires the service. mailer
 // overrides the one cfg implies when not nil.
 func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
+	cfg.setDefaults()
 	s := &Service{logger: logger}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.depLogger = slog.New(dependencyLogs{Handler: logger.Handler(), stopping: s.isStopping})
@@ -90,7 +87,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.depLogger); err != nil {
 		return nil, err
 	}
-	if sqldb.Of(s.db).Name() == "postgres" {
+	if sqldb.Of(s.db).Notifies() {
 		// Subscribers of the outbox and of the SQL transport's queues wake on
 		// PostgreSQL notifications instead of polling often.
 		if s.wakeup, err = watermillsql.NewWakeup(s.db); err != nil {
@@ -122,32 +119,11 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
 
-	users := adapters.NewUserStore(s.db, s.depLogger)
-	ledger := adapters.NewPointsLedger(s.db)
-	// HashConcurrency hashes at a time; a registration waits for its turn at
-	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
-	// behind at most HashQueueMax others, else it is answered 503 overloaded.
-	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
-		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
-	})
+	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.depLogger)
 	if err != nil {
 		return nil, err
 	}
-	application := app.Application{
-		Commands: app.Commands{
-			RegisterUser: command.NewRegisterUserHandler(users, hasher, nil),
-		},
-		Queries: app.Queries{
-			UserByID:      query.NewUserByIDHandler(users),
-			PointsBalance: query.NewPointsBalanceHandler(users, ledger),
-		},
-	}
-	eventHandlers := []cqrs.EventHandler{
-		cqrs.NewEventHandler(event.SendWelcomeEmailName,
-			event.NewSendWelcomeEmail(mailer, adapters.NewDeduplicator(s.db)).Handle),
-		cqrs.NewEventHandler(event.SeedSignupPointsName,
-			event.NewSeedSignupPoints(ledger, cfg.SignupPoints, nil).Handle),
-	}
+	application, users := parts.app, parts.users
 	if s.retries, err = transport.NewRetryQueue(transport.RetryQueueConfig{
 		DB:         s.db,
 		Publisher:  s.transport.Publisher,
@@ -157,13 +133,10 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}); err != nil {
 		return nil, err
 	}
-	commandHandlers := []cqrs.CommandHandler{
-		cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle),
-	}
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
 		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
-	}, eventHandlers, commandHandlers); err != nil {
+	}, parts.eventHandlers, parts.commandHandlers); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
@@ -181,6 +154,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		IdempotencySecret: idempotencySecret,
 		RegistrationLimit: cfg.RegistrationLimit,
 		TrustedProxies:    cfg.TrustedProxies,
+		AdminToken:        cfg.AdminToken,
 	})
 	if err != nil {
 		return nil, err

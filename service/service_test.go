@@ -135,6 +135,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService 
 		BcryptCost:   10,
 		SignupPoints: 100,
 		MailFrom:     "no-reply@onboard.local",
+		AdminToken:   testAdminToken,
 	}, mailer, logger)
 	require.NoError(t, err)
 

@@ -307,6 +307,7 @@ func assertRegistered(t *testing.T, registry *memRegistry, cmd *command.Register
 		UserID:       cmd.UserID,
 		Name:         strings.TrimSpace(cmd.Name),
 		Email:        cmd.Email,
+		Locale:       "en",
 		RegisteredAt: fixedNow.UTC().Truncate(time.Microsecond),
 	}, events[0])
 	payload, err := json.Marshal(events)

@@ -35,15 +35,17 @@ type Deduplicator interface {
 // queue name: never rename it casually.
 const SendWelcomeEmailName = "SendWelcomeEmailOnUserRegistered"
 
-// SendWelcomeEmail sends one welcome email per registered user.
+// SendWelcomeEmail sends one welcome email per registered user, with the
+// link that verifies the address.
 type SendWelcomeEmail struct {
 	mailer Mailer
 	once   Deduplicator
+	links  VerificationLinks
 }
 
 // NewSendWelcomeEmail returns the handler.
-func NewSendWelcomeEmail(mailer Mailer, once Deduplicator) SendWelcomeEmail {
-	return SendWelcomeEmail{mailer: mailer, once: once}
+func NewSendWelcomeEmail(mailer Mailer, once Deduplicator, links VerificationLinks) SendWelcomeEmail {
+	return SendWelcomeEmail{mailer: mailer, once: once, links: links}
 }
 
 // Handle sends the welcome email unless this user already got it.
@@ -52,13 +54,7 @@ func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) 
 		return fmt.Errorf("%s: event without user id or email", SendWelcomeEmailName)
 	}
 	return h.once.Once(ctx, SendWelcomeEmailName, e.UserID, func(ctx context.Context) error {
-		return h.mailer.Send(ctx, Mail{
-			ID:      "welcome." + e.UserID,
-			To:      e.Email,
-			Subject: "Welcome to onboard",
-			// No name: anyone can register any address with a name of
-			// their choosing, which would be their text in our email.
-			Body: "Hello,\n\nwelcome to onboard! Your account is ready.\n",
-		})
+		return h.mailer.Send(ctx, welcomeTexts.mail("welcome."+e.UserID, e.Email, e.Locale,
+			h.links.Link(e.UserID, e.Email, e.RegisteredAt)))
 	})
 }

@@ -3,6 +3,8 @@ package event_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,8 +141,30 @@ func (d *memDeduplicator) records() map[[2]string]bool {
 	return records
 }
 
+// testLinks make the verification links of the tests' emails.
+var testLinks = event.VerificationLinks{
+	URL: "https://onboard.example/verify-email",
+	TTL: 48 * time.Hour,
+	Key: domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
+}
+
 func welcomeHandler(mailer event.Mailer, dedup event.Deduplicator) cqrs.EventHandler {
-	return cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, dedup).Handle)
+	return cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, dedup, testLinks).Handle)
+}
+
+// linkIn returns the verification link of an email's body, checking that
+// its token verifies the address until the link expires.
+func linkIn(t *testing.T, body, userID, email string, expires time.Time) *url.URL {
+	t.Helper()
+	i := strings.Index(body, testLinks.URL+"?")
+	require.GreaterOrEqual(t, i, 0, "a link in %q", body)
+	link, err := url.Parse(strings.Fields(body[i:])[0])
+	require.NoError(t, err)
+	assert.Equal(t, userID, link.Query().Get("user"))
+	token := link.Query().Get("token")
+	require.NoError(t, testLinks.Key.Check(userID, domain.EmailKey(email), token, expires.Add(-time.Second)))
+	assert.ErrorIs(t, testLinks.Key.Check(userID, domain.EmailKey(email), token, expires), domain.ErrTokenExpired)
+	return link
 }
 
 func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
@@ -155,14 +179,16 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 	require.Eventually(t, func() bool { return len(mailer.mails()) >= 2 }, waitTimeout, time.Millisecond)
 	mails := mailer.mails()
 	require.Len(t, mails, 2)
-	for i, want := range []struct{ id, to string }{
-		{"welcome.user-1", "Ada@Example.com"},
-		{"welcome.user-2", "grace@example.com"},
+	for i, want := range []struct{ id, user, to string }{
+		{"welcome.user-1", "user-1", "Ada@Example.com"},
+		{"welcome.user-2", "user-2", "grace@example.com"},
 	} {
 		assert.Equal(t, want.id, mails[i].ID, "one id per user: a repeated send is the same email")
 		assert.Equal(t, want.to, mails[i].To, "sent to the address as typed")
 		assert.Equal(t, "Welcome to onboard", mails[i].Subject)
-		assert.Equal(t, "Hello,\n\nwelcome to onboard! Your account is ready.\n", mails[i].Body)
+		assert.True(t, strings.HasPrefix(mails[i].Body, "Hello,\n\nwelcome to onboard! Your account is ready.\n"),
+			mails[i].Body)
+		linkIn(t, mails[i].Body, want.user, want.to, registered("", "", "").RegisteredAt.Add(testLinks.TTL))
 	}
 	assert.Equal(t, map[[2]string]bool{
 		{event.SendWelcomeEmailName, "user-1"}: true,
@@ -376,7 +402,7 @@ func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {
 			dedup := newMemDeduplicator()
 
 			t.Run("Handle", func(t *testing.T) {
-				err := event.NewSendWelcomeEmail(mailer, dedup).Handle(context.Background(), &tt.event)
+				err := event.NewSendWelcomeEmail(mailer, dedup, testLinks).Handle(context.Background(), &tt.event)
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), event.SendWelcomeEmailName)
 			})

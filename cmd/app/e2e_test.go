@@ -777,7 +777,7 @@ func testE2E(t *testing.T, backend testenv.Backend, pubsub string) {
 		last201 = time.Now()
 		body := r.JSON()
 		require.NotNil(t, body, "JSON body: %s", r.Body)
-		assert.ElementsMatch(t, []string{"id", "name", "email", "registered_at"}, keysOf(body), r.String())
+		assert.ElementsMatch(t, []string{"id", "name", "email", "email_verified", "locale", "registered_at", "version"}, keysOf(body), r.String())
 		assert.NotContains(t, body, "password")
 		id, _ := body["id"].(string)
 		_, err = uuid.Parse(id)

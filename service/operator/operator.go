@@ -1,5 +1,6 @@
 // Package operator is onboard's command line: its help, and the operator's
-// subcommands that list and requeue poisoned messages and list the retries.
+// subcommands that list and requeue poisoned messages, list the retries,
+// and show and rebuild the read models.
 package operator
 
 import (
@@ -24,17 +25,22 @@ const commandTimeout = 16 * time.Second
 // Run runs the subcommand args (a Command line), configured like the
 // service, writing its answer to out.
 func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) error {
-	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries") {
+	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections") {
 		return ErrUsage
 	}
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	openCtx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	// The database holds the retries and names the default namespace.
-	db, err := sqldb.Open(ctx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+	// The database holds the retries and the read models, and names the
+	// default namespace.
+	db, err := sqldb.Open(openCtx, cfg.DatabaseURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = db.Close() }()
+	if args[0] == "projections" {
+		return runProjections(ctx, db, args, out)
+	}
+	ctx = openCtx
 	if args[0] == "retries" {
 		if args[1] != "list" || len(args) != 2 {
 			return ErrUsage

@@ -19,6 +19,10 @@ usage:
   onboard poison list           list poisoned messages
   onboard poison requeue ID     send one back to the handler that failed on it
   onboard retries list          list messages waiting for a later retry
+  onboard projections status    each read model's checkpoint and lag
+  onboard projections rebuild users
+                                replay the events into a new users table and
+                                swap it in, while the service runs
   onboard help                  print this help (also -h, --help)
 
 The subcommands read the same environment as the service.
@@ -52,7 +56,9 @@ func ParseArgs(args []string) (Kind, error) {
 	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
 		return Help, nil
 	case len(args) == 2 && (args[0] == "poison" || args[0] == "retries") && args[1] == "list",
-		len(args) == 3 && args[0] == "poison" && args[1] == "requeue":
+		len(args) == 3 && args[0] == "poison" && args[1] == "requeue",
+		len(args) == 2 && args[0] == "projections" && args[1] == "status",
+		len(args) == 3 && args[0] == "projections" && args[1] == "rebuild" && args[2] == "users":
 		return Command, nil
 	}
 	return 0, fmt.Errorf("%w: %q", ErrUsage, strings.Join(args, " "))

@@ -27,6 +27,8 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"poison", "list"}, Command},
 		{[]string{"poison", "requeue", "42"}, Command},
 		{[]string{"retries", "list"}, Command},
+		{[]string{"projections", "status"}, Command},
+		{[]string{"projections", "rebuild", "users"}, Command},
 	} {
 		got, err := ParseArgs(tt.args)
 		require.NoError(t, err, "%q", tt.args)
@@ -35,6 +37,7 @@ func TestParseArgs(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve"}, {"poison"}, {"poison", "requeue"}, {"poison", "list", "x"}, {"poison", "requeue", "1", "2"},
 		{"retries"}, {"retries", "requeue", "1"}, {"-v"}, {"--help=1"},
+		{"projections"}, {"projections", "rebuild"}, {"projections", "rebuild", "points"}, {"projections", "status", "x"},
 	} {
 		_, err := ParseArgs(args)
 		assert.ErrorIs(t, err, ErrUsage, "%q", args)

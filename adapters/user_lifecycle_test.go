@@ -1,0 +1,254 @@
+package adapters_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/app/query"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+var lifecycleKey = domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes))
+
+// registerUser registers a user with the address and returns its id.
+func registerUser(t *testing.T, store *adapters.UserStore, email string) string {
+	t.Helper()
+	id := uuid.NewString()
+	require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada Lovelace", email), passwordHash(t)))
+	return id
+}
+
+func readUser(t *testing.T, store *adapters.UserStore, id string) query.User {
+	t.Helper()
+	u, err := store.ReadModel().UserByID(testTimeoutCtx(t), id)
+	require.NoError(t, err)
+	return u
+}
+
+func TestUserStore_SaveAppendsAtTheVersionLoaded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := registerUser(t, store, "Ada@Example.com")
+		assert.Equal(t, query.User{ID: id, Name: "Ada Lovelace", Email: "Ada@Example.com", Locale: "en",
+			RegisteredAt: storeTestNow.UTC().Truncate(time.Microsecond), Version: 1}, readUser(t, store, id),
+			"the registration's transaction wrote the read model")
+
+		user, err := store.LoadUser(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		stale, err := store.LoadUser(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		token := lifecycleKey.Token(id, "ada@example.com", time.Now().Add(time.Hour))
+		require.NoError(t, user.VerifyEmail(lifecycleKey, token, time.Now()))
+		require.NoError(t, store.Save(testTimeoutCtx(t), user))
+
+		read := readUser(t, store, id)
+		assert.True(t, read.EmailVerified)
+		assert.Equal(t, 2, read.Version)
+		require.NoError(t, stale.RequestVerificationEmail(time.Now()))
+		assert.ErrorIs(t, store.Save(testTimeoutCtx(t), stale), domain.ErrVersionMismatch, "a write since the load wins")
+
+		assert.Equal(t, []string{"(UserRegistered,1,2)", "(EmailVerified,2,1)"}, db.RowsAsText(t,
+			`SELECT event_type, stream_version, schema_version FROM events ORDER BY global_position`))
+		assert.Len(t, outboxRows(t, db), 2, "each event is published")
+		loaded, err := store.LoadUser(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.True(t, loaded.EmailVerified())
+	})
+}
+
+func TestUserStore_ChangeEmail(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		ada := registerUser(t, store, "ada@example.com")
+		registerUser(t, store, "bob@example.com")
+
+		change := func(email string) error {
+			user, err := store.LoadUser(testTimeoutCtx(t), ada)
+			require.NoError(t, err)
+			oldKey := user.Email().Key()
+			require.NoError(t, user.ChangeEmail(email, time.Now()))
+			return store.ChangeEmail(testTimeoutCtx(t), user, oldKey)
+		}
+		require.ErrorIs(t, change("BOB@example.com"), domain.ErrEmailTaken)
+		require.NoError(t, change("Lovelace@Example.org"))
+
+		read := readUser(t, store, ada)
+		assert.Equal(t, "Lovelace@Example.org", read.Email)
+		assert.Equal(t, 2, read.Version)
+		found, err := store.ReadModel().UserByEmail(testTimeoutCtx(t), "LOVELACE@example.ORG")
+		require.NoError(t, err)
+		assert.Equal(t, ada, found.ID, "found by address in any case")
+		_, err = store.ReadModel().UserByEmail(testTimeoutCtx(t), "ada@example.com")
+		assert.ErrorIs(t, err, domain.ErrUserNotFound)
+		assert.Equal(t, []string{"(bob@example.com)", "(lovelace@example.org)"},
+			db.RowsAsText(t, `SELECT email_key FROM user_emails ORDER BY email_key`), "the old address is free")
+		registerUser(t, store, "ada@example.com")
+	})
+}
+
+// Twenty changes of one user made against the same version, to as many
+// addresses and to one: exactly one wins, the others are stale.
+func TestUserStore_ConcurrentEmailChangesOneWins(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := registerUser(t, store, "ada@example.com")
+		const changes = 20
+		users := make([]*domain.User, changes)
+		for i := range users {
+			user, err := store.LoadUser(testTimeoutCtx(t), id)
+			require.NoError(t, err)
+			email := fmt.Sprintf("ada%d@example.com", i)
+			if i%2 == 0 {
+				email = "ada.same@example.com"
+			}
+			require.NoError(t, user.ChangeEmail(email, time.Now()))
+			users[i] = user
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, changes)
+		for i, user := range users {
+			wg.Go(func() { errs[i] = store.ChangeEmail(context.Background(), user, "ada@example.com") })
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			if err == nil {
+				won++
+				continue
+			}
+			assert.ErrorIs(t, err, domain.ErrVersionMismatch)
+		}
+		assert.Equal(t, 1, won)
+		assert.Equal(t, 2, db.Count(t, `SELECT count(*) FROM events`))
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM user_emails`))
+		assert.Equal(t, 2, readUser(t, store, id).Version)
+	})
+}
+
+// Version-1 UserRegistered rows, written by an older build (raw SQL), are
+// read through the upcaster; the service's start projects them into the
+// read model, which did not exist then.
+func TestUserReadModel_PrepareProjectsOlderStreams(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		id := uuid.NewString()
+		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`INSERT INTO events
+			(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+			VALUES (?, ?, 1, 'UserRegistered', 1, ?, '{}')`), uuid.NewString(), id,
+			`{"user_id":"`+id+`","name":"Ada","email":"Ada@Example.com","registered_at":"2024-05-06T05:08:09.123456Z"}`)
+		require.NoError(t, err)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		_, err = store.ReadModel().UserByID(testTimeoutCtx(t), id)
+		require.ErrorIs(t, err, domain.ErrUserNotFound, "not projected yet")
+		status, err := store.ReadModel().Status(testTimeoutCtx(t))
+		require.NoError(t, err)
+		assert.Equal(t, 1, status.LagEvents)
+		assert.Positive(t, status.LagSeconds)
+
+		projected, err := store.ReadModel().Prepare(testTimeoutCtx(t))
+		require.NoError(t, err)
+		assert.Equal(t, 1, projected)
+		read := readUser(t, store, id)
+		assert.Equal(t, "en", read.Locale, "upcast from version 1")
+		assert.Equal(t, "Ada@Example.com", read.Email)
+		user, err := store.LoadUser(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Equal(t, "en", user.Locale())
+
+		status, err = store.ReadModel().Status(testTimeoutCtx(t))
+		require.NoError(t, err)
+		assert.Equal(t, adapters.ProjectionStatus{Name: "users", Checkpoint: status.Head, Head: status.Head}, status)
+		projected, err = store.ReadModel().Prepare(testTimeoutCtx(t))
+		require.NoError(t, err)
+		assert.Zero(t, projected, "nothing is behind any more")
+	})
+}
+
+// A rebuild replays every stream into a new table and swaps it in while
+// writers register and change users: no write is lost, and a row the old
+// table had wrong is right again.
+func TestUserReadModel_RebuildWhileWriting(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		var ids []string
+		for i := range 30 {
+			ids = append(ids, registerUser(t, store, fmt.Sprintf("user%d@example.com", i)))
+		}
+		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET name = 'wrong' WHERE user_id = ?`), ids[0])
+		require.NoError(t, err)
+
+		writes := make(chan string)
+		go func() {
+			defer close(writes)
+			for i := range 20 {
+				writes <- registerUser(t, store, fmt.Sprintf("during%d@example.com", i))
+			}
+		}()
+		var reports []adapters.RebuildProgress
+		progress, err := store.ReadModel().Rebuild(testTimeoutCtx(t), func(p adapters.RebuildProgress) {
+			reports = append(reports, p)
+		})
+		require.NoError(t, err)
+		for id := range writes {
+			ids = append(ids, id)
+		}
+		require.NotEmpty(t, reports)
+		assert.Positive(t, reports[0].Events)
+
+		assert.GreaterOrEqual(t, progress.Users, 30)
+		for _, id := range ids {
+			user, err := store.LoadUser(testTimeoutCtx(t), id)
+			require.NoError(t, err)
+			assert.Equal(t, query.UserOf(user), readUser(t, store, id))
+		}
+		assert.Equal(t, len(ids), db.Count(t, `SELECT count(*) FROM users`))
+		// Writes after the swap land in the new table.
+		late := registerUser(t, store, "after@example.com")
+		assert.Equal(t, "after@example.com", readUser(t, store, late).Email)
+		status, err := store.ReadModel().Status(testTimeoutCtx(t))
+		require.NoError(t, err)
+		assert.Zero(t, status.LagEvents)
+	})
+}
+
+func TestPasswordFailures(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		failures := adapters.NewPasswordFailures(db.DB, time.Hour)
+		id := uuid.NewString()
+		n, _, err := failures.Recent(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		for range 3 {
+			require.NoError(t, failures.Add(testTimeoutCtx(t), id))
+		}
+		n, ends, err := failures.Recent(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Equal(t, 3, n)
+		assert.WithinDuration(t, time.Now().Add(time.Hour), ends, time.Minute)
+		require.NoError(t, failures.Reset(testTimeoutCtx(t), id))
+		n, _, err = failures.Recent(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+
+		expired := adapters.NewPasswordFailures(db.DB, -time.Second) // every window has ended
+		require.NoError(t, expired.Add(testTimeoutCtx(t), id))
+		n, _, err = expired.Recent(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Zero(t, n, "an ended window counts nothing")
+	})
+}

@@ -1,0 +1,143 @@
+package adapters
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/app/query"
+	"github.com/onboard/onboard/domain"
+)
+
+// UsersTable is the users read model: one row per user, the projection of
+// its stream. A row's version is the stream version it shows, which makes
+// it the projection's checkpoint for that stream: a stream whose events go
+// beyond its row's version is behind, whatever order the global positions
+// committed in.
+const UsersTable = "users"
+
+var userColumns = []string{"user_id", "name", "email", "email_key", "email_verified", "locale",
+	"registered_at", "version", "last_position"}
+
+// UserReadModel writes the users read model (inline, in the transaction
+// that appends a user's events) and reads it.
+type UserReadModel struct {
+	db      *sql.DB
+	dialect sqldb.Dialect
+	events  *EventStore
+	queries struct{ byID, byEmail string }
+}
+
+// NewUserReadModel returns the read model of db.
+func NewUserReadModel(db *sql.DB, events *EventStore) *UserReadModel {
+	d := sqldb.Of(db)
+	m := &UserReadModel{db: db, dialect: d, events: events}
+	selectUser := `SELECT user_id, name, email, email_verified, locale, registered_at, version FROM ` + UsersTable
+	m.queries.byID = d.Rebind(selectUser + ` WHERE user_id = ?`)
+	m.queries.byEmail = d.Rebind(selectUser + ` WHERE email_key = ? ORDER BY version DESC LIMIT 1`)
+	return m
+}
+
+// execer runs a statement in a transaction or on the pool.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// createTable creates table with the read model's columns and indexes,
+// unless it exists. Index names carry a random suffix, as a rebuilt table
+// keeps its indexes when it is renamed.
+func (m *UserReadModel) createTable(ctx context.Context, db execer, table string) error {
+	if exists, err := m.tableExists(ctx, db, table); err != nil || exists {
+		return err
+	}
+	t := m.dialect.Types()
+	suffix := randomHex(4)
+	for _, statement := range []string{
+		fmt.Sprintf(`CREATE TABLE %s (
+			user_id %s NOT NULL PRIMARY KEY, name %s NOT NULL, email %s NOT NULL, email_key %s NOT NULL,
+			email_verified %s NOT NULL, locale %s NOT NULL, registered_at %s NOT NULL,
+			version %s NOT NULL, last_position %s NOT NULL)%s`,
+			table, t.ID, t.Text, t.Text, t.Key, t.Bool, t.Key, t.Time, t.Int, t.BigInt, t.TableOptions),
+		fmt.Sprintf(`CREATE INDEX %s_email_%s ON %s (email_key)`, table, suffix, table),
+		fmt.Sprintf(`CREATE INDEX %s_position_%s ON %s (last_position)`, table, suffix, table),
+	} {
+		if _, err := db.ExecContext(ctx, statement); err != nil {
+			return fmt.Errorf("create %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// tableExists probes table with a query that reads no row.
+func (m *UserReadModel) tableExists(ctx context.Context, db execer, table string) (bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT 1 FROM "+table+" WHERE 1 = 0")
+	if m.dialect.IsMissingTable(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up %s: %w", table, err)
+	}
+	defer func() { _ = rows.Close() }()
+	return true, rows.Err()
+}
+
+// upsertQuery writes a user's row into table unless the row shows a later
+// version; last_position is the global position of the stream's newest
+// event, which the transaction may just have appended.
+func (m *UserReadModel) upsertQuery(table string) string {
+	values := make([]string, len(userColumns))
+	for i := range values {
+		values[i] = "?"
+	}
+	values[len(values)-1] = "(SELECT max(global_position) FROM events WHERE stream_id = ?)"
+	return m.dialect.UpsertNewer(table, "user_id", "version", userColumns, values)
+}
+
+// write stores the user's row in table, unless the row shows a later
+// version already.
+func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *domain.User) error {
+	_, err := db.ExecContext(ctx, m.upsertQuery(table), u.ID(), u.Name(), u.Email().String(), u.Email().Key(),
+		u.EmailVerified(), u.Locale(), u.RegisteredAt().UTC(), u.Version(), u.ID())
+	if err != nil {
+		return fmt.Errorf("project user into %s: %w", table, err)
+	}
+	return nil
+}
+
+// UserByID reads a user's row, or returns domain.ErrUserNotFound.
+func (m *UserReadModel) UserByID(ctx context.Context, id string) (query.User, error) {
+	return m.readUser(ctx, m.queries.byID, id)
+}
+
+// UserByEmail reads the row of the user holding the address (any case),
+// or returns domain.ErrUserNotFound.
+func (m *UserReadModel) UserByEmail(ctx context.Context, email string) (query.User, error) {
+	return m.readUser(ctx, m.queries.byEmail, strings.ToLower(email))
+}
+
+func (m *UserReadModel) readUser(ctx context.Context, q string, arg string) (query.User, error) {
+	var u query.User
+	err := m.db.QueryRowContext(ctx, q, arg).Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Locale,
+		&u.RegisteredAt, &u.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return query.User{}, domain.ErrUserNotFound
+	}
+	if err != nil {
+		return query.User{}, fmt.Errorf("read user: %w", err)
+	}
+	u.RegisteredAt = u.RegisteredAt.UTC()
+	return u, nil
+}
+
+// randomHex is n random bytes, in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,181 @@
+package command_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+var testKey = domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes))
+
+// clock is a settable time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// lifecycle is the users' commands on a real store (embedded SQLite).
+type lifecycle struct {
+	db       *testenv.DB
+	hasher   *adapters.BcryptHasher
+	store    *adapters.UserStore
+	clock    *clock
+	register *command.RegisterUserHandler
+	verify   *command.VerifyEmailHandler
+	resend   *command.RequestVerificationEmailHandler
+	change   *command.ChangeEmailHandler
+}
+
+func newLifecycle(t *testing.T) *lifecycle {
+	t.Helper()
+	db := testenv.MigratedDB(t, testenv.Backend{Name: "sqlite", URL: testenv.SQLiteDatabase})
+	outbox, err := watermillsql.NewSQLSubscriber(db.DB, "forwarder", watermill.NopLogger{})
+	require.NoError(t, err)
+	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
+	require.NoError(t, outbox.Close())
+	store := adapters.NewUserStore(db.DB, slog.New(slog.DiscardHandler))
+	_, err = store.ReadModel().Prepare(testenv.Context(t))
+	require.NoError(t, err)
+	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	c := &clock{now: time.Now().Truncate(time.Microsecond)} // as events keep it
+	return &lifecycle{
+		db:       db,
+		hasher:   hasher,
+		store:    store,
+		clock:    c,
+		register: command.NewRegisterUserHandler(store, hasher, c.Now),
+		verify:   command.NewVerifyEmailHandler(store, testKey, c.Now),
+		resend:   command.NewRequestVerificationEmailHandler(store, c.Now),
+		change: command.NewChangeEmailHandler(store, hasher,
+			adapters.NewPasswordFailures(db.DB, command.PasswordFailureWindow), c.Now),
+	}
+}
+
+const lifecyclePassword = "correct horse battery staple"
+
+func (l *lifecycle) newUser(t *testing.T, email string) *domain.User {
+	t.Helper()
+	user, err := l.register.Register(context.Background(), &command.RegisterUser{
+		UserID: uuid.NewString(), Name: "Ada Lovelace", Email: email, Password: lifecyclePassword,
+	})
+	require.NoError(t, err)
+	return user
+}
+
+func (l *lifecycle) events(t *testing.T, id string) int {
+	t.Helper()
+	user, err := l.store.LoadUser(context.Background(), id)
+	require.NoError(t, err)
+	return user.Version()
+}
+
+func TestVerifyEmail(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "Ada@Example.com")
+	token := testKey.Token(user.ID(), "ada@example.com", l.clock.Now().Add(48*time.Hour))
+	ctx := context.Background()
+
+	_, err := l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(), Token: "wrong"})
+	assert.ErrorIs(t, err, domain.ErrInvalidToken)
+	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: uuid.NewString(), Token: token})
+	assert.ErrorIs(t, err, domain.ErrUserNotFound)
+
+	verified, err := l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(), Token: token})
+	require.NoError(t, err)
+	assert.True(t, verified.EmailVerified())
+	again, err := l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(), Token: token})
+	require.NoError(t, err)
+	assert.Equal(t, 2, again.Version(), "the same link again appends nothing")
+	assert.Equal(t, 2, l.events(t, user.ID()))
+
+	other := l.newUser(t, "bob@example.com")
+	expired := testKey.Token(other.ID(), "bob@example.com", l.clock.Now().Add(time.Hour))
+	l.clock.advance(time.Hour)
+	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: other.ID(), Token: expired})
+	assert.ErrorIs(t, err, domain.ErrTokenExpired)
+}
+
+func TestRequestVerificationEmail(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "ada@example.com")
+	_, err := l.resend.Handle(context.Background(), user.ID())
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, domain.KindTooMany, de.Kind, "the welcome email's link is a minute old at most")
+
+	l.clock.advance(time.Minute)
+	requested, err := l.resend.Handle(context.Background(), user.ID())
+	require.NoError(t, err)
+	assert.Equal(t, 2, requested.Version())
+	_, err = l.resend.Handle(context.Background(), user.ID())
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, time.Minute, de.RetryAfter)
+}
+
+func TestChangeEmail(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "ada@example.com")
+	l.newUser(t, "bob@example.com")
+	ctx := context.Background()
+	change := func(email, password string, version int) error {
+		_, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: email, Password: password,
+			ExpectedVersion: version})
+		return err
+	}
+
+	assert.ErrorIs(t, change("new@example.com", "wrong password", 2), domain.ErrVersionMismatch,
+		"a stale version is refused before the password is checked")
+	assert.ErrorContains(t, change("not an address", lifecyclePassword, 1), "email: invalid-format")
+	assert.ErrorIs(t, change("bob@example.com", lifecyclePassword, 1), domain.ErrEmailTaken)
+	_, err := l.change.Handle(ctx, command.ChangeEmail{UserID: uuid.NewString(), Email: "x@example.com",
+		Password: lifecyclePassword, ExpectedVersion: 1})
+	assert.ErrorIs(t, err, domain.ErrUserNotFound)
+
+	for range command.MaxPasswordFailures {
+		assert.ErrorIs(t, change("new@example.com", "wrong password", 1), domain.ErrWrongPassword)
+	}
+	var de *domain.Error
+	require.ErrorAs(t, change("new@example.com", lifecyclePassword, 1), &de, "even the right password, for a while")
+	assert.Equal(t, domain.KindTooMany, de.Kind)
+	assert.Positive(t, de.RetryAfter)
+	assert.LessOrEqual(t, de.RetryAfter, command.PasswordFailureWindow)
+	assert.Equal(t, 1, l.events(t, user.ID()), "nothing changed")
+
+	// Failures count in real time: a window that has ended lets the change through.
+	ended := adapters.NewPasswordFailures(l.db.DB, time.Nanosecond)
+	l.change = command.NewChangeEmailHandler(l.store, l.hasher, ended, l.clock.Now)
+	changed, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: "New@Example.com",
+		Password: lifecyclePassword, ExpectedVersion: 1})
+	require.NoError(t, err)
+	assert.Equal(t, "New@Example.com", changed.Email().String())
+	assert.Equal(t, 2, changed.Version())
+}

@@ -1,0 +1,59 @@
+package event
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/onboard/onboard/domain"
+)
+
+// VerificationLinks makes the links of verification emails: URL with the
+// query ?user=<id>&token=<token>, the token expiring TTL after the event
+// that asked for the email. The same event always gives the same link.
+type VerificationLinks struct {
+	URL string
+	TTL time.Duration
+	Key domain.VerificationKey
+}
+
+// Link is the verification link of the user's address, asked for at.
+func (l VerificationLinks) Link(userID, email string, at time.Time) string {
+	query := url.Values{"user": {userID}, "token": {l.Key.Token(userID, domain.EmailKey(email), at.Add(l.TTL))}}
+	return l.URL + "?" + query.Encode()
+}
+
+// emailTexts are an email's subject and body in each locale; %s in a body
+// is the link, if any. No text holds the user's name: anyone can register
+// any address with a name of their choosing, which would be their text in
+// our email.
+type emailTexts map[string]struct{ subject, body string }
+
+func (t emailTexts) mail(id, to, locale string, args ...any) Mail {
+	text, ok := t[locale]
+	if !ok {
+		text = t[domain.DefaultLocale]
+	}
+	return Mail{ID: id, To: to, Subject: text.subject, Body: fmt.Sprintf(text.body, args...)}
+}
+
+var (
+	welcomeTexts = emailTexts{
+		"en": {"Welcome to onboard",
+			"Hello,\n\nwelcome to onboard! Your account is ready.\n\nPlease confirm your address by opening this link:\n%s\n"},
+		"de": {"Willkommen bei onboard",
+			"Hallo,\n\nwillkommen bei onboard! Ihr Konto ist bereit.\n\nBitte bestätigen Sie Ihre Adresse über diesen Link:\n%s\n"},
+	}
+	verifyTexts = emailTexts{
+		"en": {"Confirm your email address", "Hello,\n\nplease confirm your address by opening this link:\n%s\n"},
+		"de": {"Bestätigen Sie Ihre E-Mail-Adresse", "Hallo,\n\nbitte bestätigen Sie Ihre Adresse über diesen Link:\n%s\n"},
+	}
+	changedTexts = emailTexts{
+		"en": {"Your email address was changed",
+			"Hello,\n\nthe email address of your onboard account was changed; emails now go to the new address.\n" +
+				"If you did not make this change, contact us.\n"},
+		"de": {"Ihre E-Mail-Adresse wurde geändert",
+			"Hallo,\n\ndie E-Mail-Adresse Ihres onboard-Kontos wurde geändert; E-Mails gehen nun an die neue Adresse.\n" +
+				"Falls Sie das nicht waren, melden Sie sich bei uns.\n"},
+	}
+)

@@ -1,0 +1,116 @@
+package event_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/domain"
+)
+
+var changedAt = time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC)
+
+func emailChanged(userID string) domain.EmailChanged {
+	return domain.EmailChanged{UserID: userID, OldEmail: "Ada@Example.com", NewEmail: "Lovelace@Example.org",
+		Locale: "en", ChangedAt: changedAt}
+}
+
+// An email change sends a verification link to the new address and a
+// notice to the old one, each by a handler (a consumer group) of its own,
+// each once whatever is redelivered.
+func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{}
+	dedup := newMemDeduplicator()
+	h.startRouter(
+		cqrs.NewEventHandler(event.SendNewAddressEmailName, event.NewSendNewAddressEmail(mailer, dedup, testLinks).Handle),
+		cqrs.NewEventHandler(event.SendEmailChangedNoticeName, event.NewSendEmailChangedNotice(mailer, dedup).Handle),
+	)
+	e := emailChanged("user-1")
+	h.publish(e)
+	h.publish(e) // a redelivery
+
+	mails := mailer.mails()
+	require.Len(t, mails, 2)
+	byTo := map[string]event.Mail{}
+	for _, m := range mails {
+		byTo[m.To] = m
+	}
+	verify := byTo["Lovelace@Example.org"]
+	assert.Equal(t, "Confirm your email address", verify.Subject)
+	linkIn(t, verify.Body, "user-1", "lovelace@example.org", changedAt.Add(testLinks.TTL))
+	notice := byTo["Ada@Example.com"]
+	assert.Equal(t, "Your email address was changed", notice.Subject)
+	assert.NotContains(t, notice.Body, "token", "the old address gets no link")
+	assert.NotContains(t, notice.Body, "Lovelace", "nor the new address")
+	assert.Len(t, dedup.records(), 2)
+}
+
+func TestSendVerificationEmail_SendsTheLinkAskedFor(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{}
+	h.startRouter(cqrs.NewEventHandler(event.SendVerificationEmailName,
+		event.NewSendVerificationEmail(mailer, newMemDeduplicator(), testLinks).Handle))
+	requestedAt := changedAt.Add(time.Hour)
+	h.publish(domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", Locale: "de",
+		RequestedAt: requestedAt})
+
+	mails := mailer.mails()
+	require.Len(t, mails, 1)
+	assert.Equal(t, "Bestätigen Sie Ihre E-Mail-Adresse", mails[0].Subject, "in the user's language")
+	linkIn(t, mails[0].Body, "user-1", "ada@example.com", requestedAt.Add(testLinks.TTL))
+}
+
+// A welcome email sent again (its first send failed after leaving, say)
+// carries the link the user may already have: the same token.
+func TestSendWelcomeEmail_SendsTheSameLinkAgain(t *testing.T) {
+	first, second := &recordingMailer{}, &recordingMailer{}
+	e := registered("user-1", "Ada Lovelace", "ada@example.com")
+	for _, mailer := range []*recordingMailer{first, second} {
+		require.NoError(t, event.NewSendWelcomeEmail(mailer, newMemDeduplicator(), testLinks).Handle(context.Background(), &e))
+	}
+	require.Len(t, first.mails(), 1)
+	require.Len(t, second.mails(), 1)
+	assert.Equal(t, first.mails()[0].Body, second.mails()[0].Body)
+}
+
+// A UserRegistered message of version 1, published by an older build and
+// still on the transport, is read through the upcaster: the welcome email
+// goes out in the default language.
+func TestSendWelcomeEmail_ReadsVersion1Messages(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{}
+	h.startRouter(welcomeHandler(mailer, newMemDeduplicator()))
+
+	msg := message.NewMessage(uuid.NewString(),
+		[]byte(`{"user_id":"user-1","name":"Ada","email":"ada@example.com","registered_at":"2024-05-06T05:08:09Z"}`))
+	msg.Metadata.Set("name", "UserRegistered")
+	msg.Metadata.Set(transport.SchemaVersionKey, "1")
+	h.publishMessage(msg)
+
+	mails := mailer.mails()
+	require.Len(t, mails, 1)
+	assert.Equal(t, "Welcome to onboard", mails[0].Subject)
+	assert.True(t, strings.HasPrefix(mails[0].Body, "Hello,"), mails[0].Body)
+}
+
+func TestLifecycleEmails_RejectIncompleteEvents(t *testing.T) {
+	mailer, dedup := &recordingMailer{}, newMemDeduplicator()
+	ctx := context.Background()
+	assert.ErrorContains(t, event.NewSendVerificationEmail(mailer, dedup, testLinks).Handle(ctx,
+		&domain.VerificationEmailRequested{UserID: "user-1"}), event.SendVerificationEmailName)
+	assert.ErrorContains(t, event.NewSendNewAddressEmail(mailer, dedup, testLinks).Handle(ctx,
+		&domain.EmailChanged{UserID: "user-1", OldEmail: "a@example.com"}), event.SendNewAddressEmailName)
+	assert.ErrorContains(t, event.NewSendEmailChangedNotice(mailer, dedup).Handle(ctx,
+		&domain.EmailChanged{NewEmail: "a@example.com"}), event.SendEmailChangedNoticeName)
+	assert.Empty(t, mailer.mails())
+}

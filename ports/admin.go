@@ -1,0 +1,43 @@
+package ports
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// findUserByEmail is GET /users?email=, for operators: it needs the
+// AdminToken as a bearer token, and is off (404) when none is configured.
+func (s HTTPServer) findUserByEmail(c *gin.Context) {
+	if len(s.adminToken) == 0 {
+		writeError(c, http.StatusNotFound, "not-found", "no such route", nil)
+		return
+	}
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="onboard"`)
+		writeError(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>", nil)
+		return
+	}
+	// Digests first: the comparison then takes the same time whatever
+	// the lengths.
+	sent, want := sha256.Sum256([]byte(token)), sha256.Sum256(s.adminToken)
+	if subtle.ConstantTimeCompare(sent[:], want[:]) != 1 {
+		writeError(c, http.StatusForbidden, "forbidden", "this token may not read users", nil)
+		return
+	}
+	email := c.Query("email")
+	if email == "" {
+		writeError(c, http.StatusBadRequest, "invalid-query", "send ?email=<address>", nil)
+		return
+	}
+	user, err := s.app.Queries.UserByEmail.Handle(c.Request.Context(), email)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeUser(c, http.StatusOK, user)
+}

@@ -1,0 +1,124 @@
+package ports
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/query"
+)
+
+type verifyEmailRequest struct {
+	Token *string `json:"token"`
+}
+
+// verifyEmail records the verification of the user's address by the token
+// of its link: 200 with the user, whether this call or an earlier one
+// verified it.
+func (s HTTPServer) verifyEmail(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok || !requireJSON(c) {
+		return
+	}
+	var req verifyEmailRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	if req.Token == nil {
+		writeError(c, http.StatusUnprocessableEntity, "validation-failed", "some fields are invalid",
+			map[string]string{"token": "required"})
+		return
+	}
+	user, err := s.app.Commands.VerifyEmail.Handle(c.Request.Context(), command.VerifyEmail{UserID: id, Token: *req.Token})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeUser(c, http.StatusOK, query.UserOf(user))
+}
+
+// resendVerification sends a new verification email: 202, the email
+// leaves through the outbox.
+func (s HTTPServer) resendVerification(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	user, err := s.app.Commands.RequestVerificationEmail.Handle(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("ETag", etag(user.Version()))
+	c.JSON(http.StatusAccepted, gin.H{"status": "verification-email-requested"})
+}
+
+type changeEmailRequest struct {
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+}
+
+// changeEmail moves the user to another address, given its password and,
+// in If-Match, the ETag of the version the client read.
+func (s HTTPServer) changeEmail(c *gin.Context) {
+	id, ok := userID(c)
+	if !ok {
+		return
+	}
+	ifMatch := c.Request.Header.Values("If-Match")
+	if len(ifMatch) == 0 {
+		writeError(c, http.StatusPreconditionRequired, "precondition-required",
+			`send If-Match with the ETag of GET /users/{id}, such as "3"`, nil)
+		return
+	}
+	if !requireJSON(c) {
+		return
+	}
+	var req changeEmailRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	missing := map[string]string{}
+	for field, value := range map[string]*string{"email": req.Email, "password": req.Password} {
+		if value == nil {
+			missing[field] = "required"
+		}
+	}
+	if len(missing) > 0 {
+		writeError(c, http.StatusUnprocessableEntity, "validation-failed", "some fields are invalid", missing)
+		return
+	}
+	// An If-Match that is not one of our ETags matches no version (RFC
+	// 9110 13.1.1), and is answered as a stale one.
+	version, ok := parseETag(ifMatch)
+	if !ok {
+		version = -1
+	}
+	user, err := s.app.Commands.ChangeEmail.Handle(c.Request.Context(), command.ChangeEmail{
+		UserID: id, Email: *req.Email, Password: *req.Password, ExpectedVersion: version,
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeUser(c, http.StatusOK, query.UserOf(user))
+}
+
+// parseETag reads one strong ETag of ours, a quoted version.
+func parseETag(values []string) (int, bool) {
+	if len(values) != 1 {
+		return 0, false
+	}
+	quoted := strings.TrimSpace(values[0])
+	if len(quoted) < 3 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
+		return 0, false
+	}
+	version, err := strconv.Atoi(quoted[1 : len(quoted)-1])
+	if err != nil || version < 1 || strconv.Itoa(version) != quoted[1:len(quoted)-1] {
+		return 0, false
+	}
+	return version, true
+}
