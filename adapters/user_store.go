@@ -51,41 +51,26 @@ func (s *UserStore) ReadModel() *UserReadModel { return s.readModel }
 // Register commits, in one transaction, the email reservation, the
 // credential, the user's pending events and their outbox messages.
 func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-
-	if err := s.reserveEmail(ctx, tx, user); err != nil {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.reserveEmail(ctx, tx, user); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.queries.storeCredential, user.ID(), string(passwordHash)); err != nil {
+			return fmt.Errorf("store credential: %w", err)
+		}
+		err := s.appendPending(ctx, tx, user)
+		if errors.Is(err, ErrVersionConflict) { // another registration of this id won
+			return domain.ErrUserExists
+		}
 		return err
-	}
-	if _, err := tx.ExecContext(ctx, s.queries.storeCredential, user.ID(), string(passwordHash)); err != nil {
-		return fmt.Errorf("store credential: %w", err)
-	}
-	err = s.appendPending(ctx, tx, user)
-	if errors.Is(err, ErrVersionConflict) { // another registration of this id won
-		return domain.ErrUserExists
-	}
-	if err != nil {
-		return err
-	}
-	return commit(tx)
+	})
 }
 
 // Save appends the user's pending events after the version it was loaded
 // at and updates its read model row, in one transaction; another write
 // since the load fails it with domain.ErrVersionMismatch.
 func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := s.appendPending(ctx, tx, user); err != nil {
-		return err
-	}
-	return commit(tx)
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.appendPending(ctx, tx, user) })
 }
 
 // ChangeEmail saves a user whose pending EmailChanged moves it from the
@@ -93,32 +78,26 @@ func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
 // new one in the same transaction: domain.ErrEmailTaken if another user
 // holds it, domain.ErrVersionMismatch if the user changed meanwhile.
 func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	// Releasing first takes the row's lock: concurrent changes of one
-	// user queue here, and the ones after the first find nothing to
-	// release.
-	res, err := tx.ExecContext(ctx, s.queries.releaseEmail, oldKey, user.ID())
-	if err != nil {
-		return fmt.Errorf("release email: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return errors.Join(err, domain.ErrVersionMismatch)
-	}
-	err = s.reserveEmail(ctx, tx, user)
-	if errors.Is(err, domain.ErrUserExists) || errors.Is(err, command.ErrAlreadyRegistered) {
-		return domain.ErrVersionMismatch // this user reserved another address meanwhile
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.appendPending(ctx, tx, user); err != nil {
-		return err
-	}
-	return commit(tx)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// Releasing first takes the row's lock: concurrent changes of one
+		// user queue here, and the ones after the first find nothing to
+		// release.
+		res, err := tx.ExecContext(ctx, s.queries.releaseEmail, oldKey, user.ID())
+		if err != nil {
+			return fmt.Errorf("release email: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(err, domain.ErrVersionMismatch)
+		}
+		err = s.reserveEmail(ctx, tx, user)
+		if errors.Is(err, domain.ErrUserExists) || errors.Is(err, command.ErrAlreadyRegistered) {
+			return domain.ErrVersionMismatch // this user reserved another address meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return s.appendPending(ctx, tx, user)
+	})
 }
 
 // appendPending appends the user's pending events at the version it was
@@ -133,6 +112,19 @@ func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.
 		return err
 	}
 	return s.readModel.write(ctx, tx, UsersTable, user)
+}
+
+// inTx runs write in a transaction and commits it if write succeeds.
+func (s *UserStore) inTx(ctx context.Context, write func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := write(tx); err != nil {
+		return err
+	}
+	return commit(tx)
 }
 
 func commit(tx *sql.Tx) error {

@@ -1,8 +1,8 @@
 package service
 
 import (
-	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,22 +26,10 @@ func (s *runningService) post(body, key string) (int, string, []byte) {
 // postRaw sends body to POST /users as contentType ("-" for none), with header.
 func (s *runningService) postRaw(body, contentType string, header map[string]string) (int, string, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+s.svc.Addr()+"/users", strings.NewReader(body))
-	require.NoError(s.t, err)
-	if contentType != "-" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for name, value := range header {
-		req.Header.Set(name, value)
-	}
-	// bcrypt runs twice for a repeat, and is slow under -race.
-	resp, err := (&http.Client{Timeout: serviceWait}).Do(req)
-	require.NoError(s.t, err)
-	defer func() { _ = resp.Body.Close() }()
-	var out bytes.Buffer
-	_, err = out.ReadFrom(resp.Body)
-	require.NoError(s.t, err)
-	return resp.StatusCode, resp.Header.Get("Location"), out.Bytes()
+	all := map[string]string{"Content-Type": strings.TrimPrefix(contentType, "-")}
+	maps.Copy(all, header)
+	resp, out := s.call(http.MethodPost, "/users", body, all)
+	return resp.StatusCode, resp.Header.Get("Location"), out
 }
 
 func errorCode(t *testing.T, body []byte) string {

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"time"
@@ -21,6 +22,11 @@ type VerificationLinks struct {
 func (l VerificationLinks) Link(userID, email string, at time.Time) string {
 	query := url.Values{"user": {userID}, "token": {l.Key.Token(userID, domain.EmailKey(email), at.Add(l.TTL))}}
 	return l.URL + "?" + query.Encode()
+}
+
+// sendOnce sends the mail unless handler already sent the one of key.
+func sendOnce(ctx context.Context, once Deduplicator, mailer Mailer, handler, key string, mail func() Mail) error {
+	return once.Once(ctx, handler, key, func(ctx context.Context) error { return mailer.Send(ctx, mail()) })
 }
 
 // emailTexts are an email's subject and body in each locale; %s in a body

@@ -36,9 +36,8 @@ func (h SendVerificationEmail) Handle(ctx context.Context, e *domain.Verificatio
 		return fmt.Errorf("%s: event without user id or email", SendVerificationEmailName)
 	}
 	key := eventKey(e.UserID, e.RequestedAt)
-	return h.once.Once(ctx, SendVerificationEmailName, key, func(ctx context.Context) error {
-		return h.mailer.Send(ctx, verifyTexts.mail("verify."+key, e.Email, e.Locale,
-			h.links.Link(e.UserID, e.Email, e.RequestedAt)))
+	return sendOnce(ctx, h.once, h.mailer, SendVerificationEmailName, key, func() Mail {
+		return verifyTexts.mail("verify."+key, e.Email, e.Locale, h.links.Link(e.UserID, e.Email, e.RequestedAt))
 	})
 }
 
@@ -57,9 +56,8 @@ func (h SendNewAddressEmail) Handle(ctx context.Context, e *domain.EmailChanged)
 		return fmt.Errorf("%s: event without user id or address", SendNewAddressEmailName)
 	}
 	key := eventKey(e.UserID, e.ChangedAt)
-	return h.once.Once(ctx, SendNewAddressEmailName, key, func(ctx context.Context) error {
-		return h.mailer.Send(ctx, verifyTexts.mail("verify-new."+key, e.NewEmail, e.Locale,
-			h.links.Link(e.UserID, e.NewEmail, e.ChangedAt)))
+	return sendOnce(ctx, h.once, h.mailer, SendNewAddressEmailName, key, func() Mail {
+		return verifyTexts.mail("verify-new."+key, e.NewEmail, e.Locale, h.links.Link(e.UserID, e.NewEmail, e.ChangedAt))
 	})
 }
 
@@ -81,8 +79,8 @@ func (h SendEmailChangedNotice) Handle(ctx context.Context, e *domain.EmailChang
 		return fmt.Errorf("%s: event without user id or address", SendEmailChangedNoticeName)
 	}
 	key := eventKey(e.UserID, e.ChangedAt)
-	return h.once.Once(ctx, SendEmailChangedNoticeName, key, func(ctx context.Context) error {
-		return h.mailer.Send(ctx, changedTexts.mail("changed."+key, e.OldEmail, e.Locale))
+	return sendOnce(ctx, h.once, h.mailer, SendEmailChangedNoticeName, key, func() Mail {
+		return changedTexts.mail("changed."+key, e.OldEmail, e.Locale)
 	})
 }
 

@@ -53,8 +53,7 @@ func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) 
 	if e.UserID == "" || e.Email == "" {
 		return fmt.Errorf("%s: event without user id or email", SendWelcomeEmailName)
 	}
-	return h.once.Once(ctx, SendWelcomeEmailName, e.UserID, func(ctx context.Context) error {
-		return h.mailer.Send(ctx, welcomeTexts.mail("welcome."+e.UserID, e.Email, e.Locale,
-			h.links.Link(e.UserID, e.Email, e.RegisteredAt)))
+	return sendOnce(ctx, h.once, h.mailer, SendWelcomeEmailName, e.UserID, func() Mail {
+		return welcomeTexts.mail("welcome."+e.UserID, e.Email, e.Locale, h.links.Link(e.UserID, e.Email, e.RegisteredAt))
 	})
 }
