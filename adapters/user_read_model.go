@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/app/query"
@@ -118,7 +117,7 @@ func (m *UserReadModel) UserByID(ctx context.Context, id string) (query.User, er
 // UserByEmail reads the row of the user holding the address (any case),
 // or returns domain.ErrUserNotFound.
 func (m *UserReadModel) UserByEmail(ctx context.Context, email string) (query.User, error) {
-	return m.readUser(ctx, m.queries.byEmail, strings.ToLower(email))
+	return m.readUser(ctx, m.queries.byEmail, domain.EmailKey(email))
 }
 
 func (m *UserReadModel) readUser(ctx context.Context, q string, arg string) (query.User, error) {
