@@ -25,6 +25,7 @@ import (
 // EMAIL_RETRY_MAX_AGE, recipients refused for good are poisoned with the
 // reason while their points are granted.
 func TestChaos_Greylisting(t *testing.T) {
+	chaosParallel(t)
 	backends := map[string]testenv.Backend{}
 	for _, b := range testenv.Backends() {
 		backends[b.Name] = b
@@ -33,6 +34,7 @@ func TestChaos_Greylisting(t *testing.T) {
 		{"sqlite", "sql"}, {"postgres", "sql"}, {"mysql", "sql"}, {"postgres", "amqp"},
 	} {
 		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			greylistScenario(t, backends[c.backend], c.pubsub)
 		})
 	}

@@ -41,14 +41,26 @@ type chaosSizes struct {
 	inFlight    int           // registrations in flight at SIGTERM
 	greyLoad    int           // registrations of the greylisting scenario
 	greyRefused int           // of which the SMTP server greylists so many
+	// parallel runs the scenarios at once, and beside the other end-to-end
+	// tests; at full size each runs alone, so that its figures are its own.
+	parallel bool
+}
+
+// chaosParallel marks a scenario's test parallel when chaosSize says so.
+func chaosParallel(t *testing.T) {
+	if chaosSize.parallel {
+		t.Parallel()
+	}
 }
 
 // 1. kill -9 during the load, then start again, chaosSize.kills times: every
 // 201 has exactly one email and one grant, and a registration that got no
 // answer is stored in full or not at all.
 func TestChaos_KillDuringLoad(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
 			users := e.users("kill", 0, chaosSize.killLoad)
 			proc, api := e.Serve(t)
@@ -87,7 +99,9 @@ func TestChaos_KillDuringLoad(t *testing.T) {
 // 201 (the outbox holds the events), and every effect happens after the
 // recovery, none twice. The sql transport has no broker to cut.
 func TestChaos_BrokerCut(t *testing.T) {
+	chaosParallel(t)
 	t.Run("amqp", func(t *testing.T) {
+		chaosParallel(t)
 		const pubsub = "amqp"
 		e := newChaosEnv(t, pubsub, chaosProxies{amqp: true})
 		users := e.users("broker", 0, chaosSize.brokerLoad)
@@ -141,8 +155,10 @@ func TestChaos_BrokerCut(t *testing.T) {
 // service works again by itself within chaosRecovery, and nothing that got
 // a 201 is lost.
 func TestChaos_DatabaseCut(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{db: true})
 			users := e.users("dbcut", 0, chaosSize.dbLoad)
 			proc, api := e.Serve(t)
@@ -225,8 +241,10 @@ func TestChaos_DatabaseCut(t *testing.T) {
 // 4. Two replicas on two ports sharing the database (and RabbitMQ), the load
 // spread over both: each effect exactly once, and both replicas handle events.
 func TestChaos_TwoReplicas(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
 			users := e.users("replicas", 0, chaosSize.replicaLoad)
 			procA, apiA := e.Serve(t)
@@ -264,8 +282,10 @@ func TestChaos_TwoReplicas(t *testing.T) {
 // retried with backoff, never poisoned, and all arrive once it is back, none
 // twice.
 func TestChaos_SMTPDown(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{smtp: true})
 			users := e.users("smtp", 0, chaosSize.smtpLoad)
 			proc, api := e.Serve(t)
@@ -313,8 +333,10 @@ func TestChaos_SMTPDown(t *testing.T) {
 // request gets its answer, and the effects of every 201 happen after the
 // next start.
 func TestChaos_SIGTERMInFlight(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
 			users := e.users("sigterm", 0, chaosSize.inFlight)
 			proc, api := e.Serve(t)

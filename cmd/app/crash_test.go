@@ -23,6 +23,7 @@ const e2eCrashEffectsTimeout = adapters.ClaimLease + 15*time.Second
 // PUBSUB=sql), and starts it again on the same database: the registration,
 // committed with its outbox message, still has its effects, each once.
 func TestE2E_KillAfter201(t *testing.T) {
+	t.Parallel()
 	const kills = 5
 	d := e2e.Deploy(t, e2e.Config{PubSub: "sql", SMTP: true})
 	users := newUsers("crash", e2e.RunID(), kills+2)

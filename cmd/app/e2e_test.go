@@ -4,7 +4,7 @@ package main
 // MySQL/MariaDB, SQLite), RabbitMQ and SMTP servers, driven over HTTP only.
 // The harness is internal/e2e; the scenarios are the *_e2e_test.go files,
 // crash_test.go and, behind the chaos build tag, chaos*_test.go. Each
-// deployment has a PUBSUB_NAMESPACE of its own.
+// deployment has a PUBSUB_NAMESPACE of its own, so the tests run in parallel.
 
 import (
 	"fmt"

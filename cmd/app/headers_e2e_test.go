@@ -13,6 +13,7 @@ import (
 
 // TestE2E_ResponseHeaders: the headers every answer of the binary carries.
 func TestE2E_ResponseHeaders(t *testing.T) {
+	t.Parallel()
 	proc, api := e2e.Deploy(t, e2e.Config{}).Serve(t)
 	created, err := api.Register(e2e.User{Name: "Ada Lovelace", Email: "ada.headers@example.com", Password: "correct horse battery"}, nil)
 	require.NoError(t, err)
@@ -33,6 +34,7 @@ func TestE2E_ResponseHeaders(t *testing.T) {
 // errors and the router's own answers included; HEAD answered wherever GET
 // is, with GET's status and headers and no body.
 func TestE2E_NosniffAndHEAD(t *testing.T) {
+	t.Parallel()
 	proc, api := e2e.Deploy(t, e2e.Config{}).Serve(t)
 	created, err := api.Register(e2e.User{Name: "Ada Lovelace", Email: "ada.head@example.com", Password: "correct horse battery"}, nil)
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 // under a secret stored in the database, so a retry after a restart gets the
 // same 201, and the id cannot be computed from the key alone.
 func TestE2E_IdempotencyKeyAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	d := e2e.Deploy(t, e2e.Config{})
 	const key = "restart-4c1d9b2e"
 	ada := e2e.User{Name: "Ada Lovelace", Email: "ada.restart@example.com", Password: "correct horse battery"}

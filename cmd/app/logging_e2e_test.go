@@ -18,11 +18,13 @@ import (
 // SQLite always runs; PostgreSQL, whose subscribers' queries the stop
 // cancels, when its variable is set.
 func TestE2E_Logs(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []testenv.Backend{
 		{Name: "sqlite", URL: testenv.SQLiteDatabase},
 		{Name: "postgres", URL: testenv.PostgresDatabase},
 	} {
 		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: "sql", Database: backend.URL})
 			proc, api := d.Serve(t)
 			api.MustRegister(t, e2e.User{Name: "Ada Lovelace", Email: "ada.logs@example.com", Password: "correct horse battery"})

@@ -44,6 +44,7 @@ func startDeployment(t *testing.T, namespace string) *deployment {
 // events only, so every user gets its email and points from its own
 // deployment and nothing is poisoned.
 func TestE2E_TwoDeploymentsOnOneBroker(t *testing.T) {
+	t.Parallel()
 	a, b := startDeployment(t, ""), startDeployment(t, "")
 	assert.NotEqual(t, a.ServingNamespace(), b.ServingNamespace(), "each database its own namespace")
 
@@ -66,6 +67,7 @@ func TestE2E_TwoDeploymentsOnOneBroker(t *testing.T) {
 // handler then receives some of the other's events, and refuses them
 // (poisoned, with the reason) rather than email or credit a stranger.
 func TestE2E_SharedNamespaceNeverServesStrangers(t *testing.T) {
+	t.Parallel()
 	shared := e2e.NewNamespace()
 	a, b := startDeployment(t, shared), startDeployment(t, shared)
 	usersA := registerMany(t, a, "a", 10)

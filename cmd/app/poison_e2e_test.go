@@ -26,8 +26,10 @@ const poisonRetriesTimeout = 20 * time.Second
 // `app poison list` shows them and `app poison requeue` sends one back to
 // its handler, which fails on it again.
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
+	t.Parallel()
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
 			d := postgresDeployment(t, pubsub)
 			proc, api := d.Serve(t)
 
@@ -108,8 +110,10 @@ func poisonedCopies(t *testing.T, d *e2e.Deployment, messageUUID string) []strin
 // emails are retried past their in-process retries without being poisoned;
 // once it is back, each arrives exactly once.
 func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
+	t.Parallel()
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
 			d := postgresDeployment(t, pubsub)
 			smtpServer := d.SMTP
 			smtpServer.SetFailing(true)

@@ -16,6 +16,7 @@ import (
 // 127.0.0.1 limits registrations per client of X-Forwarded-For, answering
 // 429 with Retry-After; another client still registers.
 func TestE2E_RegistrationRateLimit(t *testing.T) {
+	t.Parallel()
 	proc, api := e2e.Deploy(t, e2e.Config{Vars: map[string]string{
 		"RATE_LIMIT_REGISTRATIONS": "2/h,burst=2",
 		"TRUSTED_PROXIES":          "127.0.0.1",

@@ -36,6 +36,7 @@ var e2eCases = []struct{ backend, pubsub string }{
 // welcome email and the signup points, a restart redoes nothing, and no
 // secret is found anywhere the service writes.
 func TestE2E(t *testing.T) {
+	t.Parallel()
 	backends := map[string]testenv.Backend{}
 	for _, b := range testenv.Backends() {
 		backends[b.Name] = b
@@ -44,6 +45,7 @@ func TestE2E(t *testing.T) {
 		backend, ok := backends[c.backend]
 		require.True(t, ok, "backend %s", c.backend)
 		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) {
+			t.Parallel()
 			j := startJourney(t, backend, c.pubsub)
 			t.Run("health", j.health)
 			j.registerUsers(t)

@@ -17,8 +17,10 @@ import (
 // TestE2E_StopsGracefullyDuringAnSMTPOutage: a handler retrying a failing
 // email does not hold up the stop.
 func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {
+	t.Parallel()
 	for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
 			d := postgresDeployment(t, pubsub)
 			d.SMTP.SetFailing(true)
 			proc, api := d.Serve(t)
@@ -35,9 +37,11 @@ func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {
 // database is going), the service exits 0, and after the next start every
 // 201 has exactly one email and one grant.
 func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
+	t.Parallel()
 	const inFlight = 200
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
 			d := postgresDeployment(t, pubsub)
 			proc, api := d.Serve(t)
 

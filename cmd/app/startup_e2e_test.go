@@ -17,6 +17,7 @@ import (
 // service at start is one line on stderr naming it, and a non-zero exit,
 // without a panic or a password from a URL.
 func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -35,6 +36,7 @@ func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/never-reached"}
 			if tt.needsDB {
 				env["DATABASE_URL"] = testenv.PostgresDatabase(t)
