@@ -18,4 +18,5 @@ var chaosSize = chaosSizes{
 	inFlight:    200,
 	greyLoad:    200,
 	greyRefused: 10,
+	parallel:    false,
 }

@@ -2,17 +2,16 @@
 
 package main
 
-// Helpers of the fault suite (chaos_test.go): a fault-injecting TCP proxy
-// embedded in the test, a registration load, and the final count of every
-// registration's effects.
+// Helpers of the fault suite (chaos_test.go), on internal/e2e: a scenario's
+// deployment with its fault proxies, a registration load, and the final
+// count of every registration's effects.
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -20,18 +19,14 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/google/uuid"
-	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testenv"
-	"github.com/onboard/onboard/internal/testsmtp"
 )
 
 const (
@@ -53,127 +48,43 @@ var chaosTransports = []string{"sql", "amqp"}
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
 
-// chaosProxy is a toxiproxy proxy running in the test process. Only the
-// service under test goes through it; the test's own checks connect directly.
-type chaosProxy struct {
-	proxy *toxiproxy.Proxy
-	addr  string
-}
-
-// startProxy proxies a loopback port to upstream (host:port) until the test ends.
-func startProxy(t *testing.T, name, upstream string) *chaosProxy {
-	t.Helper()
-	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	proxy := toxiproxy.NewProxy(server, name, "127.0.0.1:0", upstream)
-	require.NoError(t, proxy.Start(), "start the %s proxy", name)
-	t.Cleanup(proxy.Stop)
-	// Start has bound the port: re-enabling the proxy listens on it again.
-	return &chaosProxy{proxy: proxy, addr: proxy.Listen}
-}
-
-// cut disables the proxy: its connections are closed and new ones refused.
-func (p *chaosProxy) cut() { p.proxy.Stop() }
-
-// restore enables the proxy again on the same port.
-func (p *chaosProxy) restore(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.proxy.Start(), "re-enable the %s proxy on %s", p.proxy.Name, p.addr)
-}
-
-// viaProxy returns rawURL with its host:port replaced by the proxy's.
-func viaProxy(t *testing.T, rawURL string, p *chaosProxy) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	require.NoError(t, err)
-	u.Host = p.addr
-	return u.String()
-}
-
-// hostPort is the host:port of a URL, with the scheme's default port.
-func hostPort(t *testing.T, rawURL, defaultPort string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	require.NoError(t, err)
-	if u.Port() == "" {
-		return u.Hostname() + ":" + defaultPort
-	}
-	return u.Host
-}
-
-// chaosEnv is one scenario's world: a fresh PostgreSQL database, an SMTP
-// server, RabbitMQ when the transport is amqp, and proxies in front of the
-// database and the broker when the scenario cuts them.
+// chaosEnv is one scenario's world: a deployment on a fresh PostgreSQL
+// database with an SMTP sink, RabbitMQ when the transport is amqp, and
+// proxies in front of the database, the broker and the SMTP sink when the
+// scenario cuts them.
 type chaosEnv struct {
-	pubsub  string
-	run     string
-	db      *testenv.DB // direct, for the test's checks
-	amqpURL string      // direct
-	smtp    *testsmtp.Server
+	*e2e.Deployment
+	run string
 	// Proxies, nil unless asked for.
-	dbProxy, amqpProxy, smtpProxy *chaosProxy
+	dbProxy, amqpProxy, smtpProxy *e2e.Proxy
 	// taps keep a copy of every message published on RabbitMQ's event and
-	// poison exchanges, for the secrets scan (tapSQLTopics does it for the
+	// poison exchanges, for the secrets scan (TapSQLTopics does it for the
 	// tables).
-	taps []*amqpTap
-	// env is the service's configuration.
-	env map[string]string
-	// poisonBefore is the number of messages in the RabbitMQ poison queue
-	// before the scenario.
-	poisonBefore int
-	// procs are the processes of the service started so far.
-	procs []*e2eProcess
+	taps []*e2e.Tap
 }
 
 type chaosProxies struct{ db, amqp, smtp bool }
 
 func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	t.Helper()
-	dbURL := testenv.PostgresDatabase(t)
 	e := &chaosEnv{
-		pubsub:  pubsub,
-		run:     strings.ReplaceAll(uuid.NewString(), "-", "")[:8],
-		db:      testenv.OpenDB(t, dbURL),
-		amqpURL: e2eUnreachableAMQP,
-		smtp:    testsmtp.Start(t),
+		Deployment: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true}),
+		run:        e2e.RunID(),
 	}
-	tapSQLTopics(t, e.db)
-	serviceDB, serviceAMQP, serviceSMTP := dbURL, e.amqpURL, e.smtp.URL()
+	e.TapSQLTopics(t)
 	if proxies.smtp {
-		e.smtpProxy = startProxy(t, "smtp", e.smtp.Addr())
-		serviceSMTP = "smtp://" + e.smtpProxy.addr
+		e.smtpProxy, e.Vars["SMTP_URL"] = e2e.ProxyURL(t, "smtp", e.SMTP.URL(), "25")
 	}
 	if proxies.db {
-		e.dbProxy = startProxy(t, "postgres", hostPort(t, dbURL, "5432"))
-		serviceDB = viaProxy(t, dbURL, e.dbProxy)
+		e.dbProxy, e.Vars["DATABASE_URL"] = e2e.ProxyURL(t, "postgres", e.DatabaseURL, "5432")
 	}
-	if pubsub == "amqp" {
-		e.amqpURL = testenv.URL(t, testenv.AMQPURLVar)
-		lockServiceQueues(t, e.db)
-		resetServiceQueues(t, e.amqpURL)
-		e.poisonBefore = amqpQueueDepth(t, e.amqpURL, e2ePoisonQueue)
-		e.taps = []*amqpTap{tapExchange(t, e.amqpURL, e2eEventsExchange), tapExchange(t, e.amqpURL, e2ePoisonQueue)}
-		serviceAMQP = e.amqpURL
+	if pubsub == transport.TransportAMQP {
+		e.taps = []*e2e.Tap{e.TapEvents(t), e2e.TapExchange(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))}
 		if proxies.amqp {
-			e.amqpProxy = startProxy(t, "rabbitmq", hostPort(t, e.amqpURL, "5672"))
-			serviceAMQP = viaProxy(t, e.amqpURL, e.amqpProxy)
+			e.amqpProxy, e.Vars["AMQP_URL"] = e2e.ProxyURL(t, "rabbitmq", e.AMQPURL, "5672")
 		}
 	}
-	e.env = map[string]string{
-		"PUBSUB":       pubsub,
-		"DATABASE_URL": serviceDB,
-		"AMQP_URL":     serviceAMQP,
-		"SMTP_URL":     serviceSMTP,
-		"BCRYPT_COST":  "10",
-	}
 	return e
-}
-
-// start runs one process of the service and waits until it serves.
-func (e *chaosEnv) start(t *testing.T) (*e2eProcess, *e2eAPI) {
-	t.Helper()
-	proc := runBinary(t, e.env)
-	e.procs = append(e.procs, proc)
-	return proc, newE2EAPI(proc.waitServing(t))
 }
 
 // users returns n new users of the scenario, with their own email addresses.
@@ -181,7 +92,7 @@ func (e *chaosEnv) users(scenario string, from, n int) []*chaosUser {
 	out := make([]*chaosUser, n)
 	for i := range out {
 		k := from + i
-		out[i] = &chaosUser{e2eUser: e2eUser{
+		out[i] = &chaosUser{User: e2e.User{
 			Name:     fmt.Sprintf("Chaos User %04d", k),
 			Email:    fmt.Sprintf("chaos.%s.%04d.%s@example.com", scenario, k, e.run),
 			Password: fmt.Sprintf("pw-%s-%04d-chaos", e.run, k),
@@ -190,31 +101,13 @@ func (e *chaosEnv) users(scenario string, from, n int) []*chaosUser {
 	return out
 }
 
-// amqpQueueDepth counts the ready messages of a durable queue, 0 if it is missing.
-func amqpQueueDepth(t *testing.T, amqpURL, queue string) int {
-	t.Helper()
-	conn, err := amqp.Dial(amqpURL)
-	require.NoError(t, err, "connect to %s", testenv.AMQPURLVar)
-	defer func() { _ = conn.Close() }()
-	ch, err := conn.Channel()
-	require.NoError(t, err)
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	var amqpErr *amqp.Error
-	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound {
-		return 0
-	}
-	require.NoError(t, err, "inspect queue %s", queue)
-	_ = ch.Close()
-	return q.Messages
-}
-
 // poisoned counts the messages the scenario sent to the poison topic.
 func (e *chaosEnv) poisoned(t *testing.T) int {
 	t.Helper()
-	if e.pubsub == "amqp" {
-		return amqpQueueDepth(t, e.amqpURL, e2ePoisonQueue) - e.poisonBefore
+	if e.PubSub == transport.TransportAMQP {
+		return e2e.QueueDepth(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))
 	}
-	n, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(watermillsql.MessagesTable(e.db.DB, e2ePoisonQueue))+
+	n, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, e2e.PoisonQueue(e.Namespace)))+
 		` WHERE consumer_group = ?`, transport.PoisonGroup)
 	require.NoError(t, err)
 	return n
@@ -222,7 +115,7 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 
 // chaosUser is one registration of a load and what became of it.
 type chaosUser struct {
-	e2eUser
+	e2e.User
 	// RequestID is sent as X-Request-ID: the service logs it as the
 	// client_request_id of every line about this registration.
 	RequestID string
@@ -247,7 +140,7 @@ func (u *chaosUser) String() string {
 }
 
 // record notes the outcome of u's registration.
-func (u *chaosUser) record(r e2eResponse, err error, sent time.Time) {
+func (u *chaosUser) record(r e2e.Response, err error, sent time.Time) {
 	u.Sent, u.At, u.Took = true, time.Now(), time.Since(sent)
 	if err != nil {
 		u.Err = err
@@ -255,34 +148,33 @@ func (u *chaosUser) record(r e2eResponse, err error, sent time.Time) {
 	}
 	u.Status = r.Status
 	if r.Status == http.StatusCreated {
-		u.ID, _ = r.JSON()["id"].(string)
+		u.ID = r.ID()
 	} else {
 		u.Code, _ = r.Error()
 	}
 }
 
 // register sends u's registration and records the outcome.
-func (u *chaosUser) register(api *e2eAPI) {
+func (u *chaosUser) register(api *e2e.Client) {
 	sent := time.Now()
-	r, err := api.register(u.e2eUser, http.Header{"X-Request-Id": {u.RequestID}})
+	r, err := api.Register(u.User, http.Header{"X-Request-Id": {u.RequestID}})
 	u.record(r, err, sent)
 }
 
 // registerTraced is register with written called once the request is
 // entirely written to the connection.
-func (u *chaosUser) registerTraced(api *e2eAPI, written func()) {
-	body := fmt.Sprintf(`{"name":%q,"email":%q,"password":%q}`, u.Name, u.Email, u.Password)
+func (u *chaosUser) registerTraced(api *e2e.Client, written func()) {
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { written() }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
-		http.MethodPost, api.base+"/users", strings.NewReader(body))
+		http.MethodPost, api.Base+"/users", bytes.NewReader(e2e.RegisterBody(u.User)))
 	sent := time.Now()
 	if err != nil {
-		u.record(e2eResponse{}, err, sent)
+		u.record(e2e.Response{}, err, sent)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-Id", u.RequestID)
-	r, err := api.send(req)
+	r, err := api.Do(req)
 	u.record(r, err, sent)
 }
 
@@ -291,11 +183,11 @@ func (u *chaosUser) registerTraced(api *e2eAPI, written func()) {
 type chaosTarget struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	api    *e2eAPI
+	api    *e2e.Client
 	closed bool
 }
 
-func newChaosTarget(t *testing.T, api *e2eAPI) *chaosTarget {
+func newChaosTarget(t *testing.T, api *e2e.Client) *chaosTarget {
 	target := &chaosTarget{api: api}
 	target.cond = sync.NewCond(&target.mu)
 	t.Cleanup(target.close)
@@ -303,7 +195,7 @@ func newChaosTarget(t *testing.T, api *e2eAPI) *chaosTarget {
 }
 
 // up sends the load to api.
-func (c *chaosTarget) up(api *e2eAPI) {
+func (c *chaosTarget) up(api *e2e.Client) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.api = api
@@ -319,7 +211,7 @@ func (c *chaosTarget) down() {
 
 // get returns the service to send to, waiting while it is down; nil once
 // the test has ended.
-func (c *chaosTarget) get() *e2eAPI {
+func (c *chaosTarget) get() *e2e.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.api == nil && !c.closed {
@@ -347,7 +239,7 @@ type chaosLoad struct {
 
 // startLoad registers every user, each through the service pick returns
 // (nil: stop), and returns at once.
-func startLoad(users []*chaosUser, pick func(i int) *e2eAPI) *chaosLoad {
+func startLoad(users []*chaosUser, pick func(i int) *e2e.Client) *chaosLoad {
 	l := &chaosLoad{users: users, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	for range chaosWorkers {
@@ -391,7 +283,7 @@ func (l *chaosLoad) finished() bool {
 func (l *chaosLoad) waitCreated(t *testing.T, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool { return int(l.created.Load()) >= n || l.finished() },
-		chaosLoadTimeout, e2ePoll, "%d registrations answered 201", n)
+		chaosLoadTimeout, e2e.Poll, "%d registrations answered 201", n)
 }
 
 // wait waits for the end of the load.
@@ -452,7 +344,7 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 	s := &chaosState{owner: map[string]string{}, creds: map[string]bool{}, emails: map[string]int{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := e.db.QueryContext(ctx, `SELECT email_key, user_id FROM user_emails`)
+	rows, err := e.DB.QueryContext(ctx, `SELECT email_key, user_id FROM user_emails`)
 	if err != nil {
 		return nil, err
 	}
@@ -467,28 +359,28 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	creds, err := keyCounts(e.db, `SELECT user_id, count(*) FROM credentials GROUP BY user_id`)
+	creds, err := keyCounts(e.DB, `SELECT user_id, count(*) FROM credentials GROUP BY user_id`)
 	if err != nil {
 		return nil, err
 	}
 	for id := range creds {
 		s.creds[id] = true
 	}
-	if s.events, err = keyCounts(e.db, `SELECT stream_id, count(*) FROM events GROUP BY stream_id`); err != nil {
+	if s.events, err = keyCounts(e.DB, `SELECT stream_id, count(*) FROM events GROUP BY stream_id`); err != nil {
 		return nil, err
 	}
-	if s.grants, err = keyCounts(e.db, `SELECT user_id, count(*) FROM points_entries GROUP BY user_id`); err != nil {
+	if s.grants, err = keyCounts(e.DB, `SELECT user_id, count(*) FROM points_entries GROUP BY user_id`); err != nil {
 		return nil, err
 	}
-	if s.claimed, err = countRows(e.db, `SELECT count(*) FROM processed_messages WHERE state <> 'done'`); err != nil {
+	if s.claimed, err = countRows(e.DB, `SELECT count(*) FROM processed_messages WHERE state <> 'done'`); err != nil {
 		return nil, err
 	}
-	outbox := e.db.Quote(watermillsql.MessagesTable(e.db.DB, transport.OutboxTopic))
-	if s.outbox, err = countRows(e.db, `SELECT count(*) FROM `+outbox+` WHERE consumer_group <> ?`, tapGroup); err != nil {
+	outbox := e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, transport.OutboxTopic))
+	if s.outbox, err = countRows(e.DB, `SELECT count(*) FROM `+outbox+` WHERE consumer_group <> ?`, e2e.TapGroup); err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	for i, m := range e.smtp.Messages() {
+	for i, m := range e.SMTP.Messages() {
 		s.total++
 		id := m.MessageID()
 		if id == "" {
@@ -529,7 +421,7 @@ func (s *chaosState) settled(users []*chaosUser) bool {
 func (e *chaosEnv) settle(t *testing.T, users []*chaosUser) time.Duration {
 	t.Helper()
 	start := time.Now()
-	assertProgress(t, e.db, func() bool {
+	e2e.AssertProgress(t, e.DB, func() bool {
 		s, err := e.snapshot()
 		return err == nil && s.settled(users)
 	}, chaosSettleTimeout, "every stored registration has its email and grant, and nothing is in progress")
@@ -636,7 +528,7 @@ func (e *chaosEnv) tally(t *testing.T, users []*chaosUser) chaosTally {
 // that went wrong.
 func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...string) {
 	t.Helper()
-	pubsub := e.pubsub
+	pubsub := e.PubSub
 	line := fmt.Sprintf("chaos %s pubsub=%s: sent %d, 201 %d, other %d, emails %d (%d resent with the same Message-ID), grants %d, duplicates %d, lost %d, no answer %d (%d stored)",
 		scenario, pubsub, c.sent, c.created, c.other, c.emails, c.resent, c.grants, c.duplicates, c.lost, c.noAnswer, c.noAnswerStored)
 	if len(c.statuses) > 0 {
@@ -656,8 +548,8 @@ func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...
 	const traced = 3
 	for _, u := range c.suspects[:min(traced, len(c.suspects))] {
 		var lines []string
-		for i, p := range e.procs {
-			for _, line := range p.stdout.Lines() {
+		for i, p := range e.Processes() {
+			for _, line := range p.Stdout.Lines() {
 				if strings.Contains(line, `"client_request_id":"`+u.RequestID+`"`) {
 					lines = append(lines, fmt.Sprintf("process %d: %s", i+1, line))
 				}
@@ -675,11 +567,11 @@ func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...
 // the messages published on RabbitMQ for a bcrypt hash or a password.
 func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
 	t.Helper()
-	secrets := append([]string(nil), bcryptPrefixes...)
-	for _, u := range users {
-		secrets = append(secrets, u.Password)
+	secretUsers := make([]e2e.User, len(users))
+	for i, u := range users {
+		secretUsers[i] = u.User
 	}
-	assertNoSecrets(t, e.db, secrets, e.procs, e.smtp, e.taps...)
+	e2e.AssertNoSecrets(t, e.DB, e2e.Secrets(secretUsers...), e.Processes(), e.SMTP, e.taps...)
 }
 
 // logSome logs the first lines, and how many more there are.
@@ -693,60 +585,4 @@ func logSome(t *testing.T, prefix string, lines []string) {
 		}
 		t.Log("  " + prefix + line)
 	}
-}
-
-// handledBy counts a process's "message handled" log lines per event handler.
-func handledBy(p *e2eProcess) map[string]int {
-	out := map[string]int{}
-	for _, record := range p.stdout.JSONLines() {
-		if record["msg"] != "message handled" {
-			continue
-		}
-		if handler, _ := record["handler"].(string); handler != "" {
-			out[handler]++
-		}
-	}
-	return out
-}
-
-// assertNoPanic checks the processes' output.
-func assertNoPanic(t *testing.T, procs ...*e2eProcess) {
-	t.Helper()
-	for _, p := range procs {
-		all := p.stdout.String() + p.stderr.String()
-		assert.NotContains(t, all, "panic")
-		assert.NotContains(t, all, "DATA RACE")
-	}
-}
-
-// waitExit waits for a process that was signalled and checks a clean exit.
-func waitExit(t *testing.T, p *e2eProcess) {
-	t.Helper()
-	select {
-	case <-p.exited:
-	case <-time.After(e2eStopTimeout):
-		t.Fatalf("the service did not exit within %s of SIGTERM", e2eStopTimeout)
-	}
-	assert.NoError(t, p.waitErr, "exit status after SIGTERM")
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func kill(t *testing.T, p *e2eProcess) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Kill())
-	select {
-	case <-p.exited:
-	case <-time.After(e2eStopTimeout):
-		t.Fatalf("the service did not die within %s of SIGKILL", e2eStopTimeout)
-	}
-}
-
-// ready asks /readyz; it answers false on any failure.
-func ready(api *e2eAPI) (bool, string) {
-	r, err := api.get("/readyz")
-	if err != nil {
-		return false, err.Error()
-	}
-	code, _ := r.Error()
-	return r.Status == http.StatusOK, fmt.Sprintf("%d %s", r.Status, code)
 }

@@ -19,4 +19,5 @@ var chaosSize = chaosSizes{
 	inFlight:    40,
 	greyLoad:    40,
 	greyRefused: 4,
+	parallel:    true,
 }

@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onboard/onboard/adapters/transport"
-	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/internal/e2e"
 )
 
 // chaosSizes are the scenarios' sizes.
@@ -39,28 +41,40 @@ type chaosSizes struct {
 	inFlight    int           // registrations in flight at SIGTERM
 	greyLoad    int           // registrations of the greylisting scenario
 	greyRefused int           // of which the SMTP server greylists so many
+	// parallel runs the scenarios at once, and beside the other end-to-end
+	// tests; at full size each runs alone, so that its figures are its own.
+	parallel bool
+}
+
+// chaosParallel marks a scenario's test parallel when chaosSize says so.
+func chaosParallel(t *testing.T) {
+	if chaosSize.parallel {
+		t.Parallel()
+	}
 }
 
 // 1. kill -9 during the load, then start again, chaosSize.kills times: every
 // 201 has exactly one email and one grant, and a registration that got no
 // answer is stored in full or not at all.
 func TestChaos_KillDuringLoad(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
 			users := e.users("kill", 0, chaosSize.killLoad)
-			proc, api := e.start(t)
-			procs := []*e2eProcess{proc}
+			proc, api := e.Serve(t)
+			procs := []*e2e.Process{proc}
 			target := newChaosTarget(t, api)
-			load := startLoad(users, func(int) *e2eAPI { return target.get() })
+			load := startLoad(users, func(int) *e2e.Client { return target.get() })
 
 			var restarts []string
 			for k := 1; k <= chaosSize.kills; k++ {
 				load.waitCreated(t, k*len(users)/(chaosSize.kills+1))
 				target.down() // requests in flight die with the process; the next ones wait
-				kill(t, proc)
+				proc.Kill(t)
 				killed := time.Now()
-				proc, api = e.start(t)
+				proc, api = e.Serve(t)
 				restarts = append(restarts, time.Since(killed).Round(time.Millisecond).String())
 				procs = append(procs, proc)
 				target.up(api)
@@ -75,8 +89,8 @@ func TestChaos_KillDuringLoad(t *testing.T) {
 				fmt.Sprintf("settled %s after the load", settled.Round(time.Millisecond)),
 				fmt.Sprintf("poisoned %d", e.poisoned(t)))
 			assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
-			proc.stop(t)
-			assertNoPanic(t, procs...)
+			proc.Stop(t)
+			e2e.AssertNoPanic(t, procs...)
 		})
 	}
 }
@@ -85,26 +99,28 @@ func TestChaos_KillDuringLoad(t *testing.T) {
 // 201 (the outbox holds the events), and every effect happens after the
 // recovery, none twice. The sql transport has no broker to cut.
 func TestChaos_BrokerCut(t *testing.T) {
+	chaosParallel(t)
 	t.Run("amqp", func(t *testing.T) {
+		chaosParallel(t)
 		const pubsub = "amqp"
 		e := newChaosEnv(t, pubsub, chaosProxies{amqp: true})
 		users := e.users("broker", 0, chaosSize.brokerLoad)
-		proc, api := e.start(t)
-		load := startLoad(users, func(int) *e2eAPI { return api })
+		proc, api := e.Serve(t)
+		load := startLoad(users, func(int) *e2e.Client { return api })
 
 		load.waitCreated(t, len(users)/4)
 		cutAt := time.Now()
-		e.amqpProxy.cut()
-		assert.Eventually(t, func() bool { ok, _ := ready(api); return !ok }, chaosRecovery, e2ePoll,
+		e.amqpProxy.Cut()
+		assert.Eventually(t, func() bool { ok, _ := api.Ready(); return !ok }, chaosRecovery, e2e.Poll,
 			"/readyz reports the broker down")
 		time.Sleep(time.Until(cutAt.Add(chaosSize.brokerCut))) // the cut itself
-		held, err := countRows(e.db, `SELECT count(*) FROM `+e.db.Quote(watermillsql.MessagesTable(e.db.DB, transport.OutboxTopic)))
+		held, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, transport.OutboxTopic)))
 		require.NoError(t, err)
 		restoredAt := time.Now()
-		e.amqpProxy.restore(t)
+		e.amqpProxy.Restore(t)
 
 		readyAgain := "never"
-		if assert.Eventually(t, func() bool { ok, _ := ready(api); return ok }, chaosSettleTimeout, e2ePoll,
+		if assert.Eventually(t, func() bool { ok, _ := api.Ready(); return ok }, chaosSettleTimeout, e2e.Poll,
 			"/readyz reports ready once the broker is back") {
 			readyAgain = time.Since(restoredAt).Round(time.Millisecond).String()
 		}
@@ -129,8 +145,8 @@ func TestChaos_BrokerCut(t *testing.T) {
 		assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
 		assert.Zero(t, c.noAnswer, "every registration is answered")
 		assert.Positive(t, createdDuringCut, "registrations get their 201 while RabbitMQ is cut off")
-		proc.stop(t)
-		assertNoPanic(t, proc)
+		proc.Stop(t)
+		e2e.AssertNoPanic(t, proc)
 	})
 }
 
@@ -139,12 +155,14 @@ func TestChaos_BrokerCut(t *testing.T) {
 // service works again by itself within chaosRecovery, and nothing that got
 // a 201 is lost.
 func TestChaos_DatabaseCut(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{db: true})
 			users := e.users("dbcut", 0, chaosSize.dbLoad)
-			proc, api := e.start(t)
-			load := startLoad(users, func(int) *e2eAPI { return api })
+			proc, api := e.Serve(t)
+			load := startLoad(users, func(int) *e2e.Client { return api })
 
 			// Registrations the test sends itself, besides the load.
 			var probesMu sync.Mutex
@@ -160,30 +178,30 @@ func TestChaos_DatabaseCut(t *testing.T) {
 
 			load.waitCreated(t, len(users)/4)
 			cutAt := time.Now()
-			e.dbProxy.cut()
+			e.dbProxy.Cut()
 			var readyz string
 			assert.Eventually(t, func() bool {
 				var ok bool
-				ok, readyz = ready(api)
+				ok, readyz = api.Ready()
 				return !ok
-			}, chaosRecovery, e2ePoll, "/readyz reports the database down")
+			}, chaosRecovery, e2e.Poll, "/readyz reports the database down")
 			assert.Equal(t, "503 not-ready", readyz, "/readyz while the database is cut off")
 			u := probe()
 			assert.Equal(t, http.StatusServiceUnavailable, u.Status, "POST /users while the database is cut off: %s", u)
 			assert.Equal(t, "unavailable", u.Code, "POST /users while the database is cut off: %s", u)
 			time.Sleep(time.Until(cutAt.Add(chaosSize.dbCut))) // the cut itself
 			restoredAt := time.Now()
-			e.dbProxy.restore(t)
+			e.dbProxy.Restore(t)
 
 			// Recovered: ready, and a new registration gets its 201.
 			recovered := "never"
 			var recovery time.Duration
 			if assert.Eventually(t, func() bool {
-				if ok, _ := ready(api); !ok {
+				if ok, _ := api.Ready(); !ok {
 					return false
 				}
 				return probe().Status == http.StatusCreated
-			}, chaosSettleTimeout, e2ePoll, "the service works again once the database is back") {
+			}, chaosSettleTimeout, e2e.Poll, "the service works again once the database is back") {
 				recovery = time.Since(restoredAt)
 				recovered = recovery.Round(time.Millisecond).String()
 				assert.LessOrEqual(t, recovery, chaosRecovery, "recovery after the database is back")
@@ -214,8 +232,8 @@ func TestChaos_DatabaseCut(t *testing.T) {
 				fmt.Sprintf("recovered %s after the restore", recovered),
 				fmt.Sprintf("poisoned %d", e.poisoned(t)))
 			assert.Zero(t, c.noAnswer, "every registration is answered")
-			proc.stop(t)
-			assertNoPanic(t, proc)
+			proc.Stop(t)
+			e2e.AssertNoPanic(t, proc)
 		})
 	}
 }
@@ -223,19 +241,21 @@ func TestChaos_DatabaseCut(t *testing.T) {
 // 4. Two replicas on two ports sharing the database (and RabbitMQ), the load
 // spread over both: each effect exactly once, and both replicas handle events.
 func TestChaos_TwoReplicas(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
 			users := e.users("replicas", 0, chaosSize.replicaLoad)
-			procA, apiA := e.start(t)
-			procB, apiB := e.start(t)
-			require.NotEqual(t, apiA.base, apiB.base)
-			apis := []*e2eAPI{apiA, apiB}
-			load := startLoad(users, func(i int) *e2eAPI { return apis[i%2] })
+			procA, apiA := e.Serve(t)
+			procB, apiB := e.Serve(t)
+			require.NotEqual(t, apiA.Base, apiB.Base)
+			apis := []*e2e.Client{apiA, apiB}
+			load := startLoad(users, func(i int) *e2e.Client { return apis[i%2] })
 			load.wait(t)
 			settled := e.settle(t, users)
 
-			handled := map[string]map[string]int{"a": handledBy(procA), "b": handledBy(procB)}
+			handled := map[string]map[string]int{"a": procA.Handled(), "b": procB.Handled()}
 			var figures []string
 			for _, replica := range []string{"a", "b"} {
 				figures = append(figures, fmt.Sprintf("replica %s handled %d email, %d points", replica,
@@ -251,9 +271,9 @@ func TestChaos_TwoReplicas(t *testing.T) {
 				assert.Positive(t, counts[chaosEventHandlers[0]]+counts[chaosEventHandlers[1]],
 					"replica %s handles events", replica)
 			}
-			procA.stop(t)
-			procB.stop(t)
-			assertNoPanic(t, procA, procB)
+			procA.Stop(t)
+			procB.Stop(t)
+			e2e.AssertNoPanic(t, procA, procB)
 		})
 	}
 }
@@ -262,19 +282,21 @@ func TestChaos_TwoReplicas(t *testing.T) {
 // retried with backoff, never poisoned, and all arrive once it is back, none
 // twice.
 func TestChaos_SMTPDown(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{smtp: true})
 			users := e.users("smtp", 0, chaosSize.smtpLoad)
-			proc, api := e.start(t)
-			load := startLoad(users, func(int) *e2eAPI { return api })
+			proc, api := e.Serve(t)
+			load := startLoad(users, func(int) *e2e.Client { return api })
 
 			load.waitCreated(t, len(users)/4)
 			cutAt := time.Now()
-			e.smtpProxy.cut()
-			emailsAtCut := len(e.smtp.Messages())
+			e.smtpProxy.Cut()
+			emailsAtCut := len(e.SMTP.Messages())
 			time.Sleep(time.Until(cutAt.Add(chaosSize.smtpCut))) // the cut itself
-			emailsDuringCut := len(e.smtp.Messages()) - emailsAtCut
+			emailsDuringCut := len(e.SMTP.Messages()) - emailsAtCut
 			state, err := e.snapshot()
 			require.NoError(t, err)
 			waiting := 0 // registrations stored without their email
@@ -284,7 +306,7 @@ func TestChaos_SMTPDown(t *testing.T) {
 				}
 			}
 			restoredAt := time.Now()
-			e.smtpProxy.restore(t)
+			e.smtpProxy.Restore(t)
 			load.wait(t)
 			e.settle(t, users)
 			settled := time.Since(restoredAt)
@@ -301,8 +323,8 @@ func TestChaos_SMTPDown(t *testing.T) {
 			assert.Zero(t, c.noAnswer, "every registration is answered")
 			assert.Positive(t, waiting, "registrations waited for their email during the outage")
 			assert.Zero(t, poisoned, "an SMTP outage poisons nothing")
-			proc.stop(t)
-			assertNoPanic(t, proc)
+			proc.Stop(t)
+			e2e.AssertNoPanic(t, proc)
 		})
 	}
 }
@@ -311,40 +333,46 @@ func TestChaos_SMTPDown(t *testing.T) {
 // request gets its answer, and the effects of every 201 happen after the
 // next start.
 func TestChaos_SIGTERMInFlight(t *testing.T) {
+	chaosParallel(t)
 	for _, pubsub := range chaosTransports {
 		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
 			users := e.users("sigterm", 0, chaosSize.inFlight)
-			proc, api := e.start(t)
+			proc, api := e.Serve(t)
 
 			var written, answered atomic.Int64
-			var wg sync.WaitGroup
-			for _, u := range users {
-				wg.Go(func() {
-					u.registerTraced(api, func() { written.Add(1) })
-					answered.Add(1)
-				})
-			}
-			allAnswered := make(chan struct{})
-			go func() {
-				wg.Wait()
-				close(allAnswered)
-			}()
-			require.Eventually(t, func() bool { return int(written.Load()) == len(users) }, chaosLoadTimeout, e2ePoll,
-				"every request written")
-			inFlight := len(users) - int(answered.Load())
-			signalled := time.Now()
-			require.NoError(t, proc.cmd.Process.Signal(syscall.SIGTERM))
-			select {
-			case <-allAnswered:
-			case <-time.After(e2eStopTimeout):
-				t.Fatalf("%d of %d requests still unanswered %s after SIGTERM",
-					len(users)-int(answered.Load()), len(users), e2eStopTimeout)
-			}
-			waitExit(t, proc)
+			var inFlight int
+			var signalled time.Time
+			e2e.Burst(func() {
+				var wg sync.WaitGroup
+				for _, u := range users {
+					wg.Go(func() {
+						u.registerTraced(api, func() { written.Add(1) })
+						answered.Add(1)
+					})
+				}
+				allAnswered := make(chan struct{})
+				go func() {
+					wg.Wait()
+					close(allAnswered)
+				}()
+				require.Eventually(t, func() bool { return int(written.Load()) == len(users) }, chaosLoadTimeout, e2e.Poll,
+					"every request written")
+				inFlight = len(users) - int(answered.Load())
+				signalled = time.Now()
+				proc.Signal(t, syscall.SIGTERM)
+				select {
+				case <-allAnswered:
+				case <-time.After(e2e.StopTimeout):
+					t.Fatalf("%d of %d requests still unanswered %s after SIGTERM",
+						len(users)-int(answered.Load()), len(users), e2e.StopTimeout)
+				}
+			})
+			proc.WaitExit(t)
 			stopped := time.Since(signalled)
 
-			next, _ := e.start(t)
+			next, _ := e.Serve(t)
 			restarted := time.Now()
 			e.settle(t, users)
 			settled := time.Since(restarted)
@@ -360,8 +388,8 @@ func TestChaos_SIGTERMInFlight(t *testing.T) {
 				assert.Equal(t, "503 overloaded", status, "a 201, or a request to come back: %v", c.statuses)
 			}
 			assert.Positive(t, inFlight, "requests were in flight at SIGTERM")
-			next.stop(t)
-			assertNoPanic(t, proc, next)
+			next.Stop(t)
+			e2e.AssertNoPanic(t, proc, next)
 		})
 	}
 }

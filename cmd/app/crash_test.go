@@ -1,18 +1,15 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
-	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
 
@@ -26,98 +23,63 @@ const e2eCrashEffectsTimeout = adapters.ClaimLease + 15*time.Second
 // PUBSUB=sql), and starts it again on the same database: the registration,
 // committed with its outbox message, still has its effects, each once.
 func TestE2E_KillAfter201(t *testing.T) {
+	t.Parallel()
 	const kills = 5
-	dbURL := testenv.SQLiteDatabase(t)
-	smtpServer := testsmtp.Start(t)
-	env := map[string]string{
-		"PUBSUB":       "sql",
-		"DATABASE_URL": dbURL,
-		"SMTP_URL":     smtpServer.URL(),
-	}
-	run := strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
-	newUser := func(i int) e2eUser {
-		return e2eUser{
-			Name:     fmt.Sprintf("Crash User %02d", i),
-			Email:    fmt.Sprintf("crash%02d.%s@example.com", i, run),
-			Password: fmt.Sprintf("pw-%s-%02d-crash", run, i),
-		}
-	}
-	register := func(t *testing.T, api *e2eAPI, u *e2eUser) {
-		t.Helper()
-		r, err := api.register(*u, nil)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusCreated, r.Status, r.String())
-		u.ID, _ = r.JSON()["id"].(string)
-		require.NotEmpty(t, u.ID, r.String())
-	}
-	// hasEffects: exactly one email and one grant of the signup points.
-	hasEffects := func(api *e2eAPI, u e2eUser) bool {
-		if smtpServer.CountTo(u.Email) != 1 {
-			return false
-		}
-		p, ok := api.pointsOf(u.ID)
-		return ok && p.Balance == e2eSignupPoints && len(p.Entries) == 1
-	}
-	assertOnce := func(t *testing.T, api *e2eAPI, u e2eUser) {
-		t.Helper()
-		assert.Equal(t, 1, smtpServer.CountTo(u.Email), "emails to %s", u.Email)
-		p, ok := api.pointsOf(u.ID)
-		if assert.True(t, ok, "points of %s", u.Email) {
-			assert.Equal(t, e2eSignupPoints, p.Balance, "balance of %s", u.Email)
-			assert.Len(t, p.Entries, 1, "grants to %s", u.Email)
-		}
-	}
+	d := e2e.Deploy(t, e2e.Config{PubSub: "sql", SMTP: true})
+	users := newUsers("crash", e2e.RunID(), kills+2)
 
-	var users []e2eUser
-	proc := runBinary(t, env)
-	api := newE2EAPI(proc.waitServing(t))
-	for i := 0; i < kills; i++ {
-		u := newUser(i)
-		register(t, api, &u)
-		require.NoError(t, proc.cmd.Process.Kill(), "SIGKILL right after the 201")
-		select {
-		case <-proc.exited:
-		case <-time.After(e2eStopTimeout):
-			t.Fatalf("the service did not die within %s of SIGKILL", e2eStopTimeout)
-		}
-		users = append(users, u)
-		t.Logf("kill %d: %d email(s) to %s before the kill", i+1, smtpServer.CountTo(u.Email), u.Email)
+	proc, api := d.Serve(t)
+	for i, u := range users[:kills] {
+		users[i] = api.MustRegister(t, u)
+		proc.Kill(t) // right after the 201
+		t.Logf("kill %d: %d email(s) to %s before the kill", i+1, d.SMTP.CountTo(u.Email), u.Email)
 
-		proc = runBinary(t, env)
-		api = newE2EAPI(proc.waitServing(t))
-		got := api.mustGet(t, "/users/"+u.ID)
+		proc, api = d.Serve(t)
+		got := api.MustGet(t, "/users/"+users[i].ID)
 		require.Equal(t, http.StatusOK, got.Status, "the killed registration was committed: %s", got)
 		started := time.Now()
-		require.Eventually(t, func() bool { return hasEffects(api, u) }, e2eCrashEffectsTimeout, e2ePoll,
-			"kill %d: one email to %s and %d points after the restart", i+1, u.Email, e2eSignupPoints)
+		require.Eventually(t, func() bool { return hasEffectsOnce(d.SMTP, api, users[i]) }, e2eCrashEffectsTimeout, e2e.Poll,
+			"kill %d: one email to %s and %d points after the restart", i+1, u.Email, e2e.SignupPoints)
 		t.Logf("kill %d: effects done %s after the restart", i+1, time.Since(started).Round(time.Millisecond))
 	}
 
 	// A last registration on the last process: once its effects are in, the
 	// process has long taken up anything left of the earlier ones, and none
 	// of them happened again.
-	last := newUser(kills)
-	register(t, api, &last)
-	users = append(users, last)
-	require.Eventually(t, func() bool { return hasEffects(api, last) }, e2eEffectsTimeout, e2ePoll,
-		"one email to %s and %d points", last.Email, e2eSignupPoints)
-	for _, u := range users {
-		assertOnce(t, api, u)
-	}
-	assert.Len(t, smtpServer.Messages(), len(users), "one email per registration in all")
+	users[kills] = api.MustRegister(t, users[kills])
+	assertEachOnce(t, d.SMTP, api, users[:kills+1])
 
 	// And again after a graceful stop and a restart that has nothing to do.
-	proc.stop(t)
-	proc = runBinary(t, env)
-	api = newE2EAPI(proc.waitServing(t))
-	after := newUser(kills + 1)
-	register(t, api, &after)
-	users = append(users, after)
-	require.Eventually(t, func() bool { return hasEffects(api, after) }, e2eEffectsTimeout, e2ePoll,
-		"one email to %s and %d points", after.Email, e2eSignupPoints)
-	for _, u := range users {
-		assertOnce(t, api, u)
+	proc.Stop(t)
+	proc, api = d.Serve(t)
+	users[kills+1] = api.MustRegister(t, users[kills+1])
+	assertEachOnce(t, d.SMTP, api, users)
+	proc.Stop(t)
+}
+
+// hasEffectsOnce: exactly one email and one grant of the signup points.
+func hasEffectsOnce(smtp *testsmtp.Server, api *e2e.Client, u e2e.User) bool {
+	if smtp.CountTo(u.Email) != 1 {
+		return false
 	}
-	assert.Len(t, smtpServer.Messages(), len(users), "one email per registration in all")
-	proc.stop(t)
+	p, ok := api.Points(u.ID)
+	return ok && p.Balance == e2e.SignupPoints && len(p.Entries) == 1
+}
+
+// assertEachOnce waits for the last user's effects, then checks that every
+// user has exactly one email and one grant, and that no other email went.
+func assertEachOnce(t *testing.T, smtp *testsmtp.Server, api *e2e.Client, users []e2e.User) {
+	t.Helper()
+	last := users[len(users)-1]
+	require.Eventually(t, func() bool { return hasEffectsOnce(smtp, api, last) }, e2e.EffectsTimeout, e2e.Poll,
+		"one email to %s and %d points", last.Email, e2e.SignupPoints)
+	for _, u := range users {
+		assert.Equal(t, 1, smtp.CountTo(u.Email), "emails to %s", u.Email)
+		p, ok := api.Points(u.ID)
+		if assert.True(t, ok, "points of %s", u.Email) {
+			assert.Equal(t, e2e.SignupPoints, p.Balance, "balance of %s", u.Email)
+			assert.Len(t, p.Entries, 1, "grants to %s", u.Email)
+		}
+	}
+	assert.Len(t, smtp.Messages(), len(users), "one email per registration in all")
 }

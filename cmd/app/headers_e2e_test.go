@@ -1,66 +1,52 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/e2e"
 )
 
 // TestE2E_ResponseHeaders: the headers every answer of the binary carries.
 func TestE2E_ResponseHeaders(t *testing.T) {
-	proc := runBinary(t, map[string]string{"DATABASE_URL": testenv.SQLiteDatabase(t)})
-	api := newE2EAPI(proc.waitServing(t))
-	created, err := api.register(e2eUser{Name: "Ada Lovelace", Email: "ada.headers@example.com", Password: "correct horse battery"}, nil)
+	t.Parallel()
+	proc, api := e2e.Deploy(t, e2e.Config{}).Serve(t)
+	created, err := api.Register(e2e.User{Name: "Ada Lovelace", Email: "ada.headers@example.com", Password: "correct horse battery"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, created.Status, created.String())
-	id, _ := created.JSON()["id"].(string)
+	id := created.ID()
 
 	// Answers with a user's name, email or points are never stored by a cache.
 	assert.Equal(t, "no-store", created.Header.Get("Cache-Control"), "the 201")
 	for _, path := range []string{"/users/" + id, "/users/" + id + "/points"} {
-		r := api.mustGet(t, path)
+		r := api.MustGet(t, path)
 		require.Equal(t, http.StatusOK, r.Status, r.String())
 		assert.Equal(t, "no-store", r.Header.Get("Cache-Control"), "GET %s", path)
 	}
-	proc.stop(t)
+	proc.Stop(t)
 }
 
 // TestE2E_NosniffAndHEAD: X-Content-Type-Options: nosniff on every answer,
 // errors and the router's own answers included; HEAD answered wherever GET
 // is, with GET's status and headers and no body.
 func TestE2E_NosniffAndHEAD(t *testing.T) {
-	proc := runBinary(t, map[string]string{"DATABASE_URL": testenv.SQLiteDatabase(t)})
-	api := newE2EAPI(proc.waitServing(t))
-	created, err := api.register(e2eUser{Name: "Ada Lovelace", Email: "ada.head@example.com", Password: "correct horse battery"}, nil)
+	t.Parallel()
+	proc, api := e2e.Deploy(t, e2e.Config{}).Serve(t)
+	created, err := api.Register(e2e.User{Name: "Ada Lovelace", Email: "ada.head@example.com", Password: "correct horse battery"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, created.Status, created.String())
-	id, _ := created.JSON()["id"].(string)
+	id := created.ID()
 	assert.Equal(t, "nosniff", created.Header.Get("X-Content-Type-Options"), "the 201")
-	client := &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 	// do returns the status, headers and body of one exchange.
 	do := func(method, path, contentType, body string) (int, http.Header, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(method, api.base+path, strings.NewReader(body))
+		r, err := api.Request(method, path, contentType, strings.NewReader(body), nil)
 		require.NoError(t, err)
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := client.Do(req)
-		require.NoError(t, err)
-		defer func() { _ = resp.Body.Close() }()
-		read, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp.StatusCode, resp.Header, read
+		return r.Status, r.Header, r.Body
 	}
 
 	for _, tc := range []struct {
@@ -92,5 +78,5 @@ func TestE2E_NosniffAndHEAD(t *testing.T) {
 		}
 		assert.Equal(t, "nosniff", head.Get("X-Content-Type-Options"), "HEAD %s", path)
 	}
-	proc.stop(t)
+	proc.Stop(t)
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/e2e"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,36 +16,36 @@ import (
 // under a secret stored in the database, so a retry after a restart gets the
 // same 201, and the id cannot be computed from the key alone.
 func TestE2E_IdempotencyKeyAcrossRestarts(t *testing.T) {
-	dbURL := testenv.SQLiteDatabase(t)
-	env := map[string]string{"DATABASE_URL": dbURL}
+	t.Parallel()
+	d := e2e.Deploy(t, e2e.Config{})
 	const key = "restart-4c1d9b2e"
-	ada := e2eUser{Name: "Ada Lovelace", Email: "ada.restart@example.com", Password: "correct horse battery"}
+	ada := e2e.User{Name: "Ada Lovelace", Email: "ada.restart@example.com", Password: "correct horse battery"}
 	withKey := http.Header{"Idempotency-Key": {key}}
 
-	first := runBinary(t, env)
-	r, err := newE2EAPI(first.waitServing(t)).register(ada, withKey)
+	first, api := d.Serve(t)
+	r, err := api.Register(ada, withKey)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, r.Status, r.String())
 	id, _ := r.JSON()["id"].(string)
 	assert.NotEqual(t, uuid.NewSHA1(uuid.MustParse("e5e94093-ea57-47fc-8009-a1946c152edd"), []byte(key)).String(), id,
 		"not the UUIDv5 of the key under a namespace anyone can read in the source")
-	first.stop(t)
+	first.Stop(t)
 
-	second := runBinary(t, env)
-	again, err := newE2EAPI(second.waitServing(t)).register(ada, withKey)
+	second, api := d.Serve(t)
+	again, err := api.Register(ada, withKey)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, again.Status, again.String())
 	assert.JSONEq(t, string(r.Body), string(again.Body), "the same answer after a restart")
-	second.stop(t)
+	second.Stop(t)
 
-	db := testenv.OpenDB(t, dbURL)
+	db := d.DB
 	var events int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM events`).Scan(&events))
 	assert.Equal(t, 1, events, "one registration in all")
 	var secret []byte
 	require.NoError(t, db.QueryRow(`SELECT secret FROM server_secrets WHERE name = 'idempotency-key'`).Scan(&secret))
-	for _, p := range []*e2eProcess{first, second} {
-		out := p.stdout.String() + p.stderr.String()
+	for _, p := range []*e2e.Process{first, second} {
+		out := p.Stdout.String() + p.Stderr.String()
 		for _, form := range []string{hex.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret)} {
 			assert.NotContains(t, out, form, "the secret is never logged")
 		}

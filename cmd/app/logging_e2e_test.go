@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"testing"
 
-	"github.com/onboard/onboard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/internal/e2e"
+	"github.com/onboard/onboard/internal/testenv"
 )
 
 // TestE2E_Logs: at start the service logs one INFO line, "onboard is
@@ -17,29 +18,29 @@ import (
 // SQLite always runs; PostgreSQL, whose subscribers' queries the stop
 // cancels, when its variable is set.
 func TestE2E_Logs(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []testenv.Backend{
 		{Name: "sqlite", URL: testenv.SQLiteDatabase},
 		{Name: "postgres", URL: testenv.PostgresDatabase},
 	} {
 		t.Run(backend.Name, func(t *testing.T) {
-			proc := runBinary(t, map[string]string{"DATABASE_URL": backend.URL(t), "PUBSUB": "sql"})
-			api := newE2EAPI(proc.waitServing(t))
-			r, err := api.register(e2eUser{Name: "Ada Lovelace", Email: "ada.logs@example.com", Password: "correct horse battery"}, nil)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusCreated, r.Status, r.String())
-			require.Eventually(t, func() bool { return handledLines(proc) == 2 }, e2eEffectsTimeout, e2ePoll,
+			t.Parallel()
+			d := e2e.Deploy(t, e2e.Config{PubSub: "sql", Database: backend.URL})
+			proc, api := d.Serve(t)
+			api.MustRegister(t, e2e.User{Name: "Ada Lovelace", Email: "ada.logs@example.com", Password: "correct horse battery"})
+			require.Eventually(t, func() bool { return handledLines(proc) == 2 }, e2e.EffectsTimeout, e2e.Poll,
 				"a %q line per handler", "message handled")
-			proc.stop(t)
+			proc.Stop(t)
 
-			lines := proc.stdout.JSONLines()
-			require.Len(t, lines, len(proc.stdout.Lines()), "every line is JSON")
+			lines := proc.Stdout.JSONLines()
+			require.Len(t, lines, len(proc.Stdout.Lines()), "every line is JSON")
 			var start []string
 			for _, line := range lines {
 				start = append(start, fmt.Sprint(line["level"], " ", line["msg"]))
 				if line["msg"] == "onboard is serving" {
 					assert.Equal(t, backend.Name, line["database"])
 					assert.Equal(t, "sql", line["transport"])
-					assert.Equal(t, e2eNamespace, line["namespace"])
+					assert.Equal(t, d.Namespace, line["namespace"])
 					assert.Equal(t, "log", line["mailer"])
 					assert.NotEmpty(t, line["addr"])
 					break
@@ -62,12 +63,10 @@ func TestE2E_Logs(t *testing.T) {
 }
 
 // handledLines counts a process's "message handled" lines.
-func handledLines(p *e2eProcess) int {
+func handledLines(p *e2e.Process) int {
 	n := 0
-	for _, record := range p.stdout.JSONLines() {
-		if record["msg"] == "message handled" {
-			n++
-		}
+	for _, count := range p.Handled() {
+		n += count
 	}
 	return n
 }

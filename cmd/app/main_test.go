@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/service/operator"
 )
 
@@ -27,7 +28,7 @@ func TestSpareProcessors(t *testing.T) {
 // Help comes first, whatever the environment, on standard output; an
 // unknown command prints it on standard error and exits 2.
 func TestE2E_Help(t *testing.T) {
-	binary := onboardBinary(t)
+	binary := e2e.Binary(t)
 	run := func(args ...string) (stdout, stderr string, code int) {
 		var out, errOut strings.Builder
 		cmd := exec.Command(binary, args...)

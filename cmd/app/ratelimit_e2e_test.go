@@ -3,28 +3,28 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/internal/e2e"
 )
 
 // TestE2E_RegistrationRateLimit: the binary behind a trusted proxy on
 // 127.0.0.1 limits registrations per client of X-Forwarded-For, answering
 // 429 with Retry-After; another client still registers.
 func TestE2E_RegistrationRateLimit(t *testing.T) {
-	proc := runBinary(t, map[string]string{
-		"DATABASE_URL":             "sqlite:" + filepath.Join(t.TempDir(), "onboard.db"),
+	t.Parallel()
+	proc, api := e2e.Deploy(t, e2e.Config{Vars: map[string]string{
 		"RATE_LIMIT_REGISTRATIONS": "2/h,burst=2",
 		"TRUSTED_PROXIES":          "127.0.0.1",
-	})
-	api := newE2EAPI(proc.waitServing(t))
-	from := func(client string, i int) e2eResponse {
+	}}).Serve(t)
+	from := func(client string, i int) e2e.Response {
 		t.Helper()
-		u := e2eUser{Name: "Limited User", Email: fmt.Sprintf("limited.%d@example.com", i), Password: "pw-limited-user"}
-		r, err := api.register(u, http.Header{"X-Forwarded-For": {client}})
+		u := e2e.User{Name: "Limited User", Email: fmt.Sprintf("limited.%d@example.com", i), Password: "pw-limited-user"}
+		r, err := api.Register(u, http.Header{"X-Forwarded-For": {client}})
 		require.NoError(t, err)
 		return r
 	}
@@ -43,5 +43,5 @@ func TestE2E_RegistrationRateLimit(t *testing.T) {
 
 	r = from("198.51.100.2", 3)
 	assert.Equal(t, http.StatusCreated, r.Status, "another client registers: %s", r.String())
-	proc.stop(t)
+	proc.Stop(t)
 }

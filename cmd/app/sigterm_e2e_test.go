@@ -1,63 +1,77 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
-	"github.com/onboard/onboard/adapters/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/e2e"
 )
+
+// TestE2E_StopsGracefullyDuringAnSMTPOutage: a handler retrying a failing
+// email does not hold up the stop.
+func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {
+	t.Parallel()
+	for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP} {
+		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
+			d := postgresDeployment(t, pubsub)
+			d.SMTP.SetFailing(true)
+			proc, api := d.Serve(t)
+			api.MustRegister(t, e2e.User{Name: "Stuck Mail", Email: "stuck@example.com", Password: "pw-stuck-mail"})
+			require.Eventually(t, func() bool { return d.SMTP.Rejected() >= 2 }, e2e.EffectsTimeout, e2e.Poll,
+				"the welcome email is being retried")
+			proc.Stop(t)
+		})
+	}
+}
 
 // TestE2E_SIGTERMDuringRegistrations: SIGTERM while 200 registrations are in
 // flight. Every request gets an HTTP answer (a 201, or a 503 once the
 // database is going), the service exits 0, and after the next start every
 // 201 has exactly one email and one grant.
 func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
+	t.Parallel()
 	const inFlight = 200
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
-			env, _, smtpServer := postgresE2E(t, pubsub)
-			proc := runBinary(t, env)
-			api := newE2EAPI(proc.waitServing(t))
+			t.Parallel()
+			d := postgresDeployment(t, pubsub)
+			proc, api := d.Serve(t)
 
-			run := strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
-			users := make([]e2eUser, inFlight)
+			users := newUsers("term", e2e.RunID(), inFlight)
 			statuses := make([]int, inFlight)
 			var created atomic.Int64
-			var wg sync.WaitGroup
-			for i := range users {
-				users[i] = e2eUser{Name: "Term User", Email: fmt.Sprintf("term%03d.%s@example.com", i, run), Password: "pw-term-" + run}
-				wg.Go(func() {
-					r, err := api.register(users[i], nil)
-					if !assert.NoError(t, err, "request %d got no answer", i) {
-						return
-					}
-					statuses[i] = r.Status
-					if r.Status == http.StatusCreated {
-						users[i].ID, _ = r.JSON()["id"].(string)
-						created.Add(1)
-					}
-				})
-			}
-			// Stop once some registrations are through and most are in flight.
-			require.Eventually(t, func() bool { return created.Load() >= 10 }, e2eStartTimeout, e2ePoll)
-			require.NoError(t, proc.cmd.Process.Signal(syscall.SIGTERM))
-			createdAtSignal := created.Load()
-			wg.Wait()
-			select {
-			case <-proc.exited:
-			case <-time.After(e2eStopTimeout):
-				t.Fatalf("the service did not exit within %s of SIGTERM", e2eStopTimeout)
-			}
-			assert.Equal(t, 0, proc.cmd.ProcessState.ExitCode(), "exit status after SIGTERM")
+			var createdAtSignal int64
+			e2e.Burst(func() {
+				var wg sync.WaitGroup
+				for i := range users {
+					wg.Go(func() {
+						r, err := api.Register(users[i], nil)
+						if !assert.NoError(t, err, "request %d got no answer", i) {
+							return
+						}
+						statuses[i] = r.Status
+						if r.Status == http.StatusCreated {
+							users[i].ID = r.ID()
+							created.Add(1)
+						}
+					})
+				}
+				// Stop once some registrations are through and most are in flight.
+				require.Eventually(t, func() bool { return created.Load() >= 10 }, e2e.StartTimeout, e2e.Poll)
+				proc.Signal(t, syscall.SIGTERM)
+				createdAtSignal = created.Load()
+				wg.Wait()
+			})
+			proc.WaitExit(t)
+			assert.Equal(t, 0, proc.ExitCode(), "exit status after SIGTERM")
 
 			counts := map[int]int{}
 			for _, status := range statuses {
@@ -68,27 +82,25 @@ func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
 				assert.Contains(t, []int{http.StatusCreated, http.StatusServiceUnavailable}, status, "answers by status: %v", counts)
 			}
 
-			restarted := runBinary(t, env)
-			api2 := newE2EAPI(restarted.waitServing(t))
+			restarted, api2 := d.Serve(t)
 			for _, u := range users {
 				if u.ID == "" {
 					continue
 				}
 				require.Eventually(t, func() bool {
-					p, ok := api2.pointsOf(u.ID)
-					return smtpServer.CountTo(u.Email) >= 1 && ok && p.Balance == e2eSignupPoints
-				}, e2eCrashEffectsTimeout, e2ePoll, "the effects of %s after the restart", u.Email)
+					return d.SMTP.CountTo(u.Email) >= 1 && api2.HasSignupPoints(u.ID)
+				}, e2eCrashEffectsTimeout, e2e.Poll, "the effects of %s after the restart", u.Email)
 			}
 			for _, u := range users {
 				if u.ID != "" {
-					assert.Equal(t, 1, smtpServer.CountTo(u.Email), "one email to %s", u.Email)
-					p, _ := api2.pointsOf(u.ID)
+					assert.Equal(t, 1, d.SMTP.CountTo(u.Email), "one email to %s", u.Email)
+					p, _ := api2.Points(u.ID)
 					assert.Len(t, p.Entries, 1, "one grant to %s", u.Email)
 				} else {
-					assert.Zero(t, smtpServer.CountTo(u.Email), "no email without a 201: %s", u.Email)
+					assert.Zero(t, d.SMTP.CountTo(u.Email), "no email without a 201: %s", u.Email)
 				}
 			}
-			restarted.stop(t)
+			restarted.Stop(t)
 		})
 	}
 }

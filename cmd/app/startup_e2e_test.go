@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/internal/e2e"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// TestE2E_FailsFastOnBadConfiguration: a bad variable or an unreachable
+// service at start is one line on stderr naming it, and a non-zero exit,
+// without a panic or a password from a URL.
+func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		needsDB  bool
+		wantHint string // the error names what is wrong
+	}{
+		{name: "unknown PUBSUB", env: map[string]string{"PUBSUB": "bogus"}, wantHint: "PUBSUB"},
+		{name: "BCRYPT_COST out of range", env: map[string]string{"BCRYPT_COST": "9"}, wantHint: "BCRYPT_COST"},
+		{name: "bad RATE_LIMIT_REGISTRATIONS", env: map[string]string{"RATE_LIMIT_REGISTRATIONS": "lots"}, wantHint: "RATE_LIMIT_REGISTRATIONS"},
+		{name: "bad TRUSTED_PROXIES", env: map[string]string{"TRUSTED_PROXIES": "proxy.internal"}, wantHint: "TRUSTED_PROXIES"},
+		{name: "unreachable database", env: map[string]string{"DATABASE_URL": "postgres://postgres:s3cret@127.0.0.1:1/x"}, wantHint: "database"},
+		{name: "DATABASE_URL not a database URL", env: map[string]string{"DATABASE_URL": "ftp://postgres:s3cret@127.0.0.1/x"}, wantHint: "DATABASE_URL"},
+		{name: "unreachable RabbitMQ", env: map[string]string{"PUBSUB": "amqp", "AMQP_URL": "amqp://guest:s3cret@127.0.0.1:1/"}, needsDB: true, wantHint: "AMQP"},
+		{name: "bad SMTP_URL", env: map[string]string{"SMTP_URL": "smtp://user:s3cret@:bad"}, needsDB: true, wantHint: "SMTP_URL"},
+		{name: "bad HTTP_ADDR", env: map[string]string{"HTTP_ADDR": "127.0.0.1:99999"}, needsDB: true, wantHint: "HTTP_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/never-reached"}
+			if tt.needsDB {
+				env["DATABASE_URL"] = testenv.PostgresDatabase(t)
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			start := time.Now()
+			proc := e2e.Start(t, env)
+			proc.WaitFailed(t)
+			t.Logf("exited in %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(proc.Stderr.String()))
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, proc.Err(), &exitErr, "a non-zero exit")
+			assert.NotEqual(t, 0, exitErr.ExitCode())
+			assert.True(t, exitErr.Exited(), "exited, not killed by a signal: %v", exitErr)
+
+			stderr := strings.TrimRight(proc.Stderr.String(), "\n")
+			assert.NotEmpty(t, stderr)
+			assert.NotContains(t, stderr, "\n", "a single line on stderr")
+			assert.Contains(t, strings.ToLower(stderr), strings.ToLower(tt.wantHint))
+			all := proc.Stdout.String() + stderr
+			assert.NotContains(t, all, "panic")
+			assert.NotContains(t, all, "goroutine ")
+			assert.NotContains(t, all, "s3cret", "no password from a URL")
+		})
+	}
+}

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"maps"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testsmtp"
+)
+
+// Config chooses the services of a deployment.
+type Config struct {
+	// PubSub is the transport: gochannel (the default), sql or amqp.
+	PubSub string
+	// Database makes the deployment's database and returns its URL, such
+	// as testenv.PostgresDatabase; nil: a SQLite file.
+	Database func(testing.TB) string
+	// SMTP starts an SMTP sink for the emails; without it they go to the log.
+	SMTP bool
+	// Namespace is PUBSUB_NAMESPACE; empty: a new one, this deployment's alone.
+	Namespace string
+	// DefaultNamespace leaves PUBSUB_NAMESPACE unset: the database's own.
+	DefaultNamespace bool
+	// Vars are more variables of the service.
+	Vars map[string]string
+}
+
+// Deployment is one deployment of the service in a test: its own database,
+// namespace and SMTP sink, on a RabbitMQ it may share, and the processes of
+// the binary started on them. On amqp its queues and exchanges are deleted
+// when the test ends.
+type Deployment struct {
+	PubSub string
+	// Namespace is PUBSUB_NAMESPACE; "" under Config.DefaultNamespace.
+	Namespace   string
+	DatabaseURL string
+	// DB is the test's own connection to the database.
+	DB *testenv.DB
+	// AMQPURL is RabbitMQ's URL, or UnreachableAMQP but on amqp.
+	AMQPURL string
+	// SMTP is the sink of the emails, nil unless Config.SMTP.
+	SMTP *testsmtp.Server
+	// Vars is the service's environment over Environ's defaults: a test may
+	// change it before the next Start.
+	Vars map[string]string
+
+	mu    sync.Mutex
+	procs []*Process
+}
+
+// Deploy prepares a deployment; Start runs its processes.
+func Deploy(t testing.TB, cfg Config) *Deployment {
+	t.Helper()
+	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP}
+	if d.PubSub == "" {
+		d.PubSub = transport.TransportGoChannel
+	}
+	makeDB := cfg.Database
+	if makeDB == nil {
+		makeDB = testenv.SQLiteDatabase
+	}
+	d.DatabaseURL = makeDB(t)
+	d.DB = testenv.OpenDB(t, d.DatabaseURL)
+	if !cfg.DefaultNamespace {
+		d.Namespace = cfg.Namespace
+		if d.Namespace == "" {
+			d.Namespace = NewNamespace()
+		}
+	}
+	if d.PubSub == transport.TransportAMQP {
+		d.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
+		t.Cleanup(func() {
+			if ns := d.ServingNamespace(); ns != "" {
+				DeleteNamespace(t, d.AMQPURL, ns)
+			}
+		})
+	}
+	d.Vars = map[string]string{
+		"PUBSUB":           d.PubSub,
+		"PUBSUB_NAMESPACE": d.Namespace,
+		"DATABASE_URL":     d.DatabaseURL,
+		"AMQP_URL":         d.AMQPURL,
+	}
+	if cfg.SMTP {
+		d.SMTP = testsmtp.Start(t)
+		d.Vars["SMTP_URL"] = d.SMTP.URL()
+	}
+	maps.Copy(d.Vars, cfg.Vars)
+	return d
+}
+
+// Start runs a process of the deployment.
+func (d *Deployment) Start(t testing.TB) *Process {
+	t.Helper()
+	p := Start(t, d.Vars)
+	d.mu.Lock()
+	d.procs = append(d.procs, p)
+	d.mu.Unlock()
+	return p
+}
+
+// Serve runs a process of the deployment and waits until it serves.
+func (d *Deployment) Serve(t testing.TB) (*Process, *Client) {
+	t.Helper()
+	p := d.Start(t)
+	return p, NewClient(p.WaitServing(t))
+}
+
+// Processes returns the processes started so far.
+func (d *Deployment) Processes() []*Process {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*Process(nil), d.procs...)
+}
+
+// ServingNamespace is the namespace the deployment uses: Namespace, or the
+// one its first process logged at start; "" if none did.
+func (d *Deployment) ServingNamespace() string {
+	if d.Namespace != "" {
+		return d.Namespace
+	}
+	for _, p := range d.Processes() {
+		if ns, _ := p.StartLine()["namespace"].(string); ns != "" {
+			return ns
+		}
+	}
+	return ""
+}
+
+// Operator runs `app ARGS…` (poison list, retries list, ...) on the
+// deployment and returns its output, failing the test on a non-zero exit.
+func (d *Deployment) Operator(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = Environ(d.Vars)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "app %s: %s", strings.Join(args, " "), out)
+	return string(out)
+}
+
+// TapEvents taps the UserRegistered exchange of the deployment's namespace
+// on RabbitMQ.
+func (d *Deployment) TapEvents(t testing.TB) *Tap {
+	t.Helper()
+	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
+}
+
+// TapSQLTopics keeps a copy of every message of the SQL topics the
+// deployment writes, for the secrets scan (TapSQLTopics).
+func (d *Deployment) TapSQLTopics(t testing.TB) {
+	t.Helper()
+	TapSQLTopics(t, d.DB, d.Namespace)
+}
