@@ -37,10 +37,12 @@ TEST_SUMMARY = bin/testsummary
 # and TEST_AMQP_URL are set; they skip naming the variable otherwise, and fail
 # under REQUIRE_SERVICES=1.
 # Packages run in parallel (no -p 1): each database test makes a database of
-# its own, and topics, queues and exchanges are named per test; cmd/app's
-# end-to-end tests on RabbitMQ share the namespace "e2e", and take turns
-# under a lock on the PostgreSQL (or MySQL) server.
-# The fault scenarios run at their short size (tags chaos, chaos_short).
+# its own, and topics, queues and exchanges are named per test; each of
+# cmd/app's end-to-end deployments has a PUBSUB_NAMESPACE of its own, whose
+# RabbitMQ queues and exchanges it deletes, so those tests run in parallel
+# too (internal/e2e: 4 at a time unless -parallel says otherwise).
+# The fault scenarios run at their short size (tags chaos, chaos_short), in
+# parallel with the other end-to-end tests.
 test: ## Run every test with the race detector, then a summary.
 	go vet -tags chaos,chaos_short ./...
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

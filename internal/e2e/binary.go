@@ -35,7 +35,8 @@ var binary struct {
 
 // Parallel is how many tests run at once by default (go test's -parallel,
 // which defaults to GOMAXPROCS): an end-to-end test mostly waits for the
-// processes it runs.
+// processes it runs. On 2 cores, more left bursts of registrations waiting
+// past the service's hash deadline.
 const Parallel = 4
 
 // Main runs the tests of a package that uses the harness, Parallel at once
