@@ -10,6 +10,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -27,19 +28,28 @@ func PoisonQueue(namespace string) string {
 	return transport.NamespacedTopic(namespace, transport.PoisonTopic)
 }
 
+// eventHandlers names the service's handlers of each event: a queue each.
+var eventHandlers = map[string][]string{
+	"UserRegistered":             {event.SendWelcomeEmailName, event.SeedSignupPointsName},
+	"VerificationEmailRequested": {event.SendVerificationEmailName},
+	"EmailChanged":               {event.SendNewAddressEmailName, event.SendEmailChangedNoticeName},
+}
+
 // Topology lists the service's durable queues and exchanges on RabbitMQ in
-// a namespace: an exchange per topic, a queue per topic and handler
+// a namespace: an exchange per topic (every registered event's, the
+// command's, the poison topic's), a queue per topic and handler
 // (topic_handler), and the poison queue.
 func Topology(namespace string) (queues, exchanges []string) {
-	events := EventsExchange(namespace)
-	commands := transport.NamespacedTopic(namespace, transport.CommandTopic("RegisterUser"))
-	queues = []string{
-		events + "_" + event.SendWelcomeEmailName,
-		events + "_" + event.SeedSignupPointsName,
-		commands + "_" + registerUserHandler,
-		PoisonQueue(namespace),
+	for _, name := range domain.Events.Names() {
+		topic := transport.NamespacedTopic(namespace, transport.EventTopic(name))
+		exchanges = append(exchanges, topic)
+		for _, handler := range eventHandlers[name] {
+			queues = append(queues, topic+"_"+handler)
+		}
 	}
-	return queues, []string{events, commands, PoisonQueue(namespace)}
+	commands := transport.NamespacedTopic(namespace, transport.CommandTopic("RegisterUser"))
+	queues = append(queues, commands+"_"+registerUserHandler, PoisonQueue(namespace))
+	return queues, append(exchanges, commands, PoisonQueue(namespace))
 }
 
 // DeleteNamespace deletes the service's queues and exchanges of a namespace,

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/e2e"
 )
 
@@ -40,15 +41,24 @@ func TestSecretsIn(t *testing.T) {
 	}
 }
 
+// The topology a test deletes covers every event's exchange and a queue
+// per handler, named topic_handler.
 func TestTopology(t *testing.T) {
 	queues, exchanges := e2e.Topology("e2e-1")
-	assert.Equal(t, []string{
+	for _, name := range domain.Events.Names() {
+		assert.Contains(t, exchanges, "e2e-1.events."+name)
+	}
+	assert.Subset(t, exchanges, []string{"e2e-1.commands.RegisterUser", "e2e-1.poison"})
+	assert.Subset(t, queues, []string{
 		"e2e-1.events.UserRegistered_SendWelcomeEmailOnUserRegistered",
 		"e2e-1.events.UserRegistered_SeedSignupPointsOnUserRegistered",
+		"e2e-1.events.VerificationEmailRequested_SendVerificationEmailOnVerificationEmailRequested",
+		"e2e-1.events.EmailChanged_SendVerificationEmailOnEmailChanged",
+		"e2e-1.events.EmailChanged_SendEmailChangedNoticeOnEmailChanged",
 		"e2e-1.commands.RegisterUser_RegisterUserHandler",
 		"e2e-1.poison",
-	}, queues)
-	assert.Equal(t, []string{"e2e-1.events.UserRegistered", "e2e-1.commands.RegisterUser", "e2e-1.poison"}, exchanges)
+	})
+	assert.Len(t, queues, 7)
 }
 
 func TestNewNamespace(t *testing.T) {
