@@ -136,17 +136,19 @@ func concurrentChanges(t *testing.T, api *e2e.Client, u e2e.User, run string) {
 	t.Helper()
 	statuses := make([]int, 20)
 	var wg sync.WaitGroup
-	for i := range statuses {
-		wg.Go(func() {
-			body := fmt.Sprintf(`{"email":"ada%d.%s@example.net","password":%q}`, i, run, u.Password)
-			r, err := api.Request(http.MethodPut, "/users/"+u.ID+"/email", "application/json",
-				strings.NewReader(body), http.Header{"If-Match": {`"3"`}})
-			if assert.NoError(t, err) {
-				statuses[i] = r.Status
-			}
-		})
-	}
-	wg.Wait()
+	e2e.Burst(func() {
+		for i := range statuses {
+			wg.Go(func() {
+				body := fmt.Sprintf(`{"email":"ada%d.%s@example.net","password":%q}`, i, run, u.Password)
+				r, err := api.Request(http.MethodPut, "/users/"+u.ID+"/email", "application/json",
+					strings.NewReader(body), http.Header{"If-Match": {`"3"`}})
+				if assert.NoError(t, err) {
+					statuses[i] = r.Status
+				}
+			})
+		}
+		wg.Wait()
+	})
 	counts := map[int]int{}
 	for _, s := range statuses {
 		counts[s]++
