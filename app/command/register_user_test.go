@@ -116,17 +116,22 @@ func registerValidFirst(t *testing.T, h *command.RegisterUserHandler, _ *memRegi
 	require.NoError(t, h.Handle(context.Background(), validCommand()))
 }
 
-func TestRegisterUserHandler_Handle(t *testing.T) {
-	t.Parallel()
-	errDBDown := errors.New("db down")
-	tests := []struct {
-		name string
-		// setup runs before the command, against the same handler and registry.
-		setup     func(t *testing.T, h *command.RegisterUserHandler, r *memRegistry)
-		cmd       func() *command.RegisterUser
-		wantErr   func(t *testing.T, err error)
-		wantUsers int
-	}{
+// registerUserCase is a command, what happens before it, and what it must
+// return and store.
+type registerUserCase struct {
+	name string
+	// setup runs before the command, against the same handler and registry.
+	setup     func(t *testing.T, h *command.RegisterUserHandler, r *memRegistry)
+	cmd       func() *command.RegisterUser
+	wantErr   func(t *testing.T, err error)
+	wantUsers int
+}
+
+// errDBDown is the registry's outage in registerUserCases.
+var errDBDown = errors.New("db down")
+
+func registerUserCases() []registerUserCase {
+	return []registerUserCase{
 		{
 			name:      "valid",
 			cmd:       validCommand,
@@ -258,6 +263,11 @@ func TestRegisterUserHandler_Handle(t *testing.T) {
 			},
 		},
 	}
+}
+
+func TestRegisterUserHandler_Handle(t *testing.T) {
+	t.Parallel()
+	tests := registerUserCases()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
