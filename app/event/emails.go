@@ -24,6 +24,25 @@ func (l VerificationLinks) Link(userID, email string, at time.Time) string {
 	return l.URL + "?" + query.Encode()
 }
 
+// linkMailer sends the emails that carry a verification link.
+type linkMailer struct {
+	mailer Mailer
+	once   Deduplicator
+	links  VerificationLinks
+}
+
+// send sends, once per handler and key, the email of texts (its id the
+// Message-ID) to address with the link that verifies it, asked for at.
+func (m linkMailer) send(ctx context.Context, handler, key string, texts emailTexts, id, userID, address, locale string,
+	at time.Time) error {
+	if userID == "" || address == "" {
+		return fmt.Errorf("%s: event without user id or email", handler)
+	}
+	return sendOnce(ctx, m.once, m.mailer, handler, key, func() Mail {
+		return texts.mail(id, address, locale, m.links.Link(userID, address, at))
+	})
+}
+
 // sendOnce sends the mail unless handler already sent the one of key.
 func sendOnce(ctx context.Context, once Deduplicator, mailer Mailer, handler, key string, mail func() Mail) error {
 	return once.Once(ctx, handler, key, func(ctx context.Context) error { return mailer.Send(ctx, mail()) })

@@ -19,46 +19,33 @@ const (
 
 // SendVerificationEmail sends the link a user asked for again, once per
 // request.
-type SendVerificationEmail struct {
-	mailer Mailer
-	once   Deduplicator
-	links  VerificationLinks
-}
+type SendVerificationEmail struct{ linkMailer }
 
 // NewSendVerificationEmail returns the handler.
 func NewSendVerificationEmail(mailer Mailer, once Deduplicator, links VerificationLinks) SendVerificationEmail {
-	return SendVerificationEmail{mailer: mailer, once: once, links: links}
+	return SendVerificationEmail{linkMailer{mailer: mailer, once: once, links: links}}
 }
 
 // Handle sends the email unless this request's was sent.
 func (h SendVerificationEmail) Handle(ctx context.Context, e *domain.VerificationEmailRequested) error {
-	if e.UserID == "" || e.Email == "" {
-		return fmt.Errorf("%s: event without user id or email", SendVerificationEmailName)
-	}
 	key := eventKey(e.UserID, e.RequestedAt)
-	return sendOnce(ctx, h.once, h.mailer, SendVerificationEmailName, key, func() Mail {
-		return verifyTexts.mail("verify."+key, e.Email, e.Locale, h.links.Link(e.UserID, e.Email, e.RequestedAt))
-	})
+	return h.send(ctx, SendVerificationEmailName, key, verifyTexts, "verify."+key, e.UserID, e.Email, e.Locale, e.RequestedAt)
 }
 
 // SendNewAddressEmail sends a verification link to the address a user
 // moved to.
-type SendNewAddressEmail SendVerificationEmail
+type SendNewAddressEmail struct{ linkMailer }
 
 // NewSendNewAddressEmail returns the handler.
 func NewSendNewAddressEmail(mailer Mailer, once Deduplicator, links VerificationLinks) SendNewAddressEmail {
-	return SendNewAddressEmail{mailer: mailer, once: once, links: links}
+	return SendNewAddressEmail{linkMailer{mailer: mailer, once: once, links: links}}
 }
 
 // Handle sends the email unless this change's was sent.
 func (h SendNewAddressEmail) Handle(ctx context.Context, e *domain.EmailChanged) error {
-	if e.UserID == "" || e.NewEmail == "" {
-		return fmt.Errorf("%s: event without user id or address", SendNewAddressEmailName)
-	}
 	key := eventKey(e.UserID, e.ChangedAt)
-	return sendOnce(ctx, h.once, h.mailer, SendNewAddressEmailName, key, func() Mail {
-		return verifyTexts.mail("verify-new."+key, e.NewEmail, e.Locale, h.links.Link(e.UserID, e.NewEmail, e.ChangedAt))
-	})
+	return h.send(ctx, SendNewAddressEmailName, key, verifyTexts, "verify-new."+key, e.UserID, e.NewEmail, e.Locale,
+		e.ChangedAt)
 }
 
 // SendEmailChangedNotice tells the address a user left that it was

@@ -4,7 +4,6 @@ package event
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/onboard/onboard/domain"
 )
@@ -37,23 +36,15 @@ const SendWelcomeEmailName = "SendWelcomeEmailOnUserRegistered"
 
 // SendWelcomeEmail sends one welcome email per registered user, with the
 // link that verifies the address.
-type SendWelcomeEmail struct {
-	mailer Mailer
-	once   Deduplicator
-	links  VerificationLinks
-}
+type SendWelcomeEmail struct{ linkMailer }
 
 // NewSendWelcomeEmail returns the handler.
 func NewSendWelcomeEmail(mailer Mailer, once Deduplicator, links VerificationLinks) SendWelcomeEmail {
-	return SendWelcomeEmail{mailer: mailer, once: once, links: links}
+	return SendWelcomeEmail{linkMailer{mailer: mailer, once: once, links: links}}
 }
 
 // Handle sends the welcome email unless this user already got it.
 func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) error {
-	if e.UserID == "" || e.Email == "" {
-		return fmt.Errorf("%s: event without user id or email", SendWelcomeEmailName)
-	}
-	return sendOnce(ctx, h.once, h.mailer, SendWelcomeEmailName, e.UserID, func() Mail {
-		return welcomeTexts.mail("welcome."+e.UserID, e.Email, e.Locale, h.links.Link(e.UserID, e.Email, e.RegisteredAt))
-	})
+	return h.send(ctx, SendWelcomeEmailName, e.UserID, welcomeTexts, "welcome."+e.UserID, e.UserID, e.Email, e.Locale,
+		e.RegisteredAt)
 }
