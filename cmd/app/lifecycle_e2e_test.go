@@ -167,14 +167,14 @@ func TestE2E_RebuildUsersWhileServing(t *testing.T) {
 			d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Database: backend.URL})
 			_, api := d.Serve(t)
 			run := e2e.RunID()
-			users := newUsers("rebuild", run, 40)
-			for i := range users[:20] {
+			users := newUsers("rebuild", run, 24)
+			for i := range users[:12] {
 				users[i] = api.MustRegister(t, users[i])
 			}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				for i := 20; i < len(users); i++ {
+				for i := 12; i < len(users); i++ {
 					r, err := api.Register(users[i], nil)
 					if assert.NoError(t, err) && assert.Equal(t, http.StatusCreated, r.Status, r.String()) {
 						users[i].ID = r.ID()
