@@ -182,6 +182,7 @@ func TestE2E_RebuildUsersWhileServing(t *testing.T) {
 				}
 			}()
 			out := d.Operator(t, "projections", "rebuild", "users")
+			t.Log(out)
 			<-done
 			assert.Regexp(t, `users rebuilt: \d+ users from \d+ events`, out)
 			for _, u := range users {
