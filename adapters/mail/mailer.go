@@ -10,6 +10,7 @@ import (
 	netmail "net/mail"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,9 +29,13 @@ type LogMailer struct {
 	Logger *slog.Logger
 }
 
-// Send logs the email.
+// linkToken matches the token of a verification link, which no log keeps.
+var linkToken = regexp.MustCompile(`token=[^&\s]*`)
+
+// Send logs the email, the tokens of its links redacted.
 func (m LogMailer) Send(ctx context.Context, msg event.Mail) error {
-	m.Logger.InfoContext(ctx, "email", "id", msg.ID, "from", m.From, "to", msg.To, "subject", msg.Subject, "body", msg.Body)
+	m.Logger.InfoContext(ctx, "email", "id", msg.ID, "from", m.From, "to", msg.To, "subject", msg.Subject,
+		"body", linkToken.ReplaceAllString(msg.Body, "token=REDACTED"))
 	return nil
 }
 
