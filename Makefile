@@ -18,12 +18,14 @@ help: ## List the targets.
 # Without a terminal, exec: a signal to make's process group reaches it.
 run: ## Build bin/onboard, then serve on $$HTTP_ADDR (default :8080).
 	@echo "building bin/onboard (the first build takes a few minutes)…"
-	@go build -o bin/onboard ./cmd/app
+	@CGO_ENABLED=0 go build -buildvcs=auto -o bin/onboard ./cmd/app
 	@if [ -t 0 ]; then set -m; bin/onboard; else exec bin/onboard; fi
 
-build: ## Build every package and the binary into bin/.
+# The binary is static (CGO_ENABLED=0: every driver is pure Go) and records
+# the commit it was built from (`bin/onboard version`) when git is at hand.
+build: ## Build every package and the static binary into bin/.
 	go build ./...
-	go build -o bin/onboard ./cmd/app
+	CGO_ENABLED=0 go build -buildvcs=auto -o bin/onboard ./cmd/app
 
 # `go test -json` through internal/testsummary: the output of `go test -v`
 # without its RUN, PAUSE, CONT and NAME lines, then a summary (packages,

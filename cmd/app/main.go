@@ -26,6 +26,9 @@ func main() {
 	case kind == operator.Help:
 		fmt.Print(operator.Usage())
 		return
+	case kind == operator.Version:
+		fmt.Print(operator.BuildVersion())
+		return
 	}
 	if err := run(kind, args); err != nil {
 		// One line, whatever the number of problems.

@@ -25,8 +25,8 @@ func TestSpareProcessors(t *testing.T) {
 	assert.Equal(t, 2*before, runtime.GOMAXPROCS(0))
 }
 
-// Help comes first, whatever the environment, on standard output; an
-// unknown command prints it on standard error and exits 2.
+// Help and the version come first, whatever the environment, on standard
+// output; an unknown command prints the help on standard error and exits 2.
 func TestE2E_Help(t *testing.T) {
 	binary := e2e.Binary(t)
 	run := func(args ...string) (stdout, stderr string, code int) {
@@ -52,6 +52,12 @@ func TestE2E_Help(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Empty(t, stdout)
 	assert.Equal(t, "onboard: unknown command: \"frobnicate\"\n\n"+operator.Usage(), stderr)
+
+	// The version needs no configuration either: the module's version, the
+	// commit when the build recorded it (make build does), Go's version.
+	stdout, stderr, code = run("version")
+	assert.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `^onboard \S+( commit [0-9a-f]{12}(\+changes)? \S+)? go1\.\d+`, stdout)
 
 	_, stderr, code = run("retries", "list")
 	assert.Equal(t, 1, code, "a known command loads the configuration")

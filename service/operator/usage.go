@@ -3,6 +3,7 @@ package operator
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/onboard/onboard/service"
@@ -23,6 +24,7 @@ usage:
   onboard projections rebuild users
                                 replay the events into a new users table and
                                 swap it in, while the service runs
+  onboard version               print the build's version
   onboard help                  print this help (also -h, --help)
 
 The subcommands read the same environment as the service.
@@ -44,6 +46,7 @@ type Kind int
 const (
 	Serve   Kind = iota // run the service
 	Help                // print Usage
+	Version             // print BuildVersion
 	Command             // an operator's subcommand: Run
 )
 
@@ -55,6 +58,8 @@ func ParseArgs(args []string) (Kind, error) {
 		return Serve, nil
 	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
 		return Help, nil
+	case len(args) == 1 && (args[0] == "version" || args[0] == "--version"):
+		return Version, nil
 	case len(args) == 2 && (args[0] == "poison" || args[0] == "retries") && args[1] == "list",
 		len(args) == 3 && args[0] == "poison" && args[1] == "requeue",
 		len(args) == 2 && args[0] == "projections" && args[1] == "status",
@@ -62,4 +67,28 @@ func ParseArgs(args []string) (Kind, error) {
 		return Command, nil
 	}
 	return 0, fmt.Errorf("%w: %q", ErrUsage, strings.Join(args, " "))
+}
+
+// BuildVersion describes the build: the module's version, the commit it
+// was built from (and whether the tree had changes), and the Go version.
+func BuildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "onboard (no build information)\n"
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	version := "onboard " + info.Main.Version
+	if commit := settings["vcs.revision"]; commit != "" {
+		version += " commit " + commit[:min(12, len(commit))]
+		if settings["vcs.modified"] == "true" {
+			version += "+changes"
+		}
+		if at := settings["vcs.time"]; at != "" {
+			version += " " + at
+		}
+	}
+	return version + " " + info.GoVersion + "\n"
 }

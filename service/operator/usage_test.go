@@ -24,6 +24,8 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"-help"}, Help},
 		{[]string{"--help"}, Help},
 		{[]string{"help", "poison"}, Help},
+		{[]string{"version"}, Version},
+		{[]string{"--version"}, Version},
 		{[]string{"poison", "list"}, Command},
 		{[]string{"poison", "requeue", "42"}, Command},
 		{[]string{"retries", "list"}, Command},
@@ -37,7 +39,7 @@ func TestParseArgs(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve"}, {"poison"}, {"poison", "requeue"}, {"poison", "list", "x"}, {"poison", "requeue", "1", "2"},
 		{"retries"}, {"retries", "requeue", "1"}, {"-v"}, {"--help=1"},
-		{"projections"}, {"projections", "rebuild"}, {"projections", "rebuild", "points"}, {"projections", "status", "x"},
+		{"version", "x"}, {"projections"}, {"projections", "rebuild"}, {"projections", "rebuild", "points"}, {"projections", "status", "x"},
 	} {
 		_, err := ParseArgs(args)
 		assert.ErrorIs(t, err, ErrUsage, "%q", args)
