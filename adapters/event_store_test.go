@@ -21,6 +21,8 @@ type noteAdded struct {
 
 func (noteAdded) EventName() string { return "NoteAdded" }
 
+func (e noteAdded) StreamID() string { return e.UserID }
+
 // Two event types in one stream: each is stored, and published into the
 // outbox, with its own registered version, and read back as its own type.
 func TestEventStore_TwoEventTypesInOneStream(t *testing.T) {

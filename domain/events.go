@@ -8,6 +8,9 @@ import (
 // Event is a fact recorded in a user's stream.
 type Event interface {
 	EventName() string
+	// StreamID is the id of the user whose stream holds the event: a
+	// handler refuses an event about a user its database does not hold.
+	StreamID() string
 }
 
 // UserRegistered is recorded once, when a user registers. It carries no
@@ -54,6 +57,9 @@ type VerificationEmailRequested struct {
 // EventName is the name under which the event is stored and published.
 func (VerificationEmailRequested) EventName() string { return "VerificationEmailRequested" }
 
+// StreamID is the id of the user whose stream holds the event.
+func (e VerificationEmailRequested) StreamID() string { return e.UserID }
+
 // EmailVerified is recorded when a user proves they read their address.
 type EmailVerified struct {
 	UserID     string    `json:"user_id"`
@@ -63,6 +69,9 @@ type EmailVerified struct {
 
 // EventName is the name under which the event is stored and published.
 func (EmailVerified) EventName() string { return "EmailVerified" }
+
+// StreamID is the id of the user whose stream holds the event.
+func (e EmailVerified) StreamID() string { return e.UserID }
 
 // EmailChanged is recorded when a user moves to another address; the new
 // one is unverified.
@@ -76,6 +85,9 @@ type EmailChanged struct {
 
 // EventName is the name under which the event is stored and published.
 func (EmailChanged) EventName() string { return "EmailChanged" }
+
+// StreamID is the id of the user whose stream holds the event.
+func (e EmailChanged) StreamID() string { return e.UserID }
 
 // Events is every event of onboard.
 var Events = NewRegistry(

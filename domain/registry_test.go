@@ -21,6 +21,8 @@ type noteAdded struct {
 
 func (noteAdded) EventName() string { return "NoteAdded" }
 
+func (noteAdded) StreamID() string { return "" }
+
 var notes = domain.NewRegistry(
 	domain.Register[domain.UserRegistered](domain.UserRegisteredSchemaVersion, nil),
 	domain.Register[noteAdded](3, map[int]domain.Upcaster{

@@ -483,6 +483,8 @@ type unknownEvent struct{}
 
 func (unknownEvent) EventName() string { return "Unknown" }
 
+func (unknownEvent) StreamID() string { return "" }
+
 func assertSameUser(t *testing.T, want, got *domain.User) {
 	t.Helper()
 	assert.Equal(t, want.ID(), got.ID())

@@ -451,14 +451,20 @@ func TestService_RunReturnsNilWhenCanceled(t *testing.T) {
 func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 	s := startService(t)
 	poisoned := s.poisoned()
-	stranger := &domain.UserRegistered{UserID: uuid.NewString(), Name: "Stranger", Email: "stranger@example.com",
-		RegisteredAt: time.Now()}
-	msg, err := transport.Marshaler.Marshal(stranger)
-	require.NoError(t, err)
-	go func() { _ = s.svc.transport.Publisher.Publish(transport.EventTopic(stranger.EventName()), msg) }()
+	stranger := uuid.NewString()
+	events := []domain.Event{
+		&domain.UserRegistered{UserID: stranger, Name: "Stranger", Email: "stranger@example.com", RegisteredAt: time.Now()},
+		&domain.EmailChanged{UserID: stranger, OldEmail: "stranger@example.com", NewEmail: "new.stranger@example.com",
+			ChangedAt: time.Now()},
+	}
+	for _, e := range events {
+		msg, err := transport.Marshaler.Marshal(e)
+		require.NoError(t, err)
+		go func() { _ = s.svc.transport.Publisher.Publish(transport.EventTopic(e.EventName()), msg) }()
+	}
 
-	require.Eventually(t, func() bool { return len(poisoned()) == 2 }, serviceWait, 20*time.Millisecond,
-		"each handler refuses it")
+	require.Eventually(t, func() bool { return len(poisoned()) == 4 }, serviceWait, 20*time.Millisecond,
+		"each handler of each event refuses it")
 	for _, p := range poisoned() {
 		assert.Contains(t, p.Metadata.Get(middleware.ReasonForPoisonedKey), "database does not hold")
 	}

@@ -19,4 +19,5 @@ var chaosSize = chaosSizes{
 	greyLoad:    200,
 	greyRefused: 10,
 	parallel:    false,
+	recovery:    5 * time.Second,
 }

@@ -37,9 +37,6 @@ const (
 	chaosSettleTimeout = adapters.ClaimLease + 90*time.Second
 	// chaosLoadTimeout bounds a whole load.
 	chaosLoadTimeout = 5 * time.Minute
-	// chaosRecovery is how soon the service must work again after a
-	// dependency returns.
-	chaosRecovery = 5 * time.Second
 )
 
 // chaosTransports are the transports every scenario runs on.

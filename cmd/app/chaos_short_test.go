@@ -20,4 +20,5 @@ var chaosSize = chaosSizes{
 	greyLoad:    40,
 	greyRefused: 4,
 	parallel:    true,
+	recovery:    10 * time.Second,
 }

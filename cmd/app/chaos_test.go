@@ -44,6 +44,10 @@ type chaosSizes struct {
 	// parallel runs the scenarios at once, and beside the other end-to-end
 	// tests; at full size each runs alone, so that its figures are its own.
 	parallel bool
+	// recovery is how soon the service must work again after a dependency
+	// returns: the promise at full size, where a scenario has the machine
+	// to itself; twice that beside the other tests.
+	recovery time.Duration
 }
 
 // chaosParallel marks a scenario's test parallel when chaosSize says so.
@@ -111,7 +115,7 @@ func TestChaos_BrokerCut(t *testing.T) {
 		load.waitCreated(t, len(users)/4)
 		cutAt := time.Now()
 		e.amqpProxy.Cut()
-		assert.Eventually(t, func() bool { ok, _ := api.Ready(); return !ok }, chaosRecovery, e2e.Poll,
+		assert.Eventually(t, func() bool { ok, _ := api.Ready(); return !ok }, chaosSize.recovery, e2e.Poll,
 			"/readyz reports the broker down")
 		time.Sleep(time.Until(cutAt.Add(chaosSize.brokerCut))) // the cut itself
 		held, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, transport.OutboxTopic)))
@@ -152,7 +156,7 @@ func TestChaos_BrokerCut(t *testing.T) {
 
 // 3. The database cut off during the load: POST /users answers 503
 // unavailable and /readyz 503 not-ready; once the database is back the
-// service works again by itself within chaosRecovery, and nothing that got
+// service works again by itself within chaosSize.recovery, and nothing that got
 // a 201 is lost.
 func TestChaos_DatabaseCut(t *testing.T) {
 	chaosParallel(t)
@@ -184,7 +188,7 @@ func TestChaos_DatabaseCut(t *testing.T) {
 				var ok bool
 				ok, readyz = api.Ready()
 				return !ok
-			}, chaosRecovery, e2e.Poll, "/readyz reports the database down")
+			}, chaosSize.recovery, e2e.Poll, "/readyz reports the database down")
 			assert.Equal(t, "503 not-ready", readyz, "/readyz while the database is cut off")
 			u := probe()
 			assert.Equal(t, http.StatusServiceUnavailable, u.Status, "POST /users while the database is cut off: %s", u)
@@ -204,7 +208,7 @@ func TestChaos_DatabaseCut(t *testing.T) {
 			}, chaosSettleTimeout, e2e.Poll, "the service works again once the database is back") {
 				recovery = time.Since(restoredAt)
 				recovered = recovery.Round(time.Millisecond).String()
-				assert.LessOrEqual(t, recovery, chaosRecovery, "recovery after the database is back")
+				assert.LessOrEqual(t, recovery, chaosSize.recovery, "recovery after the database is back")
 			}
 			load.wait(t)
 			probesMu.Lock()
