@@ -29,7 +29,7 @@ type UserReadModel struct {
 	db      *sql.DB
 	dialect sqldb.Dialect
 	events  *EventStore
-	queries struct{ byID, byEmail string }
+	queries struct{ byID, byEmail, upsert string }
 }
 
 // NewUserReadModel returns the read model of db.
@@ -39,6 +39,7 @@ func NewUserReadModel(db *sql.DB, events *EventStore) *UserReadModel {
 	selectUser := `SELECT user_id, name, email, email_verified, locale, registered_at, version FROM ` + UsersTable
 	m.queries.byID = d.Rebind(selectUser + ` WHERE user_id = ?`)
 	m.queries.byEmail = d.Rebind(selectUser + ` WHERE email_key = ? ORDER BY version DESC LIMIT 1`)
+	m.queries.upsert = m.upsertQuery(UsersTable)
 	return m
 }
 
@@ -101,7 +102,11 @@ func (m *UserReadModel) upsertQuery(table string) string {
 // write stores the user's row in table, unless the row shows a later
 // version already.
 func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *domain.User) error {
-	_, err := db.ExecContext(ctx, m.upsertQuery(table), u.ID(), u.Name(), u.Email().String(), u.Email().Key(),
+	query := m.queries.upsert
+	if table != UsersTable { // a rebuild's table
+		query = m.upsertQuery(table)
+	}
+	_, err := db.ExecContext(ctx, query, u.ID(), u.Name(), u.Email().String(), u.Email().Key(),
 		u.EmailVerified(), u.Locale(), u.RegisteredAt().UTC(), u.Version(), u.ID())
 	if err != nil {
 		return fmt.Errorf("project user into %s: %w", table, err)

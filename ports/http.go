@@ -99,8 +99,9 @@ type HTTPServer struct {
 	registrations *clientLimiters
 	// idempotencySecret keys the user ids derived from Idempotency-Keys.
 	idempotencySecret []byte
-	// adminToken opens the operators' routes; empty: they are off.
-	adminToken []byte
+	// adminTokenDigest is the SHA-256 of the token that opens the
+	// operators' routes; nil: they are off.
+	adminTokenDigest []byte
 }
 
 // NewHandler returns the API's http.Handler.
@@ -110,7 +111,7 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 		return nil, err
 	}
 	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger, idempotencySecret: cfg.IdempotencySecret,
-		adminToken: []byte(cfg.AdminToken)}
+		adminTokenDigest: digestOf(cfg.AdminToken)}
 	if !cfg.RegistrationLimit.Off() {
 		s.registrations = newClientLimiters(cfg.RegistrationLimit, maxLimitedClients)
 	}
