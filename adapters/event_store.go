@@ -35,6 +35,7 @@ type EventStore struct {
 	events  domain.Registry
 	logger  watermill.LoggerAdapter
 	queries struct{ append, load, holds string }
+	tracing transport.Tracing // of the outbox publish
 }
 
 // NewEventStore returns the event store of db for the registered events.
@@ -105,8 +106,9 @@ func (s *EventStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.Even
 	if err != nil {
 		return nil, err
 	}
-	return cqrs.NewEventBusWithConfig(
+	return cqrs.NewEventBusWithConfig(transport.TracePublisher(
 		forwarder.NewPublisher(publisher, forwarder.PublisherConfig{ForwarderTopic: transport.OutboxTopic}),
+		"outbox publish", s.tracing),
 		cqrs.EventBusConfig{
 			GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
 				return transport.EventTopic(p.EventName), nil

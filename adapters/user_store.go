@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
 
@@ -25,6 +27,7 @@ type UserStore struct {
 	events    *EventStore
 	readModel *UserReadModel
 	queries   userQueries
+	tracer    trace.Tracer // nil: no spans
 }
 
 type userQueries struct {
@@ -51,7 +54,7 @@ func (s *UserStore) ReadModel() *UserReadModel { return s.readModel }
 // Register commits, in one transaction, the email reservation, the
 // credential, the user's pending events and their outbox messages.
 func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "Register", func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.reserveEmail(ctx, tx, user); err != nil {
 			return err
 		}
@@ -70,7 +73,7 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 // at and updates its read model row, in one transaction; another write
 // since the load fails it with domain.ErrVersionMismatch.
 func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.appendPending(ctx, tx, user) })
+	return s.inTx(ctx, "Save", func(ctx context.Context, tx *sql.Tx) error { return s.appendPending(ctx, tx, user) })
 }
 
 // ChangeEmail saves a user whose pending EmailChanged moves it from the
@@ -78,7 +81,7 @@ func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
 // new one in the same transaction: domain.ErrEmailTaken if another user
 // holds it, domain.ErrVersionMismatch if the user changed meanwhile.
 func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "ChangeEmail", func(ctx context.Context, tx *sql.Tx) error {
 		// Releasing first takes the row's lock: concurrent changes of one
 		// user queue here, and the ones after the first find nothing to
 		// release.
@@ -114,14 +117,17 @@ func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.
 	return s.readModel.write(ctx, tx, UsersTable, user)
 }
 
-// inTx runs write in a transaction and commits it if write succeeds.
-func (s *UserStore) inTx(ctx context.Context, write func(tx *sql.Tx) error) error {
+// inTx runs write in a transaction, in the span of the store's operation,
+// and commits it if write succeeds.
+func (s *UserStore) inTx(ctx context.Context, operation string, write func(ctx context.Context, tx *sql.Tx) error) (err error) {
+	ctx, span := s.startTransaction(ctx, operation)
+	defer func() { endTransaction(span, err) }()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := write(tx); err != nil {
+	if err := write(ctx, tx); err != nil {
 		return err
 	}
 	return commit(tx)

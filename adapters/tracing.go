@@ -1,0 +1,91 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/domain"
+)
+
+// UserStoreConfig configures NewUserStoreWithConfig.
+type UserStoreConfig struct {
+	DB     *sql.DB
+	Logger *slog.Logger
+	// Tracing makes a span of each transaction and of each publish into
+	// the outbox, whose traceparent the message carries; zero: no spans.
+	Tracing transport.Tracing
+}
+
+// NewUserStoreWithConfig is NewUserStore with spans.
+func NewUserStoreWithConfig(cfg UserStoreConfig) *UserStore {
+	s := NewUserStore(cfg.DB, cfg.Logger)
+	if cfg.Tracing.TracerProvider != nil {
+		s.tracer = cfg.Tracing.Tracer()
+	}
+	s.events.tracing = cfg.Tracing
+	return s
+}
+
+// startTransaction starts the span of the transaction of the store's
+// operation ("UserStore.Register"); without a tracer, none.
+func (s *UserStore) startTransaction(ctx context.Context, operation string) (context.Context, trace.Span) {
+	if s.tracer == nil {
+		return ctx, noop.Span{}
+	}
+	return s.tracer.Start(ctx, "UserStore."+operation, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(dbSystem(s.db), semconv.DBOperationName("transaction")))
+}
+
+// endTransaction ends the transaction's span: a rejection (email taken,
+// user changed meanwhile, already registered) is an answer, not an error.
+func endTransaction(span trace.Span, err error) {
+	var rejected *domain.Error
+	if errors.As(err, &rejected) || errors.Is(err, command.ErrAlreadyRegistered) {
+		span.SetAttributes(attribute.Bool("onboard.rejected", true))
+		err = nil
+	}
+	transport.EndSpan(span, err)
+}
+
+// dbSystem is the db.system.name attribute of db's dialect.
+func dbSystem(db *sql.DB) attribute.KeyValue {
+	switch sqldb.Of(db).Name() {
+	case sqldb.Postgres.Name():
+		return semconv.DBSystemNamePostgreSQL
+	case sqldb.MySQL.Name():
+		return semconv.DBSystemNameMySQL
+	}
+	return semconv.DBSystemNameSQLite
+}
+
+// TracedPointsLedger is a PointsLedger whose grants are spans.
+type TracedPointsLedger struct {
+	PointsLedger
+	tracer trace.Tracer
+	system attribute.KeyValue
+}
+
+// Traced is the ledger with a span per grant; a nil provider: none.
+func (l PointsLedger) Traced(provider trace.TracerProvider) TracedPointsLedger {
+	return TracedPointsLedger{PointsLedger: l, tracer: transport.Tracing{TracerProvider: provider}.Tracer(),
+		system: dbSystem(l.db)}
+}
+
+// Grant is PointsLedger.Grant in a span "PointsLedger.Grant".
+func (l TracedPointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
+	ctx, span := l.tracer.Start(ctx, "PointsLedger.Grant", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(l.system, semconv.UserID(userID), attribute.String("onboard.points.reason", entry.Reason)))
+	err := l.PointsLedger.Grant(ctx, userID, entry)
+	transport.EndSpan(span, err)
+	return err
+}
