@@ -14,6 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/onboard/onboard/app"
 )
@@ -67,6 +69,10 @@ type HTTPConfig struct {
 	// (its right-most address that is not a trusted proxy). Empty: the
 	// peer is the client, whatever the headers say.
 	TrustedProxies []netip.Prefix
+	// TracerProvider makes a span of each request (see traceRequests); nil:
+	// none. Propagator reads an incoming traceparent; nil: W3C trace context.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
 }
 
 func (c *HTTPConfig) setDefaults() {
@@ -129,7 +135,7 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	router.ForwardedByClientIP = len(proxies) > 0
 	router.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	router.HandleMethodNotAllowed = true
-	router.Use(s.correlate, s.recover)
+	router.Use(cfg.traceRequests(), s.correlate, s.recover)
 	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
 	router.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this route", nil)
