@@ -23,6 +23,8 @@ type ForwarderConfig struct {
 	Transport    *transport.Transport
 	DeploymentID string
 	Logger       *slog.Logger
+	// Tracing makes a span of each publish, a child of the outbox's.
+	Tracing transport.Tracing
 }
 
 // NewForwarder moves outbox rows to the transport, marking each message
@@ -38,7 +40,8 @@ func NewForwarder(cfg ForwarderConfig) (*forwarder.Forwarder, error) {
 	if err := outbox.SubscribeInitialize(transport.OutboxTopic); err != nil {
 		return nil, fmt.Errorf("initialize outbox: %w", err)
 	}
-	return forwarder.NewForwarder(outbox, transport.StampOrigin(cfg.Transport.Publisher, cfg.DeploymentID), wlogger, forwarder.Config{
+	publisher := transport.TracePublisher(transport.StampOrigin(cfg.Transport.Publisher, cfg.DeploymentID), "forward", cfg.Tracing)
+	return forwarder.NewForwarder(outbox, publisher, wlogger, forwarder.Config{
 		ForwarderTopic: transport.OutboxTopic,
 		CloseTimeout:   30 * time.Second,
 	})

@@ -46,6 +46,8 @@ type RouterConfig struct {
 	// Retry is the quick retries of one delivery; a field left zero takes
 	// DefaultRetryPolicy's value.
 	Retry RetryPolicy
+	// Tracing makes a span of each attempt, a child of the publisher's.
+	Tracing transport.Tracing
 }
 
 // RetryPolicy is how often, and after which waits, one delivery is retried
@@ -131,11 +133,12 @@ func (r RetryPolicy) Validate() error {
 type port struct{ cfg RouterConfig }
 
 // NewRouter runs the event and command handlers, each on its own consumer group, behind the middleware, outermost
-// first: a message redelivered for another handler skipped, correlation id
+// first: the trace the message carries taken up, a message redelivered for
+// another handler skipped, correlation id
 // carried to produced messages, poison queue for what will never pass, the
 // retry queue for what failed for itself alone (off the head of the queue),
-// quick retries with backoff, one log line per attempt (with the
-// correlation id), panic recovery.
+// quick retries with backoff, a span and one log line per attempt (with the
+// correlation and trace ids), panic recovery.
 func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandlers []cqrs.CommandHandler) (*message.Router, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -156,6 +159,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	}
 	router.AddMiddleware(
 		p.abortOnStop,
+		p.continueTrace,
 		transport.ForNamedHandler,
 		middleware.CorrelationID,
 		poison,
@@ -172,6 +176,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 				return transport.Classify(p.Err) != app.FailureMessage
 			},
 		}.Middleware,
+		p.traceAttempts(),
 		logMessages(cfg.Logger, func() bool { return cfg.Stopping.Err() != nil }),
 		middleware.Recoverer,
 	)
