@@ -8,6 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
@@ -29,8 +31,10 @@ type applicationParts struct {
 
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
-func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, logger *slog.Logger) (applicationParts, error) {
-	users := adapters.NewUserStore(db, logger)
+func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, logger *slog.Logger,
+	tracing transport.Tracing) (applicationParts, error) {
+	users := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, Tracing: tracing})
+	mailer = mail.Traced(mailer, tracing.TracerProvider)
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
 	}
@@ -69,7 +73,8 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 		users: users,
 		eventHandlers: []cqrs.EventHandler{
 			cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, once, links).Handle),
-			cqrs.NewEventHandler(event.SeedSignupPointsName, event.NewSeedSignupPoints(ledger, cfg.SignupPoints, nil).Handle),
+			cqrs.NewEventHandler(event.SeedSignupPointsName,
+				event.NewSeedSignupPoints(ledger.Traced(tracing.TracerProvider), cfg.SignupPoints, nil).Handle),
 			cqrs.NewEventHandler(event.SendVerificationEmailName,
 				event.NewSendVerificationEmail(mailer, once, links).Handle),
 			cqrs.NewEventHandler(event.SendNewAddressEmailName, event.NewSendNewAddressEmail(mailer, once, links).Handle),

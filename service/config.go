@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/ports"
@@ -51,6 +53,11 @@ type Config struct {
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
 	LogLevel slog.Level
+	// ExportTraces: spans go over OTLP/HTTP to the endpoint the OTEL_*
+	// variables name (see telemetry.go). TracerProvider, when set, takes
+	// the spans instead; not read from the environment: tests set it.
+	ExportTraces   bool
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of the environment variables.
@@ -90,6 +97,15 @@ var Variables = []Variable{
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
+		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},
+	{"OTEL_SERVICE_NAME", "service.name of the spans (read by the OpenTelemetry SDK)", DefaultServiceName},
+	{"OTEL_RESOURCE_ATTRIBUTES", "key=value,... added to the spans' resource (read by the OpenTelemetry SDK)", "empty"},
+	{"OTEL_TRACES_SAMPLER", "always_on, always_off, traceidratio, or parentbased_ and one of them (read by the OpenTelemetry SDK)",
+		"parentbased_always_on"},
+	{"OTEL_TRACES_SAMPLER_ARG", "share of the traces a traceidratio sampler keeps, 0..1 (read by the OpenTelemetry SDK)", "1"},
+	{"OTEL_SDK_DISABLED", "true: no span is exported, whatever the variables above say", "false"},
 }
 
 // setDefaults fills what a Config built in code leaves zero and the
@@ -169,6 +185,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.TrustedProxies, err = ports.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
+	if cfg.ExportTraces, err = loadTracing(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	if raw := get("LOG_LEVEL", "info"); cfg.LogLevel.UnmarshalText([]byte(raw)) != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))

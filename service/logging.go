@@ -10,12 +10,12 @@ import (
 )
 
 // NewLogger is the service's log: JSON lines on out from level up, with the
-// context's correlation id, durations in milliseconds.
+// context's correlation id and trace id, durations in milliseconds.
 func NewLogger(out io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(app.LogHandler{Handler: slog.NewJSONHandler(out, &slog.HandlerOptions{
+	return slog.New(app.LogHandler{Handler: traceLogs{slog.NewJSONHandler(out, &slog.HandlerOptions{
 		Level:       level,
 		ReplaceAttr: durationsInMilliseconds,
-	})})
+	})}})
 }
 
 // durationsInMilliseconds logs every duration as a number of milliseconds,

@@ -67,6 +67,7 @@ type Service struct {
 	// transport and mailer; mailsToLog: the mailer writes emails to the log.
 	startAttrs []any
 	mailsToLog bool
+	telemetry  telemetry
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
@@ -83,6 +84,10 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}()
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	if s.telemetry, err = newTelemetry(startCtx, cfg, logger); err != nil {
+		return nil, err
+	}
+	tracing := s.telemetry.tracing
 
 	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.depLogger); err != nil {
 		return nil, err
@@ -119,7 +124,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
 
-	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.depLogger)
+	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.depLogger, tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -135,12 +140,13 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
-		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
+		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger, Tracing: tracing,
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
 		DB: s.db, Wakeup: s.wakeup, Transport: s.transport, DeploymentID: s.deploymentID, Logger: s.depLogger,
+		Tracing: tracing,
 	}); err != nil {
 		return nil, err
 	}
@@ -155,6 +161,8 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		RegistrationLimit: cfg.RegistrationLimit,
 		TrustedProxies:    cfg.TrustedProxies,
 		AdminToken:        cfg.AdminToken,
+		TracerProvider:    tracing.TracerProvider,
+		Propagator:        tracing.Propagator,
 	})
 	if err != nil {
 		return nil, err

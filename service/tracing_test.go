@@ -1,0 +1,257 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/e2e"
+	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testsmtp"
+)
+
+// tracedService is the service on a transport and a database of the test's
+// own, sending its emails to a real SMTP server, until the test ends.
+type tracedService struct {
+	t      *testing.T
+	svc    *Service
+	smtp   *testsmtp.Server
+	logs   *lockedBuffer
+	cancel context.CancelFunc
+	runErr chan error
+}
+
+// tracedConfig is the configuration of a tracedService on pubsub and the
+// database at dbURL (amqpURL: RabbitMQ, for amqp).
+func tracedConfig(t *testing.T, pubsub, dbURL, amqpURL string, smtp *testsmtp.Server) Config {
+	t.Helper()
+	namespace := "tr-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
+	if pubsub == transport.TransportAMQP {
+		t.Cleanup(func() { e2e.DeleteNamespace(t, amqpURL, namespace) })
+	} else {
+		amqpURL = unreachableAMQP
+	}
+	return Config{
+		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL,
+		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
+		BcryptCost: bcrypt.MinCost, SignupPoints: 100,
+	}
+}
+
+// startTracedService runs the service of cfg with the service's JSON log.
+func startTracedService(t *testing.T, cfg Config, smtp *testsmtp.Server) *tracedService {
+	t.Helper()
+	s := &tracedService{t: t, smtp: smtp, logs: &lockedBuffer{}, runErr: make(chan error, 1)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service log:\n%s", s.logs.String())
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	svc, err := NewService(ctx, cfg, nil, NewLogger(s.logs, slog.LevelInfo))
+	require.NoError(t, err)
+	s.svc = svc
+	go func() { s.runErr <- svc.Run(ctx) }()
+	t.Cleanup(s.stop)
+	select {
+	case <-svc.handlers.Running():
+	case err := <-s.runErr:
+		s.runErr <- err
+		t.Fatalf("the service stopped at start: %v", err)
+	case <-time.After(serviceWait):
+		t.Fatal("the handlers router did not start")
+	}
+	return s
+}
+
+// stop stops the service and waits for Run to return; later calls do nothing.
+func (s *tracedService) stop() {
+	s.cancel()
+	select {
+	case err, ok := <-s.runErr:
+		if ok {
+			assert.NoError(s.t, err, "Run returns nil after a stop")
+			close(s.runErr)
+		}
+	case <-time.After(serviceWait):
+		s.t.Error("the service did not stop")
+	}
+}
+
+// register POSTs a user, with the header (a traceparent) if any, and
+// returns its id once the service has sent its welcome email.
+func (s *tracedService) register(email string, header http.Header) string {
+	s.t.Helper()
+	body := `{"name":"Ada Lovelace","email":"` + email + `","password":"correct horse battery staple"}`
+	req, err := http.NewRequest(http.MethodPost, "http://"+s.svc.Addr()+"/users", strings.NewReader(body))
+	require.NoError(s.t, err)
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: serviceWait}).Do(req)
+	require.NoError(s.t, err)
+	defer func() { _ = resp.Body.Close() }()
+	answer, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	require.Equal(s.t, http.StatusCreated, resp.StatusCode, "%s", answer)
+	var user userBody
+	require.NoError(s.t, json.Unmarshal(answer, &user))
+	require.Eventually(s.t, func() bool { return len(s.smtp.MessagesTo(email)) == 1 }, serviceWait, 20*time.Millisecond,
+		"the welcome email reaches the SMTP server")
+	return user.ID
+}
+
+// recordSpans is a tracer provider that keeps every ended span.
+func recordSpans(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
+	recorder := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	return provider, recorder
+}
+
+// registrationSpans are the spans of one registration, from the request to
+// the two effects, each a child of the one before it (a handler's, of the
+// forward): name → its parent's name.
+var registrationSpans = map[string]string{
+	"POST /users":                             "",
+	"UserStore.Register":                      "POST /users",
+	"outbox publish events.UserRegistered":    "UserStore.Register",
+	"forward events.UserRegistered":           "outbox publish events.UserRegistered",
+	"handle SendWelcomeEmailOnUserRegistered": "forward events.UserRegistered",
+	"SMTPMailer.Send":                         "handle SendWelcomeEmailOnUserRegistered",
+	"handle SeedSignupPointsOnUserRegistered": "forward events.UserRegistered",
+	"PointsLedger.Grant":                      "handle SeedSignupPointsOnUserRegistered",
+}
+
+// spansByName waits until every span of a registration has ended and
+// returns them by name, each name once.
+func spansByName(t *testing.T, recorder *tracetest.SpanRecorder) map[string]sdktrace.ReadOnlySpan {
+	t.Helper()
+	collect := func() map[string][]sdktrace.ReadOnlySpan {
+		byName := map[string][]sdktrace.ReadOnlySpan{}
+		for _, span := range recorder.Ended() {
+			if _, ok := registrationSpans[span.Name()]; ok {
+				byName[span.Name()] = append(byName[span.Name()], span)
+			}
+		}
+		return byName
+	}
+	require.Eventually(t, func() bool { return len(collect()) == len(registrationSpans) }, serviceWait,
+		20*time.Millisecond, "every span of the registration ends")
+	one := map[string]sdktrace.ReadOnlySpan{}
+	for name, spans := range collect() {
+		require.Len(t, spans, 1, "one span %q", name)
+		one[name] = spans[0]
+	}
+	return one
+}
+
+// One registration is one trace on every transport: the request, the
+// transaction, the outbox publish, the forward to the transport, each
+// handler's attempt and the effect it makes, children one of another.
+func TestService_RegistrationIsOneTrace(t *testing.T) {
+	for _, tt := range []struct {
+		name, pubsub string
+		database     func(testing.TB) string
+	}{
+		{"gochannel on SQLite", transport.TransportGoChannel, testenv.SQLiteDatabase},
+		{"sql on SQLite", transport.TransportSQL, testenv.SQLiteDatabase},
+		{"sql on PostgreSQL", transport.TransportSQL, testenv.PostgresDatabase},
+		{"sql on MySQL", transport.TransportSQL, testenv.MySQLDatabase},
+		{"amqp on PostgreSQL", transport.TransportAMQP, testenv.PostgresDatabase},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var amqpURL string
+			if tt.pubsub == transport.TransportAMQP {
+				amqpURL = testenv.URL(t, testenv.AMQPURLVar)
+			}
+			smtp := testsmtp.Start(t)
+			cfg := tracedConfig(t, tt.pubsub, tt.database(t), amqpURL, smtp)
+			provider, recorder := recordSpans(t)
+			cfg.TracerProvider = provider
+			s := startTracedService(t, cfg, smtp)
+
+			email := "ada." + uuid.NewString()[:8] + "@example.com"
+			id := s.register(email, nil)
+			spans := spansByName(t, recorder)
+			traceID := spans["POST /users"].SpanContext().TraceID()
+			for name, parent := range registrationSpans {
+				span := spans[name]
+				assert.Equal(t, traceID, span.SpanContext().TraceID(), "%s is in the request's trace", name)
+				if parent == "" {
+					assert.False(t, span.Parent().IsValid(), "%s is the trace's root", name)
+				} else {
+					assert.Equal(t, spans[parent].SpanContext().SpanID(), span.Parent().SpanID(),
+						"%s is a child of %s", name, parent)
+				}
+				assert.NotEqual(t, codes.Error, span.Status().Code, "%s: %s", name, span.Status().Description)
+			}
+			assert.Equal(t, trace.SpanKindServer, spans["POST /users"].SpanKind())
+			assert.Equal(t, trace.SpanKindProducer, spans["forward events.UserRegistered"].SpanKind())
+			assert.Equal(t, trace.SpanKindConsumer, spans["handle SeedSignupPointsOnUserRegistered"].SpanKind())
+			assertNoPersonalData(t, recorder.Ended(), email, "Ada Lovelace", "correct horse battery staple")
+			assertLogsCarryTrace(t, s.logs.String(), traceID.String(), id)
+		})
+	}
+}
+
+// assertNoPersonalData checks that no span name or attribute holds the
+// user's address, name or password, nor the client's address.
+func assertNoPersonalData(t *testing.T, spans []sdktrace.ReadOnlySpan, private ...string) {
+	t.Helper()
+	for _, span := range spans {
+		for _, attr := range span.Attributes() {
+			assert.NotContains(t, []string{"client.address", "network.peer.address", "user_agent.original"},
+				string(attr.Key), "span %s", span.Name())
+			for _, p := range private {
+				assert.NotContains(t, attr.Value.String(), p, "span %s, attribute %s", span.Name(), attr.Key)
+			}
+		}
+		for _, p := range private {
+			assert.NotContains(t, span.Name(), p)
+			assert.NotContains(t, span.Status().Description, p)
+		}
+	}
+}
+
+// assertLogsCarryTrace checks that the request's log line and its handlers'
+// lines carry the trace id beside their correlation id.
+func assertLogsCarryTrace(t *testing.T, logs, traceID, userID string) {
+	t.Helper()
+	want := map[string]bool{"http request": false}
+	for _, r := range testenv.JSONRecords(t, logs) {
+		msg, _ := r["msg"].(string)
+		if msg == "message handled" && (r["handler"] == "SendWelcomeEmailOnUserRegistered" ||
+			r["handler"] == "SeedSignupPointsOnUserRegistered") {
+			msg += " by " + r["handler"].(string)
+		}
+		if msg == "http request" && r["path"] != "/users" {
+			continue
+		}
+		if _, ok := want[msg]; ok || strings.HasPrefix(msg, "message handled by ") {
+			want[msg] = true
+			assert.Equal(t, traceID, r["trace_id"], "%s: %v", msg, r)
+			assert.NotEmpty(t, r["correlation_id"], "%s: %v", msg, r)
+		}
+	}
+	assert.Equal(t, map[string]bool{"http request": true, "message handled by SendWelcomeEmailOnUserRegistered": true,
+		"message handled by SeedSignupPointsOnUserRegistered": true}, want, "the log lines of user %s", userID)
+}
