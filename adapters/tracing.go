@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
@@ -37,10 +36,10 @@ func NewUserStoreWithConfig(cfg UserStoreConfig) *UserStore {
 }
 
 // startTransaction starts the span of the transaction of the store's
-// operation ("UserStore.Register"); without a tracer, none.
+// operation ("UserStore.Register"); without a tracer, none (nil).
 func (s *UserStore) startTransaction(ctx context.Context, operation string) (context.Context, trace.Span) {
 	if s.tracer == nil {
-		return ctx, noop.Span{}
+		return ctx, nil
 	}
 	return s.tracer.Start(ctx, "UserStore."+operation, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(dbSystem(s.db), semconv.DBOperationName("transaction")))
@@ -49,6 +48,9 @@ func (s *UserStore) startTransaction(ctx context.Context, operation string) (con
 // endTransaction ends the transaction's span: a rejection (email taken,
 // user changed meanwhile, already registered) is an answer, not an error.
 func endTransaction(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
 	var rejected *domain.Error
 	if errors.As(err, &rejected) || errors.Is(err, command.ErrAlreadyRegistered) {
 		span.SetAttributes(attribute.Bool("onboard.rejected", true))
@@ -71,18 +73,24 @@ func dbSystem(db *sql.DB) attribute.KeyValue {
 // TracedPointsLedger is a PointsLedger whose grants are spans.
 type TracedPointsLedger struct {
 	PointsLedger
-	tracer trace.Tracer
+	tracer trace.Tracer // nil: no spans
 	system attribute.KeyValue
 }
 
 // Traced is the ledger with a span per grant; a nil provider: none.
 func (l PointsLedger) Traced(provider trace.TracerProvider) TracedPointsLedger {
-	return TracedPointsLedger{PointsLedger: l, tracer: transport.Tracing{TracerProvider: provider}.Tracer(),
-		system: dbSystem(l.db)}
+	traced := TracedPointsLedger{PointsLedger: l, system: dbSystem(l.db)}
+	if provider != nil {
+		traced.tracer = provider.Tracer(transport.TracerName)
+	}
+	return traced
 }
 
 // Grant is PointsLedger.Grant in a span "PointsLedger.Grant".
 func (l TracedPointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
+	if l.tracer == nil {
+		return l.PointsLedger.Grant(ctx, userID, entry)
+	}
 	ctx, span := l.tracer.Start(ctx, "PointsLedger.Grant", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(l.system, semconv.UserID(userID), attribute.String("onboard.points.reason", entry.Reason)))
 	err := l.PointsLedger.Grant(ctx, userID, entry)

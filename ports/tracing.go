@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"net/textproto"
 	"slices"
 
 	"github.com/gin-gonic/gin"
@@ -26,7 +27,16 @@ func (c HTTPConfig) traceRequests() gin.HandlerFunc {
 		propagator = propagation.TraceContext{}
 	}
 	if c.TracerProvider == nil {
+		// The propagator's headers, looked up as they are stored: a request
+		// without any costs a map lookup or two.
+		fields := slices.Clone(propagator.Fields())
+		for i, field := range fields {
+			fields[i] = textproto.CanonicalMIMEHeaderKey(field)
+		}
 		return func(gc *gin.Context) {
+			if !slices.ContainsFunc(fields, func(field string) bool { return len(gc.Request.Header[field]) > 0 }) {
+				return
+			}
 			ctx := propagator.Extract(gc.Request.Context(), propagation.HeaderCarrier(gc.Request.Header))
 			if trace.SpanContextFromContext(ctx).IsValid() {
 				gc.Request = gc.Request.WithContext(ctx)

@@ -61,9 +61,28 @@ func ContextOf(propagator propagation.TextMapPropagator, msg *message.Message) c
 // operation and the topic ("outbox publish events.UserRegistered"); the
 // span is a child of the message's context, or of the trace its metadata
 // carries, and its context replaces the traceparent in the metadata: the
-// handlers' spans are its children.
+// handlers' spans are its children. Without a tracer provider, no span:
+// the span context of a message's context (a caller's) is written into its
+// metadata, and a traceparent already there is left as it is.
 func TracePublisher(pub message.Publisher, operation string, tracing Tracing) message.Publisher {
+	if tracing.TracerProvider == nil {
+		return propagatingPublisher{Publisher: pub, propagator: tracing.Propagation()}
+	}
 	return tracingPublisher{Publisher: pub, operation: operation, tracer: tracing.Tracer(), propagator: tracing.Propagation()}
+}
+
+type propagatingPublisher struct {
+	message.Publisher
+	propagator propagation.TextMapPropagator
+}
+
+func (p propagatingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, msg := range msgs {
+		if ctx := msg.Context(); trace.SpanContextFromContext(ctx).IsValid() {
+			p.propagator.Inject(ctx, propagation.MapCarrier(msg.Metadata))
+		}
+	}
+	return p.Publisher.Publish(topic, msgs...)
 }
 
 type tracingPublisher struct {

@@ -176,7 +176,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 				return transport.Classify(p.Err) != app.FailureMessage
 			},
 		}.Middleware,
-		p.traceAttempts(),
+		p.traceAttempts,
 		logMessages(cfg.Logger, func() bool { return cfg.Stopping.Err() != nil }),
 		middleware.Recoverer,
 	)

@@ -18,11 +18,16 @@ type attemptsKey struct{}
 // continueTrace runs before the quick retries: it puts the trace the
 // message's metadata carries (the W3C traceparent of the span that
 // published it) into the message's context, so that the span of each
-// attempt is a child of the publishing span, and counts the attempts.
+// attempt is a child of the publishing span, and, with spans, counts the
+// attempts.
 func (p port) continueTrace(next message.HandlerFunc) message.HandlerFunc {
-	propagator := p.cfg.Tracing.Propagation()
+	propagator, spans := p.cfg.Tracing.Propagation(), p.cfg.Tracing.TracerProvider != nil
 	return func(msg *message.Message) ([]*message.Message, error) {
-		msg.SetContext(context.WithValue(transport.ContextOf(propagator, msg), attemptsKey{}, new(int)))
+		ctx := transport.ContextOf(propagator, msg)
+		if spans {
+			ctx = context.WithValue(ctx, attemptsKey{}, new(int))
+		}
+		msg.SetContext(ctx)
 		return next(msg)
 	}
 }
@@ -30,28 +35,30 @@ func (p port) continueTrace(next message.HandlerFunc) message.HandlerFunc {
 // traceAttempts makes a span of each attempt at a message, named for the
 // handler ("handle SendWelcomeEmailOnUserRegistered"), with an error status
 // when the attempt fails; the handler's own spans are its children.
-func (p port) traceAttempts() message.HandlerMiddleware {
+// Without a tracer provider it does nothing.
+func (p port) traceAttempts(next message.HandlerFunc) message.HandlerFunc {
+	if p.cfg.Tracing.TracerProvider == nil {
+		return next
+	}
 	tracer := p.cfg.Tracing.Tracer()
-	return func(next message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			parent := msg.Context()
-			handler := message.HandlerNameFromCtx(parent)
-			attempt := 1
-			if n, ok := parent.Value(attemptsKey{}).(*int); ok {
-				*n++
-				attempt = *n
-			}
-			ctx, span := tracer.Start(parent, "handle "+handler, trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(transport.MessagingSystem, semconv.MessagingOperationTypeProcess,
-					semconv.MessagingConsumerGroupName(handler),
-					semconv.MessagingDestinationName(message.SubscribeTopicFromCtx(parent)),
-					semconv.MessagingMessageID(msg.UUID), attribute.Int("onboard.attempt", attempt)))
-			// The next attempt starts from the publisher's span again.
-			defer msg.SetContext(parent)
-			msg.SetContext(ctx)
-			produced, err := next(msg)
-			transport.EndSpan(span, err)
-			return produced, err
+	return func(msg *message.Message) ([]*message.Message, error) {
+		parent := msg.Context()
+		handler := message.HandlerNameFromCtx(parent)
+		attempt := 1
+		if n, ok := parent.Value(attemptsKey{}).(*int); ok {
+			*n++
+			attempt = *n
 		}
+		ctx, span := tracer.Start(parent, "handle "+handler, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(transport.MessagingSystem, semconv.MessagingOperationTypeProcess,
+				semconv.MessagingConsumerGroupName(handler),
+				semconv.MessagingDestinationName(message.SubscribeTopicFromCtx(parent)),
+				semconv.MessagingMessageID(msg.UUID), attribute.Int("onboard.attempt", attempt)))
+		// The next attempt starts from the publisher's span again.
+		defer msg.SetContext(parent)
+		msg.SetContext(ctx)
+		produced, err := next(msg)
+		transport.EndSpan(span, err)
+		return produced, err
 	}
 }
