@@ -142,7 +142,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SMTPURL:         getenv("SMTP_URL"),
 		MailFrom:        get("MAIL_FROM", DefaultMailFrom),
 		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
-		BcryptCost:      number("BCRYPT_COST", 10, 10, 14),
+		BcryptCost:      number("BCRYPT_COST", 10, MinBcryptCost, 14),
 		SignupPoints:    number("SIGNUP_POINTS", 100, 0, 1_000_000),
 		HashQueueMax:    number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
 		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
