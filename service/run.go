@@ -41,7 +41,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logger.Error("a component stopped", "error", runErr)
 	}
 	s.drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownMax)
 	defer cancel()
 	if err := s.server.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
@@ -85,11 +85,19 @@ func (s *Service) closeResources() {
 }
 
 // Draining bounds: the stop waits until no connection or request arrived
-// for drainQuiet, and at most drainMax.
+// for drainQuiet, and at most drainMax; then the requests in flight have
+// shutdownMax to finish.
 const (
-	drainQuiet = 250 * time.Millisecond
-	drainMax   = 5 * time.Second
+	drainQuiet  = 250 * time.Millisecond
+	drainMax    = 5 * time.Second
+	shutdownMax = 20 * time.Second
 )
+
+// StopBound is the longest a stop drains and answers the requests in
+// flight, before it cancels the handlers and closes the transport (a
+// second or so): the grace period of a SIGTERM before SIGKILL (Kubernetes'
+// terminationGracePeriodSeconds) must exceed it.
+const StopBound = drainMax + shutdownMax
 
 // drain keeps accepting and answering while requests still arrive: sent
 // just before the stop, they may wait in the listen backlog, or on a
