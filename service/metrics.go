@@ -80,7 +80,7 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 
 // watchBacklogs registers the collector of what waits: the outbox, each
 // handler's queue, the retry and the poison queues.
-func (m *serviceMetrics) watchBacklogs(s *Service, parts applicationParts) error {
+func (s *Service) watchBacklogs(parts applicationParts) error {
 	var handlers []transport.HandlerTopic
 	for _, h := range parts.eventHandlers {
 		handlers = append(handlers, transport.HandlerTopic{
@@ -98,7 +98,7 @@ func (m *serviceMetrics) watchBacklogs(s *Service, parts applicationParts) error
 	if err != nil {
 		return err
 	}
-	return m.registry.Register(backlogs)
+	return s.metrics.registry.Register(backlogs)
 }
 
 // handler serves the registry. A collector that fails leaves its series

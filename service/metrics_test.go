@@ -59,11 +59,18 @@ func startMetered(t *testing.T, metricsAddr string) *meteredService {
 		}
 	}}
 	t.Cleanup(func() { _ = m.stop() })
-	<-svc.handlers.Running()
+	select {
+	case <-svc.handlers.Running():
+	case err := <-runErr:
+		runErr <- err // for the cleanup
+		t.Fatalf("the service stopped at start: %v", err)
+	case <-time.After(serviceWait):
+		t.Fatal("the handlers router did not start")
+	}
 	return m
 }
 
-// get answers GET url, "" and the error when it cannot be had.
+// httpGet answers GET url: its status and body, or the error.
 func httpGet(url string) (int, string, error) {
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
 	if err != nil {

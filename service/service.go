@@ -144,7 +144,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {
 		return nil, err
 	}
-	if err = s.metrics.watchBacklogs(s, parts); err != nil {
+	if err = s.watchBacklogs(parts); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{

@@ -60,7 +60,13 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 		assert.NoError(t, router.Close())
 		assert.NoError(t, <-stopped)
 	})
-	<-router.Running()
+	select {
+	case <-router.Running():
+	case err := <-stopped:
+		t.Fatalf("router stopped at start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("router did not start")
+	}
 
 	msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: uuid.NewString()})
 	require.NoError(t, err)
@@ -80,9 +86,9 @@ onboard_subscriber_messages_received_total{acked="acked",handler_name="`+handler
 	}
 	assert.Equal(t, 1, count("onboard_handler_execution_time_seconds"), "one series: the handler, success")
 	assert.Equal(t, 1, count("onboard_publish_time_seconds"))
-	text, err := registry.Gather()
+	families, err := registry.Gather()
 	require.NoError(t, err)
-	for _, f := range text {
+	for _, f := range families {
 		if f.GetName() == "onboard_handler_execution_time_seconds" {
 			h := f.GetMetric()[0].GetHistogram()
 			assert.Equal(t, uint64(1), h.GetSampleCount(), "one delivery, one observation")
