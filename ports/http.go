@@ -67,6 +67,10 @@ type HTTPConfig struct {
 	// (its right-most address that is not a trusted proxy). Empty: the
 	// peer is the client, whatever the headers say.
 	TrustedProxies []netip.Prefix
+	// Metrics counts and times the requests; nil: none. MetricsHandler,
+	// when set, answers GET /metrics.
+	Metrics        *HTTPMetrics
+	MetricsHandler http.Handler
 }
 
 func (c *HTTPConfig) setDefaults() {
@@ -129,6 +133,7 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	router.ForwardedByClientIP = len(proxies) > 0
 	router.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	router.HandleMethodNotAllowed = true
+	router.Use(cfg.Metrics.observe)
 	router.Use(s.correlate, s.recover)
 	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
 	router.NoMethod(func(c *gin.Context) {
@@ -150,6 +155,7 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	verify.POST("", s.verifyFromPage)
 	getAndHead(router, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	getAndHead(router, "/readyz", s.readyz)
+	routeMetrics(router, cfg.MetricsHandler)
 	return nosniff(router), nil
 }
 

@@ -29,17 +29,18 @@ type applicationParts struct {
 
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
-func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, logger *slog.Logger) (applicationParts, error) {
+func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, metrics *adapters.Metrics, logger *slog.Logger) (applicationParts, error) {
 	users := adapters.NewUserStore(db, logger)
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
 	}
-	ledger := adapters.NewPointsLedger(db)
+	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
 	// behind at most HashQueueMax others, else it is answered 503 overloaded.
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
 		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
+		Waits: metrics.HashWaits,
 	})
 	if err != nil {
 		return applicationParts{}, err
@@ -63,7 +64,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), ledger),
 		},
 	}
-	once := adapters.NewDeduplicator(db)
+	once := adapters.NewDeduplicator(db).WithMetrics(metrics)
 	return applicationParts{
 		app:   application,
 		users: users,

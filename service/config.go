@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -51,6 +52,9 @@ type Config struct {
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
 	LogLevel slog.Level
+	// MetricsAddr serves GET /metrics on a listener of its own; empty: on
+	// the API's (HTTPAddr).
+	MetricsAddr string
 }
 
 // Defaults of the environment variables.
@@ -90,6 +94,7 @@ var Variables = []Variable{
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR", "empty"},
 }
 
 // setDefaults fills what a Config built in code leaves zero and the
@@ -150,10 +155,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		VerifyURL:       get("VERIFY_URL", DefaultVerifyURL),
 		VerifyTTL:       duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
 		AdminToken:      getenv("ADMIN_TOKEN"),
+		MetricsAddr:     getenv("METRICS_ADDR"),
 	}
 	if u, err := url.Parse(cfg.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, errors.New("VERIFY_URL: want an http:// or https:// address without a query"))
+	}
+	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
+		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))
 	}
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
 		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))

@@ -12,7 +12,7 @@ import (
 // handlers in flight finish, and closes everything.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.closeResources()
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	go func() { errs <- s.handlers.Run(context.Background()) }()
 	select {
 	case <-s.handlers.Running():
@@ -26,6 +26,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
+	s.metrics.start(errs)
 	if s.mailsToLog {
 		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
 	}
@@ -46,6 +47,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.server.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 	}
+	runErr = errors.Join(runErr, s.metrics.shutdown(shutdownCtx))
 	// Handlers first, then the transport: a forwarder publish still waiting
 	// (gochannel waits for the handlers' acks) fails, and its outbox row
 	// stays for the next start.
@@ -70,6 +72,7 @@ func (s *Service) closeResources() {
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
+	s.metrics.close()
 	if s.transport != nil {
 		_ = s.transport.Close()
 	}

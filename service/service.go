@@ -67,6 +67,7 @@ type Service struct {
 	// transport and mailer; mailsToLog: the mailer writes emails to the log.
 	startAttrs []any
 	mailsToLog bool
+	metrics    *serviceMetrics
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
@@ -118,8 +119,11 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		}
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
+	if mailer, err = s.instrument(cfg, mailer); err != nil {
+		return nil, err
+	}
 
-	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.depLogger)
+	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.metrics.adapters, s.depLogger)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +140,11 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
 		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
+		Metrics: s.metrics.registry,
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {
+		return nil, err
+	}
+	if err = s.watchBacklogs(parts); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
@@ -155,6 +163,8 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		RegistrationLimit: cfg.RegistrationLimit,
 		TrustedProxies:    cfg.TrustedProxies,
 		AdminToken:        cfg.AdminToken,
+		Metrics:           s.metrics.http,
+		MetricsHandler:    s.metrics.apiHandler(),
 	})
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
@@ -46,6 +47,9 @@ type RouterConfig struct {
 	// Retry is the quick retries of one delivery; a field left zero takes
 	// DefaultRetryPolicy's value.
 	Retry RetryPolicy
+	// Metrics takes Watermill's series of the handlers (see instrument);
+	// nil: none.
+	Metrics prometheus.Registerer
 }
 
 // RetryPolicy is how often, and after which waits, one delivery is retried
@@ -154,12 +158,14 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	if err != nil {
 		return nil, err
 	}
+	measure := p.instrument(router)
 	router.AddMiddleware(
 		p.abortOnStop,
 		transport.ForNamedHandler,
 		middleware.CorrelationID,
 		poison,
 		cfg.Retries.Middleware,
+		measure, // a delivery's time, its quick retries included
 		// No quick retry for a failure of this message alone: the retry
 		// queue waits minutes, not seconds.
 		middleware.Retry{
