@@ -156,7 +156,8 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	getAndHead(router, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	getAndHead(router, "/readyz", s.readyz)
 	routeMetrics(router, cfg.MetricsHandler)
-	return nosniff(router), nil
+	getAndHead(router, "/openapi.yaml", serveOpenAPI())
+	return apiHandler{Handler: nosniff(router), engine: router}, nil
 }
 
 // getAndHead routes GET and HEAD to the same handlers: net/http sends a
