@@ -25,12 +25,14 @@ import (
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/query"
+	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports"
 )
 
 // meteredAPI is the API on a SQLite user store, with its metrics on a
-// registry of its own, served at /metrics.
+// registry of its own, served at /metrics; its exchanges are checked
+// against the contract.
 type meteredAPI struct {
 	http.Handler
 	registry *prometheus.Registry
@@ -60,7 +62,7 @@ func newMeteredAPI(t *testing.T, cfg ports.HTTPConfig) meteredAPI {
 	cfg.IdempotencySecret = bytes.Repeat([]byte{7}, 32)
 	handler, err := ports.NewHandler(application, cfg)
 	require.NoError(t, err)
-	return meteredAPI{Handler: handler, registry: registry}
+	return meteredAPI{Handler: apitest.New(t).Handler(handler), registry: registry}
 }
 
 func (a meteredAPI) do(method, path, body string, header map[string]string) *httptest.ResponseRecorder {
