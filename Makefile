@@ -38,8 +38,11 @@ TEST_SUMMARY = bin/testsummary
 # Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL
 # and TEST_AMQP_URL are set; they skip naming the variable otherwise, and fail
 # under REQUIRE_SERVICES=1.
-# Packages run in parallel (no -p 1): each database test makes a database of
-# its own, and topics, queues and exchanges are named per test; each of
+# Packages run in parallel, 4 at once (-p 4 over go's default of one per
+# core: the integration packages mostly wait on their servers, and the
+# end-to-end package, the longest, should not queue behind them). Each
+# database test makes a database of its own, and topics, queues and
+# exchanges are named per test; each of
 # cmd/app's end-to-end deployments has a PUBSUB_NAMESPACE of its own, whose
 # RabbitMQ queues and exchanges it deletes, so those tests run in parallel
 # too (internal/e2e: 4 at a time unless -parallel says otherwise).
@@ -49,7 +52,7 @@ test: ## Run every test with the race detector, then a summary.
 	go vet -tags chaos,chaos_short ./...
 	test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go build -o $(TEST_SUMMARY) ./internal/testsummary
-	go test -tags chaos,chaos_short -race -count=1 -timeout 20m -json ./... 2>&1 | $(TEST_SUMMARY)
+	go test -tags chaos,chaos_short -race -count=1 -p 4 -timeout 20m -json ./... 2>&1 | $(TEST_SUMMARY)
 
 # The fast tier: every test that needs no service, packages in parallel.
 # -short skips the integration tests whatever TEST_* variables are set (and

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/app/command"
@@ -27,6 +28,8 @@ type BcryptHasherConfig struct {
 	// gets ErrHashQueueFull (a command.ErrOverloaded) at once, not after
 	// MaxWait. Default: 64.
 	QueueMax int
+	// Waits observes each wait for a turn, in seconds; nil: none.
+	Waits prometheus.Observer
 }
 
 // Defaults of BcryptHasherConfig.
@@ -104,6 +107,9 @@ func (h *BcryptHasher) Matches(ctx context.Context, hash []byte, password string
 }
 
 func (h *BcryptHasher) wait(ctx context.Context) error {
+	if h.cfg.Waits != nil {
+		defer h.observeWait(time.Now())
+	}
 	select {
 	case h.turns <- struct{}{}:
 		return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/onboard/onboard/adapters/sqldb"
 )
 
@@ -21,6 +23,8 @@ type Deduplicator struct {
 	db      *sql.DB
 	lease   time.Duration
 	queries dedupQueries
+	// takenOver counts the claims taken over; nil: not counted (WithMetrics).
+	takenOver *prometheus.CounterVec
 }
 
 type dedupQueries struct{ claim, takeOver, state, release, done string }
@@ -131,6 +135,9 @@ func (d Deduplicator) claim(ctx context.Context, handler, key string) (claimed, 
 		return false, false, fmt.Errorf("take over expired claim: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		if err == nil {
+			d.countTakeOver(handler)
+		}
 		return err == nil, false, err
 	}
 	var state string

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/onboard/onboard/domain"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -14,6 +16,7 @@ import (
 type PointsLedger struct {
 	db                       *sql.DB
 	grantQuery, entriesQuery string
+	grants                   *prometheus.CounterVec // nil: not counted (WithMetrics)
 }
 
 // NewPointsLedger returns the ledger.
@@ -30,9 +33,12 @@ func NewPointsLedger(db *sql.DB) PointsLedger {
 
 // Grant adds the entry unless the user already has one with its reason.
 func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
-	_, err := l.db.ExecContext(ctx, l.grantQuery, userID, entry.Reason, entry.Amount, entry.GrantedAt.UTC())
+	res, err := l.db.ExecContext(ctx, l.grantQuery, userID, entry.Reason, entry.Amount, entry.GrantedAt.UTC())
 	if err != nil {
 		return fmt.Errorf("grant points: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		l.countGrant(entry.Reason)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func (s HTTPServer) fail(c *gin.Context, err error) {
 	}
 	if errors.Is(err, command.ErrOverloaded) {
 		c.Header("Retry-After", "1")
-		writeError(c, http.StatusServiceUnavailable, "overloaded", "too many requests at once, try again shortly", nil)
+		writeError(c, http.StatusServiceUnavailable, codeOverloaded, "too many requests at once, try again shortly", nil)
 		return
 	}
 	s.logger.ErrorContext(c.Request.Context(), "request failed", "error", err)
@@ -55,5 +55,6 @@ type errorDetail struct {
 }
 
 func writeError(c *gin.Context, status int, code, message string, fields map[string]string) {
+	c.Set(errorCodeKey, code) // for the metrics
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
 }

@@ -73,6 +73,10 @@ type HTTPConfig struct {
 	// none. Propagator reads an incoming traceparent; nil: W3C trace context.
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+	// Metrics counts and times the requests; nil: none. MetricsHandler,
+	// when set, answers GET /metrics.
+	Metrics        *HTTPMetrics
+	MetricsHandler http.Handler
 }
 
 func (c *HTTPConfig) setDefaults() {
@@ -135,7 +139,8 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	router.ForwardedByClientIP = len(proxies) > 0
 	router.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	router.HandleMethodNotAllowed = true
-	router.Use(cfg.traceRequests(), s.correlate, s.recover)
+	router.Use(cfg.traceRequests(), cfg.Metrics.observe)
+	router.Use(s.correlate, s.recover)
 	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
 	router.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this route", nil)
@@ -156,7 +161,9 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	verify.POST("", s.verifyFromPage)
 	getAndHead(router, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	getAndHead(router, "/readyz", s.readyz)
-	return nosniff(router), nil
+	routeMetrics(router, cfg.MetricsHandler)
+	getAndHead(router, "/openapi.yaml", serveOpenAPI())
+	return apiHandler{Handler: nosniff(router), engine: router}, nil
 }
 
 // getAndHead routes GET and HEAD to the same handlers: net/http sends a

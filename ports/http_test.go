@@ -17,6 +17,7 @@ import (
 
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/ports"
 )
 
@@ -35,7 +36,8 @@ func (h *overloadedHasher) Matches(context.Context, []byte, string) (bool, error
 
 // newTestHandler serves the API over a registration handler whose hasher
 // is always overloaded: a 503 overloaded tells a registration got past
-// every check before hashing.
+// every check before hashing. Every exchange is checked against the
+// contract.
 func newTestHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *overloadedHasher) {
 	t.Helper()
 	hasher := &overloadedHasher{}
@@ -47,7 +49,7 @@ func newTestHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *overload
 	cfg.IdempotencySecret = bytes.Repeat([]byte{7}, 32)
 	handler, err := ports.NewHandler(application, cfg)
 	require.NoError(t, err)
-	return handler, hasher
+	return apitest.New(t).Handler(handler), hasher
 }
 
 const adaBody = `{"name":"Ada Lovelace","email":"ada@example.com","password":"correct horse battery"}`

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/ports"
 )
 
@@ -104,7 +105,8 @@ func TestRequestID_ServerMadeClientKeptBeside(t *testing.T) {
 }
 
 // withLogger is the test handler logging JSON records to logs, with the
-// context's ids, as the service does.
+// context's ids, as the service does; its exchanges are checked against
+// the contract.
 func withLogger(t *testing.T, logs *syncBuffer) http.Handler {
 	t.Helper()
 	handler, err := ports.NewHandler(app.Application{}, ports.HTTPConfig{
@@ -113,5 +115,5 @@ func withLogger(t *testing.T, logs *syncBuffer) http.Handler {
 		IdempotencySecret: bytes.Repeat([]byte{7}, 32),
 	})
 	require.NoError(t, err)
-	return handler
+	return apitest.New(t).Handler(handler)
 }

@@ -83,6 +83,7 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	markRepeat(c, user)
 	c.Header("Location", "/users/"+user.ID())
 	writeUser(c, http.StatusCreated, query.UserOf(user))
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
 	"github.com/onboard/onboard/adapters"
-	"github.com/onboard/onboard/adapters/mail"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
@@ -31,19 +30,19 @@ type applicationParts struct {
 
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
-func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, logger *slog.Logger,
+func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, metrics *adapters.Metrics, logger *slog.Logger,
 	tracing transport.Tracing) (applicationParts, error) {
 	users := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, Tracing: tracing})
-	mailer = mail.Traced(mailer, tracing.TracerProvider)
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
 	}
-	ledger := adapters.NewPointsLedger(db)
+	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
 	// behind at most HashQueueMax others, else it is answered 503 overloaded.
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
 		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
+		Waits: metrics.HashWaits,
 	})
 	if err != nil {
 		return applicationParts{}, err
@@ -67,7 +66,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), ledger),
 		},
 	}
-	once := adapters.NewDeduplicator(db)
+	once := adapters.NewDeduplicator(db).WithMetrics(metrics)
 	return applicationParts{
 		app:   application,
 		users: users,

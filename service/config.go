@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -53,6 +54,9 @@ type Config struct {
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
 	LogLevel slog.Level
+	// MetricsAddr serves GET /metrics on a listener of its own; empty: on
+	// the API's (HTTPAddr).
+	MetricsAddr string
 	// ExportTraces: spans go over OTLP/HTTP to the endpoint the OTEL_*
 	// variables name (see telemetry.go). TracerProvider, when set, takes
 	// the spans instead; not read from the environment: tests set it.
@@ -97,6 +101,7 @@ var Variables = []Variable{
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR", "empty"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
 		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},
@@ -158,7 +163,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SMTPURL:         getenv("SMTP_URL"),
 		MailFrom:        get("MAIL_FROM", DefaultMailFrom),
 		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
-		BcryptCost:      number("BCRYPT_COST", 10, 10, 14),
+		BcryptCost:      number("BCRYPT_COST", 10, MinBcryptCost, 14),
 		SignupPoints:    number("SIGNUP_POINTS", 100, 0, 1_000_000),
 		HashQueueMax:    number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
 		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
@@ -166,10 +171,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		VerifyURL:       get("VERIFY_URL", DefaultVerifyURL),
 		VerifyTTL:       duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
 		AdminToken:      getenv("ADMIN_TOKEN"),
+		MetricsAddr:     getenv("METRICS_ADDR"),
 	}
 	if u, err := url.Parse(cfg.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, errors.New("VERIFY_URL: want an http:// or https:// address without a query"))
+	}
+	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
+		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))
 	}
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
 		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))

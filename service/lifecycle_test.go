@@ -50,7 +50,7 @@ func (s *runningService) call(method, path, body string, header map[string]strin
 		}
 	}
 	// bcrypt is slow under -race, and runs twice for a repeat.
-	resp, err := (&http.Client{Timeout: serviceWait}).Do(req)
+	resp, err := (&http.Client{Timeout: serviceWait, Transport: s.client.Transport}).Do(req)
 	require.NoError(s.t, err)
 	defer func() { _ = resp.Body.Close() }()
 	var out bytes.Buffer

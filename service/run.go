@@ -12,7 +12,7 @@ import (
 // handlers in flight finish, and closes everything.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.closeResources()
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	go func() { errs <- s.handlers.Run(context.Background()) }()
 	select {
 	case <-s.handlers.Running():
@@ -26,6 +26,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
+	s.metrics.start(errs)
 	if s.mailsToLog {
 		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
 	}
@@ -41,11 +42,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logger.Error("a component stopped", "error", runErr)
 	}
 	s.drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownMax)
 	defer cancel()
 	if err := s.server.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 	}
+	runErr = errors.Join(runErr, s.metrics.shutdown(shutdownCtx))
 	// Handlers first, then the transport: a forwarder publish still waiting
 	// (gochannel waits for the handlers' acks) fails, and its outbox row
 	// stays for the next start.
@@ -70,6 +72,7 @@ func (s *Service) closeResources() {
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
+	s.metrics.close()
 	if s.transport != nil {
 		_ = s.transport.Close()
 	}
@@ -86,11 +89,19 @@ func (s *Service) closeResources() {
 }
 
 // Draining bounds: the stop waits until no connection or request arrived
-// for drainQuiet, and at most drainMax.
+// for drainQuiet, and at most drainMax; then the requests in flight have
+// shutdownMax to finish.
 const (
-	drainQuiet = 250 * time.Millisecond
-	drainMax   = 5 * time.Second
+	drainQuiet  = 250 * time.Millisecond
+	drainMax    = 5 * time.Second
+	shutdownMax = 20 * time.Second
 )
+
+// StopBound is the longest a stop drains and answers the requests in
+// flight, before it cancels the handlers and closes the transport (a
+// second or so): the grace period of a SIGTERM before SIGKILL (Kubernetes'
+// terminationGracePeriodSeconds) must exceed it.
+const StopBound = drainMax + shutdownMax
 
 // drain keeps accepting and answering while requests still arrive: sent
 // just before the stop, they may wait in the listen backlog, or on a

@@ -67,6 +67,7 @@ type Service struct {
 	// transport and mailer; mailsToLog: the mailer writes emails to the log.
 	startAttrs []any
 	mailsToLog bool
+	metrics    *serviceMetrics
 	telemetry  telemetry
 }
 
@@ -123,8 +124,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		}
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
+	mailer = mail.Traced(mailer, tracing.TracerProvider) // before the metrics' wrapper: it names the span by the mailer
+	if mailer, err = s.instrument(cfg, mailer); err != nil {
+		return nil, err
+	}
 
-	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.depLogger, tracing)
+	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.metrics.adapters, s.depLogger, tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +145,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
-		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger, Tracing: tracing,
+		Events: domain.Events, Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
+		Metrics: s.metrics.registry, Tracing: tracing,
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {
+		return nil, err
+	}
+	if err = s.watchBacklogs(parts); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
@@ -161,6 +170,8 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		RegistrationLimit: cfg.RegistrationLimit,
 		TrustedProxies:    cfg.TrustedProxies,
 		AdminToken:        cfg.AdminToken,
+		Metrics:           s.metrics.http,
+		MetricsHandler:    s.metrics.apiHandler(),
 		TracerProvider:    tracing.TracerProvider,
 		Propagator:        tracing.Propagator,
 	})

@@ -26,6 +26,7 @@ import (
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -145,7 +146,8 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService 
 	s := &runningService{
 		t: t, svc: svc, db: db, mailer: mailer, logs: logs, cancel: cancel,
 		runErr: make(chan error, 1),
-		client: &http.Client{Timeout: 5 * time.Second},
+		// Every exchange with the API is checked against its contract.
+		client: &http.Client{Timeout: 5 * time.Second, Transport: apitest.New(t).Transport(nil)},
 	}
 	go func() { s.runErr <- svc.Run(ctx) }()
 	t.Cleanup(func() {

@@ -129,11 +129,13 @@ func TestRetryQueue_RefusedMessageWaitsOffTheQueue(t *testing.T) {
 				FirstDelay: 200 * time.Millisecond, MaxDelay: 400 * time.Millisecond, MaxAge: time.Hour,
 			}, "grey")
 
+			refusedFrom := time.Now()
 			rig.publish(t, "grey", "after-1", "after-2") // returns once both handlers acked each
 			assert.Equal(t, 1, rig.refusing.tries("grey"), "tried once, then set aside")
 			assert.Equal(t, 1, rig.refusing.tries("after-2"), "the next messages are not held back")
 
 			waiting := rig.waiting(t)
+			refusedBy := time.Now()
 			require.Len(t, waiting, 1)
 			w := waiting[0]
 			assert.Equal(t, "Refusing", w.Handler)
@@ -141,7 +143,10 @@ func TestRetryQueue_RefusedMessageWaitsOffTheQueue(t *testing.T) {
 			assert.Equal(t, 1, w.Attempts)
 			assert.Contains(t, w.Reason, "451 4.7.1")
 			assert.Equal(t, len("grey"), w.Bytes)
-			assert.WithinDuration(t, time.Now().Add(200*time.Millisecond), w.NextAttempt, 150*time.Millisecond)
+			// The first delay (200 ms, ±20 % jitter) after the refusal, stored
+			// to the millisecond.
+			assert.WithinRange(t, w.NextAttempt, refusedFrom.Add(160*time.Millisecond-time.Millisecond),
+				refusedBy.Add(240*time.Millisecond), "next attempt")
 
 			require.Eventually(t, func() bool { return rig.refusing.tries("grey") >= 3 }, 10*time.Second, 20*time.Millisecond,
 				"retried after its delays")

@@ -51,6 +51,11 @@ type Transport struct {
 	close       func() error
 	closeOnce   sync.Once
 	closeErr    error
+
+	// kind is PUBSUB's name of the transport; amqpConn its connection on
+	// amqp, where the backlog reads the queues' depths.
+	kind     string
+	amqpConn *wamqp.ConnectionWrapper
 }
 
 // TransportConfig configures NewTransport.
@@ -112,7 +117,7 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.namespace = cfg.Namespace
+	t.namespace, t.kind = cfg.Namespace, cfg.Kind
 	t.Publisher = namespacedPublisher{Publisher: t.Publisher, namespace: cfg.Namespace}
 	return t, nil
 }
@@ -239,6 +244,7 @@ func newAMQPTransport(amqpURL, namespace string, logger watermill.LoggerAdapter)
 		},
 		close: func() error { return errors.Join(publisher.Close(), conn.Close()) },
 	}
+	t.amqpConn = conn
 	// Poisoned messages need a queue of their own, or the fanout exchange drops them.
 	poison, err := wamqp.NewSubscriberWithConnection(config, logger, conn)
 	if err == nil {

@@ -97,8 +97,12 @@ func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logg
 	if err != nil {
 		return nil, err
 	}
-	return &SQLSubscriber{Subscriber: sub}, nil
+	return &SQLSubscriber{Subscriber: sub, closing: make(chan struct{})}, nil
 }
+
+// subscribeRetryInterval is how often a subscription refused by a database
+// that is away is tried again.
+const subscribeRetryInterval = time.Second
 
 // SQLSubscriber is a watermill-sql subscriber whose Close returns once the
 // channels it gave out are closed, as Watermill's subscribers promise:
@@ -106,23 +110,42 @@ func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logg
 // returned.
 type SQLSubscriber struct {
 	*wsql.Subscriber
-	mu     sync.Mutex
-	opened []<-chan *message.Message
+	mu        sync.Mutex
+	opened    []<-chan *message.Message
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
-// Subscribe subscribes to topic.
+// Subscribe subscribes to topic. Subscribing creates the topic's tables
+// first; while the database is away (sqldb.Transient) that is tried again
+// every second until ctx ends or the subscriber closes: a cut at the moment
+// a router subscribes waits for the database, as a running subscription
+// does, instead of stopping the router.
 func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	messages, err := s.Subscriber.Subscribe(ctx, topic)
-	if err == nil {
-		s.mu.Lock()
-		s.opened = append(s.opened, messages)
-		s.mu.Unlock()
+	for {
+		messages, err := s.Subscriber.Subscribe(ctx, topic)
+		if err == nil {
+			s.mu.Lock()
+			s.opened = append(s.opened, messages)
+			s.mu.Unlock()
+			return messages, nil
+		}
+		if !sqldb.Transient(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-s.closing:
+			return nil, err
+		case <-time.After(subscribeRetryInterval):
+		}
 	}
-	return messages, err
 }
 
 // Close stops every subscription and waits for their channels to close.
 func (s *SQLSubscriber) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	err := s.Subscriber.Close()
 	s.mu.Lock()
 	opened := s.opened

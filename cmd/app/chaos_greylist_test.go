@@ -112,7 +112,8 @@ func greylistScenario(t *testing.T, backend testenv.Backend, pubsub string) {
 	for _, u := range lost {
 		assert.NotContains(t, poisoned, u.Email)
 		require.Equal(t, http.StatusCreated, u.Status)
-		assert.True(t, api.HasSignupPoints(u.ID), "%s still gets its points", u.Email)
+		assert.Eventually(t, func() bool { return api.HasSignupPoints(u.ID) }, e2e.EffectsTimeout, e2e.Poll,
+			"%s still gets its points", u.Email)
 	}
 	assert.Equal(t, "no messages waiting for a retry\n", d.Operator(t, "retries", "list"))
 	proc.Stop(t)

@@ -342,6 +342,7 @@ func TestChaos_SIGTERMInFlight(t *testing.T) {
 		t.Run(pubsub, func(t *testing.T) {
 			chaosParallel(t)
 			e := newChaosEnv(t, pubsub, chaosProxies{})
+			e.Vars["BCRYPT_COST"] = e2e.ReleaseBcryptCost // requests wait for their hash
 			users := e.users("sigterm", 0, chaosSize.inFlight)
 			proc, api := e.Serve(t)
 

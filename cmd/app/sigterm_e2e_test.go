@@ -43,6 +43,7 @@ func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)
+			d.Vars["BCRYPT_COST"] = e2e.ReleaseBcryptCost // requests wait for their hash
 			proc, api := d.Serve(t)
 
 			users := newUsers("term", e2e.RunID(), inFlight)

@@ -29,6 +29,13 @@ const (
 	SignupPoints = 100
 	// UnreachableAMQP is AMQP_URL of the transports that must not use RabbitMQ.
 	UnreachableAMQP = "amqp://guest:guest@127.0.0.1:1/"
+	// FastBcryptCost is BCRYPT_COST of the service under test: bcrypt's
+	// minimum, which the test binary accepts (tag e2e_fast_hash), so that
+	// hashing does not take most of the machine. A test whose requests must
+	// wait for their hash sets ReleaseBcryptCost.
+	FastBcryptCost = "4"
+	// ReleaseBcryptCost is the lowest cost a release build accepts.
+	ReleaseBcryptCost = "10"
 )
 
 // Environ is the service's environment: every variable it reads is set, to
@@ -43,7 +50,7 @@ func Environ(vars map[string]string) []string {
 		"SMTP_URL":         "",
 		"MAIL_FROM":        MailFrom,
 		"HTTP_ADDR":        "127.0.0.1:0",
-		"BCRYPT_COST":      "10",
+		"BCRYPT_COST":      FastBcryptCost,
 		"SIGNUP_POINTS":    fmt.Sprint(SignupPoints),
 		// Up to 200 registrations at once wait for their turn to hash: the
 		// bounded queue has tests of its own.
@@ -59,6 +66,7 @@ func Environ(vars map[string]string) []string {
 		"VERIFY_URL":              "",
 		"VERIFY_TTL":              "",
 		"ADMIN_TOKEN":             "",
+		"METRICS_ADDR":            "", // on the API's listener
 	}
 	for k, v := range vars {
 		all[k] = v

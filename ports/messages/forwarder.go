@@ -32,7 +32,7 @@ type ForwarderConfig struct {
 // its own, started once every handler has subscribed.
 func NewForwarder(cfg ForwarderConfig) (*forwarder.Forwarder, error) {
 	wlogger := watermill.NewSlogLogger(cfg.Logger)
-	outbox, err := watermillsql.NewWokenSQLSubscriber(cfg.DB, cfg.Wakeup, "forwarder", transport.OutboxTopic, wlogger)
+	outbox, err := watermillsql.NewWokenSQLSubscriber(cfg.DB, cfg.Wakeup, transport.OutboxGroup, transport.OutboxTopic, wlogger)
 	if err != nil {
 		return nil, err
 	}

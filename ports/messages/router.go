@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
@@ -46,6 +47,9 @@ type RouterConfig struct {
 	// Retry is the quick retries of one delivery; a field left zero takes
 	// DefaultRetryPolicy's value.
 	Retry RetryPolicy
+	// Metrics takes Watermill's series of the handlers (see instrument);
+	// nil: none.
+	Metrics prometheus.Registerer
 	// Tracing makes a span of each attempt, a child of the publisher's.
 	Tracing transport.Tracing
 }
@@ -157,6 +161,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	if err != nil {
 		return nil, err
 	}
+	measure := p.instrument(router)
 	router.AddMiddleware(
 		p.abortOnStop,
 		p.continueTrace,
@@ -164,6 +169,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 		middleware.CorrelationID,
 		poison,
 		cfg.Retries.Middleware,
+		measure, // a delivery's time, its quick retries included
 		// No quick retry for a failure of this message alone: the retry
 		// queue waits minutes, not seconds.
 		middleware.Retry{

@@ -23,10 +23,6 @@ import (
 	"github.com/onboard/onboard/ports/messages"
 )
 
-type everyUser struct{}
-
-func (everyUser) HoldsUser(context.Context, string) (bool, error) { return true, nil }
-
 // flakyHandler fails its first attempt, then succeeds; it keeps the span
 // of each attempt's context.
 type flakyHandler struct {

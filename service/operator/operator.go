@@ -1,6 +1,7 @@
 // Package operator is onboard's command line: its help, and the operator's
 // subcommands that list and requeue poisoned messages, list the retries,
-// and show and rebuild the read models.
+// show and rebuild the read models, and check the health of a running
+// service.
 package operator
 
 import (
@@ -25,6 +26,9 @@ const commandTimeout = 16 * time.Second
 // Run runs the subcommand args (a Command line), configured like the
 // service, writing its answer to out.
 func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) error {
+	if len(args) == 1 && args[0] == "healthcheck" {
+		return healthcheck(ctx, cfg.HTTPAddr, out)
+	}
 	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections") {
 		return ErrUsage
 	}

@@ -24,6 +24,8 @@ usage:
   onboard projections rebuild users
                                 replay the events into a new users table and
                                 swap it in, while the service runs
+  onboard healthcheck           GET /healthz of the service on this host
+                                (HTTP_ADDR's port): exit 0 on 200, else 1
   onboard version               print the build's version
   onboard help                  print this help (also -h, --help)
 
@@ -63,6 +65,7 @@ func ParseArgs(args []string) (Kind, error) {
 	case len(args) == 2 && (args[0] == "poison" || args[0] == "retries") && args[1] == "list",
 		len(args) == 3 && args[0] == "poison" && args[1] == "requeue",
 		len(args) == 2 && args[0] == "projections" && args[1] == "status",
+		len(args) == 1 && args[0] == "healthcheck",
 		len(args) == 3 && args[0] == "projections" && args[1] == "rebuild" && args[2] == "users":
 		return Command, nil
 	}

@@ -31,6 +31,7 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"retries", "list"}, Command},
 		{[]string{"projections", "status"}, Command},
 		{[]string{"projections", "rebuild", "users"}, Command},
+		{[]string{"healthcheck"}, Command},
 	} {
 		got, err := ParseArgs(tt.args)
 		require.NoError(t, err, "%q", tt.args)
@@ -40,6 +41,7 @@ func TestParseArgs(t *testing.T) {
 		{"serve"}, {"poison"}, {"poison", "requeue"}, {"poison", "list", "x"}, {"poison", "requeue", "1", "2"},
 		{"retries"}, {"retries", "requeue", "1"}, {"-v"}, {"--help=1"},
 		{"version", "x"}, {"projections"}, {"projections", "rebuild"}, {"projections", "rebuild", "points"}, {"projections", "status", "x"},
+		{"healthcheck", "now"},
 	} {
 		_, err := ParseArgs(args)
 		assert.ErrorIs(t, err, ErrUsage, "%q", args)

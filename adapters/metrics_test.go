@@ -1,0 +1,78 @@
+package adapters_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+func newTestMetrics(t *testing.T) (*adapters.Metrics, *prometheus.Registry) {
+	t.Helper()
+	registry := prometheus.NewRegistry()
+	m, err := adapters.NewMetrics(registry)
+	require.NoError(t, err)
+	return m, registry
+}
+
+// A grant is counted once it is written: a repeated grant writes nothing.
+// A claim is counted when taken over from a holder whose lease ran out.
+func TestMetrics_CountGrantsAndTakenOverClaims(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := migratedDB(t, backend)
+		m, registry := newTestMetrics(t)
+		ctx := testTimeoutCtx(t)
+		ledger := adapters.NewPointsLedger(db.DB).WithMetrics(m)
+		entry := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: time.Now()}
+		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
+		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
+		require.NoError(t, ledger.Grant(ctx, "user-2", entry))
+
+		dedup := adapters.NewDeduplicator(db.DB).WithMetrics(m)
+		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
+			VALUES ('H', 'crashed', 'claimed', ?)`), time.Now().Add(-time.Second).UnixMilli())
+		require.NoError(t, err)
+		effect := func(context.Context) error { return nil }
+		require.NoError(t, dedup.Once(ctx, "H", "crashed", effect))
+		require.NoError(t, dedup.Once(ctx, "H", "fresh", effect))
+
+		require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(`
+# HELP onboard_dedup_claims_taken_over_total Claims of an effect (an email) taken over after their lease ran out, by handler.
+# TYPE onboard_dedup_claims_taken_over_total counter
+onboard_dedup_claims_taken_over_total{handler="H"} 1
+# HELP onboard_points_grants_total Points ledger entries written, by reason; a repeated grant is not counted.
+# TYPE onboard_points_grants_total counter
+onboard_points_grants_total{reason="signup"} 2
+`), "onboard_dedup_claims_taken_over_total", "onboard_points_grants_total"))
+	})
+}
+
+// Each wait for a turn of the hasher is observed, a turn at once included.
+func TestMetrics_HashWaits(t *testing.T) {
+	m, registry := newTestMetrics(t)
+	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, Waits: m.HashWaits})
+	require.NoError(t, err)
+	hash, err := h.Hash(context.Background(), "correct horse")
+	require.NoError(t, err)
+	_, err = h.Matches(context.Background(), hash, "correct horse")
+	require.NoError(t, err)
+	families, err := registry.Gather()
+	require.NoError(t, err)
+	var count uint64
+	for _, f := range families {
+		if f.GetName() == "onboard_password_hash_wait_seconds" {
+			count = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	assert.Equal(t, uint64(2), count)
+}

@@ -1,0 +1,83 @@
+package deploy
+
+import (
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"github.com/onboard/onboard/service"
+)
+
+// composeService is the part of a docker-compose.yml service checked here.
+type composeService struct {
+	Profiles    []string          `json:"profiles"`
+	Build       string            `json:"build"`
+	Image       string            `json:"image"`
+	Environment map[string]string `json:"environment"`
+	Ports       []string          `json:"ports"`
+	DependsOn   map[string]struct {
+		Condition string `json:"condition"`
+	} `json:"depends_on"`
+	Healthcheck *struct {
+		Test []string `json:"test"`
+	} `json:"healthcheck"`
+}
+
+// docker-compose.yml runs the service under the profile app, built from the
+// Dockerfile, once PostgreSQL and RabbitMQ are healthy, with a configuration
+// it accepts that names them; `docker compose up` alone still starts the
+// servers the tests use, and only those.
+func TestCompose_TheServiceOnPostgresAndRabbitMQ(t *testing.T) {
+	data, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]composeService `json:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &compose))
+
+	for name, s := range compose.Services {
+		if name != "onboard" {
+			assert.Empty(t, s.Profiles, "%s starts without a profile", name)
+			assert.NotNil(t, s.Healthcheck, "%s has a health check for --wait", name)
+		}
+	}
+	app, ok := compose.Services["onboard"]
+	require.True(t, ok, "docker-compose.yml runs the service")
+	assert.Equal(t, []string{"app"}, app.Profiles)
+	assert.Equal(t, ".", app.Build, "built from the Dockerfile")
+	require.Len(t, app.DependsOn, 2)
+	for _, dependency := range []string{"postgres", "rabbitmq"} {
+		assert.Equal(t, "service_healthy", app.DependsOn[dependency].Condition, dependency)
+		assert.NotNil(t, compose.Services[dependency].Healthcheck, dependency)
+	}
+
+	for name := range app.Environment {
+		assert.True(t, isVariable(name), "the service reads %s", name)
+	}
+	cfg, err := service.LoadConfig(func(name string) string { return app.Environment[name] })
+	require.NoError(t, err)
+	assert.Equal(t, "amqp", cfg.PubSub)
+	for variable, host := range map[string]string{cfg.DatabaseURL: "postgres", cfg.AMQPURL: "rabbitmq"} {
+		u, err := url.Parse(variable)
+		require.NoError(t, err)
+		assert.Equal(t, host, u.Hostname(), "the compose network's name of the server")
+	}
+	require.Len(t, app.Ports, 1)
+	assert.True(t, strings.HasSuffix(app.Ports[0], ":"+strings.TrimPrefix(cfg.HTTPAddr, ":")),
+		"%s publishes HTTP_ADDR's port", app.Ports[0])
+}
+
+// isVariable reports whether the service reads the variable name.
+func isVariable(name string) bool {
+	for _, v := range service.Variables {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,337 @@
+package ports_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/api"
+	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/query"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/apitest"
+	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/ports"
+)
+
+// Every route the handler serves, /metrics included, is an operation of
+// the contract, and every operation of the contract a route.
+func TestContract_RoutesAreItsOperations(t *testing.T) {
+	handler, err := ports.NewHandler(app.Application{}, ports.HTTPConfig{
+		Ready: func(context.Context) error { return nil }, IdempotencySecret: bytes.Repeat([]byte{7}, 32),
+		MetricsHandler: promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}),
+	})
+	require.NoError(t, err)
+	contract, err := apitest.Load()
+	require.NoError(t, err)
+	routes := routesOf(handler)
+	require.Contains(t, routes, "GET /metrics")
+
+	for _, route := range routes {
+		assert.Contains(t, contract.Operations(), route, "a route the contract does not document")
+	}
+	for _, op := range contract.Operations() {
+		assert.Contains(t, routes, op, "an operation of the contract no route serves")
+	}
+}
+
+// routesOf lists the routes of a handler of NewHandler as the contract
+// names operations: "GET /users/{id}".
+func routesOf(handler http.Handler) []string {
+	var routes []string
+	for _, r := range ports.Routes(handler) {
+		parts := strings.Split(r.Path, "/")
+		for i, part := range parts {
+			if name, ok := strings.CutPrefix(part, ":"); ok {
+				parts[i] = "{" + name + "}"
+			}
+		}
+		routes = append(routes, r.Method+" "+strings.Join(parts, "/"))
+	}
+	slices.Sort(routes)
+	return routes
+}
+
+// clock is a settable time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+const contractAdminToken = "contract-admin-token-0123456789"
+
+// contractAPI is the API over the real users' commands and queries on
+// SQLite, at the time of a settable clock, with its metrics; every
+// exchange is checked against the contract.
+type contractAPI struct {
+	validator *apitest.Validator
+	handler   http.Handler
+	clock     *clock
+	key       domain.VerificationKey
+	ledger    adapters.PointsLedger
+}
+
+func newContractAPI(t *testing.T) *contractAPI {
+	t.Helper()
+	db := testenv.MigratedDB(t, testenv.Backend{Name: "sqlite", URL: testenv.SQLiteDatabase})
+	outbox, err := watermillsql.NewSQLSubscriber(db.DB, "forwarder", watermill.NopLogger{})
+	require.NoError(t, err)
+	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
+	require.NoError(t, outbox.Close())
+	users := adapters.NewUserStore(db.DB, slog.New(slog.DiscardHandler))
+	_, err = users.ReadModel().Prepare(testenv.Context(t))
+	require.NoError(t, err)
+	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	a := &contractAPI{
+		validator: apitest.New(t),
+		clock:     &clock{now: time.Now().Truncate(time.Microsecond)},
+		key:       domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
+		ledger:    adapters.NewPointsLedger(db.DB),
+	}
+	application := app.Application{
+		Commands: app.Commands{
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, a.clock.Now),
+			VerifyEmail:              command.NewVerifyEmailHandler(users, a.key, a.clock.Now),
+			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, a.clock.Now),
+			ChangeEmail: command.NewChangeEmailHandler(users, hasher,
+				adapters.NewPasswordFailures(db.DB, command.PasswordFailureWindow), a.clock.Now),
+		},
+		Queries: app.Queries{
+			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
+			UserByEmail:   query.NewUserByEmailHandler(users.ReadModel()),
+			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), a.ledger),
+		},
+	}
+	registry := prometheus.NewRegistry()
+	metrics, err := ports.NewHTTPMetrics(registry)
+	require.NoError(t, err)
+	handler, err := ports.NewHandler(application, ports.HTTPConfig{
+		Ready: func(context.Context) error { return nil }, IdempotencySecret: bytes.Repeat([]byte{7}, 32),
+		AdminToken: contractAdminToken, Metrics: metrics,
+		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+	})
+	require.NoError(t, err)
+	a.handler = a.validator.Handler(handler)
+	return a
+}
+
+// do sends a request; a body that starts with { is JSON.
+func (a *contractAPI) do(method, target, body string, header map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if strings.HasPrefix(body, "{") {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for name, value := range header {
+		req.Header.Set(name, value)
+	}
+	rec := httptest.NewRecorder()
+	a.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// register registers a user and returns its id.
+func (a *contractAPI) register(t *testing.T, email string) string {
+	t.Helper()
+	rec := a.do(http.MethodPost, "/users", `{"name":"Ada Lovelace","email":"`+email+`","password":"correct horse battery"}`, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	var user struct{ ID string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &user))
+	return user.ID
+}
+
+// token is the token of a verification link of the user's address that
+// expires after ttl.
+func (a *contractAPI) token(id, email string, ttl time.Duration) string {
+	return a.key.Token(id, domain.EmailKey(email), a.clock.Now().Add(ttl))
+}
+
+// TestContract_EveryOperation drives every operation the handler serves,
+// through the answers a client meets most, against the contract; then
+// checks that none was left out.
+func TestContract_EveryOperation(t *testing.T) {
+	a := newContractAPI(t)
+	t.Run("users", a.tourUsers)
+	t.Run("verification", a.tourVerification)
+	t.Run("pages", a.tourPages)
+	t.Run("operations", a.tourOperations)
+	assert.Empty(t, a.validator.Unreached(), "every operation was exercised")
+}
+
+func (a *contractAPI) tourUsers(t *testing.T) {
+	body := `{"name":"Ada Lovelace","email":"Ada@Example.com","password":"correct horse battery","locale":"de"}`
+	key := map[string]string{"Idempotency-Key": "contract-ada"}
+	first := a.do(http.MethodPost, "/users", body, key)
+	require.Equal(t, http.StatusCreated, first.Code, first.Body.String())
+	again := a.do(http.MethodPost, "/users", body, key)
+	require.Equal(t, http.StatusCreated, again.Code, again.Body.String())
+	assert.JSONEq(t, first.Body.String(), again.Body.String())
+	user := first.Header().Get("Location")
+	var ada struct{ ID string }
+	require.NoError(t, json.Unmarshal(first.Body.Bytes(), &ada))
+	require.Equal(t, "/users/"+ada.ID, user)
+
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		assert.Equal(t, http.StatusOK, a.do(method, user, "", nil).Code)
+		assert.Equal(t, http.StatusOK, a.do(method, user+"/points", "", nil).Code)
+	}
+	require.NoError(t, a.ledger.Grant(testenv.Context(t), ada.ID,
+		domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: a.clock.Now()}))
+	points := a.do(http.MethodGet, user+"/points", "", nil)
+	assert.Equal(t, http.StatusOK, points.Code)
+	assert.Contains(t, points.Body.String(), `"balance":100`)
+	assert.Equal(t, http.StatusNotFound, a.do(http.MethodGet, "/users/0190f5c4-7b9e-7000-8000-000000000001", "", nil).Code)
+
+	admin := map[string]string{"Authorization": "Bearer " + contractAdminToken}
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		assert.Equal(t, http.StatusOK, a.do(method, "/users?email=ADA@example.com", "", admin).Code)
+	}
+	assert.Equal(t, http.StatusNotFound, a.do(http.MethodGet, "/users?email=nobody@example.com", "", admin).Code)
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, "/users?email=ada@example.com", "", nil).Code)
+
+	change := func(ifMatch, email, password string) *httptest.ResponseRecorder {
+		return a.do(http.MethodPut, user+"/email", `{"email":"`+email+`","password":"`+password+`"}`,
+			map[string]string{"If-Match": ifMatch})
+	}
+	assert.Equal(t, http.StatusForbidden, change(`"1"`, "lovelace@example.org", "wrong password 123").Code)
+	assert.Equal(t, http.StatusPreconditionFailed, change(`"7"`, "lovelace@example.org", "correct horse battery").Code)
+	assert.Equal(t, http.StatusUnprocessableEntity, change(`"1"`, "ada@example.com", "correct horse battery").Code)
+	changed := change(`"1"`, "lovelace@example.org", "correct horse battery")
+	require.Equal(t, http.StatusOK, changed.Code, changed.Body.String())
+	assert.Equal(t, `"2"`, changed.Header().Get("ETag"))
+}
+
+func (a *contractAPI) tourVerification(t *testing.T) {
+	id := a.register(t, "grace@example.com")
+	verify := "/users/" + id + "/email-verification"
+
+	expired := a.do(http.MethodPost, verify, `{"token":"`+a.token(id, "grace@example.com", -time.Second)+`"}`, nil)
+	assert.Equal(t, http.StatusGone, expired.Code, expired.Body.String())
+	assert.Equal(t, http.StatusUnprocessableEntity, a.do(http.MethodPost, verify, `{"token":"nope"}`, nil).Code)
+	assert.Equal(t, http.StatusUnprocessableEntity, a.do(http.MethodPost, verify, `{}`, nil).Code)
+
+	tooSoon := a.do(http.MethodPost, verify+"/resend", "", nil)
+	assert.Equal(t, http.StatusTooManyRequests, tooSoon.Code, tooSoon.Body.String())
+	a.clock.advance(domain.VerificationEmailInterval + time.Second)
+	resent := a.do(http.MethodPost, verify+"/resend", "", nil)
+	require.Equal(t, http.StatusAccepted, resent.Code, resent.Body.String())
+	assert.Equal(t, `"2"`, resent.Header().Get("ETag"))
+
+	verified := a.do(http.MethodPost, verify, `{"token":"`+a.token(id, "grace@example.com", time.Hour)+`"}`, nil)
+	require.Equal(t, http.StatusOK, verified.Code, verified.Body.String())
+	assert.Contains(t, verified.Body.String(), `"email_verified":true`)
+	assert.Equal(t, http.StatusConflict, a.do(http.MethodPost, verify+"/resend", "", nil).Code)
+}
+
+func (a *contractAPI) tourPages(t *testing.T) {
+	id := a.register(t, "barbara@example.com")
+	link := "/verify-email?" + url.Values{"user": {id}, "token": {a.token(id, "barbara@example.com", time.Hour)}}.Encode()
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		page := a.do(method, link, "", nil)
+		assert.Equal(t, http.StatusOK, page.Code)
+		assert.Contains(t, page.Header().Get("Content-Type"), "text/html")
+	}
+
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	post := func(token string) int {
+		return a.do(http.MethodPost, "/verify-email", url.Values{"user": {id}, "token": {token}}.Encode(), form).Code
+	}
+	assert.Equal(t, http.StatusUnprocessableEntity, post("nope"))
+	assert.Equal(t, http.StatusGone, post(a.token(id, "barbara@example.com", -time.Second)))
+	assert.Equal(t, http.StatusOK, post(a.token(id, "barbara@example.com", time.Hour)))
+}
+
+func (a *contractAPI) tourOperations(t *testing.T) {
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		assert.Equal(t, http.StatusOK, a.do(method, "/healthz", "", nil).Code)
+		assert.Equal(t, http.StatusOK, a.do(method, "/readyz", "", nil).Code)
+		contract := a.do(method, "/openapi.yaml", "", nil)
+		assert.Equal(t, http.StatusOK, contract.Code)
+		assert.Equal(t, ports.OpenAPIContentType, contract.Header().Get("Content-Type"))
+		if method == http.MethodGet {
+			assert.Equal(t, api.OpenAPI(), contract.Body.String(), "the embedded contract, as it is")
+		}
+		assert.Equal(t, http.StatusOK, a.do(method, "/metrics", "", nil).Code)
+	}
+}
+
+// The answers of failures are the contract's too: a panic, a dependency
+// down, a path or a method no route takes, /metrics served elsewhere.
+func TestContract_Failures(t *testing.T) {
+	// newTestHandler's application has no queries: reading a user panics.
+	handler, _ := newTestHandler(t, ports.HTTPConfig{})
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/users/0190f5c4-7b9e-7000-8000-000000000001", nil))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, rec.Body.String())
+
+	down, err := ports.NewHandler(app.Application{}, ports.HTTPConfig{
+		Ready: func(context.Context) error { return errors.New("the database is down") }, IdempotencySecret: bytes.Repeat([]byte{7}, 32),
+	})
+	require.NoError(t, err)
+	down = apitest.New(t).Handler(down)
+	for _, tt := range []struct {
+		method, target string
+		status         int
+	}{
+		{http.MethodGet, "/readyz", http.StatusServiceUnavailable},
+		{http.MethodGet, "/nowhere", http.StatusNotFound},
+		{http.MethodDelete, "/healthz", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/metrics", http.StatusNotFound}, // no MetricsHandler: METRICS_ADDR serves them
+	} {
+		rec := httptest.NewRecorder()
+		down.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+		assert.Equal(t, tt.status, rec.Code, "%s %s: %s", tt.method, tt.target, rec.Body.String())
+	}
+}
+
+// GET /metrics is written as the Prometheus client serves it alone, as on
+// METRICS_ADDR's listener: without the API's headers.
+func TestContract_MetricsAsPrometheusServesThem(t *testing.T) {
+	registry := prometheus.NewRegistry()
+	requests := prometheus.NewCounter(prometheus.CounterOpts{Name: "onboard_contract_test_total", Help: "A counter."})
+	registry.MustRegister(requests)
+	requests.Inc()
+	validator := apitest.New(t)
+	handler := validator.Handler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.True(t, strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4"), rec.Header())
+	assert.Contains(t, rec.Body.String(), "onboard_contract_test_total 1")
+	assert.NotContains(t, validator.Unreached(), "GET /metrics")
+}

@@ -1,0 +1,178 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/ports"
+	"github.com/onboard/onboard/ports/messages"
+)
+
+// serviceMetrics is the service's one registry and the parts that feed it.
+// GET /metrics serves it on the API's listener, or on METRICS_ADDR's.
+type serviceMetrics struct {
+	registry *prometheus.Registry
+	adapters *adapters.Metrics
+	mail     *mail.MailerMetrics
+	http     *ports.HTTPMetrics
+	logger   *slog.Logger
+	// server and listener serve /metrics on METRICS_ADDR; nil when unset.
+	server   *http.Server
+	listener net.Listener
+}
+
+// instrument builds the registry, times the publishes of the transport
+// and returns mailer counting its sends. It listens on METRICS_ADDR when
+// set, so that a bad address fails the start.
+func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, error) {
+	reg := prometheus.NewRegistry()
+	m := &serviceMetrics{registry: reg, logger: s.logger}
+	s.metrics = m
+	database := sqldb.Of(s.db).Name()
+	err := errors.Join(
+		reg.Register(collectors.NewGoCollector()),
+		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
+		reg.Register(collectors.NewDBStatsCollector(s.db, database)),
+		reg.Register(buildInfo(cfg.PubSub, database)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if m.adapters, err = adapters.NewMetrics(reg); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if m.mail, err = mail.NewMailerMetrics(reg); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if m.http, err = ports.NewHTTPMetrics(reg); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if s.transport.Publisher, err = messages.InstrumentPublisher(reg, s.transport.Publisher); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		if m.listener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.handler())
+		m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: writeTimeout}
+		s.startAttrs = append(s.startAttrs, "metrics_addr", m.listener.Addr().String())
+	}
+	return m.mail.Counting(mailer), nil
+}
+
+// watchBacklogs registers the collector of what waits: the outbox, each
+// handler's queue, the retry and the poison queues.
+func (s *Service) watchBacklogs(parts applicationParts) error {
+	var handlers []transport.HandlerTopic
+	for _, h := range parts.eventHandlers {
+		handlers = append(handlers, transport.HandlerTopic{
+			Handler: h.HandlerName(), Topic: transport.EventTopic(transport.Marshaler.Name(h.NewEvent())),
+		})
+	}
+	for _, h := range parts.commandHandlers {
+		handlers = append(handlers, transport.HandlerTopic{
+			Handler: h.HandlerName(), Topic: transport.CommandTopic(transport.Marshaler.Name(h.NewCommand())),
+		})
+	}
+	backlogs, err := transport.NewBacklogCollector(transport.BacklogConfig{
+		Transport: s.transport, DB: s.db, Handlers: handlers, Logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	return s.metrics.registry.Register(backlogs)
+}
+
+// handler serves the registry. A collector that fails leaves its series
+// out and the scrape goes on.
+func (m *serviceMetrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.registry,
+	})
+}
+
+// apiHandler is the handler of GET /metrics on the API's listener: nil
+// when METRICS_ADDR has its own.
+func (m *serviceMetrics) apiHandler() http.Handler {
+	if m.server != nil {
+		return nil
+	}
+	return m.handler()
+}
+
+// start serves METRICS_ADDR, if set, until shutdown; its end goes to errs.
+func (m *serviceMetrics) start(errs chan<- error) {
+	if m != nil && m.server != nil {
+		go func() { errs <- m.server.Serve(m.listener) }()
+	}
+}
+
+// shutdown stops serving METRICS_ADDR, letting scrapes in flight finish.
+func (m *serviceMetrics) shutdown(ctx context.Context) error {
+	if m == nil || m.server == nil {
+		return nil
+	}
+	if err := m.server.Shutdown(ctx); err != nil {
+		return fmt.Errorf("metrics shutdown: %w", err)
+	}
+	return nil
+}
+
+// close releases METRICS_ADDR's listener when the service did not run.
+func (m *serviceMetrics) close() {
+	if m != nil && m.listener != nil {
+		_ = m.listener.Close()
+	}
+}
+
+// MetricsAddr is the address METRICS_ADDR listens on; "" when unset.
+func (s *Service) MetricsAddr() string {
+	if s.metrics == nil || s.metrics.listener == nil {
+		return ""
+	}
+	return s.metrics.listener.Addr().String()
+}
+
+// buildInfo is onboard_build_info: 1, labelled with the build's version,
+// commit and Go version, and the transport and database it runs on.
+func buildInfo(pubsub, database string) prometheus.Collector {
+	version, revision := "unknown", "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		version = info.Main.Version
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "onboard_build_info",
+		Help: "Always 1; the labels describe the build and what it runs on.",
+		ConstLabels: prometheus.Labels{
+			"version": version, "revision": revision, "goversion": runtime.Version(),
+			"transport": pubsub, "database": database,
+		},
+	})
+	g.Set(1)
+	return g
+}

@@ -1,0 +1,155 @@
+package service
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// meteredService is a Service on a SQLite file over the sql transport,
+// running until the test ends.
+type meteredService struct {
+	svc    *Service
+	mailer *recordingMailer
+	stop   func() error
+}
+
+func startMetered(t *testing.T, metricsAddr string) *meteredService {
+	t.Helper()
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service log:\n%s", logs.String())
+		}
+	})
+	mailer := &recordingMailer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := NewService(ctx, Config{
+		PubSub: "sql", DatabaseURL: testenv.SQLiteDatabase(t), HTTPAddr: "127.0.0.1:0", MetricsAddr: metricsAddr,
+		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
+	}, mailer, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(ctx) }()
+	stopped := false
+	m := &meteredService{svc: svc, mailer: mailer, stop: func() error {
+		cancel()
+		if stopped {
+			return nil
+		}
+		stopped = true
+		select {
+		case err := <-runErr:
+			return err
+		case <-time.After(serviceWait):
+			t.Error("the service did not stop")
+			return nil
+		}
+	}}
+	t.Cleanup(func() { _ = m.stop() })
+	select {
+	case <-svc.handlers.Running():
+	case err := <-runErr:
+		runErr <- err // for the cleanup
+		t.Fatalf("the service stopped at start: %v", err)
+	case <-time.After(serviceWait):
+		t.Fatal("the handlers router did not start")
+	}
+	return m
+}
+
+// httpGet answers GET url: its status and body, or the error.
+func httpGet(url string) (int, string, error) {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// After a registration, /metrics on the API's listener shows its effects
+// and the backlogs drained, and promlint (promtool check metrics) finds
+// nothing to say.
+func TestService_MetricsOnTheAPIListener(t *testing.T) {
+	s := startMetered(t, "")
+	api := "http://" + s.svc.Addr()
+	resp, err := http.Post(api+"/users", "application/json",
+		strings.NewReader(`{"name":"Ada Lovelace","email":"ada@example.com","password":"correct horse battery"}`))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	var text string
+	require.Eventually(t, func() bool {
+		status, body, err := httpGet(api + "/metrics")
+		text = body
+		return err == nil && status == http.StatusOK &&
+			strings.Contains(body, `onboard_emails_sent_total{handler="`+event.SendWelcomeEmailName+`"} 1`) &&
+			strings.Contains(body, `onboard_points_grants_total{reason="signup"} 1`) &&
+			strings.Contains(body, "onboard_outbox_pending_messages 0") &&
+			strings.Contains(body, `onboard_handler_backlog_messages{handler="`+event.SendWelcomeEmailName+`"} 0`)
+	}, serviceWait, 50*time.Millisecond, "the effects and the drained backlogs show")
+	for _, want := range []string{
+		`onboard_build_info{database="sqlite",goversion="go`,
+		`onboard_registrations_total{outcome="created"} 1`,
+		`onboard_http_request_duration_seconds_count{method="POST",route="/users"} 1`,
+		`onboard_handler_execution_time_seconds_count{handler_name="` + event.SeedSignupPointsName + `",success="true"} 1`,
+		`onboard_retry_queue_messages{handler="` + event.SendWelcomeEmailName + `"} 0`,
+		"onboard_poison_queue_messages 0",
+		`onboard_backlog_up{source="handlers"} 1`,
+		"onboard_password_hash_wait_seconds_count 1",
+		"go_goroutines ",
+		"process_cpu_seconds_total ",
+	} {
+		assert.Contains(t, text, want)
+	}
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems, "promtool check metrics")
+}
+
+// METRICS_ADDR serves /metrics on a listener of its own, which stops with
+// the service; the API's listener then answers 404.
+func TestService_MetricsAddrServesMetricsApart(t *testing.T) {
+	s := startMetered(t, "127.0.0.1:0")
+	require.NotEmpty(t, s.svc.MetricsAddr())
+	status, body, err := httpGet("http://" + s.svc.MetricsAddr() + "/metrics")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "onboard_build_info{")
+	status, _, err = httpGet("http://" + s.svc.MetricsAddr() + "/users")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, status, "the metrics listener serves nothing else")
+	status, _, err = httpGet("http://" + s.svc.Addr() + "/metrics")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, status, "no /metrics on the API's listener")
+
+	require.NoError(t, s.stop())
+	_, _, err = httpGet("http://" + s.svc.MetricsAddr() + "/metrics")
+	assert.Error(t, err, "the metrics listener stops with the service")
+}
+
+func TestLoadConfig_MetricsAddr(t *testing.T) {
+	cfg, err := LoadConfig(env(nil))
+	require.NoError(t, err)
+	assert.Empty(t, cfg.MetricsAddr, "on the API's listener by default")
+	cfg, err = LoadConfig(env(map[string]string{"METRICS_ADDR": ":9090"}))
+	require.NoError(t, err)
+	assert.Equal(t, ":9090", cfg.MetricsAddr)
+	_, err = LoadConfig(env(map[string]string{"METRICS_ADDR": "9090"}))
+	assert.ErrorContains(t, err, "METRICS_ADDR")
+}
