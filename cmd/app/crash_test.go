@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
@@ -30,7 +32,11 @@ func TestE2E_KillAfter201(t *testing.T) {
 
 	proc, api := d.Serve(t)
 	for i, u := range users[:kills] {
-		users[i] = api.MustRegister(t, u)
+		requestID := "crash-" + strconv.Itoa(i)
+		r, err := api.Register(u, http.Header{"X-Request-Id": {requestID}})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusCreated, r.Status, r.String())
+		users[i].ID = r.ID()
 		proc.Kill(t) // right after the 201
 		t.Logf("kill %d: %d email(s) to %s before the kill", i+1, d.SMTP.CountTo(u.Email), u.Email)
 
@@ -41,6 +47,10 @@ func TestE2E_KillAfter201(t *testing.T) {
 		require.Eventually(t, func() bool { return hasEffectsOnce(d.SMTP, api, users[i]) }, e2eCrashEffectsTimeout, e2e.Poll,
 			"kill %d: one email to %s and %d points after the restart", i+1, u.Email, e2e.SignupPoints)
 		t.Logf("kill %d: effects done %s after the restart", i+1, time.Since(started).Round(time.Millisecond))
+		// The email arrives before its handler records it as sent: the next
+		// kill must find this registration's handlers done, not in between.
+		require.Eventually(t, func() bool { return handledAll(proc, requestID) }, e2e.EffectsTimeout, e2e.Poll,
+			"kill %d: both handlers logged the registration handled", i+1)
 	}
 
 	// A last registration on the last process: once its effects are in, the
@@ -55,6 +65,19 @@ func TestE2E_KillAfter201(t *testing.T) {
 	users[kills+1] = api.MustRegister(t, users[kills+1])
 	assertEachOnce(t, d.SMTP, api, users)
 	proc.Stop(t)
+}
+
+// handledAll reports whether proc logged "message handled" by each event
+// handler for the registration sent with X-Request-ID requestID.
+func handledAll(proc *e2e.Process, requestID string) bool {
+	done := map[string]bool{}
+	for _, record := range proc.Stdout.JSONLines() {
+		if handler, _ := record["handler"].(string); record["msg"] == "message handled" &&
+			record["client_request_id"] == requestID {
+			done[handler] = true
+		}
+	}
+	return done[event.SendWelcomeEmailName] && done[event.SeedSignupPointsName]
 }
 
 // hasEffectsOnce: exactly one email and one grant of the signup points.
