@@ -7,17 +7,17 @@ import "time"
 // The fault scenarios, short, for `make chaos-short`; `make chaos` runs them
 // at full size (chaos_full_test.go).
 var chaosSize = chaosSizes{
-	killLoad:    40,
+	killLoad:    20,
 	kills:       1,
-	brokerLoad:  40,
+	brokerLoad:  20,
 	brokerCut:   3 * time.Second,
-	dbLoad:      40,
+	dbLoad:      20,
 	dbCut:       3 * time.Second,
-	smtpLoad:    40,
+	smtpLoad:    20,
 	smtpCut:     3 * time.Second,
-	replicaLoad: 40,
+	replicaLoad: 20,
 	inFlight:    40,
-	greyLoad:    40,
+	greyLoad:    20,
 	greyRefused: 4,
 	parallel:    true,
 	recovery:    10 * time.Second,
