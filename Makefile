@@ -54,13 +54,14 @@ test: ## Run every test with the race detector, then a summary.
 	go build -o $(TEST_SUMMARY) ./internal/testsummary
 	go test -tags chaos,chaos_short -race -count=1 -p 4 -timeout 20m -json ./... 2>&1 | $(TEST_SUMMARY)
 
-# The fast tier: every test that needs no service, packages in parallel.
+# The fast tier: every test that needs no service, packages in parallel
+# (4 at once: a test binary links while others run).
 # -short skips the integration tests whatever TEST_* variables are set (and
 # REQUIRE_SERVICES), and the end-to-end tests that run the built binary; the
 # fault scenarios are not built (no chaos tag). Results are cached as usual.
 test-unit: ## Run the tests that need no service (-short, under a minute), then a summary.
 	go build -o $(TEST_SUMMARY) ./internal/testsummary
-	go test -short -race -timeout 5m -json ./... 2>&1 | $(TEST_SUMMARY)
+	go test -short -race -p 4 -timeout 5m -json ./... 2>&1 | $(TEST_SUMMARY)
 
 # Benchmarks of the hot paths beside bcrypt, on every database whose URL is
 # set; with PostgreSQL and RabbitMQ, the backlog drain and the idle cost too.
