@@ -53,20 +53,7 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 		return nil
 	})}, nil)
 	require.NoError(t, err)
-	stopped := make(chan error, 1)
-	go func() { stopped <- router.Run(context.Background()) }()
-	t.Cleanup(func() {
-		stop()
-		assert.NoError(t, router.Close())
-		assert.NoError(t, <-stopped)
-	})
-	select {
-	case <-router.Running():
-	case err := <-stopped:
-		t.Fatalf("router stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("router did not start")
-	}
+	runRouter(t, router, stop)
 
 	msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: uuid.NewString()})
 	require.NoError(t, err)

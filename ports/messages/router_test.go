@@ -1,9 +1,11 @@
 package messages_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/onboard/onboard/ports/messages"
@@ -34,5 +36,25 @@ func TestRetryPolicy_Validate(t *testing.T) {
 				assert.ErrorContains(t, err, "retry policy")
 			}
 		})
+	}
+}
+
+// runRouter runs router until the test ends, then calls stop (the
+// service's stopping signal) and closes it; it returns once the router runs.
+func runRouter(t *testing.T, router *message.Router, stop func()) {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() { stopped <- router.Run(context.Background()) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, router.Close())
+		assert.NoError(t, <-stopped)
+	})
+	select {
+	case <-router.Running():
+	case err := <-stopped:
+		t.Fatalf("router stopped at start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("router did not start")
 	}
 }

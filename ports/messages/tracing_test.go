@@ -57,20 +57,7 @@ func runTracedRouter(t *testing.T, tracing transport.Tracing, handler cqrs.Event
 		Retry: messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 	}, []cqrs.EventHandler{handler}, nil)
 	require.NoError(t, err)
-	stopped := make(chan error, 1)
-	go func() { stopped <- router.Run(context.Background()) }()
-	t.Cleanup(func() {
-		stop()
-		assert.NoError(t, router.Close())
-		assert.NoError(t, <-stopped)
-	})
-	select {
-	case <-router.Running():
-	case err := <-stopped:
-		t.Fatalf("router stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("router did not start")
-	}
+	runRouter(t, router, stop)
 	return tr
 }
 
