@@ -44,7 +44,8 @@ func Transient(err error) bool {
 		return false
 	}
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) || pgconn.Timeout(err) {
+	if errors.As(err, &connectErr) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) { // a connection pgx closed as its socket went away
 		return true
 	}
 	if errors.Is(err, mysql.ErrInvalidConn) {

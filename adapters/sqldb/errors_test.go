@@ -1,9 +1,12 @@
 package sqldb_test
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -60,6 +63,13 @@ func TestTransient_UnreachableDatabase(t *testing.T) {
 		require.Error(t, err, url)
 		assert.True(t, sqldb.Transient(err), "%s: a server that does not answer may come back: %v", url, err)
 	}
+}
+
+// pgx's "conn closed": a connection it closed when its socket went away,
+// as a database cut leaves it (seen wrapped by watermill-sql's Subscribe).
+func TestTransient_ConnectionClosedByPgx(t *testing.T) {
+	assert.True(t, sqldb.Transient(fmt.Errorf("cannot subscribe topic outbox: %w", pgconn.ErrConnClosed)))
+	assert.False(t, sqldb.Transient(errors.New("conn closed")), "the text alone is no evidence")
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

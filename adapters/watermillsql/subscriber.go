@@ -97,7 +97,7 @@ func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logg
 	if err != nil {
 		return nil, err
 	}
-	return &SQLSubscriber{Subscriber: sub, closing: make(chan struct{})}, nil
+	return &SQLSubscriber{Subscriber: sub, db: db, closing: make(chan struct{})}, nil
 }
 
 // subscribeRetryInterval is how often a subscription refused by a database
@@ -110,6 +110,7 @@ const subscribeRetryInterval = time.Second
 // returned.
 type SQLSubscriber struct {
 	*wsql.Subscriber
+	db        *sql.DB
 	mu        sync.Mutex
 	opened    []<-chan *message.Message
 	closing   chan struct{}
@@ -117,10 +118,11 @@ type SQLSubscriber struct {
 }
 
 // Subscribe subscribes to topic. Subscribing creates the topic's tables
-// first; while the database is away (sqldb.Transient) that is tried again
-// every second until ctx ends or the subscriber closes: a cut at the moment
-// a router subscribes waits for the database, as a running subscription
-// does, instead of stopping the router.
+// first; while the database is away (a sqldb.Transient error, or any error
+// while a ping fails) that is tried again every second until ctx ends or
+// the subscriber closes: a cut at the moment a router subscribes waits for
+// the database, as a running subscription does, instead of stopping the
+// router.
 func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	for {
 		messages, err := s.Subscriber.Subscribe(ctx, topic)
@@ -130,7 +132,7 @@ func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 			s.mu.Unlock()
 			return messages, nil
 		}
-		if !sqldb.Transient(err) {
+		if !sqldb.Transient(err) && s.reachable(ctx) {
 			return nil, err
 		}
 		select {
@@ -141,6 +143,13 @@ func (s *SQLSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 		case <-time.After(subscribeRetryInterval):
 		}
 	}
+}
+
+// reachable reports whether the database answers a ping within a second.
+func (s *SQLSubscriber) reachable(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return s.db.PingContext(ctx) == nil
 }
 
 // Close stops every subscription and waits for their channels to close.

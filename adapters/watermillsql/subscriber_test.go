@@ -24,7 +24,17 @@ import (
 // A subscription asked for while the database hangs up on every
 // connection waits for it, instead of failing the router that asked: once
 // the database answers again, the subscription opens and delivers.
+// The database may go away with connections open in the pool (pgx then
+// answers "conn closed" on them) or before any was opened.
 func TestSQLSubscriber_SubscribeWaitsForTheDatabase(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no connection yet", true: "pooled connections cut"}[pooled], func(t *testing.T) {
+			subscribeWaitsForTheDatabase(t, pooled)
+		})
+	}
+}
+
+func subscribeWaitsForTheDatabase(t *testing.T, pooled bool) {
 	dbURL := testenv.PostgresDatabase(t)
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)
@@ -33,6 +43,11 @@ func TestSQLSubscriber_SubscribeWaitsForTheDatabase(t *testing.T) {
 	db, err := sql.Open("pgx", u.String())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	if pooled {
+		gate.open()
+		require.NoError(t, db.PingContext(testenv.Context(t)))
+		gate.cut()
+	}
 
 	subscriber, err := watermillsql.NewSQLSubscriber(db, "waits", watermill.NopLogger{})
 	require.NoError(t, err)
@@ -88,6 +103,8 @@ type hangUpGate struct {
 	hungUp   atomic.Int64
 	relaying atomic.Bool
 	wg       sync.WaitGroup
+	mu       sync.Mutex
+	relayed  []net.Conn
 }
 
 func newHangUpGate(t *testing.T, upstream string) *hangUpGate {
@@ -109,6 +126,9 @@ func newHangUpGate(t *testing.T, upstream string) *hangUpGate {
 				g.hungUp.Add(1)
 				continue
 			}
+			g.mu.Lock()
+			g.relayed = append(g.relayed, conn)
+			g.mu.Unlock()
 			g.wg.Go(func() { relay(conn, upstream) })
 		}
 	})
@@ -116,6 +136,17 @@ func newHangUpGate(t *testing.T, upstream string) *hangUpGate {
 }
 
 func (g *hangUpGate) open() { g.relaying.Store(true) }
+
+// cut closes the connections relayed so far and hangs up the next ones.
+func (g *hangUpGate) cut() {
+	g.relaying.Store(false)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, conn := range g.relayed {
+		_ = conn.Close()
+	}
+	g.relayed = nil
+}
 
 // relay copies both ways between conn and upstream until either side ends.
 func relay(conn net.Conn, upstream string) {
