@@ -62,7 +62,9 @@ func loadTracing(getenv func(string) string) (bool, error) {
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_SAMPLER: want always_on, always_off, traceidratio or "+
 			"parentbased_ and one of them, got %q", sampler))
 	}
-	getenv("OTEL_SERVICE_NAME") // any name
+	// OTEL_SERVICE_NAME takes any name; the SDK reads it. Read here too, as
+	// every variable of the help is (TestUsage_ListsEveryVariableWithItsDefault).
+	getenv("OTEL_SERVICE_NAME")
 	if raw := getenv("OTEL_RESOURCE_ATTRIBUTES"); raw != "" {
 		for pair := range strings.SplitSeq(raw, ",") {
 			key, value, found := strings.Cut(pair, "=")
