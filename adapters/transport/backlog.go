@@ -95,9 +95,9 @@ func NewBacklogCollector(cfg BacklogConfig) (*BacklogCollector, error) {
 		outboxAge: prometheus.NewDesc("onboard_outbox_oldest_age_seconds",
 			"Age of the oldest outbox row not yet forwarded; 0 when none.", nil, nil),
 		handlerBacklog: prometheus.NewDesc("onboard_handler_backlog_messages",
-			"Messages waiting for a handler on its queue (sql: not acked yet; amqp: ready, not delivered).", handler, nil),
+			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked).", handler, nil),
 		handlerBacklogAge: prometheus.NewDesc("onboard_handler_backlog_oldest_age_seconds",
-			"Age of the oldest message waiting for a handler; 0 when none (sql transport only).", handler, nil),
+			"Age of the oldest message waiting for a handler; 0 when none (amqp: of those this process holds).", handler, nil),
 		retries: prometheus.NewDesc("onboard_retry_queue_messages",
 			"Messages refused for themselves alone, waiting in the retry queue for their next attempt, by handler.", handler, nil),
 		retriesAge: prometheus.NewDesc("onboard_retry_queue_oldest_age_seconds",
@@ -212,21 +212,31 @@ func (c *BacklogCollector) readSQLHandlers(ctx context.Context, r *reading) erro
 	return nil
 }
 
-// readAMQPHandlers reads the ready messages of each handler's queue. The
-// age of the oldest is not to be had from RabbitMQ without taking the
-// message, so it is left out.
+// readAMQPHandlers reads the ready messages of each handler's queue and
+// adds those this process's handlers hold, unacked. RabbitMQ tells no
+// message's age without handing it out, so the oldest age is that of the
+// oldest held: with one delivery per consumer at a time, the head of the
+// queue is held whenever a consumer runs.
 func (c *BacklogCollector) readAMQPHandlers(ctx context.Context, r *reading) error {
 	queues := make([]string, len(c.cfg.Handlers))
 	for i, h := range c.cfg.Handlers {
 		queues[i] = wamqp.GenerateQueueNameTopicNameWithSuffix(h.Handler)(c.cfg.Transport.Topic(h.Topic))
 	}
 	depths, err := c.cfg.Transport.queueDepths(ctx, queues...)
-	for i, h := range c.cfg.Handlers {
-		if err == nil {
-			r.gauge(c.handlerBacklog, float64(depths[i]), h.Handler)
-		}
+	if err != nil {
+		return err
 	}
-	return err
+	now := time.Now()
+	for i, h := range c.cfg.Handlers {
+		count, oldest := c.cfg.Transport.held.read(h.Handler)
+		age := 0.0
+		if count > 0 {
+			age = max(0, now.Sub(oldest).Seconds())
+		}
+		r.gauge(c.handlerBacklog, float64(depths[i]+count), h.Handler)
+		r.gauge(c.handlerBacklogAge, age, h.Handler)
+	}
+	return nil
 }
 
 // readRetries counts the retry queue's messages by handler, every known

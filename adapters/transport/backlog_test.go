@@ -2,9 +2,11 @@ package transport_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,9 +149,10 @@ func TestBacklogCollector_CachesAReading(t *testing.T) {
 	assert.Equal(t, 1.0, series(t, newBacklog(t, transport.BacklogConfig{Transport: tr, DB: db.DB}))["onboard_poison_queue_messages{}"])
 }
 
-// On amqp, a handler's backlog is its queue's ready messages; the age of
-// the oldest is not to be had and is left out. gochannel keeps nothing to
-// read but the outbox and the retry queue, in the database.
+// On amqp, a handler's backlog is its queue's ready messages plus those
+// its handlers hold here, unacked, and the oldest age is that of the
+// oldest held. gochannel keeps nothing to read but the outbox and the
+// retry queue, in the database.
 func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 	db := testenv.MigratedDB(t, testenv.Backends()[0])
 	goch := newTestTransport(t, transportCase{kind: transport.TransportGoChannel})
@@ -174,7 +177,7 @@ func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 	got = series(t, newBacklog(t, cfg))
 	assert.Equal(t, 0.0, got["onboard_handler_backlog_messages{handler=H}"])
 	assert.Equal(t, 0.0, got["onboard_poison_queue_messages{}"])
-	assert.NotContains(t, got, "onboard_handler_backlog_oldest_age_seconds{handler=H}")
+	assert.Equal(t, 0.0, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"])
 
 	require.NoError(t, tr.Publisher.Publish(topic, []*message.Message{newTestMessage("a"), newTestMessage("b")}...))
 	require.NoError(t, tr.Publisher.Publish(transport.PoisonTopic, newTestMessage("p")))
@@ -183,4 +186,59 @@ func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 		return got["onboard_handler_backlog_messages{handler=H}"] == 2 && got["onboard_poison_queue_messages{}"] == 1
 	}, transportWait, 20*time.Millisecond, "the queues' depths")
 	assert.Equal(t, 1.0, got["onboard_backlog_up{source=handlers}"])
+	assert.Equal(t, 0.0, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], "none held")
+}
+
+// A message a handler works on has left the RabbitMQ queue's ready count
+// but still waits: the backlog counts it, and its age runs from its
+// publication (its UUIDv7), until the handler is done with it.
+func TestBacklogCollector_AMQPCountsHeldMessages(t *testing.T) {
+	db := testenv.MigratedDB(t, testenv.Backends()[0])
+	tr, err := transport.NewTransport(transport.TransportConfig{
+		Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+		Namespace: testNamespace(t, transport.TransportAMQP),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+	topic := testenv.Name("events")
+	t.Cleanup(func() { deleteAMQPTopology(t, tr.Topic(topic), "H") })
+
+	router, err := message.NewRouter(message.RouterConfig{}, nil)
+	require.NoError(t, err)
+	router.AddMiddleware(tr.HoldMiddleware)
+	entered, done := make(chan string, 3), make(chan struct{})
+	router.AddConsumerHandler("H", topic, subscriber(t, tr, "H", topic), func(msg *message.Message) error {
+		entered <- msg.UUID
+		<-done
+		return nil
+	})
+	release := sync.OnceFunc(func() { close(done) })
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = router.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { release(); cancel(); <-stopped })
+	<-router.Running()
+
+	const age = time.Minute
+	old, recent := newTestMessage("old"), newTestMessage("recent")
+	old.UUID, recent.UUID = transport.UUIDV7At(time.Now().Add(-age)), transport.UUIDV7At(time.Now())
+	require.NoError(t, tr.Publisher.Publish(topic, old, recent))
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(transportWait):
+			t.Fatal("the handler did not get both messages")
+		}
+	}
+	cfg := transport.BacklogConfig{Transport: tr, DB: db.DB, Handlers: []transport.HandlerTopic{{Handler: "H", Topic: topic}}}
+	got := series(t, newBacklog(t, cfg))
+	assert.Equal(t, 2.0, got["onboard_handler_backlog_messages{handler=H}"], "held, not ready")
+	assert.InDelta(t, age.Seconds(), got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 5)
+
+	release()
+	require.Eventually(t, func() bool {
+		got = series(t, newBacklog(t, cfg))
+		return got["onboard_handler_backlog_messages{handler=H}"] == 0
+	}, transportWait, 20*time.Millisecond, "released once handled")
+	assert.Equal(t, 0.0, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"])
 }

@@ -56,6 +56,8 @@ type Transport struct {
 	// amqp, where the backlog reads the queues' depths.
 	kind     string
 	amqpConn *wamqp.ConnectionWrapper
+	// held are the messages this process's handlers are working on.
+	held held
 }
 
 // TransportConfig configures NewTransport.
@@ -268,7 +270,10 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config
 	}
 	config.Connection.Reconnect = wamqp.DefaultReconnectConfig()
 	config.Publish.ConfirmDelivery = true
-	config.Consume.Qos.PrefetchCount = 16
+	// A consumer handles one delivery at a time: with more prefetched, the
+	// rest would wait unseen, neither ready on the queue nor held by a
+	// handler, and away from the other replicas' consumers.
+	config.Consume.Qos.PrefetchCount = 1
 	return config
 }
 

@@ -137,7 +137,8 @@ func (r RetryPolicy) Validate() error {
 type port struct{ cfg RouterConfig }
 
 // NewRouter runs the event and command handlers, each on its own consumer group, behind the middleware, outermost
-// first: the trace the message carries taken up, a message redelivered for
+// first: the message counted as held by its handler (for the backlog), the
+// handler's context ended by the stop, the trace the message carries taken up, a message redelivered for
 // another handler skipped, correlation id
 // carried to produced messages, poison queue for what will never pass, the
 // retry queue for what failed for itself alone (off the head of the queue),
@@ -163,6 +164,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	}
 	measure := p.instrument(router)
 	router.AddMiddleware(
+		cfg.Transport.HoldMiddleware,
 		p.abortOnStop,
 		p.continueTrace,
 		transport.ForNamedHandler,
