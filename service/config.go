@@ -105,6 +105,8 @@ var Variables = []Variable{
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
 		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTLP's protocol: http/protobuf alone in this build (grpc or http/json stops the start)", "http/protobuf"},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "the spans' OTLP protocol, instead of the above: http/protobuf alone", "http/protobuf"},
 	{"OTEL_SERVICE_NAME", "service.name of the spans (read by the OpenTelemetry SDK)", DefaultServiceName},
 	{"OTEL_RESOURCE_ATTRIBUTES", "key=value,... added to the spans' resource (read by the OpenTelemetry SDK)", "empty"},
 	{"OTEL_TRACES_SAMPLER", "always_on, always_off, traceidratio, or parentbased_ and one of them (read by the OpenTelemetry SDK)",

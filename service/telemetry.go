@@ -51,6 +51,13 @@ func loadTracing(getenv func(string) string) (bool, error) {
 			errs = append(errs, fmt.Errorf("%s: want an http:// or https:// URL (OTLP over HTTP)", name))
 		}
 	}
+	// The exporter speaks OTLP over HTTP with protobuf: a collector's gRPC
+	// port would take its requests for garbage, and drop every span.
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+		if protocol := strings.TrimSpace(getenv(name)); protocol != "" && protocol != "http/protobuf" {
+			errs = append(errs, fmt.Errorf("%s: this build exports over http/protobuf only, got %q", name, protocol))
+		}
+	}
 	arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")) // the ratio samplers' alone
 	switch sampler := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER"))); sampler {
 	case "", "always_on", "always_off", "parentbased_always_on", "parentbased_always_off":

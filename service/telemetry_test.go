@@ -28,7 +28,7 @@ func TestLoadConfig_TracesExport(t *testing.T) {
 		{"a sampler, its ratio and a resource", map[string]string{
 			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
 			"OTEL_TRACES_SAMPLER_ARG": "0.25", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod,team=a%20b",
-			"OTEL_SERVICE_NAME": "onboard-eu",
+			"OTEL_SERVICE_NAME": "onboard-eu", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
 		}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,10 +49,13 @@ func TestLoadConfig_TracingVariablesRejectBadValues(t *testing.T) {
 		"OTEL_TRACES_SAMPLER":                "traceidratio",
 		"OTEL_TRACES_SAMPLER_ARG":            "2",
 		"OTEL_RESOURCE_ATTRIBUTES":           "team",
+		"OTEL_EXPORTER_OTLP_PROTOCOL":        "grpc",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
 	}))
 	require.Error(t, err)
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT:", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:", "OTEL_SDK_DISABLED:",
-		"OTEL_TRACES_SAMPLER_ARG:", "OTEL_RESOURCE_ATTRIBUTES:"} {
+		"OTEL_TRACES_SAMPLER_ARG:", "OTEL_RESOURCE_ATTRIBUTES:", "OTEL_EXPORTER_OTLP_PROTOCOL:",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL:"} {
 		assert.Contains(t, err.Error(), name)
 	}
 	assert.NotContains(t, err.Error(), "secret")
