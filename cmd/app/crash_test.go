@@ -49,7 +49,7 @@ func TestE2E_KillAfter201(t *testing.T) {
 		t.Logf("kill %d: effects done %s after the restart", i+1, time.Since(started).Round(time.Millisecond))
 		// The email arrives before its handler records it as sent: the next
 		// kill must find this registration's handlers done, not in between.
-		require.Eventually(t, func() bool { return handledAll(proc, requestID) }, e2e.EffectsTimeout, e2e.Poll,
+		require.Eventually(t, func() bool { return handledAll(d.Processes(), requestID) }, e2e.EffectsTimeout, e2e.Poll,
 			"kill %d: both handlers logged the registration handled", i+1)
 	}
 
@@ -67,14 +67,18 @@ func TestE2E_KillAfter201(t *testing.T) {
 	proc.Stop(t)
 }
 
-// handledAll reports whether proc logged "message handled" by each event
-// handler for the registration sent with X-Request-ID requestID.
-func handledAll(proc *e2e.Process, requestID string) bool {
+// handledAll reports whether the processes logged "message handled" by
+// each event handler for the registration sent with X-Request-ID
+// requestID: one handler may have finished before the kill, the other
+// after the restart.
+func handledAll(procs []*e2e.Process, requestID string) bool {
 	done := map[string]bool{}
-	for _, record := range proc.Stdout.JSONLines() {
-		if handler, _ := record["handler"].(string); record["msg"] == "message handled" &&
-			record["client_request_id"] == requestID {
-			done[handler] = true
+	for _, proc := range procs {
+		for _, record := range proc.Stdout.JSONLines() {
+			if handler, _ := record["handler"].(string); record["msg"] == "message handled" &&
+				record["client_request_id"] == requestID {
+				done[handler] = true
+			}
 		}
 	}
 	return done[event.SendWelcomeEmailName] && done[event.SeedSignupPointsName]
