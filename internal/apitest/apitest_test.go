@@ -53,7 +53,8 @@ const user = `{"id":"0190f5c4-7b9e-7000-8000-000000000001","name":"Ada Lovelace"
 	`"email_verified":false,"locale":"en","registered_at":"2025-01-02T03:04:05Z","version":1}`
 
 // The contract rejects what it does not document: a status, a field, an
-// error code, a header value; and a route it does not list.
+// error code, a header value; and a route it does not list, but for the
+// router's redirect of a trailing slash to one it does.
 func TestContract_RejectsWhatItDoesNotDocument(t *testing.T) {
 	userHeaders := map[string]string{"Cache-Control": "no-store", "ETag": `"1"`}
 	getUser := "/users/0190f5c4-7b9e-7000-8000-000000000001"
@@ -97,6 +98,14 @@ func TestContract_RejectsWhatItDoesNotDocument(t *testing.T) {
 			answer{status: 404, body: `{"error":{"code":"not-found","message":"no such route"}}`}, ""},
 		{"an unknown route answered", http.MethodGet, "/nowhere", answer{status: 200, body: `{}`},
 			"no operation of the contract takes it"},
+		{"the router's redirect of a trailing slash", http.MethodGet, getUser + "/",
+			answer{status: 301, header: map[string]string{"Location": getUser}}, ""},
+		{"a trailing slash redirected elsewhere", http.MethodGet, getUser + "/",
+			answer{status: 301, header: map[string]string{"Location": "/nowhere"}}, "no operation of the contract takes it"},
+		{"a trailing slash redirected to no operation", http.MethodGet, "/nowhere/",
+			answer{status: 301, header: map[string]string{"Location": "/nowhere"}}, "no operation of the contract takes it"},
+		{"a trailing slash of a POST redirected with 301", http.MethodPost, "/users/",
+			answer{status: 301, header: map[string]string{"Location": "/users"}}, "no operation of the contract takes it"},
 		{"an undocumented method's 405", http.MethodDelete, "/healthz",
 			answer{status: 405, body: `{"error":{"code":"method-not-allowed","message":"method not allowed on this route"}}`}, ""},
 	} {

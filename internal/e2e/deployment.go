@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
@@ -105,11 +106,15 @@ func (d *Deployment) Start(t testing.TB) *Process {
 	return p
 }
 
-// Serve runs a process of the deployment and waits until it serves.
+// Serve runs a process of the deployment and waits until it serves. Its
+// client checks every exchange against the API's contract: a breach fails
+// t.
 func (d *Deployment) Serve(t testing.TB) (*Process, *Client) {
 	t.Helper()
 	p := d.Start(t)
-	return p, NewClient(p.WaitServing(t))
+	c := NewClient(p.WaitServing(t))
+	c.client.Transport = apitest.New(t).Transport(nil)
+	return p, c
 }
 
 // Processes returns the processes started so far.
