@@ -225,6 +225,52 @@ func TestUserReadModel_RebuildWhileWriting(t *testing.T) {
 	})
 }
 
+// One rebuild at a time: while another holds the lock, a rebuild is
+// refused before it touches anything; a lock whose lease ran out (its
+// rebuild died) is taken over; a rebuild that finds its lock taken over
+// stops before the swap; a finished rebuild frees the lock.
+func TestUserReadModel_OneRebuildAtATime(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		id := registerUser(t, store, "locked@example.com")
+		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET name = 'wrong' WHERE user_id = ?`), id)
+		require.NoError(t, err)
+		holdLock := func(heldUntil time.Time) {
+			t.Helper()
+			_, err := db.ExecContext(testTimeoutCtx(t), `DELETE FROM projection_locks`)
+			require.NoError(t, err)
+			_, err = db.ExecContext(testTimeoutCtx(t), db.Rebind(
+				`INSERT INTO projection_locks (name, holder, held_until_ms) VALUES ('users', 'another', ?)`),
+				heldUntil.UnixMilli())
+			require.NoError(t, err)
+		}
+		noReport := func(adapters.RebuildProgress) {}
+
+		holdLock(time.Now().Add(adapters.RebuildLease))
+		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), noReport)
+		require.ErrorIs(t, err, adapters.ErrRebuildRunning)
+		assert.Equal(t, "wrong", readUser(t, store, id).Name, "nothing rebuilt")
+
+		// The other rebuild takes the lock over while this one runs.
+		holdLock(time.Now().Add(-time.Second))
+		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), func(adapters.RebuildProgress) {
+			_, err := db.ExecContext(testTimeoutCtx(t), `UPDATE projection_locks SET holder = 'another'`)
+			assert.NoError(t, err)
+		})
+		require.ErrorContains(t, err, "lost its lock")
+		assert.Equal(t, "wrong", readUser(t, store, id).Name, "not swapped in")
+
+		holdLock(time.Now().Add(-time.Second))
+		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), noReport)
+		require.NoError(t, err, "a lease that ran out is taken over")
+		assert.Equal(t, "Ada Lovelace", readUser(t, store, id).Name, "rebuilt")
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM projection_locks`), "released")
+		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), noReport)
+		require.NoError(t, err)
+	})
+}
+
 func TestPasswordFailures(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)

@@ -107,9 +107,15 @@ func (p RebuildProgress) Remaining() time.Duration {
 // during the replay are caught up from the events, per stream, before and
 // in the swap. On PostgreSQL and SQLite the swap and its last catch-up are
 // one transaction; MySQL renames both tables in one statement and catches
-// up right after. report is called after each batch.
+// up right after. report is called after each batch. One rebuild runs at
+// a time: another one meanwhile gets ErrRebuildRunning.
 func (m *UserReadModel) Rebuild(ctx context.Context, report func(RebuildProgress)) (RebuildProgress, error) {
 	start := time.Now()
+	lock := newRebuildLock(m.db, m.dialect, UsersTable)
+	if err := lock.acquire(ctx); err != nil {
+		return RebuildProgress{}, err
+	}
+	defer lock.release(ctx)
 	next, old := UsersTable+"_rebuild", UsersTable+"_old"
 	for _, table := range []string{next, old} {
 		if _, err := m.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
@@ -137,6 +143,12 @@ func (m *UserReadModel) Rebuild(ctx context.Context, report func(RebuildProgress
 		}
 		p.Position, p.Users, p.Events, p.Elapsed = position, p.Users+len(ids), p.Events+n, time.Since(start)
 		report(p)
+		if err := lock.renew(ctx); err != nil {
+			return p, err
+		}
+	}
+	if err := lock.renew(ctx); err != nil {
+		return p, err
 	}
 	if _, err := m.catchUp(ctx, m.db, next); err != nil {
 		return p, err
