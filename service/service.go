@@ -135,8 +135,10 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	application, users := parts.app, parts.users
 	if s.retries, err = transport.NewRetryQueue(transport.RetryQueueConfig{
-		DB:         s.db,
-		Publisher:  s.transport.Publisher,
+		DB: s.db,
+		// A span per message taken back, in its trace: the next attempt is
+		// its child.
+		Publisher:  transport.TracePublisher(s.transport.Publisher, "retry publish", tracing),
 		MaxAge:     cfg.RetryMaxAge,
 		FirstDelay: cfg.RetryFirstDelay,
 		Logger:     logger,

@@ -98,6 +98,15 @@ func (s *tracedService) stop() {
 // returns its id once the service has sent its welcome email.
 func (s *tracedService) register(email string, header http.Header) string {
 	s.t.Helper()
+	id := s.post(email, header)
+	require.Eventually(s.t, func() bool { return len(s.smtp.MessagesTo(email)) == 1 }, serviceWait, 20*time.Millisecond,
+		"the welcome email reaches the SMTP server")
+	return id
+}
+
+// post registers a user and returns its id once answered 201.
+func (s *tracedService) post(email string, header http.Header) string {
+	s.t.Helper()
 	body := `{"name":"Ada Lovelace","email":"` + email + `","password":"correct horse battery staple"}`
 	req, err := http.NewRequest(http.MethodPost, "http://"+s.svc.Addr()+"/users", strings.NewReader(body))
 	require.NoError(s.t, err)
@@ -114,8 +123,6 @@ func (s *tracedService) register(email string, header http.Header) string {
 	require.Equal(s.t, http.StatusCreated, resp.StatusCode, "%s", answer)
 	var user userBody
 	require.NoError(s.t, json.Unmarshal(answer, &user))
-	require.Eventually(s.t, func() bool { return len(s.smtp.MessagesTo(email)) == 1 }, serviceWait, 20*time.Millisecond,
-		"the welcome email reaches the SMTP server")
 	return user.ID
 }
 
@@ -211,6 +218,50 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 			assertLogsCarryTrace(t, s.logs.String(), traceID.String(), id)
 		})
 	}
+}
+
+// An email refused for its recipient alone goes to the retry queue and
+// stays in its registration's trace: each message taken back makes a
+// "retry publish" span, whose child is the next attempt.
+func TestService_RetriedEmailStaysInItsTrace(t *testing.T) {
+	smtp := testsmtp.Start(t)
+	cfg := tracedConfig(t, transport.TransportSQL, testenv.SQLiteDatabase(t), "", smtp)
+	cfg.RetryFirstDelay = 100 * time.Millisecond
+	provider, recorder := recordSpans(t)
+	cfg.TracerProvider = provider
+	s := startTracedService(t, cfg, smtp)
+
+	email := "grey." + uuid.NewString()[:8] + "@example.com"
+	smtp.Greylist(email)
+	s.post(email, nil)
+	require.Eventually(t, func() bool { return smtp.Greylistings() > 0 }, serviceWait, 20*time.Millisecond, "refused once")
+	smtp.Ungreylist(email)
+	require.Eventually(t, func() bool { return smtp.CountTo(email) == 1 }, serviceWait, 20*time.Millisecond,
+		"sent from the retry queue")
+
+	const handle, retry = "handle SendWelcomeEmailOnUserRegistered", "retry publish events.UserRegistered"
+	byName := map[string][]sdktrace.ReadOnlySpan{}
+	require.Eventually(t, func() bool {
+		clear(byName)
+		for _, span := range recorder.Ended() {
+			byName[span.Name()] = append(byName[span.Name()], span)
+		}
+		last := len(byName[handle]) - 1
+		return last > 0 && byName[handle][last].Status().Code != codes.Error
+	}, serviceWait, 20*time.Millisecond, "the attempt that sent the email has ended")
+	require.NotEmpty(t, byName[retry])
+	require.Len(t, byName["POST /users"], 1)
+	traceID := byName["POST /users"][0].SpanContext().TraceID()
+	ids := map[trace.SpanID]string{}
+	for name, spans := range byName {
+		for _, span := range spans {
+			assert.Equal(t, traceID, span.SpanContext().TraceID(), "%s is in the registration's trace", name)
+			ids[span.SpanContext().SpanID()] = name
+		}
+	}
+	assert.Equal(t, "forward events.UserRegistered", ids[byName[retry][0].Parent().SpanID()], "the first retry's parent")
+	sent := byName[handle][len(byName[handle])-1]
+	assert.Equal(t, retry, ids[sent.Parent().SpanID()], "the attempt that sent it is a retry's child")
 }
 
 // assertNoPersonalData checks that no span name or attribute holds the

@@ -157,7 +157,8 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	}
 	// An outage (SMTP or database down) is not poisoned: the message is
 	// nacked and redelivered, and retried again, until it passes.
-	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(cfg.Transport.Publisher), transport.PoisonTopic,
+	poisonPublisher := transport.TracePublisher(cfg.Transport.Publisher, "poison publish", cfg.Tracing)
+	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(poisonPublisher), transport.PoisonTopic,
 		func(err error) bool { return transport.Classify(err) == app.FailurePermanent })
 	if err != nil {
 		return nil, err

@@ -99,3 +99,30 @@ func TestRouterTracing_OneSpanPerAttempt(t *testing.T) {
 	assert.Equal(t, "database blip", attempts[0].Status().Description)
 	assert.Equal(t, codes.Unset, attempts[1].Status().Code)
 }
+
+// A message poisoned after its retries stays in its trace: the copy kept
+// for operators is published under a "poison publish" span, whose context
+// it carries, so that a requeue continues the same trace.
+func TestRouterTracing_PoisonPublishIsInTheTrace(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	tracing := transport.Tracing{TracerProvider: provider}
+	tr := runTracedRouter(t, tracing, cqrs.NewEventHandler("BrokenOnUserRegistered",
+		func(context.Context, *domain.UserRegistered) error { return errors.New("a bug") }))
+
+	msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
+	require.NoError(t, err)
+	// gochannel's publish returns once the handler acked the message.
+	publisher := transport.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
+	require.NoError(t, publisher.Publish(transport.EventTopic("UserRegistered"), msg))
+
+	spans := map[string]sdktrace.ReadOnlySpan{}
+	for _, span := range recorder.Ended() {
+		spans[span.Name()] = span
+	}
+	forward, poison := spans["forward events.UserRegistered"], spans["poison publish "+transport.PoisonTopic]
+	require.NotNil(t, forward)
+	require.NotNil(t, poison, "a span of the poison publish")
+	assert.Equal(t, forward.SpanContext().TraceID(), poison.SpanContext().TraceID())
+	assert.Equal(t, trace.SpanKindProducer, poison.SpanKind())
+}
