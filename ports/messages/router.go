@@ -136,14 +136,15 @@ func (r RetryPolicy) Validate() error {
 // port is the router's middleware and hooks, on its configuration.
 type port struct{ cfg RouterConfig }
 
-// NewRouter runs the event and command handlers, each on its own consumer group, behind the middleware, outermost
-// first: the message counted as held by its handler (for the backlog), the
-// handler's context ended by the stop, the trace the message carries taken up, a message redelivered for
-// another handler skipped, correlation id
-// carried to produced messages, poison queue for what will never pass, the
-// retry queue for what failed for itself alone (off the head of the queue),
-// quick retries with backoff, a span and one log line per attempt (with the
-// correlation and trace ids), panic recovery.
+// NewRouter runs the event and command handlers, each on its own consumer
+// group, behind the middleware, outermost first: the message counted as
+// held by its handler (for the backlog), the handler's context ended by
+// the stop, the trace the message carries taken up, a message redelivered
+// for another handler skipped, correlation id carried to produced
+// messages, poison queue for what will never pass, the retry queue for
+// what failed for itself alone (off the head of the queue), quick retries
+// with backoff, a span and one log line per attempt (with the correlation
+// and trace ids), panic recovery.
 func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandlers []cqrs.CommandHandler) (*message.Router, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
