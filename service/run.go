@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,9 +108,26 @@ const StopBound = drainMax + shutdownMax
 // just before the stop, they may wait in the listen backlog, or on a
 // kept-alive connection the server has not read yet, which Shutdown would
 // close as idle. Either way they would go unanswered.
+//
+// Each answer during the drain closes its connection (closeWhenDraining).
+// Once quiet, the connections left idle since before the stop are closed
+// while the listener still accepts, and the drain waits for quiet again: a
+// client whose request met one of them as it closed resends it on a new
+// connection if it may (net/http does for a request with an
+// Idempotency-Key). The shutdown then finds no connection a client could
+// reuse.
 func (s *Service) drain() {
 	s.draining.Store(true)
 	deadline := time.Now().Add(drainMax)
+	s.waitQuiet(deadline)
+	s.server.SetKeepAlivesEnabled(false) // closes the idle connections
+	s.lastRequest.Store(time.Now().UnixNano())
+	s.waitQuiet(deadline)
+}
+
+// waitQuiet returns once no connection or request arrived for drainQuiet,
+// or at the deadline.
+func (s *Service) waitQuiet(deadline time.Time) {
 	for time.Now().Before(deadline) &&
 		time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet {
 		time.Sleep(drainQuiet / 10) // poll for the quiet period
@@ -118,3 +136,49 @@ func (s *Service) drain() {
 
 // isStopping reports whether the service is stopping.
 func (s *Service) isStopping() bool { return s.stopping.Err() != nil }
+
+// closeWhenDraining answers with "Connection: close" once the stop has
+// begun: the client then sends its next request on a new connection,
+// which the drain still accepts, rather than on this one, which the
+// shutdown could close as idle just as the request arrives.
+func (s *Service) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&drainingWriter{ResponseWriter: w, draining: &s.draining}, r)
+	})
+}
+
+// drainingWriter decides on "Connection: close" when the answer's header
+// is written, however long ago the request came.
+type drainingWriter struct {
+	http.ResponseWriter
+	draining    *atomic.Bool
+	wroteHeader bool
+}
+
+func (w *drainingWriter) WriteHeader(status int) {
+	if !w.wroteHeader && status >= http.StatusOK {
+		w.wroteHeader = true
+		if w.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *drainingWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends what is buffered, as the server's writer does.
+func (w *drainingWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *drainingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -184,7 +184,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	s.server = &http.Server{
-		Handler:           api,
+		Handler:           s.closeWhenDraining(api),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      writeTimeout,

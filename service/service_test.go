@@ -474,3 +474,25 @@ func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 	assert.Zero(t, s.count(`SELECT count(*) FROM points_entries`), "no points for a stranger")
 	s.stop()
 }
+
+// Once the stop has begun, every answer says "Connection: close", so no
+// client sends its next request on a connection the shutdown closes as
+// idle; the drain goes on answering requests on new connections.
+func TestService_DrainClosesEachConnectionAfterItsAnswer(t *testing.T) {
+	s := startServiceOnSQLite(t)
+	resp, err := s.client.Get("http://" + s.svc.Addr() + "/healthz")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.False(t, resp.Close, "kept alive while serving")
+
+	s.cancel()
+	require.Eventually(t, func() bool {
+		resp, err := s.client.Get("http://" + s.svc.Addr() + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.Close
+	}, serviceWait, 20*time.Millisecond, "an answer during the drain closes its connection")
+	s.stop()
+}
