@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/internal/apitest"
 )
 
 // Response is one HTTP exchange, kept for the final scans.
@@ -76,6 +79,8 @@ type Client struct {
 	// Base is the service's URL: http://host:port.
 	Base   string
 	client *http.Client
+	// contract checks each exchange; nil: none.
+	contract *apitest.Validator
 
 	mu        sync.Mutex
 	responses []Response
@@ -87,6 +92,27 @@ func NewClient(addr string) *Client {
 		Timeout:       60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// checkContract sends every exchange through v, which fails its test on a
+// breach of the API's contract.
+func (c *Client) checkContract(v *apitest.Validator) {
+	c.contract = v
+	c.client.Transport = v.Transport(nil)
+}
+
+// OneConnectionEach is a client of the same service that opens a
+// connection for each request and keeps none: every request of a burst is
+// sent at once, none waits to reuse the connection of another.
+func (c *Client) OneConnectionEach() *Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DisableKeepAlives = true
+	each := NewClient(strings.TrimPrefix(c.Base, "http://"))
+	each.client.Transport = transport
+	if c.contract != nil {
+		each.client.Transport = c.contract.Transport(transport)
+	}
+	return each
 }
 
 // Do sends a request built by the test, and reads the whole answer.

@@ -113,7 +113,7 @@ func (d *Deployment) Serve(t testing.TB) (*Process, *Client) {
 	t.Helper()
 	p := d.Start(t)
 	c := NewClient(p.WaitServing(t))
-	c.client.Transport = apitest.New(t).Transport(nil)
+	c.checkContract(apitest.New(t))
 	return p, c
 }
 
