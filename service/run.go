@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -125,13 +127,42 @@ func (s *Service) drain() {
 	s.waitQuiet(deadline)
 }
 
-// waitQuiet returns once no connection or request arrived for drainQuiet,
-// or at the deadline.
+// waitQuiet returns once no connection or request arrived for drainQuiet
+// and every connection accepted has had its request read, or at the
+// deadline. A request read after the shutdown has begun is dropped
+// unanswered (net/http), and a slow client may send it well after its
+// connection was accepted.
 func (s *Service) waitQuiet(deadline time.Time) {
 	for time.Now().Before(deadline) &&
-		time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet {
+		(time.Since(time.Unix(0, s.lastRequest.Load())) < drainQuiet || s.unread.count() > 0) {
 		time.Sleep(drainQuiet / 10) // poll for the quiet period
 	}
+}
+
+// unreadConns tracks the connections in http.StateNew: accepted, their
+// first request not read yet.
+type unreadConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (u *unreadConns) track(conn net.Conn, state http.ConnState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if state != http.StateNew {
+		delete(u.conns, conn)
+		return
+	}
+	if u.conns == nil {
+		u.conns = map[net.Conn]struct{}{}
+	}
+	u.conns[conn] = struct{}{}
+}
+
+func (u *unreadConns) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.conns)
 }
 
 // isStopping reports whether the service is stopping.

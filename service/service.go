@@ -60,6 +60,9 @@ type Service struct {
 	// lastRequest is when the HTTP server last accepted a connection or
 	// began reading a request (UnixNano).
 	lastRequest atomic.Int64
+	// unread are the connections accepted whose first request the server
+	// has not read yet.
+	unread unreadConns
 	// depLogger is given to Watermill and the migrations: what they
 	// log at INFO is DEBUG here (see dependencyLogs).
 	depLogger *slog.Logger
@@ -190,10 +193,11 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ConnState: func(_ net.Conn, state http.ConnState) {
+		ConnState: func(conn net.Conn, state http.ConnState) {
 			if state == http.StateNew || state == http.StateActive {
 				s.lastRequest.Store(time.Now().UnixNano())
 			}
+			s.unread.track(conn, state)
 		},
 	}
 	return s, nil

@@ -1,11 +1,13 @@
 package service
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -494,5 +496,32 @@ func TestService_DrainClosesEachConnectionAfterItsAnswer(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.Close
 	}, serviceWait, 20*time.Millisecond, "an answer during the drain closes its connection")
+	s.stop()
+}
+
+// A client that connected before the stop but sends its request only after
+// the drain's quiet period still gets an answer: the drain waits for every
+// accepted connection's request (net/http drops one read after the
+// shutdown has begun).
+func TestService_DrainWaitsForTheRequestOfAnAcceptedConnection(t *testing.T) {
+	s := startServiceOnSQLite(t)
+	conn, err := net.Dial("tcp", s.svc.Addr())
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	require.Eventually(t, func() bool { return s.svc.unread.count() == 1 }, serviceWait, 10*time.Millisecond,
+		"the connection is accepted")
+
+	s.cancel()
+	require.Eventually(t, func() bool {
+		return s.svc.draining.Load() && time.Since(time.Unix(0, s.svc.lastRequest.Load())) > 2*drainQuiet
+	}, serviceWait, 10*time.Millisecond, "the drain has been quiet for longer than its quiet period")
+	_, err = conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: onboard\r\n\r\n"))
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(serviceWait)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "an answer, not a closed connection")
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.True(t, resp.Close, "and the connection closes after it")
 	s.stop()
 }
