@@ -60,8 +60,12 @@ func publishedAt(msg *message.Message) time.Time {
 
 // HoldMiddleware records each message as held by its handler until the
 // handler returns; put it first, so that it spans the whole chain. The
-// backlog of a handler on amqp is its queue's ready messages plus these.
+// backlog of a handler on amqp is its queue's ready messages plus these;
+// on the other transports nothing reads them, and nothing is recorded.
 func (t *Transport) HoldMiddleware(next message.HandlerFunc) message.HandlerFunc {
+	if t.kind != TransportAMQP {
+		return next
+	}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		defer t.held.hold(message.HandlerNameFromCtx(msg.Context()), msg)()
 		return next(msg)
