@@ -270,31 +270,3 @@ func TestUserReadModel_OneRebuildAtATime(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
-
-func TestPasswordFailures(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
-		failures := adapters.NewPasswordFailures(db.DB, time.Hour)
-		id := uuid.NewString()
-		n, _, err := failures.Recent(testTimeoutCtx(t), id)
-		require.NoError(t, err)
-		assert.Zero(t, n)
-		for range 3 {
-			require.NoError(t, failures.Add(testTimeoutCtx(t), id))
-		}
-		n, ends, err := failures.Recent(testTimeoutCtx(t), id)
-		require.NoError(t, err)
-		assert.Equal(t, 3, n)
-		assert.WithinDuration(t, time.Now().Add(time.Hour), ends, time.Minute)
-		require.NoError(t, failures.Reset(testTimeoutCtx(t), id))
-		n, _, err = failures.Recent(testTimeoutCtx(t), id)
-		require.NoError(t, err)
-		assert.Zero(t, n)
-
-		expired := adapters.NewPasswordFailures(db.DB, -time.Second) // every window has ended
-		require.NoError(t, expired.Add(testTimeoutCtx(t), id))
-		n, _, err = expired.Recent(testTimeoutCtx(t), id)
-		require.NoError(t, err)
-		assert.Zero(t, n, "an ended window counts nothing")
-	})
-}

@@ -172,15 +172,11 @@ func (s *UserStore) RegisteredUser(ctx context.Context, id string) (*domain.User
 	if err != nil {
 		return nil, nil, err
 	}
-	var hash string
-	err = s.db.QueryRowContext(ctx, s.queries.loadCredential, id).Scan(&hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, domain.ErrUserNotFound
-	}
+	hash, err := s.PasswordHash(ctx, id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load credential: %w", err)
+		return nil, nil, err
 	}
-	return user, []byte(hash), nil
+	return user, hash, nil
 }
 
 // HoldsUser reports whether this database holds the user's stream.
@@ -195,4 +191,31 @@ func (s *UserStore) LoadUser(ctx context.Context, id string) (*domain.User, erro
 		return nil, fmt.Errorf("load user: %w", err)
 	}
 	return domain.UnmarshalUserFromEvents(events)
+}
+
+// Owner returns the id of the user holding the address, in any letter
+// case, or domain.ErrUserNotFound.
+func (s *UserStore) Owner(ctx context.Context, email string) (string, error) {
+	var owner string
+	err := s.db.QueryRowContext(ctx, s.queries.emailOwner, domain.EmailKey(email)).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", domain.ErrUserNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("read email owner: %w", err)
+	}
+	return owner, nil
+}
+
+// PasswordHash returns the user's password hash, or domain.ErrUserNotFound.
+func (s *UserStore) PasswordHash(ctx context.Context, userID string) ([]byte, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, s.queries.loadCredential, userID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.ErrUserNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load credential: %w", err)
+	}
+	return []byte(hash), nil
 }

@@ -18,6 +18,9 @@ type Commands struct {
 	VerifyEmail              *command.VerifyEmailHandler
 	RequestVerificationEmail *command.RequestVerificationEmailHandler
 	ChangeEmail              *command.ChangeEmailHandler
+	SignIn                   *command.SignInHandler
+	SignOut                  *command.SignOutHandler
+	StartSession             *command.StartSessionHandler
 }
 
 // Queries are the read-side use cases.
@@ -25,4 +28,5 @@ type Queries struct {
 	UserByID      query.UserByIDHandler
 	UserByEmail   query.UserByEmailHandler
 	PointsBalance query.PointsBalanceHandler
+	SessionUser   query.SessionUserHandler
 }

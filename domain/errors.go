@@ -29,6 +29,8 @@ const (
 	// KindTooMany is a request made too soon after others; RetryAfter
 	// says when to try again.
 	KindTooMany
+	// KindUnauthenticated is a request without a valid credential.
+	KindUnauthenticated
 )
 
 // Error is a domain error: a kind, a stable code for clients, a message and,
@@ -83,6 +85,17 @@ var ErrAlreadyVerified = &Error{Kind: KindConflict, Code: "already-verified", Me
 // ErrWrongPassword is returned when a change is asked with a password that
 // is not the user's.
 var ErrWrongPassword = &Error{Kind: KindForbidden, Code: "wrong-password", Message: "the password is not this user's"}
+
+// ErrUnauthenticated is returned for a missing, unknown, expired or ended
+// session.
+var ErrUnauthenticated = &Error{Kind: KindUnauthenticated, Code: "unauthenticated",
+	Message: "send Authorization: Bearer <token> of a session of this user (POST /sessions)"}
+
+// ErrInvalidCredentials is returned to a sign-in whose address or password
+// is wrong: the same answer for both, so that it does not tell which
+// addresses are registered.
+var ErrInvalidCredentials = &Error{Kind: KindUnauthenticated, Code: "invalid-credentials",
+	Message: "this email and password do not match an account"}
 
 // ErrVersionMismatch is returned when a change is asked against a version
 // of the user that is no longer the current one.

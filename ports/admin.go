@@ -2,9 +2,7 @@ package ports
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -16,14 +14,13 @@ func (s HTTPServer) findUserByEmail(c *gin.Context) {
 		writeError(c, http.StatusNotFound, "not-found", "no such route", nil)
 		return
 	}
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	token, ok := bearerToken(c)
+	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="onboard"`)
 		writeError(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>", nil)
 		return
 	}
-	// Digests: the comparison takes the same time whatever the lengths.
-	if subtle.ConstantTimeCompare(digestOf(token), s.adminTokenDigest) != 1 {
+	if !s.isAdminToken(token) {
 		writeError(c, http.StatusForbidden, "forbidden", "this token may not read users", nil)
 		return
 	}

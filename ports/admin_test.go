@@ -3,6 +3,7 @@ package ports_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,8 +54,10 @@ func TestFindUserByEmail_NeedsTheAdminToken(t *testing.T) {
 
 // PUT /users/{id}/email wants If-Match before it reads the body.
 func TestChangeEmail_WithoutIfMatchIs428(t *testing.T) {
-	handler, hasher := newTestHandler(t, ports.HTTPConfig{})
+	token := strings.Repeat("s3cret", 6)
+	handler, hasher := newTestHandler(t, ports.HTTPConfig{AdminToken: token})
 	req := httptest.NewRequest(http.MethodPut, "/users/0190f5c4-7b9e-7000-8000-000000000001/email", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusPreconditionRequired, rec.Code)

@@ -116,6 +116,10 @@ func newContractAPI(t *testing.T) *contractAPI {
 	require.NoError(t, err)
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
+	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: bytes.Repeat([]byte{9}, 32)})
+	require.NoError(t, err)
+	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
+	require.NoError(t, err)
 	a := &contractAPI{
 		validator: apitest.New(t),
 		clock:     &clock{now: time.Now().Truncate(time.Microsecond)},
@@ -124,16 +128,19 @@ func newContractAPI(t *testing.T) *contractAPI {
 	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser:             command.NewRegisterUserHandler(users, hasher, a.clock.Now),
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil, a.clock.Now),
 			VerifyEmail:              command.NewVerifyEmailHandler(users, a.key, a.clock.Now),
-			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, a.clock.Now),
-			ChangeEmail: command.NewChangeEmailHandler(users, hasher,
-				adapters.NewPasswordFailures(db.DB, command.PasswordFailureWindow), a.clock.Now),
+			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, nil, a.clock.Now),
+			ChangeEmail:              command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Now: a.clock.Now}),
+			SignIn:                   command.NewSignInHandler(users, sessions, hasher, guesses),
+			SignOut:                  command.NewSignOutHandler(sessions),
+			StartSession:             command.NewStartSessionHandler(sessions),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
 			UserByEmail:   query.NewUserByEmailHandler(users.ReadModel()),
 			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), a.ledger),
+			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}
 	registry := prometheus.NewRegistry()
@@ -163,14 +170,29 @@ func (a *contractAPI) do(method, target, body string, header map[string]string) 
 	return rec
 }
 
-// register registers a user and returns its id.
-func (a *contractAPI) register(t *testing.T, email string) string {
+// register registers a user and returns its id and the Authorization
+// header of its session.
+func (a *contractAPI) register(t *testing.T, email string) (string, map[string]string) {
 	t.Helper()
 	rec := a.do(http.MethodPost, "/users", `{"name":"Ada Lovelace","email":"`+email+`","password":"correct horse battery"}`, nil)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var user struct{ ID string }
+	return registered(t, rec)
+}
+
+// registered reads the id and the session of a 201 to POST /users.
+func registered(t *testing.T, rec *httptest.ResponseRecorder) (string, map[string]string) {
+	t.Helper()
+	var user struct {
+		ID      string
+		Session struct{ Token string }
+	}
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &user))
-	return user.ID
+	require.NotEmpty(t, user.Session.Token)
+	return user.ID, bearer(user.Session.Token)
+}
+
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
 }
 
 // token is the token of a verification link of the user's address that
@@ -198,24 +220,45 @@ func (a *contractAPI) tourUsers(t *testing.T) {
 	require.Equal(t, http.StatusCreated, first.Code, first.Body.String())
 	again := a.do(http.MethodPost, "/users", body, key)
 	require.Equal(t, http.StatusCreated, again.Code, again.Body.String())
-	assert.JSONEq(t, first.Body.String(), again.Body.String())
 	user := first.Header().Get("Location")
-	var ada struct{ ID string }
-	require.NoError(t, json.Unmarshal(first.Body.Bytes(), &ada))
-	require.Equal(t, "/users/"+ada.ID, user)
+	adaID, session := registered(t, first)
+	require.Equal(t, "/users/"+adaID, user)
+	_, againSession := registered(t, again)
+	assert.NotEqual(t, session, againSession, "a repeat proves the password too: a session of its own")
 
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
-		assert.Equal(t, http.StatusOK, a.do(method, user, "", nil).Code)
-		assert.Equal(t, http.StatusOK, a.do(method, user+"/points", "", nil).Code)
+		assert.Equal(t, http.StatusOK, a.do(method, user, "", session).Code)
+		assert.Equal(t, http.StatusOK, a.do(method, user+"/points", "", session).Code)
+		assert.Equal(t, http.StatusUnauthorized, a.do(method, user, "", nil).Code)
+		assert.Equal(t, http.StatusUnauthorized, a.do(method, user+"/points", "", nil).Code)
 	}
-	require.NoError(t, a.ledger.Grant(testenv.Context(t), ada.ID,
+	require.NoError(t, a.ledger.Grant(testenv.Context(t), adaID,
 		domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: a.clock.Now()}))
-	points := a.do(http.MethodGet, user+"/points", "", nil)
+	points := a.do(http.MethodGet, user+"/points", "", session)
 	assert.Equal(t, http.StatusOK, points.Code)
 	assert.Contains(t, points.Body.String(), `"balance":100`)
-	assert.Equal(t, http.StatusNotFound, a.do(http.MethodGet, "/users/0190f5c4-7b9e-7000-8000-000000000001", "", nil).Code)
+	assert.Equal(t, http.StatusNotFound, a.do(http.MethodGet, "/users/0190f5c4-7b9e-7000-8000-000000000001", "", session).Code,
+		"another user's id is not found")
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, user, "", bearer("forged")).Code)
+
+	signIn := func(email, password string) *httptest.ResponseRecorder {
+		return a.do(http.MethodPost, "/sessions", `{"email":"`+email+`","password":"`+password+`"}`, nil)
+	}
+	assert.Equal(t, http.StatusUnauthorized, signIn("ada@example.com", "wrong password 123").Code)
+	assert.Equal(t, http.StatusUnauthorized, signIn("nobody@example.com", "wrong password 123").Code)
+	assert.Equal(t, http.StatusUnprocessableEntity, a.do(http.MethodPost, "/sessions", `{"email":"ada@example.com"}`, nil).Code)
+	signedIn := signIn("ADA@example.com", "correct horse battery")
+	require.Equal(t, http.StatusCreated, signedIn.Code, signedIn.Body.String())
+	var second struct{ Token string }
+	require.NoError(t, json.Unmarshal(signedIn.Body.Bytes(), &second))
+	assert.Equal(t, http.StatusOK, a.do(http.MethodGet, user, "", map[string]string{"Authorization": "bearer " + second.Token}).Code,
+		"the scheme in any letter case")
+	assert.Equal(t, http.StatusNoContent, a.do(http.MethodDelete, "/sessions/current", "", bearer(second.Token)).Code)
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, user, "", bearer(second.Token)).Code, "signed out")
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodDelete, "/sessions/current", "", nil).Code)
 
 	admin := map[string]string{"Authorization": "Bearer " + contractAdminToken}
+	assert.Equal(t, http.StatusOK, a.do(http.MethodGet, user, "", admin).Code, "operators read any user")
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
 		assert.Equal(t, http.StatusOK, a.do(method, "/users?email=ADA@example.com", "", admin).Code)
 	}
@@ -224,18 +267,25 @@ func (a *contractAPI) tourUsers(t *testing.T) {
 
 	change := func(ifMatch, email, password string) *httptest.ResponseRecorder {
 		return a.do(http.MethodPut, user+"/email", `{"email":"`+email+`","password":"`+password+`"}`,
-			map[string]string{"If-Match": ifMatch})
+			map[string]string{"If-Match": ifMatch, "Authorization": session["Authorization"]})
 	}
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodPut, user+"/email",
+		`{"email":"lovelace@example.org","password":"correct horse battery"}`, map[string]string{"If-Match": `"1"`}).Code)
 	assert.Equal(t, http.StatusForbidden, change(`"1"`, "lovelace@example.org", "wrong password 123").Code)
 	assert.Equal(t, http.StatusPreconditionFailed, change(`"7"`, "lovelace@example.org", "correct horse battery").Code)
 	assert.Equal(t, http.StatusUnprocessableEntity, change(`"1"`, "ada@example.com", "correct horse battery").Code)
 	changed := change(`"1"`, "lovelace@example.org", "correct horse battery")
 	require.Equal(t, http.StatusOK, changed.Code, changed.Body.String())
 	assert.Equal(t, `"2"`, changed.Header().Get("ETag"))
+	anyVersion := change(`*`, "ada.lovelace@example.org", "correct horse battery")
+	require.Equal(t, http.StatusOK, anyVersion.Code, anyVersion.Body.String())
+	assert.Equal(t, `"3"`, anyVersion.Header().Get("ETag"))
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, user, "", againSession).Code,
+		"a change of address ends every other session")
 }
 
 func (a *contractAPI) tourVerification(t *testing.T) {
-	id := a.register(t, "grace@example.com")
+	id, session := a.register(t, "grace@example.com")
 	verify := "/users/" + id + "/email-verification"
 
 	expired := a.do(http.MethodPost, verify, `{"token":"`+a.token(id, "grace@example.com", -time.Second)+`"}`, nil)
@@ -243,21 +293,22 @@ func (a *contractAPI) tourVerification(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, a.do(http.MethodPost, verify, `{"token":"nope"}`, nil).Code)
 	assert.Equal(t, http.StatusUnprocessableEntity, a.do(http.MethodPost, verify, `{}`, nil).Code)
 
-	tooSoon := a.do(http.MethodPost, verify+"/resend", "", nil)
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodPost, verify+"/resend", "", nil).Code)
+	tooSoon := a.do(http.MethodPost, verify+"/resend", "", session)
 	assert.Equal(t, http.StatusTooManyRequests, tooSoon.Code, tooSoon.Body.String())
 	a.clock.advance(domain.VerificationEmailInterval + time.Second)
-	resent := a.do(http.MethodPost, verify+"/resend", "", nil)
+	resent := a.do(http.MethodPost, verify+"/resend", "", session)
 	require.Equal(t, http.StatusAccepted, resent.Code, resent.Body.String())
 	assert.Equal(t, `"2"`, resent.Header().Get("ETag"))
 
 	verified := a.do(http.MethodPost, verify, `{"token":"`+a.token(id, "grace@example.com", time.Hour)+`"}`, nil)
 	require.Equal(t, http.StatusOK, verified.Code, verified.Body.String())
 	assert.Contains(t, verified.Body.String(), `"email_verified":true`)
-	assert.Equal(t, http.StatusConflict, a.do(http.MethodPost, verify+"/resend", "", nil).Code)
+	assert.Equal(t, http.StatusConflict, a.do(http.MethodPost, verify+"/resend", "", session).Code)
 }
 
 func (a *contractAPI) tourPages(t *testing.T) {
-	id := a.register(t, "barbara@example.com")
+	id, _ := a.register(t, "barbara@example.com")
 	link := "/verify-email?" + url.Values{"user": {id}, "token": {a.token(id, "barbara@example.com", time.Hour)}}.Encode()
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
 		page := a.do(method, link, "", nil)
@@ -294,7 +345,9 @@ func TestContract_Failures(t *testing.T) {
 	// newTestHandler's application has no queries: reading a user panics.
 	handler, _ := newTestHandler(t, ports.HTTPConfig{})
 	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/users/0190f5c4-7b9e-7000-8000-000000000001", nil))
+	read := httptest.NewRequest(http.MethodGet, "/users/0190f5c4-7b9e-7000-8000-000000000001", nil)
+	read.Header.Set("Authorization", "Bearer some-token")
+	handler.ServeHTTP(rec, read)
 	assert.Equal(t, http.StatusInternalServerError, rec.Code)
 	assert.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, rec.Body.String())
 

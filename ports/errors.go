@@ -15,6 +15,10 @@ import (
 // fail maps an error to its status: domain errors by kind, anything else is
 // a dependency failure, logged here and answered 503 without its details.
 func (s HTTPServer) fail(c *gin.Context, err error) {
+	if de, ok := isUnauthenticated(err); ok {
+		unauthenticated(c, de)
+		return
+	}
 	var de *domain.Error
 	if errors.As(err, &de) {
 		status := map[domain.Kind]int{

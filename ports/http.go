@@ -59,9 +59,11 @@ type HTTPConfig struct {
 	// least 32 random bytes, the same for every replica and restart.
 	// Required.
 	IdempotencySecret []byte
-	// RegistrationLimit bounds POST /users per client address; beyond, 429
-	// too-many-requests before any work. The zero value limits nothing.
-	RegistrationLimit RateLimit
+	// PasswordLimit bounds, per client address, the requests that hash or
+	// compare a password (registration, sign-in, email change, password
+	// reset): beyond, 429 too-many-requests before any work. The zero
+	// value limits nothing.
+	PasswordLimit RateLimit
 	// AdminToken opens GET /users?email= to operators who send it as a
 	// bearer token. Empty: the route is off.
 	AdminToken string
@@ -94,7 +96,7 @@ func (c HTTPConfig) Validate() error {
 	if len(c.IdempotencySecret) < minIdempotencySecret {
 		errs = append(errs, fmt.Errorf("http: the idempotency secret must be at least %d bytes", minIdempotencySecret))
 	}
-	if err := c.RegistrationLimit.Validate(); err != nil {
+	if err := c.PasswordLimit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("http: registrations: %w", err))
 	}
 	return errors.Join(errs...)
@@ -105,8 +107,9 @@ type HTTPServer struct {
 	app    app.Application
 	ready  ReadinessCheck
 	logger *slog.Logger
-	// registrations limits POST /users per client; nil: no limit.
-	registrations *clientLimiters
+	// passwords limits per client the requests that hash or compare a
+	// password; nil: no limit.
+	passwords *clientLimiters
 	// idempotencySecret keys the user ids derived from Idempotency-Keys.
 	idempotencySecret []byte
 	// adminTokenDigest is the SHA-256 of the token that opens the
@@ -122,8 +125,8 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	}
 	s := HTTPServer{app: application, ready: cfg.Ready, logger: cfg.Logger, idempotencySecret: cfg.IdempotencySecret,
 		adminTokenDigest: digestOf(cfg.AdminToken)}
-	if !cfg.RegistrationLimit.Off() {
-		s.registrations = newClientLimiters(cfg.RegistrationLimit, maxLimitedClients)
+	if !cfg.PasswordLimit.Off() {
+		s.passwords = newClientLimiters(cfg.PasswordLimit, maxLimitedClients)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	router := gin.New()
@@ -148,13 +151,16 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	// Answers about users may carry a name, an email or points: no cache
 	// may keep them.
 	users := router.Group("/users", noStore)
-	users.POST("", s.limitRegistrations, s.registerUser)
+	users.POST("", s.limitPasswords, s.registerUser)
 	getAndHead(users, "", s.findUserByEmail)
-	getAndHead(users, "/:id", s.getUser)
-	getAndHead(users, "/:id/points", s.getPoints)
+	getAndHead(users, "/:id", s.authorizeUser, s.getUser)
+	getAndHead(users, "/:id/points", s.authorizeUser, s.getPoints)
 	users.POST("/:id/email-verification", s.verifyEmail)
-	users.POST("/:id/email-verification/resend", s.resendVerification)
-	users.PUT("/:id/email", s.changeEmail)
+	users.POST("/:id/email-verification/resend", s.authorizeUser, s.resendVerification)
+	users.PUT("/:id/email", s.authorizeUser, s.limitPasswords, s.changeEmail)
+	sessions := router.Group("/sessions", noStore)
+	sessions.POST("", s.limitPasswords, s.signIn)
+	sessions.DELETE("/current", s.signOut)
 	router.SetHTMLTemplate(verifyPages)
 	verify := router.Group("/verify-email", pageHeaders)
 	getAndHead(verify, "", s.verifyPage)
@@ -184,17 +190,18 @@ func nosniff(next http.Handler) http.Handler {
 
 func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }
 
-// limitRegistrations answers 429 with Retry-After to a client over its
-// registration limit, before the body is read or anything is hashed.
-func (s HTTPServer) limitRegistrations(c *gin.Context) {
-	if s.registrations == nil {
+// limitPasswords answers 429 with Retry-After to a client over its
+// allowance of password hashes and comparisons, before the body is read or
+// anything is hashed.
+func (s HTTPServer) limitPasswords(c *gin.Context) {
+	if s.passwords == nil {
 		return
 	}
-	wait := s.registrations.reserve(clientKey(c.ClientIP()), time.Now())
+	wait := s.passwords.reserve(clientKey(c.ClientIP()), time.Now())
 	if wait > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		writeError(c, http.StatusTooManyRequests, "too-many-requests",
-			"too many registrations from this address, try again later", nil)
+			"too many password requests from this address, try again later", nil)
 	}
 }
 

@@ -42,7 +42,7 @@ func newTestHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *overload
 	t.Helper()
 	hasher := &overloadedHasher{}
 	application := app.Application{Commands: app.Commands{
-		RegisterUser: command.NewRegisterUserHandler(nil, hasher, nil),
+		RegisterUser: command.NewRegisterUserHandler(nil, hasher, nil, nil),
 	}}
 	cfg.Ready = func(context.Context) error { return nil }
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -79,7 +79,7 @@ func TestRegisterUser_OverloadedAnswers503RetryAfter(t *testing.T) {
 
 func TestRegisterUser_RateLimitedPerClientBeforeHashing(t *testing.T) {
 	handler, hasher := newTestHandler(t, ports.HTTPConfig{
-		RegistrationLimit: ports.RateLimit{Count: 2, Per: time.Minute, Burst: 2},
+		PasswordLimit: ports.RateLimit{Count: 2, Per: time.Minute, Burst: 2},
 	})
 	for range 2 {
 		rec := register(handler, "192.0.2.1:1234", nil)
@@ -89,7 +89,7 @@ func TestRegisterUser_RateLimitedPerClientBeforeHashing(t *testing.T) {
 
 	rec := register(handler, "192.0.2.1:5678", nil)
 	require.Equal(t, http.StatusTooManyRequests, rec.Code, rec.Body.String())
-	assert.JSONEq(t, `{"error":{"code":"too-many-requests","message":"too many registrations from this address, try again later"}}`,
+	assert.JSONEq(t, `{"error":{"code":"too-many-requests","message":"too many password requests from this address, try again later"}}`,
 		rec.Body.String())
 	// Two per minute: the next token comes within 30 s.
 	retryAfter := rec.Header().Get("Retry-After")
@@ -106,14 +106,14 @@ func TestRegisterUser_ForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
 	xff := func(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }
 
 	t.Run("no trusted proxy: the header is ignored", func(t *testing.T) {
-		handler, _ := newTestHandler(t, ports.HTTPConfig{RegistrationLimit: limit})
+		handler, _ := newTestHandler(t, ports.HTTPConfig{PasswordLimit: limit})
 		assert.Equal(t, passed, register(handler, "192.0.2.1:1", xff("198.51.100.1")).Code)
 		assert.Equal(t, refused, register(handler, "192.0.2.1:1", xff("198.51.100.2")).Code, "the peer is the client")
 		assert.Equal(t, refused, register(handler, "192.0.2.1:1", map[string]string{"X-Real-IP": "198.51.100.3"}).Code)
 	})
 
 	t.Run("behind a trusted proxy: the right-most untrusted address", func(t *testing.T) {
-		handler, _ := newTestHandler(t, ports.HTTPConfig{RegistrationLimit: limit,
+		handler, _ := newTestHandler(t, ports.HTTPConfig{PasswordLimit: limit,
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 		assert.Equal(t, passed, register(handler, "10.0.0.1:1", xff("198.51.100.1")).Code)
 		assert.Equal(t, refused, register(handler, "10.0.0.2:1", xff("198.51.100.1")).Code, "the same client, via another proxy")
@@ -131,7 +131,7 @@ func TestRegisterUser_ForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
 	})
 
 	t.Run("IPv6 clients by their /64", func(t *testing.T) {
-		handler, _ := newTestHandler(t, ports.HTTPConfig{RegistrationLimit: limit})
+		handler, _ := newTestHandler(t, ports.HTTPConfig{PasswordLimit: limit})
 		assert.Equal(t, passed, register(handler, "[2001:db8:1:2::1]:1", nil).Code)
 		assert.Equal(t, refused, register(handler, "[2001:db8:1:2:ffff::9]:1", nil).Code, "the same /64")
 		assert.Equal(t, passed, register(handler, "[2001:db8:1:3::1]:1", nil).Code, "another /64")
@@ -140,7 +140,7 @@ func TestRegisterUser_ForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
 
 func TestNewHandler_ValidatesItsConfig(t *testing.T) {
 	_, err := ports.NewHandler(app.Application{}, ports.HTTPConfig{
-		RegistrationLimit: ports.RateLimit{Count: 1},
+		PasswordLimit: ports.RateLimit{Count: 1},
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "readiness check")

@@ -47,7 +47,8 @@ func (s HTTPServer) resendVerification(c *gin.Context) {
 	if !ok {
 		return
 	}
-	user, err := s.app.Commands.RequestVerificationEmail.Handle(c.Request.Context(), id)
+	user, err := s.app.Commands.RequestVerificationEmail.Handle(c.Request.Context(),
+		command.RequestVerificationEmail{UserID: id, Client: clientOf(c)})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -81,24 +82,23 @@ func (s HTTPServer) changeEmail(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	missing := map[string]string{}
-	for field, value := range map[string]*string{"email": req.Email, "password": req.Password} {
-		if value == nil {
-			missing[field] = "required"
-		}
-	}
-	if len(missing) > 0 {
+	if missing := missingFields(map[string]*string{"email": req.Email, "password": req.Password}); len(missing) > 0 {
 		writeError(c, http.StatusUnprocessableEntity, "validation-failed", "some fields are invalid", missing)
 		return
 	}
-	// An If-Match that is not one of our ETags matches no version (RFC
-	// 9110 13.1.1), and is answered as a stale one.
+	// "*" matches any current version; an If-Match that is not one of our
+	// ETags matches no version (RFC 9110 13.1.1), and is answered as a
+	// stale one.
 	version, ok := parseETag(ifMatch)
-	if !ok {
-		version = -1
+	switch {
+	case len(ifMatch) == 1 && strings.TrimSpace(ifMatch[0]) == "*":
+		version = command.AnyVersion
+	case !ok:
+		version = 0 // no version is 0
 	}
 	user, err := s.app.Commands.ChangeEmail.Handle(c.Request.Context(), command.ChangeEmail{
 		UserID: id, Email: *req.Email, Password: *req.Password, ExpectedVersion: version,
+		Client: clientOf(c), Session: c.GetString(sessionKey),
 	})
 	if err != nil {
 		s.fail(c, err)

@@ -50,9 +50,13 @@ func newMeteredAPI(t *testing.T, cfg ports.HTTPConfig) meteredAPI {
 	require.NoError(t, err)
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
+	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
+	require.NoError(t, err)
 	application := app.Application{
-		Commands: app.Commands{RegisterUser: command.NewRegisterUserHandler(users, hasher, nil)},
-		Queries:  app.Queries{UserByID: query.NewUserByIDHandler(users.ReadModel())},
+		Commands: app.Commands{RegisterUser: command.NewRegisterUserHandler(users, hasher, nil, nil),
+			StartSession: command.NewStartSessionHandler(sessions)},
+		Queries: app.Queries{UserByID: query.NewUserByIDHandler(users.ReadModel()),
+			SessionUser: query.NewSessionUserHandler(sessions)},
 	}
 	registry := prometheus.NewRegistry()
 	cfg.Metrics, err = ports.NewHTTPMetrics(registry)
@@ -90,7 +94,7 @@ func (a meteredAPI) scrape(t *testing.T) string {
 func TestHTTPMetrics_LabelRoutesByTemplate(t *testing.T) {
 	api := newMeteredAPI(t, ports.HTTPConfig{})
 	id := uuid.NewString()
-	require.Equal(t, http.StatusNotFound, api.do(http.MethodGet, "/users/"+id, "", nil).Code)
+	require.Equal(t, http.StatusUnauthorized, api.do(http.MethodGet, "/users/"+id, "", nil).Code)
 	require.Equal(t, http.StatusNotFound, api.do(http.MethodGet, "/no/such/"+id, "", nil).Code)
 	api.do("BREW", "/users/"+id, "", nil)
 	require.Equal(t, http.StatusCreated, api.do(http.MethodPost, "/users", adaBody, nil).Code)
@@ -99,7 +103,7 @@ func TestHTTPMetrics_LabelRoutesByTemplate(t *testing.T) {
 		return counterValue(t, api.registry, "onboard_http_requests_total",
 			map[string]string{"route": route, "method": method, "status": status})
 	}
-	assert.Equal(t, 1.0, requests("/users/:id", "GET", "404"), "a known route, by its template")
+	assert.Equal(t, 1.0, requests("/users/:id", "GET", "401"), "a known route, by its template")
 	assert.Equal(t, 1.0, requests(ports.UnmatchedRoute, "GET", "404"), "no route: unmatched")
 	assert.Equal(t, 1.0, requests(ports.UnmatchedRoute, "other", "405"), "an unknown method is no label of its own")
 	assert.Equal(t, 1.0, requests("/users", "POST", "201"))
@@ -144,8 +148,8 @@ func TestHTTPMetrics_CountOverloadedAndRateLimited(t *testing.T) {
 	metrics, err := ports.NewHTTPMetrics(registry)
 	require.NoError(t, err)
 	handler, _ := newTestHandler(t, ports.HTTPConfig{
-		Metrics:           metrics,
-		RegistrationLimit: ports.RateLimit{Count: 1, Per: time.Hour, Burst: 1},
+		Metrics:       metrics,
+		PasswordLimit: ports.RateLimit{Count: 1, Per: time.Hour, Burst: 1},
 	})
 	require.Equal(t, http.StatusServiceUnavailable, register(handler, "192.0.2.1:1", nil).Code)
 	require.Equal(t, http.StatusTooManyRequests, register(handler, "192.0.2.1:1", nil).Code)

@@ -12,9 +12,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// DefaultRegistrationLimit is POST /users's default limit per client: far
+// DefaultPasswordLimit is POST /users's default limit per client: far
 // above what one person's signups need, far below a script's.
-const DefaultRegistrationLimit = "30/m,burst=10"
+const DefaultPasswordLimit = "30/m,burst=10"
 
 // RateLimit is a token bucket: Burst requests at once, then Count per Per.
 // The zero value limits nothing.

@@ -28,7 +28,7 @@ func TestParseRateLimit(t *testing.T) {
 		assert.Equal(t, tt.want, got, "%q", tt.in)
 		assert.NoError(t, got.Validate())
 	}
-	def, err := ports.ParseRateLimit(ports.DefaultRegistrationLimit)
+	def, err := ports.ParseRateLimit(ports.DefaultPasswordLimit)
 	require.NoError(t, err)
 	assert.Equal(t, ports.RateLimit{Count: 30, Per: time.Minute, Burst: 10}, def)
 

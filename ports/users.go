@@ -49,13 +49,7 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	missing := map[string]string{}
-	for field, value := range map[string]*string{"name": req.Name, "email": req.Email, "password": req.Password} {
-		if value == nil {
-			missing[field] = "required"
-		}
-	}
-	if len(missing) > 0 {
+	if missing := missingFields(map[string]*string{"name": req.Name, "email": req.Email, "password": req.Password}); len(missing) > 0 {
 		s.fail(c, &domain.Error{Kind: domain.KindInvalid, Code: "validation-failed", Message: "some fields are invalid", Fields: missing})
 		return
 	}
@@ -65,6 +59,7 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		Email:    *req.Email,
 		Password: *req.Password,
 		Locale:   req.Locale,
+		Client:   clientOf(c),
 	}
 	key, withKey := c.Request.Header[IdempotencyKeyHeader]
 	if withKey {
@@ -83,9 +78,30 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// The registration proved the password: a session comes with it, so
+	// that the client can read the user it made.
+	session, err := s.app.Commands.StartSession.Handle(c.Request.Context(), user.ID())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	markRepeat(c, user)
 	c.Header("Location", "/users/"+user.ID())
-	writeUser(c, http.StatusCreated, query.UserOf(user))
+	u := query.UserOf(user)
+	c.Header("ETag", etag(u.Version))
+	c.JSON(http.StatusCreated, registeredResponse{userResponse: responseOf(u),
+		Session: newSessionResponse{Token: session.Token, ExpiresAt: session.ExpiresAt}})
+}
+
+// registeredResponse is a new user with the session its registration opened.
+type registeredResponse struct {
+	userResponse
+	Session newSessionResponse `json:"session"`
+}
+
+type newSessionResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 func (s HTTPServer) getUser(c *gin.Context) {
@@ -133,8 +149,12 @@ func userID(c *gin.Context) (string, bool) {
 // change sends back in If-Match.
 func writeUser(c *gin.Context, status int, u query.User) {
 	c.Header("ETag", etag(u.Version))
-	c.JSON(status, userResponse{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
-		Locale: u.Locale, RegisteredAt: u.RegisteredAt, Version: u.Version})
+	c.JSON(status, responseOf(u))
+}
+
+func responseOf(u query.User) userResponse {
+	return userResponse{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
+		Locale: u.Locale, RegisteredAt: u.RegisteredAt, Version: u.Version}
 }
 
 func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }

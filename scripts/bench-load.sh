@@ -24,7 +24,7 @@ for pubsub in sql amqp; do
   psql "$pg" -qc "CREATE DATABASE $db"
   # Every registration comes from 127.0.0.1: no registration limit.
   PUBSUB=$pubsub DATABASE_URL=$(database_url "$db") AMQP_URL=$amqp SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
-    RATE_LIMIT_REGISTRATIONS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
+    RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done

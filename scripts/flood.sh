@@ -19,7 +19,7 @@ trap 'rm -rf "$dir"' EXIT
 # or, with -clients xff, by X-Forwarded-For from a trusted 127.0.0.1.
 proxies=
 case " $* " in *" xff "* | *"=xff "*) proxies=127.0.0.1 ;; esac
-env -u RATE_LIMIT_REGISTRATIONS -u HASH_QUEUE_MAX -u SMTP_URL TRUSTED_PROXIES=$proxies \
+env -u RATE_LIMIT_PASSWORDS -u HASH_QUEUE_MAX -u SMTP_URL TRUSTED_PROXIES=$proxies \
   PUBSUB=sql DATABASE_URL="${FLOOD_DATABASE_URL:-sqlite:$dir/onboard.db}" HTTP_ADDR=$addr \
   bin/onboard >bin/flood-service.log 2>&1 &
 pid=$!

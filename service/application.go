@@ -20,6 +20,27 @@ import (
 // verification links.
 const VerificationKeySecret = "verify-email"
 
+// PasswordGuessesSecret names the server secret that keys the hashes
+// naming accounts and client addresses in the password guess limits.
+const PasswordGuessesSecret = "password-guesses"
+
+// EmailBudgetSecret names the server secret that keys the hashes naming
+// recipients, accounts and clients in the email budget.
+const EmailBudgetSecret = "email-budget"
+
+// newEmailBudget is the email budget of cfg, or none when it is off.
+func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB) (command.EmailBudget, error) {
+	if cfg.EmailBudget.Off {
+		return command.NoEmailBudget{}, nil
+	}
+	key, err := adapters.ServerSecret(ctx, db, EmailBudgetSecret)
+	if err != nil {
+		return nil, err
+	}
+	return adapters.NewEmailBudget(adapters.EmailBudgetConfig{DB: db, Key: key, Recipient: cfg.EmailBudget.Recipient,
+		Account: cfg.EmailBudget.Account, Client: cfg.EmailBudget.Client})
+}
+
 // applicationParts are the use cases and the handlers of messages.
 type applicationParts struct {
 	app             app.Application
@@ -52,18 +73,41 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 		return applicationParts{}, err
 	}
 	links := event.VerificationLinks{URL: cfg.VerifyURL, TTL: cfg.VerifyTTL, Key: domain.VerificationKey(key)}
+	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{
+		DB: db, TTL: cfg.SessionTTL, IdleTimeout: cfg.SessionIdleTimeout,
+	})
+	if err != nil {
+		return applicationParts{}, err
+	}
+	guessKey, err := adapters.ServerSecret(ctx, db, PasswordGuessesSecret)
+	if err != nil {
+		return applicationParts{}, err
+	}
+	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db, Key: guessKey})
+	if err != nil {
+		return applicationParts{}, err
+	}
+	emails, err := newEmailBudget(ctx, cfg, db)
+	if err != nil {
+		return applicationParts{}, err
+	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil),
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, emails, nil),
 			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, nil),
-			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, nil),
-			ChangeEmail: command.NewChangeEmailHandler(users, hasher,
-				adapters.NewPasswordFailures(db, command.PasswordFailureWindow), nil),
+			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, emails, nil),
+			ChangeEmail: command.NewChangeEmailHandler(command.ChangeEmailDeps{
+				Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Emails: emails,
+			}),
+			SignIn:       command.NewSignInHandler(users, sessions, hasher, guesses),
+			SignOut:      command.NewSignOutHandler(sessions),
+			StartSession: command.NewStartSessionHandler(sessions),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
 			UserByEmail:   query.NewUserByEmailHandler(users.ReadModel()),
 			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), ledger),
+			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}
 	once := adapters.NewDeduplicator(db).WithMetrics(metrics)

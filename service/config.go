@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -42,14 +43,20 @@ type Config struct {
 	// HashConcurrency is how many passwords are hashed at a time; zero:
 	// GOMAXPROCS. Not read from the environment: main sets it.
 	HashConcurrency int
-	// RegistrationLimit bounds POST /users per client; the zero value is off.
-	RegistrationLimit ports.RateLimit
+	// PasswordLimit bounds POST /users per client; the zero value is off.
+	PasswordLimit ports.RateLimit
 	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
 	TrustedProxies []netip.Prefix
 	// VerifyURL is the address of the page a verification link opens;
 	// VerifyTTL how long a link verifies.
 	VerifyURL string
 	VerifyTTL time.Duration
+	// SessionTTL is a session's lifetime from sign-in; SessionIdleTimeout
+	// ends it sooner when unused that long.
+	SessionTTL         time.Duration
+	SessionIdleTimeout time.Duration
+	// EmailBudget bounds the emails per recipient, account and client.
+	EmailBudget EmailBudget
 	// AdminToken opens GET /users?email= to operators; empty: off.
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
@@ -91,7 +98,8 @@ var Variables = []Variable{
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
 	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10"},
 	{"SIGNUP_POINTS", "points granted on registration", "100"},
-	{"RATE_LIMIT_REGISTRATIONS", "POST /users per client address: N/s, N/m or N/h, optionally ,burst=B; or off", "30/m,burst=10"},
+	{"RATE_LIMIT_PASSWORDS", "requests that hash or compare a password (registration, sign-in, email change, reset), " +
+		"per client address: N/s, N/m or N/h, optionally ,burst=B; or off", "30/m,burst=10"},
 	{"TRUSTED_PROXIES", "IP addresses and CIDR prefixes of the proxies whose X-Forwarded-For is read", "empty"},
 	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", "64"},
 	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
@@ -99,6 +107,10 @@ var Variables = []Variable{
 	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
 	{"VERIFY_URL", "page a verification link opens, with ?user=<id>&token=<token>", DefaultVerifyURL},
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
+	{"SESSION_TTL", "lifetime of a session from sign-in (POST /sessions, or POST /users)", "24h"},
+	{"SESSION_IDLE_TIMEOUT", "a session unused that long ends sooner", "1h"},
+	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
+		"recipient=N/h,account=N/h,client=N/h (any of them; N/m and N/s too), or off", DefaultEmailBudget},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR", "empty"},
@@ -115,6 +127,47 @@ var Variables = []Variable{
 	{"OTEL_SDK_DISABLED", "true: no span is exported, whatever the variables above say", "false"},
 }
 
+// EmailBudget is the allowance of emails of each subject; Off: none is
+// counted or refused.
+type EmailBudget struct {
+	Off                        bool
+	Recipient, Account, Client adapters.EmailAllowance
+}
+
+// DefaultEmailBudget is EMAIL_BUDGET's default: 3 emails an hour to an
+// address whatever causes them (a welcome email and two more), 6 about one
+// account (an address change is two: the link and the notice), 20 that
+// one client address causes.
+const DefaultEmailBudget = "recipient=3/h,account=6/h,client=20/h"
+
+// ParseEmailBudget reads "off" or comma-separated subject=N/period
+// allowances; a subject left out keeps its default.
+func ParseEmailBudget(s string) (EmailBudget, error) {
+	budget := EmailBudget{Recipient: adapters.DefaultEmailRecipient, Account: adapters.DefaultEmailAccount,
+		Client: adapters.DefaultEmailClient}
+	if strings.TrimSpace(s) == "off" {
+		return EmailBudget{Off: true}, nil
+	}
+	subjects := map[string]*adapters.EmailAllowance{"recipient": &budget.Recipient, "account": &budget.Account,
+		"client": &budget.Client}
+	var errs []error
+	for _, part := range strings.Split(s, ",") {
+		name, spec, ok := strings.Cut(strings.TrimSpace(part), "=")
+		allowance, known := subjects[name]
+		if !ok || !known {
+			errs = append(errs, fmt.Errorf("want off or recipient=N/h,account=N/h,client=N/h, got %q", part))
+			continue
+		}
+		limit, err := ports.ParseRateLimit(spec)
+		if err != nil || limit.Off() || strings.Contains(spec, "burst") {
+			errs = append(errs, fmt.Errorf("%s: want N/s, N/m or N/h, got %q", name, spec))
+			continue
+		}
+		*allowance = adapters.EmailAllowance{Count: limit.Count, Per: limit.Per}
+	}
+	return budget, errors.Join(errs...)
+}
+
 // setDefaults fills what a Config built in code leaves zero and the
 // environment would have set.
 func (c *Config) setDefaults() {
@@ -123,6 +176,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.VerifyTTL == 0 {
 		c.VerifyTTL = DefaultVerifyTTL
+	}
+	if c.EmailBudget == (EmailBudget{}) {
+		c.EmailBudget, _ = ParseEmailBudget(DefaultEmailBudget)
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = adapters.DefaultSessionTTL
+	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = adapters.DefaultSessionIdleTimeout
 	}
 }
 
@@ -172,8 +234,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
 		VerifyURL:       get("VERIFY_URL", DefaultVerifyURL),
 		VerifyTTL:       duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
-		AdminToken:      getenv("ADMIN_TOKEN"),
-		MetricsAddr:     getenv("METRICS_ADDR"),
+		SessionTTL:      duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
+		SessionIdleTimeout: duration("SESSION_IDLE_TIMEOUT", adapters.DefaultSessionIdleTimeout, time.Minute,
+			90*24*time.Hour),
+		AdminToken:  getenv("ADMIN_TOKEN"),
+		MetricsAddr: getenv("METRICS_ADDR"),
 	}
 	if u, err := url.Parse(cfg.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.RawQuery != "" || u.Fragment != "" {
@@ -191,8 +256,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	var err error
-	if cfg.RegistrationLimit, err = ports.ParseRateLimit(get("RATE_LIMIT_REGISTRATIONS", ports.DefaultRegistrationLimit)); err != nil {
-		errs = append(errs, fmt.Errorf("RATE_LIMIT_REGISTRATIONS: %w", err))
+	if cfg.PasswordLimit, err = ports.ParseRateLimit(get("RATE_LIMIT_PASSWORDS", ports.DefaultPasswordLimit)); err != nil {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_PASSWORDS: %w", err))
+	}
+	if cfg.EmailBudget, err = ParseEmailBudget(get("EMAIL_BUDGET", DefaultEmailBudget)); err != nil {
+		errs = append(errs, fmt.Errorf("EMAIL_BUDGET: %w", err))
 	}
 	if cfg.TrustedProxies, err = ports.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))

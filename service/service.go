@@ -172,7 +172,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		Ready:             s.ready,
 		Logger:            logger,
 		IdempotencySecret: idempotencySecret,
-		RegistrationLimit: cfg.RegistrationLimit,
+		PasswordLimit:     cfg.PasswordLimit,
 		TrustedProxies:    cfg.TrustedProxies,
 		AdminToken:        cfg.AdminToken,
 		Metrics:           s.metrics.http,

@@ -119,7 +119,7 @@ func startServiceOnSQLite(t *testing.T) *runningService {
 
 // startServiceOn runs the service on the database at dbURL; db is the
 // test's own connection to it.
-func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService {
+func startServiceOn(t *testing.T, db *testenv.DB, dbURL string, configure ...func(*Config)) *runningService {
 	t.Helper()
 	logs := &lockedBuffer{}
 	t.Cleanup(func() {
@@ -132,7 +132,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
-	svc, err := NewService(ctx, Config{
+	cfg := Config{
 		PubSub:      "gochannel",
 		DatabaseURL: dbURL,
 		HTTPAddr:    "127.0.0.1:0",
@@ -142,7 +142,13 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService 
 		SignupPoints: 100,
 		MailFrom:     "no-reply@onboard.local",
 		AdminToken:   testAdminToken,
-	}, mailer, logger)
+		// The budget has tests of its own: these send many emails.
+		EmailBudget: EmailBudget{Off: true},
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	svc, err := NewService(ctx, cfg, mailer, logger)
 	require.NoError(t, err)
 
 	s := &runningService{
@@ -210,7 +216,8 @@ func (s *runningService) stop() {
 	}
 }
 
-// get returns the status and body of a GET on the service's API.
+// get returns the status and body of a GET on the service's API, sent
+// with the operators' token, which reads any user.
 func (s *runningService) get(path string) (int, []byte) {
 	s.t.Helper()
 	status, body, err := s.tryGet(path)
@@ -220,7 +227,12 @@ func (s *runningService) get(path string) (int, []byte) {
 
 // tryGet is get for conditions polled by require.Eventually.
 func (s *runningService) tryGet(path string) (int, []byte, error) {
-	resp, err := s.client.Get("http://" + s.svc.Addr() + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.svc.Addr()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

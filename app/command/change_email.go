@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/onboard/onboard/domain"
@@ -16,6 +15,11 @@ type ChangeEmail struct {
 	Email           string
 	Password        string
 	ExpectedVersion int
+	// Client is the sender's address, the guess limits' key.
+	Client string
+	// Session is the token of the session that asks: every other session
+	// of the user ends with the change.
+	Session string
 }
 
 // EmailChanger saves a user whose pending EmailChanged leaves the address
@@ -25,83 +29,72 @@ type EmailChanger interface {
 	ChangeEmail(ctx context.Context, user *domain.User, oldKey string) error
 }
 
-// PasswordFailures counts a user's wrong passwords in a window.
-type PasswordFailures interface {
-	// Recent returns the failures of the current window and its end.
-	Recent(ctx context.Context, userID string) (int, time.Time, error)
-	Add(ctx context.Context, userID string) error
-	Reset(ctx context.Context, userID string) error
-}
-
-// Wrong passwords allowed per user in PasswordFailureWindow; beyond, the
-// user's changes are refused until the window ends, before any hash.
-const (
-	MaxPasswordFailures   = 5
-	PasswordFailureWindow = 15 * time.Minute
-)
+// AnyVersion is the ExpectedVersion of a change made whatever the
+// user's current version (If-Match: *). The zero value matches none:
+// versions start at 1.
+const AnyVersion = -1
 
 // ChangeEmailHandler handles ChangeEmail.
 type ChangeEmailHandler struct {
-	users    EmailChanger
-	hasher   PasswordHasher
-	failures PasswordFailures
-	now      func() time.Time
+	users     EmailChanger
+	passwords passwordCheck
+	sessions  Sessions
+	emails    EmailBudget
+	now       func() time.Time
 }
 
-// NewChangeEmailHandler returns the handler; now defaults to time.Now.
-func NewChangeEmailHandler(users EmailChanger, hasher PasswordHasher, failures PasswordFailures,
-	now func() time.Time) *ChangeEmailHandler {
-	if now == nil {
-		now = time.Now
+// ChangeEmailDeps are what ChangeEmailHandler works with; Emails nil
+// counts nothing, Now defaults to time.Now.
+type ChangeEmailDeps struct {
+	Users    EmailChanger
+	Hasher   PasswordHasher
+	Guesses  PasswordGuesses
+	Sessions Sessions
+	Emails   EmailBudget
+	Now      func() time.Time
+}
+
+// NewChangeEmailHandler returns the handler.
+func NewChangeEmailHandler(deps ChangeEmailDeps) *ChangeEmailHandler {
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	return &ChangeEmailHandler{users: users, hasher: hasher, failures: failures, now: now}
+	if deps.Emails == nil {
+		deps.Emails = NoEmailBudget{}
+	}
+	return &ChangeEmailHandler{users: deps.Users, passwords: passwordCheck{hasher: deps.Hasher, guesses: deps.Guesses},
+		sessions: deps.Sessions, emails: deps.Emails, now: deps.Now}
 }
 
 // Handle checks the version, the new address and the password, in that
-// order, cheapest first, and records EmailChanged.
+// order, cheapest first, spends the email budget of the link to the new
+// address and the notice to the old one, and records EmailChanged. The
+// budget is spent before the new address is reserved: a taken address
+// (409) costs it too, so the answers cannot probe many addresses.
 func (h *ChangeEmailHandler) Handle(ctx context.Context, cmd ChangeEmail) (*domain.User, error) {
 	user, hash, err := h.users.RegisteredUser(ctx, cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if user.Version() != cmd.ExpectedVersion {
+	if cmd.ExpectedVersion != AnyVersion && user.Version() != cmd.ExpectedVersion {
 		return nil, domain.ErrVersionMismatch
 	}
-	oldKey := user.Email().Key()
+	oldKey, oldEmail := user.Email().Key(), user.Email().String()
 	if err := user.ChangeEmail(cmd.Email, h.now()); err != nil {
 		return nil, err
 	}
-	if err := h.checkPassword(ctx, user.ID(), hash, cmd.Password); err != nil {
+	if err := h.passwords.check(ctx, user.ID(), cmd.Client, hash, cmd.Password); err != nil {
+		return nil, err
+	}
+	if err := h.emails.Spend(ctx, user.ID(), cmd.Client, user.Email().String(), oldEmail); err != nil {
 		return nil, err
 	}
 	if err := h.users.ChangeEmail(ctx, user, oldKey); err != nil {
 		return nil, err
 	}
+	// Whoever else was signed in followed the old address: out.
+	if err := h.sessions.EndOthers(ctx, user.ID(), cmd.Session); err != nil {
+		return nil, err
+	}
 	return user, nil
-}
-
-// checkPassword refuses a user with too many recent wrong passwords before
-// hashing, and counts a wrong one.
-func (h *ChangeEmailHandler) checkPassword(ctx context.Context, userID string, hash []byte, password string) error {
-	failures, windowEnds, err := h.failures.Recent(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if failures >= MaxPasswordFailures {
-		return domain.TooManyRequests("too many wrong passwords for this user, try again later", time.Until(windowEnds))
-	}
-	same, err := h.hasher.Matches(ctx, hash, password)
-	if err != nil {
-		return fmt.Errorf("check the password: %w", err)
-	}
-	if !same {
-		if err := h.failures.Add(ctx, userID); err != nil {
-			return err
-		}
-		return domain.ErrWrongPassword
-	}
-	if failures > 0 {
-		return h.failures.Reset(ctx, userID)
-	}
-	return nil
 }

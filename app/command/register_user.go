@@ -19,6 +19,9 @@ type RegisterUser struct {
 	Password string `json:"password"`
 	// Locale is the language of the user's emails; empty: the default.
 	Locale string `json:"locale,omitempty"`
+	// Client is the sender's address, the email budget's key; not sent
+	// over the command bus.
+	Client string `json:"-"`
 }
 
 // ErrAlreadyRegistered is returned by a UserRegistry when the very same user
@@ -49,15 +52,22 @@ type PasswordHasher interface {
 type RegisterUserHandler struct {
 	registry UserRegistry
 	hasher   PasswordHasher
+	emails   EmailBudget
 	now      func() time.Time
 }
 
 // NewRegisterUserHandler returns the handler; now defaults to time.Now.
-func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, now func() time.Time) *RegisterUserHandler {
+// The welcome email is counted in emails (nil: nowhere), never refused by
+// it.
+func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, emails EmailBudget,
+	now func() time.Time) *RegisterUserHandler {
 	if now == nil {
 		now = time.Now
 	}
-	return &RegisterUserHandler{registry: registry, hasher: hasher, now: now}
+	if emails == nil {
+		emails = NoEmailBudget{}
+	}
+	return &RegisterUserHandler{registry: registry, hasher: hasher, emails: emails, now: now}
 }
 
 // Handle validates the command, hashes the password and registers the user.
@@ -84,6 +94,11 @@ func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (
 		return h.checkSameRequest(ctx, user, cmd.Password)
 	}
 	if err != nil {
+		return nil, err
+	}
+	// The welcome email goes whatever the budget says; it counts against
+	// the emails that may follow to the address.
+	if err := h.emails.Count(ctx, user.ID(), cmd.Client, user.Email().String()); err != nil {
 		return nil, err
 	}
 	return user, nil

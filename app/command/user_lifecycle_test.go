@@ -3,8 +3,10 @@ package command_test
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +54,9 @@ type lifecycle struct {
 	verify   *command.VerifyEmailHandler
 	resend   *command.RequestVerificationEmailHandler
 	change   *command.ChangeEmailHandler
+	signIn   *command.SignInHandler
+	guesses  *adapters.PasswordGuesses
+	sessions *adapters.SessionStore
 }
 
 func newLifecycle(t *testing.T) *lifecycle {
@@ -67,16 +72,23 @@ func newLifecycle(t *testing.T) *lifecycle {
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
 	c := &clock{now: time.Now().Truncate(time.Microsecond)} // as events keep it
+	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB,
+		Key: []byte(strings.Repeat("g", 32))})
+	require.NoError(t, err)
+	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
+	require.NoError(t, err)
 	return &lifecycle{
+		guesses:  guesses,
+		sessions: sessions,
 		db:       db,
 		hasher:   hasher,
 		store:    store,
 		clock:    c,
-		register: command.NewRegisterUserHandler(store, hasher, c.Now),
+		register: command.NewRegisterUserHandler(store, hasher, nil, c.Now),
 		verify:   command.NewVerifyEmailHandler(store, testKey, c.Now),
-		resend:   command.NewRequestVerificationEmailHandler(store, c.Now),
-		change: command.NewChangeEmailHandler(store, hasher,
-			adapters.NewPasswordFailures(db.DB, command.PasswordFailureWindow), c.Now),
+		resend:   command.NewRequestVerificationEmailHandler(store, nil, c.Now),
+		change:   command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: store, Hasher: hasher, Guesses: guesses, Sessions: sessions, Now: c.Now}),
+		signIn:   command.NewSignInHandler(store, sessions, hasher, guesses),
 	}
 }
 
@@ -127,16 +139,16 @@ func TestVerifyEmail(t *testing.T) {
 func TestRequestVerificationEmail(t *testing.T) {
 	l := newLifecycle(t)
 	user := l.newUser(t, "ada@example.com")
-	_, err := l.resend.Handle(context.Background(), user.ID())
+	_, err := l.resend.Handle(context.Background(), command.RequestVerificationEmail{UserID: user.ID()})
 	var de *domain.Error
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, domain.KindTooMany, de.Kind, "the welcome email's link is a minute old at most")
 
 	l.clock.advance(time.Minute)
-	requested, err := l.resend.Handle(context.Background(), user.ID())
+	requested, err := l.resend.Handle(context.Background(), command.RequestVerificationEmail{UserID: user.ID()})
 	require.NoError(t, err)
 	assert.Equal(t, 2, requested.Version())
-	_, err = l.resend.Handle(context.Background(), user.ID())
+	_, err = l.resend.Handle(context.Background(), command.RequestVerificationEmail{UserID: user.ID()})
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, time.Minute, de.RetryAfter)
 }
@@ -160,22 +172,94 @@ func TestChangeEmail(t *testing.T) {
 		Password: lifecyclePassword, ExpectedVersion: 1})
 	assert.ErrorIs(t, err, domain.ErrUserNotFound)
 
-	for range command.MaxPasswordFailures {
+	for range adapters.DefaultGuessPair.Free {
 		assert.ErrorIs(t, change("new@example.com", "wrong password", 1), domain.ErrWrongPassword)
 	}
 	var de *domain.Error
 	require.ErrorAs(t, change("new@example.com", lifecyclePassword, 1), &de, "even the right password, for a while")
 	assert.Equal(t, domain.KindTooMany, de.Kind)
 	assert.Positive(t, de.RetryAfter)
-	assert.LessOrEqual(t, de.RetryAfter, command.PasswordFailureWindow)
 	assert.Equal(t, 1, l.events(t, user.ID()), "nothing changed")
 
-	// Failures count in real time: a window that has ended lets the change through.
-	ended := adapters.NewPasswordFailures(l.db.DB, time.Nanosecond)
-	l.change = command.NewChangeEmailHandler(l.store, l.hasher, ended, l.clock.Now)
+	// From another address, the owner changes it: the stranger's guesses
+	// lock nobody out.
+	kept, err := l.sessions.Start(ctx, user.ID())
+	require.NoError(t, err)
+	ended, err := l.sessions.Start(ctx, user.ID())
+	require.NoError(t, err)
 	changed, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: "New@Example.com",
-		Password: lifecyclePassword, ExpectedVersion: 1})
+		Password: lifecyclePassword, ExpectedVersion: 1, Client: "198.51.100.7", Session: kept.Token})
 	require.NoError(t, err)
 	assert.Equal(t, "New@Example.com", changed.Email().String())
 	assert.Equal(t, 2, changed.Version())
+	_, err = l.sessions.User(ctx, ended.Token)
+	assert.ErrorIs(t, err, domain.ErrUnauthenticated, "every other session ends with the change")
+	_, err = l.sessions.User(ctx, kept.Token)
+	assert.NoError(t, err, "the session that asked stays")
+
+	again, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: "third@example.com",
+		Password: lifecyclePassword, ExpectedVersion: command.AnyVersion, Client: "198.51.100.7"})
+	require.NoError(t, err, "If-Match: * matches any version")
+	assert.Equal(t, 3, again.Version())
+}
+
+func TestChangeEmail_RacingWrongPasswordsCheckOnlyTheLimit(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "ada@example.com")
+	counting := &countingHasher{PasswordHasher: l.hasher}
+	change := command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: l.store, Hasher: counting, Guesses: l.guesses, Sessions: l.sessions, Now: l.clock.Now})
+	var wg sync.WaitGroup
+	for i := range 150 {
+		wg.Go(func() {
+			password := "wrong password " + strconv.Itoa(i)
+			if i == 149 {
+				password = lifecyclePassword // the right one, last among many
+			}
+			_, _ = change.Handle(context.Background(), command.ChangeEmail{UserID: user.ID(), Email: "eve@example.com",
+				Password: password, ExpectedVersion: 1, Client: "192.0.2.66"})
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, int(counting.wrong.Load()), adapters.DefaultGuessPair.Free, "wrong passwords compared")
+}
+
+// countingHasher counts the comparisons of an adapter's hasher that found
+// a wrong password.
+type countingHasher struct {
+	command.PasswordHasher
+	wrong atomic.Int32
+}
+
+func (h *countingHasher) Matches(ctx context.Context, hash []byte, password string) (bool, error) {
+	same, err := h.PasswordHasher.Matches(ctx, hash, password)
+	if err == nil && !same {
+		h.wrong.Add(1)
+	}
+	return same, err
+}
+
+func TestSignIn(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "Ada@Example.com")
+	ctx := context.Background()
+	session, err := l.signIn.Handle(ctx, command.SignIn{Email: "ADA@example.com", Password: lifecyclePassword, Client: "198.51.100.1"})
+	require.NoError(t, err)
+	assert.Equal(t, user.ID(), session.UserID)
+	owner, err := l.sessions.User(ctx, session.Token)
+	require.NoError(t, err)
+	assert.Equal(t, user.ID(), owner)
+
+	_, wrongPassword := l.signIn.Handle(ctx, command.SignIn{Email: "ada@example.com", Password: "not it at all", Client: "198.51.100.1"})
+	_, unknownEmail := l.signIn.Handle(ctx, command.SignIn{Email: "nobody@example.com", Password: "not it at all", Client: "198.51.100.1"})
+	assert.ErrorIs(t, wrongPassword, domain.ErrInvalidCredentials)
+	assert.Equal(t, wrongPassword, unknownEmail, "the same answer")
+
+	for range adapters.DefaultGuessPair.Free {
+		_, err := l.signIn.Handle(ctx, command.SignIn{Email: "ada@example.com", Password: "a stranger's guess", Client: "192.0.2.66"})
+		require.ErrorIs(t, err, domain.ErrInvalidCredentials)
+	}
+	_, err = l.signIn.Handle(ctx, command.SignIn{Email: "ada@example.com", Password: lifecyclePassword, Client: "192.0.2.66"})
+	assert.True(t, domain.IsKind(err, domain.KindTooMany), "the guessing address waits: %v", err)
+	_, err = l.signIn.Handle(ctx, command.SignIn{Email: "ada@example.com", Password: lifecyclePassword, Client: "198.51.100.2"})
+	assert.NoError(t, err, "the owner signs in from another address")
 }

@@ -36,25 +36,42 @@ func (h *VerifyEmailHandler) Handle(ctx context.Context, cmd VerifyEmail) (*doma
 	})
 }
 
+// RequestVerificationEmail asks for a new verification link, from a
+// client address (the email budget's key).
+type RequestVerificationEmail struct {
+	UserID string
+	Client string
+}
+
 // RequestVerificationEmailHandler sends a user a new verification link, at
-// most once a minute.
+// most once a minute, within the email budget.
 type RequestVerificationEmailHandler struct {
-	users UserRepository
-	now   func() time.Time
+	users  UserRepository
+	emails EmailBudget
+	now    func() time.Time
 }
 
 // NewRequestVerificationEmailHandler returns the handler; now defaults to
 // time.Now.
-func NewRequestVerificationEmailHandler(users UserRepository, now func() time.Time) *RequestVerificationEmailHandler {
+// emails nil counts nothing.
+func NewRequestVerificationEmailHandler(users UserRepository, emails EmailBudget, now func() time.Time) *RequestVerificationEmailHandler {
 	if now == nil {
 		now = time.Now
 	}
-	return &RequestVerificationEmailHandler{users: users, now: now}
+	if emails == nil {
+		emails = NoEmailBudget{}
+	}
+	return &RequestVerificationEmailHandler{users: users, emails: emails, now: now}
 }
 
 // Handle records VerificationEmailRequested, whose handler sends the email.
-func (h *RequestVerificationEmailHandler) Handle(ctx context.Context, userID string) (*domain.User, error) {
-	return onUser(ctx, h.users, userID, func(u *domain.User) error {
-		return u.RequestVerificationEmail(h.now())
+func (h *RequestVerificationEmailHandler) Handle(ctx context.Context, cmd RequestVerificationEmail) (*domain.User, error) {
+	spent := false
+	return onUser(ctx, h.users, cmd.UserID, func(u *domain.User) error {
+		if err := u.RequestVerificationEmail(h.now()); err != nil || spent {
+			return err
+		}
+		spent = true // once, however often a lost race redoes the decision
+		return h.emails.Spend(ctx, u.ID(), cmd.Client, u.Email().String())
 	})
 }

@@ -131,7 +131,8 @@ func changeEmail(t *testing.T, d *e2e.Deployment, api *e2e.Client, u e2e.User, e
 }
 
 // concurrentChanges sends twenty changes with the current version: one is
-// answered 200, nineteen 412.
+// answered 200, the others 412, or 429 when more checks of the password
+// from one address are in flight than the guess limits let through.
 func concurrentChanges(t *testing.T, api *e2e.Client, u e2e.User, run string) {
 	t.Helper()
 	statuses := make([]int, 20)
@@ -153,7 +154,8 @@ func concurrentChanges(t *testing.T, api *e2e.Client, u e2e.User, run string) {
 	for _, s := range statuses {
 		counts[s]++
 	}
-	assert.Equal(t, map[int]int{http.StatusOK: 1, http.StatusPreconditionFailed: 19}, counts)
+	assert.Equal(t, 1, counts[http.StatusOK], "%v", counts)
+	assert.Equal(t, 19, counts[http.StatusPreconditionFailed]+counts[http.StatusTooManyRequests], "%v", counts)
 }
 
 // TestE2E_RebuildUsersWhileServing: `onboard projections rebuild users`

@@ -18,8 +18,8 @@ import (
 func TestE2E_RegistrationRateLimit(t *testing.T) {
 	t.Parallel()
 	proc, api := e2e.Deploy(t, e2e.Config{Vars: map[string]string{
-		"RATE_LIMIT_REGISTRATIONS": "2/h,burst=2",
-		"TRUSTED_PROXIES":          "127.0.0.1",
+		"RATE_LIMIT_PASSWORDS": "2/h,burst=2",
+		"TRUSTED_PROXIES":      "127.0.0.1",
 	}}).Serve(t)
 	from := func(client string, i int) e2e.Response {
 		t.Helper()

@@ -147,7 +147,9 @@ func (j *journey) registerUsers(t *testing.T) {
 		j.last201 = time.Now()
 		body := r.JSON()
 		require.NotNil(t, body, "JSON body: %s", r.Body)
-		assert.ElementsMatch(t, []string{"id", "name", "email", "email_verified", "locale", "registered_at", "version"}, keysOf(body), r.String())
+		assert.ElementsMatch(t, []string{"id", "name", "email", "email_verified", "locale", "registered_at", "version", "session"},
+			keysOf(body), r.String())
+		assert.NotEmpty(t, r.SessionToken(), "a session comes with the 201")
 		assert.NotContains(t, body, "password")
 		id, _ := body["id"].(string)
 		_, err = uuid.Parse(id)
@@ -163,7 +165,8 @@ func (j *journey) registerUsers(t *testing.T) {
 		j.addCreated(*u)
 
 		got := j.api.MustGet(t, "/users/"+id)
-		require.Equal(t, http.StatusOK, got.Status, "readable right after its 201: %s", got)
+		require.Equal(t, http.StatusOK, got.Status, "readable with its session right after its 201: %s", got)
+		delete(body, "session")
 		assert.Equal(t, body, got.JSON())
 	}
 	ids := map[string]bool{}
@@ -402,8 +405,8 @@ func (j *journey) badPaths(t *testing.T) {
 	}{
 		{http.MethodGet, "/users/not-a-uuid", 400, "invalid-id"},
 		{http.MethodGet, "/users/not-a-uuid/points", 400, "invalid-id"},
-		{http.MethodGet, "/users/" + unknown, 404, "user-not-found"},
-		{http.MethodGet, "/users/" + unknown + "/points", 404, "user-not-found"},
+		{http.MethodGet, "/users/" + unknown, 401, "unauthenticated"},
+		{http.MethodGet, "/users/" + unknown + "/points", 401, "unauthenticated"},
 		{http.MethodDelete, "/users", 405, "method-not-allowed"},
 		{http.MethodGet, "/no-such-route", 404, "not-found"},
 	} {

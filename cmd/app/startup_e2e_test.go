@@ -26,7 +26,7 @@ func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
 	}{
 		{name: "unknown PUBSUB", env: map[string]string{"PUBSUB": "bogus"}, wantHint: "PUBSUB"},
 		{name: "BCRYPT_COST out of range", env: map[string]string{"BCRYPT_COST": "15"}, wantHint: "BCRYPT_COST"},
-		{name: "bad RATE_LIMIT_REGISTRATIONS", env: map[string]string{"RATE_LIMIT_REGISTRATIONS": "lots"}, wantHint: "RATE_LIMIT_REGISTRATIONS"},
+		{name: "bad RATE_LIMIT_PASSWORDS", env: map[string]string{"RATE_LIMIT_PASSWORDS": "lots"}, wantHint: "RATE_LIMIT_PASSWORDS"},
 		{name: "bad TRUSTED_PROXIES", env: map[string]string{"TRUSTED_PROXIES": "proxy.internal"}, wantHint: "TRUSTED_PROXIES"},
 		{name: "unreachable database", env: map[string]string{"DATABASE_URL": "postgres://postgres:s3cret@127.0.0.1:1/x"}, wantHint: "database"},
 		{name: "DATABASE_URL not a database URL", env: map[string]string{"DATABASE_URL": "ftp://postgres:s3cret@127.0.0.1/x"}, wantHint: "DATABASE_URL"},

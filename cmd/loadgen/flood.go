@@ -22,7 +22,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// The flood mode: one client floods POST /users over many connections
+// The flood mode: one client floods POST /users (or, with -flood-route
+// email-change, PUT /users/{id}/email of its own account to an address
+// another user holds: a 409 that hashes each time) over many connections
 // while a second registers a few users and a third reads a user, first
 // alone (idle), then during the flood. Three addresses of 127.0.0.0/8 play
 // the three clients, so only the flooder meets its registration limit.
@@ -37,6 +39,9 @@ var (
 const (
 	tooManyP99Target   = 10 * time.Millisecond
 	readP99RatioTarget = 3.0
+	// registrarP99RatioTarget: another client's registrations keep their
+	// latency whatever one client floods.
+	registrarP99RatioTarget = 2.0
 )
 
 type floodOptions struct {
@@ -49,6 +54,7 @@ type floodOptions struct {
 	readRate  float64       // the reader's GETs/s, idle and during the flood
 	registers int           // the registrar's registrations during the flood
 	clients   string        // "source": bind 127.0.0.x; "xff": send X-Forwarded-For
+	route     string        // "register" or "email-change": what the flooder sends
 	pid       int
 	jsonOut   string
 }
@@ -74,6 +80,9 @@ func (o floodOptions) validate() error {
 	if o.maxSent < 1 || o.registers < 1 {
 		errs = append(errs, errors.New("-flood-max and -register must be at least 1"))
 	}
+	if o.route != "register" && o.route != "email-change" {
+		errs = append(errs, fmt.Errorf(`-flood-route: want "register" or "email-change", got %q`, o.route))
+	}
 	if o.clients != "source" && o.clients != "xff" {
 		errs = append(errs, fmt.Errorf(`-clients: want "source" or "xff", got %q`, o.clients))
 	}
@@ -87,6 +96,8 @@ type simClient struct {
 	addr netip.Addr
 	xff  bool
 	http *http.Client
+	// session, when set, is sent as the bearer token.
+	session string
 }
 
 func newSimClient(addr netip.Addr, mode string, conns int) *simClient {
@@ -107,15 +118,26 @@ func newSimClient(addr netip.Addr, mode string, conns int) *simClient {
 // do sends a request and reads its answer to the end, so that the
 // connection is reused; it returns the status.
 func (c *simClient) do(method, url string, body []byte) (int, []byte, error) {
+	return c.doWith(method, url, body, nil)
+}
+
+// doWith is do with more headers.
+func (c *simClient) doWith(method, url string, body []byte, header map[string]string) (int, []byte, error) {
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
+	}
+	for name, value := range header {
+		req.Header.Set(name, value)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.xff {
 		req.Header.Set("X-Forwarded-For", c.addr.String())
+	}
+	if c.session != "" {
+		req.Header.Set("Authorization", "Bearer "+c.session)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -180,9 +202,12 @@ type FloodReport struct {
 	FloodSeconds            float64
 	FloodByStatus           map[string]int
 	TooManyRequests         Latencies // the flooder's 429s, from each send
+	Route                   string
 	RegistrationsSent       int
 	RegistrarByStatus       map[string]int
-	RegistrarCreated        Latencies
+	RegistrarIdle           Latencies // 201s before the flood
+	RegistrarCreated        Latencies // 201s during the flood
+	RegistrarP99Ratio       float64
 	ReadsIdle, ReadsFlooded Latencies // 200s of GET /users/{id}
 	ReadsFloodedByStatus    map[string]int
 	ReadP99Ratio            float64
@@ -202,7 +227,7 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 	defer registrar.close()
 	defer reader.close()
 	run := uuid.NewString()[:8]
-	report := FloodReport{Clients: o.clients, FloodConns: o.conns, FloodRatePerS: o.rate}
+	report := FloodReport{Clients: o.clients, FloodConns: o.conns, FloodRatePerS: o.rate, Route: o.route}
 
 	// The reader's user, registered by the reader itself.
 	status, body, err := reader.do(http.MethodPost, o.url+"/users", floodBody(run, "reader", 0))
@@ -213,19 +238,40 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 		return report, fmt.Errorf("register the reader's user: status %d: %s", status, body)
 	}
 	var user struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		Session struct {
+			Token string `json:"token"`
+		} `json:"session"`
 	}
 	if err := json.Unmarshal(body, &user); err != nil || user.ID == "" {
 		return report, fmt.Errorf("register the reader's user: %s", body)
 	}
+	reader.session = user.Session.Token
 	readURL := o.url + "/users/" + user.ID
 
-	idleReads := newTally()
-	progress("reads alone", o.idle)
+	floodRequest, err := floodRoute(o, run, flooder)
+	if err != nil {
+		return report, err
+	}
+
+	idleReads, idleRegistrations := newTally(), newTally()
+	progress("reads and registrations alone", o.idle)
+	var idle sync.WaitGroup
+	var registered atomic.Int64
+	register := func(into *tally) func(time.Time) {
+		return func(scheduled time.Time) {
+			status, _, err := registrar.do(http.MethodPost, o.url+"/users", floodBody(run, "registrar", int(registered.Add(1))))
+			into.record(status, time.Since(scheduled), err)
+		}
+	}
+	idle.Go(func() {
+		openLoop(ctx, o.idle, float64(o.registers+1)/o.idle.Seconds(), o.registers, register(idleRegistrations))
+	})
 	openLoop(ctx, o.idle, o.readRate, 1<<30, func(scheduled time.Time) {
 		status, _, err := reader.do(http.MethodGet, readURL, nil)
 		idleReads.record(status, time.Since(scheduled), err)
 	})
+	idle.Wait()
 
 	floodCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
@@ -245,7 +291,7 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 				// From the send: a connection waiting for its previous answer
 				// (a 201 waits for bcrypt) sends late, which is not the 429's.
 				sent := time.Now()
-				status, _, err := flooder.do(http.MethodPost, o.url+"/users", floodBody(run, "flood", w*1_000_000+i))
+				status, err := floodRequest(w*1_000_000 + i)
 				flood.record(status, time.Since(sent), err)
 				next = next.Add(interval)
 			}
@@ -253,11 +299,7 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 	}
 	wg.Go(func() {
 		every := o.duration / time.Duration(o.registers+1)
-		var n atomic.Int64
-		openLoop(floodCtx, o.duration, 1/every.Seconds(), o.registers, func(scheduled time.Time) {
-			status, _, err := registrar.do(http.MethodPost, o.url+"/users", floodBody(run, "registrar", int(n.Add(1))))
-			registrations.record(status, time.Since(scheduled), err)
-		})
+		openLoop(floodCtx, o.duration, 1/every.Seconds(), o.registers, register(registrations))
 	})
 	wg.Go(func() {
 		openLoop(floodCtx, o.duration, o.readRate, 1<<30, func(scheduled time.Time) {
@@ -274,6 +316,10 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 	report.RegistrationsSent = registrations.sent
 	report.RegistrarByStatus = registrations.byStatus()
 	report.RegistrarCreated = registrations.of(http.StatusCreated)
+	report.RegistrarIdle = idleRegistrations.of(http.StatusCreated)
+	if report.RegistrarIdle.P99 > 0 {
+		report.RegistrarP99Ratio = report.RegistrarCreated.P99 / report.RegistrarIdle.P99
+	}
 	report.ReadsIdle = idleReads.of(http.StatusOK)
 	report.ReadsFlooded = reads.of(http.StatusOK)
 	report.ReadsFloodedByStatus = reads.byStatus()
@@ -284,6 +330,42 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 		report.PeakRSSMiB = peakRSSMiB(o.pid)
 	}
 	return report, nil
+}
+
+// floodRoute returns the request the flooder sends, by its number: a
+// registration, or a move of the flooder's own account (registered here,
+// before the idle phase) to the address of the reader's user, a 409 that
+// compares the password each time.
+func floodRoute(o floodOptions, run string, flooder *simClient) (func(i int) (int, error), error) {
+	if o.route == "register" {
+		return func(i int) (int, error) {
+			status, _, err := flooder.do(http.MethodPost, o.url+"/users", floodBody(run, "flood", i))
+			return status, err
+		}, nil
+	}
+	status, body, err := flooder.do(http.MethodPost, o.url+"/users", floodBody(run, "flooder", 0))
+	if err != nil {
+		return nil, fmt.Errorf("register the flooder's account: %w", err)
+	}
+	if status != http.StatusCreated {
+		return nil, fmt.Errorf("register the flooder's account: status %d: %s", status, body)
+	}
+	var own struct {
+		ID      string `json:"id"`
+		Session struct {
+			Token string `json:"token"`
+		} `json:"session"`
+	}
+	if err := json.Unmarshal(body, &own); err != nil || own.Session.Token == "" {
+		return nil, fmt.Errorf("register the flooder's account: %s", body)
+	}
+	flooder.session = own.Session.Token
+	held := fmt.Sprintf("%s-%s-%d@example.com", "reader", run, 0) // floodBody's address of the reader's user
+	change, _ := json.Marshal(map[string]string{"email": held, "password": "flood-test-password"})
+	return func(int) (int, error) {
+		status, _, err := flooder.doWith(http.MethodPut, o.url+"/users/"+own.ID+"/email", change, map[string]string{"If-Match": "*"})
+		return status, err
+	}, nil
 }
 
 // openLoop calls send at rate per second, each on schedule in its own
@@ -374,9 +456,13 @@ func (r FloodReport) print(out io.Writer) {
 	row("  answers", "%s", statuses(r.FloodByStatus))
 	row("  429 latency p50/p95/p99/max", "%s; p99 ≤ %s: %s", lat(r.TooManyRequests), tooManyP99Target,
 		met(r.TooManyRequests.Samples > 0 && r.TooManyRequests.P99 <= float64(tooManyP99Target.Milliseconds())))
-	row("registrar", "%d sent: %s; every one 201: %s", r.RegistrationsSent, statuses(r.RegistrarByStatus),
+	row("flooder's route", "%s", r.Route)
+	row("registrar", "%d sent in the flood: %s; every one 201: %s", r.RegistrationsSent, statuses(r.RegistrarByStatus),
 		met(r.RegistrationsSent > 0 && r.RegistrarCreated.Samples == r.RegistrationsSent))
-	row("  201 latency p50/p95/p99/max", "%s", lat(r.RegistrarCreated))
+	row("  201 latency alone p50/p95/p99/max", "%s", lat(r.RegistrarIdle))
+	row("  201 latency in the flood p50/p95/p99/max", "%s", lat(r.RegistrarCreated))
+	row("  201 p99 in the flood / alone", "%.2f; ≤ %.0f: %s", r.RegistrarP99Ratio, registrarP99RatioTarget,
+		met(r.RegistrarP99Ratio > 0 && r.RegistrarP99Ratio <= registrarP99RatioTarget))
 	row("reads alone p50/p95/p99/max", "%s", lat(r.ReadsIdle))
 	row("reads in the flood p50/p95/p99/max", "%s", lat(r.ReadsFlooded))
 	row("  answers", "%s", statuses(r.ReadsFloodedByStatus))

@@ -33,10 +33,12 @@ const maxInFlight = 1024
 // registration is one 201 and the times of its effects.
 type registration struct {
 	id, email string
-	created   time.Time     // when the 201 arrived
-	latency   time.Duration // from the send (or its schedule) to the 201
-	pointsAt  time.Time     // when the points were first seen; zero until then
-	polledAt  time.Time     // when the points were last asked for
+	// token is the session the registration opened, which reads the points.
+	token    string
+	created  time.Time     // when the 201 arrived
+	latency  time.Duration // from the send (or its schedule) to the 201
+	pointsAt time.Time     // when the points were first seen; zero until then
+	polledAt time.Time     // when the points were last asked for
 }
 
 type load struct {
@@ -120,14 +122,17 @@ func (l *load) send(i int, scheduled time.Time) {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	var user struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		Session struct {
+			Token string `json:"token"`
+		} `json:"session"`
 	}
 	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&user) != nil || user.ID == "" {
 		l.fail("status " + strconv.Itoa(resp.StatusCode))
 		return
 	}
 	l.mu.Lock()
-	l.created = append(l.created, &registration{id: user.ID, email: email, created: answered, latency: answered.Sub(scheduled)})
+	l.created = append(l.created, &registration{id: user.ID, token: user.Session.Token, email: email, created: answered, latency: answered.Sub(scheduled)})
 	l.mu.Unlock()
 }
 
@@ -165,7 +170,7 @@ func (l *load) pollPoints() {
 	for range pointsPollers {
 		wg.Go(func() {
 			for r := range work {
-				if l.pointsVisible(r.id) {
+				if l.pointsVisible(r.id, r.token) {
 					l.mu.Lock()
 					r.pointsAt = time.Now()
 					l.mu.Unlock()
@@ -180,8 +185,13 @@ func (l *load) pollPoints() {
 	wg.Wait()
 }
 
-func (l *load) pointsVisible(id string) bool {
-	resp, err := l.client.Get(l.o.url + "/users/" + id + "/points")
+func (l *load) pointsVisible(id, token string) bool {
+	req, err := http.NewRequest(http.MethodGet, l.o.url+"/users/"+id+"/points", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := l.client.Do(req)
 	if err != nil {
 		return false
 	}

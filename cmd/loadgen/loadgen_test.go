@@ -102,7 +102,7 @@ func TestPollDue_BacksOffWithTheWait(t *testing.T) {
 }
 
 func TestFloodOptions_TargetsLoopbackOnly(t *testing.T) {
-	o := floodOptions{url: "http://127.0.0.1:8080", conns: 300, rate: 2000, duration: time.Second, maxSent: 10,
+	o := floodOptions{url: "http://127.0.0.1:8080", conns: 300, rate: 2000, duration: time.Second, maxSent: 10, route: "register",
 		idle: time.Second, readRate: 10, registers: 1, clients: "source"}
 	require.NoError(t, o.validate())
 	for _, target := range []string{"http://10.0.0.1:8080", "http://localhost:8080", "http://example.com", "http://[::1]:8080"} {
@@ -135,11 +135,12 @@ func TestRunFlood_EachClientFromItsOwnAddress(t *testing.T) {
 	t.Cleanup(server.Close)
 
 	report, err := runFlood(context.Background(), floodOptions{url: server.URL, conns: 5, rate: 200,
-		duration: 300 * time.Millisecond, maxSent: 40, idle: 100 * time.Millisecond, readRate: 50, registers: 2, clients: "source"})
+		duration: 300 * time.Millisecond, maxSent: 40, idle: 100 * time.Millisecond, readRate: 50, registers: 2, clients: "source", route: "register"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]int{"429": report.FloodSent}, report.FloodByStatus)
 	assert.LessOrEqual(t, report.FloodSent, 40, "-flood-max bounds the flood")
 	assert.Equal(t, 2, report.RegistrarCreated.Samples)
+	assert.Equal(t, 2, report.RegistrarIdle.Samples, "the registrar registers alone first")
 	assert.Positive(t, report.ReadsIdle.Samples)
 	assert.Positive(t, report.ReadsFlooded.Samples)
 	mu.Lock()

@@ -3,7 +3,7 @@
 // the service with SMTP_URL pointing at it (and without a registration
 // limit: every request comes from one address):
 //
-//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… RATE_LIMIT_REGISTRATIONS=off bin/onboard &
+//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… RATE_LIMIT_PASSWORDS=off bin/onboard &
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 8 -n 2000        # closed loop
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -rate 10 -duration 20s  # open loop
 //
@@ -14,7 +14,7 @@
 // sink and to its points being visible over the API.
 //
 // With -flood it measures the registration limit instead, against a
-// service on a loopback address (and its default RATE_LIMIT_REGISTRATIONS):
+// service on a loopback address (and its default RATE_LIMIT_PASSWORDS):
 // a reader times GET /users/{id} alone, then while one client floods
 // POST /users over hundreds of connections and another registers a few
 // users. The three clients are 127.0.0.2, .3 and .4, bound as source
@@ -74,6 +74,8 @@ func main() {
 	flag.DurationVar(&f.idle, "idle-for", 5*time.Second, "-flood: how long the reader reads alone first")
 	flag.Float64Var(&f.readRate, "read-rate", 100, "-flood: the reader's GET /users/{id} per second")
 	flag.IntVar(&f.registers, "register", 5, "-flood: the registrar's registrations during the flood")
+	flag.StringVar(&f.route, "flood-route", "register", "-flood: what the flooder sends: register (POST /users) or "+
+		"email-change (PUT /users/{id}/email of its own account to a taken address)")
 	flag.StringVar(&f.clients, "clients", "source", "-flood: source (bind 127.0.0.2-4) or xff (X-Forwarded-For)")
 	flag.Parse()
 	if *flood {

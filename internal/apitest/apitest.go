@@ -87,13 +87,15 @@ func (e Exchange) String() string {
 	return fmt.Sprintf("%s %s → %d", e.Request.Method, e.Request.URL.RequestURI(), e.Status)
 }
 
-// options: an undocumented status fails; a bearer token passes the
-// contract's check of GET /users (the service checks its value).
+// options: an undocumented status fails; a bearer token, its scheme in any
+// letter case (RFC 9110 11.1), passes the contract's check of a secured
+// operation (the service checks its value).
 var options = &openapi3filter.Options{
 	IncludeResponseStatus: true,
 	AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-		token, ok := strings.CutPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ")
-		if in.SecurityScheme.Type != "http" || in.SecurityScheme.Scheme != "bearer" || !ok || token == "" {
+		scheme, token, _ := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+		if in.SecurityScheme.Type != "http" || in.SecurityScheme.Scheme != "bearer" || !strings.EqualFold(scheme, "Bearer") ||
+			token == "" {
 			return fmt.Errorf("no bearer token for %s", in.SecuritySchemeName)
 		}
 		return nil

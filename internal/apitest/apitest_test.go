@@ -34,6 +34,7 @@ func (a answer) exchange(method, target, requestBody string) apitest.Exchange {
 		}
 	}
 	req := httptest.NewRequest(method, target, strings.NewReader(requestBody))
+	req.Header.Set("Authorization", "Bearer a-session-token") // the secured operations' credential
 	if requestBody != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -51,6 +52,11 @@ func check(t *testing.T, ex apitest.Exchange) error {
 
 const user = `{"id":"0190f5c4-7b9e-7000-8000-000000000001","name":"Ada Lovelace","email":"ada@example.com",` +
 	`"email_verified":false,"locale":"en","registered_at":"2025-01-02T03:04:05Z","version":1}`
+
+// registeredUser is a 201 to POST /users: the user and its session.
+const registeredUser = `{"id":"0190f5c4-7b9e-7000-8000-000000000001","name":"Ada Lovelace","email":"ada@example.com",` +
+	`"email_verified":false,"locale":"en","registered_at":"2025-01-02T03:04:05Z","version":1,` +
+	`"session":{"token":"a-session-token","expires_at":"2025-01-03T03:04:05Z"}}`
 
 // The contract rejects what it does not document: a status, a field, an
 // error code, a header value; and a route it does not list, but for the
@@ -125,7 +131,7 @@ func TestContract_RejectsWhatItDoesNotDocument(t *testing.T) {
 // the API took it, so it must be one the contract describes.
 func TestContract_ChecksTheRequestsTheAPITook(t *testing.T) {
 	created := answer{status: 201, header: map[string]string{"Cache-Control": "no-store", "ETag": `"1"`,
-		"Location": "/users/0190f5c4-7b9e-7000-8000-000000000001"}, body: user}
+		"Location": "/users/0190f5c4-7b9e-7000-8000-000000000001"}, body: registeredUser}
 	valid := `{"name":"Ada Lovelace","email":"ada@example.com","password":"correct horse battery"}`
 	assert.NoError(t, check(t, created.exchange(http.MethodPost, "/users", valid)))
 

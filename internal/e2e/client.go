@@ -43,6 +43,14 @@ func (r Response) ID() string {
 	return id
 }
 
+// SessionToken is the token of the session a 201 to POST /users opened,
+// "" without one.
+func (r Response) SessionToken() string {
+	session, _ := r.JSON()["session"].(map[string]any)
+	token, _ := session["token"].(string)
+	return token
+}
+
 // Error returns the code and fields of an error body.
 func (r Response) Error() (code string, fields map[string]string) {
 	var body struct {
@@ -73,14 +81,39 @@ type Points struct {
 	} `json:"entries"`
 }
 
+// Sessions are the session tokens of the users a test registered, by id.
+type Sessions struct {
+	mu     sync.Mutex
+	tokens map[string]string
+}
+
+func newSessions() *Sessions { return &Sessions{tokens: map[string]string{}} }
+
+func (s *Sessions) set(id, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[id] = token
+}
+
+// Token is the session token of the user, "" when none was kept.
+func (s *Sessions) Token(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[id]
+}
+
 // Client is the HTTP client of the service under test. It follows no
-// redirect, and records every response for the final scans.
+// redirect, and records every response for the final scans. It keeps the
+// session a registration opens and sends it with the requests about that
+// user (/users/{id}...) that carry no Authorization of their own; an empty
+// Authorization header sends none.
 type Client struct {
 	// Base is the service's URL: http://host:port.
 	Base   string
 	client *http.Client
 	// contract checks each exchange; nil: none.
 	contract *apitest.Validator
+	sessions *Sessions
 
 	mu        sync.Mutex
 	responses []Response
@@ -88,7 +121,7 @@ type Client struct {
 
 // NewClient returns a client of the service serving on addr (host:port).
 func NewClient(addr string) *Client {
-	return &Client{Base: "http://" + addr, client: &http.Client{
+	return &Client{Base: "http://" + addr, sessions: newSessions(), client: &http.Client{
 		Timeout:       60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -108,6 +141,7 @@ func (c *Client) OneConnectionEach() *Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DisableKeepAlives = true
 	each := NewClient(strings.TrimPrefix(c.Base, "http://"))
+	each.sessions = c.sessions
 	each.client.Transport = transport
 	if c.contract != nil {
 		each.client.Transport = c.contract.Transport(transport)
@@ -117,6 +151,7 @@ func (c *Client) OneConnectionEach() *Client {
 
 // Do sends a request built by the test, and reads the whole answer.
 func (c *Client) Do(req *http.Request) (Response, error) {
+	c.authorize(req)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
@@ -127,11 +162,38 @@ func (c *Client) Do(req *http.Request) (Response, error) {
 		return Response{}, fmt.Errorf("%s %s: read body: %w", req.Method, req.URL.Path, err)
 	}
 	r := Response{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, Header: resp.Header, Body: body}
+	if req.Method == http.MethodPost && req.URL.Path == "/users" && r.Status == http.StatusCreated {
+		if token := r.SessionToken(); token != "" {
+			c.sessions.set(r.ID(), token)
+		}
+	}
 	c.mu.Lock()
 	c.responses = append(c.responses, r)
 	c.mu.Unlock()
 	return r, nil
 }
+
+// authorize sends the session of the user a /users/{id} path names, when
+// the request carries no Authorization; an empty one it drops.
+func (c *Client) authorize(req *http.Request) {
+	if values, set := req.Header["Authorization"]; set {
+		if len(values) == 1 && values[0] == "" {
+			req.Header.Del("Authorization")
+		}
+		return
+	}
+	rest, ok := strings.CutPrefix(req.URL.Path, "/users/")
+	if !ok {
+		return
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	if token := c.sessions.Token(id); token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+}
+
+// Sessions are the session tokens this client keeps.
+func (c *Client) Sessions() *Sessions { return c.sessions }
 
 // Request sends method to path, with a body of contentType when body is
 // not nil, and header.

@@ -53,6 +53,9 @@ type Deployment struct {
 
 	mu    sync.Mutex
 	procs []*Process
+	// sessions are shared by the clients of every process: a user
+	// registered on one replica is read on another with its session.
+	sessions *Sessions
 }
 
 // Deploy prepares a deployment; Start runs its processes.
@@ -113,6 +116,12 @@ func (d *Deployment) Serve(t testing.TB) (*Process, *Client) {
 	t.Helper()
 	p := d.Start(t)
 	c := NewClient(p.WaitServing(t))
+	d.mu.Lock()
+	if d.sessions == nil {
+		d.sessions = newSessions()
+	}
+	c.sessions = d.sessions
+	d.mu.Unlock()
 	c.checkContract(apitest.New(t))
 	return p, c
 }

@@ -57,16 +57,19 @@ func Environ(vars map[string]string) []string {
 		"HASH_QUEUE_MAX": "1000",
 		// Every test registers from 127.0.0.1: only the tests of the limit
 		// turn it on.
-		"RATE_LIMIT_REGISTRATIONS": "off",
-		"TRUSTED_PROXIES":          "",
-		"LOG_LEVEL":                "info",
+		"RATE_LIMIT_PASSWORDS": "off",
+		"TRUSTED_PROXIES":      "",
+		"LOG_LEVEL":            "info",
 		// Empty: the service's defaults.
 		"EMAIL_RETRY_MAX_AGE":     "",
 		"EMAIL_RETRY_FIRST_DELAY": "",
 		"VERIFY_URL":              "",
 		"VERIFY_TTL":              "",
 		"ADMIN_TOKEN":             "",
-		"METRICS_ADDR":            "", // on the API's listener
+		// Every test sends its emails from 127.0.0.1: only the tests of
+		// the budget turn it on.
+		"EMAIL_BUDGET": "off",
+		"METRICS_ADDR": "", // on the API's listener
 	}
 	for k, v := range vars {
 		all[k] = v

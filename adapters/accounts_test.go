@@ -1,0 +1,299 @@
+package adapters_test
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// testClock is a settable time for the limits and sessions.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var limitsKey = []byte(strings.Repeat("g", 32))
+
+func newGuesses(t *testing.T, db *testenv.DB, clock *testClock) *adapters.PasswordGuesses {
+	t.Helper()
+	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: limitsKey, Now: clock.Now})
+	require.NoError(t, err)
+	return guesses
+}
+
+// waitOf returns the wait of a too-many-requests error, failing otherwise.
+func waitOf(t *testing.T, err error) time.Duration {
+	t.Helper()
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, domain.KindTooMany, de.Kind)
+	return de.RetryAfter
+}
+
+func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		guesses := newGuesses(t, db, newTestClock())
+		account := uuid.NewString()
+		var passed, refused atomic.Int32
+		var wg sync.WaitGroup
+		for range 150 {
+			wg.Go(func() {
+				err := guesses.Begin(testTimeoutCtx(t), account, "192.0.2.1")
+				switch {
+				case err == nil:
+					passed.Add(1)
+				case domain.IsKind(err, domain.KindTooMany):
+					refused.Add(1)
+				default:
+					t.Errorf("begin: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int32(adapters.DefaultGuessPair.Free), passed.Load(), "checks let through")
+		assert.Equal(t, int32(150-adapters.DefaultGuessPair.Free), refused.Load())
+	})
+}
+
+func TestPasswordGuesses_WaitsGrowAndStrangersCannotLockTheOwnerOut(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		clock := newTestClock()
+		guesses := newGuesses(t, db, clock)
+		ctx := testTimeoutCtx(t)
+		account, attacker, owner := uuid.NewString(), "192.0.2.1", "198.51.100.7"
+		for range adapters.DefaultGuessPair.Free {
+			require.NoError(t, guesses.Begin(ctx, account, attacker))
+		}
+		assert.Equal(t, adapters.DefaultGuessFirstDelay, waitOf(t, guesses.Begin(ctx, account, attacker)))
+		require.NoError(t, guesses.Begin(ctx, account, owner), "the owner at another address still checks")
+		require.NoError(t, guesses.Succeeded(ctx, account, owner))
+
+		clock.advance(adapters.DefaultGuessFirstDelay)
+		require.NoError(t, guesses.Begin(ctx, account, attacker), "one more after the wait")
+		assert.Equal(t, 2*adapters.DefaultGuessFirstDelay, waitOf(t, guesses.Begin(ctx, account, attacker)),
+			"then twice as long")
+		clock.advance(adapters.DefaultGuessMaxDelay * 4)
+		for range 10 {
+			require.NoError(t, guesses.Begin(ctx, account, attacker))
+			clock.advance(adapters.DefaultGuessMaxDelay)
+		}
+		assert.Equal(t, adapters.DefaultGuessMaxDelay, waitOf(t, func() error {
+			require.NoError(t, guesses.Begin(ctx, account, attacker))
+			return guesses.Begin(ctx, account, attacker)
+		}()), "at most the longest wait")
+
+		clock.advance(adapters.DefaultGuessForgetAfter)
+		for range adapters.DefaultGuessPair.Free {
+			require.NoError(t, guesses.Begin(ctx, account, attacker), "failures a day old are forgotten")
+		}
+	})
+}
+
+func TestPasswordGuesses_ClientAndAccountLimits(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: limitsKey,
+			Pair: adapters.GuessLimit{Free: 2}, Client: adapters.GuessLimit{Free: 3}, Account: adapters.GuessLimit{Free: 4}})
+		require.NoError(t, err)
+		ctx := testTimeoutCtx(t)
+
+		sprayer := "192.0.2.9"
+		for range 3 {
+			require.NoError(t, guesses.Begin(ctx, uuid.NewString(), sprayer))
+		}
+		waitOf(t, guesses.Begin(ctx, uuid.NewString(), sprayer)) // a fourth account from one client
+
+		account := uuid.NewString()
+		for i := range 4 {
+			require.NoError(t, guesses.Begin(ctx, account, "203.0.113."+string(rune('1'+i))))
+		}
+		waitOf(t, guesses.Begin(ctx, account, "203.0.113.99")) // a fifth client on one account
+		require.NoError(t, guesses.Succeeded(ctx, account, "203.0.113.1"))
+		require.NoError(t, guesses.Begin(ctx, account, "203.0.113.99"), "a right password takes its own check back")
+
+		stored := strings.Join(db.RowsAsText(t, `SELECT subject FROM password_guesses`), " ")
+		assert.NotContains(t, stored, account, "subjects are keyed hashes")
+		assert.NotContains(t, stored, "203.0.113")
+	})
+}
+
+func newSessions(t *testing.T, db *testenv.DB, clock *testClock) *adapters.SessionStore {
+	t.Helper()
+	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB, TTL: 3 * time.Hour,
+		IdleTimeout: time.Hour, Now: clock.Now})
+	require.NoError(t, err)
+	return sessions
+}
+
+func TestSessionStore(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		clock := newTestClock()
+		sessions := newSessions(t, db, clock)
+		ctx := testTimeoutCtx(t)
+		user := uuid.NewString()
+
+		session, err := sessions.Start(ctx, user)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, len(session.Token), 43, "256 bits")
+		assert.WithinDuration(t, clock.Now().Add(3*time.Hour), session.ExpiresAt, time.Second)
+		got, err := sessions.User(ctx, session.Token)
+		require.NoError(t, err)
+		assert.Equal(t, user, got)
+		assert.NotContains(t, strings.Join(db.RowsAsText(t, `SELECT token_hash FROM sessions`), " "), session.Token,
+			"only a hash is stored")
+
+		for _, token := range []string{"", "unknown", strings.Repeat("x", 4096)} {
+			_, err := sessions.User(ctx, token)
+			assert.ErrorIs(t, err, domain.ErrUnauthenticated)
+		}
+
+		// Used every 50 minutes, the session lives until its lifetime ends.
+		for range 3 {
+			clock.advance(50 * time.Minute)
+			_, err = sessions.User(ctx, session.Token)
+			require.NoError(t, err, "the idle timeout slides")
+		}
+		clock.advance(31 * time.Minute)
+		_, err = sessions.User(ctx, session.Token)
+		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "past its lifetime")
+
+		idle, err := sessions.Start(ctx, user)
+		require.NoError(t, err)
+		clock.advance(time.Hour)
+		_, err = sessions.User(ctx, idle.Token)
+		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "idle for an hour")
+	})
+}
+
+func TestSessionStore_EndOthers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		sessions := newSessions(t, db, newTestClock())
+		ctx := testTimeoutCtx(t)
+		user, other := uuid.NewString(), uuid.NewString()
+		start := func(id string) string {
+			s, err := sessions.Start(ctx, id)
+			require.NoError(t, err)
+			return s.Token
+		}
+		kept, ended, others := start(user), start(user), start(other)
+		require.NoError(t, sessions.EndOthers(ctx, user, kept))
+		_, err := sessions.User(ctx, ended)
+		assert.ErrorIs(t, err, domain.ErrUnauthenticated)
+		for _, token := range []string{kept, others} {
+			_, err := sessions.User(ctx, token)
+			assert.NoError(t, err)
+		}
+		require.NoError(t, sessions.End(ctx, kept))
+		_, err = sessions.User(ctx, kept)
+		assert.ErrorIs(t, err, domain.ErrUnauthenticated)
+		require.NoError(t, sessions.EndOthers(ctx, other, ""))
+		_, err = sessions.User(ctx, others)
+		assert.ErrorIs(t, err, domain.ErrUnauthenticated)
+	})
+}
+
+func newEmailBudget(t *testing.T, db *testenv.DB, clock *testClock) *adapters.EmailBudget {
+	t.Helper()
+	budget, err := adapters.NewEmailBudget(adapters.EmailBudgetConfig{DB: db.DB, Key: limitsKey, Now: clock.Now,
+		Recipient: adapters.DefaultEmailRecipient, Account: adapters.DefaultEmailAccount, Client: adapters.DefaultEmailClient})
+	require.NoError(t, err)
+	return budget
+}
+
+func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		budget := newEmailBudget(t, db, newTestClock())
+		var passed atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				// Fifty accounts from fifty addresses, all to one victim.
+				err := budget.Spend(testTimeoutCtx(t), uuid.NewString(), "192.0.2."+strconv.Itoa(i), "Victim@Example.com")
+				if err == nil {
+					passed.Add(1)
+					return
+				}
+				assert.True(t, domain.IsKind(err, domain.KindTooMany), "spend: %v", err)
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int32(adapters.DefaultEmailRecipient.Count), passed.Load())
+	})
+}
+
+func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		clock := newTestClock()
+		budget := newEmailBudget(t, db, clock)
+		ctx := testTimeoutCtx(t)
+		account, client := uuid.NewString(), "198.51.100.3"
+
+		require.NoError(t, budget.Count(ctx, account, client, "ada@example.com"), "a welcome is counted")
+		require.NoError(t, budget.Spend(ctx, account, client, "ada@example.com", "ada.new@example.com"))
+		require.NoError(t, budget.Spend(ctx, account, client, "ada@example.com"))
+		wait := waitOf(t, budget.Spend(ctx, account, client, "ADA@example.com", "other@example.com"))
+		assert.Equal(t, time.Hour, wait, "the address had 3, in any letter case: a window from its first email")
+		assert.Equal(t, 4, db.Count(t, `SELECT count(*) FROM email_budget`),
+			"a refused spend counts on no subject: two addresses, the account and the client")
+		require.NoError(t, budget.Count(ctx, uuid.NewString(), client, "ada@example.com"),
+			"a welcome is never refused")
+
+		clock.advance(time.Hour)
+		require.NoError(t, budget.Spend(ctx, account, client, "ada@example.com"), "a new window")
+
+		stored := strings.Join(db.RowsAsText(t, `SELECT subject FROM email_budget`), " ")
+		for _, plain := range []string{"ada@example.com", account, client} {
+			assert.NotContains(t, stored, plain, "subjects are keyed hashes")
+		}
+	})
+}
+
+func TestEmailBudget_AccountAndClient(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		budget := newEmailBudget(t, db, newTestClock())
+		ctx := testTimeoutCtx(t)
+		account := uuid.NewString()
+		for i := range adapters.DefaultEmailAccount.Count {
+			require.NoError(t, budget.Spend(ctx, account, "198.51.100."+strconv.Itoa(i), "to"+strconv.Itoa(i)+"@example.com"))
+		}
+		waitOf(t, budget.Spend(ctx, account, "198.51.100.99", "fresh@example.com"))
+
+		client := "203.0.113.5"
+		for i := range adapters.DefaultEmailClient.Count {
+			require.NoError(t, budget.Spend(ctx, uuid.NewString(), client, "c"+strconv.Itoa(i)+"@example.com"))
+		}
+		waitOf(t, budget.Spend(ctx, uuid.NewString(), client, "fresh2@example.com"))
+	})
+}

@@ -1,0 +1,199 @@
+package adapters
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/domain"
+)
+
+// EmailAllowance is how many emails one subject may cause in a window of
+// Per; the zero value allows any number.
+type EmailAllowance struct {
+	Count int
+	Per   time.Duration
+}
+
+// EmailBudgetConfig configures EmailBudget.
+type EmailBudgetConfig struct {
+	DB *sql.DB
+	// Key keys the hashes that name the subjects in the table, so that no
+	// address is stored. At least 32 bytes. Required.
+	Key []byte
+	// Recipient bounds the emails to one address, whatever causes them;
+	// Account those about one user; Client those one client address
+	// causes. A zero allowance is no limit on that subject.
+	Recipient, Account, Client EmailAllowance
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Default allowances of the email budget.
+var (
+	DefaultEmailRecipient = EmailAllowance{Count: 3, Per: time.Hour}
+	DefaultEmailAccount   = EmailAllowance{Count: 6, Per: time.Hour}
+	DefaultEmailClient    = EmailAllowance{Count: 20, Per: time.Hour}
+)
+
+// Validate returns every problem of the configuration at once.
+func (c EmailBudgetConfig) Validate() error {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("email budget: a database is required"))
+	}
+	if len(c.Key) < 32 {
+		errs = append(errs, errors.New("email budget: the subjects' key must be at least 32 bytes"))
+	}
+	for _, a := range []EmailAllowance{c.Recipient, c.Account, c.Client} {
+		if a.Count < 0 || a.Per < 0 || (a.Count > 0) != (a.Per > 0) {
+			errs = append(errs, fmt.Errorf("email budget: want a count and a period, both positive or both zero, got %d per %s",
+				a.Count, a.Per))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EmailBudget counts the emails the service is asked to send, per
+// recipient address, per account and per client address, each in a window
+// that starts with its first email, in the database so that every replica
+// counts the same. A spend takes every subject's count in one transaction,
+// each by one conditional UPDATE: of requests that race, only as many as
+// the allowance holds are let through.
+type EmailBudget struct {
+	cfg     EmailBudgetConfig
+	queries struct{ start, spend, count, windowEnds string }
+}
+
+// NewEmailBudget returns the budget.
+func NewEmailBudget(cfg EmailBudgetConfig) (*EmailBudget, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := sqldb.Of(cfg.DB)
+	b := &EmailBudget{cfg: cfg}
+	b.queries.start = d.Rebind(d.InsertOrIgnore(
+		`INSERT INTO email_budget (subject, sent, window_ends_ms) VALUES (?, 0, 0)`, "sent"))
+	// A window that has ended starts anew with this email. MySQL runs the
+	// assignments left to right: sent comes first, so that it still sees
+	// the old window.
+	set := `UPDATE email_budget SET
+		sent = CASE WHEN window_ends_ms <= ? THEN ? ELSE sent + ? END,
+		window_ends_ms = CASE WHEN window_ends_ms <= ? THEN ? ELSE window_ends_ms END
+		WHERE subject = ?`
+	b.queries.count = d.Rebind(set)
+	b.queries.spend = d.Rebind(set + ` AND (window_ends_ms <= ? OR sent + ? <= ?)`)
+	b.queries.windowEnds = d.Rebind(`SELECT window_ends_ms FROM email_budget WHERE subject = ?`)
+	return b, nil
+}
+
+// budgetSubject is one row an email counts on.
+type budgetSubject struct {
+	allowance EmailAllowance
+	emails    int
+}
+
+// subjects are the rows that emails to recipients, about account, caused
+// by client count on: one email each for every recipient, and as many as
+// there are recipients for the account and the client. Subjects without an
+// allowance, or without a name, are left out.
+func (b *EmailBudget) subjects(account, client string, recipients []string) map[string]budgetSubject {
+	out := map[string]budgetSubject{}
+	add := func(kind, name string, allowance EmailAllowance, emails int) {
+		if name == "" || allowance.Count == 0 {
+			return
+		}
+		key := b.hash(kind, name)
+		s := out[key]
+		out[key] = budgetSubject{allowance: allowance, emails: s.emails + emails}
+	}
+	for _, to := range recipients {
+		add("recipient", domain.EmailKey(to), b.cfg.Recipient, 1)
+	}
+	add("account", account, b.cfg.Account, len(recipients))
+	add("client", client, b.cfg.Client, len(recipients))
+	return out
+}
+
+func (b *EmailBudget) hash(kind, name string) string {
+	mac := hmac.New(sha256.New, b.cfg.Key)
+	mac.Write([]byte("email-budget:" + kind + ":" + strconv.Itoa(len(name)) + ":" + name))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Spend counts one email to each recipient, about the account and caused
+// by the client, all or none: a domain.KindTooMany error with the wait
+// until the fullest subject's window ends when one would go over.
+func (b *EmailBudget) Spend(ctx context.Context, account, client string, recipients ...string) error {
+	return b.take(ctx, true, account, client, recipients)
+}
+
+// Count counts emails that are sent whatever the budget says (a welcome
+// email): they use up the allowance of what may follow.
+func (b *EmailBudget) Count(ctx context.Context, account, client string, recipients ...string) error {
+	return b.take(ctx, false, account, client, recipients)
+}
+
+func (b *EmailBudget) take(ctx context.Context, bounded bool, account, client string, recipients []string) error {
+	subjects := b.subjects(account, client, recipients)
+	if len(subjects) == 0 {
+		return nil
+	}
+	tx, err := b.cfg.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("count emails: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	now := b.cfg.Now().UnixMilli()
+	var windowEnds int64
+	// One order for every transaction: two spends never wait for each
+	// other's rows crosswise.
+	for _, key := range slices.Sorted(maps.Keys(subjects)) {
+		s := subjects[key]
+		if _, err := tx.ExecContext(ctx, b.queries.start, key); err != nil {
+			return fmt.Errorf("count emails: %w", err)
+		}
+		ends := now + s.allowance.Per.Milliseconds()
+		args := []any{now, s.emails, s.emails, now, ends, key}
+		query := b.queries.count
+		if bounded {
+			query = b.queries.spend
+			args = append(args, now, s.emails, s.allowance.Count)
+		}
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("count emails: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("count emails: %w", err)
+		} else if n == 1 {
+			continue
+		}
+		var until int64
+		if err := tx.QueryRowContext(ctx, b.queries.windowEnds, key).Scan(&until); err != nil {
+			return fmt.Errorf("read an email budget: %w", err)
+		}
+		windowEnds = max(windowEnds, until)
+	}
+	if windowEnds > 0 {
+		wait := time.Duration(windowEnds-now) * time.Millisecond
+		return domain.TooManyRequests("too many emails to this address, for this account or from this client, try again later",
+			max(wait, time.Second))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("count emails: commit: %w", err)
+	}
+	return nil
+}

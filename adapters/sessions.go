@@ -1,0 +1,162 @@
+package adapters
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/domain"
+)
+
+// SessionStoreConfig configures a SessionStore.
+type SessionStoreConfig struct {
+	DB *sql.DB
+	// TTL is a session's lifetime from sign-in; IdleTimeout ends it
+	// sooner when it is not used for that long.
+	TTL, IdleTimeout time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Defaults of SessionStoreConfig.
+const (
+	DefaultSessionTTL         = 24 * time.Hour
+	DefaultSessionIdleTimeout = time.Hour
+)
+
+func (c *SessionStoreConfig) setDefaults() {
+	if c.TTL == 0 {
+		c.TTL = DefaultSessionTTL
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultSessionIdleTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate returns every problem of the configuration at once.
+func (c SessionStoreConfig) Validate() error {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("sessions: a database is required"))
+	}
+	if c.TTL <= 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("sessions: want a positive lifetime and idle timeout"))
+	}
+	return errors.Join(errs...)
+}
+
+// SessionStore keeps sign-in sessions in the database. A token is 256
+// random bits; the table holds only its SHA-256, so that neither a backup
+// nor a read of the table gives anyone a session.
+type SessionStore struct {
+	cfg     SessionStoreConfig
+	queries struct{ insert, read, touch, end, endOthers, endAll string }
+}
+
+// sessionTouchEvery bounds the writes of a busy session: its idle timeout
+// slides at most once a minute.
+const sessionTouchEvery = time.Minute
+
+// NewSessionStore returns the store.
+func NewSessionStore(cfg SessionStoreConfig) (*SessionStore, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := sqldb.Of(cfg.DB)
+	s := &SessionStore{cfg: cfg}
+	s.queries.insert = d.Rebind(`INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?)`)
+	s.queries.read = d.Rebind(`SELECT user_id, expires_at, last_used_at FROM sessions WHERE token_hash = ?`)
+	s.queries.touch = d.Rebind(`UPDATE sessions SET last_used_at = ? WHERE token_hash = ?`)
+	s.queries.end = d.Rebind(`DELETE FROM sessions WHERE token_hash = ?`)
+	s.queries.endOthers = d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`)
+	s.queries.endAll = d.Rebind(`DELETE FROM sessions WHERE user_id = ?`)
+	return s, nil
+}
+
+// Start opens a session of the user.
+func (s *SessionStore) Start(ctx context.Context, userID string) (command.Session, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return command.Session{}, fmt.Errorf("make a session token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	expires := now.Add(s.cfg.TTL)
+	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.insert, tokenHash(token), userID, now, expires, now); err != nil {
+		return command.Session{}, fmt.Errorf("store a session: %w", err)
+	}
+	return command.Session{UserID: userID, Token: token, ExpiresAt: expires}, nil
+}
+
+// User returns the user of a live session, sliding its idle timeout.
+func (s *SessionStore) User(ctx context.Context, token string) (string, error) {
+	if token == "" || len(token) > 128 {
+		return "", domain.ErrUnauthenticated
+	}
+	hash := tokenHash(token)
+	var (
+		userID            string
+		expires, lastUsed time.Time
+	)
+	err := s.cfg.DB.QueryRowContext(ctx, s.queries.read, hash).Scan(&userID, &expires, &lastUsed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", domain.ErrUnauthenticated
+	}
+	if err != nil {
+		return "", fmt.Errorf("read a session: %w", err)
+	}
+	now := s.cfg.Now()
+	if !now.Before(expires) || !now.Before(lastUsed.Add(s.cfg.IdleTimeout)) {
+		if _, err := s.cfg.DB.ExecContext(ctx, s.queries.end, hash); err != nil {
+			return "", fmt.Errorf("end a session: %w", err)
+		}
+		return "", domain.ErrUnauthenticated
+	}
+	if now.Sub(lastUsed) >= sessionTouchEvery {
+		if _, err := s.cfg.DB.ExecContext(ctx, s.queries.touch, now.UTC().Truncate(time.Microsecond), hash); err != nil {
+			return "", fmt.Errorf("touch a session: %w", err)
+		}
+	}
+	return userID, nil
+}
+
+// End ends the session of token.
+func (s *SessionStore) End(ctx context.Context, token string) error {
+	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.end, tokenHash(token)); err != nil {
+		return fmt.Errorf("end a session: %w", err)
+	}
+	return nil
+}
+
+// EndOthers ends every session of the user but keep's; keep "" ends all.
+func (s *SessionStore) EndOthers(ctx context.Context, userID, keep string) error {
+	var err error
+	if keep == "" {
+		_, err = s.cfg.DB.ExecContext(ctx, s.queries.endAll, userID)
+	} else {
+		_, err = s.cfg.DB.ExecContext(ctx, s.queries.endOthers, userID, tokenHash(keep))
+	}
+	if err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
+}
+
+// tokenHash is how a token is stored: its SHA-256, in hex. A token has 256
+// random bits, so a fast hash is as good as a slow one.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

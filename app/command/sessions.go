@@ -1,0 +1,128 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/onboard/onboard/domain"
+)
+
+// Session is a signed-in user's bearer token and its absolute expiry.
+type Session struct {
+	UserID    string
+	Token     string
+	ExpiresAt time.Time
+}
+
+// Sessions keeps sign-in sessions. A token is only ever stored as a hash.
+type Sessions interface {
+	// Start opens a session of the user.
+	Start(ctx context.Context, userID string) (Session, error)
+	// User returns the user of a live session, sliding its idle timeout,
+	// or domain.ErrUnauthenticated.
+	User(ctx context.Context, token string) (string, error)
+	// End ends the session of token; an unknown token is no error.
+	End(ctx context.Context, token string) error
+	// EndOthers ends every session of the user but keep's; keep "" ends all.
+	EndOthers(ctx context.Context, userID, keep string) error
+}
+
+// Credentials finds whose an address is, and that user's password hash.
+type Credentials interface {
+	// Owner returns the id of the user holding the address (any letter
+	// case), or domain.ErrUserNotFound.
+	Owner(ctx context.Context, email string) (string, error)
+	// PasswordHash returns the user's hash, or domain.ErrUserNotFound.
+	PasswordHash(ctx context.Context, userID string) ([]byte, error)
+}
+
+// SignIn asks for a session with an address and a password, from a client
+// address (the limits' key; "" when unknown).
+type SignIn struct {
+	Email    string
+	Password string
+	Client   string
+}
+
+// SignInHandler handles SignIn.
+type SignInHandler struct {
+	credentials Credentials
+	sessions    Sessions
+	passwords   passwordCheck
+	// dummyHash is compared when the address is unknown, so that an
+	// unknown address takes the time of a wrong password.
+	dummyHash func() ([]byte, error)
+}
+
+// NewSignInHandler returns the handler.
+func NewSignInHandler(credentials Credentials, sessions Sessions, hasher PasswordHasher, guesses PasswordGuesses) *SignInHandler {
+	return &SignInHandler{
+		credentials: credentials, sessions: sessions, passwords: passwordCheck{hasher: hasher, guesses: guesses},
+		dummyHash: sync.OnceValues(func() ([]byte, error) {
+			return hasher.Hash(context.Background(), "no account has this password")
+		}),
+	}
+}
+
+// Handle opens a session for the address's owner if the password is
+// theirs. A wrong address and a wrong password get the same error after
+// the same work: a guess counted, then one bcrypt comparison.
+func (h *SignInHandler) Handle(ctx context.Context, cmd SignIn) (Session, error) {
+	email := domain.EmailKey(cmd.Email)
+	userID, err := h.credentials.Owner(ctx, email)
+	var hash []byte
+	switch {
+	case errors.Is(err, domain.ErrUserNotFound):
+		// The account of the limits is then the address itself.
+		userID = ""
+		if hash, err = h.dummyHash(); err != nil {
+			return Session{}, fmt.Errorf("hash the dummy password: %w", err)
+		}
+	case err != nil:
+		return Session{}, err
+	default:
+		if hash, err = h.credentials.PasswordHash(ctx, userID); err != nil {
+			return Session{}, err
+		}
+	}
+	account := userID
+	if account == "" {
+		account = "email:" + email
+	}
+	err = h.passwords.check(ctx, account, cmd.Client, hash, cmd.Password)
+	if errors.Is(err, domain.ErrWrongPassword) || (err == nil && userID == "") {
+		return Session{}, domain.ErrInvalidCredentials
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	return h.sessions.Start(ctx, userID)
+}
+
+// SignOutHandler ends a session.
+type SignOutHandler struct{ sessions Sessions }
+
+// NewSignOutHandler returns the handler.
+func NewSignOutHandler(sessions Sessions) *SignOutHandler { return &SignOutHandler{sessions: sessions} }
+
+// Handle ends the session of token.
+func (h *SignOutHandler) Handle(ctx context.Context, token string) error {
+	return h.sessions.End(ctx, token)
+}
+
+// StartSessionHandler opens a session of a user who just proved their
+// password another way: by registering.
+type StartSessionHandler struct{ sessions Sessions }
+
+// NewStartSessionHandler returns the handler.
+func NewStartSessionHandler(sessions Sessions) *StartSessionHandler {
+	return &StartSessionHandler{sessions: sessions}
+}
+
+// Handle opens a session of the user.
+func (h *StartSessionHandler) Handle(ctx context.Context, userID string) (Session, error) {
+	return h.sessions.Start(ctx, userID)
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/e2e"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// from sends the request as the client at address, through the trusted
+// proxy on 127.0.0.1, with the extra header values.
+func from(address string, extra ...string) http.Header {
+	header := http.Header{"X-Forwarded-For": {address}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		header.Set(extra[i], extra[i+1])
+	}
+	return header
+}
+
+func signIn(t *testing.T, api *e2e.Client, address, email, password string) e2e.Response {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"email": email, "password": password})
+	require.NoError(t, err)
+	r, err := api.Post("/sessions", "application/json", bytes.NewReader(body), from(address))
+	require.NoError(t, err)
+	return r
+}
+
+// TestE2E_Sessions: a user reads itself with the session of its
+// registration or of a sign-in, not after signing out, nor anonymously;
+// a stranger's wrong passwords from one address do not keep the owner,
+// at another, from signing in.
+func TestE2E_Sessions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		database func(testing.TB) string
+		pubsub   string
+	}{
+		{"sqlite/sql", nil, transport.TransportSQL},
+		{"postgres/sql", testenv.PostgresDatabase, transport.TransportSQL},
+		{"postgres/amqp", testenv.PostgresDatabase, transport.TransportAMQP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := e2e.Deploy(t, e2e.Config{PubSub: tc.pubsub, Database: tc.database,
+				Vars: map[string]string{"TRUSTED_PROXIES": "127.0.0.1"}})
+			proc, api := d.Serve(t)
+			run := e2e.RunID()
+			ada := e2e.User{Name: "Ada Lovelace", Email: "ada." + run + "@example.com", Password: "correct horse battery " + run}
+			created, err := api.Register(ada, from("198.51.100.10"))
+			require.NoError(t, err)
+			require.Equal(t, http.StatusCreated, created.Status, created.String())
+			ada.ID = created.ID()
+			self := "/users/" + ada.ID
+			bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+			read := func(header http.Header) int {
+				r, err := api.Request(http.MethodGet, self, "", nil, header)
+				require.NoError(t, err)
+				return r.Status
+			}
+
+			assert.Equal(t, http.StatusOK, read(bearer(created.SessionToken())), "the registration's session reads its user")
+			assert.Equal(t, http.StatusUnauthorized, read(http.Header{"Authorization": {""}}), "no session: 401")
+
+			for range 5 {
+				r := signIn(t, api, "192.0.2.66", ada.Email, "a stranger's guess "+run)
+				require.Equal(t, http.StatusUnauthorized, r.Status, r.String())
+			}
+			r := signIn(t, api, "192.0.2.66", ada.Email, ada.Password)
+			require.Equal(t, http.StatusTooManyRequests, r.Status, "the guessing address waits, even with the password: %s", r)
+			assert.NotEmpty(t, r.Header.Get("Retry-After"))
+
+			r = signIn(t, api, "198.51.100.10", ada.Email, ada.Password)
+			require.Equal(t, http.StatusCreated, r.Status, "the owner signs in from another address: %s", r)
+			session, _ := r.JSON()["token"].(string)
+			require.NotEmpty(t, session)
+			assert.Equal(t, http.StatusOK, read(bearer(session)))
+
+			out, err := api.Request(http.MethodDelete, "/sessions/current", "", nil, bearer(session))
+			require.NoError(t, err)
+			require.Equal(t, http.StatusNoContent, out.Status, out.String())
+			assert.Equal(t, http.StatusUnauthorized, read(bearer(session)), "signed out")
+			assert.Equal(t, http.StatusOK, read(bearer(created.SessionToken())), "the other session lives on")
+
+			other := api.MustRegister(t, e2e.User{Name: "Grace Hopper", Email: "grace." + run + "@example.com",
+				Password: "another horse battery " + run})
+			assert.Equal(t, http.StatusNotFound, read(bearer(api.Sessions().Token(other.ID))), "another user's session: 404")
+			proc.Stop(t)
+		})
+	}
+}
+
+// TestE2E_EmailChangeFloodHashesOnlyTheAllowance: one client sends 1,200
+// changes of its own account's address to an address another user holds
+// (409, nothing changes, repeatable, and each one compares a password).
+// Past its allowance of password requests it is answered 429 before any
+// hash, so another client's registrations all pass, none 503.
+func TestE2E_EmailChangeFloodHashesOnlyTheAllowance(t *testing.T) {
+	t.Parallel()
+	d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Vars: map[string]string{
+		"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_PASSWORDS": "30/m,burst=10", "HASH_QUEUE_MAX": "64",
+	}})
+	proc, api := d.Serve(t)
+	run := e2e.RunID()
+	held := api.MustRegister(t, e2e.User{Name: "Held Address", Email: "held." + run + "@example.com", Password: "held horse battery"})
+	eve := e2e.User{Name: "Eve", Email: "eve." + run + "@example.com", Password: "eve's horse battery"}
+	created, err := api.Register(eve, from("192.0.2.66"))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, created.Status, created.String())
+	change := fmt.Sprintf(`{"email":%q,"password":%q}`, held.Email, eve.Password)
+
+	start := time.Now()
+	statuses := make([]int, 1200)
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 50 {
+		wg.Go(func() {
+			for i := range work {
+				r, err := api.Request(http.MethodPut, "/users/"+created.ID()+"/email", "application/json",
+					bytes.NewReader([]byte(change)), from("192.0.2.66", "If-Match", "*",
+						"Authorization", "Bearer "+created.SessionToken()))
+				if assert.NoError(t, err) {
+					statuses[i] = r.Status
+				}
+			}
+		})
+	}
+	registrations := make(chan e2e.Response, 10)
+	wg.Go(func() {
+		for i := range 10 {
+			r, err := api.Register(e2e.User{Name: "Someone Else", Email: fmt.Sprintf("other%d.%s@example.com", i, run),
+				Password: "other horse battery"}, from(fmt.Sprintf("203.0.113.%d", i+1)))
+			if assert.NoError(t, err) {
+				registrations <- r
+			}
+		}
+		close(registrations)
+	})
+	for i := range statuses {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	counts := map[int]int{}
+	for _, s := range statuses {
+		counts[s]++
+	}
+	// The burst, then one every two seconds; and one more for a refill
+	// between the clock reads.
+	allowed := 10 + int(elapsed.Seconds()/2) + 1
+	assert.LessOrEqual(t, counts[http.StatusConflict], allowed, "changes that hashed: %v in %s", counts, elapsed)
+	assert.Equal(t, len(statuses), counts[http.StatusConflict]+counts[http.StatusTooManyRequests], "%v", counts)
+	created201 := 0
+	for r := range registrations {
+		if assert.Equal(t, http.StatusCreated, r.Status, "another client's registration: %s", r) {
+			created201++
+		}
+	}
+	assert.Equal(t, 10, created201, "every other client's registration, none 503")
+	t.Logf("flood answers %v in %s", counts, elapsed)
+	proc.Stop(t)
+}
