@@ -31,7 +31,7 @@ type UserStore struct {
 }
 
 type userQueries struct {
-	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential string
+	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential, updateCredential string
 }
 
 // NewUserStore returns the store.
@@ -41,10 +41,11 @@ func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
 	return &UserStore{db: db, events: events, readModel: NewUserReadModel(db, events), queries: userQueries{
 		reserveEmail: d.Rebind(d.InsertOrIgnore(
 			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
-		emailOwner:      d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
-		releaseEmail:    d.Rebind(`DELETE FROM user_emails WHERE email_key = ? AND user_id = ?`),
-		storeCredential: d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
-		loadCredential:  d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
+		emailOwner:       d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
+		releaseEmail:     d.Rebind(`DELETE FROM user_emails WHERE email_key = ? AND user_id = ?`),
+		storeCredential:  d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
+		loadCredential:   d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
+		updateCredential: d.Rebind(`UPDATE credentials SET password_hash = ? WHERE user_id = ?`),
 	}}
 }
 
@@ -218,4 +219,17 @@ func (s *UserStore) PasswordHash(ctx context.Context, userID string) ([]byte, er
 		return nil, fmt.Errorf("load credential: %w", err)
 	}
 	return []byte(hash), nil
+}
+
+// ChangePassword stores the user's new password hash and appends its
+// pending events (PasswordChanged) in one transaction: another write to
+// the stream since the user was loaded fails it with
+// domain.ErrVersionMismatch, so a reset link is used once.
+func (s *UserStore) ChangePassword(ctx context.Context, user *domain.User, passwordHash []byte) error {
+	return s.inTx(ctx, "ChangePassword", func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.queries.updateCredential, string(passwordHash), user.ID()); err != nil {
+			return fmt.Errorf("store credential: %w", err)
+		}
+		return s.appendPending(ctx, tx, user)
+	})
 }

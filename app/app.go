@@ -21,6 +21,8 @@ type Commands struct {
 	SignIn                   *command.SignInHandler
 	SignOut                  *command.SignOutHandler
 	StartSession             *command.StartSessionHandler
+	RequestPasswordReset     *command.RequestPasswordResetHandler
+	ResetPassword            *command.ResetPasswordHandler
 }
 
 // Queries are the read-side use cases.

@@ -95,4 +95,6 @@ var Events = NewRegistry(
 	Register[VerificationEmailRequested](1, nil),
 	Register[EmailVerified](1, nil),
 	Register[EmailChanged](1, nil),
+	Register[PasswordResetRequested](1, nil),
+	Register[PasswordChanged](1, nil),
 )

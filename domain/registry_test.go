@@ -79,8 +79,8 @@ func TestRegistry_RefusesWhatItCannotRead(t *testing.T) {
 }
 
 func TestEvents_RegistersEveryEventOfOnboard(t *testing.T) {
-	assert.Equal(t, []string{"EmailChanged", "EmailVerified", "UserRegistered", "VerificationEmailRequested"},
-		domain.Events.Names())
+	assert.Equal(t, []string{"EmailChanged", "EmailVerified", "PasswordChanged", "PasswordResetRequested", "UserRegistered",
+		"VerificationEmailRequested"}, domain.Events.Names())
 	e, err := domain.Events.Decode("UserRegistered", domain.UserRegisteredSchemaVersion,
 		[]byte(`{"user_id":"u1","name":"Ada","email":"ada@example.com"}`))
 	require.NoError(t, err)

@@ -20,7 +20,13 @@ type User struct {
 	// lastVerificationEmail is when the newest verification link was
 	// sent: at registration, at an email change, or on request.
 	lastVerificationEmail time.Time
-	version               int
+	// resetRequests counts the password reset requests; resetEmailKey is
+	// the address the newest went to, resetUsed whether a password change
+	// came after it.
+	resetRequests int
+	resetEmailKey string
+	resetUsed     bool
+	version       int
 
 	pending []Event
 }
@@ -92,6 +98,12 @@ func (u *User) apply(e Event) error {
 		u.email = Email{address: e.NewEmail}
 		u.emailVerified = false
 		u.lastVerificationEmail = e.ChangedAt
+	case PasswordResetRequested:
+		u.resetRequests++
+		u.resetEmailKey = EmailKey(e.Email)
+		u.resetUsed = false
+	case PasswordChanged:
+		u.resetUsed = true
 	default:
 		return fmt.Errorf("user %s: unknown event %T", u.id, e)
 	}

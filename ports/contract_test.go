@@ -101,6 +101,7 @@ type contractAPI struct {
 	handler   http.Handler
 	clock     *clock
 	key       domain.VerificationKey
+	resetKey  domain.ResetKey
 	ledger    adapters.PointsLedger
 }
 
@@ -124,6 +125,7 @@ func newContractAPI(t *testing.T) *contractAPI {
 		validator: apitest.New(t),
 		clock:     &clock{now: time.Now().Truncate(time.Microsecond)},
 		key:       domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
+		resetKey:  domain.ResetKey(strings.Repeat("r", domain.MinVerificationKeyBytes)),
 		ledger:    adapters.NewPointsLedger(db.DB),
 	}
 	application := app.Application{
@@ -135,6 +137,8 @@ func newContractAPI(t *testing.T) *contractAPI {
 			SignIn:                   command.NewSignInHandler(users, sessions, hasher, guesses),
 			SignOut:                  command.NewSignOutHandler(sessions),
 			StartSession:             command.NewStartSessionHandler(sessions),
+			RequestPasswordReset:     command.NewRequestPasswordResetHandler(users, users, nil, a.clock.Now),
+			ResetPassword:            command.NewResetPasswordHandler(users, hasher, sessions, a.resetKey, a.clock.Now),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
@@ -209,6 +213,7 @@ func TestContract_EveryOperation(t *testing.T) {
 	t.Run("users", a.tourUsers)
 	t.Run("verification", a.tourVerification)
 	t.Run("pages", a.tourPages)
+	t.Run("password resets", a.tourPasswordResets)
 	t.Run("operations", a.tourOperations)
 	assert.Empty(t, a.validator.Unreached(), "every operation was exercised")
 }
@@ -323,6 +328,56 @@ func (a *contractAPI) tourPages(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, post("nope"))
 	assert.Equal(t, http.StatusGone, post(a.token(id, "barbara@example.com", -time.Second)))
 	assert.Equal(t, http.StatusOK, post(a.token(id, "barbara@example.com", time.Hour)))
+}
+
+// resetToken is the token of the link of the user's numberth reset
+// request, made now.
+func (a *contractAPI) resetToken(id, email string, number int) string {
+	return a.resetKey.Token(id, domain.EmailKey(email), number, a.clock.Now().Truncate(time.Microsecond).Add(domain.PasswordResetTTL))
+}
+
+func (a *contractAPI) tourPasswordResets(t *testing.T) {
+	id, session := a.register(t, "hedy@example.com")
+	request := func(email string) int {
+		return a.do(http.MethodPost, "/password-resets", `{"email":"`+email+`"}`, nil).Code
+	}
+	assert.Equal(t, http.StatusAccepted, request("nobody@example.com"), "the same answer for an unknown address")
+	assert.Equal(t, http.StatusUnprocessableEntity, a.do(http.MethodPost, "/password-resets", `{}`, nil).Code)
+	require.Equal(t, http.StatusAccepted, request("Hedy@Example.com"))
+	confirm := func(token, password string) *httptest.ResponseRecorder {
+		return a.do(http.MethodPost, "/password-resets/confirm",
+			`{"user":"`+id+`","token":"`+token+`","password":"`+password+`"}`, nil)
+	}
+	first := a.resetToken(id, "hedy@example.com", 1)
+	assert.Equal(t, http.StatusUnprocessableEntity, confirm(first, "short").Code, "the password's rules")
+	assert.Equal(t, http.StatusUnprocessableEntity, confirm(first[:len(first)-2]+"xx", "frequency hopping spread").Code)
+	require.Equal(t, http.StatusNoContent, confirm(first, "frequency hopping spread").Code)
+	assert.Equal(t, http.StatusUnprocessableEntity, confirm(first, "another frequency hopping").Code, "a link works once")
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, "/users/"+id, "", session).Code, "every session ended")
+
+	require.Equal(t, http.StatusAccepted, request("hedy@example.com"))
+	second := a.resetToken(id, "hedy@example.com", 2)
+	link := "/reset-password?" + url.Values{"user": {id}, "token": {second}}.Encode()
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		page := a.do(method, link, "", nil)
+		assert.Equal(t, http.StatusOK, page.Code)
+		assert.Contains(t, page.Header().Get("Content-Type"), "text/html")
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	post := func(token, password string) *httptest.ResponseRecorder {
+		return a.do(http.MethodPost, "/reset-password", url.Values{"user": {id}, "token": {token}, "password": {password}}.Encode(), form)
+	}
+	weak := post(second, "password")
+	assert.Equal(t, http.StatusUnprocessableEntity, weak.Code)
+	assert.Contains(t, weak.Body.String(), "too easy to guess", "the form again, saying why")
+	assert.Equal(t, http.StatusOK, post(second, "spread spectrum torpedo").Code)
+	assert.Equal(t, http.StatusUnprocessableEntity, post(second, "spread spectrum torpedo 2").Code)
+
+	require.Equal(t, http.StatusAccepted, request("hedy@example.com"))
+	third := a.resetToken(id, "hedy@example.com", 3)
+	a.clock.advance(domain.PasswordResetTTL)
+	assert.Equal(t, http.StatusGone, confirm(third, "frequency hopping spread").Code)
+	assert.Equal(t, http.StatusGone, post(third, "frequency hopping spread").Code)
 }
 
 func (a *contractAPI) tourOperations(t *testing.T) {

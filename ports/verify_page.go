@@ -16,8 +16,6 @@ import (
 //go:embed templates/*.html
 var templates embed.FS
 
-var verifyPages = template.Must(template.ParseFS(templates, "templates/*.html"))
-
 // pageHeaders keep the page (whose address holds a token) out of caches,
 // referrers and frames, and let it run no script.
 func pageHeaders(c *gin.Context) {
@@ -25,6 +23,9 @@ func pageHeaders(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 }
+
+// The pages of the email links: verification and password reset.
+var pages = template.Must(template.ParseFS(templates, "templates/*.html"))
 
 // verifyPage is what the email's link opens: a page with one button that
 // POSTs the token. Mail scanners follow links, so a GET verifies nothing.

@@ -20,6 +20,10 @@ import (
 // verification links.
 const VerificationKeySecret = "verify-email"
 
+// PasswordResetSecret names the server secret that signs the tokens of
+// password reset links.
+const PasswordResetSecret = "password-reset"
+
 // PasswordGuessesSecret names the server secret that keys the hashes
 // naming accounts and client addresses in the password guess limits.
 const PasswordGuessesSecret = "password-guesses"
@@ -87,6 +91,11 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 	if err != nil {
 		return applicationParts{}, err
 	}
+	resetKey, err := adapters.ServerSecret(ctx, db, PasswordResetSecret)
+	if err != nil {
+		return applicationParts{}, err
+	}
+	resets := event.ResetLinks{URL: cfg.ResetURL, Key: domain.ResetKey(resetKey)}
 	emails, err := newEmailBudget(ctx, cfg, db)
 	if err != nil {
 		return applicationParts{}, err
@@ -99,9 +108,11 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 			ChangeEmail: command.NewChangeEmailHandler(command.ChangeEmailDeps{
 				Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Emails: emails,
 			}),
-			SignIn:       command.NewSignInHandler(users, sessions, hasher, guesses),
-			SignOut:      command.NewSignOutHandler(sessions),
-			StartSession: command.NewStartSessionHandler(sessions),
+			SignIn:               command.NewSignInHandler(users, sessions, hasher, guesses),
+			SignOut:              command.NewSignOutHandler(sessions),
+			StartSession:         command.NewStartSessionHandler(sessions),
+			RequestPasswordReset: command.NewRequestPasswordResetHandler(users, users, emails, nil),
+			ResetPassword:        command.NewResetPasswordHandler(users, hasher, sessions, resets.Key, nil),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
@@ -122,6 +133,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 				event.NewSendVerificationEmail(mailer, once, links).Handle),
 			cqrs.NewEventHandler(event.SendNewAddressEmailName, event.NewSendNewAddressEmail(mailer, once, links).Handle),
 			cqrs.NewEventHandler(event.SendEmailChangedNoticeName, event.NewSendEmailChangedNotice(mailer, once).Handle),
+			cqrs.NewEventHandler(event.SendPasswordResetEmailName, event.NewSendPasswordResetEmail(mailer, once, resets).Handle),
 		},
 		commandHandlers: []cqrs.CommandHandler{
 			cqrs.NewCommandHandler(RegisterUserHandlerName, application.Commands.RegisterUser.Handle),

@@ -51,6 +51,8 @@ type Config struct {
 	// VerifyTTL how long a link verifies.
 	VerifyURL string
 	VerifyTTL time.Duration
+	// ResetURL is the address of the page a password reset link opens.
+	ResetURL string
 	// SessionTTL is a session's lifetime from sign-in; SessionIdleTimeout
 	// ends it sooner when unused that long.
 	SessionTTL         time.Duration
@@ -82,6 +84,7 @@ const (
 	DefaultRetryDelay  = time.Minute
 	DefaultVerifyURL   = "http://localhost:8080/verify-email"
 	DefaultVerifyTTL   = 48 * time.Hour
+	DefaultResetURL    = "http://localhost:8080/reset-password"
 )
 
 // Variable is an environment variable of the configuration.
@@ -107,6 +110,7 @@ var Variables = []Variable{
 	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
 	{"VERIFY_URL", "page a verification link opens, with ?user=<id>&token=<token>", DefaultVerifyURL},
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
+	{"RESET_URL", "page a password reset link opens, with ?user=<id>&token=<token>; a link works for 1h, once", DefaultResetURL},
 	{"SESSION_TTL", "lifetime of a session from sign-in (POST /sessions, or POST /users)", "24h"},
 	{"SESSION_IDLE_TIMEOUT", "a session unused that long ends sooner", "1h"},
 	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
@@ -177,6 +181,9 @@ func (c *Config) setDefaults() {
 	if c.VerifyTTL == 0 {
 		c.VerifyTTL = DefaultVerifyTTL
 	}
+	if c.ResetURL == "" {
+		c.ResetURL = DefaultResetURL
+	}
 	if c.EmailBudget == (EmailBudget{}) {
 		c.EmailBudget, _ = ParseEmailBudget(DefaultEmailBudget)
 	}
@@ -234,15 +241,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
 		VerifyURL:       get("VERIFY_URL", DefaultVerifyURL),
 		VerifyTTL:       duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
+		ResetURL:        get("RESET_URL", DefaultResetURL),
 		SessionTTL:      duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
 		SessionIdleTimeout: duration("SESSION_IDLE_TIMEOUT", adapters.DefaultSessionIdleTimeout, time.Minute,
 			90*24*time.Hour),
 		AdminToken:  getenv("ADMIN_TOKEN"),
 		MetricsAddr: getenv("METRICS_ADDR"),
 	}
-	if u, err := url.Parse(cfg.VerifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" {
-		errs = append(errs, errors.New("VERIFY_URL: want an http:// or https:// address without a query"))
+	for name, link := range map[string]string{"VERIFY_URL": cfg.VerifyURL, "RESET_URL": cfg.ResetURL} {
+		if u, err := url.Parse(link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%s: want an http:// or https:// address without a query", name))
+		}
 	}
 	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
 		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))

@@ -73,6 +73,16 @@ var (
 		"en": {"Confirm your email address", "Hello,\n\nplease confirm your address by opening this link:\n%s\n"},
 		"de": {"Bestätigen Sie Ihre E-Mail-Adresse", "Hallo,\n\nbitte bestätigen Sie Ihre Adresse über diesen Link:\n%s\n"},
 	}
+	resetTexts = emailTexts{
+		"en": {"Reset your password",
+			"Hello,\n\nsomeone asked to reset the password of the onboard account of this address. " +
+				"To choose a new one, open this link within an hour:\n%s\n\nIf it was not you, ignore this email: " +
+				"nothing changes.\n"},
+		"de": {"Passwort zurücksetzen",
+			"Hallo,\n\njemand hat das Zurücksetzen des Passworts des onboard-Kontos dieser Adresse angefordert. " +
+				"Um ein neues zu wählen, öffnen Sie innerhalb einer Stunde diesen Link:\n%s\n\nFalls Sie das nicht waren, " +
+				"ignorieren Sie diese E-Mail: es ändert sich nichts.\n"},
+	}
 	changedTexts = emailTexts{
 		"en": {"Your email address was changed",
 			"Hello,\n\nthe email address of your onboard account was changed; emails now go to the new address.\n" +

@@ -39,7 +39,8 @@ func signIn(t *testing.T, api *e2e.Client, address, email, password string) e2e.
 // TestE2E_Sessions: a user reads itself with the session of its
 // registration or of a sign-in, not after signing out, nor anonymously;
 // a stranger's wrong passwords from one address do not keep the owner,
-// at another, from signing in.
+// at another, from signing in; and the owner of an address that a
+// squatter registered takes the account back by a password reset.
 func TestE2E_Sessions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -53,7 +54,7 @@ func TestE2E_Sessions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := e2e.Deploy(t, e2e.Config{PubSub: tc.pubsub, Database: tc.database,
+			d := e2e.Deploy(t, e2e.Config{PubSub: tc.pubsub, Database: tc.database, SMTP: true,
 				Vars: map[string]string{"TRUSTED_PROXIES": "127.0.0.1"}})
 			proc, api := d.Serve(t)
 			run := e2e.RunID()
@@ -96,9 +97,54 @@ func TestE2E_Sessions(t *testing.T) {
 			other := api.MustRegister(t, e2e.User{Name: "Grace Hopper", Email: "grace." + run + "@example.com",
 				Password: "another horse battery " + run})
 			assert.Equal(t, http.StatusNotFound, read(bearer(api.Sessions().Token(other.ID))), "another user's session: 404")
+
+			resetTakesBackASquattedAddress(t, d, api, run)
 			proc.Stop(t)
 		})
 	}
+}
+
+// resetTakesBackASquattedAddress: a squatter registers the victim's
+// address with a password of their choosing; the victim, who reads the
+// address, resets the password: the squatter's password and sessions are
+// gone, and the address is verified.
+func resetTakesBackASquattedAddress(t *testing.T, d *e2e.Deployment, api *e2e.Client, run string) {
+	t.Helper()
+	victim := "victim." + run + "@example.com"
+	squatter := e2e.User{Name: "Squatter", Email: victim, Password: "squatter's horse battery"}
+	created, err := api.Register(squatter, from("192.0.2.77"))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, created.Status, created.String())
+	squatter.ID = created.ID()
+
+	for _, address := range []string{victim, "nobody." + run + "@example.com"} {
+		body, _ := json.Marshal(map[string]string{"email": address})
+		r, err := api.Post("/password-resets", "application/json", bytes.NewReader(body), from("198.51.100.20"))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, r.Status, "the same answer for any address: %s", r)
+		assert.JSONEq(t, `{"status":"password-reset-requested"}`, string(r.Body))
+	}
+	link := pageLinkIn(t, d, victim, "reset the password", "/reset-password?")
+	body, _ := json.Marshal(map[string]string{"user": link.Query().Get("user"), "token": link.Query().Get("token"),
+		"password": "the victim's own horse battery"})
+	r, err := api.Post("/password-resets/confirm", "application/json", bytes.NewReader(body), from("198.51.100.20"))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusNoContent, r.Status, r.String())
+
+	self, err := api.Request(http.MethodGet, "/users/"+squatter.ID, "", nil,
+		http.Header{"Authorization": {"Bearer " + created.SessionToken()}})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, self.Status, "the squatter's session ended")
+	assert.Equal(t, http.StatusUnauthorized, signIn(t, api, "192.0.2.78", victim, squatter.Password).Status,
+		"the squatter's password is gone")
+	owner := signIn(t, api, "198.51.100.20", victim, "the victim's own horse battery")
+	require.Equal(t, http.StatusCreated, owner.Status, owner.String())
+	token, _ := owner.JSON()["token"].(string)
+	self, err = api.Request(http.MethodGet, "/users/"+squatter.ID, "", nil, http.Header{"Authorization": {"Bearer " + token}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, self.Status, self.String())
+	assert.Equal(t, true, self.JSON()["email_verified"], "the reset proved the address")
+	assert.Empty(t, d.SMTP.MessagesTo("nobody."+run+"@example.com"), "no email to an unknown address")
 }
 
 // TestE2E_EmailChangeFloodHashesOnlyTheAllowance: one client sends 1,200

@@ -46,8 +46,15 @@ func TestE2E_UserLifecycle(t *testing.T) {
 // text contains what.
 func linkIn(t *testing.T, d *e2e.Deployment, address, what string) *url.URL {
 	t.Helper()
+	return pageLinkIn(t, d, address, what, "/verify-email?")
+}
+
+// pageLinkIn returns the link to page (such as "/reset-password?") of the
+// email to address whose text contains what.
+func pageLinkIn(t *testing.T, d *e2e.Deployment, address, what, page string) *url.URL {
+	t.Helper()
 	text := mailWith(t, d, address, what)
-	i := strings.Index(text, "/verify-email?")
+	i := strings.Index(text, page)
 	require.GreaterOrEqual(t, i, 0, "a link in %q", text)
 	start := strings.LastIndex(text[:i], "http")
 	link, err := url.Parse(strings.Fields(text[start:])[0])

@@ -33,6 +33,7 @@ var eventHandlers = map[string][]string{
 	"UserRegistered":             {event.SendWelcomeEmailName, event.SeedSignupPointsName},
 	"VerificationEmailRequested": {event.SendVerificationEmailName},
 	"EmailChanged":               {event.SendNewAddressEmailName, event.SendEmailChangedNoticeName},
+	"PasswordResetRequested":     {event.SendPasswordResetEmailName},
 }
 
 // Topology lists the service's durable queues and exchanges on RabbitMQ in

@@ -55,10 +55,11 @@ func TestTopology(t *testing.T) {
 		"e2e-1.events.VerificationEmailRequested_SendVerificationEmailOnVerificationEmailRequested",
 		"e2e-1.events.EmailChanged_SendVerificationEmailOnEmailChanged",
 		"e2e-1.events.EmailChanged_SendEmailChangedNoticeOnEmailChanged",
+		"e2e-1.events.PasswordResetRequested_SendPasswordResetEmailOnPasswordResetRequested",
 		"e2e-1.commands.RegisterUser_RegisterUserHandler",
 		"e2e-1.poison",
 	})
-	assert.Len(t, queues, 7)
+	assert.Len(t, queues, 8)
 }
 
 func TestNewNamespace(t *testing.T) {
