@@ -12,9 +12,14 @@ import (
 	"github.com/onboard/onboard/adapters/sqldb"
 )
 
-// VerificationKeySecret names the key that signs the tokens of
-// verification links.
-const VerificationKeySecret = "verify-email"
+// Names of the server's keys (ServerKeys).
+const (
+	// IdempotencyKeySecret keys the user ids derived from an
+	// Idempotency-Key.
+	IdempotencyKeySecret = "idempotency-key"
+	// VerificationKeySecret signs the tokens of verification links.
+	VerificationKeySecret = "verify-email"
+)
 
 // ServerKeyBytes is the length of a key made by ServerKeys.Secret.
 const ServerKeyBytes = 32

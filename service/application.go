@@ -16,10 +16,6 @@ import (
 	"github.com/onboard/onboard/domain"
 )
 
-// VerificationKeySecret names the server secret that signs the tokens of
-// verification links.
-const VerificationKeySecret = "verify-email"
-
 // applicationParts are the use cases and the handlers of messages.
 type applicationParts struct {
 	app             app.Application
@@ -30,8 +26,8 @@ type applicationParts struct {
 
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
-func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, metrics *adapters.Metrics, logger *slog.Logger,
-	tracing transport.Tracing) (applicationParts, error) {
+func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys, mailer event.Mailer,
+	metrics *adapters.Metrics, logger *slog.Logger, tracing transport.Tracing) (applicationParts, error) {
 	users := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, Tracing: tracing})
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
@@ -47,7 +43,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 	if err != nil {
 		return applicationParts{}, err
 	}
-	key, err := adapters.ServerSecret(ctx, db, VerificationKeySecret)
+	key, err := keys.Secret(ctx, adapters.VerificationKeySecret)
 	if err != nil {
 		return applicationParts{}, err
 	}

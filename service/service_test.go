@@ -142,6 +142,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string) *runningService 
 		SignupPoints: 100,
 		MailFrom:     "no-reply@onboard.local",
 		AdminToken:   testAdminToken,
+		MasterKey:    testMasterKey(t, dbURL),
 	}, mailer, logger)
 	require.NoError(t, err)
 

@@ -66,6 +66,7 @@ func Environ(vars map[string]string) []string {
 		"VERIFY_URL":              "",
 		"VERIFY_TTL":              "",
 		"ADMIN_TOKEN":             "",
+		"MASTER_KEY":              "", // on SQLite: the key file beside the database
 		"METRICS_ADDR":            "", // on the API's listener
 	}
 	for k, v := range vars {
