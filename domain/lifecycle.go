@@ -31,7 +31,8 @@ func (u *User) RequestVerificationEmail(now time.Time) error {
 	if wait := u.lastVerificationEmail.Add(VerificationEmailInterval).Sub(now); wait > 0 {
 		return TooManyRequests("a verification email was sent less than a minute ago", wait)
 	}
-	u.record(VerificationEmailRequested{UserID: u.id, Email: u.email.String(), Locale: u.locale, RequestedAt: utc(now)})
+	u.record(VerificationEmailRequested{UserID: u.id, Email: u.email.String(), EmailNumber: u.emailNumber, Locale: u.locale,
+		RequestedAt: utc(now)})
 	return nil
 }
 
@@ -48,7 +49,7 @@ func (u *User) ChangeEmail(email string, now time.Time) error {
 		return v.err()
 	}
 	u.record(EmailChanged{UserID: u.id, OldEmail: u.email.String(), NewEmail: parsed.String(),
-		Locale: u.locale, ChangedAt: utc(now)})
+		EmailNumber: u.emailNumber + 1, Locale: u.locale, ChangedAt: utc(now)})
 	return nil
 }
 

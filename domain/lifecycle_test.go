@@ -88,7 +88,7 @@ func TestUser_RequestVerificationEmail(t *testing.T) {
 	at := stored.Add(time.Minute)
 	require.NoError(t, user.RequestVerificationEmail(at))
 	assert.Equal(t, []domain.Event{domain.VerificationEmailRequested{UserID: validID, Email: "Ada@Example.com",
-		Locale: "de", RequestedAt: at.UTC().Truncate(time.Microsecond)}}, user.PendingEvents())
+		EmailNumber: 1, Locale: "de", RequestedAt: at.UTC().Truncate(time.Microsecond)}}, user.PendingEvents())
 	require.ErrorAs(t, user.RequestVerificationEmail(at.Add(59*time.Second)), &de)
 	assert.Equal(t, time.Second, de.RetryAfter)
 
@@ -111,7 +111,8 @@ func TestUser_ChangeEmail(t *testing.T) {
 	assert.False(t, user.EmailVerified(), "a new address starts unverified")
 	assert.Equal(t, 3, user.Version())
 	assert.Equal(t, domain.EmailChanged{UserID: validID, OldEmail: "Ada@Example.com", NewEmail: "lovelace@example.org",
-		Locale: "de", ChangedAt: at.UTC().Truncate(time.Microsecond)}, user.PendingEvents()[1])
+		EmailNumber: 2, Locale: "de", ChangedAt: at.UTC().Truncate(time.Microsecond)}, user.PendingEvents()[1])
+	assert.Equal(t, 2, user.EmailNumber())
 
 	assert.ErrorIs(t, user.VerifyEmail(verifyKey, oldToken, at), domain.ErrInvalidToken, "an old address's link is void")
 	var de *domain.Error
@@ -125,6 +126,7 @@ func TestUser_ChangeEmail(t *testing.T) {
 	assert.Equal(t, "lovelace@example.org", loaded.Email().String())
 	assert.False(t, loaded.EmailVerified())
 	assert.Equal(t, "de", loaded.Locale())
+	assert.Equal(t, 2, loaded.EmailNumber(), "counted again from the stream")
 }
 
 func TestNewUser_Locale(t *testing.T) {

@@ -15,8 +15,11 @@ type User struct {
 	name          string
 	email         Email
 	emailVerified bool
-	locale        string
-	registeredAt  time.Time
+	// emailNumber is the number of the current address: 1 at registration,
+	// one more at each change.
+	emailNumber  int
+	locale       string
+	registeredAt time.Time
 	// lastVerificationEmail is when the newest verification link was
 	// sent: at registration, at an email change, or on request.
 	lastVerificationEmail time.Time
@@ -81,6 +84,7 @@ func (u *User) apply(e Event) error {
 		u.id = e.UserID
 		u.name = e.Name
 		u.email = Email{address: e.Email}
+		u.emailNumber = 1
 		u.locale = e.Locale
 		u.registeredAt = e.RegisteredAt
 		u.lastVerificationEmail = e.RegisteredAt
@@ -90,6 +94,9 @@ func (u *User) apply(e Event) error {
 		u.emailVerified = true
 	case EmailChanged:
 		u.email = Email{address: e.NewEmail}
+		// Counted here, not read from the event: events of version 1 do
+		// not carry the number.
+		u.emailNumber++
 		u.emailVerified = false
 		u.lastVerificationEmail = e.ChangedAt
 	default:
@@ -112,6 +119,10 @@ func (u *User) Name() string { return u.name }
 
 // Email returns the user's address.
 func (u *User) Email() Email { return u.email }
+
+// EmailNumber is the number of the user's current address: 1 at
+// registration, one more at each change. It never repeats for a user.
+func (u *User) EmailNumber() int { return u.emailNumber }
 
 // EmailVerified reports whether the user proved they read their current
 // address.
