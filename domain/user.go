@@ -84,7 +84,7 @@ func (u *User) apply(e Event) error {
 		u.id = e.UserID
 		u.name = e.Name
 		u.email = Email{address: e.Email}
-		u.emailNumber = 1
+		u.emailNumber = FirstEmailNumber
 		u.locale = e.Locale
 		u.registeredAt = e.RegisteredAt
 		u.lastVerificationEmail = e.RegisteredAt
@@ -121,7 +121,7 @@ func (u *User) Name() string { return u.name }
 func (u *User) Email() Email { return u.email }
 
 // EmailNumber is the number of the user's current address: 1 at
-// registration, one more at each change. It never repeats for a user.
+// registration, one more at each change (TokenSubject).
 func (u *User) EmailNumber() int { return u.emailNumber }
 
 // EmailVerified reports whether the user proved they read their current

@@ -51,7 +51,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	application := app.Application{
 		Commands: app.Commands{
 			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil),
-			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, nil),
+			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, links.TTL, nil),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, nil),
 			ChangeEmail: command.NewChangeEmailHandler(users, hasher,
 				adapters.NewPasswordFailures(db, command.PasswordFailureWindow), nil),

@@ -138,6 +138,7 @@ func TestService_ABackupForgedTokenIsUseless(t *testing.T) {
 			link := s.linkOf("ada@example.com", "Welcome to onboard")
 			verifyPath := "/users/" + ada.ID + "/email-verification"
 			expires := time.Now().Add(time.Hour)
+			subject := domain.TokenSubject{UserID: ada.ID, EmailKey: "ada@example.com", EmailNumber: domain.FirstEmailNumber}
 
 			var candidates [][]byte
 			for _, table := range []string{"server_secrets", "server_keys"} {
@@ -150,7 +151,7 @@ func TestService_ABackupForgedTokenIsUseless(t *testing.T) {
 				if len(candidate) < domain.MinVerificationKeyBytes {
 					continue
 				}
-				token := domain.VerificationKey(candidate).Token(ada.ID, "ada@example.com", expires)
+				token := domain.VerificationKey(candidate).Token(subject, expires)
 				resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+token+`"}`, nil)
 				require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "a token forged from the backup: %s", body)
 				assert.Equal(t, "invalid-token", errorCode(t, body))
@@ -161,7 +162,7 @@ func TestService_ABackupForgedTokenIsUseless(t *testing.T) {
 
 			key, err := s.svc.keys.Secret(testenv.Context(t), adapters.VerificationKeySecret)
 			require.NoError(t, err)
-			token := domain.VerificationKey(key).Token(ada.ID, "ada@example.com", expires)
+			token := domain.VerificationKey(key).Token(subject, expires)
 			resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+token+`"}`, nil)
 			require.Equal(t, http.StatusOK, resp.StatusCode, "the way the tokens were forged signs one with the key: %s", body)
 			resp, body = s.call(http.MethodPost, verifyPath, `{"token":"`+link.Query().Get("token")+`"}`, nil)
