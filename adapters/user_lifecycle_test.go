@@ -48,8 +48,8 @@ func TestUserStore_SaveAppendsAtTheVersionLoaded(t *testing.T) {
 		require.NoError(t, err)
 		stale, err := store.LoadUser(testTimeoutCtx(t), id)
 		require.NoError(t, err)
-		token := lifecycleKey.Token(id, "ada@example.com", time.Now().Add(time.Hour))
-		require.NoError(t, user.VerifyEmail(lifecycleKey, token, time.Now()))
+		token := lifecycleKey.Token(user.TokenSubject(), time.Now().Add(time.Hour))
+		require.NoError(t, user.VerifyEmail(lifecycleKey, time.Hour, token, time.Now()))
 		require.NoError(t, store.Save(testTimeoutCtx(t), user))
 
 		read := readUser(t, store, id)

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/base64"
 	"net"
 	"net/url"
 	"slices"
@@ -23,7 +24,7 @@ import (
 
 // secretVariables may carry a password or a token: the Deployment takes
 // them from the Secret, never from the ConfigMap or a literal.
-var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "SMTP_URL", "ADMIN_TOKEN"}
+var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY"}
 
 // container is the Deployment's one container.
 func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
@@ -153,8 +154,14 @@ func TestDeployment_EnvironmentIsTheServiceConfiguration(t *testing.T) {
 		}
 	}
 
+	// A placeholder master key stops the start: nobody runs on a key
+	// written in this repository.
+	_, err := service.LoadConfig(func(name string) string { return env[name] })
+	require.ErrorContains(t, err, "MASTER_KEY")
+	env["MASTER_KEY"] = base64.StdEncoding.EncodeToString(make([]byte, 32))
 	cfg, err := service.LoadConfig(func(name string) string { return env[name] })
-	require.NoError(t, err, "the service accepts the configuration")
+	require.NoError(t, err, "the service accepts the configuration, the master key replaced")
+	require.NotNil(t, cfg.MasterKey, "several replicas on a database server share MASTER_KEY")
 	assert.Equal(t, "amqp", cfg.PubSub)
 	database, err := url.Parse(cfg.DatabaseURL)
 	require.NoError(t, err)

@@ -9,10 +9,11 @@ import (
 const VerificationEmailInterval = time.Minute
 
 // VerifyEmail records EmailVerified if token is the key's token of the
-// user's current address and has not expired. A valid token of a verified
-// user records nothing: the same link may be followed twice.
-func (u *User) VerifyEmail(key VerificationKey, token string, now time.Time) error {
-	if err := key.Check(u.id, u.email.Key(), token, now); err != nil {
+// user's current address, by its number too, and has not expired; a token
+// expiring more than ttl (VERIFY_TTL) ahead is refused. A valid token of a
+// verified user records nothing: the same link may be followed twice.
+func (u *User) VerifyEmail(key VerificationKey, ttl time.Duration, token string, now time.Time) error {
+	if err := key.Check(u.TokenSubject(), token, now, ttl); err != nil {
 		return err
 	}
 	if u.emailVerified {
@@ -31,7 +32,8 @@ func (u *User) RequestVerificationEmail(now time.Time) error {
 	if wait := u.lastVerificationEmail.Add(VerificationEmailInterval).Sub(now); wait > 0 {
 		return TooManyRequests("a verification email was sent less than a minute ago", wait)
 	}
-	u.record(VerificationEmailRequested{UserID: u.id, Email: u.email.String(), Locale: u.locale, RequestedAt: utc(now)})
+	u.record(VerificationEmailRequested{UserID: u.id, Email: u.email.String(), EmailNumber: u.emailNumber, Locale: u.locale,
+		RequestedAt: utc(now)})
 	return nil
 }
 
@@ -48,8 +50,14 @@ func (u *User) ChangeEmail(email string, now time.Time) error {
 		return v.err()
 	}
 	u.record(EmailChanged{UserID: u.id, OldEmail: u.email.String(), NewEmail: parsed.String(),
-		Locale: u.locale, ChangedAt: utc(now)})
+		EmailNumber: u.emailNumber + 1, Locale: u.locale, ChangedAt: utc(now)})
 	return nil
+}
+
+// TokenSubject is what a verification link of the user's current address
+// proves.
+func (u *User) TokenSubject() TokenSubject {
+	return TokenSubject{UserID: u.id, EmailKey: u.email.Key(), EmailNumber: u.emailNumber}
 }
 
 // utc is a time as events store it: UTC, to the microsecond every database

@@ -108,3 +108,76 @@ func TestEvents_UpcastsUserRegisteredVersion1(t *testing.T) {
 	_, err = domain.Events.Decode("UserRegistered", 1, []byte(`["not an object"]`))
 	assert.ErrorContains(t, err, "upcast UserRegistered from version 1")
 }
+
+// Version 1 of EmailChanged and VerificationEmailRequested, written before
+// links proved the address's number, read as version 2 with the number 0,
+// which no address has: the links made from them never verify. The
+// payload's other fields are kept; version 2 is read as written.
+func TestEvents_UpcastsVersion1OfTheEventsThatSendLinks(t *testing.T) {
+	for _, tt := range []struct {
+		event string
+		v1    string
+		v2    string
+		want  func(domain.Event) (number int, address string)
+	}{
+		{
+			event: "EmailChanged",
+			v1:    `{"user_id":"u1","old_email":"a@example.com","new_email":"b@example.com","locale":"de","changed_at":"2024-05-06T05:08:09Z"}`,
+			v2: `{"user_id":"u1","old_email":"a@example.com","new_email":"b@example.com","email_number":4,"locale":"de",` +
+				`"changed_at":"2024-05-06T05:08:09Z"}`,
+			want: func(e domain.Event) (int, string) {
+				changed := e.(domain.EmailChanged)
+				return changed.EmailNumber, changed.NewEmail
+			},
+		},
+		{
+			event: "VerificationEmailRequested",
+			v1:    `{"user_id":"u1","email":"b@example.com","locale":"de","requested_at":"2024-05-06T05:08:09Z"}`,
+			v2:    `{"user_id":"u1","email":"b@example.com","email_number":4,"locale":"de","requested_at":"2024-05-06T05:08:09Z"}`,
+			want: func(e domain.Event) (int, string) {
+				requested := e.(domain.VerificationEmailRequested)
+				return requested.EmailNumber, requested.Email
+			},
+		},
+	} {
+		t.Run(tt.event, func(t *testing.T) {
+			version, err := domain.Events.Version(tt.event)
+			require.NoError(t, err)
+			assert.Equal(t, 2, version)
+			require.True(t, domain.Events.CanRead(tt.event, 1))
+			e, err := domain.Events.Decode(tt.event, 1, []byte(tt.v1))
+			require.NoError(t, err)
+			number, address := tt.want(e)
+			assert.Zero(t, number, "the number version 1 did not carry: none")
+			assert.Equal(t, "b@example.com", address)
+			assert.Equal(t, "u1", e.StreamID())
+
+			e, err = domain.Events.Decode(tt.event, 2, []byte(tt.v2))
+			require.NoError(t, err)
+			number, _ = tt.want(e)
+			assert.Equal(t, 4, number, "version 2 is read as written")
+
+			_, err = domain.Events.Decode(tt.event, 1, []byte(`["not an object"]`))
+			assert.ErrorContains(t, err, "upcast "+tt.event+" from version 1")
+		})
+	}
+}
+
+// A user rebuilt from a stream written by an older build (EmailChanged of
+// version 1) counts its addresses all the same.
+func TestUser_CountsItsAddressesFromVersion1Events(t *testing.T) {
+	stream := []domain.Event{domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001", Name: "Ada",
+		Email: "a@example.com", Locale: "en", RegisteredAt: time.Now()}}
+	for i, v1 := range []string{
+		`{"user_id":"0190f5c4-7b9e-7000-8000-000000000001","old_email":"a@example.com","new_email":"b@example.com"}`,
+		`{"user_id":"0190f5c4-7b9e-7000-8000-000000000001","old_email":"b@example.com","new_email":"a@example.com"}`,
+	} {
+		e, err := domain.Events.Decode("EmailChanged", 1, []byte(v1))
+		require.NoError(t, err, i)
+		stream = append(stream, e)
+	}
+	user, err := domain.UnmarshalUserFromEvents(stream)
+	require.NoError(t, err)
+	assert.Equal(t, 3, user.EmailNumber())
+	assert.Equal(t, "a@example.com", user.Email().String())
+}

@@ -15,8 +15,11 @@ type User struct {
 	name          string
 	email         Email
 	emailVerified bool
-	locale        string
-	registeredAt  time.Time
+	// emailNumber is the number of the current address: 1 at registration,
+	// one more at each change.
+	emailNumber  int
+	locale       string
+	registeredAt time.Time
 	// lastVerificationEmail is when the newest verification link was
 	// sent: at registration, at an email change, or on request.
 	lastVerificationEmail time.Time
@@ -87,6 +90,7 @@ func (u *User) apply(e Event) error {
 		u.id = e.UserID
 		u.name = e.Name
 		u.email = Email{address: e.Email}
+		u.emailNumber = FirstEmailNumber
 		u.locale = e.Locale
 		u.registeredAt = e.RegisteredAt
 		u.lastVerificationEmail = e.RegisteredAt
@@ -96,6 +100,9 @@ func (u *User) apply(e Event) error {
 		u.emailVerified = true
 	case EmailChanged:
 		u.email = Email{address: e.NewEmail}
+		// Counted here, not read from the event: events of version 1 do
+		// not carry the number.
+		u.emailNumber++
 		u.emailVerified = false
 		u.lastVerificationEmail = e.ChangedAt
 	case PasswordResetRequested:
@@ -124,6 +131,10 @@ func (u *User) Name() string { return u.name }
 
 // Email returns the user's address.
 func (u *User) Email() Email { return u.email }
+
+// EmailNumber is the number of the user's current address: 1 at
+// registration, one more at each change (TokenSubject).
+func (u *User) EmailNumber() int { return u.emailNumber }
 
 // EmailVerified reports whether the user proved they read their current
 // address.

@@ -131,7 +131,7 @@ func newContractAPI(t *testing.T) *contractAPI {
 	application := app.Application{
 		Commands: app.Commands{
 			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil, a.clock.Now),
-			VerifyEmail:              command.NewVerifyEmailHandler(users, a.key, a.clock.Now),
+			VerifyEmail:              command.NewVerifyEmailHandler(users, a.key, contractVerifyTTL, a.clock.Now),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, nil, a.clock.Now),
 			ChangeEmail:              command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Now: a.clock.Now}),
 			SignIn:                   command.NewSignInHandler(users, sessions, hasher, guesses),
@@ -199,10 +199,14 @@ func bearer(token string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + token}
 }
 
-// token is the token of a verification link of the user's address that
-// expires after ttl.
+// contractVerifyTTL is VERIFY_TTL of the contract's API.
+const contractVerifyTTL = 48 * time.Hour
+
+// token is the token of a verification link of the user's address (their
+// first) that expires after ttl.
 func (a *contractAPI) token(id, email string, ttl time.Duration) string {
-	return a.key.Token(id, domain.EmailKey(email), a.clock.Now().Add(ttl))
+	subject := domain.TokenSubject{UserID: id, EmailKey: domain.EmailKey(email), EmailNumber: domain.FirstEmailNumber}
+	return a.key.Token(subject, a.clock.Now().Add(ttl))
 }
 
 // TestContract_EveryOperation drives every operation the handler serves,

@@ -23,6 +23,7 @@ for pubsub in sql amqp; do
   db="onboard_bench_$(date +%s)_$pubsub"
   psql "$pg" -qc "CREATE DATABASE $db"
   # Every registration comes from 127.0.0.1: no registration limit.
+  MASTER_KEY=$(head -c 32 /dev/urandom | base64) \
   PUBSUB=$pubsub DATABASE_URL=$(database_url "$db") AMQP_URL=$amqp SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
     RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!

@@ -16,28 +16,24 @@ import (
 	"github.com/onboard/onboard/domain"
 )
 
-// VerificationKeySecret names the server secret that signs the tokens of
-// verification links.
-const VerificationKeySecret = "verify-email"
-
-// PasswordResetSecret names the server secret that signs the tokens of
+// PasswordResetSecret names the server key that signs the tokens of
 // password reset links.
 const PasswordResetSecret = "password-reset"
 
-// PasswordGuessesSecret names the server secret that keys the hashes
+// PasswordGuessesSecret names the server key that keys the hashes
 // naming accounts and client addresses in the password guess limits.
 const PasswordGuessesSecret = "password-guesses"
 
-// EmailBudgetSecret names the server secret that keys the hashes naming
+// EmailBudgetSecret names the server key that keys the hashes naming
 // recipients, accounts and clients in the email budget.
 const EmailBudgetSecret = "email-budget"
 
 // newEmailBudget is the email budget of cfg, or none when it is off.
-func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB) (command.EmailBudget, error) {
+func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys) (command.EmailBudget, error) {
 	if cfg.EmailBudget.Off {
 		return command.NoEmailBudget{}, nil
 	}
-	key, err := adapters.ServerSecret(ctx, db, EmailBudgetSecret)
+	key, err := keys.Secret(ctx, EmailBudgetSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +51,8 @@ type applicationParts struct {
 
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
-func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Mailer, metrics *adapters.Metrics, logger *slog.Logger,
-	tracing transport.Tracing) (applicationParts, error) {
+func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys, mailer event.Mailer,
+	metrics *adapters.Metrics, logger *slog.Logger, tracing transport.Tracing) (applicationParts, error) {
 	users := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, Tracing: tracing})
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
@@ -72,7 +68,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 	if err != nil {
 		return applicationParts{}, err
 	}
-	key, err := adapters.ServerSecret(ctx, db, VerificationKeySecret)
+	key, err := keys.Secret(ctx, adapters.VerificationKeySecret)
 	if err != nil {
 		return applicationParts{}, err
 	}
@@ -83,7 +79,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 	if err != nil {
 		return applicationParts{}, err
 	}
-	guessKey, err := adapters.ServerSecret(ctx, db, PasswordGuessesSecret)
+	guessKey, err := keys.Secret(ctx, PasswordGuessesSecret)
 	if err != nil {
 		return applicationParts{}, err
 	}
@@ -91,19 +87,19 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, mailer event.Ma
 	if err != nil {
 		return applicationParts{}, err
 	}
-	resetKey, err := adapters.ServerSecret(ctx, db, PasswordResetSecret)
+	resetKey, err := keys.Secret(ctx, PasswordResetSecret)
 	if err != nil {
 		return applicationParts{}, err
 	}
 	resets := event.ResetLinks{URL: cfg.ResetURL, Key: domain.ResetKey(resetKey)}
-	emails, err := newEmailBudget(ctx, cfg, db)
+	emails, err := newEmailBudget(ctx, cfg, db, keys)
 	if err != nil {
 		return applicationParts{}, err
 	}
 	application := app.Application{
 		Commands: app.Commands{
 			RegisterUser:             command.NewRegisterUserHandler(users, hasher, emails, nil),
-			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, nil),
+			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, links.TTL, nil),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, emails, nil),
 			ChangeEmail: command.NewChangeEmailHandler(command.ChangeEmailDeps{
 				Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Emails: emails,

@@ -59,6 +59,10 @@ type Config struct {
 	SessionIdleTimeout time.Duration
 	// EmailBudget bounds the emails per recipient, account and client.
 	EmailBudget EmailBudget
+	// MasterKey wraps the server's keys stored in the database (MASTER_KEY);
+	// nil: on a sqlite: database, the key file beside it (made on the first
+	// start); on any other database the service refuses to start.
+	MasterKey *adapters.MasterKey
 	// AdminToken opens GET /users?email= to operators; empty: off.
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
@@ -115,6 +119,8 @@ var Variables = []Variable{
 	{"SESSION_IDLE_TIMEOUT", "a session unused that long ends sooner", "1h"},
 	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
 		"recipient=N/h,account=N/h,client=N/h (any of them; N/m and N/s too), or off", DefaultEmailBudget},
+	{"MASTER_KEY", "base64 of 32 random bytes (openssl rand -base64 32) wrapping the keys kept in the database, " +
+		"the same for every replica; required unless DATABASE_URL is sqlite:", "on sqlite: master.key beside the database file"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR", "empty"},
@@ -256,6 +262,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
 		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))
+	}
+	if raw := getenv("MASTER_KEY"); raw != "" {
+		var err error
+		if cfg.MasterKey, err = adapters.ParseMasterKey(raw); err != nil {
+			errs = append(errs, fmt.Errorf("MASTER_KEY: %w", err)) // never the value
+		}
 	}
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
 		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))

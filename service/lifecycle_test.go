@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -185,6 +187,57 @@ func testUserLifecycle(t *testing.T, s *runningService) {
 	// Each email once: welcome, verification and notice.
 	assert.Eventually(t, func() bool { return s.mailer.count() == 3 }, serviceWait, 10*time.Millisecond)
 	assert.Never(t, func() bool { return s.mailer.count() > 3 }, 200*time.Millisecond, 10*time.Millisecond)
+}
+
+// TestService_AnAddressChangedBackVoidsItsOldLinks: after A -> B -> A over
+// the API, the welcome link of A and the link sent to B are refused; the
+// link sent on the return to A verifies. A token signed with the
+// service's own key but expiring in 10 years is refused too.
+func TestService_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
+	s := startServiceOnSQLite(t)
+	status, _, body := s.post(jsonBody(okName, `"ada@example.com"`, okPassword), "")
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	id, auth := decodeUser(t, body).ID, sessionHeader(t, body)
+	welcome := s.linkOf("ada@example.com", "Welcome to onboard").Query().Get("token")
+	for version, email := range []string{"bob@example.org", "ada@example.com"} {
+		resp, body := s.call(http.MethodPut, "/users/"+id+"/email", `{"email":"`+email+`","password":`+okPassword+`}`,
+			map[string]string{"If-Match": fmt.Sprintf(`"%d"`, version+1), "Authorization": auth["Authorization"]})
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	}
+	bLink := s.linkOf("bob@example.org", "Confirm your email address").Query().Get("token")
+	var returned string
+	require.Eventually(t, func() bool {
+		links := 0
+		for _, m := range s.mailer.to("ada@example.com") {
+			if m.Subject == "Confirm your email address" {
+				returned = m.Body
+				links++
+			}
+		}
+		return links == 1
+	}, serviceWait, 10*time.Millisecond, "the return to A sends A a link")
+	i := strings.Index(returned, DefaultVerifyURL+"?")
+	require.GreaterOrEqual(t, i, 0, returned)
+	link, err := url.Parse(strings.Fields(returned[i:])[0])
+	require.NoError(t, err)
+	returnLink := link.Query().Get("token")
+	assert.NotEqual(t, welcome, returnLink, "another link for A's second spell")
+
+	key, err := s.svc.keys.Secret(testenv.Context(t), adapters.VerificationKeySecret)
+	require.NoError(t, err)
+	tenYears := domain.VerificationKey(key).Token(domain.TokenSubject{UserID: id, EmailKey: "ada@example.com",
+		EmailNumber: 3}, time.Now().AddDate(10, 0, 0))
+
+	verifyPath := "/users/" + id + "/email-verification"
+	for name, token := range map[string]string{"A's welcome link": welcome, "B's link": bLink,
+		"a 10-year token signed with the key": tenYears} {
+		resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+token+`"}`, nil)
+		assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "%s: %s", name, body)
+		assert.Equal(t, "invalid-token", errorCode(t, body), name)
+	}
+	resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+returnLink+`"}`, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	assert.True(t, decodeUser(t, body).EmailVerified)
 }
 
 // TestService_ConcurrentEmailChanges: twenty changes sent with one

@@ -40,6 +40,7 @@ const startTimeout = 8 * time.Second
 type Service struct {
 	logger    *slog.Logger
 	db        *sql.DB
+	keys      *adapters.ServerKeys // wrapped under the master key
 	transport *transport.Transport
 	wakeup    *watermillsql.Wakeup // nil but on PostgreSQL
 	mailConns io.Closer            // the SMTP mailer's open connections, or nil
@@ -93,7 +94,14 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	tracing := s.telemetry.tracing
 
+	if err = checkMasterKey(cfg); err != nil {
+		return nil, err
+	}
 	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.depLogger); err != nil {
+		return nil, err
+	}
+	// A wrong master key stops the start before the transport is connected.
+	if s.keys, err = openServerKeys(startCtx, cfg, s.db, logger); err != nil {
 		return nil, err
 	}
 	if sqldb.Of(s.db).Notifies() {
@@ -132,7 +140,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 
-	parts, err := newApplication(startCtx, cfg, s.db, mailer, s.metrics.adapters, s.depLogger, tracing)
+	parts, err := newApplication(startCtx, cfg, s.db, s.keys, mailer, s.metrics.adapters, s.depLogger, tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +172,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}); err != nil {
 		return nil, err
 	}
-	idempotencySecret, err := adapters.ServerSecret(startCtx, s.db, adapters.IdempotencyKeySecret)
+	idempotencySecret, err := s.keys.Secret(startCtx, adapters.IdempotencyKeySecret)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +221,7 @@ func DeploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, e
 	if cfg.Namespace != "" {
 		return cfg.Namespace, nil
 	}
-	random, err := adapters.ServerSecret(ctx, db, "pubsub-namespace")
+	random, err := adapters.ServerValue(ctx, db, "pubsub-namespace")
 	if err != nil {
 		return "", fmt.Errorf("default PUBSUB_NAMESPACE: %w", err)
 	}
@@ -223,7 +231,7 @@ func DeploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, e
 // deploymentID names this deployment (its database) in the messages it
 // publishes.
 func deploymentID(ctx context.Context, db *sql.DB) (string, error) {
-	random, err := adapters.ServerSecret(ctx, db, "deployment-id")
+	random, err := adapters.ServerValue(ctx, db, "deployment-id")
 	if err != nil {
 		return "", fmt.Errorf("deployment id: %w", err)
 	}

@@ -49,7 +49,7 @@ func tracedConfig(t *testing.T, pubsub, dbURL, amqpURL string, smtp *testsmtp.Se
 	return Config{
 		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL,
 		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
-		BcryptCost: bcrypt.MinCost, SignupPoints: 100,
+		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKey: testMasterKey(t, dbURL),
 	}
 }
 

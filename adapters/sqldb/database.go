@@ -26,7 +26,7 @@ import (
 )
 
 //go:embed migrations
-var migrations embed.FS
+var migrationFiles embed.FS
 
 // connectTimeout bounds one attempt to reach a database server.
 const connectTimeout = 5 * time.Second
@@ -62,7 +62,7 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*sql.DB, err
 // driverDSN turns DATABASE_URL into a driver name and its DSN. Errors never
 // quote the URL, which may hold a password.
 func driverDSN(rawURL string) (driver, dsn string, err error) {
-	if path, ok := strings.CutPrefix(rawURL, "sqlite:"); ok {
+	if path, ok := SQLitePath(rawURL); ok {
 		return sqliteDSN(path)
 	}
 	u, err := url.Parse(rawURL)
@@ -108,12 +108,18 @@ func mysqlDSN(u *url.URL) (string, string, error) {
 	return "mysql", cfg.FormatDSN(), nil
 }
 
+// SQLitePath is the file a sqlite:PATH (or sqlite://PATH) DATABASE_URL
+// names; ok is false for a URL of another database.
+func SQLitePath(rawURL string) (path string, ok bool) {
+	path, ok = strings.CutPrefix(rawURL, "sqlite:")
+	return strings.TrimPrefix(path, "//"), ok
+}
+
 // sqliteDSN opens PATH (created with its folder if missing) in WAL mode,
 // with transactions that take the write lock at BEGIN: SQLite has one
 // writer, and a transaction upgrading from read to write could fail instead
 // of waiting.
 func sqliteDSN(path string) (string, string, error) {
-	path = strings.TrimPrefix(path, "//")
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return "", "", errors.New("DATABASE_URL: want sqlite:PATH, e.g. sqlite:data/onboard.db")
 	}
@@ -141,29 +147,9 @@ func redactConnectError(err error) error {
 }
 
 func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
-	d := Of(db)
-	fsys, err := fs.Sub(migrations, "migrations/"+d.name)
+	provider, err := migrations(db)
 	if err != nil {
 		return err
-	}
-	options := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	switch d.name {
-	case Postgres.name:
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return err
-		}
-		options = append(options, goose.WithSessionLocker(locker))
-	case MySQL.name:
-		locker, err := lock.NewMySQLTableLocker()
-		if err != nil {
-			return err
-		}
-		options = append(options, goose.WithLocker(locker))
-	}
-	provider, err := goose.NewProvider(d.goose, db, fsys, options...)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
 	}
 	results, err := provider.Up(ctx)
 	if err != nil {
@@ -173,4 +159,33 @@ func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
 		logger.Info("migration applied", "source", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// migrations is the goose provider of db's dialect's migrations.
+func migrations(db *sql.DB) (*goose.Provider, error) {
+	d := Of(db)
+	fsys, err := fs.Sub(migrationFiles, "migrations/"+d.name)
+	if err != nil {
+		return nil, err
+	}
+	options := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	switch d.name {
+	case Postgres.name:
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		options = append(options, goose.WithSessionLocker(locker))
+	case MySQL.name:
+		locker, err := lock.NewMySQLTableLocker()
+		if err != nil {
+			return nil, err
+		}
+		options = append(options, goose.WithLocker(locker))
+	}
+	provider, err := goose.NewProvider(d.goose, db, fsys, options...)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return provider, nil
 }

@@ -26,6 +26,15 @@ import (
 
 var testKey = domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes))
 
+// testTTL is VERIFY_TTL in these tests.
+const testTTL = 48 * time.Hour
+
+// tokenFor is the token of the user's address of this number, expiring at
+// expires.
+func tokenFor(id, email string, number int, expires time.Time) string {
+	return testKey.Token(domain.TokenSubject{UserID: id, EmailKey: domain.EmailKey(email), EmailNumber: number}, expires)
+}
+
 // clock is a settable time.
 type clock struct {
 	mu  sync.Mutex
@@ -85,7 +94,7 @@ func newLifecycle(t *testing.T) *lifecycle {
 		store:    store,
 		clock:    c,
 		register: command.NewRegisterUserHandler(store, hasher, nil, c.Now),
-		verify:   command.NewVerifyEmailHandler(store, testKey, c.Now),
+		verify:   command.NewVerifyEmailHandler(store, testKey, testTTL, c.Now),
 		resend:   command.NewRequestVerificationEmailHandler(store, nil, c.Now),
 		change:   command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: store, Hasher: hasher, Guesses: guesses, Sessions: sessions, Now: c.Now}),
 		signIn:   command.NewSignInHandler(store, sessions, hasher, guesses),
@@ -113,7 +122,7 @@ func (l *lifecycle) events(t *testing.T, id string) int {
 func TestVerifyEmail(t *testing.T) {
 	l := newLifecycle(t)
 	user := l.newUser(t, "Ada@Example.com")
-	token := testKey.Token(user.ID(), "ada@example.com", l.clock.Now().Add(48*time.Hour))
+	token := tokenFor(user.ID(), "ada@example.com", 1, l.clock.Now().Add(testTTL))
 	ctx := context.Background()
 
 	_, err := l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(), Token: "wrong"})
@@ -130,10 +139,42 @@ func TestVerifyEmail(t *testing.T) {
 	assert.Equal(t, 2, l.events(t, user.ID()))
 
 	other := l.newUser(t, "bob@example.com")
-	expired := testKey.Token(other.ID(), "bob@example.com", l.clock.Now().Add(time.Hour))
+	expired := tokenFor(other.ID(), "bob@example.com", 1, l.clock.Now().Add(time.Hour))
+	farFuture := tokenFor(other.ID(), "bob@example.com", 1, l.clock.Now().AddDate(10, 0, 0))
 	l.clock.advance(time.Hour)
 	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: other.ID(), Token: expired})
 	assert.ErrorIs(t, err, domain.ErrTokenExpired)
+	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: other.ID(), Token: farFuture})
+	assert.ErrorIs(t, err, domain.ErrInvalidToken, "signed with the key, but expiring beyond VERIFY_TTL")
+	assert.Equal(t, 1, l.events(t, other.ID()))
+}
+
+// After A -> B -> A, the welcome link of A does not verify A again: the
+// address's number changed; a link of A's return does.
+func TestVerifyEmail_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "ada@example.com")
+	ctx := context.Background()
+	welcome := tokenFor(user.ID(), "ada@example.com", 1, l.clock.Now().Add(testTTL))
+	for version, email := range []string{"bob@example.org", "Ada@Example.com"} {
+		l.clock.advance(time.Minute)
+		changed, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: email,
+			Password: lifecyclePassword, ExpectedVersion: version + 1})
+		require.NoError(t, err)
+		assert.Equal(t, version+2, changed.EmailNumber())
+	}
+
+	_, err := l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(), Token: welcome})
+	assert.ErrorIs(t, err, domain.ErrInvalidToken, "the welcome link of A's first spell")
+	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(),
+		Token: tokenFor(user.ID(), "bob@example.org", 2, l.clock.Now().Add(time.Hour))})
+	assert.ErrorIs(t, err, domain.ErrInvalidToken, "B's link")
+	assert.Equal(t, 3, l.events(t, user.ID()), "nothing verified")
+
+	verified, err := l.verify.Handle(ctx, command.VerifyEmail{UserID: user.ID(),
+		Token: tokenFor(user.ID(), "ada@example.com", 3, l.clock.Now().Add(testTTL))})
+	require.NoError(t, err)
+	assert.True(t, verified.EmailVerified())
 }
 
 func TestRequestVerificationEmail(t *testing.T) {

@@ -18,21 +18,24 @@ type VerifyEmail struct {
 type VerifyEmailHandler struct {
 	users UserRepository
 	key   domain.VerificationKey
+	ttl   time.Duration
 	now   func() time.Time
 }
 
-// NewVerifyEmailHandler returns the handler; now defaults to time.Now.
-func NewVerifyEmailHandler(users UserRepository, key domain.VerificationKey, now func() time.Time) *VerifyEmailHandler {
+// NewVerifyEmailHandler returns the handler of the tokens key signs, which
+// verify for ttl (VERIFY_TTL) at most; now defaults to time.Now.
+func NewVerifyEmailHandler(users UserRepository, key domain.VerificationKey, ttl time.Duration,
+	now func() time.Time) *VerifyEmailHandler {
 	if now == nil {
 		now = time.Now
 	}
-	return &VerifyEmailHandler{users: users, key: key, now: now}
+	return &VerifyEmailHandler{users: users, key: key, ttl: ttl, now: now}
 }
 
 // Handle records EmailVerified, once, and returns the user.
 func (h *VerifyEmailHandler) Handle(ctx context.Context, cmd VerifyEmail) (*domain.User, error) {
 	return onUser(ctx, h.users, cmd.UserID, func(u *domain.User) error {
-		return u.VerifyEmail(h.key, cmd.Token, h.now())
+		return u.VerifyEmail(h.key, h.ttl, cmd.Token, h.now())
 	})
 }
 

@@ -18,9 +18,11 @@ type VerificationLinks struct {
 	Key domain.VerificationKey
 }
 
-// Link is the verification link of the user's address, asked for at.
-func (l VerificationLinks) Link(userID, email string, at time.Time) string {
-	query := url.Values{"user": {userID}, "token": {l.Key.Token(userID, domain.EmailKey(email), at.Add(l.TTL))}}
+// Link is the verification link of the user's address of this number
+// (domain.TokenSubject), asked for at.
+func (l VerificationLinks) Link(userID, email string, number int, at time.Time) string {
+	subject := domain.TokenSubject{UserID: userID, EmailKey: domain.EmailKey(email), EmailNumber: number}
+	query := url.Values{"user": {userID}, "token": {l.Key.Token(subject, at.Add(l.TTL))}}
 	return l.URL + "?" + query.Encode()
 }
 
@@ -31,15 +33,26 @@ type linkMailer struct {
 	links  VerificationLinks
 }
 
-// send sends, once per handler and key, the email of texts (its id the
-// Message-ID) to address with the link that verifies it, asked for at.
-func (m linkMailer) send(ctx context.Context, handler, key string, texts emailTexts, id, userID, address, locale string,
-	at time.Time) error {
-	if userID == "" || address == "" {
+// linkEmail is an email that carries a verification link: its texts and
+// id (the Message-ID), and the user's address, of this number, that the
+// link verifies, asked for at.
+type linkEmail struct {
+	texts   emailTexts
+	id      string
+	userID  string
+	address string
+	locale  string
+	number  int
+	at      time.Time
+}
+
+// send sends the email once per handler and key.
+func (m linkMailer) send(ctx context.Context, handler, key string, e linkEmail) error {
+	if e.userID == "" || e.address == "" {
 		return fmt.Errorf("%s: event without user id or email", handler)
 	}
 	return sendOnce(ctx, m.once, m.mailer, handler, key, func() Mail {
-		return texts.mail(id, address, locale, m.links.Link(userID, address, at))
+		return e.texts.mail(e.id, e.address, e.locale, m.links.Link(e.userID, e.address, e.number, e.at))
 	})
 }
 

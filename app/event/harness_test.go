@@ -147,12 +147,19 @@ func (h *harness) publish(e any) {
 	h.wait(h.publishAsync(e), "publish")
 }
 
-// publishMessage publishes an already marshalled message: the very same
-// message, UUID included, when called twice, as a redelivery would.
+// publishMessage publishes an already marshalled message on
+// UserRegistered's topic: the very same message, UUID included, when
+// called twice, as a redelivery would.
 func (h *harness) publishMessage(msg *message.Message) {
 	h.t.Helper()
+	h.publishMessageOn(transport.EventTopic("UserRegistered"), msg)
+}
+
+// publishMessageOn is publishMessage on another topic.
+func (h *harness) publishMessageOn(topic string, msg *message.Message) {
+	h.t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- h.publisher.Publish(transport.EventTopic("UserRegistered"), msg) }()
+	go func() { done <- h.publisher.Publish(topic, msg) }()
 	h.wait(done, "publish message")
 }
 

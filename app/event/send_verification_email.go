@@ -29,7 +29,8 @@ func NewSendVerificationEmail(mailer Mailer, once Deduplicator, links Verificati
 // Handle sends the email unless this request's was sent.
 func (h SendVerificationEmail) Handle(ctx context.Context, e *domain.VerificationEmailRequested) error {
 	key := eventKey(e.UserID, e.RequestedAt)
-	return h.send(ctx, SendVerificationEmailName, key, verifyTexts, "verify."+key, e.UserID, e.Email, e.Locale, e.RequestedAt)
+	return h.send(ctx, SendVerificationEmailName, key, linkEmail{texts: verifyTexts, id: "verify." + key,
+		userID: e.UserID, address: e.Email, locale: e.Locale, number: e.EmailNumber, at: e.RequestedAt})
 }
 
 // SendNewAddressEmail sends a verification link to the address a user
@@ -44,8 +45,8 @@ func NewSendNewAddressEmail(mailer Mailer, once Deduplicator, links Verification
 // Handle sends the email unless this change's was sent.
 func (h SendNewAddressEmail) Handle(ctx context.Context, e *domain.EmailChanged) error {
 	key := eventKey(e.UserID, e.ChangedAt)
-	return h.send(ctx, SendNewAddressEmailName, key, verifyTexts, "verify-new."+key, e.UserID, e.NewEmail, e.Locale,
-		e.ChangedAt)
+	return h.send(ctx, SendNewAddressEmailName, key, linkEmail{texts: verifyTexts, id: "verify-new." + key,
+		userID: e.UserID, address: e.NewEmail, locale: e.Locale, number: e.EmailNumber, at: e.ChangedAt})
 }
 
 // SendEmailChangedNotice tells the address a user left that it was

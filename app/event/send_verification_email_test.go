@@ -2,6 +2,7 @@ package event_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ var changedAt = time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC)
 
 func emailChanged(userID string) domain.EmailChanged {
 	return domain.EmailChanged{UserID: userID, OldEmail: "Ada@Example.com", NewEmail: "Lovelace@Example.org",
-		Locale: "en", ChangedAt: changedAt}
+		EmailNumber: 2, Locale: "en", ChangedAt: changedAt}
 }
 
 // An email change sends a verification link to the new address and a
@@ -47,7 +48,7 @@ func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
 	}
 	verify := byTo["Lovelace@Example.org"]
 	assert.Equal(t, "Confirm your email address", verify.Subject)
-	linkIn(t, verify.Body, "user-1", "lovelace@example.org", changedAt.Add(testLinks.TTL))
+	linkIn(t, verify.Body, "user-1", "lovelace@example.org", 2, changedAt.Add(testLinks.TTL))
 	notice := byTo["Ada@Example.com"]
 	assert.Equal(t, "Your email address was changed", notice.Subject)
 	assert.NotContains(t, notice.Body, "token", "the old address gets no link")
@@ -61,13 +62,13 @@ func TestSendVerificationEmail_SendsTheLinkAskedFor(t *testing.T) {
 	h.startRouter(cqrs.NewEventHandler(event.SendVerificationEmailName,
 		event.NewSendVerificationEmail(mailer, newMemDeduplicator(), testLinks).Handle))
 	requestedAt := changedAt.Add(time.Hour)
-	h.publish(domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", Locale: "de",
+	h.publish(domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", EmailNumber: 3, Locale: "de",
 		RequestedAt: requestedAt})
 
 	mails := mailer.mails()
 	require.Len(t, mails, 1)
 	assert.Equal(t, "Bestätigen Sie Ihre E-Mail-Adresse", mails[0].Subject, "in the user's language")
-	linkIn(t, mails[0].Body, "user-1", "ada@example.com", requestedAt.Add(testLinks.TTL))
+	linkIn(t, mails[0].Body, "user-1", "ada@example.com", 3, requestedAt.Add(testLinks.TTL))
 }
 
 // A welcome email sent again (its first send failed after leaving, say)
@@ -101,6 +102,60 @@ func TestSendWelcomeEmail_ReadsVersion1Messages(t *testing.T) {
 	require.Len(t, mails, 1)
 	assert.Equal(t, "Welcome to onboard", mails[0].Subject)
 	assert.True(t, strings.HasPrefix(mails[0].Body, "Hello,"), mails[0].Body)
+}
+
+// Each link email sent again (its first send failed after leaving, say)
+// carries the link the user may already have: the same token, of the same
+// address number.
+func TestLinkEmails_SendTheSameLinkAgain(t *testing.T) {
+	requested := domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", EmailNumber: 3, Locale: "en",
+		RequestedAt: changedAt}
+	changed := emailChanged("user-1")
+	for name, send := range map[string]func(event.Mailer) error{
+		event.SendVerificationEmailName: func(m event.Mailer) error {
+			return event.NewSendVerificationEmail(m, newMemDeduplicator(), testLinks).Handle(context.Background(), &requested)
+		},
+		event.SendNewAddressEmailName: func(m event.Mailer) error {
+			return event.NewSendNewAddressEmail(m, newMemDeduplicator(), testLinks).Handle(context.Background(), &changed)
+		},
+	} {
+		first, second := &recordingMailer{}, &recordingMailer{}
+		require.NoError(t, send(first), name)
+		require.NoError(t, send(second), name)
+		require.Len(t, first.mails(), 1, name)
+		require.Len(t, second.mails(), 1, name)
+		assert.Equal(t, first.mails()[0], second.mails()[0], name)
+	}
+}
+
+// An EmailChanged message of version 1, published by an older build and
+// still on the transport, says no address number: the new address gets its
+// email, but its link, of number 0, never verifies (the user asks for a
+// new one), rather than a guessed number's.
+func TestSendNewAddressEmail_ReadsVersion1Messages(t *testing.T) {
+	h := newHarness(t)
+	mailer := &recordingMailer{}
+	h.startRouter(cqrs.NewEventHandler(event.SendNewAddressEmailName,
+		event.NewSendNewAddressEmail(mailer, newMemDeduplicator(), testLinks).Handle))
+
+	msg := message.NewMessage(uuid.NewString(), []byte(`{"user_id":"user-1","old_email":"ada@example.com",`+
+		`"new_email":"lovelace@example.org","locale":"en","changed_at":"2024-06-01T10:00:00Z"}`))
+	msg.Metadata.Set("name", "EmailChanged")
+	msg.Metadata.Set(transport.SchemaVersionKey, "1")
+	h.publishMessageOn(transport.EventTopic("EmailChanged"), msg)
+
+	mails := mailer.mails()
+	require.Len(t, mails, 1)
+	assert.Equal(t, "lovelace@example.org", mails[0].To)
+	i := strings.Index(mails[0].Body, testLinks.URL+"?")
+	require.GreaterOrEqual(t, i, 0, mails[0].Body)
+	link, err := url.Parse(strings.Fields(mails[0].Body[i:])[0])
+	require.NoError(t, err)
+	for number := range 4 {
+		subject := domain.TokenSubject{UserID: "user-1", EmailKey: "lovelace@example.org", EmailNumber: number}
+		assert.ErrorIs(t, testLinks.Key.Check(subject, link.Query().Get("token"), changedAt, testLinks.TTL),
+			domain.ErrInvalidToken, "number %d", number)
+	}
 }
 
 func TestLifecycleEmails_RejectIncompleteEvents(t *testing.T) {

@@ -45,6 +45,6 @@ func NewSendWelcomeEmail(mailer Mailer, once Deduplicator, links VerificationLin
 
 // Handle sends the welcome email unless this user already got it.
 func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) error {
-	return h.send(ctx, SendWelcomeEmailName, e.UserID, welcomeTexts, "welcome."+e.UserID, e.UserID, e.Email, e.Locale,
-		e.RegisteredAt)
+	return h.send(ctx, SendWelcomeEmailName, e.UserID, linkEmail{texts: welcomeTexts, id: "welcome." + e.UserID,
+		userID: e.UserID, address: e.Email, locale: e.Locale, number: domain.FirstEmailNumber, at: e.RegisteredAt})
 }

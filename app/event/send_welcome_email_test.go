@@ -153,8 +153,9 @@ func welcomeHandler(mailer event.Mailer, dedup event.Deduplicator) cqrs.EventHan
 }
 
 // linkIn returns the verification link of an email's body, checking that
-// its token verifies the address until the link expires.
-func linkIn(t *testing.T, body, userID, email string, expires time.Time) *url.URL {
+// its token verifies the user's address of this number until the link
+// expires, and no other number of it.
+func linkIn(t *testing.T, body, userID, email string, number int, expires time.Time) *url.URL {
 	t.Helper()
 	i := strings.Index(body, testLinks.URL+"?")
 	require.GreaterOrEqual(t, i, 0, "a link in %q", body)
@@ -162,8 +163,11 @@ func linkIn(t *testing.T, body, userID, email string, expires time.Time) *url.UR
 	require.NoError(t, err)
 	assert.Equal(t, userID, link.Query().Get("user"))
 	token := link.Query().Get("token")
-	require.NoError(t, testLinks.Key.Check(userID, domain.EmailKey(email), token, expires.Add(-time.Second)))
-	assert.ErrorIs(t, testLinks.Key.Check(userID, domain.EmailKey(email), token, expires), domain.ErrTokenExpired)
+	subject := domain.TokenSubject{UserID: userID, EmailKey: domain.EmailKey(email), EmailNumber: number}
+	require.NoError(t, testLinks.Key.Check(subject, token, expires.Add(-time.Second), testLinks.TTL))
+	assert.ErrorIs(t, testLinks.Key.Check(subject, token, expires, testLinks.TTL), domain.ErrTokenExpired)
+	subject.EmailNumber++
+	assert.ErrorIs(t, testLinks.Key.Check(subject, token, expires.Add(-time.Second), testLinks.TTL), domain.ErrInvalidToken)
 	return link
 }
 
@@ -188,7 +192,8 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 		assert.Equal(t, "Welcome to onboard", mails[i].Subject)
 		assert.True(t, strings.HasPrefix(mails[i].Body, "Hello,\n\nwelcome to onboard! Your account is ready.\n"),
 			mails[i].Body)
-		linkIn(t, mails[i].Body, want.user, want.to, registered("", "", "").RegisteredAt.Add(testLinks.TTL))
+		linkIn(t, mails[i].Body, want.user, want.to, domain.FirstEmailNumber,
+			registered("", "", "").RegisteredAt.Add(testLinks.TTL))
 	}
 	assert.Equal(t, map[[2]string]bool{
 		{event.SendWelcomeEmailName, "user-1"}: true,

@@ -561,14 +561,15 @@ func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...
 }
 
 // assertNoSecrets scans the database, the service's output, the emails and
-// the messages published on RabbitMQ for a bcrypt hash or a password.
+// the messages published on RabbitMQ for a bcrypt hash, a password or the
+// master key.
 func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
 	t.Helper()
 	secretUsers := make([]e2e.User, len(users))
 	for i, u := range users {
 		secretUsers[i] = u.User
 	}
-	e2e.AssertNoSecrets(t, e.DB, e2e.Secrets(secretUsers...), e.Processes(), e.SMTP, e.taps...)
+	e2e.AssertNoSecrets(t, e.DB, e.Secrets(secretUsers...), e.Processes(), e.SMTP, e.taps...)
 }
 
 // logSome logs the first lines, and how many more there are.

@@ -7,9 +7,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/onboard/onboard/internal/e2e"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/internal/e2e"
+	"github.com/onboard/onboard/internal/testenv"
 )
 
 // TestE2E_IdempotencyKeyAcrossRestarts: the user id of a key is derived
@@ -46,8 +49,8 @@ func TestE2E_IdempotencyKeyAcrossRestarts(t *testing.T) {
 	var events int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM events`).Scan(&events))
 	assert.Equal(t, 1, events, "one registration in all")
-	var secret []byte
-	require.NoError(t, db.QueryRow(`SELECT secret FROM server_secrets WHERE name = 'idempotency-key'`).Scan(&secret))
+	secret, err := adapters.NewServerKeys(db.DB, d.MasterKey(t)).Secret(testenv.Context(t), adapters.IdempotencyKeySecret)
+	require.NoError(t, err)
 	for _, p := range []*e2e.Process{first, second} {
 		out := p.Stdout.String() + p.Stderr.String()
 		for _, form := range []string{hex.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret)} {

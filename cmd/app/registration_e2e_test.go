@@ -482,7 +482,8 @@ func (j *journey) noResponseIs5xx(t *testing.T) {
 }
 
 // noSecretLeaks: no password and no bcrypt hash anywhere but in
-// credentials: tables, outputs, emails, responses and AMQP messages.
+// credentials, and no master key anywhere: tables, outputs, emails,
+// responses and AMQP messages.
 func (j *journey) noSecretLeaks(t *testing.T) {
 	db, registered := j.d.DB, j.registered()
 	hashes := db.Count(t, `SELECT count(*) FROM credentials WHERE password_hash LIKE '$2a$%'`)
@@ -492,7 +493,7 @@ func (j *journey) noSecretLeaks(t *testing.T) {
 	if j.tap != nil {
 		j.assertOneMessagePerRegistration(t, registered)
 	}
-	secrets := e2e.Secrets(j.created...)
+	secrets := j.d.Secrets(j.created...)
 	scanned := e2e.AssertNoSecrets(t, db, secrets, j.d.Processes(), j.d.SMTP, j.tap)
 	assert.Contains(t, scanned, "events")
 	assert.Contains(t, scanned, watermillsql.MessagesTable(db.DB, transport.OutboxTopic))

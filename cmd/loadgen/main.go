@@ -3,7 +3,8 @@
 // the service with SMTP_URL pointing at it (and without a registration
 // limit: every request comes from one address):
 //
-//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… RATE_LIMIT_PASSWORDS=off bin/onboard &
+//	SMTP_URL=smtp://127.0.0.1:2525 PUBSUB=sql DATABASE_URL=postgres://… MASTER_KEY=$(openssl rand -base64 32) \
+//	  RATE_LIMIT_PASSWORDS=off bin/onboard &
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 8 -n 2000        # closed loop
 //	go run ./cmd/loadgen -url http://127.0.0.1:8080 -rate 10 -duration 20s  # open loop
 //

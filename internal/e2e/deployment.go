@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"maps"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/testenv"
@@ -48,7 +51,8 @@ type Deployment struct {
 	// SMTP is the sink of the emails, nil unless Config.SMTP.
 	SMTP *testsmtp.Server
 	// Vars is the service's environment over Environ's defaults: a test may
-	// change it before the next Start.
+	// change it before the next Start. On a database server it holds a
+	// MASTER_KEY of the deployment's own, shared by its processes.
 	Vars map[string]string
 
 	mu    sync.Mutex
@@ -90,6 +94,10 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 		"PUBSUB_NAMESPACE": d.Namespace,
 		"DATABASE_URL":     d.DatabaseURL,
 		"AMQP_URL":         d.AMQPURL,
+	}
+	if testenv.NeedsMasterKey(d.DatabaseURL) {
+		// Every process of the deployment wraps its keys under the same.
+		d.Vars["MASTER_KEY"] = testenv.NewMasterKey()
 	}
 	if cfg.SMTP {
 		d.SMTP = testsmtp.Start(t)
@@ -145,6 +153,34 @@ func (d *Deployment) ServingNamespace() string {
 		}
 	}
 	return ""
+}
+
+// Secrets are what a scan must find nowhere (AssertNoSecrets): the
+// bcrypt prefixes, the users' passwords, and the deployment's MASTER_KEY.
+func (d *Deployment) Secrets(users ...User) []string {
+	secrets := Secrets(users...)
+	if key := d.Vars["MASTER_KEY"]; key != "" {
+		secrets = append(secrets, key)
+	}
+	return secrets
+}
+
+// MasterKey is the master key of the deployment: its MASTER_KEY, or on
+// SQLite without one the key file its first process made beside the
+// database.
+func (d *Deployment) MasterKey(t testing.TB) *adapters.MasterKey {
+	t.Helper()
+	encoded := d.Vars["MASTER_KEY"]
+	if encoded == "" {
+		path, ok := strings.CutPrefix(d.Vars["DATABASE_URL"], "sqlite:")
+		require.True(t, ok, "MASTER_KEY is set but on SQLite")
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(path), adapters.MasterKeyFile))
+		require.NoError(t, err, "the master key file")
+		encoded = string(data)
+	}
+	key, err := adapters.ParseMasterKey(encoded)
+	require.NoError(t, err)
+	return key
 }
 
 // Operator runs `app ARGS…` (poison list, retries list, ...) on the

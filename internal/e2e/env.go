@@ -69,6 +69,7 @@ func Environ(vars map[string]string) []string {
 		// Every test sends its emails from 127.0.0.1: only the tests of
 		// the budget turn it on.
 		"EMAIL_BUDGET": "off",
+		"MASTER_KEY":   "", // on SQLite: the key file beside the database
 		"METRICS_ADDR": "", // on the API's listener
 	}
 	for k, v := range vars {

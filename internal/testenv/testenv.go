@@ -8,7 +8,9 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
@@ -171,3 +173,16 @@ func Backends() []Backend {
 		{Name: "mysql", URL: MySQLDatabase},
 	}
 }
+
+// NewMasterKey returns a MASTER_KEY of its own: the base64 of 32 random
+// bytes.
+func NewMasterKey() string {
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw) // never fails
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+// NeedsMasterKey reports whether a service on the database at dbURL needs
+// MASTER_KEY: on every database but SQLite, where the service otherwise
+// makes a key file beside the database file.
+func NeedsMasterKey(dbURL string) bool { return !strings.HasPrefix(dbURL, "sqlite:") }

@@ -29,7 +29,10 @@ usage:
   onboard version               print the build's version
   onboard help                  print this help (also -h, --help)
 
-The subcommands read the same environment as the service.
+The subcommands read the same environment as the service. MASTER_KEY wraps
+the keys the service keeps in its database: PostgreSQL and MySQL need it;
+on sqlite: without it, the service makes master.key beside the database
+file and reads it at every start.
 
 environment:
 `)

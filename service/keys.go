@@ -1,0 +1,63 @@
+package service
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/sqldb"
+)
+
+// errMasterKeyRequired stops a start on a database server without
+// MASTER_KEY: a key file on the service's disk would be lost with a
+// container, and differ between replicas.
+var errMasterKeyRequired = errors.New("MASTER_KEY is not set: PostgreSQL and MySQL need it; " +
+	"set it to the base64 of 32 random bytes (openssl rand -base64 32), the same for every replica, " +
+	"kept apart from the database's backups")
+
+// checkMasterKey refuses, before any connection, a configuration that
+// cannot have a master key.
+func checkMasterKey(cfg Config) error {
+	if _, sqlite := sqldb.SQLitePath(cfg.DatabaseURL); cfg.MasterKey == nil && !sqlite {
+		return errMasterKeyRequired
+	}
+	return nil
+}
+
+// openServerKeys returns the server's keys in db under the master key:
+// MASTER_KEY, or on SQLite without it the key file beside the database
+// file, made on the first start (and logged then, without the key). It
+// checks that the master key opens every key already stored.
+func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Logger) (*adapters.ServerKeys, error) {
+	master, source := cfg.MasterKey, "MASTER_KEY"
+	if master == nil {
+		dbPath, ok := sqldb.SQLitePath(cfg.DatabaseURL)
+		if !ok {
+			return nil, errMasterKeyRequired
+		}
+		path := filepath.Join(filepath.Dir(dbPath), adapters.MasterKeyFile)
+		key, created, err := adapters.LoadOrCreateMasterKeyFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("MASTER_KEY is not set, and %w", err)
+		}
+		if created {
+			logger.Info("MASTER_KEY is not set: made a master key file beside the database, read at every start; "+
+				"without it the keys in the database cannot be read: back it up, apart from the database's backups",
+				"path", path, "master_key_id", key.ID())
+		}
+		master, source = key, "the master key file "+path
+	}
+	keys := adapters.NewServerKeys(db, master)
+	if err := keys.Check(ctx); err != nil {
+		if errors.Is(err, adapters.ErrWrongMasterKey) {
+			return nil, fmt.Errorf("%s does not open the keys stored in the database: start with the master key "+
+				"it was first started with (%w)", source, err)
+		}
+		return nil, err
+	}
+	return keys, nil
+}

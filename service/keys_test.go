@@ -1,0 +1,224 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// testMasterKey is a master key of the test's own on a database server,
+// and nil on SQLite, where the service makes its key file.
+func testMasterKey(t testing.TB, dbURL string) *adapters.MasterKey {
+	t.Helper()
+	if !testenv.NeedsMasterKey(dbURL) {
+		return nil
+	}
+	key, err := adapters.ParseMasterKey(testenv.NewMasterKey())
+	require.NoError(t, err)
+	return key
+}
+
+// newStoppedService builds the service of cfg on gochannel, logging to
+// logs, and closes it at once: what the start did is all a test reads.
+func newStoppedService(t *testing.T, cfg Config, logs *lockedBuffer) (*Service, error) {
+	t.Helper()
+	cfg.PubSub, cfg.HTTPAddr, cfg.BcryptCost, cfg.MailFrom = "gochannel", "127.0.0.1:0", bcrypt.MinCost, DefaultMailFrom
+	svc, err := NewService(context.Background(), cfg, &recordingMailer{}, NewLogger(logs, slog.LevelInfo))
+	if err == nil {
+		svc.closeResources()
+	}
+	return svc, err
+}
+
+// Without MASTER_KEY, the embedded database's service makes master.key
+// beside the database file, 0600, says so once in a line without the key,
+// and reads it at every later start. Another master key then stops the
+// start, naming neither key.
+func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
+	dbURL := testenv.SQLiteDatabase(t)
+	dbPath, _ := strings.CutPrefix(dbURL, "sqlite:")
+	keyPath := filepath.Join(filepath.Dir(dbPath), adapters.MasterKeyFile)
+	ctx := testenv.Context(t)
+
+	logs := &lockedBuffer{}
+	first, err := newStoppedService(t, Config{DatabaseURL: dbURL}, logs)
+	require.NoError(t, err)
+	info, err := os.Stat(keyPath)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	data, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	encoded := strings.TrimSpace(string(data))
+	key, err := adapters.ParseMasterKey(encoded)
+	require.NoError(t, err)
+	lines := testenv.JSONRecords(t, logs.String())
+	var made []map[string]any
+	for _, line := range lines {
+		if strings.Contains(line["msg"].(string), "master key") {
+			made = append(made, line)
+		}
+	}
+	require.Len(t, made, 1, "one line says the key was made")
+	assert.Equal(t, keyPath, made[0]["path"])
+	assert.Equal(t, key.ID(), made[0]["master_key_id"])
+	assert.NotContains(t, logs.String(), encoded[:16], "never the key")
+	verifyKey, err := first.keys.Secret(ctx, adapters.VerificationKeySecret)
+	require.NoError(t, err)
+
+	logs = &lockedBuffer{}
+	second, err := newStoppedService(t, Config{DatabaseURL: dbURL}, logs)
+	require.NoError(t, err)
+	assert.NotContains(t, logs.String(), "master key", "read, not made again")
+	again, err := second.keys.Secret(ctx, adapters.VerificationKeySecret)
+	require.NoError(t, err)
+	assert.Equal(t, verifyKey, again, "the same keys after a restart")
+	after, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	assert.Equal(t, data, after)
+
+	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKey: key}, &lockedBuffer{})
+	require.NoError(t, err, "MASTER_KEY set to the file's key opens the same keys")
+	fromEnv, err := explicit.keys.Secret(ctx, adapters.VerificationKeySecret)
+	require.NoError(t, err)
+	assert.Equal(t, verifyKey, fromEnv)
+
+	other, err := adapters.ParseMasterKey(testenv.NewMasterKey())
+	require.NoError(t, err)
+	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKey: other}, &lockedBuffer{})
+	require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
+	assert.Contains(t, err.Error(), "MASTER_KEY does not open the keys stored in the database")
+	assert.Contains(t, err.Error(), key.ID())
+	assert.Contains(t, err.Error(), other.ID())
+	assert.NotContains(t, err.Error(), encoded[:16])
+	assert.NotContains(t, err.Error(), "\n")
+}
+
+// On a database server the service refuses to start without MASTER_KEY,
+// before it connects.
+func TestService_RefusesADatabaseServerWithoutMasterKey(t *testing.T) {
+	for _, dbURL := range []string{"postgres://postgres@127.0.0.1:1/never-reached", "mysql://root@127.0.0.1:1/never"} {
+		start := time.Now()
+		_, err := newStoppedService(t, Config{DatabaseURL: dbURL}, &lockedBuffer{})
+		require.ErrorIs(t, err, errMasterKeyRequired, dbURL)
+		assert.Less(t, time.Since(start), time.Second, "refused before any connection")
+		assert.True(t, strings.HasPrefix(err.Error(), "MASTER_KEY is not set"))
+	}
+}
+
+// TestService_ABackupForgedTokenIsUseless: whoever holds a copy of the
+// database but not MASTER_KEY cannot make a verification link. The test
+// reads every row of the tables of server values and keys as such an
+// attacker would, tries every value (raw, decoded from hex or base64, and
+// every 32-byte run of each) as the key that signs verification tokens,
+// and the service refuses each token; the link the service itself sent,
+// and a token signed with the key it unwraps, verify.
+func TestService_ABackupForgedTokenIsUseless(t *testing.T) {
+	for _, backend := range testenv.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			dbURL := backend.URL(t)
+			s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL)
+			status, _, body := s.post(jsonBody(okName, `"ada@example.com"`, okPassword), "")
+			require.Equal(t, http.StatusCreated, status, "%s", body)
+			ada := decodeUser(t, body)
+			link := s.linkOf("ada@example.com", "Welcome to onboard")
+			verifyPath := "/users/" + ada.ID + "/email-verification"
+			expires := time.Now().Add(time.Hour)
+			subject := domain.TokenSubject{UserID: ada.ID, EmailKey: "ada@example.com", EmailNumber: domain.FirstEmailNumber}
+
+			var candidates [][]byte
+			for _, table := range []string{"server_secrets", "server_keys"} {
+				for _, value := range columnValues(t, s.db, table) {
+					candidates = append(candidates, keyCandidates(value)...)
+				}
+			}
+			tried := 0
+			for _, candidate := range candidates {
+				if len(candidate) < domain.MinVerificationKeyBytes {
+					continue
+				}
+				token := domain.VerificationKey(candidate).Token(subject, expires)
+				resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+token+`"}`, nil)
+				require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "a token forged from the backup: %s", body)
+				assert.Equal(t, "invalid-token", errorCode(t, body))
+				tried++
+			}
+			t.Logf("%d keys tried from %d candidates", tried, len(candidates))
+			assert.GreaterOrEqual(t, tried, 4, "the namespace and deployment values, and both wrapped keys")
+
+			key, err := s.svc.keys.Secret(testenv.Context(t), adapters.VerificationKeySecret)
+			require.NoError(t, err)
+			token := domain.VerificationKey(key).Token(subject, expires)
+			resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+token+`"}`, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "the way the tokens were forged signs one with the key: %s", body)
+			resp, body = s.call(http.MethodPost, verifyPath, `{"token":"`+link.Query().Get("token")+`"}`, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "the service's own link verifies: %s", body)
+		})
+	}
+}
+
+// columnValues reads every column of every row of table, as bytes.
+func columnValues(t *testing.T, db *testenv.DB, table string) [][]byte {
+	t.Helper()
+	rows, err := db.Query(`SELECT * FROM ` + db.Quote(table))
+	require.NoError(t, err)
+	defer func() { _ = rows.Close() }()
+	columns, err := rows.Columns()
+	require.NoError(t, err)
+	var values [][]byte
+	for rows.Next() {
+		raw := make([]any, len(columns))
+		dest := make([]any, len(columns))
+		for i := range raw {
+			dest[i] = &raw[i]
+		}
+		require.NoError(t, rows.Scan(dest...))
+		for _, v := range raw {
+			switch v := v.(type) {
+			case []byte:
+				values = append(values, v)
+			case string:
+				values = append(values, []byte(v))
+			}
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, values, "%s holds rows", table)
+	return values
+}
+
+// keyCandidates are the keys a value could hold: itself, decoded from hex
+// or base64, and every run of 32 bytes of each.
+func keyCandidates(value []byte) [][]byte {
+	forms := [][]byte{value}
+	if b, err := hex.DecodeString(strings.TrimPrefix(string(value), `\x`)); err == nil {
+		forms = append(forms, b)
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(string(value)); err == nil {
+			forms = append(forms, b)
+		}
+	}
+	var out [][]byte
+	for _, form := range forms {
+		out = append(out, form)
+		for i := 1; i+32 <= len(form); i++ {
+			out = append(out, form[i:i+32])
+		}
+	}
+	return out
+}
