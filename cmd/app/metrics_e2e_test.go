@@ -63,7 +63,7 @@ func TestE2E_Metrics(t *testing.T) {
 			assert.Equal(t, 20.0, m.Value("onboard_handler_execution_time_seconds_count",
 				"handler_name", event.SeedSignupPointsName, "success", "true"))
 			assert.Equal(t, 1.0, m.Value("onboard_build_info", "transport", pubsub, "database", "postgres"))
-			assert.Equal(t, 6, m.Count("onboard_handler_backlog_messages"), "one per handler, the command's included")
+			assert.Equal(t, 7, m.Count("onboard_handler_backlog_messages"), "one per handler, the command's included")
 			problems, err := promlint.New(strings.NewReader(m.Text)).Lint()
 			require.NoError(t, err)
 			assert.Empty(t, problems, "promtool check metrics")
