@@ -6,7 +6,11 @@ GOLANGCI_LINT_VERSION := v2.15.0
 comma := ,
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: help run build test test-unit bench flood chaos chaos-short lint fmt
+# Redocly CLI, pinned; npx installs it on first use (Node.js 20.19 or later).
+REDOCLY_CLI_VERSION := 2.77.0
+REDOCLY := npx --yes @redocly/cli@$(REDOCLY_CLI_VERSION)
+
+.PHONY: help run build test test-unit bench flood chaos chaos-short lint lint-api fmt
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/; s/[$$]{2}/$$/g' | expand -t 14
@@ -89,6 +93,16 @@ chaos-short: ## Run the fault scenarios at a small size.
 
 lint: ## golangci-lint, pinned.
 	$(GOLANGCI_LINT) run --build-tags chaos,chaos_short ./...
+
+# The API's contract under redocly.yaml's rules. Redocly exits non-zero on
+# an error alone, so the problems are written one a line (stylish writes
+# nothing on standard output when there are none) and any line fails the
+# target, a warning too; --lint-config=error fails on a problem of
+# redocly.yaml itself.
+lint-api: ## Lint api/openapi.yaml with Redocly CLI, pinned: any error or warning fails.
+	@problems=$$(mktemp); trap 'rm -f "$$problems"' EXIT; \
+	$(REDOCLY) lint --lint-config=error --format=stylish --max-problems=1000 api/openapi.yaml | tee "$$problems"; \
+	if [ -s "$$problems" ]; then echo "lint-api: api/openapi.yaml has warnings" >&2; exit 1; fi
 
 fmt: ## gofmt every file.
 	gofmt -w .
