@@ -2,15 +2,9 @@ package adapters
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -71,7 +65,8 @@ func (c EmailBudgetConfig) Validate() error {
 // the allowance holds are let through.
 type EmailBudget struct {
 	cfg     EmailBudgetConfig
-	queries struct{ start, spend, count, windowEnds string }
+	table   limitTable
+	queries struct{ start, spend, count string }
 }
 
 // NewEmailBudget returns the budget.
@@ -95,7 +90,9 @@ func NewEmailBudget(cfg EmailBudgetConfig) (*EmailBudget, error) {
 		WHERE subject = ?`
 	b.queries.count = d.Rebind(set)
 	b.queries.spend = d.Rebind(set + ` AND (window_ends_ms <= ? OR sent + ? <= ?)`)
-	b.queries.windowEnds = d.Rebind(`SELECT window_ends_ms FROM email_budget WHERE subject = ?`)
+	b.table = limitTable{db: cfg.DB, what: "count emails",
+		refusal: "too many emails to this address, for this account or from this client, try again later",
+		until:   d.Rebind(`SELECT window_ends_ms FROM email_budget WHERE subject = ?`)}
 	return b, nil
 }
 
@@ -128,9 +125,7 @@ func (b *EmailBudget) subjects(account, client string, recipients []string) map[
 }
 
 func (b *EmailBudget) hash(kind, name string) string {
-	mac := hmac.New(sha256.New, b.cfg.Key)
-	mac.Write([]byte("email-budget:" + kind + ":" + strconv.Itoa(len(name)) + ":" + name))
-	return hex.EncodeToString(mac.Sum(nil))
+	return subjectKey(b.cfg.Key, "email-budget", kind, name)
 }
 
 // Spend counts one email to each recipient, about the account and caused
@@ -147,53 +142,19 @@ func (b *EmailBudget) Count(ctx context.Context, account, client string, recipie
 }
 
 func (b *EmailBudget) take(ctx context.Context, bounded bool, account, client string, recipients []string) error {
-	subjects := b.subjects(account, client, recipients)
-	if len(subjects) == 0 {
+	now := b.cfg.Now()
+	nowMS := now.UnixMilli()
+	var rows []limitRow
+	for key, s := range b.subjects(account, client, recipients) {
+		args := []any{nowMS, s.emails, s.emails, nowMS, nowMS + s.allowance.Per.Milliseconds(), key}
+		count := limitStatement{b.queries.count, args}
+		if bounded {
+			count = limitStatement{b.queries.spend, append(args, nowMS, s.emails, s.allowance.Count)}
+		}
+		rows = append(rows, limitRow{key: key, prepare: []limitStatement{{b.queries.start, []any{key}}}, count: count})
+	}
+	if len(rows) == 0 {
 		return nil
 	}
-	tx, err := b.cfg.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("count emails: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	now := b.cfg.Now().UnixMilli()
-	var windowEnds int64
-	// One order for every transaction: two spends never wait for each
-	// other's rows crosswise.
-	for _, key := range slices.Sorted(maps.Keys(subjects)) {
-		s := subjects[key]
-		if _, err := tx.ExecContext(ctx, b.queries.start, key); err != nil {
-			return fmt.Errorf("count emails: %w", err)
-		}
-		ends := now + s.allowance.Per.Milliseconds()
-		args := []any{now, s.emails, s.emails, now, ends, key}
-		query := b.queries.count
-		if bounded {
-			query = b.queries.spend
-			args = append(args, now, s.emails, s.allowance.Count)
-		}
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return fmt.Errorf("count emails: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("count emails: %w", err)
-		} else if n == 1 {
-			continue
-		}
-		var until int64
-		if err := tx.QueryRowContext(ctx, b.queries.windowEnds, key).Scan(&until); err != nil {
-			return fmt.Errorf("read an email budget: %w", err)
-		}
-		windowEnds = max(windowEnds, until)
-	}
-	if windowEnds > 0 {
-		wait := time.Duration(windowEnds-now) * time.Millisecond
-		return domain.TooManyRequests("too many emails to this address, for this account or from this client, try again later",
-			max(wait, time.Second))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("count emails: commit: %w", err)
-	}
-	return nil
+	return b.table.countAll(ctx, now, rows)
 }

@@ -2,19 +2,13 @@ package adapters
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/onboard/onboard/adapters/sqldb"
-	"github.com/onboard/onboard/domain"
 )
 
 // GuessLimit is how many password checks of one subject may fail in a row
@@ -111,8 +105,9 @@ func (c PasswordGuessesConfig) Validate() error {
 // allowances of their own.
 type PasswordGuesses struct {
 	cfg     PasswordGuessesConfig
+	table   limitTable
 	queries struct {
-		start, forgetOld, blockedUntil string
+		start, forgetOld string
 		// take counts a check, and giveBack takes back one that proved
 		// right, for each number of free failures.
 		take, giveBack map[int]string
@@ -146,7 +141,8 @@ func NewPasswordGuesses(cfg PasswordGuessesConfig) (*PasswordGuesses, error) {
 			last_failed_ms = ?
 			WHERE subject = ? AND blocked_until_ms <= ?`)
 	}
-	g.queries.blockedUntil = d.Rebind(`SELECT blocked_until_ms FROM password_guesses WHERE subject = ?`)
+	g.table = limitTable{db: cfg.DB, what: "count a password check", refusal: "too many wrong passwords, try again later",
+		until: d.Rebind(`SELECT blocked_until_ms FROM password_guesses WHERE subject = ?`)}
 	// A right password takes back its own check alone: the checks in
 	// flight beside it were counted before it and stay counted. A wait it
 	// caused ends if the failures left are within the free ones.
@@ -183,68 +179,35 @@ type subject struct {
 }
 
 func (g *PasswordGuesses) subjects(account, client string) []subject {
-	subjects := []subject{
+	return []subject{
 		{g.hash("account", account), g.cfg.Account.Free},
 		{g.hash("pair", account, client), g.cfg.Pair.Free},
 		{g.hash("client", client), g.cfg.Client.Free},
 	}
-	// One order for every transaction: two checks never wait for each
-	// other's rows crosswise.
-	slices.SortFunc(subjects, func(a, b subject) int { return strings.Compare(a.key, b.key) })
-	return subjects
 }
 
 func (g *PasswordGuesses) hash(kind string, parts ...string) string {
-	mac := hmac.New(sha256.New, g.cfg.Key)
-	mac.Write([]byte("password-guesses"))
-	for _, part := range append([]string{kind}, parts...) {
-		mac.Write([]byte(strconv.Itoa(len(part)) + ":" + part))
-	}
-	return hex.EncodeToString(mac.Sum(nil))
+	return subjectKey(g.cfg.Key, "password-guesses", append([]string{kind}, parts...)...)
 }
 
 // Begin counts one check on the account from client, or returns a
 // domain.KindTooMany error with the longest wait of the subjects that
 // refuse; then nothing is counted.
 func (g *PasswordGuesses) Begin(ctx context.Context, account, client string) error {
-	tx, err := g.cfg.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("count a password check: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	now := g.cfg.Now().UnixMilli()
-	forgetBefore := now - g.cfg.ForgetAfter.Milliseconds()
-	var blockedUntil int64
+	now := g.cfg.Now()
+	nowMS := now.UnixMilli()
+	forgetBefore := nowMS - g.cfg.ForgetAfter.Milliseconds()
+	var rows []limitRow
 	for _, s := range g.subjects(account, client) {
-		if _, err := tx.ExecContext(ctx, g.queries.start, s.key); err != nil {
-			return fmt.Errorf("count a password check: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, g.queries.forgetOld, s.key, forgetBefore); err != nil {
-			return fmt.Errorf("count a password check: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, g.queries.take[s.free], now, now, s.key, now)
-		if err != nil {
-			return fmt.Errorf("count a password check: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("count a password check: %w", err)
-		} else if n == 1 {
-			continue
-		}
-		var until int64
-		if err := tx.QueryRowContext(ctx, g.queries.blockedUntil, s.key).Scan(&until); err != nil {
-			return fmt.Errorf("read a password limit: %w", err)
-		}
-		blockedUntil = max(blockedUntil, until)
+		rows = append(rows, limitRow{
+			key: s.key,
+			prepare: []limitStatement{
+				{g.queries.start, []any{s.key}}, {g.queries.forgetOld, []any{s.key, forgetBefore}},
+			},
+			count: limitStatement{g.queries.take[s.free], []any{nowMS, nowMS, s.key, nowMS}},
+		})
 	}
-	if blockedUntil > 0 {
-		wait := time.Duration(blockedUntil-now) * time.Millisecond
-		return domain.TooManyRequests("too many wrong passwords, try again later", max(wait, time.Second))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("count a password check: commit: %w", err)
-	}
-	return nil
+	return g.table.countAll(ctx, now, rows)
 }
 
 // Succeeded takes back the check of a right password from the account's
