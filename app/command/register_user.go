@@ -97,10 +97,10 @@ func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (
 		return nil, err
 	}
 	// The welcome email goes whatever the budget says; it counts against
-	// the emails that may follow to the address.
-	if err := h.emails.Count(ctx, user.ID(), cmd.Client, user.Email().String()); err != nil {
-		return nil, err
-	}
+	// the emails that may follow to the address. The user is registered:
+	// a count that fails now must not answer its registration with an
+	// error (the emails that follow are still counted and bounded).
+	_ = h.emails.Count(ctx, user.ID(), cmd.Client, user.Email().String())
 	return user, nil
 }
 
