@@ -65,6 +65,9 @@ func Environ(vars map[string]string) []string {
 		"EMAIL_RETRY_FIRST_DELAY": "",
 		"VERIFY_URL":              "",
 		"VERIFY_TTL":              "",
+		"RESET_URL":               "",
+		"SESSION_TTL":             "",
+		"SESSION_IDLE_TIMEOUT":    "",
 		"ADMIN_TOKEN":             "",
 		// Every test sends its emails from 127.0.0.1: only the tests of
 		// the budget turn it on.
