@@ -190,6 +190,14 @@ func TestSessionStore(t *testing.T) {
 		clock.advance(time.Hour)
 		_, err = sessions.User(ctx, idle.Token)
 		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "idle for an hour")
+
+		_, err = sessions.Start(ctx, user) // left unused
+		require.NoError(t, err)
+		clock.advance(time.Hour)
+		_, err = sessions.Start(ctx, user)
+		require.NoError(t, err)
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, user),
+			"a new session drops the user's ended ones")
 	})
 }
 

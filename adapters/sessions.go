@@ -61,7 +61,7 @@ func (c SessionStoreConfig) Validate() error {
 // nor a read of the table gives anyone a session.
 type SessionStore struct {
 	cfg     SessionStoreConfig
-	queries struct{ insert, read, touch, end, endOthers, endAll string }
+	queries struct{ insert, read, touch, end, endOthers, endAll, endDead string }
 }
 
 // sessionTouchEvery bounds the writes of a busy session: its idle timeout
@@ -82,6 +82,7 @@ func NewSessionStore(cfg SessionStoreConfig) (*SessionStore, error) {
 	s.queries.end = d.Rebind(`DELETE FROM sessions WHERE token_hash = ?`)
 	s.queries.endOthers = d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`)
 	s.queries.endAll = d.Rebind(`DELETE FROM sessions WHERE user_id = ?`)
+	s.queries.endDead = d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR last_used_at <= ?)`)
 	return s, nil
 }
 
@@ -94,6 +95,11 @@ func (s *SessionStore) Start(ctx context.Context, userID string) (command.Sessio
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	expires := now.Add(s.cfg.TTL)
+	// A user's sessions that ended unused are dropped when it opens a new
+	// one: its rows stay as few as its live sessions.
+	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.endDead, userID, now, now.Add(-s.cfg.IdleTimeout)); err != nil {
+		return command.Session{}, fmt.Errorf("drop ended sessions: %w", err)
+	}
 	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.insert, tokenHash(token), userID, now, expires, now); err != nil {
 		return command.Session{}, fmt.Errorf("store a session: %w", err)
 	}
