@@ -16,13 +16,13 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// poisonRetriesTimeout covers a message's in-process retries (about 5 s)
-// and its trip to the poison queue.
+// poisonRetriesTimeout covers an outage's in-process retries (about 5 s),
+// and a message's trip to the poison queue.
 const poisonRetriesTimeout = 20 * time.Second
 
 // TestE2E_MalformedEventsArePoisoned: a message that is not JSON and one of
 // an unknown schema version, published on the event topic, end in the poison
-// queue once per handler after their retries; the pipeline keeps flowing;
+// queue once per handler, at once; the pipeline keeps flowing;
 // `app poison list` shows them and `app poison requeue` sends one back to
 // its handler, which fails on it again.
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
