@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -62,6 +63,11 @@ type Config struct {
 	// the spans instead; not read from the environment: tests set it.
 	ExportTraces   bool
 	TracerProvider trace.TracerProvider
+	// TrustClientTraceparent makes a client's traceparent (and tracestate)
+	// the parent of its request's span; false: a request starts a trace of
+	// its own, linked to the client's span when spans are made, and nothing
+	// of the client's trace context reaches a log line or a message.
+	TrustClientTraceparent bool
 }
 
 // Defaults of the environment variables.
@@ -113,6 +119,8 @@ var Variables = []Variable{
 		"parentbased_always_on"},
 	{"OTEL_TRACES_SAMPLER_ARG", "share of the traces a traceidratio sampler keeps, 0..1 (read by the OpenTelemetry SDK)", "1"},
 	{"OTEL_SDK_DISABLED", "true: no span is exported, whatever the variables above say", "false"},
+	{"OTEL_TRUST_CLIENT_TRACEPARENT", "true: a client's traceparent and tracestate are its request's parent; " +
+		"false: a request starts a trace of its own, linked to the client's", "false"},
 }
 
 // setDefaults fills what a Config built in code leaves zero and the
@@ -199,6 +207,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.ExportTraces, err = loadTracing(getenv); err != nil {
 		errs = append(errs, err)
+	}
+	if raw := strings.TrimSpace(getenv("OTEL_TRUST_CLIENT_TRACEPARENT")); raw != "" {
+		if cfg.TrustClientTraceparent, err = strconv.ParseBool(raw); err != nil {
+			errs = append(errs, fmt.Errorf("OTEL_TRUST_CLIENT_TRACEPARENT: want true or false, got %q", raw))
+		}
 	}
 	if raw := get("LOG_LEVEL", "info"); cfg.LogLevel.UnmarshalText([]byte(raw)) != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
