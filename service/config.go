@@ -56,7 +56,8 @@ type Config struct {
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
 	LogLevel slog.Level
 	// MetricsAddr serves GET /metrics on a listener of its own; empty: on
-	// the API's (HTTPAddr).
+	// the API's (HTTPAddr) with the embedded SQLite database, nowhere on
+	// PostgreSQL or MySQL.
 	MetricsAddr string
 	// ExportTraces: spans go over OTLP/HTTP to the endpoint the OTEL_*
 	// variables name (see telemetry.go). TracerProvider, when set, takes
@@ -107,7 +108,8 @@ var Variables = []Variable{
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
-	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR", "empty"},
+	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
+		"nowhere with PostgreSQL or MySQL", "empty"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
 		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},

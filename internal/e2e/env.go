@@ -66,7 +66,7 @@ func Environ(vars map[string]string) []string {
 		"VERIFY_URL":              "",
 		"VERIFY_TTL":              "",
 		"ADMIN_TOKEN":             "",
-		"METRICS_ADDR":            "", // on the API's listener
+		"METRICS_ADDR":            "", // on the API's listener on SQLite alone
 	}
 	for k, v := range vars {
 		all[k] = v
