@@ -341,21 +341,29 @@ func published(t *testing.T, s *tracedService) []publishedMessage {
 	var out []publishedMessage
 	for _, topic := range []string{transport.OutboxTopic,
 		transport.NamespacedTopic(s.svc.transport.Namespace(), transport.EventTopic("UserRegistered"))} {
-		rows, err := s.svc.db.QueryContext(testenv.Context(t),
-			`SELECT payload, metadata FROM "`+watermillsql.MessagesTable(s.svc.db, topic)+`"`)
-		require.NoError(t, err)
-		for rows.Next() {
-			var payload []byte
-			var metadata string
-			require.NoError(t, rows.Scan(&payload, &metadata))
-			m := publishedMessage{topic: topic, payload: string(payload), metadata: map[string]string{}}
-			require.NoError(t, json.Unmarshal([]byte(metadata), &m.metadata))
-			out = append(out, m)
-		}
-		require.NoError(t, rows.Err())
-		require.NoError(t, rows.Close())
+		out = append(out, topicMessages(t, s, topic)...)
 	}
 	require.Len(t, out, 2, "the registration's message in the outbox and on its topic")
+	return out
+}
+
+// topicMessages returns the messages of a topic's table.
+func topicMessages(t *testing.T, s *tracedService, topic string) []publishedMessage {
+	t.Helper()
+	rows, err := s.svc.db.QueryContext(testenv.Context(t),
+		`SELECT payload, metadata FROM "`+watermillsql.MessagesTable(s.svc.db, topic)+`"`)
+	require.NoError(t, err)
+	defer func() { _ = rows.Close() }()
+	var out []publishedMessage
+	for rows.Next() {
+		var payload []byte
+		var metadata string
+		require.NoError(t, rows.Scan(&payload, &metadata))
+		m := publishedMessage{topic: topic, payload: string(payload), metadata: map[string]string{}}
+		require.NoError(t, json.Unmarshal([]byte(metadata), &m.metadata))
+		out = append(out, m)
+	}
+	require.NoError(t, rows.Err())
 	return out
 }
 
