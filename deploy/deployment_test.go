@@ -41,10 +41,13 @@ func TestDeployment_ReplicasProbesAndStop(t *testing.T) {
 	assert.GreaterOrEqual(t, *d.Spec.Replicas, int32(2), "several replicas")
 	c := container(t, d)
 
-	httpPort := portOf(t, manifest[*corev1.ConfigMap](t, "configmap.yaml").Data["HTTP_ADDR"])
-	require.Len(t, c.Ports, 1)
+	config := manifest[*corev1.ConfigMap](t, "configmap.yaml").Data
+	require.Len(t, c.Ports, 2)
 	assert.Equal(t, "http", c.Ports[0].Name)
-	assert.Equal(t, httpPort, c.Ports[0].ContainerPort, "the container port is HTTP_ADDR's")
+	assert.Equal(t, portOf(t, config["HTTP_ADDR"]), c.Ports[0].ContainerPort, "the container port is HTTP_ADDR's")
+	// On PostgreSQL the API's port serves no /metrics: METRICS_ADDR does.
+	assert.Equal(t, "metrics", c.Ports[1].Name)
+	assert.Equal(t, portOf(t, config["METRICS_ADDR"]), c.Ports[1].ContainerPort, "the metrics port is METRICS_ADDR's")
 	for probe, path := range map[*corev1.Probe]string{c.StartupProbe: "/healthz", c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
 		require.NotNil(t, probe)
 		require.NotNil(t, probe.HTTPGet, path)

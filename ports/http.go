@@ -75,6 +75,12 @@ type HTTPConfig struct {
 	// none. Propagator reads an incoming traceparent; nil: W3C trace context.
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+	// TrustClientTraceparent makes a client's traceparent the parent of its
+	// request's span, tracestate included (without a provider: the trace
+	// of its log lines and messages). False: a request starts a trace of
+	// its own, linked to the client's span, and takes up nothing of the
+	// client's context.
+	TrustClientTraceparent bool
 	// Metrics counts and times the requests; nil: none. MetricsHandler,
 	// when set, answers GET /metrics.
 	Metrics        *HTTPMetrics

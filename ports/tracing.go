@@ -18,15 +18,21 @@ import (
 // traceRequests is the API's first middleware. With a tracer provider,
 // otelgin makes a span of each request, named by its method and route
 // template ("POST /users", "GET /users/:id"), without the client's address
-// or user agent. Without one, it only takes up an incoming traceparent,
-// so that the request's log lines and the messages it publishes carry the
-// caller's trace.
+// or user agent. A client's traceparent is its parent only when
+// TrustClientTraceparent says so; otherwise the request starts a trace of
+// its own, with its own sampling decision, linked to the client's span
+// (see privateTracer). Without a provider, a trusted client's traceparent
+// is taken up, so that the request's log lines and the messages it
+// publishes carry the caller's trace; an untrusted one is ignored.
 func (c HTTPConfig) traceRequests() gin.HandlerFunc {
 	propagator := c.Propagator
 	if propagator == nil {
 		propagator = propagation.TraceContext{}
 	}
 	if c.TracerProvider == nil {
+		if !c.TrustClientTraceparent {
+			return func(*gin.Context) {}
+		}
 		// The propagator's headers, looked up as they are stored: a request
 		// without any costs a map lookup or two.
 		fields := slices.Clone(propagator.Fields())
@@ -43,8 +49,9 @@ func (c HTTPConfig) traceRequests() gin.HandlerFunc {
 			}
 		}
 	}
+	provider := privateTracerProvider{provider: c.TracerProvider, trustClient: c.TrustClientTraceparent}
 	return otelgin.Middleware("",
-		otelgin.WithTracerProvider(privateTracerProvider{provider: c.TracerProvider}),
+		otelgin.WithTracerProvider(provider),
 		otelgin.WithPropagators(propagator),
 		otelgin.WithMeterProvider(metricnoop.NewMeterProvider()))
 }
@@ -55,19 +62,25 @@ var privateAttributes = []attribute.Key{
 }
 
 // privateTracerProvider drops privateAttributes from the spans its tracers
-// start.
+// start. Unless trustClient, a span whose parent is a remote span context
+// (the client's, which otelgin extracted from the request's headers) is
+// started as a root instead, linked to the client's span: the client's
+// trace id, sampling flag and tracestate are not taken up, and the link
+// keeps no tracestate.
 type privateTracerProvider struct {
 	embedded.TracerProvider
-	provider trace.TracerProvider
+	provider    trace.TracerProvider
+	trustClient bool
 }
 
 func (p privateTracerProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
-	return privateTracer{tracer: p.provider.Tracer(name, opts...)}
+	return privateTracer{tracer: p.provider.Tracer(name, opts...), trustClient: p.trustClient}
 }
 
 type privateTracer struct {
 	embedded.Tracer
-	tracer trace.Tracer
+	tracer      trace.Tracer
+	trustClient bool
 }
 
 func (t privateTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
@@ -75,9 +88,17 @@ func (t privateTracer) Start(ctx context.Context, name string, opts ...trace.Spa
 	kept := slices.DeleteFunc(cfg.Attributes(), func(a attribute.KeyValue) bool {
 		return slices.Contains(privateAttributes, a.Key)
 	})
+	links := cfg.Links()
+	newRoot := cfg.NewRoot()
+	if client := trace.SpanContextFromContext(ctx); !t.trustClient && client.IsRemote() {
+		newRoot = true
+		if client.IsValid() {
+			links = append(links, trace.Link{SpanContext: client.WithTraceState(trace.TraceState{})})
+		}
+	}
 	opts = []trace.SpanStartOption{trace.WithAttributes(kept...), trace.WithSpanKind(cfg.SpanKind()),
-		trace.WithLinks(cfg.Links()...)}
-	if cfg.NewRoot() {
+		trace.WithLinks(links...)}
+	if newRoot {
 		opts = append(opts, trace.WithNewRoot())
 	}
 	if !cfg.Timestamp().IsZero() {

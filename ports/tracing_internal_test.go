@@ -26,6 +26,9 @@ func BenchmarkTraceRequests(b *testing.B) {
 		{"off", []gin.HandlerFunc{HTTPConfig{}.traceRequests()}, ""},
 		{"off, caller's traceparent", []gin.HandlerFunc{HTTPConfig{}.traceRequests()},
 			"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{"off, trusted", []gin.HandlerFunc{HTTPConfig{TrustClientTraceparent: true}.traceRequests()}, ""},
+		{"off, trusted caller's traceparent", []gin.HandlerFunc{HTTPConfig{TrustClientTraceparent: true}.traceRequests()},
+			"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
 		{"otelgin, no-op provider", []gin.HandlerFunc{HTTPConfig{TracerProvider: noop.NewTracerProvider()}.traceRequests()}, ""},
 		{"otelgin, SDK without processor", []gin.HandlerFunc{
 			HTTPConfig{TracerProvider: sdktrace.NewTracerProvider()}.traceRequests()}, ""},

@@ -68,13 +68,19 @@ type Config struct {
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
 	LogLevel slog.Level
 	// MetricsAddr serves GET /metrics on a listener of its own; empty: on
-	// the API's (HTTPAddr).
+	// the API's (HTTPAddr) with the embedded SQLite database, nowhere on
+	// PostgreSQL or MySQL.
 	MetricsAddr string
 	// ExportTraces: spans go over OTLP/HTTP to the endpoint the OTEL_*
 	// variables name (see telemetry.go). TracerProvider, when set, takes
 	// the spans instead; not read from the environment: tests set it.
 	ExportTraces   bool
 	TracerProvider trace.TracerProvider
+	// TrustClientTraceparent makes a client's traceparent (and tracestate)
+	// the parent of its request's span; false: a request starts a trace of
+	// its own, linked to the client's span when spans are made, and nothing
+	// of the client's trace context reaches a log line or a message.
+	TrustClientTraceparent bool
 }
 
 // Defaults of the environment variables.
@@ -123,7 +129,8 @@ var Variables = []Variable{
 		"the same for every replica; required unless DATABASE_URL is sqlite:", "on sqlite: master.key beside the database file"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
-	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR", "empty"},
+	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
+		"nowhere with PostgreSQL or MySQL", "empty"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
 		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},
@@ -135,6 +142,8 @@ var Variables = []Variable{
 		"parentbased_always_on"},
 	{"OTEL_TRACES_SAMPLER_ARG", "share of the traces a traceidratio sampler keeps, 0..1 (read by the OpenTelemetry SDK)", "1"},
 	{"OTEL_SDK_DISABLED", "true: no span is exported, whatever the variables above say", "false"},
+	{"OTEL_TRUST_CLIENT_TRACEPARENT", "true: a client's traceparent and tracestate are its request's parent; " +
+		"false: a request starts a trace of its own, linked to the client's", "false"},
 }
 
 // EmailBudget is the allowance of emails of each subject; Off: none is
@@ -289,6 +298,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.ExportTraces, err = loadTracing(getenv); err != nil {
 		errs = append(errs, err)
+	}
+	if raw := strings.TrimSpace(getenv("OTEL_TRUST_CLIENT_TRACEPARENT")); raw != "" {
+		if cfg.TrustClientTraceparent, err = strconv.ParseBool(raw); err != nil {
+			errs = append(errs, fmt.Errorf("OTEL_TRUST_CLIENT_TRACEPARENT: want true or false, got %q", raw))
+		}
 	}
 	if raw := get("LOG_LEVEL", "info"); cfg.LogLevel.UnmarshalText([]byte(raw)) != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))

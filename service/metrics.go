@@ -25,7 +25,11 @@ import (
 )
 
 // serviceMetrics is the service's one registry and the parts that feed it.
-// GET /metrics serves it on the API's listener, or on METRICS_ADDR's.
+// GET /metrics serves it on METRICS_ADDR's listener when set; else, on the
+// embedded SQLite database of development, on the API's; else nowhere: a
+// deployment on PostgreSQL or MySQL is one whose API may be public, and
+// its metrics (queue depths, rates of errors, the build) are not the
+// public's.
 type serviceMetrics struct {
 	registry *prometheus.Registry
 	adapters *adapters.Metrics
@@ -35,6 +39,9 @@ type serviceMetrics struct {
 	// server and listener serve /metrics on METRICS_ADDR; nil when unset.
 	server   *http.Server
 	listener net.Listener
+	// unserved: METRICS_ADDR is unset and the database is not the
+	// embedded SQLite, so /metrics is served nowhere.
+	unserved bool
 }
 
 // instrument builds the registry, times the publishes of the transport
@@ -74,6 +81,8 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 		mux.Handle("GET /metrics", m.handler())
 		m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: writeTimeout}
 		s.startAttrs = append(s.startAttrs, "metrics_addr", m.listener.Addr().String())
+	} else {
+		m.unserved = !sqldb.Of(s.db).Is(sqldb.SQLite)
 	}
 	return m.mail.Counting(mailer), nil
 }
@@ -112,12 +121,22 @@ func (m *serviceMetrics) handler() http.Handler {
 }
 
 // apiHandler is the handler of GET /metrics on the API's listener: nil
-// when METRICS_ADDR has its own.
+// (the route answers 404) when METRICS_ADDR has its own, or when the
+// database is not the embedded SQLite.
 func (m *serviceMetrics) apiHandler() http.Handler {
-	if m.server != nil {
+	if m.server != nil || m.unserved {
 		return nil
 	}
 	return m.handler()
+}
+
+// warnUnserved logs, at start, that /metrics is served nowhere, and how to
+// serve it.
+func (m *serviceMetrics) warnUnserved() {
+	if m != nil && m.unserved {
+		m.logger.Warn("GET /metrics is not served on the API's listener outside the embedded SQLite database: " +
+			"set METRICS_ADDR (such as :9090) to serve it on a listener of its own")
+	}
 }
 
 // start serves METRICS_ADDR, if set, until shutdown; its end goes to errs.

@@ -18,15 +18,16 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// meteredService is a Service on a SQLite file over the sql transport,
-// running until the test ends.
+// meteredService is a Service on the database at dbURL over the sql
+// transport, running until the test ends.
 type meteredService struct {
 	svc    *Service
 	mailer *recordingMailer
+	logs   *lockedBuffer
 	stop   func() error
 }
 
-func startMetered(t *testing.T, metricsAddr string) *meteredService {
+func startMetered(t *testing.T, dbURL, metricsAddr string) *meteredService {
 	t.Helper()
 	logs := &lockedBuffer{}
 	t.Cleanup(func() {
@@ -37,14 +38,14 @@ func startMetered(t *testing.T, metricsAddr string) *meteredService {
 	mailer := &recordingMailer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := NewService(ctx, Config{
-		PubSub: "sql", DatabaseURL: testenv.SQLiteDatabase(t), HTTPAddr: "127.0.0.1:0", MetricsAddr: metricsAddr,
+		PubSub: "sql", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MetricsAddr: metricsAddr,
 		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
 	}, mailer, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run(ctx) }()
 	stopped := false
-	m := &meteredService{svc: svc, mailer: mailer, stop: func() error {
+	m := &meteredService{svc: svc, mailer: mailer, logs: logs, stop: func() error {
 		cancel()
 		if stopped {
 			return nil
@@ -81,11 +82,12 @@ func httpGet(url string) (int, string, error) {
 	return resp.StatusCode, string(body), err
 }
 
-// After a registration, /metrics on the API's listener shows its effects
-// and the backlogs drained, and promlint (promtool check metrics) finds
-// nothing to say.
+// After a registration, /metrics on the API's listener (on the embedded
+// SQLite database, without METRICS_ADDR) shows its effects and the
+// backlogs drained, and promlint (promtool check metrics) finds nothing to
+// say.
 func TestService_MetricsOnTheAPIListener(t *testing.T) {
-	s := startMetered(t, "")
+	s := startMetered(t, testenv.SQLiteDatabase(t), "")
 	api := "http://" + s.svc.Addr()
 	resp, err := http.Post(api+"/users", "application/json",
 		strings.NewReader(`{"name":"Ada Lovelace","email":"ada@example.com","password":"correct horse battery"}`))
@@ -120,12 +122,46 @@ func TestService_MetricsOnTheAPIListener(t *testing.T) {
 	problems, err := promlint.New(strings.NewReader(text)).Lint()
 	require.NoError(t, err)
 	assert.Empty(t, problems, "promtool check metrics")
+	assert.NotContains(t, s.logs.String(), "METRICS_ADDR", "no warning on the embedded database")
+}
+
+// On PostgreSQL or MySQL, whose API may be public, /metrics is not served
+// on the API's listener without METRICS_ADDR: it answers 404 like any
+// unknown route, and the start says once to set METRICS_ADDR.
+func TestService_MetricsOffTheAPIListenerOutsideSQLite(t *testing.T) {
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		if backend.Name == "sqlite" {
+			return // TestService_MetricsOnTheAPIListener
+		}
+		s := startMetered(t, backend.URL(t), "")
+		status, body, err := httpGet("http://" + s.svc.Addr() + "/metrics")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusNotFound, status)
+		assert.Contains(t, body, `"code":"not-found"`, "the API's 404 for an unknown route")
+		assert.Empty(t, s.svc.MetricsAddr())
+		require.Eventually(t, func() bool { return strings.Contains(s.logs.String(), "onboard is serving") },
+			serviceWait, 10*time.Millisecond)
+		var warnings []string
+		for _, line := range strings.Split(s.logs.String(), "\n") {
+			if strings.Contains(line, "METRICS_ADDR") {
+				warnings = append(warnings, line)
+			}
+		}
+		require.Len(t, warnings, 1, "one line about METRICS_ADDR")
+		assert.Contains(t, warnings[0], "level=WARN")
+		assert.Contains(t, warnings[0], "set METRICS_ADDR")
+	})
 }
 
 // METRICS_ADDR serves /metrics on a listener of its own, which stops with
 // the service; the API's listener then answers 404.
 func TestService_MetricsAddrServesMetricsApart(t *testing.T) {
-	s := startMetered(t, "127.0.0.1:0")
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		metricsApart(t, startMetered(t, backend.URL(t), "127.0.0.1:0"))
+	})
+}
+
+func metricsApart(t *testing.T, s *meteredService) {
 	require.NotEmpty(t, s.svc.MetricsAddr())
 	status, body, err := httpGet("http://" + s.svc.MetricsAddr() + "/metrics")
 	require.NoError(t, err)
@@ -137,6 +173,8 @@ func TestService_MetricsAddrServesMetricsApart(t *testing.T) {
 	status, _, err = httpGet("http://" + s.svc.Addr() + "/metrics")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusNotFound, status, "no /metrics on the API's listener")
+
+	assert.NotContains(t, s.logs.String(), "set METRICS_ADDR")
 
 	require.NoError(t, s.stop())
 	_, _, err = httpGet("http://" + s.svc.MetricsAddr() + "/metrics")

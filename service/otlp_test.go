@@ -113,11 +113,14 @@ func TestService_ExportsSpansOverOTLP(t *testing.T) {
 	assert.NotContains(t, s.logs.String(), "spans not exported")
 }
 
-// Without an endpoint no span is made, but the trace a caller sent in its
-// traceparent is carried through the outbox to the handlers and logged.
-func TestService_WithoutExportCarriesTheCallersTrace(t *testing.T) {
+// Without an endpoint no span is made, but the trace a trusted caller sent
+// in its traceparent is carried through the outbox to the handlers and
+// logged.
+func TestService_WithoutExportCarriesATrustedCallersTrace(t *testing.T) {
 	smtp := testsmtp.Start(t)
-	s := startTracedService(t, tracedConfig(t, transport.TransportGoChannel, testenv.SQLiteDatabase(t), "", smtp), smtp)
+	cfg := tracedConfig(t, transport.TransportGoChannel, testenv.SQLiteDatabase(t), "", smtp)
+	cfg.TrustClientTraceparent = true
+	s := startTracedService(t, cfg, smtp)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	id := s.register("barbara@example.com", http.Header{"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}})
 	require.Eventually(t, func() bool { return strings.Count(s.logs.String(), `"msg":"message handled"`) >= 2 },

@@ -33,6 +33,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.mailsToLog {
 		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
 	}
+	s.metrics.warnUnserved()
 	// The one line at start; tests wait for it and read addr and namespace.
 	s.logger.Info("onboard is serving", append([]any{"addr", s.Addr(), "namespace", s.transport.Namespace()},
 		s.startAttrs...)...)

@@ -187,6 +187,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		MetricsHandler:    s.metrics.apiHandler(),
 		TracerProvider:    tracing.TracerProvider,
 		Propagator:        tracing.Propagator,
+		// A client's trace context is not trusted by default: see
+		// ports.HTTPConfig.TrustClientTraceparent.
+		TrustClientTraceparent: cfg.TrustClientTraceparent,
 	})
 	if err != nil {
 		return nil, err

@@ -99,7 +99,8 @@ type telemetry struct {
 // an SDK provider that batches spans to the OTLP/HTTP exporter (which
 // reads its endpoint, headers and timeouts from the environment), its
 // sampler from OTEL_TRACES_SAMPLER; else no provider: no span is made, and
-// a traceparent that comes in with a request or a message is carried on.
+// a traceparent that comes in with a message, or with a request from a
+// trusted client (OTEL_TRUST_CLIENT_TRACEPARENT), is carried on.
 func newTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (telemetry, error) {
 	t := telemetry{tracing: transport.Tracing{Propagator: propagation.TraceContext{}}, logger: logger}
 	switch {

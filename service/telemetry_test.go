@@ -64,6 +64,23 @@ func TestLoadConfig_TracingVariablesRejectBadValues(t *testing.T) {
 	assert.ErrorContains(t, err, "OTEL_TRACES_SAMPLER:")
 }
 
+// OTEL_TRUST_CLIENT_TRACEPARENT is false unless set to a true value; a
+// value that is no bool stops the start.
+func TestLoadConfig_TrustClientTraceparent(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		want bool
+	}{{"", false}, {"false", false}, {"0", false}, {"true", true}, {"TRUE", true}, {" 1 ", true}} {
+		cfg, err := LoadConfig(env(map[string]string{"OTEL_TRUST_CLIENT_TRACEPARENT": tt.raw}))
+		require.NoError(t, err, "%q", tt.raw)
+		assert.Equal(t, tt.want, cfg.TrustClientTraceparent, "%q", tt.raw)
+	}
+	for _, junk := range []string{"yes", "on", "trust", "2"} {
+		_, err := LoadConfig(env(map[string]string{"OTEL_TRUST_CLIENT_TRACEPARENT": junk}))
+		assert.ErrorContains(t, err, `OTEL_TRUST_CLIENT_TRACEPARENT: want true or false, got "`+junk+`"`)
+	}
+}
+
 // A record logged with the context of a valid span carries its trace id
 // beside the correlation id; one without, none.
 func TestNewLogger_TraceID(t *testing.T) {

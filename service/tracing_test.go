@@ -3,9 +3,12 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
@@ -305,4 +309,129 @@ func assertLogsCarryTrace(t *testing.T, logs, traceID, userID string) {
 	}
 	assert.Equal(t, map[string]bool{"http request": true, "message handled by SendWelcomeEmailOnUserRegistered": true,
 		"message handled by SeedSignupPointsOnUserRegistered": true}, want, "the log lines of user %s", userID)
+}
+
+// clientTraceHeaders are a client's trace context: a traceparent, a
+// tracestate of 7.8 KB (30 members, within the W3C limits) and baggage.
+func clientTraceHeaders() (http.Header, string) {
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	members := make([]string, 30)
+	for i := range members {
+		members[i] = fmt.Sprintf("k%02d=%s", i, strings.Repeat("v", 255))
+	}
+	return http.Header{
+		"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"},
+		"Tracestate":  {strings.Join(members, ",")},
+		"Baggage":     {"user.id=ada,tenant=evil"},
+	}, traceID
+}
+
+// publishedMessage is a message as a topic's table holds it.
+type publishedMessage struct {
+	topic    string
+	payload  string
+	metadata map[string]string
+}
+
+// published returns the messages the outbox and the UserRegistered topic
+// hold (on SQLite, they keep what was consumed). The outbox holds the
+// forwarder's envelope: the message, its metadata included, in the payload.
+func published(t *testing.T, s *tracedService) []publishedMessage {
+	t.Helper()
+	var out []publishedMessage
+	for _, topic := range []string{transport.OutboxTopic,
+		transport.NamespacedTopic(s.svc.transport.Namespace(), transport.EventTopic("UserRegistered"))} {
+		out = append(out, topicMessages(t, s, topic)...)
+	}
+	require.Len(t, out, 2, "the registration's message in the outbox and on its topic")
+	return out
+}
+
+// topicMessages returns the messages of a topic's table.
+func topicMessages(t *testing.T, s *tracedService, topic string) []publishedMessage {
+	t.Helper()
+	rows, err := s.svc.db.QueryContext(testenv.Context(t),
+		`SELECT payload, metadata FROM "`+watermillsql.MessagesTable(s.svc.db, topic)+`"`)
+	require.NoError(t, err)
+	defer func() { _ = rows.Close() }()
+	var out []publishedMessage
+	for rows.Next() {
+		var payload []byte
+		var metadata string
+		require.NoError(t, rows.Scan(&payload, &metadata))
+		m := publishedMessage{topic: topic, payload: string(payload), metadata: map[string]string{}}
+		require.NoError(t, json.Unmarshal([]byte(metadata), &m.metadata))
+		out = append(out, m)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// assertNoClientTraceContext checks that no message holds anything of the
+// client's trace context (clientTraceHeaders), in its metadata or payload.
+func assertNoClientTraceContext(t *testing.T, messages []publishedMessage, clientTraceID string) {
+	t.Helper()
+	for _, m := range messages {
+		assert.NotContains(t, m.metadata, "tracestate", m.topic)
+		assert.NotContains(t, m.metadata, "baggage", m.topic)
+		for _, text := range append(slices.Collect(maps.Values(m.metadata)), m.payload) {
+			for _, client := range []string{clientTraceID, "tracestate", "vvvvvvvv", "baggage", "tenant=evil"} {
+				assert.NotContains(t, text, client, m.topic)
+			}
+		}
+	}
+}
+
+// A client's trace context is not trusted by default: the registration is
+// a trace of the server's own, its request span linked to the client's;
+// the log lines carry the server's trace id, and the messages its
+// traceparent, with neither the client's tracestate nor its baggage.
+func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
+	smtp := testsmtp.Start(t)
+	cfg := tracedConfig(t, transport.TransportSQL, testenv.SQLiteDatabase(t), "", smtp)
+	provider, recorder := recordSpans(t)
+	cfg.TracerProvider = provider
+	s := startTracedService(t, cfg, smtp)
+
+	header, clientTraceID := clientTraceHeaders()
+	id := s.register("ada."+uuid.NewString()[:8]+"@example.com", header)
+	spans := spansByName(t, recorder)
+	request := spans["POST /users"]
+	traceID := request.SpanContext().TraceID()
+	assert.NotEqual(t, clientTraceID, traceID.String(), "a trace of the server's own")
+	assert.False(t, request.Parent().IsValid(), "the request's span is the root")
+	require.Len(t, request.Links(), 1)
+	assert.Equal(t, clientTraceID, request.Links()[0].SpanContext.TraceID().String(), "linked to the client's span")
+	assert.Equal(t, "00f067aa0ba902b7", request.Links()[0].SpanContext.SpanID().String())
+	for name, span := range spans {
+		assert.Equal(t, traceID, span.SpanContext().TraceID(), "%s is in the server's trace", name)
+		assert.Zero(t, span.SpanContext().TraceState().Len(), "%s carries no tracestate", name)
+	}
+	assertLogsCarryTrace(t, s.logs.String(), traceID.String(), id)
+	assert.NotContains(t, s.logs.String(), clientTraceID)
+	messages := published(t, s)
+	assertNoClientTraceContext(t, messages, clientTraceID)
+	assert.Contains(t, messages[0].payload, traceID.String(), "the outbox's message carries the server's trace")
+	assert.Contains(t, messages[1].metadata["traceparent"], traceID.String(), "the event carries the server's trace")
+}
+
+// Without spans and without trust, nothing of a client's trace context is
+// taken up: no log line carries its trace, and no message its traceparent,
+// tracestate or baggage.
+func TestService_WithoutExportIgnoresAnUntrustedClientsTrace(t *testing.T) {
+	smtp := testsmtp.Start(t)
+	s := startTracedService(t, tracedConfig(t, transport.TransportSQL, testenv.SQLiteDatabase(t), "", smtp), smtp)
+
+	header, clientTraceID := clientTraceHeaders()
+	s.register("ada."+uuid.NewString()[:8]+"@example.com", header)
+	require.Eventually(t, func() bool { return strings.Count(s.logs.String(), `"msg":"message handled"`) >= 2 },
+		serviceWait, 20*time.Millisecond, "both handlers are done")
+	assert.NotContains(t, s.logs.String(), clientTraceID)
+	assert.NotContains(t, s.logs.String(), `"trace_id"`)
+	messages := published(t, s)
+	assertNoClientTraceContext(t, messages, clientTraceID)
+	for _, m := range messages {
+		assert.NotContains(t, m.metadata, "traceparent", m.topic)
+		assert.NotContains(t, m.payload, "traceparent", m.topic)
+	}
 }

@@ -10,8 +10,9 @@ import (
 
 // Classify tells which kind of failure a handler's error is, and so what
 // becomes of its message: an error that knows its class (an SMTP refusal)
-// says it; an overloaded hasher, or a database down, busy or unreachable,
-// is an outage; anything else is permanent.
+// says it; an overloaded hasher, a canceled or timed-out context, or a
+// database down, busy, unreachable or deadlocked (sqldb.Transient) is an
+// outage; anything else is permanent, and poisoned at once.
 func Classify(err error) app.Failure {
 	var classified app.ClassifiedError
 	switch {

@@ -62,8 +62,9 @@ func ContextOf(propagator propagation.TextMapPropagator, msg *message.Message) c
 // span is a child of the message's context, or of the trace its metadata
 // carries, and its context replaces the traceparent in the metadata: the
 // handlers' spans are its children. Without a tracer provider, no span:
-// the span context of a message's context (a caller's) is written into its
-// metadata, and a traceparent already there is left as it is.
+// the span context of a message's context (a trusted caller's, see
+// ports.HTTPConfig.TrustClientTraceparent) is written into its metadata,
+// and a traceparent already there is left as it is.
 func TracePublisher(pub message.Publisher, operation string, tracing Tracing) message.Publisher {
 	if tracing.TracerProvider == nil {
 		return propagatingPublisher{Publisher: pub, propagator: tracing.Propagation()}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
@@ -216,6 +217,14 @@ func (h recordedHandler) Handle(ctx context.Context, e any) error {
 	h.results.mu.Unlock()
 	return err
 }
+
+// outage is an error that says it is an outage, as the adapters' errors
+// do for a dependency that is down (an SMTP 421, a database that does not
+// answer): retried at once, then nacked and delivered again.
+type outage string
+
+func (e outage) Error() string      { return string(e) }
+func (outage) Failure() app.Failure { return app.FailureOutage }
 
 func registered(userID, name, email string) domain.UserRegistered {
 	return domain.UserRegistered{

@@ -2,7 +2,6 @@ package event_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -32,9 +31,9 @@ type memLedger struct {
 	together chan struct{}
 }
 
-// errLedgerDown knows no class, so the router takes it as permanent:
-// retried at once, then poisoned.
-var errLedgerDown = errors.New("ledger: connection reset")
+// errLedgerDown is an outage, as a database that does not answer is:
+// retried at once, then nacked and redelivered until it passes.
+var errLedgerDown error = outage("ledger: connection reset")
 
 func newMemLedger() *memLedger {
 	return &memLedger{entries: map[string][]domain.PointsEntry{}, together: make(chan struct{})}

@@ -2,8 +2,9 @@ package event_test
 
 import (
 	"context"
-	"errors"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboard/onboard/adapters/mail"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
@@ -36,10 +38,13 @@ type recordingMailer struct {
 	entered  chan struct{}
 }
 
-// errSMTPDown knows no class, so the router takes it as permanent: retried
-// at once, then poisoned. (The SMTP mailer's own 421 says it is an
-// outage, which is redelivered instead.)
-var errSMTPDown = errors.New("smtp: 421 service not available")
+// errSMTPDown is an outage, as the SMTP mailer classes a 421: retried at
+// once, then nacked and redelivered until it passes; never poisoned.
+var errSMTPDown error = outage("smtp: 421 service not available")
+
+// errNoSuchUser is the SMTP mailer's error for a 550 to the recipient: this
+// message's own failure, for good.
+var errNoSuchUser error = &mail.SMTPError{Step: "RCPT TO", Code: 550, Enhanced: "5.1.1"}
 
 // errGreylisted is a refusal of one recipient, as the SMTP mailer classes
 // a 4xx to one address: a failure of this message alone.
@@ -370,26 +375,106 @@ func TestSendWelcomeEmail_DefersARefusalOfOneRecipient(t *testing.T) {
 	assert.Equal(t, 1, ledger.grantCount(), "the redelivery was for the email's handler alone")
 }
 
-func TestSendWelcomeEmail_GivesUpToThePoisonQueue(t *testing.T) {
+// An outage is retried at once, then the message is nacked and delivered
+// again, as long as it lasts: nothing is poisoned.
+func TestSendWelcomeEmail_WaitsOutAnOutage(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{failures: 1000}
+	quickRetries := messages.DefaultRetryPolicy().MaxRetries
+	// The first delivery's attempts all fail, and the redelivery's first.
+	mailer := &recordingMailer{failures: 1 + quickRetries + 1}
+	results := &handlerResults{}
+	poisoned := h.poisoned()
+	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())))
+	e := registered("user-1", "Ada Lovelace", "ada@example.com")
+
+	h.publish(e) // gochannel delivers a nacked message again before the publish returns
+
+	errs := results.all()
+	require.Len(t, errs, 1+quickRetries+2, "one delivery with its quick retries, then a redelivery and its quick retry")
+	for _, err := range errs[:len(errs)-1] {
+		assert.ErrorIs(t, err, errSMTPDown)
+	}
+	assert.NoError(t, errs[len(errs)-1])
+	require.Len(t, mailer.mails(), 1)
+	assert.Equal(t, e.Email, mailer.mails()[0].To)
+	select {
+	case msg := <-poisoned:
+		msg.Ack()
+		t.Fatalf("an outage was poisoned: %s", msg.Metadata.Get(middleware.ReasonForPoisonedKey))
+	default:
+	}
+}
+
+// A refusal of the recipient for good (a 550 to RCPT TO) is attempted once
+// and poisoned at once with its reason: no quick retry holds the messages
+// behind it.
+func TestSendWelcomeEmail_PoisonsARefusedRecipientAtOnce(t *testing.T) {
+	h := newHarness(t)
+	mailer := &refusingMailer{refused: "refused@example.com", err: errNoSuchUser}
 	results := &handlerResults{}
 	poisoned := h.poisoned()
 	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())))
 
-	done := h.publishAsync(registered("user-1", "Ada Lovelace", "ada@example.com"))
-
+	done := h.publishAsync(registered("user-1", "Refused User", "refused@example.com"))
 	select {
 	case msg := <-poisoned:
 		msg.Ack()
-		assert.Contains(t, msg.Metadata.Get(middleware.ReasonForPoisonedKey), errSMTPDown.Error())
+		assert.Equal(t, "SMTP RCPT TO failed: server answered 550 5.1.1",
+			msg.Metadata.Get(middleware.ReasonForPoisonedKey), "poisoned with its reason, and no address")
 		assert.Equal(t, event.SendWelcomeEmailName, msg.Metadata.Get(middleware.PoisonedHandlerKey))
 	case <-time.After(waitTimeout):
 		t.Fatal("nothing reached the poison queue")
 	}
 	h.wait(done, "publish")
-	assert.Equal(t, 1+messages.DefaultRetryPolicy().MaxRetries, mailer.attemptCount(), "1 run + the router's retries")
-	assert.Empty(t, mailer.mails())
+	h.publish(registered("user-2", "Grace Hopper", "grace@example.com"))
+
+	errs := results.all()
+	require.Len(t, errs, 2, "one attempt per message: the refused one is not retried")
+	assert.ErrorIs(t, errs[0], errNoSuchUser)
+	assert.NoError(t, errs[1])
+	assert.Equal(t, map[string]int{"refused@example.com": 1, "grace@example.com": 1}, mailer.attemptsByRecipient())
+	require.Len(t, mailer.mails(), 1)
+	assert.Equal(t, "grace@example.com", mailer.mails()[0].To)
+	waiting, err := h.retries.List(testenv.Context(t))
+	require.NoError(t, err)
+	assert.Empty(t, waiting, "a refusal for good does not wait in the retry queue")
+}
+
+// refusingMailer fails every send to one recipient with err, and counts
+// the attempts per recipient.
+type refusingMailer struct {
+	refused string
+	err     error
+
+	mu       sync.Mutex
+	attempts map[string]int
+	sent     []event.Mail
+}
+
+func (m *refusingMailer) Send(_ context.Context, email event.Mail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.attempts == nil {
+		m.attempts = map[string]int{}
+	}
+	m.attempts[email.To]++
+	if email.To == m.refused {
+		return m.err
+	}
+	m.sent = append(m.sent, email)
+	return nil
+}
+
+func (m *refusingMailer) attemptsByRecipient() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.attempts)
+}
+
+func (m *refusingMailer) mails() []event.Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.sent)
 }
 
 func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {

@@ -18,6 +18,8 @@ var chaosSize = chaosSizes{
 	inFlight:    200,
 	greyLoad:    200,
 	greyRefused: 10,
+	refuseLoad:  200,
+	refused:     10,
 	parallel:    false,
 	recovery:    5 * time.Second,
 }

@@ -19,6 +19,8 @@ var chaosSize = chaosSizes{
 	inFlight:    40,
 	greyLoad:    20,
 	greyRefused: 4,
+	refuseLoad:  40,
+	refused:     5,
 	parallel:    true,
 	recovery:    10 * time.Second,
 }

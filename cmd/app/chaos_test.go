@@ -41,6 +41,8 @@ type chaosSizes struct {
 	inFlight    int           // registrations in flight at SIGTERM
 	greyLoad    int           // registrations of the greylisting scenario
 	greyRefused int           // of which the SMTP server greylists so many
+	refuseLoad  int           // registrations of the scenario of recipients refused for good
+	refused     int           // of which the SMTP server refuses so many with a 550
 	// parallel runs the scenarios at once, and beside the other end-to-end
 	// tests; at full size each runs alone, so that its figures are its own.
 	parallel bool

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,21 +14,33 @@ import (
 
 // TestE2E_Logs: at start the service logs one INFO line, "onboard is
 // serving" with its address, database, transport, namespace and mailer,
-// and a WARN when emails only go to the log (on SQLite's first start, an
-// INFO line about the master key file made first); a line per request and per
-// handled message, durations in milliseconds; and no ERROR on a clean stop.
-// SQLite always runs; PostgreSQL, whose subscribers' queries the stop
-// cancels, when its variable is set.
+// a WARN when emails only go to the log (on SQLite's first start, an INFO
+// line about the master key file made first), and on PostgreSQL without
+// METRICS_ADDR a WARN that /metrics is not served (its API's listener
+// answers 404 there); a line per request and per handled message,
+// durations in milliseconds; and no ERROR on a clean stop. SQLite always
+// runs; PostgreSQL, whose subscribers' queries the stop cancels, when its
+// variable is set.
 func TestE2E_Logs(t *testing.T) {
 	t.Parallel()
-	for _, backend := range []testenv.Backend{
-		{Name: "sqlite", URL: testenv.SQLiteDatabase},
-		{Name: "postgres", URL: testenv.PostgresDatabase},
+	const metricsWarning = "WARN GET /metrics is not served on the API's listener outside the embedded SQLite database: " +
+		"set METRICS_ADDR (such as :9090) to serve it on a listener of its own"
+	for _, tt := range []struct {
+		backend testenv.Backend
+		warns   []string
+		metrics int // GET /metrics on the API's listener
+	}{
+		{testenv.Backend{Name: "sqlite", URL: testenv.SQLiteDatabase}, nil, http.StatusOK},
+		{testenv.Backend{Name: "postgres", URL: testenv.PostgresDatabase}, []string{metricsWarning}, http.StatusNotFound},
 	} {
+		backend := tt.backend
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: "sql", Database: backend.URL})
 			proc, api := d.Serve(t)
+			metrics, err := api.Get("/metrics")
+			require.NoError(t, err)
+			assert.Equal(t, tt.metrics, metrics.Status, "GET /metrics on the API's listener")
 			api.MustRegister(t, e2e.User{Name: "Ada Lovelace", Email: "ada.logs@example.com", Password: "correct horse battery"})
 			require.Eventually(t, func() bool { return handledLines(proc) == 2 }, e2e.EffectsTimeout, e2e.Poll,
 				"a %q line per handler", "message handled")
@@ -47,7 +60,8 @@ func TestE2E_Logs(t *testing.T) {
 					break
 				}
 			}
-			want := []string{"WARN emails are written to the log, not sent: set SMTP_URL to send them", "INFO onboard is serving"}
+			want := append([]string{"WARN emails are written to the log, not sent: set SMTP_URL to send them"}, tt.warns...)
+			want = append(want, "INFO onboard is serving")
 			if backend.Name == "sqlite" {
 				// The first start without MASTER_KEY makes the key file, and says where.
 				made := lines[0]
@@ -66,7 +80,7 @@ func TestE2E_Logs(t *testing.T) {
 					timed++
 				}
 			}
-			assert.Equal(t, 3, timed, "a line for the request and one per handler")
+			assert.Equal(t, 4, timed, "a line per request (/metrics, the registration) and one per handler")
 		})
 	}
 }

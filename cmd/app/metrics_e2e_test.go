@@ -25,19 +25,21 @@ const metricsWait = 30 * time.Second
 // retry queue, whose count and oldest age grow, and leave it once
 // accepted. An SMTP outage then holds the emails for the handler (on sql
 // on its queue, on amqp unacked by its consumers): its backlog and oldest
-// age grow until the server is back, and fall to 0 after.
+// age grow until the server is back, and fall to 0 after. The scrapes go to
+// METRICS_ADDR's listener: on PostgreSQL the API's serves no /metrics.
 func TestE2E_Metrics(t *testing.T) {
 	t.Parallel()
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true,
-				Vars: map[string]string{"EMAIL_RETRY_FIRST_DELAY": "2s"}})
-			_, api := d.Serve(t)
+				Vars: map[string]string{"EMAIL_RETRY_FIRST_DELAY": "2s", "METRICS_ADDR": "127.0.0.1:0"}})
+			proc, api := d.Serve(t)
+			metrics := proc.MetricsClient(t)
 			run := e2e.RunID()
 			const welcome = event.SendWelcomeEmailName
 			scrape := func() e2e.Scrape {
-				m, err := api.Metrics()
+				m, err := metrics.Metrics()
 				require.NoError(t, err)
 				return m
 			}

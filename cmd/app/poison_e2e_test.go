@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +17,13 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// poisonRetriesTimeout covers a message's in-process retries (about 5 s)
-// and its trip to the poison queue.
+// poisonRetriesTimeout covers an outage's in-process retries (about 5 s),
+// and a message's trip to the poison queue.
 const poisonRetriesTimeout = 20 * time.Second
 
 // TestE2E_MalformedEventsArePoisoned: a message that is not JSON and one of
 // an unknown schema version, published on the event topic, end in the poison
-// queue once per handler after their retries; the pipeline keeps flowing;
+// queue once per handler, at once; the pipeline keeps flowing;
 // `app poison list` shows them and `app poison requeue` sends one back to
 // its handler, which fails on it again.
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
@@ -67,24 +68,41 @@ func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 			assert.Zero(t, d.SMTP.CountTo("future@example.com"), "no email for an event this build cannot read")
 
 			// Each copy has an id of its own; requeue one: it goes back to
-			// its handler alone, fails again, and returns once.
+			// its handler alone, fails again (one attempt), and returns
+			// once, as a copy of a new id.
 			copies := poisonedCopies(t, d, futureVersion.UUID)
 			require.Len(t, copies, len(handlers))
 			assert.NotEqual(t, copies[0], copies[1], "one id per poisoned copy")
+			require.Equal(t, len(handlers), failedAttempts(proc, futureVersion.UUID), "one attempt per handler")
 			out := poisonCommand(t, d, "requeue", copies[0])
 			assert.Contains(t, out, "requeued "+copies[0])
-			assert.Equal(t, len(handlers)-1, strings.Count(poisonCommand(t, d, "list"), futureVersion.UUID))
+			var again []string
 			require.Eventually(t, func() bool {
-				return strings.Count(poisonCommand(t, d, "list"), futureVersion.UUID) == len(handlers)
-			}, poisonRetriesTimeout, e2e.CommandPoll, "the requeued message was retried and poisoned again")
+				again = poisonedCopies(t, d, futureVersion.UUID)
+				return len(again) == len(handlers) && !slices.Contains(again, copies[0])
+			}, poisonRetriesTimeout, e2e.CommandPoll, "the requeued message was tried again and poisoned again")
+			assert.Contains(t, again, copies[1], "the copy not requeued stays")
 			assert.Never(t, func() bool {
-				return strings.Count(poisonCommand(t, d, "list"), futureVersion.UUID) > len(handlers)
-			}, 2*time.Second, 200*time.Millisecond, "the handler that did not requeue it does not poison it again")
+				return failedAttempts(proc, futureVersion.UUID) > len(handlers)+1 ||
+					strings.Count(poisonCommand(t, d, "list"), futureVersion.UUID) > len(handlers)
+			}, 2*time.Second, 200*time.Millisecond, "the handler that did not requeue it does not try or poison it again")
+			assert.Equal(t, len(handlers)+1, failedAttempts(proc, futureVersion.UUID), "one attempt more, by one handler")
 
 			proc.Stop(t)
 			assert.NotContains(t, proc.Stdout.String(), "$2a$", "no hash in the logs")
 		})
 	}
+}
+
+// failedAttempts counts the "message failed" lines about a message.
+func failedAttempts(p *e2e.Process, messageUUID string) int {
+	n := 0
+	for _, record := range p.Stdout.JSONLines() {
+		if record["msg"] == "message failed" && record["message_uuid"] == messageUUID {
+			n++
+		}
+	}
+	return n
 }
 
 // poisonCommand runs `app poison ARGS…` on d and returns its output.

@@ -73,7 +73,7 @@ func Environ(vars map[string]string) []string {
 		// the budget turn it on.
 		"EMAIL_BUDGET": "off",
 		"MASTER_KEY":   "", // on SQLite: the key file beside the database
-		"METRICS_ADDR": "", // on the API's listener
+		"METRICS_ADDR": "", // on the API's listener on SQLite alone
 	}
 	for k, v := range vars {
 		all[k] = v

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Scrape is one reading of GET /metrics (Prometheus' text format).
@@ -18,6 +21,16 @@ type sample struct {
 	name   string
 	labels map[string]string
 	value  float64
+}
+
+// MetricsClient is a client of the process's METRICS_ADDR listener, at the
+// address its start line names (METRICS_ADDR=127.0.0.1:0 takes a free
+// port). On PostgreSQL and MySQL the API's listener serves no /metrics.
+func (p *Process) MetricsClient(t testing.TB) *Client {
+	t.Helper()
+	addr, _ := p.StartLine()["metrics_addr"].(string)
+	require.NotEmpty(t, addr, "the start line names metrics_addr: set METRICS_ADDR")
+	return NewClient(addr)
 }
 
 // Metrics scrapes GET /metrics.

@@ -1,9 +1,9 @@
 // Package testsmtp is a real SMTP server for tests: it listens on a loopback
 // port, speaks SMTP without TLS or authentication, and records every message
 // it accepts with its envelope and raw data. It can be told to answer
-// "451 temporary failure" to test retries, to greylist chosen recipients,
-// and refuses every recipient at
-// RejectedDomain with a 550.
+// "451 temporary failure" to test retries, to greylist chosen recipients
+// or refuse them for good, and refuses every recipient at RejectedDomain
+// with a 550. It counts every RCPT TO per address.
 package testsmtp
 
 import (
@@ -123,6 +123,8 @@ type Server struct {
 	rejected      int
 	greylisted    map[string]bool // lower-cased addresses answered 451 at RCPT TO
 	greylistings  int
+	refused       map[string]bool // lower-cased addresses answered 550 at RCPT TO
+	rcpts         map[string]int  // lower-cased address → RCPT TO commands naming it
 	conversations int
 	open          map[*smtp.Conn]bool
 }
@@ -134,7 +136,8 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("testsmtp: listen: %v", err)
 	}
-	s := &Server{listener: listener, open: map[*smtp.Conn]bool{}, greylisted: map[string]bool{}}
+	s := &Server{listener: listener, open: map[*smtp.Conn]bool{}, greylisted: map[string]bool{},
+		refused: map[string]bool{}, rcpts: map[string]int{}}
 
 	logs := &testLog{t: t}
 	srv := smtp.NewServer(smtp.BackendFunc(func(conn *smtp.Conn) (smtp.Session, error) {
@@ -272,14 +275,39 @@ func (s *Server) Greylistings() int {
 	return s.greylistings
 }
 
-func (s *Server) greylists(addr string) bool {
+// Refuse answers RCPT TO for each address (compared case-insensitively)
+// with "550 5.1.1 no such user", as a server does for an address it does
+// not know, from now on; other recipients are served as usual.
+func (s *Server) Refuse(addrs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.greylisted[strings.ToLower(addr)] {
-		s.greylistings++
-		return true
+	for _, a := range addrs {
+		s.refused[strings.ToLower(a)] = true
 	}
-	return false
+}
+
+// RcptCount counts the RCPT TO commands that named addr (compared
+// case-insensitively), whatever the answer: the attempts at delivering to it.
+func (s *Server) RcptCount(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcpts[strings.ToLower(addr)]
+}
+
+// rcpt counts a RCPT TO and returns its refusal, nil when it is accepted.
+func (s *Server) rcpt(addr string) error {
+	key := strings.ToLower(addr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcpts[key]++
+	switch {
+	case strings.HasSuffix(key, "@"+RejectedDomain), s.refused[key]:
+		return errNoSuchUser
+	case s.greylisted[key]:
+		s.greylistings++
+		return errGreylisted
+	}
+	return nil
 }
 
 // reject reports whether the server is failing, counting the rejection.
@@ -316,11 +344,8 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if strings.HasSuffix(strings.ToLower(to), "@"+RejectedDomain) {
-		return errNoSuchUser
-	}
-	if s.server.greylists(to) {
-		return errGreylisted
+	if err := s.server.rcpt(to); err != nil {
+		return err
 	}
 	s.to = append(s.to, to)
 	return nil

@@ -2,7 +2,6 @@ package messages_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -48,7 +47,7 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 		Retry: messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 	}, []cqrs.EventHandler{cqrs.NewEventHandler(handler, func(context.Context, *domain.UserRegistered) error {
 		if attempts.Add(1) < 3 {
-			return errors.New("not yet")
+			return outage("not yet")
 		}
 		return nil
 	})}, nil)

@@ -55,9 +55,10 @@ type RouterConfig struct {
 }
 
 // RetryPolicy is how often, and after which waits, one delivery is retried
-// at once (in the handler's goroutine) before its message is poisoned or,
-// after an outage, nacked. A failure of the message alone is not retried
-// here: the retry queue takes it.
+// at once (in the handler's goroutine) through an outage before its message
+// is nacked. Only an outage is retried here: a failure of the message alone
+// goes to the retry queue, and one that will never pass to the poison queue,
+// each after one attempt, so that no other message waits behind it.
 type RetryPolicy struct {
 	// MaxRetries is the number of retries after the first attempt.
 	MaxRetries int
@@ -143,8 +144,8 @@ type port struct{ cfg RouterConfig }
 // for another handler skipped, correlation id carried to produced
 // messages, poison queue for what will never pass, the retry queue for
 // what failed for itself alone (off the head of the queue), quick retries
-// with backoff, a span and one log line per attempt (with the correlation
-// and trace ids), panic recovery.
+// with backoff of an outage alone, a span and one log line per attempt
+// (with the correlation and trace ids), panic recovery.
 func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandlers []cqrs.CommandHandler) (*message.Router, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -174,8 +175,11 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 		poison,
 		cfg.Retries.Middleware,
 		measure, // a delivery's time, its quick retries included
-		// No quick retry for a failure of this message alone: the retry
-		// queue waits minutes, not seconds.
+		// Quick retries for an outage alone. A failure of this message
+		// alone waits minutes in the retry queue, not seconds here; one that
+		// will never pass (an SMTP 5xx to its recipient, a malformed
+		// message) is poisoned at once: either, retried here, would hold
+		// every message behind it for seconds.
 		middleware.Retry{
 			MaxRetries:          cfg.Retry.MaxRetries,
 			InitialInterval:     cfg.Retry.InitialInterval,
@@ -183,7 +187,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 			Multiplier:          cfg.Retry.Multiplier,
 			RandomizationFactor: cfg.Retry.RandomizationFactor,
 			ShouldRetry: func(p middleware.RetryParams) bool {
-				return transport.Classify(p.Err) != app.FailureMessage
+				return transport.Classify(p.Err) == app.FailureOutage
 			},
 		}.Middleware,
 		p.traceAttempts,

@@ -8,8 +8,16 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/ports/messages"
 )
+
+// outage is an error that says it is a dependency's outage, as the
+// adapters' errors do: the only failure the router retries at once.
+type outage string
+
+func (e outage) Error() string      { return string(e) }
+func (outage) Failure() app.Failure { return app.FailureOutage }
 
 // A retry policy's zero fields take the defaults, so a test may shorten the
 // waits alone; a policy that cannot back off is refused.

@@ -23,8 +23,8 @@ import (
 	"github.com/onboard/onboard/ports/messages"
 )
 
-// flakyHandler fails its first attempt, then succeeds; it keeps the span
-// of each attempt's context.
+// flakyHandler fails its first attempt with an outage, then succeeds; it
+// keeps the span of each attempt's context.
 type flakyHandler struct {
 	mu    sync.Mutex
 	spans []trace.SpanContext
@@ -35,7 +35,7 @@ func (h *flakyHandler) handle(ctx context.Context, _ *domain.UserRegistered) err
 	defer h.mu.Unlock()
 	h.spans = append(h.spans, trace.SpanContextFromContext(ctx))
 	if len(h.spans) == 1 {
-		return errors.New("database blip")
+		return outage("database blip")
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func TestRouterTracing_OneSpanPerAttempt(t *testing.T) {
 	assert.Equal(t, codes.Unset, attempts[1].Status().Code)
 }
 
-// A message poisoned after its retries stays in its trace: the copy kept
+// A poisoned message stays in its trace: the copy kept
 // for operators is published under a "poison publish" span, whose context
 // it carries, so that a requeue continues the same trace.
 func TestRouterTracing_PoisonPublishIsInTheTrace(t *testing.T) {
