@@ -228,19 +228,18 @@ func (e *SMTPError) Error() string {
 func (e *SMTPError) Unwrap() error { return e.cause }
 
 // Failure: a connection that cannot be made or kept, a 421 (the server is
-// closing), or a sender refused for now (a 4xx to MAIL FROM) holds every
-// message alike, so it is an outage; a 4xx to one recipient or its data
-// (greylisting, a full mailbox) is this message's alone, for now; a 5xx to
-// one recipient or its data (no such user) is this message's alone, for
-// good: poisoned at once; any other 5xx is the server's final word too.
+// closing), or a refused sender (any reply to MAIL FROM: MAIL_FROM is
+// every message's) holds every message alike, so it is an outage, which
+// waits for the operator rather than poisoning every email; a 4xx to one
+// recipient or its data (greylisting, a full mailbox) is this message's
+// alone, for now; a 5xx to one recipient or its data (no such user) is
+// this message's alone, for good: poisoned at once.
 func (e *SMTPError) Failure() app.Failure {
 	switch {
-	case e.Step == smtpStepConnect || e.Code == 0 || e.Code == 421:
+	case e.Step == smtpStepConnect || e.Code == 0 || e.Code == 421 || e.Step == smtpStepMailFrom:
 		return app.FailureOutage
 	case e.Code >= 500:
 		return app.FailurePermanent
-	case e.Step == smtpStepMailFrom:
-		return app.FailureOutage
 	}
 	return app.FailureMessage
 }

@@ -254,7 +254,7 @@ func TestSMTPError_Classes(t *testing.T) {
 		{mail.SMTPError{Step: "RCPT TO", Code: 452}, app.FailureMessage},
 		{mail.SMTPError{Step: "end of DATA", Code: 451}, app.FailureMessage},
 		{mail.SMTPError{Step: "RCPT TO", Code: 550}, app.FailurePermanent},
-		{mail.SMTPError{Step: "MAIL FROM", Code: 553}, app.FailurePermanent},
+		{mail.SMTPError{Step: "MAIL FROM", Code: 553}, app.FailureOutage}, // MAIL_FROM is every message's
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {
