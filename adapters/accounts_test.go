@@ -160,7 +160,7 @@ func TestSessionStore(t *testing.T) {
 		ctx := testTimeoutCtx(t)
 		user := uuid.NewString()
 
-		session, err := sessions.Start(ctx, user)
+		session, err := sessions.Start(ctx, user, nil)
 		require.NoError(t, err)
 		assert.GreaterOrEqual(t, len(session.Token), 43, "256 bits")
 		assert.WithinDuration(t, clock.Now().Add(3*time.Hour), session.ExpiresAt, time.Second)
@@ -185,16 +185,16 @@ func TestSessionStore(t *testing.T) {
 		_, err = sessions.User(ctx, session.Token)
 		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "past its lifetime")
 
-		idle, err := sessions.Start(ctx, user)
+		idle, err := sessions.Start(ctx, user, nil)
 		require.NoError(t, err)
 		clock.advance(time.Hour)
 		_, err = sessions.User(ctx, idle.Token)
 		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "idle for an hour")
 
-		_, err = sessions.Start(ctx, user) // left unused
+		_, err = sessions.Start(ctx, user, nil) // left unused
 		require.NoError(t, err)
 		clock.advance(time.Hour)
-		_, err = sessions.Start(ctx, user)
+		_, err = sessions.Start(ctx, user, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, user),
 			"a new session drops the user's ended ones")
@@ -208,7 +208,7 @@ func TestSessionStore_EndOthers(t *testing.T) {
 		ctx := testTimeoutCtx(t)
 		user, other := uuid.NewString(), uuid.NewString()
 		start := func(id string) string {
-			s, err := sessions.Start(ctx, id)
+			s, err := sessions.Start(ctx, id, nil)
 			require.NoError(t, err)
 			return s.Token
 		}
@@ -303,5 +303,25 @@ func TestEmailBudget_AccountAndClient(t *testing.T) {
 			require.NoError(t, budget.Spend(ctx, uuid.NewString(), client, "c"+strconv.Itoa(i)+"@example.com"))
 		}
 		waitOf(t, budget.Spend(ctx, uuid.NewString(), client, "fresh2@example.com"))
+	})
+}
+
+// A sign-in's session is stored only while the credential holds the hash
+// its password was compared with: a reset in between leaves it out.
+func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := adapters.NewUserStore(db.DB, quietLogger())
+		sessions := newSessions(t, db, newTestClock())
+		ctx := testTimeoutCtx(t)
+		id := registerUser(t, store, "ada@example.com")
+		_, hash, err := store.Credential(ctx, "ADA@example.com")
+		require.NoError(t, err)
+
+		_, err = sessions.Start(ctx, id, hash)
+		require.NoError(t, err)
+		_, err = sessions.Start(ctx, id, []byte("$2a$04$another.hash.that.the.credential.no.longer.holds"))
+		assert.ErrorIs(t, err, domain.ErrInvalidCredentials)
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, id))
 	})
 }

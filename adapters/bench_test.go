@@ -49,7 +49,7 @@ func forEachBackendB(b *testing.B, bench func(b *testing.B, db *testenv.DB)) {
 // commit (email reservation, credential, event append, outbox publish).
 func BenchmarkRegisterUser_WithoutBcrypt(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
-		handler := command.NewRegisterUserHandler(adapters.NewUserStore(db.DB, quietLogger()), precomputedHasher{}, nil, nil)
+		handler := command.NewRegisterUserHandler(adapters.NewUserStore(db.DB, quietLogger()), precomputedHasher{}, nil, nil, nil)
 		ctx := context.Background()
 		b.ReportAllocs()
 		n := 0

@@ -210,13 +210,11 @@ func (g *PasswordGuesses) Begin(ctx context.Context, account, client string) err
 	return g.table.countAll(ctx, now, rows)
 }
 
-// Succeeded takes back the check of a right password from the account's
-// count and the pair's. The client's stays: a client that signs in to its
-// own account earns no guesses on others.
+// Succeeded takes back the check of a right password from every row it
+// was counted on: the checks that raced it stay counted, and the client
+// earns nothing it did not spend.
 func (g *PasswordGuesses) Succeeded(ctx context.Context, account, client string) error {
-	for _, s := range []subject{
-		{g.hash("account", account), g.cfg.Account.Free}, {g.hash("pair", account, client), g.cfg.Pair.Free},
-	} {
+	for _, s := range g.subjects(account, client) {
 		if _, err := g.cfg.DB.ExecContext(ctx, g.queries.giveBack[s.free], s.key); err != nil {
 			return fmt.Errorf("take back a password check: %w", err)
 		}

@@ -61,7 +61,7 @@ func (c SessionStoreConfig) Validate() error {
 // nor a read of the table gives anyone a session.
 type SessionStore struct {
 	cfg     SessionStoreConfig
-	queries struct{ insert, read, touch, end, endOthers, endAll, endDead string }
+	queries struct{ insert, insertIfCredential, read, touch, end, endOthers, endAll, endDead string }
 }
 
 // sessionTouchEvery bounds the writes of a busy session: its idle timeout
@@ -77,6 +77,12 @@ func NewSessionStore(cfg SessionStoreConfig) (*SessionStore, error) {
 	d := sqldb.Of(cfg.DB)
 	s := &SessionStore{cfg: cfg}
 	s.queries.insert = d.Rebind(`INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?)`)
+	// A sign-in's session is stored only while the credential still holds
+	// the hash its password was compared with, the row locked until the
+	// session commits: a password change (a reset) either comes first, and
+	// no session is stored, or waits, and ends it.
+	s.queries.insertIfCredential = d.Rebind(`INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at)
+		SELECT ?, ?, ?, ?, ? FROM credentials WHERE user_id = ? AND password_hash = ?` + d.LockRows(false))
 	s.queries.read = d.Rebind(`SELECT user_id, expires_at, last_used_at FROM sessions WHERE token_hash = ?`)
 	s.queries.touch = d.Rebind(`UPDATE sessions SET last_used_at = ? WHERE token_hash = ?`)
 	s.queries.end = d.Rebind(`DELETE FROM sessions WHERE token_hash = ?`)
@@ -86,8 +92,9 @@ func NewSessionStore(cfg SessionStoreConfig) (*SessionStore, error) {
 	return s, nil
 }
 
-// Start opens a session of the user.
-func (s *SessionStore) Start(ctx context.Context, userID string) (command.Session, error) {
+// Start opens a session of the user. With checkedHash, only while the
+// user's credential still holds it: else domain.ErrInvalidCredentials.
+func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []byte) (command.Session, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return command.Session{}, fmt.Errorf("make a session token: %w", err)
@@ -100,8 +107,18 @@ func (s *SessionStore) Start(ctx context.Context, userID string) (command.Sessio
 	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.endDead, userID, now, now.Add(-s.cfg.IdleTimeout)); err != nil {
 		return command.Session{}, fmt.Errorf("drop ended sessions: %w", err)
 	}
-	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.insert, tokenHash(token), userID, now, expires, now); err != nil {
+	query, args := s.queries.insert, []any{tokenHash(token), userID, now, expires, now}
+	if checkedHash != nil {
+		query, args = s.queries.insertIfCredential, append(args, userID, string(checkedHash))
+	}
+	res, err := s.cfg.DB.ExecContext(ctx, query, args...)
+	if err != nil {
 		return command.Session{}, fmt.Errorf("store a session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return command.Session{}, fmt.Errorf("store a session: %w", err)
+	} else if n != 1 {
+		return command.Session{}, domain.ErrInvalidCredentials // the password changed meanwhile
 	}
 	return command.Session{UserID: userID, Token: token, ExpiresAt: expires}, nil
 }

@@ -79,7 +79,7 @@ func TestUserStore_ChangeEmail(t *testing.T) {
 			require.NoError(t, err)
 			oldKey := user.Email().Key()
 			require.NoError(t, user.ChangeEmail(email, time.Now()))
-			return store.ChangeEmail(testTimeoutCtx(t), user, oldKey)
+			return store.ChangeEmail(testTimeoutCtx(t), user, oldKey, "")
 		}
 		require.ErrorIs(t, change("BOB@example.com"), domain.ErrEmailTaken)
 		require.NoError(t, change("Lovelace@Example.org"))
@@ -120,7 +120,7 @@ func TestUserStore_ConcurrentEmailChangesOneWins(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, changes)
 		for i, user := range users {
-			wg.Go(func() { errs[i] = store.ChangeEmail(context.Background(), user, "ada@example.com") })
+			wg.Go(func() { errs[i] = store.ChangeEmail(context.Background(), user, "ada@example.com", "") })
 		}
 		wg.Wait()
 		won := 0

@@ -32,6 +32,7 @@ type UserStore struct {
 
 type userQueries struct {
 	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential, updateCredential string
+	credentialByEmail, endSessions, endOtherSessions                                          string
 }
 
 // NewUserStore returns the store.
@@ -46,6 +47,10 @@ func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
 		storeCredential:  d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
 		loadCredential:   d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
 		updateCredential: d.Rebind(`UPDATE credentials SET password_hash = ? WHERE user_id = ?`),
+		endSessions:      d.Rebind(`DELETE FROM sessions WHERE user_id = ?`),
+		endOtherSessions: d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`),
+		credentialByEmail: d.Rebind(`SELECT e.user_id, c.password_hash FROM user_emails e
+			JOIN credentials c ON c.user_id = e.user_id WHERE e.email_key = ?`),
 	}}
 }
 
@@ -78,10 +83,11 @@ func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
 }
 
 // ChangeEmail saves a user whose pending EmailChanged moves it from the
-// address whose key is oldKey, releasing that address and reserving the
-// new one in the same transaction: domain.ErrEmailTaken if another user
+// address whose key is oldKey, releasing that address, reserving the new
+// one and ending every session of the user but keepSession's (a token;
+// "": all) in the same transaction: domain.ErrEmailTaken if another user
 // holds it, domain.ErrVersionMismatch if the user changed meanwhile.
-func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey string) error {
+func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey, keepSession string) error {
 	return s.inTx(ctx, "ChangeEmail", func(ctx context.Context, tx *sql.Tx) error {
 		// Releasing first takes the row's lock: concurrent changes of one
 		// user queue here, and the ones after the first find nothing to
@@ -100,8 +106,25 @@ func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey s
 		if err != nil {
 			return err
 		}
+		if err := s.endSessions(ctx, tx, user.ID(), keepSession); err != nil {
+			return err
+		}
 		return s.appendPending(ctx, tx, user)
 	})
+}
+
+// endSessions ends the user's sessions but keep's (a token; "": all).
+func (s *UserStore) endSessions(ctx context.Context, tx *sql.Tx, userID, keep string) error {
+	var err error
+	if keep == "" {
+		_, err = tx.ExecContext(ctx, s.queries.endSessions, userID)
+	} else {
+		_, err = tx.ExecContext(ctx, s.queries.endOtherSessions, userID, tokenHash(keep))
+	}
+	if err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
 }
 
 // appendPending appends the user's pending events at the version it was
@@ -208,6 +231,23 @@ func (s *UserStore) Owner(ctx context.Context, email string) (string, error) {
 	return owner, nil
 }
 
+// Credential returns the id and password hash of the user holding the
+// address, in any letter case, or domain.ErrUserNotFound.
+func (s *UserStore) Credential(ctx context.Context, email string) (string, []byte, error) {
+	var (
+		owner string
+		hash  string
+	)
+	err := s.db.QueryRowContext(ctx, s.queries.credentialByEmail, domain.EmailKey(email)).Scan(&owner, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, domain.ErrUserNotFound
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("load credential: %w", err)
+	}
+	return owner, []byte(hash), nil
+}
+
 // PasswordHash returns the user's password hash, or domain.ErrUserNotFound.
 func (s *UserStore) PasswordHash(ctx context.Context, userID string) ([]byte, error) {
 	var hash string
@@ -221,14 +261,17 @@ func (s *UserStore) PasswordHash(ctx context.Context, userID string) ([]byte, er
 	return []byte(hash), nil
 }
 
-// ChangePassword stores the user's new password hash and appends its
-// pending events (PasswordChanged) in one transaction: another write to
-// the stream since the user was loaded fails it with
-// domain.ErrVersionMismatch, so a reset link is used once.
+// ChangePassword stores the user's new password hash, ends every session
+// of the user and appends its pending events (PasswordChanged) in one
+// transaction: another write to the stream since the user was loaded
+// fails it with domain.ErrVersionMismatch, so a reset link is used once.
 func (s *UserStore) ChangePassword(ctx context.Context, user *domain.User, passwordHash []byte) error {
 	return s.inTx(ctx, "ChangePassword", func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.queries.updateCredential, string(passwordHash), user.ID()); err != nil {
 			return fmt.Errorf("store credential: %w", err)
+		}
+		if err := s.endSessions(ctx, tx, user.ID(), ""); err != nil {
+			return err
 		}
 		return s.appendPending(ctx, tx, user)
 	})

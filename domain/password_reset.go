@@ -16,8 +16,11 @@ const PasswordResetTTL = time.Hour
 // password: the link goes to the user's address. Number counts the user's
 // requests: only the newest one's link works.
 type PasswordResetRequested struct {
-	UserID      string    `json:"user_id"`
-	Email       string    `json:"email"`
+	UserID string `json:"user_id"`
+	Email  string `json:"email"`
+	// EmailNumber is the address's number (User.EmailNumber), which the
+	// link's token binds: an address changed away and back voids it.
+	EmailNumber int       `json:"email_number"`
 	Locale      string    `json:"locale"`
 	RequestedAt time.Time `json:"requested_at"`
 	Number      int       `json:"number"`
@@ -59,29 +62,30 @@ var ErrResetExpired = &Error{Kind: KindGone, Code: "token-expired",
 	Message: "this password reset link has expired: ask for a new one with POST /password-resets"}
 
 // ResetKey signs password reset tokens: a token is its expiry and an
-// HMAC-SHA256 of the user id, the address's key, the request's number and
-// that expiry. It is never stored; a newer request, a change of address or
+// HMAC-SHA256 of the user id, the address's key and number, the request's
+// number and that expiry. It is never stored; a newer request, a change of address or
 // of password voids it. At least 32 random bytes, the same for every
 // replica.
 type ResetKey []byte
 
 // Token is the token of the user's numberth reset request, sent to the
-// address whose key is emailKey, expiring at expires.
-func (k ResetKey) Token(userID, emailKey string, number int, expires time.Time) string {
+// address whose key is emailKey and number emailNumber, expiring at
+// expires.
+func (k ResetKey) Token(userID, emailKey string, emailNumber, number int, expires time.Time) string {
 	raw := make([]byte, 8, 8+verificationMACBytes)
 	binary.BigEndian.PutUint64(raw, uint64(expires.Unix())) //nolint:gosec // a time after 1970
-	raw = append(raw, k.mac(userID, emailKey, number, raw[:8])...)
+	raw = append(raw, k.mac(userID, emailKey, emailNumber, number, raw[:8])...)
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
 // check returns nil when token is k's for the request, not expired and
 // not expiring later than PasswordResetTTL from now.
-func (k ResetKey) check(userID, emailKey string, number int, token string, now time.Time) error {
+func (k ResetKey) check(userID, emailKey string, emailNumber, number int, token string, now time.Time) error {
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) != 8+verificationMACBytes || len(k) < MinVerificationKeyBytes {
 		return ErrInvalidResetToken
 	}
-	if !hmac.Equal(raw[8:], k.mac(userID, emailKey, number, raw[:8])) {
+	if !hmac.Equal(raw[8:], k.mac(userID, emailKey, emailNumber, number, raw[:8])) {
 		return ErrInvalidResetToken
 	}
 	expires := int64(binary.BigEndian.Uint64(raw[:8])) //nolint:gosec // signed above, so ours
@@ -94,9 +98,9 @@ func (k ResetKey) check(userID, emailKey string, number int, token string, now t
 	return nil
 }
 
-func (k ResetKey) mac(userID, emailKey string, number int, expires []byte) []byte {
+func (k ResetKey) mac(userID, emailKey string, emailNumber, number int, expires []byte) []byte {
 	h := hmac.New(sha256.New, k)
-	for _, part := range []string{"reset-password", userID, emailKey, strconv.Itoa(number)} {
+	for _, part := range []string{"reset-password", userID, emailKey, strconv.Itoa(emailNumber), strconv.Itoa(number)} {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(part))) //nolint:gosec // short
 		h.Write(n[:])
@@ -109,8 +113,8 @@ func (k ResetKey) mac(userID, emailKey string, number int, expires []byte) []byt
 // RequestPasswordReset records PasswordResetRequested: a link to the
 // user's address that voids every earlier one.
 func (u *User) RequestPasswordReset(now time.Time) {
-	u.record(PasswordResetRequested{UserID: u.id, Email: u.email.String(), Locale: u.locale, RequestedAt: utc(now),
-		Number: u.resetRequests + 1})
+	u.record(PasswordResetRequested{UserID: u.id, Email: u.email.String(), EmailNumber: u.emailNumber, Locale: u.locale,
+		RequestedAt: utc(now), Number: u.resetRequests + 1})
 }
 
 // ResetPassword records PasswordChanged if token is the link of the
@@ -119,10 +123,10 @@ func (u *User) RequestPasswordReset(now time.Time) {
 // there. The password, already checked against the policy, is stored by
 // the caller.
 func (u *User) ResetPassword(key ResetKey, token string, now time.Time) error {
-	if u.resetRequests == 0 || u.resetUsed || u.resetEmailKey != u.email.Key() {
+	if u.resetRequests == 0 || u.resetUsed || u.resetEmailNumber != u.emailNumber || u.emailNumber == 0 {
 		return ErrInvalidResetToken
 	}
-	if err := key.check(u.id, u.email.Key(), u.resetRequests, token, now); err != nil {
+	if err := key.check(u.id, u.email.Key(), u.emailNumber, u.resetRequests, token, now); err != nil {
 		return err
 	}
 	u.record(PasswordChanged{UserID: u.id, ChangedAt: utc(now), Reason: ReasonPasswordReset})

@@ -23,7 +23,7 @@ func newResetUser(t *testing.T, now time.Time) *domain.User {
 func TestResetPassword(t *testing.T) {
 	now := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
 	token := func(u *domain.User, number int, expires time.Time) string {
-		return resetKey.Token(u.ID(), u.Email().Key(), number, expires)
+		return resetKey.Token(u.ID(), u.Email().Key(), u.EmailNumber(), number, expires)
 	}
 	for _, tt := range []struct {
 		name    string
@@ -50,12 +50,19 @@ func TestResetPassword(t *testing.T) {
 		}, domain.ErrInvalidResetToken},
 		{"another key", func(u *domain.User) string {
 			u.RequestPasswordReset(now)
-			return domain.ResetKey(strings.Repeat("x", 32)).Token(u.ID(), u.Email().Key(), 1, now.Add(time.Hour))
+			return domain.ResetKey(strings.Repeat("x", 32)).Token(u.ID(), u.Email().Key(), u.EmailNumber(), 1, now.Add(time.Hour))
 		}, domain.ErrInvalidResetToken},
 		{"the address changed since", func(u *domain.User) string {
 			u.RequestPasswordReset(now)
 			require.NoError(t, u.ChangeEmail("ada@example.org", now))
-			return resetKey.Token(u.ID(), "ada@example.com", 1, now.Add(time.Hour))
+			return resetKey.Token(u.ID(), "ada@example.com", 1, 1, now.Add(time.Hour))
+		}, domain.ErrInvalidResetToken},
+		{"the address changed away and back", func(u *domain.User) string {
+			u.RequestPasswordReset(now)
+			old := token(u, 1, now.Add(time.Hour))
+			require.NoError(t, u.ChangeEmail("ada@example.org", now))
+			require.NoError(t, u.ChangeEmail("ada@example.com", now))
+			return old
 		}, domain.ErrInvalidResetToken},
 		{"used", func(u *domain.User) string {
 			u.RequestPasswordReset(now)

@@ -23,13 +23,13 @@ type User struct {
 	// lastVerificationEmail is when the newest verification link was
 	// sent: at registration, at an email change, or on request.
 	lastVerificationEmail time.Time
-	// resetRequests counts the password reset requests; resetEmailKey is
-	// the address the newest went to, resetUsed whether a password change
-	// came after it.
-	resetRequests int
-	resetEmailKey string
-	resetUsed     bool
-	version       int
+	// resetRequests counts the password reset requests;
+	// resetEmailNumber is the number of the address the newest went to,
+	// resetUsed whether a password change came after it.
+	resetRequests    int
+	resetEmailNumber int
+	resetUsed        bool
+	version          int
 
 	pending []Event
 }
@@ -107,7 +107,7 @@ func (u *User) apply(e Event) error {
 		u.lastVerificationEmail = e.ChangedAt
 	case PasswordResetRequested:
 		u.resetRequests++
-		u.resetEmailKey = EmailKey(e.Email)
+		u.resetEmailNumber = e.EmailNumber
 		u.resetUsed = false
 	case PasswordChanged:
 		u.resetUsed = true

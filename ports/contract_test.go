@@ -121,6 +121,8 @@ func newContractAPI(t *testing.T) *contractAPI {
 	require.NoError(t, err)
 	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
 	require.NoError(t, err)
+	signIn, err := command.NewSignInHandler(context.Background(), users, sessions, hasher, guesses)
+	require.NoError(t, err)
 	a := &contractAPI{
 		validator: apitest.New(t),
 		clock:     &clock{now: time.Now().Truncate(time.Microsecond)},
@@ -130,15 +132,15 @@ func newContractAPI(t *testing.T) *contractAPI {
 	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil, a.clock.Now),
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil, nil, a.clock.Now),
 			VerifyEmail:              command.NewVerifyEmailHandler(users, a.key, contractVerifyTTL, a.clock.Now),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, nil, a.clock.Now),
-			ChangeEmail:              command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Now: a.clock.Now}),
-			SignIn:                   command.NewSignInHandler(users, sessions, hasher, guesses),
+			ChangeEmail:              command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: users, Hasher: hasher, Guesses: guesses, Now: a.clock.Now}),
+			SignIn:                   signIn,
 			SignOut:                  command.NewSignOutHandler(sessions),
 			StartSession:             command.NewStartSessionHandler(sessions),
 			RequestPasswordReset:     command.NewRequestPasswordResetHandler(users, users, nil, a.clock.Now),
-			ResetPassword:            command.NewResetPasswordHandler(users, hasher, sessions, a.resetKey, a.clock.Now),
+			ResetPassword:            command.NewResetPasswordHandler(users, hasher, a.resetKey, a.clock.Now),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
@@ -335,9 +337,10 @@ func (a *contractAPI) tourPages(t *testing.T) {
 }
 
 // resetToken is the token of the link of the user's numberth reset
-// request, made now.
+// request, made now, to its first address.
 func (a *contractAPI) resetToken(id, email string, number int) string {
-	return a.resetKey.Token(id, domain.EmailKey(email), number, a.clock.Now().Truncate(time.Microsecond).Add(domain.PasswordResetTTL))
+	return a.resetKey.Token(id, domain.EmailKey(email), domain.FirstEmailNumber, number,
+		a.clock.Now().Truncate(time.Microsecond).Add(domain.PasswordResetTTL))
 }
 
 func (a *contractAPI) tourPasswordResets(t *testing.T) {

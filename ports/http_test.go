@@ -42,7 +42,7 @@ func newTestHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *overload
 	t.Helper()
 	hasher := &overloadedHasher{}
 	application := app.Application{Commands: app.Commands{
-		RegisterUser: command.NewRegisterUserHandler(nil, hasher, nil, nil),
+		RegisterUser: command.NewRegisterUserHandler(nil, hasher, nil, nil, nil),
 	}}
 	cfg.Ready = func(context.Context) error { return nil }
 	cfg.Logger = slog.New(slog.DiscardHandler)

@@ -53,7 +53,7 @@ func tracedHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *traceIDs)
 	cfg.Logger = slog.New(logs)
 	cfg.IdempotencySecret = make([]byte, 32)
 	handler, err := ports.NewHandler(app.Application{Commands: app.Commands{
-		RegisterUser: command.NewRegisterUserHandler(nil, &overloadedHasher{}, nil, nil),
+		RegisterUser: command.NewRegisterUserHandler(nil, &overloadedHasher{}, nil, nil, nil),
 	}}, cfg)
 	require.NoError(t, err)
 	return handler, logs

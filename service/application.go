@@ -96,19 +96,23 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	if err != nil {
 		return applicationParts{}, err
 	}
+	signIn, err := command.NewSignInHandler(ctx, users, sessions, hasher, guesses)
+	if err != nil {
+		return applicationParts{}, err
+	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser:             command.NewRegisterUserHandler(users, hasher, emails, nil),
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, guesses, emails, nil),
 			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, links.TTL, nil),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, emails, nil),
 			ChangeEmail: command.NewChangeEmailHandler(command.ChangeEmailDeps{
-				Users: users, Hasher: hasher, Guesses: guesses, Sessions: sessions, Emails: emails,
+				Users: users, Hasher: hasher, Guesses: guesses, Emails: emails,
 			}),
-			SignIn:               command.NewSignInHandler(users, sessions, hasher, guesses),
+			SignIn:               signIn,
 			SignOut:              command.NewSignOutHandler(sessions),
 			StartSession:         command.NewStartSessionHandler(sessions),
 			RequestPasswordReset: command.NewRequestPasswordResetHandler(users, users, emails, nil),
-			ResetPassword:        command.NewResetPasswordHandler(users, hasher, sessions, resets.Key, nil),
+			ResetPassword:        command.NewResetPasswordHandler(users, hasher, resets.Key, nil),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),

@@ -23,10 +23,11 @@ type ChangeEmail struct {
 }
 
 // EmailChanger saves a user whose pending EmailChanged leaves the address
-// with key oldKey, reserving the new one in the same transaction.
+// with key oldKey, reserving the new one and ending every session of the
+// user but keepSession's in the same transaction.
 type EmailChanger interface {
 	RegisteredUser(ctx context.Context, id string) (*domain.User, []byte, error)
-	ChangeEmail(ctx context.Context, user *domain.User, oldKey string) error
+	ChangeEmail(ctx context.Context, user *domain.User, oldKey, keepSession string) error
 }
 
 // AnyVersion is the ExpectedVersion of a change made whatever the
@@ -38,7 +39,6 @@ const AnyVersion = -1
 type ChangeEmailHandler struct {
 	users     EmailChanger
 	passwords passwordCheck
-	sessions  Sessions
 	emails    EmailBudget
 	now       func() time.Time
 }
@@ -46,12 +46,11 @@ type ChangeEmailHandler struct {
 // ChangeEmailDeps are what ChangeEmailHandler works with; Emails nil
 // counts nothing, Now defaults to time.Now.
 type ChangeEmailDeps struct {
-	Users    EmailChanger
-	Hasher   PasswordHasher
-	Guesses  PasswordGuesses
-	Sessions Sessions
-	Emails   EmailBudget
-	Now      func() time.Time
+	Users   EmailChanger
+	Hasher  PasswordHasher
+	Guesses PasswordGuesses
+	Emails  EmailBudget
+	Now     func() time.Time
 }
 
 // NewChangeEmailHandler returns the handler.
@@ -63,7 +62,7 @@ func NewChangeEmailHandler(deps ChangeEmailDeps) *ChangeEmailHandler {
 		deps.Emails = NoEmailBudget{}
 	}
 	return &ChangeEmailHandler{users: deps.Users, passwords: passwordCheck{hasher: deps.Hasher, guesses: deps.Guesses},
-		sessions: deps.Sessions, emails: deps.Emails, now: deps.Now}
+		emails: deps.Emails, now: deps.Now}
 }
 
 // Handle checks the version, the new address and the password, in that
@@ -89,11 +88,9 @@ func (h *ChangeEmailHandler) Handle(ctx context.Context, cmd ChangeEmail) (*doma
 	if err := h.emails.Spend(ctx, user.ID(), cmd.Client, user.Email().String(), oldEmail); err != nil {
 		return nil, err
 	}
-	if err := h.users.ChangeEmail(ctx, user, oldKey); err != nil {
-		return nil, err
-	}
-	// Whoever else was signed in followed the old address: out.
-	if err := h.sessions.EndOthers(ctx, user.ID(), cmd.Session); err != nil {
+	// Whoever else was signed in followed the old address: out, with the
+	// change.
+	if err := h.users.ChangeEmail(ctx, user, oldKey, cmd.Session); err != nil {
 		return nil, err
 	}
 	return user, nil

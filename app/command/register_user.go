@@ -50,24 +50,30 @@ type PasswordHasher interface {
 
 // RegisterUserHandler handles RegisterUser, from HTTP or from the command bus.
 type RegisterUserHandler struct {
-	registry UserRegistry
-	hasher   PasswordHasher
-	emails   EmailBudget
-	now      func() time.Time
+	registry  UserRegistry
+	hasher    PasswordHasher
+	passwords passwordCheck
+	emails    EmailBudget
+	now       func() time.Time
 }
 
 // NewRegisterUserHandler returns the handler; now defaults to time.Now.
-// The welcome email is counted in emails (nil: nowhere), never refused by
-// it.
-func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, emails EmailBudget,
+// A repeated registration's password is compared under guesses (nil: no
+// limit); the welcome email is counted in emails (nil: nowhere), never
+// refused by it.
+func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, guesses PasswordGuesses, emails EmailBudget,
 	now func() time.Time) *RegisterUserHandler {
 	if now == nil {
 		now = time.Now
 	}
+	if guesses == nil {
+		guesses = NoPasswordGuesses{}
+	}
 	if emails == nil {
 		emails = NoEmailBudget{}
 	}
-	return &RegisterUserHandler{registry: registry, hasher: hasher, emails: emails, now: now}
+	return &RegisterUserHandler{registry: registry, hasher: hasher, emails: emails, now: now,
+		passwords: passwordCheck{hasher: hasher, guesses: guesses}}
 }
 
 // Handle validates the command, hashes the password and registers the user.
@@ -91,7 +97,7 @@ func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (
 	}
 	err = h.registry.Register(ctx, user, hash)
 	if errors.Is(err, ErrAlreadyRegistered) {
-		return h.checkSameRequest(ctx, user, cmd.Password)
+		return h.checkSameRequest(ctx, user, cmd.Password, cmd.Client)
 	}
 	if err != nil {
 		return nil, err
@@ -105,8 +111,9 @@ func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (
 }
 
 // checkSameRequest accepts a repeat of the registration that created the
-// user (same id and email), unless its name or password differ.
-func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain.User, password string) (*domain.User, error) {
+// user (same id and email), unless its name or password differ. Its
+// password is a guess like any other: a repeat answers with a session.
+func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain.User, password, client string) (*domain.User, error) {
 	registered, hash, err := h.registry.RegisteredUser(ctx, user.ID())
 	if err != nil {
 		return nil, fmt.Errorf("read the registered user: %w", err)
@@ -114,12 +121,12 @@ func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain
 	if registered.Name() != user.Name() {
 		return nil, domain.ErrIdempotencyKeyReused
 	}
-	same, err := h.hasher.Matches(ctx, hash, password)
-	if err != nil {
-		return nil, fmt.Errorf("check the password: %w", err)
-	}
-	if !same {
+	err = h.passwords.check(ctx, registered.ID(), client, hash, password)
+	if errors.Is(err, domain.ErrWrongPassword) {
 		return nil, domain.ErrIdempotencyKeyReused
+	}
+	if err != nil {
+		return nil, err
 	}
 	return registered, nil
 }

@@ -96,7 +96,7 @@ const handlerCost = bcrypt.MinCost + 1
 
 func newHandler(t *testing.T, registry command.UserRegistry) *command.RegisterUserHandler {
 	t.Helper()
-	return command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: handlerCost, Concurrency: 2, MaxWait: time.Minute}), nil,
+	return command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: handlerCost, Concurrency: 2, MaxWait: time.Minute}), nil, nil,
 		func() time.Time { return fixedNow })
 }
 
@@ -394,7 +394,7 @@ func (failingHasher) Matches(context.Context, []byte, string) (bool, error) {
 func TestRegisterUserHandler_HashFailure(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, failingHasher{}, nil, nil)
+	h := command.NewRegisterUserHandler(registry, failingHasher{}, nil, nil, nil)
 
 	err := h.Handle(context.Background(), validCommand())
 
@@ -407,7 +407,7 @@ func TestRegisterUserHandler_HashFailure(t *testing.T) {
 func TestRegisterUserHandler_DefaultClockIsNow(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, Concurrency: 1, MaxWait: time.Minute}), nil, nil)
+	h := command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, Concurrency: 1, MaxWait: time.Minute}), nil, nil, nil)
 
 	before := time.Now()
 	require.NoError(t, h.Handle(context.Background(), validCommand()))

@@ -67,7 +67,7 @@ type ResetPassword struct {
 }
 
 // PasswordChanger stores a user's new password hash with its pending
-// PasswordChanged, in one transaction.
+// PasswordChanged, and ends every session of the user, in one transaction.
 type PasswordChanger interface {
 	UserRepository
 	ChangePassword(ctx context.Context, user *domain.User, passwordHash []byte) error
@@ -75,20 +75,19 @@ type PasswordChanger interface {
 
 // ResetPasswordHandler handles ResetPassword.
 type ResetPasswordHandler struct {
-	users    PasswordChanger
-	hasher   PasswordHasher
-	sessions Sessions
-	key      domain.ResetKey
-	now      func() time.Time
+	users  PasswordChanger
+	hasher PasswordHasher
+	key    domain.ResetKey
+	now    func() time.Time
 }
 
 // NewResetPasswordHandler returns the handler; now defaults to time.Now.
-func NewResetPasswordHandler(users PasswordChanger, hasher PasswordHasher, sessions Sessions, key domain.ResetKey,
+func NewResetPasswordHandler(users PasswordChanger, hasher PasswordHasher, key domain.ResetKey,
 	now func() time.Time) *ResetPasswordHandler {
 	if now == nil {
 		now = time.Now
 	}
-	return &ResetPasswordHandler{users: users, hasher: hasher, sessions: sessions, key: key, now: now}
+	return &ResetPasswordHandler{users: users, hasher: hasher, key: key, now: now}
 }
 
 // Handle checks the link, then the new password against the policy,
@@ -124,8 +123,5 @@ func (h *ResetPasswordHandler) Handle(ctx context.Context, cmd ResetPassword) er
 			return err
 		}
 	}
-	if err != nil {
-		return err
-	}
-	return h.sessions.EndOthers(ctx, user.ID(), "")
+	return err
 }

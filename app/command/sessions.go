@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/onboard/onboard/domain"
@@ -19,8 +18,10 @@ type Session struct {
 
 // Sessions keeps sign-in sessions. A token is only ever stored as a hash.
 type Sessions interface {
-	// Start opens a session of the user.
-	Start(ctx context.Context, userID string) (Session, error)
+	// Start opens a session of the user. With checkedHash, the password
+	// hash a sign-in compared, only while the user's credential holds it:
+	// a password changed meanwhile gives domain.ErrInvalidCredentials.
+	Start(ctx context.Context, userID string, checkedHash []byte) (Session, error)
 	// User returns the user of a live session, sliding its idle timeout,
 	// or domain.ErrUnauthenticated.
 	User(ctx context.Context, token string) (string, error)
@@ -35,8 +36,9 @@ type Credentials interface {
 	// Owner returns the id of the user holding the address (any letter
 	// case), or domain.ErrUserNotFound.
 	Owner(ctx context.Context, email string) (string, error)
-	// PasswordHash returns the user's hash, or domain.ErrUserNotFound.
-	PasswordHash(ctx context.Context, userID string) ([]byte, error)
+	// Credential returns the id and password hash of the user holding the
+	// address, in one query, or domain.ErrUserNotFound.
+	Credential(ctx context.Context, email string) (string, []byte, error)
 }
 
 // SignIn asks for a session with an address and a password, from a client
@@ -54,17 +56,20 @@ type SignInHandler struct {
 	passwords   passwordCheck
 	// dummyHash is compared when the address is unknown, so that an
 	// unknown address takes the time of a wrong password.
-	dummyHash func() ([]byte, error)
+	dummyHash []byte
 }
 
-// NewSignInHandler returns the handler.
-func NewSignInHandler(credentials Credentials, sessions Sessions, hasher PasswordHasher, guesses PasswordGuesses) *SignInHandler {
-	return &SignInHandler{
-		credentials: credentials, sessions: sessions, passwords: passwordCheck{hasher: hasher, guesses: guesses},
-		dummyHash: sync.OnceValues(func() ([]byte, error) {
-			return hasher.Hash(context.Background(), "no account has this password")
-		}),
+// NewSignInHandler returns the handler. It hashes a password of its own
+// once, at the configured cost: the hash an unknown address is compared
+// with.
+func NewSignInHandler(ctx context.Context, credentials Credentials, sessions Sessions, hasher PasswordHasher,
+	guesses PasswordGuesses) (*SignInHandler, error) {
+	dummy, err := hasher.Hash(ctx, "no account has this password")
+	if err != nil {
+		return nil, fmt.Errorf("hash the dummy password: %w", err)
 	}
+	return &SignInHandler{credentials: credentials, sessions: sessions, dummyHash: dummy,
+		passwords: passwordCheck{hasher: hasher, guesses: guesses}}, nil
 }
 
 // Handle opens a session for the address's owner if the password is
@@ -72,21 +77,13 @@ func NewSignInHandler(credentials Credentials, sessions Sessions, hasher Passwor
 // the same work: a guess counted, then one bcrypt comparison.
 func (h *SignInHandler) Handle(ctx context.Context, cmd SignIn) (Session, error) {
 	email := domain.EmailKey(cmd.Email)
-	userID, err := h.credentials.Owner(ctx, email)
-	var hash []byte
+	userID, hash, err := h.credentials.Credential(ctx, email)
 	switch {
 	case errors.Is(err, domain.ErrUserNotFound):
 		// The account of the limits is then the address itself.
-		userID = ""
-		if hash, err = h.dummyHash(); err != nil {
-			return Session{}, fmt.Errorf("hash the dummy password: %w", err)
-		}
+		userID, hash = "", h.dummyHash
 	case err != nil:
 		return Session{}, err
-	default:
-		if hash, err = h.credentials.PasswordHash(ctx, userID); err != nil {
-			return Session{}, err
-		}
 	}
 	account := userID
 	if account == "" {
@@ -99,7 +96,7 @@ func (h *SignInHandler) Handle(ctx context.Context, cmd SignIn) (Session, error)
 	if err != nil {
 		return Session{}, err
 	}
-	return h.sessions.Start(ctx, userID)
+	return h.sessions.Start(ctx, userID, hash)
 }
 
 // SignOutHandler ends a session.
@@ -124,5 +121,5 @@ func NewStartSessionHandler(sessions Sessions) *StartSessionHandler {
 
 // Handle opens a session of the user.
 func (h *StartSessionHandler) Handle(ctx context.Context, userID string) (Session, error) {
-	return h.sessions.Start(ctx, userID)
+	return h.sessions.Start(ctx, userID, nil)
 }

@@ -86,6 +86,8 @@ func newLifecycle(t *testing.T) *lifecycle {
 	require.NoError(t, err)
 	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
 	require.NoError(t, err)
+	signIn, err := command.NewSignInHandler(context.Background(), store, sessions, hasher, guesses)
+	require.NoError(t, err)
 	return &lifecycle{
 		guesses:  guesses,
 		sessions: sessions,
@@ -93,11 +95,11 @@ func newLifecycle(t *testing.T) *lifecycle {
 		hasher:   hasher,
 		store:    store,
 		clock:    c,
-		register: command.NewRegisterUserHandler(store, hasher, nil, c.Now),
+		register: command.NewRegisterUserHandler(store, hasher, nil, nil, c.Now),
 		verify:   command.NewVerifyEmailHandler(store, testKey, testTTL, c.Now),
 		resend:   command.NewRequestVerificationEmailHandler(store, nil, c.Now),
-		change:   command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: store, Hasher: hasher, Guesses: guesses, Sessions: sessions, Now: c.Now}),
-		signIn:   command.NewSignInHandler(store, sessions, hasher, guesses),
+		change:   command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: store, Hasher: hasher, Guesses: guesses, Now: c.Now}),
+		signIn:   signIn,
 	}
 }
 
@@ -224,9 +226,9 @@ func TestChangeEmail(t *testing.T) {
 
 	// From another address, the owner changes it: the stranger's guesses
 	// lock nobody out.
-	kept, err := l.sessions.Start(ctx, user.ID())
+	kept, err := l.sessions.Start(ctx, user.ID(), nil)
 	require.NoError(t, err)
-	ended, err := l.sessions.Start(ctx, user.ID())
+	ended, err := l.sessions.Start(ctx, user.ID(), nil)
 	require.NoError(t, err)
 	changed, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: "New@Example.com",
 		Password: lifecyclePassword, ExpectedVersion: 1, Client: "198.51.100.7", Session: kept.Token})
@@ -248,7 +250,7 @@ func TestChangeEmail_RacingWrongPasswordsCheckOnlyTheLimit(t *testing.T) {
 	l := newLifecycle(t)
 	user := l.newUser(t, "ada@example.com")
 	counting := &countingHasher{PasswordHasher: l.hasher}
-	change := command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: l.store, Hasher: counting, Guesses: l.guesses, Sessions: l.sessions, Now: l.clock.Now})
+	change := command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: l.store, Hasher: counting, Guesses: l.guesses, Now: l.clock.Now})
 	var wg sync.WaitGroup
 	for i := range 150 {
 		wg.Go(func() {
@@ -303,4 +305,22 @@ func TestSignIn(t *testing.T) {
 	assert.True(t, domain.IsKind(err, domain.KindTooMany), "the guessing address waits: %v", err)
 	_, err = l.signIn.Handle(ctx, command.SignIn{Email: "ada@example.com", Password: lifecyclePassword, Client: "198.51.100.2"})
 	assert.NoError(t, err, "the owner signs in from another address")
+}
+
+// A repeated registration (same id and address) compares its password:
+// a guess like any other, counted before it is made.
+func TestRegisterUser_RepeatsAreCountedGuesses(t *testing.T) {
+	l := newLifecycle(t)
+	user := l.newUser(t, "ada@example.com")
+	counting := &countingHasher{PasswordHasher: l.hasher}
+	register := command.NewRegisterUserHandler(l.store, counting, l.guesses, nil, l.clock.Now)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			_, _ = register.Register(context.Background(), &command.RegisterUser{UserID: user.ID(), Name: "Ada Lovelace",
+				Email: "ada@example.com", Password: "guess number " + strconv.Itoa(i) + " of many", Client: "192.0.2.66"})
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, int(counting.wrong.Load()), adapters.DefaultGuessPair.Free, "wrong passwords compared")
 }

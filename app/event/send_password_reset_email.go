@@ -22,7 +22,7 @@ type ResetLinks struct {
 
 // Link is the reset link of the request e.
 func (l ResetLinks) Link(e *domain.PasswordResetRequested) string {
-	token := l.Key.Token(e.UserID, domain.EmailKey(e.Email), e.Number, e.RequestedAt.Add(domain.PasswordResetTTL))
+	token := l.Key.Token(e.UserID, domain.EmailKey(e.Email), e.EmailNumber, e.Number, e.RequestedAt.Add(domain.PasswordResetTTL))
 	return l.URL + "?" + url.Values{"user": {e.UserID}, "token": {token}}.Encode()
 }
 
