@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -42,13 +44,28 @@ type limitTable struct {
 	what, refusal string
 }
 
+// limitAttempts bounds the tries of a count that the database aborted (a
+// deadlock of MySQL's gap locks on new rows, a serialization failure).
+const limitAttempts = 3
+
 // countAll counts a request on every row in one transaction, all or none:
 // when a row refuses it, nothing is counted and the error is a
 // domain.KindTooMany whose wait lasts until the latest of the refusing
 // rows'. The rows are taken in key order, so that two requests never wait
-// for each other's rows crosswise.
+// for each other's rows crosswise; a transaction the database aborted is
+// tried again.
 func (t limitTable) countAll(ctx context.Context, now time.Time, rows []limitRow) error {
 	slices.SortFunc(rows, func(a, b limitRow) int { return strings.Compare(a.key, b.key) })
+	for attempt := 1; ; attempt++ {
+		err := t.countOnce(ctx, now, rows)
+		var de *domain.Error
+		if err == nil || errors.As(err, &de) || !sqldb.Transient(err) || attempt == limitAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (t limitTable) countOnce(ctx context.Context, now time.Time, rows []limitRow) error {
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", t.what, err)
