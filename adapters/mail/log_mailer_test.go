@@ -21,4 +21,15 @@ func TestLogMailer_RedactsLinkTokens(t *testing.T) {
 		Subject: "Welcome", Body: "open http://localhost:8080/verify-email?token=s3cr3tT0ken_-x&user=u1 now"}))
 	assert.NotContains(t, out.String(), "s3cr3tT0ken")
 	assert.Contains(t, out.String(), "verify-email?token=REDACTED&user=u1 now")
+	assert.NotContains(t, out.String(), "ada@example.com", "no address in the log")
+	assert.Contains(t, out.String(), `"to":"a***@example.com"`)
+	assert.Contains(t, out.String(), "email written to the log, not sent")
+}
+
+func TestMaskAddress(t *testing.T) {
+	for address, masked := range map[string]string{
+		"ada@example.com": "a***@example.com", "a@b.example": "a***@b.example", "not an address": "***", "@x.y": "***",
+	} {
+		assert.Equal(t, masked, mail.MaskAddress(address), address)
+	}
 }

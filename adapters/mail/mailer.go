@@ -23,20 +23,33 @@ import (
 	"github.com/onboard/onboard/app/event"
 )
 
-// LogMailer writes emails to the log instead of sending them.
+// LogMailer writes emails to the log instead of sending them: the
+// development default. A log keeps no address and no token: the
+// recipient is masked (a***@example.com), the tokens of links redacted.
 type LogMailer struct {
 	From   string
 	Logger *slog.Logger
 }
 
-// linkToken matches the token of a verification link, which no log keeps.
+// linkToken matches the token of a link, which no log keeps.
 var linkToken = regexp.MustCompile(`token=[^&\s]*`)
 
-// Send logs the email, the tokens of its links redacted.
+// Send logs the email, its recipient masked and the tokens of its links
+// redacted.
 func (m LogMailer) Send(ctx context.Context, msg event.Mail) error {
-	m.Logger.InfoContext(ctx, "email", "id", msg.ID, "from", m.From, "to", msg.To, "subject", msg.Subject,
-		"body", linkToken.ReplaceAllString(msg.Body, "token=REDACTED"))
+	m.Logger.InfoContext(ctx, "email written to the log, not sent (SMTP_URL is unset)", "id", msg.ID, "from", m.From,
+		"to", MaskAddress(msg.To), "subject", msg.Subject, "body", linkToken.ReplaceAllString(msg.Body, "token=REDACTED"))
 	return nil
+}
+
+// MaskAddress keeps of an address the first character of its local part
+// and its domain: a***@example.com.
+func MaskAddress(address string) string {
+	at := strings.LastIndexByte(address, '@')
+	if at < 1 {
+		return "***"
+	}
+	return address[:1] + "***" + address[at:]
 }
 
 // SMTPMailer sends emails over SMTP. It keeps up to smtpMaxIdle connections
