@@ -325,3 +325,19 @@ func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, id))
 	})
 }
+
+// Checks that race commit in any order: one that read the clock a moment
+// before another, and commits after it, finds no wait within the free
+// failures.
+func TestPasswordGuesses_ChecksCommitInAnyOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		clock := newTestClock()
+		guesses := newGuesses(t, db, clock)
+		ctx := testTimeoutCtx(t)
+		account := uuid.NewString()
+		require.NoError(t, guesses.Begin(ctx, account, "192.0.2.1"))
+		clock.advance(-time.Millisecond)
+		require.NoError(t, guesses.Begin(ctx, account, "192.0.2.1"), "a check that read the clock first")
+	})
+}

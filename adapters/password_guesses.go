@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,7 +129,9 @@ func NewPasswordGuesses(cfg PasswordGuessesConfig) (*PasswordGuesses, error) {
 	// One statement counts the check if the subject is not waiting. MySQL
 	// runs the assignments left to right, each seeing the ones before:
 	// blocked_until_ms comes first, so that every dialect computes it from
-	// the old row.
+	// the old row. Within the free failures it stays as it was: checks that
+	// race commit in any order, and one that read the clock a moment
+	// before another must not find a wait of the other's making.
 	now := "?"
 	if d.Is(sqldb.Postgres) {
 		now = "CAST(? AS BIGINT)" // else PostgreSQL takes it for an int4
@@ -136,7 +139,8 @@ func NewPasswordGuesses(cfg PasswordGuessesConfig) (*PasswordGuesses, error) {
 	g.queries.take = map[int]string{}
 	for _, free := range []int{cfg.Pair.Free, cfg.Client.Free, cfg.Account.Free} {
 		g.queries.take[free] = d.Rebind(`UPDATE password_guesses SET
-			blocked_until_ms = ` + now + ` + ` + g.delayAfter("failures + 1", free) + `,
+			blocked_until_ms = CASE WHEN failures + 1 < ` + strconv.Itoa(free) + ` THEN blocked_until_ms
+				ELSE ` + now + ` + ` + g.delayAfter("failures + 1", free) + ` END,
 			failures = failures + 1,
 			last_failed_ms = ?
 			WHERE subject = ? AND blocked_until_ms <= ?`)
