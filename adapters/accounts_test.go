@@ -17,29 +17,9 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// testClock is a settable time for the limits and sessions.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 var limitsKey = []byte(strings.Repeat("g", 32))
 
-func newGuesses(t *testing.T, db *testenv.DB, clock *testClock) *adapters.PasswordGuesses {
+func newGuesses(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.PasswordGuesses {
 	t.Helper()
 	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: limitsKey, Now: clock.Now})
 	require.NoError(t, err)
@@ -58,7 +38,7 @@ func waitOf(t *testing.T, err error) time.Duration {
 func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		guesses := newGuesses(t, db, newTestClock())
+		guesses := newGuesses(t, db, testenv.NewClock())
 		account := uuid.NewString()
 		var passed, refused atomic.Int32
 		var wg sync.WaitGroup
@@ -84,7 +64,7 @@ func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
 func TestPasswordGuesses_WaitsGrowAndStrangersCannotLockTheOwnerOut(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		clock := newTestClock()
+		clock := testenv.NewClock()
 		guesses := newGuesses(t, db, clock)
 		ctx := testTimeoutCtx(t)
 		account, attacker, owner := uuid.NewString(), "192.0.2.1", "198.51.100.7"
@@ -95,21 +75,21 @@ func TestPasswordGuesses_WaitsGrowAndStrangersCannotLockTheOwnerOut(t *testing.T
 		require.NoError(t, guesses.Begin(ctx, account, owner), "the owner at another address still checks")
 		require.NoError(t, guesses.Succeeded(ctx, account, owner))
 
-		clock.advance(adapters.DefaultGuessFirstDelay)
+		clock.Advance(adapters.DefaultGuessFirstDelay)
 		require.NoError(t, guesses.Begin(ctx, account, attacker), "one more after the wait")
 		assert.Equal(t, 2*adapters.DefaultGuessFirstDelay, waitOf(t, guesses.Begin(ctx, account, attacker)),
 			"then twice as long")
-		clock.advance(adapters.DefaultGuessMaxDelay * 4)
+		clock.Advance(adapters.DefaultGuessMaxDelay * 4)
 		for range 10 {
 			require.NoError(t, guesses.Begin(ctx, account, attacker))
-			clock.advance(adapters.DefaultGuessMaxDelay)
+			clock.Advance(adapters.DefaultGuessMaxDelay)
 		}
 		assert.Equal(t, adapters.DefaultGuessMaxDelay, waitOf(t, func() error {
 			require.NoError(t, guesses.Begin(ctx, account, attacker))
 			return guesses.Begin(ctx, account, attacker)
 		}()), "at most the longest wait")
 
-		clock.advance(adapters.DefaultGuessForgetAfter)
+		clock.Advance(adapters.DefaultGuessForgetAfter)
 		for range adapters.DefaultGuessPair.Free {
 			require.NoError(t, guesses.Begin(ctx, account, attacker), "failures a day old are forgotten")
 		}
@@ -144,7 +124,7 @@ func TestPasswordGuesses_ClientAndAccountLimits(t *testing.T) {
 	})
 }
 
-func newSessions(t *testing.T, db *testenv.DB, clock *testClock) *adapters.SessionStore {
+func newSessions(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.SessionStore {
 	t.Helper()
 	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB, TTL: 3 * time.Hour,
 		IdleTimeout: time.Hour, Now: clock.Now})
@@ -155,7 +135,7 @@ func newSessions(t *testing.T, db *testenv.DB, clock *testClock) *adapters.Sessi
 func TestSessionStore(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		clock := newTestClock()
+		clock := testenv.NewClock()
 		sessions := newSessions(t, db, clock)
 		ctx := testTimeoutCtx(t)
 		user := uuid.NewString()
@@ -177,23 +157,23 @@ func TestSessionStore(t *testing.T) {
 
 		// Used every 50 minutes, the session lives until its lifetime ends.
 		for range 3 {
-			clock.advance(50 * time.Minute)
+			clock.Advance(50 * time.Minute)
 			_, err = sessions.User(ctx, session.Token)
 			require.NoError(t, err, "the idle timeout slides")
 		}
-		clock.advance(31 * time.Minute)
+		clock.Advance(31 * time.Minute)
 		_, err = sessions.User(ctx, session.Token)
 		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "past its lifetime")
 
 		idle, err := sessions.Start(ctx, user, nil)
 		require.NoError(t, err)
-		clock.advance(time.Hour)
+		clock.Advance(time.Hour)
 		_, err = sessions.User(ctx, idle.Token)
 		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "idle for an hour")
 
 		_, err = sessions.Start(ctx, user, nil) // left unused
 		require.NoError(t, err)
-		clock.advance(time.Hour)
+		clock.Advance(time.Hour)
 		_, err = sessions.Start(ctx, user, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, user),
@@ -204,7 +184,7 @@ func TestSessionStore(t *testing.T) {
 func TestSessionStore_EndOthers(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		sessions := newSessions(t, db, newTestClock())
+		sessions := newSessions(t, db, testenv.NewClock())
 		ctx := testTimeoutCtx(t)
 		user, other := uuid.NewString(), uuid.NewString()
 		start := func(id string) string {
@@ -229,7 +209,7 @@ func TestSessionStore_EndOthers(t *testing.T) {
 	})
 }
 
-func newEmailBudget(t *testing.T, db *testenv.DB, clock *testClock) *adapters.EmailBudget {
+func newEmailBudget(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.EmailBudget {
 	t.Helper()
 	budget, err := adapters.NewEmailBudget(adapters.EmailBudgetConfig{DB: db.DB, Key: limitsKey, Now: clock.Now,
 		Recipient: adapters.DefaultEmailRecipient, Account: adapters.DefaultEmailAccount, Client: adapters.DefaultEmailClient})
@@ -240,7 +220,7 @@ func newEmailBudget(t *testing.T, db *testenv.DB, clock *testClock) *adapters.Em
 func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		budget := newEmailBudget(t, db, newTestClock())
+		budget := newEmailBudget(t, db, testenv.NewClock())
 		var passed atomic.Int32
 		var wg sync.WaitGroup
 		for i := range 50 {
@@ -262,7 +242,7 @@ func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
 func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		clock := newTestClock()
+		clock := testenv.NewClock()
 		budget := newEmailBudget(t, db, clock)
 		ctx := testTimeoutCtx(t)
 		account, client := uuid.NewString(), "198.51.100.3"
@@ -277,7 +257,7 @@ func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 		require.NoError(t, budget.Count(ctx, uuid.NewString(), client, "ada@example.com"),
 			"a welcome is never refused")
 
-		clock.advance(time.Hour)
+		clock.Advance(time.Hour)
 		require.NoError(t, budget.Spend(ctx, account, client, "ada@example.com"), "a new window")
 
 		stored := strings.Join(db.RowsAsText(t, `SELECT subject FROM email_budget`), " ")
@@ -290,7 +270,7 @@ func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 func TestEmailBudget_AccountAndClient(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		budget := newEmailBudget(t, db, newTestClock())
+		budget := newEmailBudget(t, db, testenv.NewClock())
 		ctx := testTimeoutCtx(t)
 		account := uuid.NewString()
 		for i := range adapters.DefaultEmailAccount.Count {
@@ -312,7 +292,7 @@ func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
 		store := adapters.NewUserStore(db.DB, quietLogger())
-		sessions := newSessions(t, db, newTestClock())
+		sessions := newSessions(t, db, testenv.NewClock())
 		ctx := testTimeoutCtx(t)
 		id := registerUser(t, store, "ada@example.com")
 		_, hash, err := store.Credential(ctx, "ADA@example.com")
@@ -332,12 +312,12 @@ func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 func TestPasswordGuesses_ChecksCommitInAnyOrder(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		clock := newTestClock()
+		clock := testenv.NewClock()
 		guesses := newGuesses(t, db, clock)
 		ctx := testTimeoutCtx(t)
 		account := uuid.NewString()
 		require.NoError(t, guesses.Begin(ctx, account, "192.0.2.1"))
-		clock.advance(-time.Millisecond)
+		clock.Advance(-time.Millisecond)
 		require.NoError(t, guesses.Begin(ctx, account, "192.0.2.1"), "a check that read the clock first")
 	})
 }

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,24 +72,6 @@ func routesOf(handler http.Handler) []string {
 	return routes
 }
 
-// clock is a settable time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 const contractAdminToken = "contract-admin-token-0123456789"
 
 // contractAPI is the API over the real users' commands and queries on
@@ -99,7 +80,7 @@ const contractAdminToken = "contract-admin-token-0123456789"
 type contractAPI struct {
 	validator *apitest.Validator
 	handler   http.Handler
-	clock     *clock
+	clock     *testenv.Clock
 	key       domain.VerificationKey
 	resetKey  domain.ResetKey
 	ledger    adapters.PointsLedger
@@ -125,7 +106,7 @@ func newContractAPI(t *testing.T) *contractAPI {
 	require.NoError(t, err)
 	a := &contractAPI{
 		validator: apitest.New(t),
-		clock:     &clock{now: time.Now().Truncate(time.Microsecond)},
+		clock:     testenv.NewClock(),
 		key:       domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
 		resetKey:  domain.ResetKey(strings.Repeat("r", domain.MinVerificationKeyBytes)),
 		ledger:    adapters.NewPointsLedger(db.DB),
@@ -307,7 +288,7 @@ func (a *contractAPI) tourVerification(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodPost, verify+"/resend", "", nil).Code)
 	tooSoon := a.do(http.MethodPost, verify+"/resend", "", session)
 	assert.Equal(t, http.StatusTooManyRequests, tooSoon.Code, tooSoon.Body.String())
-	a.clock.advance(domain.VerificationEmailInterval + time.Second)
+	a.clock.Advance(domain.VerificationEmailInterval + time.Second)
 	resent := a.do(http.MethodPost, verify+"/resend", "", session)
 	require.Equal(t, http.StatusAccepted, resent.Code, resent.Body.String())
 	assert.Equal(t, `"2"`, resent.Header().Get("ETag"))
@@ -382,7 +363,7 @@ func (a *contractAPI) tourPasswordResets(t *testing.T) {
 
 	require.Equal(t, http.StatusAccepted, request("hedy@example.com"))
 	third := a.resetToken(id, "hedy@example.com", 3)
-	a.clock.advance(domain.PasswordResetTTL)
+	a.clock.Advance(domain.PasswordResetTTL)
 	assert.Equal(t, http.StatusGone, confirm(third, "frequency hopping spread").Code)
 	assert.Equal(t, http.StatusGone, post(third, "frequency hopping spread").Code)
 }

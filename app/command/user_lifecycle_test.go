@@ -35,30 +35,12 @@ func tokenFor(id, email string, number int, expires time.Time) string {
 	return testKey.Token(domain.TokenSubject{UserID: id, EmailKey: domain.EmailKey(email), EmailNumber: number}, expires)
 }
 
-// clock is a settable time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // lifecycle is the users' commands on a real store (embedded SQLite).
 type lifecycle struct {
 	db       *testenv.DB
 	hasher   *adapters.BcryptHasher
 	store    *adapters.UserStore
-	clock    *clock
+	clock    *testenv.Clock
 	register *command.RegisterUserHandler
 	verify   *command.VerifyEmailHandler
 	resend   *command.RequestVerificationEmailHandler
@@ -80,7 +62,7 @@ func newLifecycle(t *testing.T) *lifecycle {
 	require.NoError(t, err)
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
-	c := &clock{now: time.Now().Truncate(time.Microsecond)} // as events keep it
+	c := testenv.NewClock() // as events keep it
 	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB,
 		Key: []byte(strings.Repeat("g", 32))})
 	require.NoError(t, err)
@@ -143,7 +125,7 @@ func TestVerifyEmail(t *testing.T) {
 	other := l.newUser(t, "bob@example.com")
 	expired := tokenFor(other.ID(), "bob@example.com", 1, l.clock.Now().Add(time.Hour))
 	farFuture := tokenFor(other.ID(), "bob@example.com", 1, l.clock.Now().AddDate(10, 0, 0))
-	l.clock.advance(time.Hour)
+	l.clock.Advance(time.Hour)
 	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: other.ID(), Token: expired})
 	assert.ErrorIs(t, err, domain.ErrTokenExpired)
 	_, err = l.verify.Handle(ctx, command.VerifyEmail{UserID: other.ID(), Token: farFuture})
@@ -159,7 +141,7 @@ func TestVerifyEmail_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
 	ctx := context.Background()
 	welcome := tokenFor(user.ID(), "ada@example.com", 1, l.clock.Now().Add(testTTL))
 	for version, email := range []string{"bob@example.org", "Ada@Example.com"} {
-		l.clock.advance(time.Minute)
+		l.clock.Advance(time.Minute)
 		changed, err := l.change.Handle(ctx, command.ChangeEmail{UserID: user.ID(), Email: email,
 			Password: lifecyclePassword, ExpectedVersion: version + 1})
 		require.NoError(t, err)
@@ -187,7 +169,7 @@ func TestRequestVerificationEmail(t *testing.T) {
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, domain.KindTooMany, de.Kind, "the welcome email's link is a minute old at most")
 
-	l.clock.advance(time.Minute)
+	l.clock.Advance(time.Minute)
 	requested, err := l.resend.Handle(context.Background(), command.RequestVerificationEmail{UserID: user.ID()})
 	require.NoError(t, err)
 	assert.Equal(t, 2, requested.Version())
