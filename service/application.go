@@ -84,6 +84,13 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
 	}
+	hashed, err := users.HashPlainEmailKeys(ctx)
+	if err != nil {
+		return applicationParts{}, err
+	}
+	if hashed > 0 {
+		logger.Info("replaced the addresses kept as lookup keys by their hashes", "rows", hashed)
+	}
 	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
