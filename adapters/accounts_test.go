@@ -291,7 +291,7 @@ func TestEmailBudget_AccountAndClient(t *testing.T) {
 func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		sessions := newSessions(t, db, testenv.NewClock())
 		ctx := testTimeoutCtx(t)
 		id := registerUser(t, store, "ada@example.com")

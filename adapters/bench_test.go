@@ -49,7 +49,7 @@ func forEachBackendB(b *testing.B, bench func(b *testing.B, db *testenv.DB)) {
 // commit (email reservation, credential, event append, outbox publish).
 func BenchmarkRegisterUser_WithoutBcrypt(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
-		handler := command.NewRegisterUserHandler(adapters.NewUserStore(db.DB, quietLogger()), precomputedHasher{}, nil, nil, nil)
+		handler := command.NewRegisterUserHandler(testenv.NewUserStore(b, db.DB, quietLogger()), precomputedHasher{}, nil, nil, nil)
 		ctx := context.Background()
 		b.ReportAllocs()
 		n := 0
@@ -72,7 +72,7 @@ func BenchmarkRegisterUser_WithoutBcrypt(b *testing.B) {
 // appends the event to the event store and publishes it into the outbox.
 func BenchmarkUserStore_Register(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(b, db.DB, quietLogger())
 		ctx := context.Background()
 		b.ReportAllocs()
 		n := 0

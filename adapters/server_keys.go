@@ -19,6 +19,9 @@ const (
 	IdempotencyKeySecret = "idempotency-key"
 	// VerificationKeySecret signs the tokens of verification links.
 	VerificationKeySecret = "verify-email"
+	// EmailLookupSecret keys the hashes that stand for addresses in
+	// user_emails and the users read model.
+	EmailLookupSecret = "email-lookup"
 )
 
 // ServerKeyBytes is the length of a key made by ServerKeys.Secret.

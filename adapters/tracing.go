@@ -20,19 +20,33 @@ import (
 type UserStoreConfig struct {
 	DB     *sql.DB
 	Logger *slog.Logger
+	// LookupKey is the server's EmailLookupSecret, at least
+	// ServerKeyBytes long, under which user_emails and the users read
+	// model hold the hashes of addresses, never an address: required.
+	LookupKey []byte
 	// Tracing makes a span of each transaction and of each publish into
 	// the outbox, whose traceparent the message carries; zero: no spans.
 	Tracing transport.Tracing
 }
 
-// NewUserStoreWithConfig is NewUserStore with spans.
-func NewUserStoreWithConfig(cfg UserStoreConfig) *UserStore {
-	s := NewUserStore(cfg.DB, cfg.Logger)
+// NewUserStoreWithConfig returns the users' store of cfg.DB.
+func NewUserStoreWithConfig(cfg UserStoreConfig) (*UserStore, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("user store: a database is required")
+	}
+	lookup, err := newEmailLookup(cfg.LookupKey)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := newUserStore(cfg.DB, cfg.Logger, lookup)
 	if cfg.Tracing.TracerProvider != nil {
 		s.tracer = cfg.Tracing.Tracer()
 	}
 	s.events.tracing = cfg.Tracing
-	return s
+	return s, nil
 }
 
 // startTransaction starts the span of the transaction of the store's

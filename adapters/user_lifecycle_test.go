@@ -38,7 +38,7 @@ func readUser(t *testing.T, store *adapters.UserStore, id string) query.User {
 func TestUserStore_SaveAppendsAtTheVersionLoaded(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := registerUser(t, store, "Ada@Example.com")
 		assert.Equal(t, query.User{ID: id, Name: "Ada Lovelace", Email: "Ada@Example.com", Locale: "en",
 			RegisteredAt: storeTestNow.UTC().Truncate(time.Microsecond), Version: 1}, readUser(t, store, id),
@@ -70,7 +70,7 @@ func TestUserStore_SaveAppendsAtTheVersionLoaded(t *testing.T) {
 func TestUserStore_ChangeEmail(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		ada := registerUser(t, store, "ada@example.com")
 		registerUser(t, store, "bob@example.com")
 
@@ -92,8 +92,9 @@ func TestUserStore_ChangeEmail(t *testing.T) {
 		assert.Equal(t, ada, found.ID, "found by address in any case")
 		_, err = store.ReadModel().UserByEmail(testTimeoutCtx(t), "ada@example.com")
 		assert.ErrorIs(t, err, domain.ErrUserNotFound)
-		assert.Equal(t, []string{"(bob@example.com)", "(lovelace@example.org)"},
-			db.RowsAsText(t, `SELECT email_key FROM user_emails ORDER BY email_key`), "the old address is free")
+		assert.ElementsMatch(t, []string{
+			"(" + testenv.LookupHash("bob@example.com") + ")", "(" + testenv.LookupHash("lovelace@example.org") + ")",
+		}, db.RowsAsText(t, `SELECT email_key FROM user_emails`), "the old address is free")
 		registerUser(t, store, "ada@example.com")
 	})
 }
@@ -103,7 +104,7 @@ func TestUserStore_ChangeEmail(t *testing.T) {
 func TestUserStore_ConcurrentEmailChangesOneWins(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := registerUser(t, store, "ada@example.com")
 		const changes = 20
 		users := make([]*domain.User, changes)
@@ -150,7 +151,7 @@ func TestUserReadModel_PrepareProjectsOlderStreams(t *testing.T) {
 			VALUES (?, ?, 1, 'UserRegistered', 1, ?, '{}')`), uuid.NewString(), id,
 			`{"user_id":"`+id+`","name":"Ada","email":"Ada@Example.com","registered_at":"2024-05-06T05:08:09.123456Z"}`)
 		require.NoError(t, err)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		_, err = store.ReadModel().UserByID(testTimeoutCtx(t), id)
 		require.ErrorIs(t, err, domain.ErrUserNotFound, "not projected yet")
 		status, err := store.ReadModel().Status(testTimeoutCtx(t))
@@ -183,7 +184,7 @@ func TestUserReadModel_PrepareProjectsOlderStreams(t *testing.T) {
 func TestUserReadModel_RebuildWhileWriting(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		var ids []string
 		for i := range 30 {
 			ids = append(ids, registerUser(t, store, fmt.Sprintf("user%d@example.com", i)))
@@ -232,7 +233,7 @@ func TestUserReadModel_RebuildWhileWriting(t *testing.T) {
 func TestUserReadModel_OneRebuildAtATime(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := registerUser(t, store, "locked@example.com")
 		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET name = 'wrong' WHERE user_id = ?`), id)
 		require.NoError(t, err)

@@ -29,13 +29,15 @@ type UserReadModel struct {
 	db      *sql.DB
 	dialect sqldb.Dialect
 	events  *EventStore
+	lookup  emailLookup
 	queries struct{ byID, byEmail, upsert string }
 }
 
-// NewUserReadModel returns the read model of db.
-func NewUserReadModel(db *sql.DB, events *EventStore) *UserReadModel {
+// newUserReadModel returns the read model of db, whose email_key column
+// holds the hashes of lookup.
+func newUserReadModel(db *sql.DB, events *EventStore, lookup emailLookup) *UserReadModel {
 	d := sqldb.Of(db)
-	m := &UserReadModel{db: db, dialect: d, events: events}
+	m := &UserReadModel{db: db, dialect: d, events: events, lookup: lookup}
 	selectUser := `SELECT user_id, name, email, email_verified, locale, registered_at, version FROM ` + UsersTable
 	m.queries.byID = d.Rebind(selectUser + ` WHERE user_id = ?`)
 	m.queries.byEmail = d.Rebind(selectUser + ` WHERE email_key = ? ORDER BY version DESC LIMIT 1`)
@@ -106,7 +108,7 @@ func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *d
 	if table != UsersTable { // a rebuild's table
 		query = m.upsertQuery(table)
 	}
-	_, err := db.ExecContext(ctx, query, u.ID(), u.Name(), u.Email().String(), u.Email().Key(),
+	_, err := db.ExecContext(ctx, query, u.ID(), u.Name(), u.Email().String(), m.lookup.hash(u.Email().Key()),
 		u.EmailVerified(), u.Locale(), u.RegisteredAt().UTC(), u.Version(), u.ID())
 	if err != nil {
 		return fmt.Errorf("project user into %s: %w", table, err)
@@ -122,7 +124,7 @@ func (m *UserReadModel) UserByID(ctx context.Context, id string) (query.User, er
 // UserByEmail reads the row of the user holding the address (any case),
 // or returns domain.ErrUserNotFound.
 func (m *UserReadModel) UserByEmail(ctx context.Context, email string) (query.User, error) {
-	return m.readUser(ctx, m.queries.byEmail, domain.EmailKey(email))
+	return m.readUser(ctx, m.queries.byEmail, m.lookup.hash(email))
 }
 
 func (m *UserReadModel) readUser(ctx context.Context, q string, arg string) (query.User, error) {

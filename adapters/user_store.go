@@ -27,6 +27,7 @@ type UserStore struct {
 	events    *EventStore
 	readModel *UserReadModel
 	queries   userQueries
+	lookup    emailLookup
 	tracer    trace.Tracer // nil: no spans
 }
 
@@ -35,11 +36,12 @@ type userQueries struct {
 	credentialByEmail, endSessions, endOtherSessions                                          string
 }
 
-// NewUserStore returns the store.
-func NewUserStore(db *sql.DB, logger *slog.Logger) *UserStore {
+// newUserStore returns the store, which looks addresses up by their hashes
+// under lookup.
+func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup) *UserStore {
 	d := sqldb.Of(db)
 	events := NewEventStore(db, domain.Events, logger)
-	return &UserStore{db: db, events: events, readModel: NewUserReadModel(db, events), queries: userQueries{
+	return &UserStore{db: db, events: events, readModel: newUserReadModel(db, events, lookup), lookup: lookup, queries: userQueries{
 		reserveEmail: d.Rebind(d.InsertOrIgnore(
 			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
 		emailOwner:       d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
@@ -83,7 +85,7 @@ func (s *UserStore) Save(ctx context.Context, user *domain.User) error {
 }
 
 // ChangeEmail saves a user whose pending EmailChanged moves it from the
-// address whose key is oldKey, releasing that address, reserving the new
+// address whose key is oldKey (domain.EmailKey; the store hashes it), releasing that address, reserving the new
 // one and ending every session of the user but keepSession's (a token;
 // "": all) in the same transaction: domain.ErrEmailTaken if another user
 // holds it, domain.ErrVersionMismatch if the user changed meanwhile.
@@ -92,7 +94,7 @@ func (s *UserStore) ChangeEmail(ctx context.Context, user *domain.User, oldKey, 
 		// Releasing first takes the row's lock: concurrent changes of one
 		// user queue here, and the ones after the first find nothing to
 		// release.
-		res, err := tx.ExecContext(ctx, s.queries.releaseEmail, oldKey, user.ID())
+		res, err := tx.ExecContext(ctx, s.queries.releaseEmail, s.lookup.hash(oldKey), user.ID())
 		if err != nil {
 			return fmt.Errorf("release email: %w", err)
 		}
@@ -164,12 +166,12 @@ func commit(tx *sql.Tx) error {
 	return nil
 }
 
-// reserveEmail claims the email's key for the user. A concurrent claim of the
+// reserveEmail claims the email's key (its hash) for the user. A concurrent claim of the
 // same key waits for this transaction, so exactly one wins. A claim that
 // inserts nothing tells, by the key's owner, a redelivered registration
 // (same user), a taken email (another user) or a reused user id (no owner).
 func (s *UserStore) reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.User) error {
-	res, err := tx.ExecContext(ctx, s.queries.reserveEmail, user.Email().Key(), user.ID())
+	res, err := tx.ExecContext(ctx, s.queries.reserveEmail, s.lookup.hash(user.Email().Key()), user.ID())
 	if err != nil {
 		return fmt.Errorf("reserve email: %w", err)
 	}
@@ -177,7 +179,7 @@ func (s *UserStore) reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.U
 		return err
 	}
 	var owner string
-	err = tx.QueryRowContext(ctx, s.queries.emailOwner, user.Email().Key()).Scan(&owner)
+	err = tx.QueryRowContext(ctx, s.queries.emailOwner, s.lookup.hash(user.Email().Key())).Scan(&owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return domain.ErrUserExists
@@ -221,7 +223,7 @@ func (s *UserStore) LoadUser(ctx context.Context, id string) (*domain.User, erro
 // case, or domain.ErrUserNotFound.
 func (s *UserStore) Owner(ctx context.Context, email string) (string, error) {
 	var owner string
-	err := s.db.QueryRowContext(ctx, s.queries.emailOwner, domain.EmailKey(email)).Scan(&owner)
+	err := s.db.QueryRowContext(ctx, s.queries.emailOwner, s.lookup.hash(email)).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", domain.ErrUserNotFound
 	}
@@ -238,7 +240,7 @@ func (s *UserStore) Credential(ctx context.Context, email string) (string, []byt
 		owner string
 		hash  string
 	)
-	err := s.db.QueryRowContext(ctx, s.queries.credentialByEmail, domain.EmailKey(email)).Scan(&owner, &hash)
+	err := s.db.QueryRowContext(ctx, s.queries.credentialByEmail, s.lookup.hash(email)).Scan(&owner, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil, domain.ErrUserNotFound
 	}

@@ -78,7 +78,7 @@ func storeDB(t testing.TB, backend testenv.Backend) *testenv.DB {
 	require.NoError(t, err)
 	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
 	require.NoError(t, outbox.Close())
-	_, err = adapters.NewUserStore(db.DB, quietLogger()).ReadModel().Prepare(testTimeoutCtx(t))
+	_, err = testenv.NewUserStore(t, db.DB, quietLogger()).ReadModel().Prepare(testTimeoutCtx(t))
 	require.NoError(t, err)
 	return db
 }
@@ -146,7 +146,7 @@ func outboxRows(t *testing.T, db *testenv.DB) []outboxRow {
 func TestUserStore_RegisterThenLoad(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := uuid.NewString()
 		user := newStoreUser(t, id, "  Ada Lovelace ", "Ada.Lovelace@Example.com")
 
@@ -168,7 +168,7 @@ func TestUserStore_RegisterThenLoad(t *testing.T) {
 func TestUserStore_LoadUnknownUser(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 
 		user, err := store.LoadUser(testTimeoutCtx(t), uuid.NewString())
 		require.ErrorIs(t, err, domain.ErrUserNotFound)
@@ -179,7 +179,7 @@ func TestUserStore_LoadUnknownUser(t *testing.T) {
 func TestUserStore_SameUserTwiceIsAlreadyRegistered(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := uuid.NewString()
 
 		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t)))
@@ -224,7 +224,7 @@ func TestUserStore_Conflicts(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				db := storeDB(t, backend)
-				store := adapters.NewUserStore(db.DB, quietLogger())
+				store := testenv.NewUserStore(t, db.DB, quietLogger())
 				first := uuid.NewString()
 				require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
 				second := tt.id(first)
@@ -254,7 +254,7 @@ func TestUserStore_Conflicts(t *testing.T) {
 func TestUserStore_ConcurrentRegistrationsOfOneEmail(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		hash := passwordHash(t)
 		const n = 20
 		ids := make([]string, n)
@@ -305,7 +305,7 @@ func TestUserStore_ConcurrentRegistrationsOfOneEmail(t *testing.T) {
 func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := uuid.NewString()
 		hash := passwordHash(t)
 		const correlationID, clientRequestID = "corr-0f5e2a", "client-7d1c"
@@ -380,7 +380,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 func TestUserStore_NoCorrelationIDMeansNoneRecorded(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 
 		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t)))
 
@@ -396,7 +396,7 @@ func TestUserStore_NoCorrelationIDMeansNoneRecorded(t *testing.T) {
 func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		first := uuid.NewString()
 		require.NoError(t, store.Register(testTimeoutCtx(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
 
@@ -425,7 +425,7 @@ func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
 func TestUserStore_FailureAfterOutboxPublishRollsBackEverything(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := uuid.NewString()
 		// The stream already has version 1 while the email and the credential are
 		// free: the event append, which comes after the outbox publish, fails.
@@ -447,7 +447,7 @@ func TestUserStore_FailureAfterOutboxPublishRollsBackEverything(t *testing.T) {
 func TestUserStore_CanceledContextWritesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
-		store := adapters.NewUserStore(db.DB, quietLogger())
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 

@@ -93,7 +93,7 @@ func newContractAPI(t *testing.T) *contractAPI {
 	require.NoError(t, err)
 	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
 	require.NoError(t, outbox.Close())
-	users := adapters.NewUserStore(db.DB, slog.New(slog.DiscardHandler))
+	users := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 	_, err = users.ReadModel().Prepare(testenv.Context(t))
 	require.NoError(t, err)
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})

@@ -45,7 +45,7 @@ func newMeteredAPI(t *testing.T, cfg ports.HTTPConfig) meteredAPI {
 	require.NoError(t, err)
 	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
 	require.NoError(t, outbox.Close())
-	users := adapters.NewUserStore(db.DB, slog.New(slog.DiscardHandler))
+	users := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 	_, err = users.ReadModel().Prepare(testenv.Context(t))
 	require.NoError(t, err)
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})

@@ -41,6 +41,30 @@ func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 		Account: cfg.EmailBudget.Account, Client: cfg.EmailBudget.Client})
 }
 
+// newUserStore returns the users' store of db, which looks addresses up
+// by their hashes under the server's email lookup key.
+func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, logger *slog.Logger,
+	tracing transport.Tracing) (*adapters.UserStore, error) {
+	lookupKey, err := keys.Secret(ctx, adapters.EmailLookupSecret)
+	if err != nil {
+		return nil, err
+	}
+	return adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{
+		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey,
+	})
+}
+
+// OpenUserStore returns the users' store of db for the operator's
+// commands, under the server keys of cfg's master key.
+func OpenUserStore(ctx context.Context, cfg Config, db *sql.DB) (*adapters.UserStore, error) {
+	logger := slog.New(slog.DiscardHandler)
+	keys, err := openServerKeys(ctx, cfg, db, logger)
+	if err != nil {
+		return nil, err
+	}
+	return newUserStore(ctx, db, keys, logger, transport.Tracing{})
+}
+
 // applicationParts are the use cases and the handlers of messages.
 type applicationParts struct {
 	app             app.Application
@@ -53,9 +77,19 @@ type applicationParts struct {
 // catches the users read model up with the event store first.
 func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys, mailer event.Mailer,
 	metrics *adapters.Metrics, logger *slog.Logger, tracing transport.Tracing) (applicationParts, error) {
-	users := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, Tracing: tracing})
+	users, err := newUserStore(ctx, db, keys, logger, tracing)
+	if err != nil {
+		return applicationParts{}, err
+	}
 	if _, err := users.ReadModel().Prepare(ctx); err != nil {
 		return applicationParts{}, err
+	}
+	hashed, err := users.HashPlainEmailKeys(ctx)
+	if err != nil {
+		return applicationParts{}, err
+	}
+	if hashed > 0 {
+		logger.Info("replaced the addresses kept as lookup keys by their hashes", "rows", hashed)
 	}
 	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at

@@ -57,7 +57,7 @@ func newLifecycle(t *testing.T) *lifecycle {
 	require.NoError(t, err)
 	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
 	require.NoError(t, outbox.Close())
-	store := adapters.NewUserStore(db.DB, slog.New(slog.DiscardHandler))
+	store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 	_, err = store.ReadModel().Prepare(testenv.Context(t))
 	require.NoError(t, err)
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})

@@ -341,7 +341,9 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 	s := &chaosState{owner: map[string]string{}, creds: map[string]bool{}, emails: map[string]int{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := e.DB.QueryContext(ctx, `SELECT email_key, user_id FROM user_emails`)
+	// user_emails keys an address by its hash: the users row, written in
+	// the same transaction, names it.
+	rows, err := e.DB.QueryContext(ctx, `SELECT u.email, e.user_id FROM user_emails e JOIN users u ON u.user_id = e.user_id`)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +353,7 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 		if err := rows.Scan(&key, &id); err != nil {
 			return nil, err
 		}
-		s.owner[key] = id
+		s.owner[strings.ToLower(key)] = id
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

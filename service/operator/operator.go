@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) 
 	}
 	defer func() { _ = db.Close() }()
 	if args[0] == "projections" {
-		return runProjections(ctx, db, args, out)
+		return runProjections(ctx, cfg, db, args, out)
 	}
 	ctx = openCtx
 	if args[0] == "retries" {

@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/service"
 )
 
 // progressEvery spaces a rebuild's progress lines.
@@ -17,8 +17,12 @@ const progressEvery = time.Second
 
 // runProjections runs `projections status` and `projections rebuild
 // users`. A rebuild has no time limit but its context's.
-func runProjections(ctx context.Context, db *sql.DB, args []string, out io.Writer) error {
-	readModel := adapters.NewUserStore(db, slog.New(slog.DiscardHandler)).ReadModel()
+func runProjections(ctx context.Context, cfg service.Config, db *sql.DB, args []string, out io.Writer) error {
+	users, err := service.OpenUserStore(ctx, cfg, db)
+	if err != nil {
+		return err
+	}
+	readModel := users.ReadModel()
 	switch {
 	case len(args) == 2 && args[1] == "status":
 		status, err := readModel.Status(ctx)
