@@ -63,10 +63,18 @@ func (k *userKeys) create(ctx context.Context, db execer, userID string) (cipher
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, k.queries.insert, userID, wrapped.MasterKeyID, wrapped.Nonce, wrapped.Ciphertext); err != nil {
+	res, err := db.ExecContext(ctx, k.queries.insert, userID, wrapped.MasterKeyID, wrapped.Nonce, wrapped.Ciphertext)
+	if err != nil {
 		return nil, fmt.Errorf("store the key of user %s: %w", userID, err)
 	}
-	return k.key(ctx, db, userID)
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		block, err := aes.NewCipher(raw)
+		if err != nil {
+			return nil, fmt.Errorf("the key of user %s: %w", userID, err)
+		}
+		return cipher.NewGCM(block)
+	}
+	return k.key(ctx, db, userID) // another transaction stored one first
 }
 
 // errNoUserKey is a user without a key: registered before keys.

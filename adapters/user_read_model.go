@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -110,13 +111,18 @@ func (m *UserReadModel) upsertQuery(table string) string {
 // the user's key (read through db, made first for a user registered
 // before keys), unless the row shows a later version already.
 func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *domain.User) error {
-	query := m.queries.upsert
-	if table != UsersTable { // a rebuild's table
-		query = m.upsertQuery(table)
-	}
 	key, err := m.keys.keyOrCreate(ctx, db, u.ID())
 	if err != nil {
 		return err
+	}
+	return m.writeSealed(ctx, db, table, u, key)
+}
+
+// writeSealed is write under the user's key, already at hand.
+func (m *UserReadModel) writeSealed(ctx context.Context, db execer, table string, u *domain.User, key cipher.AEAD) error {
+	query := m.queries.upsert
+	if table != UsersTable { // a rebuild's table
+		query = m.upsertQuery(table)
 	}
 	name, err := sealField(key, u.ID(), "name", u.Name())
 	if err != nil {

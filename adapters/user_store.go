@@ -73,10 +73,14 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 		if _, err := tx.ExecContext(ctx, s.queries.storeCredential, user.ID(), string(passwordHash)); err != nil {
 			return fmt.Errorf("store credential: %w", err)
 		}
-		if _, err := s.keys.create(ctx, tx, user.ID()); err != nil {
+		key, err := s.keys.create(ctx, tx, user.ID())
+		if err != nil {
 			return err
 		}
-		err := s.appendPending(ctx, tx, user)
+		err = s.appendEvents(ctx, tx, user)
+		if err == nil {
+			err = s.readModel.writeSealed(ctx, tx, UsersTable, user, key)
+		}
 		if errors.Is(err, ErrVersionConflict) { // another registration of this id won
 			return domain.ErrUserExists
 		}
@@ -139,15 +143,21 @@ func (s *UserStore) endSessions(ctx context.Context, tx *sql.Tx, userID, keep st
 // appendPending appends the user's pending events at the version it was
 // loaded at and writes its read model row.
 func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+	if err := s.appendEvents(ctx, tx, user); err != nil {
+		return err
+	}
+	return s.readModel.write(ctx, tx, UsersTable, user)
+}
+
+// appendEvents appends the user's pending events at the version it was
+// loaded at.
+func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User) error {
 	pending := user.PendingEvents()
 	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), pending...)
 	if errors.Is(err, ErrVersionConflict) {
 		return errors.Join(err, domain.ErrVersionMismatch)
 	}
-	if err != nil {
-		return err
-	}
-	return s.readModel.write(ctx, tx, UsersTable, user)
+	return err
 }
 
 // inTx runs write in a transaction, in the span of the store's operation,
