@@ -88,6 +88,9 @@ func (k *ServerKeys) Secret(ctx context.Context, name string) ([]byte, error) {
 	return secret, nil
 }
 
+// MasterKey is the master key that wraps the keys: the users' keys too.
+func (k *ServerKeys) MasterKey() *MasterKey { return k.master }
+
 func (k *ServerKeys) read(ctx context.Context, name string) (WrappedSecret, error) {
 	w := WrappedSecret{Name: name}
 	query := sqldb.Of(k.db).Rebind(`SELECT master_key_id, nonce, ciphertext FROM server_keys WHERE name = ?`)

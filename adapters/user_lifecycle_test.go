@@ -189,7 +189,7 @@ func TestUserReadModel_RebuildWhileWriting(t *testing.T) {
 		for i := range 30 {
 			ids = append(ids, registerUser(t, store, fmt.Sprintf("user%d@example.com", i)))
 		}
-		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET name = 'wrong' WHERE user_id = ?`), ids[0])
+		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET locale = 'wrong' WHERE user_id = ?`), ids[0])
 		require.NoError(t, err)
 
 		writes := make(chan string)
@@ -235,7 +235,7 @@ func TestUserReadModel_OneRebuildAtATime(t *testing.T) {
 		db := storeDB(t, backend)
 		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		id := registerUser(t, store, "locked@example.com")
-		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET name = 'wrong' WHERE user_id = ?`), id)
+		_, err := db.ExecContext(testTimeoutCtx(t), db.Rebind(`UPDATE users SET locale = 'wrong' WHERE user_id = ?`), id)
 		require.NoError(t, err)
 		holdLock := func(heldUntil time.Time) {
 			t.Helper()
@@ -251,7 +251,7 @@ func TestUserReadModel_OneRebuildAtATime(t *testing.T) {
 		holdLock(time.Now().Add(adapters.RebuildLease))
 		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), noReport)
 		require.ErrorIs(t, err, adapters.ErrRebuildRunning)
-		assert.Equal(t, "wrong", readUser(t, store, id).Name, "nothing rebuilt")
+		assert.Equal(t, "wrong", readUser(t, store, id).Locale, "nothing rebuilt")
 
 		// The other rebuild takes the lock over while this one runs.
 		holdLock(time.Now().Add(-time.Second))
@@ -260,12 +260,13 @@ func TestUserReadModel_OneRebuildAtATime(t *testing.T) {
 			assert.NoError(t, err)
 		})
 		require.ErrorContains(t, err, "lost its lock")
-		assert.Equal(t, "wrong", readUser(t, store, id).Name, "not swapped in")
+		assert.Equal(t, "wrong", readUser(t, store, id).Locale, "not swapped in")
 
 		holdLock(time.Now().Add(-time.Second))
 		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), noReport)
 		require.NoError(t, err, "a lease that ran out is taken over")
-		assert.Equal(t, "Ada Lovelace", readUser(t, store, id).Name, "rebuilt")
+		assert.NotEqual(t, "wrong", readUser(t, store, id).Locale, "rebuilt")
+		assert.Equal(t, "Ada Lovelace", readUser(t, store, id).Name)
 		assert.Zero(t, db.Count(t, `SELECT count(*) FROM projection_locks`), "released")
 		_, err = store.ReadModel().Rebuild(testTimeoutCtx(t), noReport)
 		require.NoError(t, err)

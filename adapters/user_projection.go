@@ -282,3 +282,78 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 	}
 	return values, rows.Err()
 }
+
+// SealPlainRows, run at start after Prepare, encrypts the name and email
+// of every row of the users read model that older versions wrote in the
+// clear, under the user's key (made first for a user registered before
+// keys), and returns how many rows it changed. Each update names the plain
+// values it replaces, so that replicas starting at once change a row at
+// most once, and a second run changes nothing.
+func (m *UserReadModel) SealPlainRows(ctx context.Context) (int, error) {
+	find := m.dialect.Rebind(`SELECT user_id FROM ` + UsersTable + ` WHERE name NOT LIKE '` + sealedPrefix +
+		`%' OR email NOT LIKE '` + sealedPrefix + `%' ORDER BY user_id LIMIT ?`)
+	total := 0
+	var last []string
+	for {
+		rows, err := m.db.QueryContext(ctx, find, projectionBatch)
+		if err != nil {
+			return total, fmt.Errorf("find plain rows of %s: %w", UsersTable, err)
+		}
+		ids, err := scanStrings(rows)
+		if err != nil || len(ids) == 0 {
+			return total, err
+		}
+		if slices.Equal(ids, last) {
+			return total, fmt.Errorf("encrypt the rows of %s: user %s does not change", UsersTable, ids[0])
+		}
+		last = ids
+		n, err := m.sealRows(ctx, ids)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// sealRows encrypts the plain fields of the users' rows in one transaction.
+func (m *UserReadModel) sealRows(ctx context.Context, ids []string) (int, error) {
+	read := m.dialect.Rebind(`SELECT name, email FROM ` + UsersTable + ` WHERE user_id = ?`)
+	update := m.dialect.Rebind(`UPDATE ` + UsersTable + ` SET name = ?, email = ? WHERE user_id = ? AND name = ? AND email = ?`)
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	total := 0
+	for _, id := range ids {
+		var name, email string
+		if err := tx.QueryRowContext(ctx, read, id).Scan(&name, &email); err != nil {
+			return 0, fmt.Errorf("read the row of user %s: %w", id, err)
+		}
+		key, err := m.keys.keyOrCreate(ctx, tx, id)
+		if err != nil {
+			return 0, err
+		}
+		sealedName, sealedEmail := name, email
+		if !isSealed(name) {
+			if sealedName, err = sealField(key, id, "name", name); err != nil {
+				return 0, err
+			}
+		}
+		if !isSealed(email) {
+			if sealedEmail, err = sealField(key, id, "email", email); err != nil {
+				return 0, err
+			}
+		}
+		res, err := tx.ExecContext(ctx, update, sealedName, sealedEmail, id, name, email)
+		if err != nil {
+			return 0, fmt.Errorf("encrypt the row of user %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		total += int(n)
+	}
+	return total, commit(tx)
+}

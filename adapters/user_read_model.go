@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -30,17 +31,21 @@ type UserReadModel struct {
 	dialect sqldb.Dialect
 	events  *EventStore
 	lookup  emailLookup
+	keys    *userKeys
 	queries struct{ byID, byEmail, upsert string }
 }
 
 // newUserReadModel returns the read model of db, whose email_key column
-// holds the hashes of lookup.
-func newUserReadModel(db *sql.DB, events *EventStore, lookup emailLookup) *UserReadModel {
+// holds the hashes of lookup and whose name and email columns are sealed
+// under the users' keys.
+func newUserReadModel(db *sql.DB, events *EventStore, lookup emailLookup, keys *userKeys) *UserReadModel {
 	d := sqldb.Of(db)
-	m := &UserReadModel{db: db, dialect: d, events: events, lookup: lookup}
-	selectUser := `SELECT user_id, name, email, email_verified, locale, registered_at, version FROM ` + UsersTable
-	m.queries.byID = d.Rebind(selectUser + ` WHERE user_id = ?`)
-	m.queries.byEmail = d.Rebind(selectUser + ` WHERE email_key = ? ORDER BY version DESC LIMIT 1`)
+	m := &UserReadModel{db: db, dialect: d, events: events, lookup: lookup, keys: keys}
+	// A read is one row, with the user's wrapped key beside it.
+	selectUser := `SELECT u.user_id, u.name, u.email, u.email_verified, u.locale, u.registered_at, u.version,
+		k.master_key_id, k.nonce, k.ciphertext FROM ` + UsersTable + ` u LEFT JOIN user_keys k ON k.user_id = u.user_id`
+	m.queries.byID = d.Rebind(selectUser + ` WHERE u.user_id = ?`)
+	m.queries.byEmail = d.Rebind(selectUser + ` WHERE u.email_key = ? ORDER BY u.version DESC LIMIT 1`)
 	m.queries.upsert = m.upsertQuery(UsersTable)
 	return m
 }
@@ -49,6 +54,7 @@ func newUserReadModel(db *sql.DB, events *EventStore, lookup emailLookup) *UserR
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // createTable creates table with the read model's columns and indexes,
@@ -101,14 +107,32 @@ func (m *UserReadModel) upsertQuery(table string) string {
 	return m.dialect.UpsertNewer(table, "user_id", "version", userColumns, values)
 }
 
-// write stores the user's row in table, unless the row shows a later
-// version already.
+// write stores the user's row in table, its name and email sealed under
+// the user's key (read through db, made first for a user registered
+// before keys), unless the row shows a later version already.
 func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *domain.User) error {
+	key, err := m.keys.keyOrCreate(ctx, db, u.ID())
+	if err != nil {
+		return err
+	}
+	return m.writeSealed(ctx, db, table, u, key)
+}
+
+// writeSealed is write under the user's key, already at hand.
+func (m *UserReadModel) writeSealed(ctx context.Context, db execer, table string, u *domain.User, key cipher.AEAD) error {
 	query := m.queries.upsert
 	if table != UsersTable { // a rebuild's table
 		query = m.upsertQuery(table)
 	}
-	_, err := db.ExecContext(ctx, query, u.ID(), u.Name(), u.Email().String(), m.lookup.hash(u.Email().Key()),
+	name, err := sealField(key, u.ID(), "name", u.Name())
+	if err != nil {
+		return err
+	}
+	email, err := sealField(key, u.ID(), "email", u.Email().String())
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, query, u.ID(), name, email, m.lookup.hash(u.Email().Key()),
 		u.EmailVerified(), u.Locale(), u.RegisteredAt().UTC(), u.Version(), u.ID())
 	if err != nil {
 		return fmt.Errorf("project user into %s: %w", table, err)
@@ -127,10 +151,18 @@ func (m *UserReadModel) UserByEmail(ctx context.Context, email string) (query.Us
 	return m.readUser(ctx, m.queries.byEmail, m.lookup.hash(email))
 }
 
+// readUser reads one row and opens its name and email under the user's
+// key, read in the same query: domain.ErrCorruptData if either does not
+// open. A row of a user without a key, written in the clear before keys
+// and not sealed yet (SealPlainRows), reads as it is.
 func (m *UserReadModel) readUser(ctx context.Context, q string, arg string) (query.User, error) {
-	var u query.User
+	var (
+		u           query.User
+		masterKeyID sql.NullString
+		wrapped     WrappedSecret
+	)
 	err := m.db.QueryRowContext(ctx, q, arg).Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Locale,
-		&u.RegisteredAt, &u.Version)
+		&u.RegisteredAt, &u.Version, &masterKeyID, &wrapped.Nonce, &wrapped.Ciphertext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return query.User{}, domain.ErrUserNotFound
 	}
@@ -138,6 +170,23 @@ func (m *UserReadModel) readUser(ctx context.Context, q string, arg string) (que
 		return query.User{}, fmt.Errorf("read user: %w", err)
 	}
 	u.RegisteredAt = u.RegisteredAt.UTC()
+	if !masterKeyID.Valid {
+		if isSealed(u.Name) || isSealed(u.Email) {
+			return query.User{}, corrupt(u.ID, "the key")
+		}
+		return u, nil
+	}
+	wrapped.MasterKeyID = masterKeyID.String
+	key, err := m.keys.open(u.ID, wrapped)
+	if err != nil {
+		return query.User{}, err
+	}
+	if u.Name, err = openField(key, u.ID, "name", u.Name); err != nil {
+		return query.User{}, err
+	}
+	if u.Email, err = openField(key, u.ID, "email", u.Email); err != nil {
+		return query.User{}, err
+	}
 	return u, nil
 }
 

@@ -28,6 +28,7 @@ type UserStore struct {
 	readModel *UserReadModel
 	queries   userQueries
 	lookup    emailLookup
+	keys      *userKeys
 	tracer    trace.Tracer // nil: no spans
 }
 
@@ -37,30 +38,33 @@ type userQueries struct {
 }
 
 // newUserStore returns the store, which looks addresses up by their hashes
-// under lookup.
-func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup) *UserStore {
+// under lookup and keeps the users' keys wrapped under master.
+func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup, master *MasterKey) *UserStore {
 	d := sqldb.Of(db)
 	events := NewEventStore(db, domain.Events, logger)
-	return &UserStore{db: db, events: events, readModel: newUserReadModel(db, events, lookup), lookup: lookup, queries: userQueries{
-		reserveEmail: d.Rebind(d.InsertOrIgnore(
-			`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
-		emailOwner:       d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
-		releaseEmail:     d.Rebind(`DELETE FROM user_emails WHERE email_key = ? AND user_id = ?`),
-		storeCredential:  d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
-		loadCredential:   d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
-		updateCredential: d.Rebind(`UPDATE credentials SET password_hash = ? WHERE user_id = ?`),
-		endSessions:      d.Rebind(`DELETE FROM sessions WHERE user_id = ?`),
-		endOtherSessions: d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`),
-		credentialByEmail: d.Rebind(`SELECT e.user_id, c.password_hash FROM user_emails e
+	keys := newUserKeys(db, master)
+	return &UserStore{db: db, events: events, readModel: newUserReadModel(db, events, lookup, keys), lookup: lookup,
+		keys: keys, queries: userQueries{
+			reserveEmail: d.Rebind(d.InsertOrIgnore(
+				`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
+			emailOwner:       d.Rebind(`SELECT user_id FROM user_emails WHERE email_key = ?`),
+			releaseEmail:     d.Rebind(`DELETE FROM user_emails WHERE email_key = ? AND user_id = ?`),
+			storeCredential:  d.Rebind(`INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)`),
+			loadCredential:   d.Rebind(`SELECT password_hash FROM credentials WHERE user_id = ?`),
+			updateCredential: d.Rebind(`UPDATE credentials SET password_hash = ? WHERE user_id = ?`),
+			endSessions:      d.Rebind(`DELETE FROM sessions WHERE user_id = ?`),
+			endOtherSessions: d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`),
+			credentialByEmail: d.Rebind(`SELECT e.user_id, c.password_hash FROM user_emails e
 			JOIN credentials c ON c.user_id = e.user_id WHERE e.email_key = ?`),
-	}}
+		}}
 }
 
 // ReadModel is the users read model the store writes.
 func (s *UserStore) ReadModel() *UserReadModel { return s.readModel }
 
 // Register commits, in one transaction, the email reservation, the
-// credential, the user's pending events and their outbox messages.
+// credential, the user's key, the user's pending events and their outbox
+// messages.
 func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) error {
 	return s.inTx(ctx, "Register", func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.reserveEmail(ctx, tx, user); err != nil {
@@ -69,7 +73,14 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 		if _, err := tx.ExecContext(ctx, s.queries.storeCredential, user.ID(), string(passwordHash)); err != nil {
 			return fmt.Errorf("store credential: %w", err)
 		}
-		err := s.appendPending(ctx, tx, user)
+		key, err := s.keys.create(ctx, tx, user.ID())
+		if err != nil {
+			return err
+		}
+		err = s.appendEvents(ctx, tx, user)
+		if err == nil {
+			err = s.readModel.writeSealed(ctx, tx, UsersTable, user, key)
+		}
 		if errors.Is(err, ErrVersionConflict) { // another registration of this id won
 			return domain.ErrUserExists
 		}
@@ -132,15 +143,21 @@ func (s *UserStore) endSessions(ctx context.Context, tx *sql.Tx, userID, keep st
 // appendPending appends the user's pending events at the version it was
 // loaded at and writes its read model row.
 func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+	if err := s.appendEvents(ctx, tx, user); err != nil {
+		return err
+	}
+	return s.readModel.write(ctx, tx, UsersTable, user)
+}
+
+// appendEvents appends the user's pending events at the version it was
+// loaded at.
+func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User) error {
 	pending := user.PendingEvents()
 	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), pending...)
 	if errors.Is(err, ErrVersionConflict) {
 		return errors.Join(err, domain.ErrVersionMismatch)
 	}
-	if err != nil {
-		return err
-	}
-	return s.readModel.write(ctx, tx, UsersTable, user)
+	return err
 }
 
 // inTx runs write in a transaction, in the span of the store's operation,

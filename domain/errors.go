@@ -31,6 +31,9 @@ const (
 	KindTooMany
 	// KindUnauthenticated is a request without a valid credential.
 	KindUnauthenticated
+	// KindCorrupt is stored data that does not open: altered, or under a
+	// key that is not its own.
+	KindCorrupt
 )
 
 // Error is a domain error: a kind, a stable code for clients, a message and,
@@ -66,6 +69,11 @@ var ErrUserExists = &Error{Kind: KindConflict, Code: "user-exists", Message: "a 
 // one's Idempotency-Key (or a command its user id) with another body.
 var ErrIdempotencyKeyReused = &Error{Kind: KindInvalid, Code: "idempotency-key-reused",
 	Message: "this Idempotency-Key was already used with another request"}
+
+// ErrCorruptData is a user whose stored personal data or key does not
+// decrypt: that user's data was altered at rest.
+var ErrCorruptData = &Error{Kind: KindCorrupt, Code: "corrupt-data",
+	Message: "this user's stored data is corrupt and cannot be read"}
 
 // ErrUserNotFound is returned for an unknown user id.
 var ErrUserNotFound = &Error{Kind: KindNotFound, Code: "user-not-found", Message: "no user has this id"}

@@ -20,6 +20,12 @@ func (s HTTPServer) fail(c *gin.Context, err error) {
 		return
 	}
 	var de *domain.Error
+	if errors.As(err, &de) && de.Kind == domain.KindCorrupt {
+		// The error names the user by its id alone.
+		s.logger.ErrorContext(c.Request.Context(), "stored user data is corrupt", "error", err)
+		writeError(c, http.StatusInternalServerError, de.Code, de.Message, nil)
+		return
+	}
 	if errors.As(err, &de) {
 		status := map[domain.Kind]int{
 			domain.KindInvalid:   http.StatusUnprocessableEntity,

@@ -50,7 +50,7 @@ func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, lo
 		return nil, err
 	}
 	return adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{
-		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey,
+		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey, MasterKey: keys.MasterKey(),
 	})
 }
 
@@ -90,6 +90,13 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	}
 	if hashed > 0 {
 		logger.Info("replaced the addresses kept as lookup keys by their hashes", "rows", hashed)
+	}
+	sealed, err := users.ReadModel().SealPlainRows(ctx)
+	if err != nil {
+		return applicationParts{}, err
+	}
+	if sealed > 0 {
+		logger.Info("encrypted the names and addresses older versions kept in the clear", "rows", sealed)
 	}
 	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at

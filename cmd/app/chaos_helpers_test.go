@@ -9,6 +9,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
@@ -58,6 +61,12 @@ type chaosEnv struct {
 	// poison exchanges, for the secrets scan (TapSQLTopics does it for the
 	// tables).
 	taps []*e2e.Tap
+	// keys opens the server keys, for the email lookup key under which
+	// user_emails holds the hashes of addresses; addresses are every
+	// address users made, lower case.
+	keys      *adapters.ServerKeys
+	mu        sync.Mutex
+	addresses []string
 }
 
 type chaosProxies struct{ db, amqp, smtp bool }
@@ -68,6 +77,7 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		Deployment: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true}),
 		run:        e2e.RunID(),
 	}
+	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKey(t))
 	e.TapSQLTopics(t)
 	if proxies.smtp {
 		e.smtpProxy, e.Vars["SMTP_URL"] = e2e.ProxyURL(t, "smtp", e.SMTP.URL(), "25")
@@ -94,6 +104,9 @@ func (e *chaosEnv) users(scenario string, from, n int) []*chaosUser {
 			Email:    fmt.Sprintf("chaos.%s.%04d.%s@example.com", scenario, k, e.run),
 			Password: fmt.Sprintf("pw-%s-%04d-chaos", e.run, k),
 		}, RequestID: fmt.Sprintf("chaos-%s-%04d-%s", scenario, k, e.run)}
+		e.mu.Lock()
+		e.addresses = append(e.addresses, strings.ToLower(out[i].Email))
+		e.mu.Unlock()
 	}
 	return out
 }
@@ -335,29 +348,50 @@ func keyCounts(db *testenv.DB, query string) (map[string]int, error) {
 	return out, rows.Err()
 }
 
+// keyOwners reads a two-column result as a map.
+func keyOwners(ctx context.Context, db *testenv.DB, query string) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	out := map[string]string{}
+	for rows.Next() {
+		var key, id string
+		if err := rows.Scan(&key, &id); err != nil {
+			return nil, err
+		}
+		out[key] = id
+	}
+	return out, rows.Err()
+}
+
 // snapshot reads the state; it never fails the test, so that it can run
 // inside a wait.
 func (e *chaosEnv) snapshot() (*chaosState, error) {
 	s := &chaosState{owner: map[string]string{}, creds: map[string]bool{}, emails: map[string]int{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// user_emails keys an address by its hash: the users row, written in
-	// the same transaction, names it.
-	rows, err := e.DB.QueryContext(ctx, `SELECT u.email, e.user_id FROM user_emails e JOIN users u ON u.user_id = e.user_id`)
+	// user_emails keys an address by its hash under the server's email
+	// lookup key, and the users row holds it encrypted: the addresses the
+	// scenario made are hashed to find their owners.
+	lookupKey, err := e.keys.Secret(ctx, adapters.EmailLookupSecret)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var key, id string
-		if err := rows.Scan(&key, &id); err != nil {
-			return nil, err
-		}
-		s.owner[strings.ToLower(key)] = id
-	}
-	if err := rows.Err(); err != nil {
+	byHash, err := keyOwners(ctx, e.DB, `SELECT email_key, user_id FROM user_emails`)
+	if err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	for _, address := range e.addresses {
+		mac := hmac.New(sha256.New, lookupKey)
+		mac.Write([]byte(address))
+		if id, ok := byHash[hex.EncodeToString(mac.Sum(nil))]; ok {
+			s.owner[address] = id
+		}
+	}
+	e.mu.Unlock()
 	creds, err := keyCounts(e.DB, `SELECT user_id, count(*) FROM credentials GROUP BY user_id`)
 	if err != nil {
 		return nil, err

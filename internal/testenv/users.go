@@ -17,11 +17,23 @@ import (
 // a service takes its own from its server keys.
 var LookupKey = bytes.Repeat([]byte{0x5a}, adapters.ServerKeyBytes)
 
+// MasterKey is the fixed master key of the stores NewUserStore makes,
+// which wraps their users' keys.
+func MasterKey(t testing.TB) *adapters.MasterKey {
+	t.Helper()
+	key, err := adapters.NewMasterKey(bytes.Repeat([]byte{0xa5}, adapters.MasterKeyBytes))
+	if err != nil {
+		t.Fatalf("master key: %v", err)
+	}
+	return key
+}
+
 // NewUserStore returns the users' store of db, looking addresses up under
-// LookupKey.
+// LookupKey and wrapping its users' keys under MasterKey.
 func NewUserStore(t testing.TB, db *sql.DB, logger *slog.Logger) *adapters.UserStore {
 	t.Helper()
-	store, err := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, LookupKey: LookupKey})
+	store, err := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, LookupKey: LookupKey,
+		MasterKey: MasterKey(t)})
 	if err != nil {
 		t.Fatalf("user store: %v", err)
 	}

@@ -1,0 +1,166 @@
+package adapters
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/domain"
+)
+
+// UserKeyBytes is the length of a user's key: an AES-256 key.
+const UserKeyBytes = 32
+
+// sealedPrefix starts every personal field the users read model holds
+// encrypted: "v1:" and the base64 of the nonce and the sealed value. A
+// value without it was written in the clear by an older version.
+const sealedPrefix = "v1:"
+
+// userKeys are the users' keys, kept in user_keys wrapped under the master
+// key, each under the name "user:<id>". A key is never logged; errors name
+// the user by its id alone.
+type userKeys struct {
+	master  *MasterKey
+	queries struct{ insert, read string }
+}
+
+func newUserKeys(db *sql.DB, master *MasterKey) *userKeys {
+	d := sqldb.Of(db)
+	k := &userKeys{master: master}
+	k.queries.insert = d.Rebind(d.InsertOrIgnore(
+		`INSERT INTO user_keys (user_id, master_key_id, nonce, ciphertext) VALUES (?, ?, ?, ?)`, "user_id"))
+	k.queries.read = d.Rebind(`SELECT master_key_id, nonce, ciphertext FROM user_keys WHERE user_id = ?`)
+	return k
+}
+
+// queryer reads a row in a transaction or on the pool.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// corrupt is the error of a user whose stored key or field does not open:
+// domain.ErrCorruptData, naming the user by its id alone.
+func corrupt(userID, what string) error {
+	return fmt.Errorf("user %s: %s does not open: %w", userID, what, domain.ErrCorruptData)
+}
+
+// create stores a new key for the user, unless it has one, and returns
+// the user's key.
+func (k *userKeys) create(ctx context.Context, db execer, userID string) (cipher.AEAD, error) {
+	raw := make([]byte, UserKeyBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("make the key of user %s: %w", userID, err)
+	}
+	wrapped, err := k.master.Wrap(userKeyName(userID), raw)
+	if err != nil {
+		return nil, err
+	}
+	res, err := db.ExecContext(ctx, k.queries.insert, userID, wrapped.MasterKeyID, wrapped.Nonce, wrapped.Ciphertext)
+	if err != nil {
+		return nil, fmt.Errorf("store the key of user %s: %w", userID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		block, err := aes.NewCipher(raw)
+		if err != nil {
+			return nil, fmt.Errorf("the key of user %s: %w", userID, err)
+		}
+		return cipher.NewGCM(block)
+	}
+	return k.key(ctx, db, userID) // another transaction stored one first
+}
+
+// errNoUserKey is a user without a key: registered before keys.
+var errNoUserKey = errors.New("the user has no key")
+
+// key reads and unwraps the user's key: errNoUserKey if it has none,
+// domain.ErrCorruptData if it does not open.
+func (k *userKeys) key(ctx context.Context, db queryer, userID string) (cipher.AEAD, error) {
+	w := WrappedSecret{Name: userKeyName(userID)}
+	err := db.QueryRowContext(ctx, k.queries.read, userID).Scan(&w.MasterKeyID, &w.Nonce, &w.Ciphertext)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %s: %w", userID, errNoUserKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the key of user %s: %w", userID, err)
+	}
+	return k.open(userID, w)
+}
+
+// open unwraps the user's key: domain.ErrCorruptData if it does not open.
+func (k *userKeys) open(userID string, w WrappedSecret) (cipher.AEAD, error) {
+	w.Name = userKeyName(userID)
+	raw, err := k.master.Unwrap(w)
+	if err != nil || len(raw) != UserKeyBytes {
+		return nil, corrupt(userID, "the key")
+	}
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, corrupt(userID, "the key")
+	}
+	return cipher.NewGCM(block)
+}
+
+// keyOrCreate is the user's key, made first for a user registered before
+// keys.
+func (k *userKeys) keyOrCreate(ctx context.Context, db execer, userID string) (cipher.AEAD, error) {
+	key, err := k.key(ctx, db, userID)
+	if errors.Is(err, errNoUserKey) {
+		return k.create(ctx, db, userID)
+	}
+	return key, err
+}
+
+func userKeyName(userID string) string { return "user:" + userID }
+
+// sealField encrypts the user's value of a column of the users read model,
+// with a random nonce; the user id and the column are bound to it (GCM's
+// additional data), so a value copied to another user or column does not
+// open.
+func sealField(key cipher.AEAD, userID, column, value string) (string, error) {
+	nonce := make([]byte, key.NonceSize(), key.NonceSize()+len(value)+key.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("encrypt the %s of user %s: %w", column, userID, err)
+	}
+	sealed := key.Seal(nonce, nonce, []byte(value), fieldAAD(userID, column))
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed), nil
+}
+
+// openField decrypts a value sealField made: domain.ErrCorruptData if it
+// is not one or does not open.
+func openField(key cipher.AEAD, userID, column, stored string) (string, error) {
+	encoded, ok := strings.CutPrefix(stored, sealedPrefix)
+	if !ok {
+		return "", corrupt(userID, "the "+column)
+	}
+	sealed, err := base64.RawStdEncoding.DecodeString(encoded)
+	if err != nil || len(sealed) < key.NonceSize() {
+		return "", corrupt(userID, "the "+column)
+	}
+	plain, err := key.Open(nil, sealed[:key.NonceSize()], sealed[key.NonceSize():], fieldAAD(userID, column))
+	if err != nil {
+		return "", corrupt(userID, "the "+column)
+	}
+	return string(plain), nil
+}
+
+// isSealed tells a value sealField made from one written in the clear.
+func isSealed(stored string) bool { return strings.HasPrefix(stored, sealedPrefix) }
+
+// fieldAAD is the additional data of a sealed field: a label, then the
+// user id and the column, each behind its length.
+func fieldAAD(userID, column string) []byte {
+	aad := []byte("onboard user field\x00")
+	for _, part := range []string{userID, column} {
+		aad = binary.BigEndian.AppendUint32(aad, uint32(len(part))) //nolint:gosec // ids and names are short
+		aad = append(aad, part...)
+	}
+	return aad
+}
