@@ -150,6 +150,27 @@ func (c *simClient) doWith(method, url string, body []byte, header map[string]st
 
 func (c *simClient) close() { c.http.CloseIdleConnections() }
 
+// registerOwn registers a user of the client's own with body and keeps the
+// session its 201 opened, which the client sends from then on; it returns
+// the user's id.
+func (c *simClient) registerOwn(baseURL string, body []byte) (string, error) {
+	status, answer, err := c.do(http.MethodPost, baseURL+"/users", body)
+	if err != nil {
+		return "", err
+	}
+	var user struct {
+		ID      string `json:"id"`
+		Session struct {
+			Token string `json:"token"`
+		} `json:"session"`
+	}
+	if status != http.StatusCreated || json.Unmarshal(answer, &user) != nil || user.ID == "" {
+		return "", fmt.Errorf("status %d: %s", status, answer)
+	}
+	c.session = user.Session.Token
+	return user.ID, nil
+}
+
 // tally collects the latencies of one kind of request by status.
 type tally struct {
 	mu        sync.Mutex
@@ -230,24 +251,11 @@ func runFlood(ctx context.Context, o floodOptions) (FloodReport, error) {
 	report := FloodReport{Clients: o.clients, FloodConns: o.conns, FloodRatePerS: o.rate, Route: o.route}
 
 	// The reader's user, registered by the reader itself.
-	status, body, err := reader.do(http.MethodPost, o.url+"/users", floodBody(run, "reader", 0))
+	userID, err := reader.registerOwn(o.url, floodBody(run, "reader", 0))
 	if err != nil {
 		return report, fmt.Errorf("register the reader's user from %s (a loopback address this machine may lack): %w", readerAddr, err)
 	}
-	if status != http.StatusCreated {
-		return report, fmt.Errorf("register the reader's user: status %d: %s", status, body)
-	}
-	var user struct {
-		ID      string `json:"id"`
-		Session struct {
-			Token string `json:"token"`
-		} `json:"session"`
-	}
-	if err := json.Unmarshal(body, &user); err != nil || user.ID == "" {
-		return report, fmt.Errorf("register the reader's user: %s", body)
-	}
-	reader.session = user.Session.Token
-	readURL := o.url + "/users/" + user.ID
+	readURL := o.url + "/users/" + userID
 
 	floodRequest, err := floodRoute(o, run, flooder)
 	if err != nil {
@@ -343,27 +351,14 @@ func floodRoute(o floodOptions, run string, flooder *simClient) (func(i int) (in
 			return status, err
 		}, nil
 	}
-	status, body, err := flooder.do(http.MethodPost, o.url+"/users", floodBody(run, "flooder", 0))
+	ownID, err := flooder.registerOwn(o.url, floodBody(run, "flooder", 0))
 	if err != nil {
 		return nil, fmt.Errorf("register the flooder's account: %w", err)
 	}
-	if status != http.StatusCreated {
-		return nil, fmt.Errorf("register the flooder's account: status %d: %s", status, body)
-	}
-	var own struct {
-		ID      string `json:"id"`
-		Session struct {
-			Token string `json:"token"`
-		} `json:"session"`
-	}
-	if err := json.Unmarshal(body, &own); err != nil || own.Session.Token == "" {
-		return nil, fmt.Errorf("register the flooder's account: %s", body)
-	}
-	flooder.session = own.Session.Token
 	held := fmt.Sprintf("%s-%s-%d@example.com", "reader", run, 0) // floodBody's address of the reader's user
 	change, _ := json.Marshal(map[string]string{"email": held, "password": "flood-test-password"})
 	return func(int) (int, error) {
-		status, _, err := flooder.doWith(http.MethodPut, o.url+"/users/"+own.ID+"/email", change, map[string]string{"If-Match": "*"})
+		status, _, err := flooder.doWith(http.MethodPut, o.url+"/users/"+ownID+"/email", change, map[string]string{"If-Match": "*"})
 		return status, err
 	}, nil
 }
