@@ -156,6 +156,7 @@ func TestE2E_EmailChangeFloodHashesOnlyTheAllowance(t *testing.T) {
 	t.Parallel()
 	d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Vars: map[string]string{
 		"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_PASSWORDS": "30/m,burst=10", "HASH_QUEUE_MAX": "64",
+		"METRICS_ADDR": "127.0.0.1:0",
 	}})
 	proc, api := d.Serve(t)
 	run := e2e.RunID()
@@ -165,6 +166,13 @@ func TestE2E_EmailChangeFloodHashesOnlyTheAllowance(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, created.Status, created.String())
 	change := fmt.Sprintf(`{"email":%q,"password":%q}`, held.Email, eve.Password)
+	hashes := func() float64 { // each hash or comparison waits for a turn once
+		t.Helper()
+		m, err := proc.MetricsClient(t).Metrics()
+		require.NoError(t, err)
+		return m.Value("onboard_password_hash_wait_seconds_count")
+	}
+	hashedBefore := hashes()
 
 	start := time.Now()
 	statuses := make([]int, 1200)
@@ -207,7 +215,9 @@ func TestE2E_EmailChangeFloodHashesOnlyTheAllowance(t *testing.T) {
 	// The burst, then one every two seconds; and one more for a refill
 	// between the clock reads.
 	allowed := 10 + int(elapsed.Seconds()/2) + 1
-	assert.LessOrEqual(t, counts[http.StatusConflict], allowed, "changes that hashed: %v in %s", counts, elapsed)
+	assert.LessOrEqual(t, counts[http.StatusConflict], allowed, "changes answered 409: %v in %s", counts, elapsed)
+	// The flooder's comparisons, beside the other client's 10 hashes.
+	assert.LessOrEqual(t, hashes()-hashedBefore, float64(allowed+10), "passwords hashed or compared during the flood")
 	assert.Equal(t, len(statuses), counts[http.StatusConflict]+counts[http.StatusTooManyRequests], "%v", counts)
 	created201 := 0
 	for r := range registrations {
