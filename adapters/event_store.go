@@ -2,23 +2,26 @@ package adapters
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -28,25 +31,37 @@ var ErrVersionConflict = errors.New("the stream changed meanwhile")
 
 // EventStore appends events to streams in the events table and, in the same
 // transaction, publishes each into the outbox; it reads them back through
-// the registry, which names each event's schema version.
+// the registry, which names each event's schema version and its personal
+// fields. Those are stored and published encrypted under the user's key
+// (event_fields.go): the events table, the outbox, the transport, the
+// retry and poison queues all hold the same ciphertext.
 type EventStore struct {
 	db      *sql.DB
 	dialect sqldb.Dialect
 	events  domain.Registry
+	keys    *userKeys // nil: events without personal fields alone
 	logger  watermill.LoggerAdapter
 	queries struct{ append, load, holds string }
 	tracing transport.Tracing // of the outbox publish
 }
 
-// NewEventStore returns the event store of db for the registered events.
+// NewEventStore returns the event store of db for the registered events,
+// which must have no personal fields: the users' store makes the one that
+// encrypts them.
 func NewEventStore(db *sql.DB, events domain.Registry, logger *slog.Logger) *EventStore {
+	return newEventStore(db, events, nil, logger)
+}
+
+func newEventStore(db *sql.DB, events domain.Registry, keys *userKeys, logger *slog.Logger) *EventStore {
 	d := sqldb.Of(db)
-	s := &EventStore{db: db, dialect: d, events: events, logger: watermill.NewSlogLogger(logger)}
+	s := &EventStore{db: db, dialect: d, events: events, keys: keys, logger: watermill.NewSlogLogger(logger)}
 	s.queries.append = d.Rebind(`INSERT INTO events
 		(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	s.queries.load = d.Rebind(`SELECT event_type, schema_version, payload FROM events
-		WHERE stream_id = ? ORDER BY stream_version`)
+	// The user's wrapped key comes with the events, which it opens.
+	s.queries.load = d.Rebind(`SELECT e.stream_id, e.event_id, e.event_type, e.schema_version, e.payload,
+		k.master_key_id, k.nonce, k.ciphertext FROM events e LEFT JOIN user_keys k ON k.user_id = e.stream_id
+		WHERE e.stream_id = ? ORDER BY e.stream_version`)
 	s.queries.holds = d.Rebind(`SELECT 1 FROM events WHERE stream_id = ? LIMIT 1`)
 	return s
 }
@@ -59,11 +74,19 @@ type eventMetadata struct {
 // Append writes events to the stream after version (the number of events
 // it holds now; a unique (stream, version) pair gives optimistic
 // concurrency: ErrVersionConflict), each with its registered schema
-// version, and publishes each into the outbox, all inside tx.
-func (s *EventStore) Append(ctx context.Context, tx *sql.Tx, streamID string, version int, events ...domain.Event) error {
+// version and its personal fields sealed under key (the stream's user's;
+// nil for events without any), and publishes the same bytes into the
+// outbox, all inside tx.
+func (s *EventStore) Append(ctx context.Context, tx *sql.Tx, streamID string, version int, key cipher.AEAD,
+	events ...domain.Event,
+) error {
 	metadata, err := json.Marshal(eventMetadata{
 		CorrelationID: app.CorrelationID(ctx), ClientRequestID: app.ClientRequestID(ctx),
 	})
+	if err != nil {
+		return err
+	}
+	outbox, err := s.outboxPublisher(tx)
 	if err != nil {
 		return err
 	}
@@ -73,19 +96,16 @@ func (s *EventStore) Append(ctx context.Context, tx *sql.Tx, streamID string, ve
 		if err != nil {
 			return err
 		}
-		var messageID string
-		bus, err := s.outboxBus(tx, func(id string) { messageID = id })
+		eventID := uuid.Must(uuid.NewV7()).String()
+		sealed, err := sealEvent(s.events, key, eventID, event)
 		if err != nil {
 			return err
 		}
-		if err := bus.Publish(ctx, event); err != nil {
-			return fmt.Errorf("publish %s into outbox: %w", event.EventName(), err)
-		}
-		payload, err := json.Marshal(event)
+		payload, err := json.Marshal(sealed)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.queries.append, messageID, streamID, version,
+		_, err = tx.ExecContext(ctx, s.queries.append, eventID, streamID, version,
 			event.EventName(), schemaVersion, string(payload), string(metadata))
 		if s.dialect.IsUniqueViolation(err) {
 			return ErrVersionConflict
@@ -93,110 +113,123 @@ func (s *EventStore) Append(ctx context.Context, tx *sql.Tx, streamID string, ve
 		if err != nil {
 			return fmt.Errorf("append %s: %w", event.EventName(), err)
 		}
+		msg := transport.NewEventMessage(ctx, eventID, event.EventName(), schemaVersion, payload)
+		if err := outbox.Publish(transport.EventTopic(event.EventName()), msg); err != nil {
+			return fmt.Errorf("publish %s into outbox: %w", event.EventName(), err)
+		}
 	}
 	return nil
 }
 
-// outboxBus is an event bus whose messages land in the outbox table inside
-// tx; the forwarder later moves them to the transport.
-func (s *EventStore) outboxBus(tx *sql.Tx, onMessageID func(string)) (*cqrs.EventBus, error) {
+// outboxPublisher publishes messages into the outbox table inside tx; the
+// forwarder later moves them to the transport.
+func (s *EventStore) outboxPublisher(tx *sql.Tx) (message.Publisher, error) {
 	publisher, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
 		SchemaAdapter: watermillsql.SchemaAdapter(s.db),
 	}, s.logger)
 	if err != nil {
 		return nil, err
 	}
-	return cqrs.NewEventBusWithConfig(transport.TracePublisher(
+	return transport.TracePublisher(
 		forwarder.NewPublisher(publisher, forwarder.PublisherConfig{ForwarderTopic: transport.OutboxTopic}),
-		"outbox publish", s.tracing),
-		cqrs.EventBusConfig{
-			GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
-				return transport.EventTopic(p.EventName), nil
-			},
-			OnPublish: func(p cqrs.OnEventSendParams) error {
-				if id := app.CorrelationID(p.Message.Context()); id != "" {
-					middleware.SetCorrelationID(id, p.Message)
-				}
-				if id := app.ClientRequestID(p.Message.Context()); id != "" {
-					p.Message.Metadata.Set(transport.ClientRequestIDKey, id)
-				}
-				if err := transport.SetSchemaVersion(s.events, p.EventName, p.Message); err != nil {
-					return err
-				}
-				onMessageID(p.Message.UUID)
-				return nil
-			},
-			Marshaler: transport.Marshaler,
-			Logger:    s.logger,
-		})
+		"outbox publish", s.tracing), nil
 }
 
 // Load reads a stream's events in order, each brought up to the version
-// this build reads; an empty stream has none.
+// this build reads, their personal fields opened; an empty stream has none.
+// Those of an erased user, whose key is gone, read empty.
 func (s *EventStore) Load(ctx context.Context, streamID string) ([]domain.Event, error) {
-	rows, err := s.db.QueryContext(ctx, s.queries.load, streamID)
-	if err != nil {
-		return nil, fmt.Errorf("load stream: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var events []domain.Event
-	for rows.Next() {
-		var (
-			eventType     string
-			schemaVersion int
-			payload       []byte
-		)
-		if err := rows.Scan(&eventType, &schemaVersion, &payload); err != nil {
-			return nil, fmt.Errorf("load stream: %w", err)
-		}
-		event, err := s.events.Decode(eventType, schemaVersion, payload)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, event)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load stream: %w", err)
-	}
-	return events, nil
+	streams, _, err := s.loadStreams(ctx, s.db, s.queries.load, streamID)
+	return streams[streamID], err
 }
 
 // LoadStreams reads the events of several streams, each in order and
-// brought up to date, with their number.
+// brought up to date, their personal fields opened, with their number.
 func (s *EventStore) LoadStreams(ctx context.Context, q execer, streamIDs []string) (map[string][]domain.Event, int, error) {
-	streams := make(map[string][]domain.Event, len(streamIDs))
 	if len(streamIDs) == 0 {
-		return streams, 0, nil
+		return map[string][]domain.Event{}, 0, nil
 	}
 	args := make([]any, len(streamIDs))
 	for i, id := range streamIDs {
 		args[i] = id
 	}
-	rows, err := q.QueryContext(ctx, s.dialect.Rebind(`SELECT stream_id, event_type, schema_version, payload FROM events
-		WHERE stream_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)
-		ORDER BY stream_id, stream_version`), args...)
+	query := s.dialect.Rebind(`SELECT e.stream_id, e.event_id, e.event_type, e.schema_version, e.payload,
+		k.master_key_id, k.nonce, k.ciphertext FROM events e LEFT JOIN user_keys k ON k.user_id = e.stream_id
+		WHERE e.stream_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + `)
+		ORDER BY e.stream_id, e.stream_version`)
+	return s.loadStreams(ctx, q, query, args...)
+}
+
+// storedEvent is a row of the events table, with its user's wrapped key.
+type storedEvent struct {
+	streamID, eventID, eventType string
+	schemaVersion                int
+	payload                      []byte
+	masterKeyID                  sql.NullString
+	wrapped                      WrappedSecret
+}
+
+// loadStreams runs a query of loadQuery's columns and decodes and opens
+// each stream's events.
+func (s *EventStore) loadStreams(ctx context.Context, q execer, query string, args ...any) (map[string][]domain.Event, int, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("load streams: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
-	n := 0
+	var stored []storedEvent
 	for rows.Next() {
-		var (
-			streamID, eventType string
-			schemaVersion       int
-			payload             []byte
-		)
-		if err := rows.Scan(&streamID, &eventType, &schemaVersion, &payload); err != nil {
+		var e storedEvent
+		if err := rows.Scan(&e.streamID, &e.eventID, &e.eventType, &e.schemaVersion, &e.payload,
+			&e.masterKeyID, &e.wrapped.Nonce, &e.wrapped.Ciphertext); err != nil {
 			return nil, 0, fmt.Errorf("load streams: %w", err)
 		}
-		event, err := s.events.Decode(eventType, schemaVersion, payload)
-		if err != nil {
-			return nil, 0, fmt.Errorf("stream %s: %w", streamID, err)
-		}
-		streams[streamID] = append(streams[streamID], event)
-		n++
+		stored = append(stored, e)
 	}
-	return streams, n, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("load streams: %w", err)
+	}
+	streams := make(map[string][]domain.Event)
+	for start := 0; start < len(stored); {
+		end := start
+		for end < len(stored) && stored[end].streamID == stored[start].streamID {
+			end++
+		}
+		events, err := s.decodeStream(stored[start:end])
+		if err != nil {
+			return nil, 0, err
+		}
+		streams[stored[start].streamID] = events
+		start = end
+	}
+	return streams, len(stored), nil
+}
+
+// decodeStream decodes one stream's rows and opens their personal fields
+// under the user's key, unwrapped once; an erased stream's read empty.
+func (s *EventStore) decodeStream(rows []storedEvent) ([]domain.Event, error) {
+	streamID := rows[0].streamID
+	erased := slices.ContainsFunc(rows, func(e storedEvent) bool { return e.eventType == erasedEvent })
+	key := &streamKey{userID: streamID, erased: erased, unwrap: func() (cipher.AEAD, error) {
+		if !rows[0].masterKeyID.Valid || s.keys == nil {
+			return nil, fmt.Errorf("user %s: %w", streamID, errNoUserKey)
+		}
+		w := rows[0].wrapped
+		w.MasterKeyID = rows[0].masterKeyID.String
+		return s.keys.open(streamID, w)
+	}}
+	events := make([]domain.Event, 0, len(rows))
+	for _, row := range rows {
+		event, err := s.events.Decode(row.eventType, row.schemaVersion, row.payload)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", streamID, err)
+		}
+		if event, err = openEvent(s.events, key, row.eventID, event); err != nil {
+			return nil, err
+		}
+		events = append(events, event)
+	}
+	return events, nil
 }
 
 // Holds reports whether the stream has any event.
@@ -210,4 +243,50 @@ func (s *EventStore) Holds(ctx context.Context, streamID string) (bool, error) {
 		return false, fmt.Errorf("look up stream: %w", err)
 	}
 	return true, nil
+}
+
+// Recorded reads a stream's events as Load does, each with its id, its
+// place in the stream, the schema version it was stored at and when it was
+// recorded: domain.ErrUserNotFound for an empty stream.
+func (s *EventStore) Recorded(ctx context.Context, streamID string) ([]query.RecordedEvent, error) {
+	rows, err := s.db.QueryContext(ctx, s.dialect.Rebind(`SELECT e.stream_id, e.event_id, e.event_type, e.schema_version,
+		e.payload, k.master_key_id, k.nonce, k.ciphertext, e.stream_version, e.recorded_at
+		FROM events e LEFT JOIN user_keys k ON k.user_id = e.stream_id
+		WHERE e.stream_id = ? ORDER BY e.stream_version`), streamID)
+	if err != nil {
+		return nil, fmt.Errorf("read stream: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var (
+		stored   []storedEvent
+		recorded []query.RecordedEvent
+	)
+	for rows.Next() {
+		var (
+			e  storedEvent
+			r  query.RecordedEvent
+			at any
+		)
+		if err := rows.Scan(&e.streamID, &e.eventID, &e.eventType, &e.schemaVersion, &e.payload,
+			&e.masterKeyID, &e.wrapped.Nonce, &e.wrapped.Ciphertext, &r.StreamVersion, &at); err != nil {
+			return nil, fmt.Errorf("read stream: %w", err)
+		}
+		r.ID, r.Type, r.SchemaVersion = e.eventID, e.eventType, e.schemaVersion
+		r.RecordedAt, _ = asTime(at)
+		stored, recorded = append(stored, e), append(recorded, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stream: %w", err)
+	}
+	if len(stored) == 0 {
+		return nil, domain.ErrUserNotFound
+	}
+	events, err := s.decodeStream(stored)
+	if err != nil {
+		return nil, err
+	}
+	for i, event := range events {
+		recorded[i].Event = event
+	}
+	return recorded, nil
 }

@@ -15,8 +15,8 @@ import (
 
 // noteAdded is a second event type, of the tests, at version 3 of its form.
 type noteAdded struct {
-	UserID string `json:"user_id"`
-	Note   string `json:"note"`
+	UserID string `json:"user_id" personal:"no"`
+	Note   string `json:"note" personal:"no"`
 }
 
 func (noteAdded) EventName() string { return "NoteAdded" }
@@ -29,36 +29,36 @@ func TestEventStore_TwoEventTypesInOneStream(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)
 		events := domain.NewRegistry(
-			domain.Register[domain.UserRegistered](domain.UserRegisteredSchemaVersion, nil),
+			domain.Register[domain.PasswordChanged](1, nil),
 			domain.Register[noteAdded](3, nil),
 		)
 		store := adapters.NewEventStore(db.DB, events, quietLogger())
-		registered := domain.UserRegistered{UserID: "u-1", Name: "Ada", Email: "ada@example.com",
-			RegisteredAt: time.Now().UTC().Truncate(time.Microsecond)}
+		changed := domain.PasswordChanged{UserID: "u-1", Reason: domain.ReasonPasswordReset,
+			ChangedAt: time.Now().UTC().Truncate(time.Microsecond)}
 		noted := noteAdded{UserID: "u-1", Note: "hello"}
 
 		ctx := testTimeoutCtx(t)
 		tx, err := db.BeginTx(ctx, nil)
 		require.NoError(t, err)
-		require.NoError(t, store.Append(ctx, tx, "u-1", 0, registered, noted))
+		require.NoError(t, store.Append(ctx, tx, "u-1", 0, nil, changed, noted))
 		require.NoError(t, tx.Commit())
 
 		got, err := store.Load(ctx, "u-1")
 		require.NoError(t, err)
-		assert.Equal(t, []domain.Event{registered, noted}, got)
-		assert.Equal(t, []string{"(UserRegistered,1,2)", "(NoteAdded,2,3)"}, db.RowsAsText(t,
+		assert.Equal(t, []domain.Event{changed, noted}, got)
+		assert.Equal(t, []string{"(PasswordChanged,1,1)", "(NoteAdded,2,3)"}, db.RowsAsText(t,
 			`SELECT event_type, stream_version, schema_version FROM events WHERE stream_id = ? ORDER BY stream_version`, "u-1"))
 		var versions []string
 		for _, env := range outboxEnvelopes(t, db) {
 			versions = append(versions, env.Metadata[transport.SchemaVersionKey])
 		}
-		assert.Equal(t, []string{"2", "3"}, versions, "each outbox message carries its event's version")
+		assert.Equal(t, []string{"1", "3"}, versions, "each outbox message carries its event's version")
 
 		// The same version again: another writer appended first.
 		tx, err = db.BeginTx(ctx, nil)
 		require.NoError(t, err)
 		defer func() { _ = tx.Rollback() }()
-		assert.ErrorIs(t, store.Append(ctx, tx, "u-1", 1, noted), adapters.ErrVersionConflict)
+		assert.ErrorIs(t, store.Append(ctx, tx, "u-1", 1, nil, noted), adapters.ErrVersionConflict)
 	})
 }
 
@@ -69,5 +69,5 @@ func TestEventStore_RefusesAnUnregisteredEvent(t *testing.T) {
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback() }()
-	assert.ErrorContains(t, store.Append(ctx, tx, "u-1", 0, noteAdded{UserID: "u-1"}), `unknown event "NoteAdded"`)
+	assert.ErrorContains(t, store.Append(ctx, tx, "u-1", 0, nil, noteAdded{UserID: "u-1"}), `unknown event "NoteAdded"`)
 }

@@ -120,35 +120,55 @@ func (k *userKeys) keyOrCreate(ctx context.Context, db execer, userID string) (c
 
 func userKeyName(userID string) string { return "user:" + userID }
 
-// sealField encrypts the user's value of a column of the users read model,
-// with a random nonce; the user id and the column are bound to it (GCM's
-// additional data), so a value copied to another user or column does not
-// open.
+// sealField encrypts the user's value of a column of the users read model;
+// the user id and the column are bound to it (GCM's additional data), so
+// a value copied to another user or column does not open.
 func sealField(key cipher.AEAD, userID, column, value string) (string, error) {
-	nonce := make([]byte, key.NonceSize(), key.NonceSize()+len(value)+key.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
+	sealed, err := sealValue(key, fieldAAD(userID, column), value)
+	if err != nil {
 		return "", fmt.Errorf("encrypt the %s of user %s: %w", column, userID, err)
 	}
-	sealed := key.Seal(nonce, nonce, []byte(value), fieldAAD(userID, column))
-	return sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed), nil
+	return sealed, nil
 }
 
 // openField decrypts a value sealField made: domain.ErrCorruptData if it
 // is not one or does not open.
 func openField(key cipher.AEAD, userID, column, stored string) (string, error) {
-	encoded, ok := strings.CutPrefix(stored, sealedPrefix)
+	plain, ok := openValue(key, fieldAAD(userID, column), stored)
 	if !ok {
 		return "", corrupt(userID, "the "+column)
 	}
+	return plain, nil
+}
+
+// sealValue encrypts value under key with a random nonce and the
+// additional data aad: sealedPrefix and the base64 of the nonce and the
+// sealed value.
+func sealValue(key cipher.AEAD, aad []byte, value string) (string, error) {
+	nonce := make([]byte, key.NonceSize(), key.NonceSize()+len(value)+key.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	sealed := key.Seal(nonce, nonce, []byte(value), aad)
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed), nil
+}
+
+// openValue decrypts what sealValue made with the same aad; false if it
+// is not such a value or does not open.
+func openValue(key cipher.AEAD, aad []byte, stored string) (string, bool) {
+	encoded, ok := strings.CutPrefix(stored, sealedPrefix)
+	if !ok {
+		return "", false
+	}
 	sealed, err := base64.RawStdEncoding.DecodeString(encoded)
 	if err != nil || len(sealed) < key.NonceSize() {
-		return "", corrupt(userID, "the "+column)
+		return "", false
 	}
-	plain, err := key.Open(nil, sealed[:key.NonceSize()], sealed[key.NonceSize():], fieldAAD(userID, column))
+	plain, err := key.Open(nil, sealed[:key.NonceSize()], sealed[key.NonceSize():], aad)
 	if err != nil {
-		return "", corrupt(userID, "the "+column)
+		return "", false
 	}
-	return string(plain), nil
+	return string(plain), true
 }
 
 // isSealed tells a value sealField made from one written in the clear.
@@ -157,8 +177,13 @@ func isSealed(stored string) bool { return strings.HasPrefix(stored, sealedPrefi
 // fieldAAD is the additional data of a sealed field: a label, then the
 // user id and the column, each behind its length.
 func fieldAAD(userID, column string) []byte {
-	aad := []byte("onboard user field\x00")
-	for _, part := range []string{userID, column} {
+	return labelledAAD("onboard user field\x00", userID, column)
+}
+
+// labelledAAD is a label, then each part behind its length.
+func labelledAAD(label string, parts ...string) []byte {
+	aad := []byte(label)
+	for _, part := range parts {
 		aad = binary.BigEndian.AppendUint32(aad, uint32(len(part))) //nolint:gosec // ids and names are short
 		aad = append(aad, part...)
 	}

@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -20,7 +21,29 @@ func (m *UserReadModel) Prepare(ctx context.Context) (int, error) {
 	if err := m.createTable(ctx, m.db, UsersTable); err != nil {
 		return 0, err
 	}
+	if err := m.addErasedColumn(ctx); err != nil {
+		return 0, err
+	}
 	return m.catchUp(ctx, m.db, UsersTable)
+}
+
+// addErasedColumn adds the erased column to a users table made before
+// erasure; of replicas starting at once, one adds it and the others find
+// it there.
+func (m *UserReadModel) addErasedColumn(ctx context.Context) error {
+	hasColumn := func() bool { // the query reads no row, unless the column is missing
+		var erased bool
+		return errors.Is(m.db.QueryRowContext(ctx, "SELECT erased FROM "+UsersTable+" WHERE 1 = 0").Scan(&erased), sql.ErrNoRows)
+	}
+	if hasColumn() {
+		return nil
+	}
+	_, err := m.db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN erased %s NOT NULL DEFAULT FALSE",
+		UsersTable, m.dialect.Types().Bool))
+	if err != nil && !hasColumn() {
+		return fmt.Errorf("add the erased column to %s: %w", UsersTable, err)
+	}
+	return nil
 }
 
 // catchUp projects into table every stream with events past its row's
@@ -290,8 +313,8 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 // values it replaces, so that replicas starting at once change a row at
 // most once, and a second run changes nothing.
 func (m *UserReadModel) SealPlainRows(ctx context.Context) (int, error) {
-	find := m.dialect.Rebind(`SELECT user_id FROM ` + UsersTable + ` WHERE name NOT LIKE '` + sealedPrefix +
-		`%' OR email NOT LIKE '` + sealedPrefix + `%' ORDER BY user_id LIMIT ?`)
+	find := m.dialect.Rebind(`SELECT user_id FROM ` + UsersTable + ` WHERE (name NOT LIKE '` + sealedPrefix +
+		`%' OR email NOT LIKE '` + sealedPrefix + `%') AND NOT erased ORDER BY user_id LIMIT ?`)
 	total := 0
 	var last []string
 	for {

@@ -22,7 +22,7 @@ import (
 const UsersTable = "users"
 
 var userColumns = []string{"user_id", "name", "email", "email_key", "email_verified", "locale",
-	"registered_at", "version", "last_position"}
+	"registered_at", "erased", "version", "last_position"}
 
 // UserReadModel writes the users read model (inline, in the transaction
 // that appends a user's events) and reads it.
@@ -42,7 +42,7 @@ func newUserReadModel(db *sql.DB, events *EventStore, lookup emailLookup, keys *
 	d := sqldb.Of(db)
 	m := &UserReadModel{db: db, dialect: d, events: events, lookup: lookup, keys: keys}
 	// A read is one row, with the user's wrapped key beside it.
-	selectUser := `SELECT u.user_id, u.name, u.email, u.email_verified, u.locale, u.registered_at, u.version,
+	selectUser := `SELECT u.user_id, u.name, u.email, u.email_verified, u.locale, u.registered_at, u.erased, u.version,
 		k.master_key_id, k.nonce, k.ciphertext FROM ` + UsersTable + ` u LEFT JOIN user_keys k ON k.user_id = u.user_id`
 	m.queries.byID = d.Rebind(selectUser + ` WHERE u.user_id = ?`)
 	m.queries.byEmail = d.Rebind(selectUser + ` WHERE u.email_key = ? ORDER BY u.version DESC LIMIT 1`)
@@ -70,8 +70,8 @@ func (m *UserReadModel) createTable(ctx context.Context, db execer, table string
 		fmt.Sprintf(`CREATE TABLE %s (
 			user_id %s NOT NULL PRIMARY KEY, name %s NOT NULL, email %s NOT NULL, email_key %s NOT NULL,
 			email_verified %s NOT NULL, locale %s NOT NULL, registered_at %s NOT NULL,
-			version %s NOT NULL, last_position %s NOT NULL)%s`,
-			table, t.ID, t.Text, t.Text, t.Key, t.Bool, t.Key, t.Time, t.Int, t.BigInt, t.TableOptions),
+			erased %s NOT NULL DEFAULT FALSE, version %s NOT NULL, last_position %s NOT NULL)%s`,
+			table, t.ID, t.Text, t.Text, t.Key, t.Bool, t.Key, t.Time, t.Bool, t.Int, t.BigInt, t.TableOptions),
 		fmt.Sprintf(`CREATE INDEX %s_email_%s ON %s (email_key)`, table, suffix, table),
 		fmt.Sprintf(`CREATE INDEX %s_position_%s ON %s (last_position)`, table, suffix, table),
 	} {
@@ -109,8 +109,12 @@ func (m *UserReadModel) upsertQuery(table string) string {
 
 // write stores the user's row in table, its name and email sealed under
 // the user's key (read through db, made first for a user registered
-// before keys), unless the row shows a later version already.
+// before keys), unless the row shows a later version already. An erased
+// user's row holds no personal data.
 func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *domain.User) error {
+	if u.Erased() {
+		return m.writeErased(ctx, db, table, u)
+	}
 	key, err := m.keys.keyOrCreate(ctx, db, u.ID())
 	if err != nil {
 		return err
@@ -120,10 +124,6 @@ func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *d
 
 // writeSealed is write under the user's key, already at hand.
 func (m *UserReadModel) writeSealed(ctx context.Context, db execer, table string, u *domain.User, key cipher.AEAD) error {
-	query := m.queries.upsert
-	if table != UsersTable { // a rebuild's table
-		query = m.upsertQuery(table)
-	}
 	name, err := sealField(key, u.ID(), "name", u.Name())
 	if err != nil {
 		return err
@@ -132,8 +132,24 @@ func (m *UserReadModel) writeSealed(ctx context.Context, db execer, table string
 	if err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, query, u.ID(), name, email, m.lookup.hash(u.Email().Key()),
-		u.EmailVerified(), u.Locale(), u.RegisteredAt().UTC(), u.Version(), u.ID())
+	return m.upsert(ctx, db, table, u, name, email, m.lookup.hash(u.Email().Key()))
+}
+
+// writeErased is write of an erased user: a row marked erased, with no
+// name, address or address hash.
+func (m *UserReadModel) writeErased(ctx context.Context, db execer, table string, u *domain.User) error {
+	return m.upsert(ctx, db, table, u, "", "", "")
+}
+
+// upsert writes the user's row into table with these stored values of
+// its name, address and address hash.
+func (m *UserReadModel) upsert(ctx context.Context, db execer, table string, u *domain.User, name, email, emailKey string) error {
+	query := m.queries.upsert
+	if table != UsersTable { // a rebuild's table
+		query = m.upsertQuery(table)
+	}
+	_, err := db.ExecContext(ctx, query, u.ID(), name, email, emailKey,
+		u.EmailVerified(), u.Locale(), u.RegisteredAt().UTC(), u.Erased(), u.Version(), u.ID())
 	if err != nil {
 		return fmt.Errorf("project user into %s: %w", table, err)
 	}
@@ -153,21 +169,25 @@ func (m *UserReadModel) UserByEmail(ctx context.Context, email string) (query.Us
 
 // readUser reads one row and opens its name and email under the user's
 // key, read in the same query: domain.ErrCorruptData if either does not
-// open. A row of a user without a key, written in the clear before keys
+// open, domain.ErrUserErased for an erased user's. A row of a user without a key, written in the clear before keys
 // and not sealed yet (SealPlainRows), reads as it is.
 func (m *UserReadModel) readUser(ctx context.Context, q string, arg string) (query.User, error) {
 	var (
 		u           query.User
 		masterKeyID sql.NullString
 		wrapped     WrappedSecret
+		erased      bool
 	)
 	err := m.db.QueryRowContext(ctx, q, arg).Scan(&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Locale,
-		&u.RegisteredAt, &u.Version, &masterKeyID, &wrapped.Nonce, &wrapped.Ciphertext)
+		&u.RegisteredAt, &erased, &u.Version, &masterKeyID, &wrapped.Nonce, &wrapped.Ciphertext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return query.User{}, domain.ErrUserNotFound
 	}
 	if err != nil {
 		return query.User{}, fmt.Errorf("read user: %w", err)
+	}
+	if erased {
+		return query.User{}, domain.ErrUserErased
 	}
 	u.RegisteredAt = u.RegisteredAt.UTC()
 	if !masterKeyID.Valid {

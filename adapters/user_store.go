@@ -6,6 +6,7 @@ package adapters
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -35,14 +37,15 @@ type UserStore struct {
 type userQueries struct {
 	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential, updateCredential string
 	credentialByEmail, endSessions, endOtherSessions                                          string
+	releaseEmails, deleteCredential, destroyKey                                               string
 }
 
 // newUserStore returns the store, which looks addresses up by their hashes
 // under lookup and keeps the users' keys wrapped under master.
 func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup, master *MasterKey) *UserStore {
 	d := sqldb.Of(db)
-	events := NewEventStore(db, domain.Events, logger)
 	keys := newUserKeys(db, master)
+	events := newEventStore(db, domain.Events, keys, logger)
 	return &UserStore{db: db, events: events, readModel: newUserReadModel(db, events, lookup, keys), lookup: lookup,
 		keys: keys, queries: userQueries{
 			reserveEmail: d.Rebind(d.InsertOrIgnore(
@@ -54,6 +57,9 @@ func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup, master *M
 			updateCredential: d.Rebind(`UPDATE credentials SET password_hash = ? WHERE user_id = ?`),
 			endSessions:      d.Rebind(`DELETE FROM sessions WHERE user_id = ?`),
 			endOtherSessions: d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`),
+			releaseEmails:    d.Rebind(`DELETE FROM user_emails WHERE user_id = ?`),
+			deleteCredential: d.Rebind(`DELETE FROM credentials WHERE user_id = ?`),
+			destroyKey:       d.Rebind(`DELETE FROM user_keys WHERE user_id = ?`),
 			credentialByEmail: d.Rebind(`SELECT e.user_id, c.password_hash FROM user_emails e
 			JOIN credentials c ON c.user_id = e.user_id WHERE e.email_key = ?`),
 		}}
@@ -77,7 +83,7 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 		if err != nil {
 			return err
 		}
-		err = s.appendEvents(ctx, tx, user)
+		err = s.appendEvents(ctx, tx, user, key)
 		if err == nil {
 			err = s.readModel.writeSealed(ctx, tx, UsersTable, user, key)
 		}
@@ -141,19 +147,24 @@ func (s *UserStore) endSessions(ctx context.Context, tx *sql.Tx, userID, keep st
 }
 
 // appendPending appends the user's pending events at the version it was
-// loaded at and writes its read model row.
+// loaded at and writes its read model row, both under the user's key
+// (made first for a user registered before keys).
 func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.User) error {
-	if err := s.appendEvents(ctx, tx, user); err != nil {
+	key, err := s.keys.keyOrCreate(ctx, tx, user.ID())
+	if err != nil {
 		return err
 	}
-	return s.readModel.write(ctx, tx, UsersTable, user)
+	if err := s.appendEvents(ctx, tx, user, key); err != nil {
+		return err
+	}
+	return s.readModel.writeSealed(ctx, tx, UsersTable, user, key)
 }
 
 // appendEvents appends the user's pending events at the version it was
-// loaded at.
-func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+// loaded at, their personal fields sealed under key.
+func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User, key cipher.AEAD) error {
 	pending := user.PendingEvents()
-	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), pending...)
+	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), key, pending...)
 	if errors.Is(err, ErrVersionConflict) {
 		return errors.Join(err, domain.ErrVersionMismatch)
 	}
@@ -227,13 +238,59 @@ func (s *UserStore) HoldsUser(ctx context.Context, id string) (bool, error) {
 	return s.events.Holds(ctx, id)
 }
 
-// LoadUser rebuilds a user from its stream, or returns domain.ErrUserNotFound.
+// LoadUser rebuilds a user from its stream, or returns
+// domain.ErrUserNotFound, or domain.ErrUserErased.
 func (s *UserStore) LoadUser(ctx context.Context, id string) (*domain.User, error) {
 	events, err := s.events.Load(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("load user: %w", err)
 	}
-	return domain.UnmarshalUserFromEvents(events)
+	user, err := domain.UnmarshalUserFromEvents(events)
+	if err == nil && user.Erased() {
+		return nil, domain.ErrUserErased
+	}
+	return user, err
+}
+
+// Erase commits a user whose pending event is UserErased, and in the same
+// transaction destroys the user's key, under which the personal fields of
+// its events are sealed, releases its address for a new registration,
+// deletes its credential and sessions, and empties its read model row of
+// personal data: domain.ErrVersionMismatch if the user changed meanwhile.
+func (s *UserStore) Erase(ctx context.Context, user *domain.User) error {
+	return s.inTx(ctx, "Erase", func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.appendEvents(ctx, tx, user, nil); err != nil {
+			return err
+		}
+		for _, q := range []struct{ query, what string }{
+			{s.queries.destroyKey, "destroy the key"},
+			{s.queries.releaseEmails, "release the address"},
+			{s.queries.deleteCredential, "delete the credential"},
+			{s.queries.endSessions, "end the sessions"},
+		} {
+			if _, err := tx.ExecContext(ctx, q.query, user.ID()); err != nil {
+				return fmt.Errorf("erase user %s: %s: %w", user.ID(), q.what, err)
+			}
+		}
+		return s.readModel.writeErased(ctx, tx, UsersTable, user)
+	})
+}
+
+// Recorded reads the user's stream, its personal fields opened, for an
+// export.
+func (s *UserStore) Recorded(ctx context.Context, userID string) ([]query.RecordedEvent, error) {
+	return s.events.Recorded(ctx, userID)
+}
+
+// OpenEvent opens, in place, the sealed personal fields of an event a
+// handler received as message eventID: domain.ErrUserErased when the
+// user's key is gone, domain.ErrCorruptData when a field does not open.
+func (s *UserStore) OpenEvent(ctx context.Context, eventID string, event domain.Event) error {
+	key := &streamKey{userID: event.StreamID(), unwrap: func() (cipher.AEAD, error) {
+		return s.keys.key(ctx, s.db, event.StreamID())
+	}}
+	_, err := openEvent(s.events.events, key, eventID, event)
+	return err
 }
 
 // Owner returns the id of the user holding the address, in any letter

@@ -335,8 +335,12 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		var stored domain.UserRegistered
 		require.NoError(t, json.Unmarshal(payload, &stored))
 		assert.Equal(t, id, stored.UserID)
-		assert.Equal(t, "Ada Lovelace", stored.Name)
-		assert.Equal(t, "ada@example.com", stored.Email)
+		assert.True(t, strings.HasPrefix(stored.Name, "v1:"), "the name is stored sealed: %s", payload)
+		assert.True(t, strings.HasPrefix(stored.Email, "v1:"), "the address is stored sealed: %s", payload)
+		loaded, err := store.LoadUser(testTimeoutCtx(t), id)
+		require.NoError(t, err)
+		assert.Equal(t, "Ada Lovelace", loaded.Name(), "the store opens what it sealed")
+		assert.Equal(t, "ada@example.com", loaded.Email().String())
 
 		// The outbox: one envelope for events.UserRegistered, carrying the same
 		// message as the event store.
@@ -373,6 +377,8 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 			assert.NotContains(t, text, "$2a$")
 			assert.NotContains(t, text, storedHash)
 			assert.NotContains(t, text, storeTestPassword)
+			assert.NotContains(t, text, "Ada Lovelace", "no name in the clear")
+			assert.NotContains(t, text, "ada@example", "no address in the clear")
 		}
 	})
 }

@@ -23,6 +23,7 @@ type Commands struct {
 	StartSession             *command.StartSessionHandler
 	RequestPasswordReset     *command.RequestPasswordResetHandler
 	ResetPassword            *command.ResetPasswordHandler
+	EraseUser                *command.EraseUserHandler
 }
 
 // Queries are the read-side use cases.
@@ -31,4 +32,5 @@ type Queries struct {
 	UserByEmail   query.UserByEmailHandler
 	PointsBalance query.PointsBalanceHandler
 	SessionUser   query.SessionUserHandler
+	ExportUser    query.ExportUserHandler
 }

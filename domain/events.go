@@ -16,10 +16,10 @@ type Event interface {
 // UserRegistered is recorded once, when a user registers. It carries no
 // secret: the password hash is stored apart from the event stream.
 type UserRegistered struct {
-	UserID       string    `json:"user_id"`
-	Name         string    `json:"name"`
-	Email        string    `json:"email"`
-	Locale       string    `json:"locale"`
+	UserID       string    `json:"user_id" personal:"no"`
+	Name         string    `json:"name" personal:"yes"`
+	Email        string    `json:"email" personal:"yes"`
+	Locale       string    `json:"locale" personal:"no"`
 	RegisteredAt time.Time `json:"registered_at"`
 }
 
@@ -48,12 +48,12 @@ func upcastUserRegisteredV1(payload json.RawMessage) (json.RawMessage, error) {
 // verification email. Its time sets the link's expiry, so a redelivery
 // sends the same link.
 type VerificationEmailRequested struct {
-	UserID string `json:"user_id"`
-	Email  string `json:"email"`
+	UserID string `json:"user_id" personal:"no"`
+	Email  string `json:"email" personal:"yes"`
 	// EmailNumber is the address's number (User.EmailNumber), which the
 	// link proves.
 	EmailNumber int       `json:"email_number"`
-	Locale      string    `json:"locale"`
+	Locale      string    `json:"locale" personal:"no"`
 	RequestedAt time.Time `json:"requested_at"`
 }
 
@@ -70,8 +70,8 @@ func (e VerificationEmailRequested) StreamID() string { return e.UserID }
 
 // EmailVerified is recorded when a user proves they read their address.
 type EmailVerified struct {
-	UserID     string    `json:"user_id"`
-	Email      string    `json:"email"`
+	UserID     string    `json:"user_id" personal:"no"`
+	Email      string    `json:"email" personal:"yes"`
 	VerifiedAt time.Time `json:"verified_at"`
 }
 
@@ -84,13 +84,13 @@ func (e EmailVerified) StreamID() string { return e.UserID }
 // EmailChanged is recorded when a user moves to another address; the new
 // one is unverified.
 type EmailChanged struct {
-	UserID   string `json:"user_id"`
-	OldEmail string `json:"old_email"`
-	NewEmail string `json:"new_email"`
+	UserID   string `json:"user_id" personal:"no"`
+	OldEmail string `json:"old_email" personal:"yes"`
+	NewEmail string `json:"new_email" personal:"yes"`
 	// EmailNumber is the new address's number (User.EmailNumber), which
 	// its verification link proves.
 	EmailNumber int       `json:"email_number"`
-	Locale      string    `json:"locale"`
+	Locale      string    `json:"locale" personal:"no"`
 	ChangedAt   time.Time `json:"changed_at"`
 }
 
@@ -131,4 +131,5 @@ var Events = NewRegistry(
 	Register[EmailChanged](EmailChangedSchemaVersion, map[int]Upcaster{1: upcastUnknownEmailNumber}),
 	Register[PasswordResetRequested](1, nil),
 	Register[PasswordChanged](1, nil),
+	Register[UserErased](1, nil),
 )

@@ -16,12 +16,12 @@ const PasswordResetTTL = time.Hour
 // password: the link goes to the user's address. Number counts the user's
 // requests: only the newest one's link works.
 type PasswordResetRequested struct {
-	UserID string `json:"user_id"`
-	Email  string `json:"email"`
+	UserID string `json:"user_id" personal:"no"`
+	Email  string `json:"email" personal:"yes"`
 	// EmailNumber is the address's number (User.EmailNumber), which the
 	// link's token binds: an address changed away and back voids it.
 	EmailNumber int       `json:"email_number"`
-	Locale      string    `json:"locale"`
+	Locale      string    `json:"locale" personal:"no"`
 	RequestedAt time.Time `json:"requested_at"`
 	Number      int       `json:"number"`
 }
@@ -35,11 +35,11 @@ func (e PasswordResetRequested) StreamID() string { return e.UserID }
 // PasswordChanged is recorded when a user's password is replaced. It
 // carries no secret: the hash is stored apart from the event stream.
 type PasswordChanged struct {
-	UserID    string    `json:"user_id"`
+	UserID    string    `json:"user_id" personal:"no"`
 	ChangedAt time.Time `json:"changed_at"`
 	// Reason is how the change was proved: "reset", by a link to the
 	// address.
-	Reason string `json:"reason"`
+	Reason string `json:"reason" personal:"no"`
 }
 
 // EventName is the name under which the event is stored and published.

@@ -3,7 +3,9 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 )
 
 // EventType registers one event: its name, the version of its JSON form
@@ -16,6 +18,15 @@ type EventType struct {
 	decode  func(payload []byte) (Event, error)
 	// upcasters[v] turns the JSON of version v into that of version v+1.
 	upcasters map[int]Upcaster
+	// personal are the fields that hold personal data, which are stored
+	// and published encrypted.
+	personal []personalField
+}
+
+// personalField is a string field of an event that holds personal data.
+type personalField struct {
+	index int    // in the struct
+	name  string // in the JSON form
 }
 
 // Upcaster turns an event's JSON form of one version into the next one's.
@@ -23,12 +34,17 @@ type Upcaster func(payload json.RawMessage) (json.RawMessage, error)
 
 // Register is the registration of the event type E, whose JSON form is at
 // version; upcasters maps each older version to the function that brings
-// it up one version.
+// it up one version. Every string field of E says whether it holds
+// personal data, in its tag: `personal:"yes"` or `personal:"no"`; the
+// ones that do are stored and published encrypted (MapPersonal). An event
+// with a string field that says neither does not register: a new event
+// cannot forget to mark its personal data.
 func Register[E Event](version int, upcasters map[int]Upcaster) EventType {
 	var zero E
 	return EventType{
-		name:    zero.EventName(),
-		version: version,
+		name:     zero.EventName(),
+		personal: personalFields(reflect.TypeOf(zero)),
+		version:  version,
 		decode: func(payload []byte) (Event, error) {
 			var e E
 			if err := json.Unmarshal(payload, &e); err != nil {
@@ -40,8 +56,45 @@ func Register[E Event](version int, upcasters map[int]Upcaster) EventType {
 	}
 }
 
+// personalFields lists the fields of the event struct t marked
+// `personal:"yes"`, and panics on a string field marked neither way: a
+// mistake in the code, found at start by every test.
+func personalFields(t reflect.Type) []personalField {
+	var fields []personalField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		mark, marked := f.Tag.Lookup("personal")
+		switch {
+		case f.Type.Kind() != reflect.String:
+			if marked {
+				panic(fmt.Sprintf("event %s: field %s is marked personal but is not a string", t.Name(), f.Name))
+			}
+		case mark == "yes":
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			fields = append(fields, personalField{index: i, name: name})
+		case mark != "no":
+			panic(fmt.Sprintf("event %s: string field %s must say whether it holds personal data: "+
+				"tag it personal:\"yes\" or personal:\"no\"", t.Name(), f.Name))
+		}
+	}
+	return fields
+}
+
 // Name is the name under which the event is stored and published.
 func (t EventType) Name() string { return t.name }
+
+// PersonalFields names, as in the JSON form, the event's fields that hold
+// personal data.
+func (t EventType) PersonalFields() []string {
+	names := make([]string, len(t.personal))
+	for i, f := range t.personal {
+		names[i] = f.name
+	}
+	return names
+}
 
 // Version is the version of the JSON form this build writes.
 func (t EventType) Version() int { return t.version }
@@ -128,6 +181,45 @@ func (r Registry) Decode(name string, version int, payload []byte) (Event, error
 		return nil, fmt.Errorf("decode %s: %w", name, err)
 	}
 	return e, nil
+}
+
+// HasPersonalData reports whether the named event has fields that hold
+// personal data.
+func (r Registry) HasPersonalData(name string) bool { return len(r.types[name].personal) > 0 }
+
+// MapPersonal sets each non-empty personal field of e to f of its JSON
+// name and value: on a copy for an event value, in place for a pointer to
+// one (what a handler receives). An event this registry does not know has
+// no personal fields.
+func (r Registry) MapPersonal(e Event, f func(field, value string) (string, error)) (Event, error) {
+	t, ok := r.types[e.EventName()]
+	if !ok || len(t.personal) == 0 {
+		return e, nil
+	}
+	v := reflect.ValueOf(e)
+	out := e
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	} else {
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		v = c
+	}
+	for _, p := range t.personal {
+		field := v.Field(p.index)
+		if field.String() == "" {
+			continue
+		}
+		mapped, err := f(p.name, field.String())
+		if err != nil {
+			return nil, err
+		}
+		field.SetString(mapped)
+	}
+	if reflect.ValueOf(e).Kind() != reflect.Pointer {
+		out = v.Interface().(Event)
+	}
+	return out, nil
 }
 
 func (r Registry) unknownVersion(name string, version int) error {

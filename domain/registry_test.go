@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ import (
 // noteAdded is an event of the tests, at version 3 of its JSON form: version
 // 1 had "text", version 2 renamed it "note", version 3 added "lang".
 type noteAdded struct {
-	Note string `json:"note"`
-	Lang string `json:"lang"`
+	Note string `json:"note" personal:"no"`
+	Lang string `json:"lang" personal:"no"`
 }
 
 func (noteAdded) EventName() string { return "NoteAdded" }
@@ -79,8 +80,8 @@ func TestRegistry_RefusesWhatItCannotRead(t *testing.T) {
 }
 
 func TestEvents_RegistersEveryEventOfOnboard(t *testing.T) {
-	assert.Equal(t, []string{"EmailChanged", "EmailVerified", "PasswordChanged", "PasswordResetRequested", "UserRegistered",
-		"VerificationEmailRequested"}, domain.Events.Names())
+	assert.Equal(t, []string{"EmailChanged", "EmailVerified", "PasswordChanged", "PasswordResetRequested", "UserErased",
+		"UserRegistered", "VerificationEmailRequested"}, domain.Events.Names())
 	e, err := domain.Events.Decode("UserRegistered", domain.UserRegisteredSchemaVersion,
 		[]byte(`{"user_id":"u1","name":"Ada","email":"ada@example.com"}`))
 	require.NoError(t, err)
@@ -180,4 +181,56 @@ func TestUser_CountsItsAddressesFromVersion1Events(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, user.EmailNumber())
 	assert.Equal(t, "a@example.com", user.Email().String())
+}
+
+// unmarked has a string field that does not say whether it is personal.
+type unmarked struct {
+	UserID string `json:"user_id" personal:"no"`
+	Note   string `json:"note"`
+}
+
+func (unmarked) EventName() string { return "Unmarked" }
+
+func (e unmarked) StreamID() string { return e.UserID }
+
+// A new event cannot forget to mark its personal data: one with an
+// unmarked string field does not register.
+func TestRegister_RefusesAnEventWithAnUnmarkedStringField(t *testing.T) {
+	assert.PanicsWithValue(t, `event unmarked: string field Note must say whether it holds personal data: `+
+		`tag it personal:"yes" or personal:"no"`, func() { domain.Register[unmarked](1, nil) })
+}
+
+func TestEvents_MarkNameAndAddressesPersonal(t *testing.T) {
+	for name, want := range map[string][]string{
+		"UserRegistered":             {"name", "email"},
+		"VerificationEmailRequested": {"email"},
+		"EmailVerified":              {"email"},
+		"EmailChanged":               {"old_email", "new_email"},
+		"PasswordResetRequested":     {"email"},
+		"PasswordChanged":            {},
+		"UserErased":                 {},
+	} {
+		et, ok := domain.Events.Type(name)
+		require.True(t, ok, name)
+		assert.Equal(t, want, et.PersonalFields(), name)
+	}
+}
+
+// MapPersonal maps the personal fields alone: of a copy for a value, in
+// place for a pointer; an empty field is left empty.
+func TestRegistry_MapPersonalMapsThePersonalFieldsAlone(t *testing.T) {
+	upper := func(field, value string) (string, error) { return field + "=" + strings.ToUpper(value), nil }
+	e := domain.UserRegistered{UserID: "u1", Name: "Ada", Email: "", Locale: "en"}
+	mapped, err := domain.Events.MapPersonal(e, upper)
+	require.NoError(t, err)
+	assert.Equal(t, domain.UserRegistered{UserID: "u1", Name: "name=ADA", Locale: "en"}, mapped)
+	assert.Equal(t, "Ada", e.Name, "the value is not changed")
+
+	p := &domain.EmailChanged{UserID: "u1", OldEmail: "a@x", NewEmail: "b@x", Locale: "de"}
+	_, err = domain.Events.MapPersonal(p, upper)
+	require.NoError(t, err)
+	assert.Equal(t, domain.EmailChanged{UserID: "u1", OldEmail: "old_email=A@X", NewEmail: "new_email=B@X", Locale: "de"}, *p)
+
+	_, err = domain.Events.MapPersonal(e, func(string, string) (string, error) { return "", errors.New("no key") })
+	assert.EqualError(t, err, "no key")
 }

@@ -30,6 +30,7 @@ type User struct {
 	resetEmailNumber int
 	resetUsed        bool
 	version          int
+	erased           bool
 
 	pending []Event
 }
@@ -111,6 +112,9 @@ func (u *User) apply(e Event) error {
 		u.resetUsed = false
 	case PasswordChanged:
 		u.resetUsed = true
+	case UserErased:
+		u.erased = true
+		u.name, u.email, u.emailVerified = "", Email{}, false
 	default:
 		return fmt.Errorf("user %s: unknown event %T", u.id, e)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/google/uuid"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -122,12 +123,14 @@ func newContractAPI(t *testing.T) *contractAPI {
 			StartSession:             command.NewStartSessionHandler(sessions),
 			RequestPasswordReset:     command.NewRequestPasswordResetHandler(users, users, nil, a.clock.Now),
 			ResetPassword:            command.NewResetPasswordHandler(users, hasher, a.resetKey, a.clock.Now),
+			EraseUser:                command.NewEraseUserHandler(users, hasher, guesses, a.clock.Now),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
 			UserByEmail:   query.NewUserByEmailHandler(users.ReadModel()),
 			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), a.ledger),
 			SessionUser:   query.NewSessionUserHandler(sessions),
+			ExportUser:    query.NewExportUserHandler(users.ReadModel(), users, a.ledger),
 		},
 	}
 	registry := prometheus.NewRegistry()
@@ -201,6 +204,7 @@ func TestContract_EveryOperation(t *testing.T) {
 	t.Run("verification", a.tourVerification)
 	t.Run("pages", a.tourPages)
 	t.Run("password resets", a.tourPasswordResets)
+	t.Run("erasure", a.tourErasure)
 	t.Run("operations", a.tourOperations)
 	assert.Empty(t, a.validator.Unreached(), "every operation was exercised")
 }
@@ -430,4 +434,57 @@ func TestContract_MetricsAsPrometheusServesThem(t *testing.T) {
 	assert.True(t, strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4"), rec.Header())
 	assert.Contains(t, rec.Body.String(), "onboard_contract_test_total 1")
 	assert.NotContains(t, validator.Unreached(), "GET /metrics")
+}
+
+// tourErasure exports a user, then erases it: by its session with its
+// password, refused without either; then the operator finds it gone.
+func (a *contractAPI) tourErasure(t *testing.T) {
+	id, auth := a.register(t, "hopper@example.com")
+	admin := bearer(contractAdminToken)
+
+	rec := a.do(http.MethodGet, "/users/"+id+"/export", "", auth)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var export struct {
+		User   struct{ Name, Email string }
+		Events []struct {
+			Type string
+			Data map[string]any
+		}
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &export))
+	assert.Equal(t, "Ada Lovelace", export.User.Name)
+	require.Len(t, export.Events, 1)
+	assert.Equal(t, "UserRegistered", export.Events[0].Type)
+	assert.Equal(t, "hopper@example.com", export.Events[0].Data["email"], "the event's address, decrypted")
+	assert.Equal(t, http.StatusOK, a.do(http.MethodHead, "/users/"+id+"/export", "", admin).Code)
+
+	other, _ := a.register(t, "erased.other@example.com")
+	for _, tt := range []struct {
+		name, target, body string
+		header             map[string]string
+		want               int
+	}{
+		{"no credential", "/users/" + id, `{"password":"correct horse battery"}`, nil, http.StatusUnauthorized},
+		{"another user's id", "/users/" + other, `{"password":"correct horse battery"}`, auth, http.StatusNotFound},
+		{"no password", "/users/" + id, `{}`, auth, http.StatusUnprocessableEntity},
+		{"wrong password", "/users/" + id, `{"password":"wrong horse battery"}`, auth, http.StatusForbidden},
+		{"unknown id, by the operator", "/users/" + uuid.NewString(), "", admin, http.StatusNotFound},
+		{"the user, with its password", "/users/" + id, `{"password":"correct horse battery"}`, auth, http.StatusNoContent},
+		{"again, by the operator", "/users/" + id, "", admin, http.StatusGone},
+		{"the other, by the operator", "/users/" + other, "", admin, http.StatusNoContent},
+	} {
+		rec := a.do(http.MethodDelete, tt.target, tt.body, tt.header)
+		assert.Equal(t, tt.want, rec.Code, "%s: %s", tt.name, rec.Body.String())
+	}
+	for _, target := range []string{"/users/" + id, "/users/" + id + "/export", "/users/" + id + "/points"} {
+		rec := a.do(http.MethodGet, target, "", admin)
+		assert.Equal(t, http.StatusGone, rec.Code, target)
+		assert.Contains(t, rec.Body.String(), `"user-erased"`, target)
+	}
+	assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, "/users/"+id, "", auth).Code,
+		"the erasure ended the user's sessions")
+	rec = a.do(http.MethodPost, "/users", `{"name":"Grace","email":"hopper@example.com","password":"correct horse battery"}`, nil)
+	require.Equal(t, http.StatusCreated, rec.Code, "the address is free again: %s", rec.Body.String())
+	again, _ := registered(t, rec)
+	assert.NotEqual(t, id, again, "a new user")
 }

@@ -161,6 +161,8 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	getAndHead(users, "", s.findUserByEmail)
 	getAndHead(users, "/:id", s.authorizeUser, s.getUser)
 	getAndHead(users, "/:id/points", s.authorizeUser, s.getPoints)
+	getAndHead(users, "/:id/export", s.authorizeUser, s.exportUser)
+	users.DELETE("/:id", s.authorizeUser, s.limitPasswords, s.eraseUser)
 	users.POST("/:id/email-verification", s.verifyEmail)
 	users.POST("/:id/email-verification/resend", s.authorizeUser, s.resendVerification)
 	users.PUT("/:id/email", s.authorizeUser, s.limitPasswords, s.changeEmail)

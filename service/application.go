@@ -154,11 +154,13 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 			StartSession:         command.NewStartSessionHandler(sessions),
 			RequestPasswordReset: command.NewRequestPasswordResetHandler(users, users, emails, nil),
 			ResetPassword:        command.NewResetPasswordHandler(users, hasher, resets.Key, nil),
+			EraseUser:            command.NewEraseUserHandler(users, hasher, guesses, nil),
 		},
 		Queries: app.Queries{
 			UserByID:      query.NewUserByIDHandler(users.ReadModel()),
 			UserByEmail:   query.NewUserByEmailHandler(users.ReadModel()),
 			PointsBalance: query.NewPointsBalanceHandler(users.ReadModel(), ledger),
+			ExportUser:    query.NewExportUserHandler(users.ReadModel(), users, ledger),
 			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}

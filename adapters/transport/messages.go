@@ -1,13 +1,16 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -114,4 +117,25 @@ func CheckSchemaVersion(events domain.Registry, eventName string, msg *message.M
 		return fmt.Errorf("%s: unknown schema version %q (this build reads versions up to %d)", eventName, got, want)
 	}
 	return nil
+}
+
+// NameKey is the metadata key of a message's event or command name, where
+// cqrs.JSONMarshaler reads it.
+const NameKey = "name"
+
+// NewEventMessage is the message of an event already encoded: payload, in
+// the JSON form of schemaVersion, under id, with the correlation and client
+// request ids of ctx, and ctx as its context (the publish's span).
+func NewEventMessage(ctx context.Context, id, name string, schemaVersion int, payload []byte) *message.Message {
+	msg := message.NewMessage(id, payload)
+	msg.Metadata.Set(NameKey, name)
+	msg.Metadata.Set(SchemaVersionKey, strconv.Itoa(schemaVersion))
+	if id := app.CorrelationID(ctx); id != "" {
+		middleware.SetCorrelationID(id, msg)
+	}
+	if id := app.ClientRequestID(ctx); id != "" {
+		msg.Metadata.Set(ClientRequestIDKey, id)
+	}
+	msg.SetContext(ctx)
+	return msg
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
@@ -199,6 +200,18 @@ func (d *Deployment) Operator(t testing.TB, args ...string) string {
 func (d *Deployment) TapEvents(t testing.TB) *Tap {
 	t.Helper()
 	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
+}
+
+// TapEveryExchange taps every event's exchange and the poison exchange of
+// the deployment's namespace on RabbitMQ: a copy of every message the
+// service publishes.
+func (d *Deployment) TapEveryExchange(t testing.TB) []*Tap {
+	t.Helper()
+	taps := []*Tap{TapExchange(t, d.AMQPURL, PoisonQueue(d.Namespace))}
+	for _, name := range domain.Events.Names() {
+		taps = append(taps, TapExchange(t, d.AMQPURL, transport.NamespacedTopic(d.Namespace, transport.EventTopic(name))))
+	}
+	return taps
 }
 
 // TapSQLTopics keeps a copy of every message of the SQL topics the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
@@ -26,7 +27,7 @@ var (
 	// BcryptPrefixes start every bcrypt hash: secrets wherever they appear.
 	BcryptPrefixes = []string{"$2a$", "$2b$", "$2y$"}
 	base64Run      = regexp.MustCompile(`[A-Za-z0-9+/_-]{12,}={0,2}`)
-	hexRun         = regexp.MustCompile(`\\x((?:[0-9a-fA-F]{2}){8,})`)
+	hexRun         = regexp.MustCompile(`(?:\\x)?((?:[0-9a-fA-F]{2}){8,})`)
 )
 
 // Secrets are the bcrypt prefixes and the passwords of users.
@@ -141,10 +142,14 @@ func PublicTables(t testing.TB, db *testenv.DB) []string {
 const TapGroup = "e2e_tap"
 
 // TapSQLTopics registers TapGroup on the SQL topics the service writes: the
-// outbox, and the events and poison topics of the namespace.
+// outbox, and every event's and the poison topic of the namespace.
 func TapSQLTopics(t testing.TB, db *testenv.DB, namespace string) {
 	t.Helper()
-	for _, topic := range []string{transport.OutboxTopic, EventsExchange(namespace), PoisonQueue(namespace)} {
+	topics := []string{transport.OutboxTopic, PoisonQueue(namespace)}
+	for _, name := range domain.Events.Names() {
+		topics = append(topics, transport.NamespacedTopic(namespace, transport.EventTopic(name)))
+	}
+	for _, topic := range topics {
 		tap, err := watermillsql.NewSQLSubscriber(db.DB, TapGroup, watermill.NopLogger{})
 		require.NoError(t, err)
 		require.NoError(t, tap.SubscribeInitialize(topic), topic)

@@ -31,6 +31,7 @@ func TestSecretsIn(t *testing.T) {
 		{name: "envelope in a row", text: `(1,` + strings.ReplaceAll(envelope, `"`, `""`) + `)`, want: []string{"$2a$"}},
 		{name: "envelope in base64", text: base64.StdEncoding.EncodeToString([]byte(envelope)), want: []string{"$2a$"}},
 		{name: "bytea hex", text: `\x` + hex.EncodeToString([]byte(event)), want: []string{"$2a$"}},
+		{name: "plain hex", text: `(1,` + hex.EncodeToString([]byte("x correct-horse-42")) + `)`, want: []string{"correct-horse-42"}},
 		{name: "password", text: `{"password":"correct-horse-42"}`, want: []string{"correct-horse-42"}},
 		{name: "password in base64", text: base64.RawURLEncoding.EncodeToString([]byte("pw=correct-horse-42")), want: []string{"correct-horse-42"}},
 	}

@@ -27,6 +27,13 @@ type UserHolder interface {
 	HoldsUser(ctx context.Context, id string) (bool, error)
 }
 
+// EventOpener decrypts, in place, the personal fields of an event a
+// handler received as the message of eventID: an error wrapping
+// domain.ErrUserErased when the user's key is gone.
+type EventOpener interface {
+	OpenEvent(ctx context.Context, eventID string, event domain.Event) error
+}
+
 // RouterConfig configures the handlers' router.
 type RouterConfig struct {
 	Transport *transport.Transport
@@ -35,8 +42,10 @@ type RouterConfig struct {
 	// Users and DeploymentID tell this deployment's events from another's.
 	Users        UserHolder
 	DeploymentID string
-	// Events are the events this build reads.
+	// Events are the events this build reads; Opener decrypts their
+	// personal fields before a handler sees them.
 	Events domain.Registry
+	Opener EventOpener
 	// Stopping ends when the service stops: handlers in flight give up,
 	// and their messages are redelivered later.
 	Stopping context.Context
@@ -111,8 +120,9 @@ func (r *RetryPolicy) setDefaults() {
 // Validate returns every problem at once.
 func (c RouterConfig) Validate() error {
 	var errs []error
-	if c.Transport == nil || c.Retries == nil || c.Users == nil || c.Stopping == nil || c.Logger == nil {
-		errs = append(errs, errors.New("messages: the router needs a transport, a retry queue, users, a stop and a logger"))
+	if c.Transport == nil || c.Retries == nil || c.Users == nil || c.Opener == nil || c.Stopping == nil || c.Logger == nil {
+		errs = append(errs, errors.New("messages: the router needs a transport, a retry queue, users, an opener of "+
+			"events, a stop and a logger"))
 	}
 	if c.DeploymentID == "" {
 		errs = append(errs, errors.New("messages: the router needs the deployment's id"))
@@ -209,6 +219,9 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 			if err := p.checkUserHeld(h.Message, h.EventName, h.Event); err != nil {
 				return err
 			}
+			if handled, err := p.openEvent(h); handled || err != nil {
+				return err
+			}
 			return h.Handler.Handle(h.Message.Context(), h.Event)
 		},
 		Marshaler: transport.Marshaler,
@@ -261,6 +274,27 @@ func (p port) checkUserHeld(msg *message.Message, eventName string, e any) error
 	}
 	return fmt.Errorf("%s for user %s, whom this deployment's database does not hold (published by deployment %q): "+
 		"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID(), origin)
+}
+
+// openEvent decrypts the personal fields of the event before its handler
+// sees it. An event of an erased user, whose key is gone, is handled
+// already: acked, with a line naming the user by id, and not poisoned, so
+// that an email waiting for that user is never sent. A field that does
+// not open is domain.ErrCorruptData: poisoned.
+func (p port) openEvent(h cqrs.EventProcessorOnHandleParams) (handled bool, err error) {
+	event, ok := h.Event.(domain.Event)
+	if !ok {
+		return false, nil
+	}
+	ctx := h.Message.Context()
+	err = p.cfg.Opener.OpenEvent(ctx, h.Message.UUID, event)
+	if errors.Is(err, domain.ErrUserErased) {
+		p.cfg.Logger.InfoContext(ctx, "event of an erased user acked unhandled: its key is gone",
+			"handler", message.HandlerNameFromCtx(ctx), "event", h.EventName, "message_uuid", h.Message.UUID,
+			"user_id", event.StreamID())
+		return true, nil
+	}
+	return false, err
 }
 
 // abortOnStop cancels the message's context when the service stops, so a

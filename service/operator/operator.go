@@ -29,7 +29,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) 
 	if len(args) == 1 && args[0] == "healthcheck" {
 		return healthcheck(ctx, cfg.HTTPAddr, out)
 	}
-	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections") {
+	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections" && args[0] != "users") {
 		return ErrUsage
 	}
 	openCtx, cancel := context.WithTimeout(ctx, commandTimeout)
@@ -43,6 +43,9 @@ func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) 
 	defer func() { _ = db.Close() }()
 	if args[0] == "projections" {
 		return runProjections(ctx, cfg, db, args, out)
+	}
+	if args[0] == "users" {
+		return runUsers(openCtx, cfg, db, args, out)
 	}
 	ctx = openCtx
 	if args[0] == "retries" {

@@ -24,6 +24,8 @@ usage:
   onboard projections rebuild users
                                 replay the events into a new users table and
                                 swap it in, while the service runs
+  onboard users export ID       print everything kept of the user, decrypted,
+                                as JSON (GET /users/{id}/export)
   onboard healthcheck           GET /healthz of the service on this host
                                 (HTTP_ADDR's port): exit 0 on 200, else 1
   onboard version               print the build's version
@@ -69,7 +71,8 @@ func ParseArgs(args []string) (Kind, error) {
 		len(args) == 3 && args[0] == "poison" && args[1] == "requeue",
 		len(args) == 2 && args[0] == "projections" && args[1] == "status",
 		len(args) == 1 && args[0] == "healthcheck",
-		len(args) == 3 && args[0] == "projections" && args[1] == "rebuild" && args[2] == "users":
+		len(args) == 3 && args[0] == "projections" && args[1] == "rebuild" && args[2] == "users",
+		len(args) == 3 && args[0] == "users" && args[1] == "export":
 		return Command, nil
 	}
 	return 0, fmt.Errorf("%w: %q", ErrUsage, strings.Join(args, " "))

@@ -1,0 +1,217 @@
+package adapters_test
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// assertNothingStored fails if a row of any of the tables holds one of the
+// values in plain text, base64 or hex.
+func assertNothingStored(t *testing.T, db *testenv.DB, tables []string, values ...string) {
+	t.Helper()
+	for _, table := range tables {
+		rows := strings.ToLower(strings.Join(db.RowsAsText(t, `SELECT * FROM `+db.Quote(table)), "\n"))
+		require.NotEmpty(t, rows, table)
+		for _, v := range values {
+			for _, form := range encodings(v) {
+				assert.NotContains(t, rows, strings.ToLower(form), "%s holds %q", table, v)
+			}
+		}
+	}
+}
+
+// storedPayload is the payload of the user's event at version.
+func storedPayload(t *testing.T, db *testenv.DB, userID string, version int) map[string]any {
+	t.Helper()
+	var payload []byte
+	require.NoError(t, db.QueryRow(db.Rebind(`SELECT payload FROM events WHERE stream_id = ? AND stream_version = ?`),
+		userID, version).Scan(&payload))
+	var fields map[string]any
+	require.NoError(t, json.Unmarshal(payload, &fields))
+	return fields
+}
+
+// The personal fields of events are stored, and published into the outbox,
+// sealed under the user's key; ids, times and versions stay readable, and
+// the store opens them again.
+func TestEventStore_SealsPersonalFields(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
+		ada := registerUser(t, store, "ada@example.com")
+		user, err := store.LoadUser(testTimeoutCtx(t), ada)
+		require.NoError(t, err)
+		oldKey := user.Email().Key()
+		require.NoError(t, user.ChangeEmail("lovelace@example.org", storeTestNow))
+		require.NoError(t, store.ChangeEmail(testTimeoutCtx(t), user, oldKey, ""))
+
+		changed := storedPayload(t, db, ada, 2)
+		assert.Equal(t, ada, changed["user_id"])
+		assert.Equal(t, "en", changed["locale"])
+		assert.EqualValues(t, 2, changed["email_number"])
+		for _, field := range []string{"old_email", "new_email"} {
+			assert.True(t, strings.HasPrefix(changed[field].(string), "v1:"), field)
+		}
+		assertNothingStored(t, db, []string{"events", watermillsql.MessagesTable(db.DB, transport.OutboxTopic)}, "Ada Lovelace", "ada@example.com",
+			"lovelace@example.org")
+
+		loaded, err := store.LoadUser(testTimeoutCtx(t), ada)
+		require.NoError(t, err)
+		assert.Equal(t, "lovelace@example.org", loaded.Email().String())
+		assert.Equal(t, "Ada Lovelace", loaded.Name())
+		recorded, err := store.Recorded(testTimeoutCtx(t), ada)
+		require.NoError(t, err)
+		require.Len(t, recorded, 2)
+		assert.Equal(t, "ada@example.com", recorded[1].Event.(domain.EmailChanged).OldEmail)
+	})
+}
+
+// A sealed field is bound to its event: moved into another event of the
+// same user, or altered by one byte, it does not open, and that user alone
+// is corrupt-data, named by id.
+func TestEventStore_MovedOrAlteredFieldIsCorrupt(t *testing.T) {
+	db := storeDB(t, testenv.Backends()[0])
+	store := testenv.NewUserStore(t, db.DB, quietLogger())
+	ada := registerUser(t, store, "ada@example.com")
+	bob := registerUser(t, store, "bob@example.com")
+	user, err := store.LoadUser(testTimeoutCtx(t), ada)
+	require.NoError(t, err)
+	oldKey := user.Email().Key()
+	require.NoError(t, user.ChangeEmail("lovelace@example.org", storeTestNow))
+	require.NoError(t, store.ChangeEmail(testTimeoutCtx(t), user, oldKey, ""))
+
+	registered, changed := storedPayload(t, db, ada, 1), storedPayload(t, db, ada, 2)
+	changed["new_email"] = registered["email"] // the same key, another event
+	moved, err := json.Marshal(changed)
+	require.NoError(t, err)
+	_, err = db.ExecContext(testTimeoutCtx(t), `UPDATE events SET payload = ? WHERE stream_id = ? AND stream_version = 2`,
+		string(moved), ada)
+	require.NoError(t, err)
+	_, err = store.LoadUser(testTimeoutCtx(t), ada)
+	require.ErrorIs(t, err, domain.ErrCorruptData)
+	assert.Contains(t, err.Error(), ada)
+	assert.NotContains(t, err.Error(), "example")
+
+	bobs := storedPayload(t, db, bob, 1)
+	email := []byte(bobs["email"].(string))
+	email[len(email)-4] ^= 0x01
+	bobs["email"] = string(email)
+	altered, err := json.Marshal(bobs)
+	require.NoError(t, err)
+	_, err = db.ExecContext(testTimeoutCtx(t), `UPDATE events SET payload = ? WHERE stream_id = ?`, string(altered), bob)
+	require.NoError(t, err)
+	_, err = store.Recorded(testTimeoutCtx(t), bob)
+	require.ErrorIs(t, err, domain.ErrCorruptData)
+	assert.Contains(t, err.Error(), bob)
+
+	eve := registerUser(t, store, "eve@example.com")
+	loaded, err := store.LoadUser(testTimeoutCtx(t), eve)
+	require.NoError(t, err)
+	assert.Equal(t, "eve@example.com", loaded.Email().String(), "other users read")
+}
+
+// Erasing a user destroys its key, releases its address, deletes its
+// credential and sessions and empties its row; its events stay, sealed
+// for good, and a rebuild keeps it erased. Other users are untouched.
+func TestUserStore_Erase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		ctx := testTimeoutCtx(t)
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
+		ada := registerUser(t, store, "ada@example.com")
+		bob := registerUser(t, store, "bob@example.com")
+		sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
+		require.NoError(t, err)
+		hash, err := store.PasswordHash(ctx, ada)
+		require.NoError(t, err)
+		_, err = sessions.Start(ctx, ada, hash)
+		require.NoError(t, err)
+
+		user, err := store.LoadUser(ctx, ada)
+		require.NoError(t, err)
+		require.NoError(t, user.Erase(domain.ErasedByUser, storeTestNow))
+		require.NoError(t, store.Erase(ctx, user))
+
+		_, err = store.LoadUser(ctx, ada)
+		require.ErrorIs(t, err, domain.ErrUserErased)
+		_, err = store.ReadModel().UserByID(ctx, ada)
+		require.ErrorIs(t, err, domain.ErrUserErased)
+		_, err = store.ReadModel().UserByEmail(ctx, "ada@example.com")
+		require.ErrorIs(t, err, domain.ErrUserNotFound, "the address is no longer the erased user's")
+		for _, table := range []string{"user_keys", "credentials", "sessions", "user_emails"} {
+			assert.Zero(t, db.Count(t, db.Rebind(`SELECT count(*) FROM `+table+` WHERE user_id = ?`), ada), table)
+			assert.Equal(t, 1, db.Count(t, db.Rebind(`SELECT count(*) FROM `+table+` WHERE user_id = ?`), bob)+
+				map[string]int{"sessions": 1}[table], "%s of another user", table)
+		}
+		assert.Equal(t, 2, db.Count(t, db.Rebind(`SELECT count(*) FROM events WHERE stream_id = ?`), ada),
+			"the events stay, UserErased appended")
+		erased := storedPayload(t, db, ada, 2)
+		assert.Equal(t, map[string]any{"user_id": ada, "erased_at": storeTestNow.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano),
+			"by": "user"}, erased)
+
+		var event domain.UserRegistered
+		require.NoError(t, json.Unmarshal(mustJSON(t, storedPayload(t, db, ada, 1)), &event))
+		var eventID string
+		require.NoError(t, db.QueryRow(db.Rebind(`SELECT event_id FROM events WHERE stream_id = ? AND stream_version = 1`),
+			ada).Scan(&eventID))
+		require.ErrorIs(t, store.OpenEvent(ctx, eventID, &event), domain.ErrUserErased,
+			"a handler finds the key gone")
+
+		_, err = store.ReadModel().Rebuild(ctx, func(adapters.RebuildProgress) {})
+		require.NoError(t, err)
+		_, err = store.ReadModel().UserByID(ctx, ada)
+		require.ErrorIs(t, err, domain.ErrUserErased, "rebuilt, still erased")
+		assert.Equal(t, "bob@example.com", readUser(t, store, bob).Email)
+		assertNothingStored(t, db, []string{"users"}, "ada@example.com")
+
+		again := registerUser(t, store, "ada@example.com")
+		assert.NotEqual(t, ada, again)
+		assert.Equal(t, "ada@example.com", readUser(t, store, again).Email, "the address registers a new user")
+	})
+}
+
+// encodings are value's forms a scan looks for: plain, base64 and hex.
+func encodings(v string) []string {
+	return []string{v, base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
+		base64.URLEncoding.EncodeToString([]byte(v)), hex.EncodeToString([]byte(v))}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// A users table made before erasure gets its erased column at start, and
+// its rows read as before.
+func TestUserReadModel_PrepareAddsTheErasedColumn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
+		ada := registerUser(t, store, "ada@example.com")
+		_, err := db.ExecContext(testTimeoutCtx(t), `ALTER TABLE users DROP COLUMN erased`)
+		require.NoError(t, err)
+		_, err = store.ReadModel().UserByID(testTimeoutCtx(t), ada)
+		require.Error(t, err, "the old table has no erased column")
+
+		_, err = store.ReadModel().Prepare(testTimeoutCtx(t))
+		require.NoError(t, err)
+		assert.Equal(t, "ada@example.com", readUser(t, store, ada).Email)
+		_, err = store.ReadModel().Prepare(testTimeoutCtx(t))
+		require.NoError(t, err, "a second start finds the column")
+	})
+}
