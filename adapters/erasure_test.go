@@ -215,3 +215,42 @@ func TestUserReadModel_PrepareAddsTheErasedColumn(t *testing.T) {
 		require.NoError(t, err, "a second start finds the column")
 	})
 }
+
+// Events an older version wrote in the clear are sealed at start, each
+// once, in their own schema version's form, under their user's key, made
+// first for a user registered before keys; an erased stream is left alone.
+func TestUserStore_SealPlainEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		ctx := testTimeoutCtx(t)
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
+		ada := registerUser(t, store, "ada@example.com")
+		bob := registerUser(t, store, "bob@example.com")
+		for id, email := range map[string]string{ada: "ada@example.com", bob: "bob@example.com"} {
+			plain := `{"user_id":"` + id + `","name":"Ada Lovelace","email":"` + email + `"}` // version 1
+			_, err := db.ExecContext(ctx, db.Rebind(`UPDATE events SET payload = ?, schema_version = 1 WHERE stream_id = ?`),
+				plain, id)
+			require.NoError(t, err)
+		}
+		_, err := db.ExecContext(ctx, db.Rebind(`DELETE FROM user_keys WHERE user_id = ?`), bob)
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, db.Rebind(`DELETE FROM users WHERE user_id = ?`), bob)
+		require.NoError(t, err)
+
+		n, err := store.SealPlainEvents(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		n, err = store.SealPlainEvents(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n, "a second run changes nothing")
+		assertNothingStored(t, db, []string{"events"}, "Ada Lovelace", "ada@example.com", "bob@example.com")
+		assert.NotContains(t, storedPayload(t, db, ada, 1), "locale", "still the form of version 1")
+		for id, email := range map[string]string{ada: "ada@example.com", bob: "bob@example.com"} {
+			user, err := store.LoadUser(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, email, user.Email().String())
+			assert.Equal(t, "Ada Lovelace", user.Name())
+			assert.Equal(t, domain.DefaultLocale, user.Locale(), "upcast after opening")
+		}
+	})
+}

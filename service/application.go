@@ -98,6 +98,12 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	if sealed > 0 {
 		logger.Info("encrypted the names and addresses older versions kept in the clear", "rows", sealed)
 	}
+	if sealed, err = users.SealPlainEvents(ctx); err != nil {
+		return applicationParts{}, err
+	}
+	if sealed > 0 {
+		logger.Info("encrypted the names and addresses older versions kept in the clear in events", "events", sealed)
+	}
 	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
