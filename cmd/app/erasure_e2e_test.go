@@ -63,6 +63,7 @@ func TestE2E_Erasure(t *testing.T) {
 			t.Run("the erased are gone", e.erasedAreGone)
 			t.Run("an email waiting for a user erased meanwhile is not sent", e.eraseBeforeTheWelcomeEmail)
 			t.Run("a rebuild keeps the erased erased", e.rebuild)
+			t.Run("a flipped byte is that user's corrupt-data alone", e.tamper)
 			t.Run("no personal data at rest", func(t *testing.T) { e.scan(t, taps) })
 		})
 	}
@@ -215,15 +216,10 @@ func (e *erasure) eraseBeforeTheWelcomeEmail(t *testing.T) {
 // loggedErased reports whether a process logged that handler acked an
 // event of the erased user unhandled.
 func (e *erasure) loggedErased(userID, handler string) bool {
-	for _, p := range e.d.Processes() {
-		for _, line := range p.Stdout.JSONLines() {
-			if line["msg"] == "event of an erased user acked unhandled: its key is gone" && line["user_id"] == userID &&
-				line["handler"] == handler {
-				return true
-			}
-		}
-	}
-	return false
+	return e.logged(func(line map[string]any) bool {
+		return line["msg"] == "event of an erased user acked unhandled: its key is gone" && line["user_id"] == userID &&
+			line["handler"] == handler
+	})
 }
 
 func (e *erasure) rebuild(t *testing.T) {
@@ -242,13 +238,71 @@ func (e *erasure) rebuild(t *testing.T) {
 	}
 }
 
+// tamper flips a byte of a sealed field in one live user's first event
+// and of another's wrapped key: each of them is answered 500 corrupt-data,
+// logged with its id, and the other users read as before.
+func (e *erasure) tamper(t *testing.T) {
+	db := e.d.DB
+	ada, bob := e.live[0], e.live[1]
+	var payload string
+	require.NoError(t, db.QueryRow(db.Rebind(`SELECT payload FROM events WHERE stream_id = ? AND stream_version = 1`),
+		ada.ID).Scan(&payload))
+	var fields map[string]any
+	require.NoError(t, json.Unmarshal([]byte(payload), &fields))
+	email := []byte(fields["email"].(string))
+	email[len(email)-2] ^= 0x01
+	fields["email"] = string(email)
+	altered, err := json.Marshal(fields)
+	require.NoError(t, err)
+	_, err = db.Exec(db.Rebind(`UPDATE events SET payload = ? WHERE stream_id = ? AND stream_version = 1`),
+		string(altered), ada.ID)
+	require.NoError(t, err)
+	var wrapped []byte
+	require.NoError(t, db.QueryRow(db.Rebind(`SELECT ciphertext FROM user_keys WHERE user_id = ?`), bob.ID).Scan(&wrapped))
+	wrapped[0] ^= 0x01
+	_, err = db.Exec(db.Rebind(`UPDATE user_keys SET ciphertext = ? WHERE user_id = ?`), wrapped, bob.ID)
+	require.NoError(t, err)
+
+	for _, path := range []string{"/users/" + ada.ID + "/export", "/users/" + bob.ID} {
+		r, err := e.api.Request(http.MethodGet, path, "", nil, admin)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusInternalServerError, r.Status, r.String())
+		code, _ := r.Error()
+		assert.Equal(t, "corrupt-data", code)
+	}
+	for _, id := range []string{ada.ID, bob.ID} {
+		assert.True(t, e.logged(func(line map[string]any) bool {
+			text, _ := line["error"].(string)
+			return line["msg"] == "stored user data is corrupt" && strings.Contains(text, id)
+		}), "a line names user %s", id)
+	}
+	for _, u := range e.live[2:] {
+		r, err := e.api.Request(http.MethodGet, "/users/"+u.ID, "", nil, admin)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, r.Status, "another user: %s", r)
+	}
+	e2e.AssertNoPanic(t, e.d.Processes()...)
+}
+
+// logged reports whether a process wrote a line that matches.
+func (e *erasure) logged(match func(line map[string]any) bool) bool {
+	for _, p := range e.d.Processes() {
+		for _, line := range p.Stdout.JSONLines() {
+			if match(line) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // scan looks for every name and address any user had wherever the service
 // keeps data: every table, every message tapped, the poison and retry
 // lists, every line the processes wrote, and the SQLite files. Answers and
 // the SMTP sink are not at rest, and the export's answer proves that the
 // scan finds what is there.
 func (e *erasure) scan(t *testing.T, taps []*e2e.Tap) {
-	export := e.api.MustGet(t, "/users/"+e.live[0].ID+"/export")
+	export := e.api.MustGet(t, "/users/"+e.live[2].ID+"/export") // the first two were tampered with
 	require.NotEmpty(t, e2e.SecretsIn(string(export.Body), e.personal), "the scan finds what is there")
 
 	var texts []string
