@@ -147,6 +147,12 @@ func (e *erasure) liveUsersWork(t *testing.T) {
 		export := e.api.MustGet(t, "/users/"+u.ID+"/export")
 		require.Equal(t, http.StatusOK, export.Status, export.String())
 		assert.Contains(t, string(export.Body), u.Email, "the export decrypts the events")
+		if i == 0 {
+			var doc, cli map[string]any
+			require.NoError(t, json.Unmarshal(export.Body, &doc))
+			require.NoError(t, json.Unmarshal([]byte(e.d.Operator(t, "users", "export", u.ID)), &cli))
+			assert.Equal(t, doc, cli, "onboard users export prints the same document")
+		}
 
 		moved := e.newUser("moved." + strconv.Itoa(i)).Email
 		body, err := json.Marshal(map[string]string{"email": moved, "password": u.Password})
