@@ -43,8 +43,8 @@ type streamKey struct {
 
 func (k *streamKey) get() (cipher.AEAD, error) {
 	if !k.done {
-		k.key, k.err, k.done = nil, nil, true
 		k.key, k.err = k.unwrap()
+		k.done = true
 	}
 	return k.key, k.err
 }
