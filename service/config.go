@@ -59,10 +59,12 @@ type Config struct {
 	SessionIdleTimeout time.Duration
 	// EmailBudget bounds the emails per recipient, account and client.
 	EmailBudget EmailBudget
-	// MasterKey wraps the server's keys stored in the database (MASTER_KEY);
-	// nil: on a sqlite: database, the key file beside it (made on the first
-	// start); on any other database the service refuses to start.
-	MasterKey *adapters.MasterKey
+	// MasterKeys wrap the keys stored in the database: MASTER_KEY as the
+	// one key; nil: on a sqlite: database, the key file beside it (made on
+	// the first start); on any other database the service refuses to start.
+	MasterKeys *adapters.MasterKeys
+	// masterKeysFrom names the variable MasterKeys came from, in errors.
+	masterKeysFrom string
 	// AdminToken opens GET /users?email= to operators; empty: off.
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
@@ -187,6 +189,18 @@ func ParseEmailBudget(s string) (EmailBudget, error) {
 	return budget, errors.Join(errs...)
 }
 
+// loadMasterKeys reads MASTER_KEY; its errors never quote the key.
+func (c *Config) loadMasterKeys(getenv func(string) string) error {
+	if single := getenv("MASTER_KEY"); single != "" {
+		key, err := adapters.ParseMasterKey(single)
+		if err != nil {
+			return fmt.Errorf("MASTER_KEY: %w", err)
+		}
+		c.MasterKeys, c.masterKeysFrom = adapters.OneMasterKey(key), "MASTER_KEY"
+	}
+	return nil
+}
+
 // setDefaults fills what a Config built in code leaves zero and the
 // environment would have set.
 func (c *Config) setDefaults() {
@@ -272,11 +286,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
 		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))
 	}
-	if raw := getenv("MASTER_KEY"); raw != "" {
-		var err error
-		if cfg.MasterKey, err = adapters.ParseMasterKey(raw); err != nil {
-			errs = append(errs, fmt.Errorf("MASTER_KEY: %w", err)) // never the value
-		}
+	if err := cfg.loadMasterKeys(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
 		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))

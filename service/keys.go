@@ -22,18 +22,22 @@ var errMasterKeyRequired = errors.New("MASTER_KEY is not set: PostgreSQL and MyS
 // checkMasterKey refuses, before any connection, a configuration that
 // cannot have a master key.
 func checkMasterKey(cfg Config) error {
-	if _, sqlite := sqldb.SQLitePath(cfg.DatabaseURL); cfg.MasterKey == nil && !sqlite {
+	if _, sqlite := sqldb.SQLitePath(cfg.DatabaseURL); cfg.MasterKeys == nil && !sqlite {
 		return errMasterKeyRequired
 	}
 	return nil
 }
 
-// openServerKeys returns the server's keys in db under the master key:
+// openServerKeys returns the server's keys in db under the master keys:
 // MASTER_KEY, or on SQLite without it the key file beside the database
 // file, made on the first start (and logged then, without the key). It
-// checks that the master key opens every key already stored.
+// checks that the master keys open every key already stored, the users'
+// too.
 func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Logger) (*adapters.ServerKeys, error) {
-	master, source := cfg.MasterKey, "MASTER_KEY"
+	master, source := cfg.MasterKeys, cfg.masterKeysFrom
+	if source == "" {
+		source = "Config.MasterKeys" // set in code, not from the environment
+	}
 	if master == nil {
 		dbPath, ok := sqldb.SQLitePath(cfg.DatabaseURL)
 		if !ok {
@@ -49,11 +53,15 @@ func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Lo
 				"without it the keys in the database cannot be read: back it up, apart from the database's backups",
 				"path", path, "master_key_id", key.ID())
 		}
-		master, source = key, "the master key file "+path
+		master, source = adapters.OneMasterKey(key), "the master key file "+path
 	}
 	keys := adapters.NewServerKeys(db, master)
 	if err := keys.Check(ctx); err != nil {
-		if errors.Is(err, adapters.ErrWrongMasterKey) {
+		switch {
+		case errors.Is(err, adapters.ErrUnknownMasterKey):
+			return nil, fmt.Errorf("%s does not open the keys stored in the database (%w): start with the master keys "+
+				"they are wrapped under", source, err)
+		case errors.Is(err, adapters.ErrWrongMasterKey):
 			return nil, fmt.Errorf("%s does not open the keys stored in the database: start with the master key "+
 				"it was first started with (%w)", source, err)
 		}

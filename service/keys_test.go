@@ -21,16 +21,16 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// testMasterKey is a master key of the test's own on a database server,
-// and nil on SQLite, where the service makes its key file.
-func testMasterKey(t testing.TB, dbURL string) *adapters.MasterKey {
+// testMasterKeys are a master key of the test's own on a database
+// server, and nil on SQLite, where the service makes its key file.
+func testMasterKeys(t testing.TB, dbURL string) *adapters.MasterKeys {
 	t.Helper()
 	if !testenv.NeedsMasterKey(dbURL) {
 		return nil
 	}
 	key, err := adapters.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	return key
+	return adapters.OneMasterKey(key)
 }
 
 // newStoppedService builds the service of cfg on gochannel, logging to
@@ -91,7 +91,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, after)
 
-	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKey: key}, &lockedBuffer{})
+	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(key)}, &lockedBuffer{})
 	require.NoError(t, err, "MASTER_KEY set to the file's key opens the same keys")
 	fromEnv, err := explicit.keys.Secret(ctx, adapters.VerificationKeySecret)
 	require.NoError(t, err)
@@ -99,9 +99,9 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 
 	other, err := adapters.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKey: other}, &lockedBuffer{})
+	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(other)}, &lockedBuffer{})
 	require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
-	assert.Contains(t, err.Error(), "MASTER_KEY does not open the keys stored in the database")
+	assert.Contains(t, err.Error(), "Config.MasterKeys does not open the keys stored in the database")
 	assert.Contains(t, err.Error(), key.ID())
 	assert.Contains(t, err.Error(), other.ID())
 	assert.NotContains(t, err.Error(), encoded[:16])
