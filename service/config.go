@@ -59,9 +59,10 @@ type Config struct {
 	SessionIdleTimeout time.Duration
 	// EmailBudget bounds the emails per recipient, account and client.
 	EmailBudget EmailBudget
-	// MasterKeys wrap the keys stored in the database: MASTER_KEY as the
-	// one key; nil: on a sqlite: database, the key file beside it (made on
-	// the first start); on any other database the service refuses to start.
+	// MasterKeys wrap the keys stored in the database: MASTER_KEYS, or
+	// MASTER_KEY as the one key; nil: on a sqlite: database, the key file
+	// beside it (made on the first start); on any other database the
+	// service refuses to start.
 	MasterKeys *adapters.MasterKeys
 	// masterKeysFrom names the variable MasterKeys came from, in errors.
 	masterKeysFrom string
@@ -128,7 +129,10 @@ var Variables = []Variable{
 	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
 		"recipient=N/h,account=N/h,client=N/h (any of them; N/m and N/s too), or off", DefaultEmailBudget},
 	{"MASTER_KEY", "base64 of 32 random bytes (openssl rand -base64 32) wrapping the keys kept in the database, " +
-		"the same for every replica; required unless DATABASE_URL is sqlite:", "on sqlite: master.key beside the database file"},
+		"the same for every replica; it or MASTER_KEYS is required unless DATABASE_URL is sqlite:",
+		"on sqlite: master.key beside the database file"},
+	{"MASTER_KEYS", "instead of MASTER_KEY, to rotate it: id:base64,id:base64,... (ids: 1-64 of A-Z a-z 0-9 . _ -); " +
+		"the first wraps every new key, the others only unwrap, until onboard keys rotate re-wraps under the first", "empty"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
@@ -189,9 +193,21 @@ func ParseEmailBudget(s string) (EmailBudget, error) {
 	return budget, errors.Join(errs...)
 }
 
-// loadMasterKeys reads MASTER_KEY; its errors never quote the key.
+// loadMasterKeys reads MASTER_KEYS or MASTER_KEY; its errors never quote
+// a key.
 func (c *Config) loadMasterKeys(getenv func(string) string) error {
-	if single := getenv("MASTER_KEY"); single != "" {
+	ring, single := getenv("MASTER_KEYS"), getenv("MASTER_KEY")
+	switch {
+	case ring != "" && single != "":
+		return errors.New("MASTER_KEY and MASTER_KEYS are both set: set MASTER_KEYS alone, the current key first " +
+			"(the key of MASTER_KEY keeps opening what it wrapped in MASTER_KEYS, under any id)")
+	case ring != "":
+		keys, err := adapters.ParseMasterKeys(ring)
+		if err != nil {
+			return fmt.Errorf("MASTER_KEYS: %w", err)
+		}
+		c.MasterKeys, c.masterKeysFrom = keys, "MASTER_KEYS"
+	case single != "":
 		key, err := adapters.ParseMasterKey(single)
 		if err != nil {
 			return fmt.Errorf("MASTER_KEY: %w", err)

@@ -13,10 +13,10 @@ import (
 )
 
 // errMasterKeyRequired stops a start on a database server without
-// MASTER_KEY: a key file on the service's disk would be lost with a
-// container, and differ between replicas.
-var errMasterKeyRequired = errors.New("MASTER_KEY is not set: PostgreSQL and MySQL need it; " +
-	"set it to the base64 of 32 random bytes (openssl rand -base64 32), the same for every replica, " +
+// MASTER_KEY or MASTER_KEYS: a key file on the service's disk would be
+// lost with a container, and differ between replicas.
+var errMasterKeyRequired = errors.New("MASTER_KEY is not set, nor MASTER_KEYS: PostgreSQL and MySQL need one; " +
+	"set MASTER_KEY to the base64 of 32 random bytes (openssl rand -base64 32), the same for every replica, " +
 	"kept apart from the database's backups")
 
 // checkMasterKey refuses, before any connection, a configuration that
@@ -29,10 +29,10 @@ func checkMasterKey(cfg Config) error {
 }
 
 // openServerKeys returns the server's keys in db under the master keys:
-// MASTER_KEY, or on SQLite without it the key file beside the database
-// file, made on the first start (and logged then, without the key). It
-// checks that the master keys open every key already stored, the users'
-// too.
+// MASTER_KEYS or MASTER_KEY, or on SQLite without them the key file
+// beside the database file, made on the first start (and logged then,
+// without the key). It checks that the master keys open every key already
+// stored, the users' too.
 func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Logger) (*adapters.ServerKeys, error) {
 	master, source := cfg.MasterKeys, cfg.masterKeysFrom
 	if source == "" {
@@ -60,7 +60,8 @@ func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Lo
 		switch {
 		case errors.Is(err, adapters.ErrUnknownMasterKey):
 			return nil, fmt.Errorf("%s does not open the keys stored in the database (%w): start with the master keys "+
-				"they are wrapped under", source, err)
+				"they are wrapped under; to rotate, list the old key in MASTER_KEYS after the new one, restart every "+
+				"replica, run onboard keys rotate, and only then remove the old key", source, err)
 		case errors.Is(err, adapters.ErrWrongMasterKey):
 			return nil, fmt.Errorf("%s does not open the keys stored in the database: start with the master key "+
 				"it was first started with (%w)", source, err)
@@ -68,4 +69,14 @@ func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Lo
 		return nil, err
 	}
 	return keys, nil
+}
+
+// OpenMasterKeys returns the master keys of cfg for the operator's
+// commands, once they open every key stored in db.
+func OpenMasterKeys(ctx context.Context, cfg Config, db *sql.DB) (*adapters.MasterKeys, error) {
+	keys, err := openServerKeys(ctx, cfg, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return keys.MasterKeys(), nil
 }
