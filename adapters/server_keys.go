@@ -164,13 +164,14 @@ func (k *ServerKeys) checkServerKeys(ctx context.Context) (unknown map[string]in
 
 // checkUserKeys walks the distinct master key ids of user_keys, each the
 // next one after the last in the index on master_key_id: one probe per
-// id, however many users. It opens one user key per id it holds, and
-// counts the users' keys under each id it does not.
+// id, however many users. Under each id it holds, a few users' keys must
+// include one that opens (one altered row is that user's corrupt data,
+// not a wrong key); under each id it does not, it counts the keys.
 func (k *ServerKeys) checkUserKeys(ctx context.Context) (map[string]int, error) {
 	d := sqldb.Of(k.db)
 	first := `SELECT master_key_id FROM user_keys ORDER BY master_key_id LIMIT 1`
 	next := d.Rebind(`SELECT master_key_id FROM user_keys WHERE master_key_id > ? ORDER BY master_key_id LIMIT 1`)
-	sample := d.Rebind(`SELECT user_id, nonce, ciphertext FROM user_keys WHERE master_key_id = ? LIMIT 1`)
+	sample := d.Rebind(`SELECT user_id, nonce, ciphertext FROM user_keys WHERE master_key_id = ? LIMIT 3`)
 	count := d.Rebind(`SELECT count(*) FROM user_keys WHERE master_key_id = ?`)
 	unknown := map[string]int{}
 	var id string
@@ -184,13 +185,7 @@ func (k *ServerKeys) checkUserKeys(ctx context.Context) (map[string]int, error) 
 			unknown[id] = n
 			continue
 		}
-		var userID string
-		w := WrappedSecret{MasterKeyID: id}
-		if err := k.db.QueryRowContext(ctx, sample, id).Scan(&userID, &w.Nonce, &w.Ciphertext); err != nil {
-			return nil, fmt.Errorf("read a user's key: %w", err)
-		}
-		w.Name = userKeyName(userID)
-		if _, err := k.master.Unwrap(w); err != nil {
+		if err := k.openOneUserKey(ctx, sample, id); err != nil {
 			return nil, err
 		}
 	}
@@ -198,4 +193,32 @@ func (k *ServerKeys) checkUserKeys(ctx context.Context) (map[string]int, error) 
 		return nil, fmt.Errorf("read the users' master key ids: %w", err)
 	}
 	return unknown, nil
+}
+
+// openOneUserKey reads the users' keys of query under the master key id,
+// and returns nil once one opens, else the first error.
+func (k *ServerKeys) openOneUserKey(ctx context.Context, query, id string) (err error) {
+	rows, err := k.db.QueryContext(ctx, query, id)
+	if err != nil {
+		return fmt.Errorf("read the users' keys: %w", err)
+	}
+	defer func() { err = errors.Join(err, rows.Close()) }()
+	var failed error
+	for rows.Next() {
+		var userID string
+		w := WrappedSecret{MasterKeyID: id}
+		if err := rows.Scan(&userID, &w.Nonce, &w.Ciphertext); err != nil {
+			return fmt.Errorf("read the users' keys: %w", err)
+		}
+		w.Name = userKeyName(userID)
+		if _, err := k.master.Unwrap(w); err == nil {
+			return nil
+		} else if failed == nil {
+			failed = err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the users' keys: %w", err)
+	}
+	return failed
 }

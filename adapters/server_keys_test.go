@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -130,4 +131,22 @@ func TestServerKeysCheck_UsersUnderARemovedKey(t *testing.T) {
 		assert.NotErrorIs(t, err, adapters.ErrUnknownMasterKey)
 		assert.Contains(t, err.Error(), "master key a does not open the \"user:")
 	})
+}
+
+// One user's altered key is that user's corrupt data: the check, which
+// opens a few users' keys per master key, still passes while another
+// opens.
+func TestServerKeysCheck_OneAlteredUserKeyIsNoWrongMasterKey(t *testing.T) {
+	db := storeDB(t, testenv.Backends()[0])
+	ctx := testTimeoutCtx(t)
+	a, _ := newNamedMasterKey(t, "a")
+	store := testenv.NewUserStoreUnder(t, db.DB, quietLogger(), newMasterKeys(t, a))
+	altered := registerUser(t, store, "ada@example.com")
+	registerUser(t, store, "bob@example.com")
+	_, err := db.ExecContext(ctx, `UPDATE user_keys SET ciphertext = ? WHERE user_id = ?`, make([]byte, 48), altered)
+	require.NoError(t, err)
+
+	require.NoError(t, adapters.NewServerKeys(db.DB, newMasterKeys(t, a)).Check(ctx))
+	_, err = store.ReadModel().UserByID(ctx, altered)
+	require.ErrorIs(t, err, domain.ErrCorruptData, "the altered user alone is corrupt")
 }
