@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -69,14 +70,21 @@ type Rotation struct {
 	ServerKeys, UserKeys int
 	// Raced counts the keys another run re-wrapped, or an erasure
 	// deleted, between this run's read and its write: left to them.
-	Raced   int
-	Elapsed time.Duration
+	Raced int
+	// Unopened names the keys that did not open under the master key
+	// their row names: altered, each its user's corrupt data. They are
+	// left as they are, and the rotation goes on.
+	Unopened []string
+	Elapsed  time.Duration
 }
 
 // ErrRotationIncomplete is a rotation that found, at its end, keys still
-// wrapped under an older master key: written meanwhile by a process whose
-// current key is another.
+// wrapped under an older master key: keys that do not open (Unopened),
+// or keys written meanwhile by a process whose current key is another.
 var ErrRotationIncomplete = errors.New("keys are still wrapped under an older master key")
+
+// maxUnopenedNamed bounds the keys an error names.
+const maxUnopenedNamed = 10
 
 // wrappedKeys is a table of keys wrapped under master keys.
 type wrappedKeys struct {
@@ -97,7 +105,8 @@ var rotatedTables = []wrappedKeys{
 // bytes stay the same: what it signs or encrypts still opens. Each row is
 // written only if it is still what was read (its master key id and
 // nonce), so that runs on several replicas at once never re-wrap one
-// twice. Events are never read or written. A second run finds nothing.
+// twice. A key that does not open is left as it is, named at the end.
+// Events are never read or written. A second run finds nothing.
 func RotateMasterKey(ctx context.Context, cfg MasterKeyRotationConfig) (Rotation, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -131,7 +140,8 @@ func RotateMasterKey(ctx context.Context, cfg MasterKeyRotationConfig) (Rotation
 			} else {
 				done.UserKeys += batch.rewrapped
 			}
-			done.Raced += batch.read - batch.rewrapped
+			done.Unopened = append(done.Unopened, batch.unopened...)
+			done.Raced += batch.read - batch.rewrapped - len(batch.unopened)
 			handled += batch.read
 			if cfg.Progress != nil {
 				cfg.Progress(RotationProgress{Table: t.table, Done: handled, Total: max(total, handled),
@@ -144,11 +154,23 @@ func RotateMasterKey(ctx context.Context, cfg MasterKeyRotationConfig) (Rotation
 	if err != nil {
 		return done, err
 	}
-	if left > 0 {
-		return done, fmt.Errorf("%w: %d, written since the rotation started by a process whose current master key is not %s",
-			ErrRotationIncomplete, left, r.current)
+	if left == 0 {
+		return done, nil
 	}
-	return done, nil
+	var why []string
+	if n := len(done.Unopened); n > 0 {
+		named := strings.Join(done.Unopened[:min(n, maxUnopenedNamed)], ", ")
+		if n > maxUnopenedNamed {
+			named += fmt.Sprintf(" and %d more", n-maxUnopenedNamed)
+		}
+		why = append(why, fmt.Sprintf("%d do not open under the master key their row names, each its user's "+
+			"corrupt data (%s)", n, named))
+	}
+	if meanwhile := left - len(done.Unopened); meanwhile > 0 {
+		why = append(why, fmt.Sprintf("%d were written since the rotation started by a process whose current master key "+
+			"is not %s", meanwhile, r.current))
+	}
+	return done, fmt.Errorf("%w: %s", ErrRotationIncomplete, strings.Join(why, "; "))
 }
 
 type rotator struct {
@@ -174,6 +196,7 @@ func (r *rotator) remaining(ctx context.Context) (int, error) {
 // rotatedBatch is what a batch read and wrote.
 type rotatedBatch struct {
 	read, rewrapped int
+	unopened        []string // the names of the keys that did not open
 	last            string   // the key column's last value read
 	from            []string // the master key ids read
 }
@@ -242,8 +265,12 @@ func (r *rotator) writeBatch(ctx context.Context, tx *sql.Tx, t wrappedKeys, key
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for i, w := range wrapped {
 		secret, err := r.cfg.MasterKeys.Unwrap(w)
-		if err != nil {
+		if errors.Is(err, ErrUnknownMasterKey) || err != nil && !errors.Is(err, ErrWrongMasterKey) {
 			return batch, fmt.Errorf("rotate %s: %w", t.table, err)
+		}
+		if err != nil {
+			batch.unopened = append(batch.unopened, w.Name)
+			continue
 		}
 		fresh, err := r.cfg.MasterKeys.Wrap(w.Name, secret)
 		clear(secret)

@@ -152,7 +152,7 @@ func TestRotateMasterKey_KeysWrittenMeanwhileUnderAnOlderKey(t *testing.T) {
 			}
 		}})
 	require.ErrorIs(t, err, adapters.ErrRotationIncomplete)
-	assert.Equal(t, "keys are still wrapped under an older master key: 1, written since the rotation started by a "+
+	assert.Equal(t, "keys are still wrapped under an older master key: 1 were written since the rotation started by a "+
 		"process whose current master key is not b", err.Error())
 
 	rows[late] = readUser(t, oldReplica, late)
@@ -161,4 +161,36 @@ func TestRotateMasterKey_KeysWrittenMeanwhileUnderAnOlderKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, done.UserKeys)
 	assertKeysOpen(t, db, newMasterKeys(t, b), nil, rows)
+}
+
+// A user's key altered in the database does not stop the rotation: the
+// others are re-wrapped, and the rotation fails at its end naming it.
+func TestRotateMasterKey_AnAlteredKeyIsLeftAndNamed(t *testing.T) {
+	db := storeDB(t, testenv.Backends()[0])
+	ctx := testTimeoutCtx(t)
+	a, _ := newNamedMasterKey(t, "a")
+	b, _ := newNamedMasterKey(t, "b")
+	secrets, rows := keysUnder(t, db, newMasterKeys(t, a), 3)
+	var altered string
+	for id := range rows {
+		altered = id
+		break
+	}
+	_, err := db.ExecContext(ctx, `UPDATE user_keys SET ciphertext = ? WHERE user_id = ?`, make([]byte, 48), altered)
+	require.NoError(t, err)
+	delete(rows, altered)
+
+	done, err := adapters.RotateMasterKey(ctx, adapters.MasterKeyRotationConfig{DB: db.DB, MasterKeys: newMasterKeys(t, b, a),
+		BatchSize: 1})
+	require.ErrorIs(t, err, adapters.ErrRotationIncomplete)
+	assert.Equal(t, "keys are still wrapped under an older master key: 1 do not open under the master key their row "+
+		"names, each its user's corrupt data (user:"+altered+")", err.Error())
+	assert.Equal(t, []string{"user:" + altered}, done.Unopened)
+	assert.Equal(t, 2, done.UserKeys, "the others are re-wrapped")
+	assert.Zero(t, done.Raced)
+	assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM user_keys WHERE master_key_id = 'a'`))
+
+	_, err = db.ExecContext(ctx, `DELETE FROM user_keys WHERE user_id = ?`, altered) // as an erasure would
+	require.NoError(t, err)
+	assertKeysOpen(t, db, newMasterKeys(t, b), secrets, rows)
 }

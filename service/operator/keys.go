@@ -29,8 +29,8 @@ func rotateKeys(ctx context.Context, cfg service.Config, db *sql.DB, out, progre
 				p.Done, p.Total, current, p.Table, p.Elapsed.Round(time.Millisecond))
 		}})
 	if errors.Is(err, adapters.ErrRotationIncomplete) {
-		return fmt.Errorf("keys rotate: %w: restart every replica with %s first in MASTER_KEYS, then run onboard keys "+
-			"rotate again", err, current)
+		return fmt.Errorf("keys rotate: %w. A user whose key does not open may be erased (its data cannot be read "+
+			"anyway); every replica must run with %s first in MASTER_KEYS; then run onboard keys rotate again", err, current)
 	}
 	if err != nil {
 		return fmt.Errorf("keys rotate: %w", err)
