@@ -24,8 +24,11 @@ const MasterKeyBytes = 32
 // cipher, not the key's bytes, and prints as its id alone: fmt, slog and
 // errors never show the key.
 type MasterKey struct {
-	id   string
-	aead cipher.AEAD
+	// id names the key beside every secret it wraps: the operator's name
+	// for it (MASTER_KEYS), or its fingerprint (MASTER_KEY, master.key).
+	id          string
+	fingerprint string
+	aead        cipher.AEAD
 }
 
 // ErrMasterKeyFormat is a master key that is not the base64 of exactly
@@ -33,8 +36,37 @@ type MasterKey struct {
 var ErrMasterKeyFormat = fmt.Errorf("want the base64 of exactly %d bytes (such as the output of openssl rand -base64 32)",
 	MasterKeyBytes)
 
-// NewMasterKey is the master key of these 32 bytes.
+// ErrMasterKeyID is a master key id that is not 1 to 64 of A-Z a-z 0-9 . _ -.
+var ErrMasterKeyID = fmt.Errorf("want an id of 1 to %d letters, digits, '.', '_' or '-'", maxMasterKeyID)
+
+// maxMasterKeyID bounds an id: the master_key_id columns hold 64.
+const maxMasterKeyID = 64
+
+// NewMasterKey is the master key of these 32 bytes, its id its
+// fingerprint.
 func NewMasterKey(raw []byte) (*MasterKey, error) {
+	return newMasterKey(masterKeyID(raw), raw)
+}
+
+// NewNamedMasterKey is the master key of these 32 bytes under an id of
+// the operator's choosing, as MASTER_KEYS names them.
+func NewNamedMasterKey(id string, raw []byte) (*MasterKey, error) {
+	if !validMasterKeyID(id) {
+		return nil, ErrMasterKeyID
+	}
+	return newMasterKey(id, raw)
+}
+
+func validMasterKeyID(id string) bool {
+	if id == "" || len(id) > maxMasterKeyID {
+		return false
+	}
+	return strings.IndexFunc(id, func(c rune) bool {
+		return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != '-'
+	}) < 0
+}
+
+func newMasterKey(id string, raw []byte) (*MasterKey, error) {
 	if len(raw) != MasterKeyBytes {
 		return nil, ErrMasterKeyFormat
 	}
@@ -46,19 +78,29 @@ func NewMasterKey(raw []byte) (*MasterKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	return &MasterKey{id: masterKeyID(raw), aead: aead}, nil
+	return &MasterKey{id: id, fingerprint: masterKeyID(raw), aead: aead}, nil
 }
 
 // ParseMasterKey reads a master key written in base64, standard or URL
 // alphabet, padded or not, around blanks.
 func ParseMasterKey(encoded string) (*MasterKey, error) {
+	raw, err := decodeMasterKey(encoded)
+	if err != nil {
+		return nil, err
+	}
+	return NewMasterKey(raw)
+}
+
+// decodeMasterKey reads the bytes of a master key written in base64, as
+// ParseMasterKey takes it.
+func decodeMasterKey(encoded string) ([]byte, error) {
 	encoded = strings.TrimSpace(encoded)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if raw, err := enc.Strict().DecodeString(encoded); err == nil {
 			if len(raw) != MasterKeyBytes {
 				return nil, ErrMasterKeyFormat
 			}
-			return NewMasterKey(raw)
+			return raw, nil
 		}
 	}
 	return nil, ErrMasterKeyFormat
@@ -76,8 +118,16 @@ func masterKeyID(raw []byte) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ID is the key's fingerprint, stored beside every secret it wraps.
+// ID names the key beside every secret it wraps: the operator's name for
+// it, or its fingerprint.
 func (k *MasterKey) ID() string { return k.id }
+
+// answersTo tells whether id names this key: its id, or its fingerprint.
+// A secret wrapped when the key was MASTER_KEY is named by the key's
+// fingerprint, and still opens once MASTER_KEYS lists the key under a
+// name. The name is bound to the secret (wrapAAD), so a key opens nothing
+// another key wrapped, whatever the row names.
+func (k *MasterKey) answersTo(id string) bool { return id == k.id || id == k.fingerprint }
 
 // String names the key by its id.
 func (k *MasterKey) String() string { return "master key " + k.id }
@@ -124,7 +174,7 @@ func (k *MasterKey) Wrap(name string, secret []byte) (WrappedSecret, error) {
 // Unwrap opens a secret this key wrapped. Another key's secret, or an
 // altered one, is ErrWrongMasterKey, naming both keys' ids.
 func (k *MasterKey) Unwrap(w WrappedSecret) ([]byte, error) {
-	if w.MasterKeyID != k.id {
+	if !k.answersTo(w.MasterKeyID) {
 		return nil, fmt.Errorf("%w: the %q key is wrapped under master key %s, this one is %s", ErrWrongMasterKey, w.Name,
 			w.MasterKeyID, k.id)
 	}

@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -28,27 +30,28 @@ const (
 const ServerKeyBytes = 32
 
 // ServerKeys are the secret keys of the server, one per purpose, kept in
-// the server_keys table wrapped under the master key: the table alone, as
-// a backup holds it, gives none of them. Each row names the master key
-// that wrapped it (master_key_id), so a rotation finds the rows of an old
-// key. A key is never logged; errors never carry one.
+// the server_keys table wrapped under the current master key: the table
+// alone, as a backup holds it, gives none of them. Each row names the
+// master key that wrapped it (master_key_id), so a rotation finds the rows
+// of an old key. A key is never logged; errors never carry one.
 type ServerKeys struct {
 	db     *sql.DB
-	master *MasterKey
+	master *MasterKeys
 
 	mu    sync.Mutex
 	known map[string][]byte
 }
 
-// NewServerKeys returns the keys of the database, wrapped under master.
-func NewServerKeys(db *sql.DB, master *MasterKey) *ServerKeys {
+// NewServerKeys returns the keys of the database, wrapped under master's
+// current key, unwrapped under the key each row names.
+func NewServerKeys(db *sql.DB, master *MasterKeys) *ServerKeys {
 	return &ServerKeys{db: db, master: master, known: map[string][]byte{}}
 }
 
 // Secret returns the key of this name, ServerKeyBytes random bytes, making
 // it first if the database holds none: the first replica to ask stores it,
 // every other replica and every restart reads the same. A stored key the
-// master key does not open is ErrWrongMasterKey. Keys once read are kept
+// master keys do not open is ErrWrongMasterKey. Keys once read are kept
 // in memory, so asking again costs no query.
 func (k *ServerKeys) Secret(ctx context.Context, name string) ([]byte, error) {
 	k.mu.Lock()
@@ -88,8 +91,8 @@ func (k *ServerKeys) Secret(ctx context.Context, name string) ([]byte, error) {
 	return secret, nil
 }
 
-// MasterKey is the master key that wraps the keys: the users' keys too.
-func (k *ServerKeys) MasterKey() *MasterKey { return k.master }
+// MasterKeys are the master keys that wrap the keys: the users' keys too.
+func (k *ServerKeys) MasterKeys() *MasterKeys { return k.master }
 
 func (k *ServerKeys) read(ctx context.Context, name string) (WrappedSecret, error) {
 	w := WrappedSecret{Name: name}
@@ -100,26 +103,122 @@ func (k *ServerKeys) read(ctx context.Context, name string) (WrappedSecret, erro
 	return w, nil
 }
 
-// Check opens every stored key: nil if the master key opens them all,
-// else ErrWrongMasterKey naming the first it does not open. A service
-// checks at start, so that a wrong master key stops it there.
-func (k *ServerKeys) Check(ctx context.Context) (err error) {
+// Check tells whether the master keys open every stored key, at start,
+// so that a wrong or missing master key stops a service there. It opens
+// every server key, and finds each master key id of user_keys (one index
+// probe per id) and opens one user key of each. Ids of keys it does not
+// hold are ErrUnknownMasterKey, naming them and how many keys each wraps;
+// a key that does not open what it names is ErrWrongMasterKey.
+func (k *ServerKeys) Check(ctx context.Context) error {
+	servers, err := k.checkServerKeys(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := k.checkUserKeys(ctx)
+	if err != nil {
+		return err
+	}
+	unknown := map[string]bool{}
+	for id := range servers {
+		unknown[id] = true
+	}
+	for id := range users {
+		unknown[id] = true
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	var wrapped []string
+	for _, id := range slices.Sorted(maps.Keys(unknown)) {
+		wrapped = append(wrapped, fmt.Sprintf("master key %s (%d server keys, %d users' keys)", id, servers[id], users[id]))
+	}
+	return fmt.Errorf("%w: the database holds keys wrapped under %s, not among the master keys given (%s)",
+		ErrUnknownMasterKey, strings.Join(wrapped, ", "), strings.Join(k.master.IDs(), ", "))
+}
+
+// checkServerKeys opens every server key under the key it names, and
+// counts those under keys it does not hold, by id.
+func (k *ServerKeys) checkServerKeys(ctx context.Context) (unknown map[string]int, err error) {
 	rows, err := k.db.QueryContext(ctx, `SELECT name, master_key_id, nonce, ciphertext FROM server_keys ORDER BY name`)
 	if err != nil {
-		return fmt.Errorf("read the server keys: %w", err)
+		return nil, fmt.Errorf("read the server keys: %w", err)
 	}
 	defer func() { err = errors.Join(err, rows.Close()) }()
+	unknown = map[string]int{}
 	for rows.Next() {
 		var w WrappedSecret
 		if err := rows.Scan(&w.Name, &w.MasterKeyID, &w.Nonce, &w.Ciphertext); err != nil {
-			return fmt.Errorf("read the server keys: %w", err)
+			return nil, fmt.Errorf("read the server keys: %w", err)
 		}
-		if _, err := k.master.Unwrap(w); err != nil {
-			return err
+		if _, err := k.master.Unwrap(w); errors.Is(err, ErrUnknownMasterKey) {
+			unknown[w.MasterKeyID]++
+		} else if err != nil {
+			return nil, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the server keys: %w", err)
+		return nil, fmt.Errorf("read the server keys: %w", err)
 	}
-	return nil
+	return unknown, nil
+}
+
+// checkUserKeys walks the distinct master key ids of user_keys, each the
+// next one after the last in the index on master_key_id: one probe per
+// id, however many users. Under each id it holds, a few users' keys must
+// include one that opens (one altered row is that user's corrupt data,
+// not a wrong key); under each id it does not, it counts the keys.
+func (k *ServerKeys) checkUserKeys(ctx context.Context) (map[string]int, error) {
+	d := sqldb.Of(k.db)
+	first := `SELECT master_key_id FROM user_keys ORDER BY master_key_id LIMIT 1`
+	next := d.Rebind(`SELECT master_key_id FROM user_keys WHERE master_key_id > ? ORDER BY master_key_id LIMIT 1`)
+	sample := d.Rebind(`SELECT user_id, nonce, ciphertext FROM user_keys WHERE master_key_id = ? LIMIT 3`)
+	count := d.Rebind(`SELECT count(*) FROM user_keys WHERE master_key_id = ?`)
+	unknown := map[string]int{}
+	var id string
+	err := k.db.QueryRowContext(ctx, first).Scan(&id)
+	for ; err == nil; err = k.db.QueryRowContext(ctx, next, id).Scan(&id) {
+		if k.master.find(id) == nil {
+			var n int
+			if err := k.db.QueryRowContext(ctx, count, id).Scan(&n); err != nil {
+				return nil, fmt.Errorf("count the users' keys: %w", err)
+			}
+			unknown[id] = n
+			continue
+		}
+		if err := k.openOneUserKey(ctx, sample, id); err != nil {
+			return nil, err
+		}
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read the users' master key ids: %w", err)
+	}
+	return unknown, nil
+}
+
+// openOneUserKey reads the users' keys of query under the master key id,
+// and returns nil once one opens, else the first error.
+func (k *ServerKeys) openOneUserKey(ctx context.Context, query, id string) (err error) {
+	rows, err := k.db.QueryContext(ctx, query, id)
+	if err != nil {
+		return fmt.Errorf("read the users' keys: %w", err)
+	}
+	defer func() { err = errors.Join(err, rows.Close()) }()
+	var failed error
+	for rows.Next() {
+		var userID string
+		w := WrappedSecret{MasterKeyID: id}
+		if err := rows.Scan(&userID, &w.Nonce, &w.Ciphertext); err != nil {
+			return fmt.Errorf("read the users' keys: %w", err)
+		}
+		w.Name = userKeyName(userID)
+		if _, err := k.master.Unwrap(w); err == nil {
+			return nil
+		} else if failed == nil {
+			failed = err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the users' keys: %w", err)
+	}
+	return failed
 }

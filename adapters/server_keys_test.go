@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -26,7 +27,7 @@ func TestServerKeys_MadeOnceSharedByEveryReplica(t *testing.T) {
 		for i := range secrets {
 			wg.Go(func() {
 				var err error
-				secrets[i], err = adapters.NewServerKeys(db.DB, master).Secret(ctx, adapters.VerificationKeySecret)
+				secrets[i], err = adapters.NewServerKeys(db.DB, adapters.OneMasterKey(master)).Secret(ctx, adapters.VerificationKeySecret)
 				assert.NoError(t, err)
 			})
 		}
@@ -35,7 +36,7 @@ func TestServerKeys_MadeOnceSharedByEveryReplica(t *testing.T) {
 		for _, s := range secrets[1:] {
 			assert.Equal(t, secrets[0], s, "every replica reads the same key")
 		}
-		restarted := adapters.NewServerKeys(db.DB, master)
+		restarted := adapters.NewServerKeys(db.DB, adapters.OneMasterKey(master))
 		again, err := restarted.Secret(ctx, adapters.VerificationKeySecret)
 		require.NoError(t, err)
 		assert.Equal(t, secrets[0], again, "a restart reads the stored key")
@@ -61,7 +62,7 @@ func TestServerKeys_StoredBytesAreNotTheKey(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := migratedDB(t, backend)
 		master, _ := newMasterKey(t)
-		secret, err := adapters.NewServerKeys(db.DB, master).Secret(testTimeoutCtx(t), adapters.VerificationKeySecret)
+		secret, err := adapters.NewServerKeys(db.DB, adapters.OneMasterKey(master)).Secret(testTimeoutCtx(t), adapters.VerificationKeySecret)
 		require.NoError(t, err)
 
 		rows := db.RowsAsText(t, `SELECT * FROM server_keys`)
@@ -86,10 +87,10 @@ func TestServerKeys_WrongMasterKeyIsRefused(t *testing.T) {
 		ctx := testTimeoutCtx(t)
 		master, _ := newMasterKey(t)
 		wrong, _ := newMasterKey(t)
-		secret, err := adapters.NewServerKeys(db.DB, master).Secret(ctx, adapters.IdempotencyKeySecret)
+		secret, err := adapters.NewServerKeys(db.DB, adapters.OneMasterKey(master)).Secret(ctx, adapters.IdempotencyKeySecret)
 		require.NoError(t, err)
 
-		keys := adapters.NewServerKeys(db.DB, wrong)
+		keys := adapters.NewServerKeys(db.DB, adapters.OneMasterKey(wrong))
 		err = keys.Check(ctx)
 		require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
 		assert.Contains(t, err.Error(), master.ID())
@@ -97,9 +98,55 @@ func TestServerKeys_WrongMasterKeyIsRefused(t *testing.T) {
 		_, err = keys.Secret(ctx, adapters.IdempotencyKeySecret)
 		require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
 
-		kept, err := adapters.NewServerKeys(db.DB, master).Secret(ctx, adapters.IdempotencyKeySecret)
+		kept, err := adapters.NewServerKeys(db.DB, adapters.OneMasterKey(master)).Secret(ctx, adapters.IdempotencyKeySecret)
 		require.NoError(t, err)
 		assert.Equal(t, secret, kept, "the stored key is untouched")
-		assert.NoError(t, adapters.NewServerKeys(db.DB, master).Check(ctx))
+		assert.NoError(t, adapters.NewServerKeys(db.DB, adapters.OneMasterKey(master)).Check(ctx))
 	})
+}
+
+// Users still wrapped under a key the ring lost stop the check, however
+// the server keys are wrapped; a key under a known id that does not open
+// is a wrong key.
+func TestServerKeysCheck_UsersUnderARemovedKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		ctx := testTimeoutCtx(t)
+		a, _ := newNamedMasterKey(t, "a")
+		b, _ := newNamedMasterKey(t, "b")
+		_, err := adapters.NewServerKeys(db.DB, newMasterKeys(t, b)).Secret(ctx, adapters.VerificationKeySecret)
+		require.NoError(t, err)
+		store := testenv.NewUserStoreUnder(t, db.DB, quietLogger(), newMasterKeys(t, a))
+		for _, email := range []string{"ada@example.com", "bob@example.com"} {
+			registerUser(t, store, email)
+		}
+		err = adapters.NewServerKeys(db.DB, newMasterKeys(t, b)).Check(ctx)
+		require.ErrorIs(t, err, adapters.ErrUnknownMasterKey)
+		assert.Contains(t, err.Error(), "master key a (0 server keys, 2 users' keys)")
+		require.NoError(t, adapters.NewServerKeys(db.DB, newMasterKeys(t, b, a)).Check(ctx))
+
+		otherA, _ := newNamedMasterKey(t, "a")
+		err = adapters.NewServerKeys(db.DB, newMasterKeys(t, b, otherA)).Check(ctx)
+		require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
+		assert.NotErrorIs(t, err, adapters.ErrUnknownMasterKey)
+		assert.Contains(t, err.Error(), "master key a does not open the \"user:")
+	})
+}
+
+// One user's altered key is that user's corrupt data: the check, which
+// opens a few users' keys per master key, still passes while another
+// opens.
+func TestServerKeysCheck_OneAlteredUserKeyIsNoWrongMasterKey(t *testing.T) {
+	db := storeDB(t, testenv.Backends()[0])
+	ctx := testTimeoutCtx(t)
+	a, _ := newNamedMasterKey(t, "a")
+	store := testenv.NewUserStoreUnder(t, db.DB, quietLogger(), newMasterKeys(t, a))
+	altered := registerUser(t, store, "ada@example.com")
+	registerUser(t, store, "bob@example.com")
+	_, err := db.ExecContext(ctx, `UPDATE user_keys SET ciphertext = ? WHERE user_id = ?`, make([]byte, 48), altered)
+	require.NoError(t, err)
+
+	require.NoError(t, adapters.NewServerKeys(db.DB, newMasterKeys(t, a)).Check(ctx))
+	_, err = store.ReadModel().UserByID(ctx, altered)
+	require.ErrorIs(t, err, domain.ErrCorruptData, "the altered user alone is corrupt")
 }

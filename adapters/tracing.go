@@ -24,9 +24,9 @@ type UserStoreConfig struct {
 	// ServerKeyBytes long, under which user_emails and the users read
 	// model hold the hashes of addresses, never an address: required.
 	LookupKey []byte
-	// MasterKey wraps the users' keys in user_keys, under which the users
+	// MasterKeys wrap the users' keys in user_keys, under which the users
 	// read model holds names and addresses: required.
-	MasterKey *MasterKey
+	MasterKeys *MasterKeys
 	// Tracing makes a span of each transaction and of each publish into
 	// the outbox, whose traceparent the message carries; zero: no spans.
 	Tracing transport.Tracing
@@ -41,13 +41,13 @@ func NewUserStoreWithConfig(cfg UserStoreConfig) (*UserStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MasterKey == nil {
-		return nil, errors.New("user store: a master key is required")
+	if cfg.MasterKeys == nil {
+		return nil, errors.New("user store: master keys are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := newUserStore(cfg.DB, cfg.Logger, lookup, cfg.MasterKey)
+	s := newUserStore(cfg.DB, cfg.Logger, lookup, cfg.MasterKeys)
 	if cfg.Tracing.TracerProvider != nil {
 		s.tracer = cfg.Tracing.Tracer()
 	}

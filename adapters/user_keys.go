@@ -24,15 +24,16 @@ const UserKeyBytes = 32
 // value without it was written in the clear by an older version.
 const sealedPrefix = "v1:"
 
-// userKeys are the users' keys, kept in user_keys wrapped under the master
-// key, each under the name "user:<id>". A key is never logged; errors name
-// the user by its id alone.
+// userKeys are the users' keys, kept in user_keys wrapped under the
+// current master key, each under the name "user:<id>", and unwrapped under
+// the master key its row names. A key is never logged; errors name the
+// user by its id alone.
 type userKeys struct {
-	master  *MasterKey
+	master  *MasterKeys
 	queries struct{ insert, read string }
 }
 
-func newUserKeys(db *sql.DB, master *MasterKey) *userKeys {
+func newUserKeys(db *sql.DB, master *MasterKeys) *userKeys {
 	d := sqldb.Of(db)
 	k := &userKeys{master: master}
 	k.queries.insert = d.Rebind(d.InsertOrIgnore(

@@ -42,7 +42,7 @@ type userQueries struct {
 
 // newUserStore returns the store, which looks addresses up by their hashes
 // under lookup and keeps the users' keys wrapped under master.
-func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup, master *MasterKey) *UserStore {
+func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup, master *MasterKeys) *UserStore {
 	d := sqldb.Of(db)
 	keys := newUserKeys(db, master)
 	events := newEventStore(db, domain.Events, keys, logger)

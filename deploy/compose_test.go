@@ -62,7 +62,7 @@ func TestCompose_TheServiceOnPostgresAndRabbitMQ(t *testing.T) {
 	cfg, err := service.LoadConfig(func(name string) string { return app.Environment[name] })
 	require.NoError(t, err)
 	assert.Equal(t, "amqp", cfg.PubSub)
-	assert.NotNil(t, cfg.MasterKey, "PostgreSQL needs MASTER_KEY")
+	assert.NotNil(t, cfg.MasterKeys, "PostgreSQL needs MASTER_KEY")
 	for variable, host := range map[string]string{cfg.DatabaseURL: "postgres", cfg.AMQPURL: "rabbitmq"} {
 		u, err := url.Parse(variable)
 		require.NoError(t, err)

@@ -24,7 +24,7 @@ import (
 
 // secretVariables may carry a password or a token: the Deployment takes
 // them from the Secret, never from the ConfigMap or a literal.
-var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY"}
+var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY", "MASTER_KEYS"}
 
 // container is the Deployment's one container.
 func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
@@ -164,7 +164,7 @@ func TestDeployment_EnvironmentIsTheServiceConfiguration(t *testing.T) {
 	env["MASTER_KEY"] = base64.StdEncoding.EncodeToString(make([]byte, 32))
 	cfg, err := service.LoadConfig(func(name string) string { return env[name] })
 	require.NoError(t, err, "the service accepts the configuration, the master key replaced")
-	require.NotNil(t, cfg.MasterKey, "several replicas on a database server share MASTER_KEY")
+	require.NotNil(t, cfg.MasterKeys, "several replicas on a database server share MASTER_KEY")
 	assert.Equal(t, "amqp", cfg.PubSub)
 	database, err := url.Parse(cfg.DatabaseURL)
 	require.NoError(t, err)

@@ -50,7 +50,7 @@ func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, lo
 		return nil, err
 	}
 	return adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{
-		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey, MasterKey: keys.MasterKey(),
+		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey, MasterKeys: keys.MasterKeys(),
 	})
 }
 

@@ -59,10 +59,13 @@ type Config struct {
 	SessionIdleTimeout time.Duration
 	// EmailBudget bounds the emails per recipient, account and client.
 	EmailBudget EmailBudget
-	// MasterKey wraps the server's keys stored in the database (MASTER_KEY);
-	// nil: on a sqlite: database, the key file beside it (made on the first
-	// start); on any other database the service refuses to start.
-	MasterKey *adapters.MasterKey
+	// MasterKeys wrap the keys stored in the database: MASTER_KEYS, or
+	// MASTER_KEY as the one key; nil: on a sqlite: database, the key file
+	// beside it (made on the first start); on any other database the
+	// service refuses to start.
+	MasterKeys *adapters.MasterKeys
+	// masterKeysFrom names the variable MasterKeys came from, in errors.
+	masterKeysFrom string
 	// AdminToken opens GET /users?email= to operators; empty: off.
 	AdminToken string
 	// LogLevel is the least level logged; what libraries log at INFO is DEBUG.
@@ -126,7 +129,10 @@ var Variables = []Variable{
 	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
 		"recipient=N/h,account=N/h,client=N/h (any of them; N/m and N/s too), or off", DefaultEmailBudget},
 	{"MASTER_KEY", "base64 of 32 random bytes (openssl rand -base64 32) wrapping the keys kept in the database, " +
-		"the same for every replica; required unless DATABASE_URL is sqlite:", "on sqlite: master.key beside the database file"},
+		"the same for every replica; it or MASTER_KEYS is required unless DATABASE_URL is sqlite:",
+		"on sqlite: master.key beside the database file"},
+	{"MASTER_KEYS", "instead of MASTER_KEY, to rotate it: id:base64,id:base64,... (ids: 1-64 of A-Z a-z 0-9 . _ -); " +
+		"the first wraps every new key, the others only unwrap, until onboard keys rotate re-wraps under the first", "empty"},
 	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
@@ -185,6 +191,30 @@ func ParseEmailBudget(s string) (EmailBudget, error) {
 		*allowance = adapters.EmailAllowance{Count: limit.Count, Per: limit.Per}
 	}
 	return budget, errors.Join(errs...)
+}
+
+// loadMasterKeys reads MASTER_KEYS or MASTER_KEY; its errors never quote
+// a key.
+func (c *Config) loadMasterKeys(getenv func(string) string) error {
+	ring, single := getenv("MASTER_KEYS"), getenv("MASTER_KEY")
+	switch {
+	case ring != "" && single != "":
+		return errors.New("MASTER_KEY and MASTER_KEYS are both set: set MASTER_KEYS alone, the current key first " +
+			"(the key of MASTER_KEY keeps opening what it wrapped in MASTER_KEYS, under any id)")
+	case ring != "":
+		keys, err := adapters.ParseMasterKeys(ring)
+		if err != nil {
+			return fmt.Errorf("MASTER_KEYS: %w", err)
+		}
+		c.MasterKeys, c.masterKeysFrom = keys, "MASTER_KEYS"
+	case single != "":
+		key, err := adapters.ParseMasterKey(single)
+		if err != nil {
+			return fmt.Errorf("MASTER_KEY: %w", err)
+		}
+		c.MasterKeys, c.masterKeysFrom = adapters.OneMasterKey(key), "MASTER_KEY"
+	}
+	return nil
 }
 
 // setDefaults fills what a Config built in code leaves zero and the
@@ -272,11 +302,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
 		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))
 	}
-	if raw := getenv("MASTER_KEY"); raw != "" {
-		var err error
-		if cfg.MasterKey, err = adapters.ParseMasterKey(raw); err != nil {
-			errs = append(errs, fmt.Errorf("MASTER_KEY: %w", err)) // never the value
-		}
+	if err := cfg.loadMasterKeys(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
 		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))

@@ -130,7 +130,7 @@ func benchService(ctx context.Context, b *testing.B, s *benchSetup, mailer *reco
 		BcryptCost:   10,
 		SignupPoints: 100,
 		MailFrom:     "no-reply@onboard.local",
-		MasterKey:    testMasterKey(b, s.dbURL),
+		MasterKeys:   testMasterKeys(b, s.dbURL),
 	}, mailer, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -21,16 +22,16 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// testMasterKey is a master key of the test's own on a database server,
-// and nil on SQLite, where the service makes its key file.
-func testMasterKey(t testing.TB, dbURL string) *adapters.MasterKey {
+// testMasterKeys are a master key of the test's own on a database
+// server, and nil on SQLite, where the service makes its key file.
+func testMasterKeys(t testing.TB, dbURL string) *adapters.MasterKeys {
 	t.Helper()
 	if !testenv.NeedsMasterKey(dbURL) {
 		return nil
 	}
 	key, err := adapters.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	return key
+	return adapters.OneMasterKey(key)
 }
 
 // newStoppedService builds the service of cfg on gochannel, logging to
@@ -91,7 +92,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, after)
 
-	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKey: key}, &lockedBuffer{})
+	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(key)}, &lockedBuffer{})
 	require.NoError(t, err, "MASTER_KEY set to the file's key opens the same keys")
 	fromEnv, err := explicit.keys.Secret(ctx, adapters.VerificationKeySecret)
 	require.NoError(t, err)
@@ -99,9 +100,9 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 
 	other, err := adapters.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKey: other}, &lockedBuffer{})
+	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(other)}, &lockedBuffer{})
 	require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
-	assert.Contains(t, err.Error(), "MASTER_KEY does not open the keys stored in the database")
+	assert.Contains(t, err.Error(), "Config.MasterKeys does not open the keys stored in the database")
 	assert.Contains(t, err.Error(), key.ID())
 	assert.Contains(t, err.Error(), other.ID())
 	assert.NotContains(t, err.Error(), encoded[:16])
@@ -221,4 +222,89 @@ func keyCandidates(value []byte) [][]byte {
 		}
 	}
 	return out
+}
+
+// MASTER_KEYS lists the keys by id, the current one first; MASTER_KEY is
+// the one key, under its fingerprint. Every bad value is refused without
+// quoting a key.
+func TestLoadConfig_MasterKeys(t *testing.T) {
+	a, b := testenv.NewMasterKey(), testenv.NewMasterKey()
+	cfg, err := LoadConfig(env(map[string]string{"MASTER_KEYS": "2026-b:" + b + ", 2025.a:" + a}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"2026-b", "2025.a"}, cfg.MasterKeys.IDs())
+
+	single, err := adapters.ParseMasterKey(a)
+	require.NoError(t, err)
+	cfg, err = LoadConfig(env(map[string]string{"MASTER_KEY": a}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{single.ID()}, cfg.MasterKeys.IDs(), "MASTER_KEY's id is its fingerprint, as before")
+
+	cfg, err = LoadConfig(env(nil))
+	require.NoError(t, err)
+	assert.Nil(t, cfg.MasterKeys)
+
+	for _, tt := range []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"both set", map[string]string{"MASTER_KEY": a, "MASTER_KEYS": "b:" + b}, "MASTER_KEY and MASTER_KEYS are both set"},
+		{"an id twice", map[string]string{"MASTER_KEYS": "k:" + b + ",k:" + a}, "MASTER_KEYS: the master key id k is given twice"},
+		{"a bad id", map[string]string{"MASTER_KEYS": "b:" + b + ",key one:" + a}, "MASTER_KEYS: entry 2: want an id of 1 to 64"},
+		{"no id", map[string]string{"MASTER_KEYS": b}, "MASTER_KEYS: entry 1: want id:base64"},
+		{"bad base64", map[string]string{"MASTER_KEYS": "b:" + b + ",a:" + a[:40] + "#==="},
+			"MASTER_KEYS: entry 2 (a): want the base64 of exactly 32 bytes"},
+		{"a short key", map[string]string{"MASTER_KEYS": "b:" + b[:20]}, "MASTER_KEYS: entry 1 (b): want the base64"},
+		{"a bad MASTER_KEY", map[string]string{"MASTER_KEY": a[:40]}, "MASTER_KEY: want the base64"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(env(tt.vars))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			for _, key := range []string{a, b} {
+				assert.NotContains(t, err.Error(), key[:12], "never a key")
+				assert.NotContains(t, err.Error(), key[20:32], "never a key")
+			}
+		})
+	}
+}
+
+// A database whose keys are wrapped under a master key MASTER_KEYS lacks
+// stops the start, naming the key by its id and saying how to rotate;
+// listed after the current key, the old key opens them.
+func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
+	for _, backend := range testenv.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			dbURL := backend.URL(t)
+			oldKey, newKey := testenv.NewMasterKey(), testenv.NewMasterKey()
+			config := func(masterKeys string) Config {
+				t.Helper()
+				cfg, err := LoadConfig(env(map[string]string{"DATABASE_URL": dbURL, "MASTER_KEYS": masterKeys}))
+				require.NoError(t, err)
+				return cfg
+			}
+			_, err := newStoppedService(t, config("old:"+oldKey), &lockedBuffer{})
+			require.NoError(t, err)
+			store := testenv.NewUserStoreUnder(t, testenv.OpenDB(t, dbURL).DB, slog.New(slog.DiscardHandler),
+				config("old:"+oldKey).MasterKeys)
+			user, err := domain.NewUser(uuid.NewString(), "Ada Lovelace", "ada@example.com", "correct horse battery",
+				"", time.Now())
+			require.NoError(t, err)
+			require.NoError(t, store.Register(testenv.Context(t), user, []byte("a hash")))
+
+			_, err = newStoppedService(t, config("new:"+newKey), &lockedBuffer{})
+			require.ErrorIs(t, err, adapters.ErrUnknownMasterKey)
+			assert.Regexp(t, `^MASTER_KEYS does not open the keys stored in the database \(unknown master key: the `+
+				`database holds keys wrapped under master key old \(\d+ server keys, 1 users' keys\), not among the `+
+				`master keys given \(new\)\): .*list the old key in MASTER_KEYS after the new one, .*run onboard keys rotate`,
+				err.Error())
+			assert.NotContains(t, err.Error(), "\n")
+			for _, key := range []string{oldKey, newKey} {
+				assert.NotContains(t, err.Error(), key[:12], "never a key")
+			}
+
+			_, err = newStoppedService(t, config("new:"+newKey+",old:"+oldKey), &lockedBuffer{})
+			require.NoError(t, err, "the old key listed after the new one opens the keys")
+		})
+	}
 }

@@ -40,7 +40,7 @@ func startMetered(t *testing.T, dbURL, metricsAddr string) *meteredService {
 	svc, err := NewService(ctx, Config{
 		PubSub: "sql", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MetricsAddr: metricsAddr,
 		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
-		MasterKey: testMasterKey(t, dbURL),
+		MasterKeys: testMasterKeys(t, dbURL),
 	}, mailer, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	runErr := make(chan error, 1)

@@ -142,7 +142,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string, configure ...fun
 		SignupPoints: 100,
 		MailFrom:     "no-reply@onboard.local",
 		AdminToken:   testAdminToken,
-		MasterKey:    testMasterKey(t, dbURL),
+		MasterKeys:   testMasterKeys(t, dbURL),
 		// The budget has tests of its own: these send many emails.
 		EmailBudget: EmailBudget{Off: true},
 	}

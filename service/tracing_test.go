@@ -53,7 +53,7 @@ func tracedConfig(t *testing.T, pubsub, dbURL, amqpURL string, smtp *testsmtp.Se
 	return Config{
 		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL,
 		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
-		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKey: testMasterKey(t, dbURL),
+		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(t, dbURL),
 	}
 }
 

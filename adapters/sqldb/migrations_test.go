@@ -51,7 +51,7 @@ func TestMigration8_DeletesThePlainKeys(t *testing.T) {
 		master, err := adapters.NewMasterKey(bytes.Repeat([]byte{9}, adapters.MasterKeyBytes))
 		require.NoError(t, err)
 		for _, name := range []string{adapters.VerificationKeySecret, adapters.IdempotencyKeySecret} {
-			key, err := adapters.NewServerKeys(db, master).Secret(ctx, name)
+			key, err := adapters.NewServerKeys(db, adapters.OneMasterKey(master)).Secret(ctx, name)
 			require.NoError(t, err)
 			assert.NotEqual(t, plain[name], key, "a new %s key", name)
 		}

@@ -77,7 +77,7 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		Deployment: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true}),
 		run:        e2e.RunID(),
 	}
-	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKey(t))
+	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKeys(t))
 	e.TapSQLTopics(t)
 	if proxies.smtp {
 		e.smtpProxy, e.Vars["SMTP_URL"] = e2e.ProxyURL(t, "smtp", e.SMTP.URL(), "25")

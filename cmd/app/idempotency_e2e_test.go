@@ -49,7 +49,7 @@ func TestE2E_IdempotencyKeyAcrossRestarts(t *testing.T) {
 	var events int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM events`).Scan(&events))
 	assert.Equal(t, 1, events, "one registration in all")
-	secret, err := adapters.NewServerKeys(db.DB, d.MasterKey(t)).Secret(testenv.Context(t), adapters.IdempotencyKeySecret)
+	secret, err := adapters.NewServerKeys(db.DB, d.MasterKeys(t)).Secret(testenv.Context(t), adapters.IdempotencyKeySecret)
 	require.NoError(t, err)
 	for _, p := range []*e2e.Process{first, second} {
 		out := p.Stdout.String() + p.Stderr.String()

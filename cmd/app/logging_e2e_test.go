@@ -68,7 +68,7 @@ func TestE2E_Logs(t *testing.T) {
 				want = append([]string{fmt.Sprint("INFO ", made["msg"])}, want...)
 				assert.Contains(t, made["msg"], "MASTER_KEY is not set: made a master key file")
 				assert.Contains(t, made["path"], "master.key")
-				assert.Equal(t, d.MasterKey(t).ID(), made["master_key_id"])
+				assert.Equal(t, d.MasterKeys(t).Current().ID(), made["master_key_id"])
 			}
 			assert.Equal(t, want, start)
 			timed := 0

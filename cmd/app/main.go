@@ -47,7 +47,7 @@ func run(kind operator.Kind, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if kind == operator.Command {
-		return operator.Run(ctx, cfg, args, os.Stdout)
+		return operator.Run(ctx, cfg, args, os.Stdout, os.Stderr)
 	}
 	cfg.HashConcurrency = spareProcessors()
 	svc, err := service.NewService(ctx, cfg, nil, service.NewLogger(os.Stdout, cfg.LogLevel))

@@ -157,20 +157,32 @@ func (d *Deployment) ServingNamespace() string {
 }
 
 // Secrets are what a scan must find nowhere (AssertNoSecrets): the
-// bcrypt prefixes, the users' passwords, and the deployment's MASTER_KEY.
+// bcrypt prefixes, the users' passwords, and the deployment's master keys
+// (MASTER_KEY, and each key of MASTER_KEYS).
 func (d *Deployment) Secrets(users ...User) []string {
 	secrets := Secrets(users...)
 	if key := d.Vars["MASTER_KEY"]; key != "" {
 		secrets = append(secrets, key)
 	}
+	if keys := d.Vars["MASTER_KEYS"]; keys != "" {
+		for entry := range strings.SplitSeq(keys, ",") {
+			_, key, _ := strings.Cut(entry, ":")
+			secrets = append(secrets, strings.TrimSpace(key))
+		}
+	}
 	return secrets
 }
 
-// MasterKey is the master key of the deployment: its MASTER_KEY, or on
-// SQLite without one the key file its first process made beside the
-// database.
-func (d *Deployment) MasterKey(t testing.TB) *adapters.MasterKey {
+// MasterKeys are the master keys of the deployment: its MASTER_KEYS or
+// MASTER_KEY, or on SQLite without them the key file its first process
+// made beside the database.
+func (d *Deployment) MasterKeys(t testing.TB) *adapters.MasterKeys {
 	t.Helper()
+	if list := d.Vars["MASTER_KEYS"]; list != "" {
+		keys, err := adapters.ParseMasterKeys(list)
+		require.NoError(t, err)
+		return keys
+	}
 	encoded := d.Vars["MASTER_KEY"]
 	if encoded == "" {
 		path, ok := strings.CutPrefix(d.Vars["DATABASE_URL"], "sqlite:")
@@ -181,7 +193,7 @@ func (d *Deployment) MasterKey(t testing.TB) *adapters.MasterKey {
 	}
 	key, err := adapters.ParseMasterKey(encoded)
 	require.NoError(t, err)
-	return key
+	return adapters.OneMasterKey(key)
 }
 
 // Operator runs `app ARGS…` (poison list, retries list, ...) on the

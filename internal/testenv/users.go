@@ -17,23 +17,30 @@ import (
 // a service takes its own from its server keys.
 var LookupKey = bytes.Repeat([]byte{0x5a}, adapters.ServerKeyBytes)
 
-// MasterKey is the fixed master key of the stores NewUserStore makes,
-// which wraps their users' keys.
-func MasterKey(t testing.TB) *adapters.MasterKey {
+// MasterKeys are the fixed master key of the stores NewUserStore makes,
+// which wraps their users' keys, alone.
+func MasterKeys(t testing.TB) *adapters.MasterKeys {
 	t.Helper()
 	key, err := adapters.NewMasterKey(bytes.Repeat([]byte{0xa5}, adapters.MasterKeyBytes))
 	if err != nil {
 		t.Fatalf("master key: %v", err)
 	}
-	return key
+	return adapters.OneMasterKey(key)
 }
 
 // NewUserStore returns the users' store of db, looking addresses up under
-// LookupKey and wrapping its users' keys under MasterKey.
+// LookupKey and wrapping its users' keys under MasterKeys.
 func NewUserStore(t testing.TB, db *sql.DB, logger *slog.Logger) *adapters.UserStore {
 	t.Helper()
+	return NewUserStoreUnder(t, db, logger, MasterKeys(t))
+}
+
+// NewUserStoreUnder is NewUserStore with the users' keys wrapped under
+// master's current key, and unwrapped under any of them.
+func NewUserStoreUnder(t testing.TB, db *sql.DB, logger *slog.Logger, master *adapters.MasterKeys) *adapters.UserStore {
+	t.Helper()
 	store, err := adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{DB: db, Logger: logger, LookupKey: LookupKey,
-		MasterKey: MasterKey(t)})
+		MasterKeys: master})
 	if err != nil {
 		t.Fatalf("user store: %v", err)
 	}

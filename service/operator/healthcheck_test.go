@@ -37,7 +37,7 @@ func TestHealthcheck_RunningService(t *testing.T) {
 	var out strings.Builder
 	require.Eventually(t, func() bool {
 		out.Reset()
-		return Run(ctx, cfg, []string{"healthcheck"}, &out) == nil
+		return Run(ctx, cfg, []string{"healthcheck"}, &out, io.Discard) == nil
 	}, 20*time.Second, 50*time.Millisecond, "the service serves /healthz")
 	assert.Equal(t, "GET http://"+svc.Addr()+"/healthz: 200 OK\n", out.String())
 
@@ -48,7 +48,7 @@ func TestHealthcheck_RunningService(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the service did not stop")
 	}
-	err = Run(context.Background(), cfg, []string{"healthcheck"}, io.Discard)
+	err = Run(context.Background(), cfg, []string{"healthcheck"}, io.Discard, io.Discard)
 	assert.ErrorContains(t, err, "connection refused")
 }
 

@@ -1,7 +1,7 @@
 // Package operator is onboard's command line: its help, and the operator's
 // subcommands that list and requeue poisoned messages, list the retries,
-// show and rebuild the read models, and check the health of a running
-// service.
+// show and rebuild the read models, re-wrap the keys under a new master
+// key, and check the health of a running service.
 package operator
 
 import (
@@ -24,12 +24,14 @@ import (
 const commandTimeout = 16 * time.Second
 
 // Run runs the subcommand args (a Command line), configured like the
-// service, writing its answer to out.
-func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) error {
+// service, writing its answer to out and the progress of a long one to
+// progress.
+func Run(ctx context.Context, cfg service.Config, args []string, out, progress io.Writer) error {
 	if len(args) == 1 && args[0] == "healthcheck" {
 		return healthcheck(ctx, cfg.HTTPAddr, out)
 	}
-	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections" && args[0] != "users") {
+	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections" && args[0] != "keys" &&
+		args[0] != "users") {
 		return ErrUsage
 	}
 	openCtx, cancel := context.WithTimeout(ctx, commandTimeout)
@@ -41,10 +43,15 @@ func Run(ctx context.Context, cfg service.Config, args []string, out io.Writer) 
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	if args[0] == "projections" {
+	switch args[0] {
+	case "projections":
 		return runProjections(ctx, cfg, db, args, out)
-	}
-	if args[0] == "users" {
+	case "keys":
+		if args[1] != "rotate" || len(args) != 2 {
+			return ErrUsage
+		}
+		return rotateKeys(ctx, cfg, db, out, progress)
+	case "users":
 		return runUsers(openCtx, cfg, db, args, out)
 	}
 	ctx = openCtx

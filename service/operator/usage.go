@@ -26,15 +26,17 @@ usage:
                                 swap it in, while the service runs
   onboard users export ID       print everything kept of the user, decrypted,
                                 as JSON (GET /users/{id}/export)
+  onboard keys rotate           re-wrap every key not under the current master
+                                key (the first of MASTER_KEYS) under it
   onboard healthcheck           GET /healthz of the service on this host
                                 (HTTP_ADDR's port): exit 0 on 200, else 1
   onboard version               print the build's version
   onboard help                  print this help (also -h, --help)
 
-The subcommands read the same environment as the service. MASTER_KEY wraps
-the keys the service keeps in its database: PostgreSQL and MySQL need it;
-on sqlite: without it, the service makes master.key beside the database
-file and reads it at every start.
+The subcommands read the same environment as the service. MASTER_KEY (or
+MASTER_KEYS, to rotate it) wraps the keys the service keeps in its
+database: PostgreSQL and MySQL need it; on sqlite: without it, the service
+makes master.key beside the database file and reads it at every start.
 
 environment:
 `)
@@ -72,6 +74,7 @@ func ParseArgs(args []string) (Kind, error) {
 		len(args) == 2 && args[0] == "projections" && args[1] == "status",
 		len(args) == 1 && args[0] == "healthcheck",
 		len(args) == 3 && args[0] == "projections" && args[1] == "rebuild" && args[2] == "users",
+		len(args) == 2 && args[0] == "keys" && args[1] == "rotate",
 		len(args) == 3 && args[0] == "users" && args[1] == "export":
 		return Command, nil
 	}

@@ -32,6 +32,7 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"projections", "status"}, Command},
 		{[]string{"projections", "rebuild", "users"}, Command},
 		{[]string{"healthcheck"}, Command},
+		{[]string{"keys", "rotate"}, Command},
 	} {
 		got, err := ParseArgs(tt.args)
 		require.NoError(t, err, "%q", tt.args)
@@ -41,7 +42,7 @@ func TestParseArgs(t *testing.T) {
 		{"serve"}, {"poison"}, {"poison", "requeue"}, {"poison", "list", "x"}, {"poison", "requeue", "1", "2"},
 		{"retries"}, {"retries", "requeue", "1"}, {"-v"}, {"--help=1"},
 		{"version", "x"}, {"projections"}, {"projections", "rebuild"}, {"projections", "rebuild", "points"}, {"projections", "status", "x"},
-		{"healthcheck", "now"},
+		{"healthcheck", "now"}, {"keys"}, {"keys", "list"}, {"keys", "rotate", "now"},
 	} {
 		_, err := ParseArgs(args)
 		assert.ErrorIs(t, err, ErrUsage, "%q", args)
