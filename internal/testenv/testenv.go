@@ -28,6 +28,8 @@ import (
 const (
 	PostgresURLVar = "TEST_POSTGRES_URL" // a PostgreSQL server URL whose user may create databases
 	AMQPURLVar     = "TEST_AMQP_URL"     // a RabbitMQ URL
+	NATSURLVar     = "TEST_NATS_URL"     // a NATS server with JetStream
+	RedisURLVar    = "TEST_REDIS_URL"    // a Redis server (its database 0 is shared by the tests)
 )
 
 // URL returns the service URL in the variable, or skips the test (fails it
