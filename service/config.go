@@ -23,14 +23,18 @@ type Config struct {
 	PubSub string
 	// Namespace prefixes the transport's topics, tables, exchanges and
 	// queues; empty: the database's own (see transport.DefaultNamespace).
-	Namespace    string
-	DatabaseURL  string
-	AMQPURL      string
-	SMTPURL      string
-	MailFrom     string
-	HTTPAddr     string
-	BcryptCost   int
-	SignupPoints int
+	Namespace   string
+	DatabaseURL string
+	AMQPURL     string
+	// AMQPQueueType is classic or quorum (AMQP_QUEUE_TYPE); a handler's
+	// quorum queue poisons a message delivered AMQPDeliveryLimit times.
+	AMQPQueueType     string
+	AMQPDeliveryLimit int
+	SMTPURL           string
+	MailFrom          string
+	HTTPAddr          string
+	BcryptCost        int
+	SignupPoints      int
 	// RetryMaxAge: a message refused for itself alone (an SMTP 4xx to one
 	// recipient) is retried until this long after its first failure, then
 	// poisoned; RetryFirstDelay is the wait before its first retry, doubled
@@ -109,6 +113,10 @@ var Variables = []Variable{
 	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
 	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
 	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"AMQP_QUEUE_TYPE", "classic, or quorum: RabbitMQ's replicated queues (recommended; a queue's type cannot change)",
+		transport.AMQPQueueClassic},
+	{"AMQP_DELIVERY_LIMIT", "deliveries of a message by a handler's quorum queue before it goes to the poison queue",
+		strconv.Itoa(transport.DefaultAMQPDeliveryLimit)},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -273,21 +281,23 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return d
 	}
 	cfg := Config{
-		PubSub:          get("PUBSUB", DefaultPubSub),
-		DatabaseURL:     get("DATABASE_URL", DefaultDatabaseURL),
-		AMQPURL:         get("AMQP_URL", DefaultAMQPURL),
-		SMTPURL:         getenv("SMTP_URL"),
-		MailFrom:        get("MAIL_FROM", DefaultMailFrom),
-		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
-		BcryptCost:      number("BCRYPT_COST", 10, MinBcryptCost, 14),
-		SignupPoints:    number("SIGNUP_POINTS", 100, 0, 1_000_000),
-		HashQueueMax:    number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
-		RetryMaxAge:     duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
-		RetryFirstDelay: duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
-		VerifyURL:       get("VERIFY_URL", DefaultVerifyURL),
-		VerifyTTL:       duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
-		ResetURL:        get("RESET_URL", DefaultResetURL),
-		SessionTTL:      duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
+		PubSub:            get("PUBSUB", DefaultPubSub),
+		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
+		AMQPURL:           get("AMQP_URL", DefaultAMQPURL),
+		AMQPQueueType:     get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
+		AMQPDeliveryLimit: number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
+		SMTPURL:           getenv("SMTP_URL"),
+		MailFrom:          get("MAIL_FROM", DefaultMailFrom),
+		HTTPAddr:          get("HTTP_ADDR", DefaultHTTPAddr),
+		BcryptCost:        number("BCRYPT_COST", 10, MinBcryptCost, 14),
+		SignupPoints:      number("SIGNUP_POINTS", 100, 0, 1_000_000),
+		HashQueueMax:      number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
+		RetryMaxAge:       duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
+		RetryFirstDelay:   duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
+		VerifyURL:         get("VERIFY_URL", DefaultVerifyURL),
+		VerifyTTL:         duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
+		ResetURL:          get("RESET_URL", DefaultResetURL),
+		SessionTTL:        duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
 		SessionIdleTimeout: duration("SESSION_IDLE_TIMEOUT", adapters.DefaultSessionIdleTimeout, time.Minute,
 			90*24*time.Hour),
 		AdminToken:  getenv("ADMIN_TOKEN"),
@@ -338,6 +348,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	case "gochannel", "sql", "amqp":
 	default:
 		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql or amqp, got %q", cfg.PubSub))
+	}
+	if cfg.AMQPQueueType != transport.AMQPQueueClassic && cfg.AMQPQueueType != transport.AMQPQueueQuorum {
+		errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", cfg.AMQPQueueType))
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -104,6 +105,11 @@ func unpoisoned(msg *message.Message, handler string) *message.Message {
 		middleware.ReasonForPoisonedKey, middleware.PoisonedSubscriberKey,
 		PoisonedUUIDKey, RetryAttemptsKey, FirstFailedKey} {
 		delete(out.Metadata, key)
+	}
+	for key := range out.Metadata {
+		if strings.HasPrefix(key, "x-") { // RabbitMQ's own: its deliveries, its dead-letterings
+			delete(out.Metadata, key)
+		}
 	}
 	out.Metadata.Set(ForHandlerKey, handler)
 	return out
@@ -249,7 +255,7 @@ func (q amqpPoisonQueue) browse(ctx context.Context, visit func(ch *amqp091.Chan
 		return err
 	}
 	defer func() { _ = ch.Close() }()
-	var marshaler wamqp.DefaultMarshaler
+	var marshaler amqpMarshaler
 	for ctx.Err() == nil {
 		d, ok, err := ch.Get(NamespacedTopic(q.namespace, PoisonTopic), false)
 		if err != nil {
@@ -273,7 +279,7 @@ func (q amqpPoisonQueue) browse(ctx context.Context, visit func(ch *amqp091.Chan
 func (q amqpPoisonQueue) List(ctx context.Context) ([]PoisonedMessage, error) {
 	var out []PoisonedMessage
 	err := q.browse(ctx, func(_ *amqp091.Channel, _ amqp091.Delivery, msg *message.Message) (bool, error) {
-		out = append(out, describePoisoned(msg))
+		out = append(out, deadLettered(describePoisoned(msg), msg.Metadata, q.namespace))
 		return false, nil
 	})
 	return out, err
@@ -287,7 +293,7 @@ func (q amqpPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessag
 		if msg.UUID != id {
 			return false, nil
 		}
-		poisoned := describePoisoned(msg)
+		poisoned := deadLettered(describePoisoned(msg), msg.Metadata, q.namespace)
 		if err := checkRequeueTarget(poisoned); err != nil {
 			return true, err
 		}

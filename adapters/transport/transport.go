@@ -58,6 +58,9 @@ type Transport struct {
 	amqpConn *wamqp.ConnectionWrapper
 	// held are the messages this process's handlers are working on.
 	held held
+	// explain adds what to do to the transport's refusal of a topic's
+	// storage, when it knows; nil: nothing.
+	explain func(error) error
 }
 
 // TransportConfig configures NewTransport.
@@ -67,6 +70,13 @@ type TransportConfig struct {
 	// DB carries the sql transport; AMQPURL is the amqp one's broker.
 	DB      *sql.DB
 	AMQPURL string
+	// AMQPQueueType is the type of the queues the amqp transport declares:
+	// AMQPQueueClassic (empty too) or AMQPQueueQuorum, RabbitMQ's
+	// replicated queues; a handler's quorum queue sends a message
+	// delivered AMQPDeliveryLimit times (0: DefaultAMQPDeliveryLimit) to
+	// the poison queue.
+	AMQPQueueType     string
+	AMQPDeliveryLimit int
 	// Namespace prefixes every topic, and so every table, exchange and
 	// queue the transport names ("ns.events.UserRegistered"), so that two
 	// deployments sharing a broker never share a queue. Empty: no prefix.
@@ -81,7 +91,14 @@ type TransportConfig struct {
 func (c TransportConfig) Validate() error {
 	var errs []error
 	switch c.Kind {
-	case TransportGoChannel, TransportAMQP:
+	case TransportGoChannel:
+	case TransportAMQP:
+		if c.AMQPQueueType != "" && c.AMQPQueueType != AMQPQueueClassic && c.AMQPQueueType != AMQPQueueQuorum {
+			errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", c.AMQPQueueType))
+		}
+		if c.AMQPDeliveryLimit < 0 {
+			errs = append(errs, fmt.Errorf("AMQP_DELIVERY_LIMIT: want a positive number, got %d", c.AMQPDeliveryLimit))
+		}
 	case TransportSQL:
 		if c.DB == nil {
 			errs = append(errs, errors.New("the sql transport needs a database"))
@@ -114,7 +131,7 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	case TransportSQL:
 		t, err = newSQLTransport(cfg.DB, cfg.Wakeup, cfg.Namespace, wlogger)
 	case TransportAMQP:
-		t, err = newAMQPTransport(cfg.AMQPURL, cfg.Namespace, wlogger)
+		t, err = newAMQPTransport(cfg, wlogger)
 	}
 	if err != nil {
 		return nil, err
@@ -144,6 +161,9 @@ func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) 
 	if initializer, ok := sub.(message.SubscribeInitializer); ok {
 		if err := initializer.SubscribeInitialize(topic); err != nil {
 			_ = sub.Close()
+			if t.explain != nil {
+				err = t.explain(err)
+			}
 			return nil, fmt.Errorf("initialize %s for %s: %w", topic, group, err)
 		}
 	}
@@ -217,11 +237,13 @@ func newSQLTransport(db *sql.DB, wakeup *watermillsql.Wakeup, namespace string, 
 	}, nil
 }
 
-func newAMQPTransport(amqpURL, namespace string, logger watermill.LoggerAdapter) (*Transport, error) {
+func newAMQPTransport(cfg TransportConfig, logger watermill.LoggerAdapter) (*Transport, error) {
+	amqpURL := cfg.AMQPURL
 	if u, err := url.Parse(amqpURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
 		return nil, errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")
 	}
-	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName)
+	queues := newAMQPQueues(cfg)
+	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName, queues.poison())
 	conn, err := wamqp.NewConnection(config.Connection, logger)
 	if err != nil {
 		return nil, fmt.Errorf("RabbitMQ (AMQP_URL): %w", err)
@@ -236,7 +258,7 @@ func newAMQPTransport(amqpURL, namespace string, logger watermill.LoggerAdapter)
 		concurrency: HandlerConcurrency,
 		newSubscriber: func(group, _ string) (message.Subscriber, error) {
 			return wamqp.NewSubscriberWithConnection(
-				amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicNameWithSuffix(group)), logger, conn)
+				amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicNameWithSuffix(group), queues.handler()), logger, conn)
 		},
 		ready: func(context.Context) error {
 			if !conn.IsConnected() {
@@ -246,22 +268,22 @@ func newAMQPTransport(amqpURL, namespace string, logger watermill.LoggerAdapter)
 		},
 		close: func() error { return errors.Join(publisher.Close(), conn.Close()) },
 	}
-	t.amqpConn = conn
+	t.amqpConn, t.explain = conn, queues.explain
 	// Poisoned messages need a queue of their own, or the fanout exchange drops them.
 	poison, err := wamqp.NewSubscriberWithConnection(config, logger, conn)
 	if err == nil {
-		err = errors.Join(poison.SubscribeInitialize(NamespacedTopic(namespace, PoisonTopic)), poison.Close())
+		err = errors.Join(poison.SubscribeInitialize(NamespacedTopic(cfg.Namespace, PoisonTopic)), poison.Close())
 	}
 	if err != nil {
 		_ = t.Close()
-		return nil, fmt.Errorf("declare poison queue: %w", err)
+		return nil, fmt.Errorf("declare poison queue: %w", queues.explain(err))
 	}
 	return t, nil
 }
 
 // amqpConfig is a durable fanout exchange per topic and a durable queue per
-// consumer group, with publisher confirms.
-func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config {
+// consumer group, declared with queueArgs, with publisher confirms.
+func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs amqp091.Table) wamqp.Config {
 	config := wamqp.NewDurablePubSubConfig(amqpURL, queueName)
 	config.Connection.AmqpConfig = &amqp091.Config{
 		Heartbeat: 10 * time.Second,
@@ -270,6 +292,8 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator) wamqp.Config
 	}
 	config.Connection.Reconnect = wamqp.DefaultReconnectConfig()
 	config.Publish.ConfirmDelivery = true
+	config.Queue.Arguments = queueArgs
+	config.Marshaler = amqpMarshaler{}
 	// A consumer handles one delivery at a time: with more prefetched, the
 	// rest would wait unseen, neither ready on the queue nor held by a
 	// handler, and away from the other replicas' consumers.

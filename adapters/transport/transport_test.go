@@ -31,6 +31,9 @@ var transportKinds = []string{transport.TransportGoChannel, transport.TransportS
 type transportCase struct {
 	kind    string
 	backend testenv.Backend // sql only
+	// queueType is AMQP_QUEUE_TYPE, amqp only; quorum queues get a
+	// namespace of their own, as a queue's type cannot change.
+	queueType string
 }
 
 // forEachTransport runs test once per transport of the kinds, as subtests
@@ -65,7 +68,11 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 	case transport.TransportSQL:
 		return newSQLTransport(t, testenv.MigratedDB(t, tc.backend))
 	case transport.TransportAMQP:
-		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar)})
+		cfg := transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), AMQPQueueType: tc.queueType}
+		if tc.queueType == transport.AMQPQueueQuorum {
+			cfg.Namespace = testNamespace(t, tc.kind)
+		}
+		tr, err = transport.NewTransport(cfg)
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -244,25 +251,31 @@ func newTestMessage(payload string) *message.Message {
 }
 
 func TestTransport_Contract(t *testing.T) {
-	forEachTransport(t, transportKinds, func(t *testing.T, tc transportCase) {
-		t.Run("each group gets every message", func(t *testing.T) {
-			testEachGroupGetsEveryMessage(t, tc)
-		})
-		t.Run("message published before Subscribe is delivered", func(t *testing.T) {
-			if tc.kind == transport.TransportGoChannel {
-				t.Skip("gochannel is not durable: it only delivers to running subscriptions")
-			}
-			testPublishedBeforeSubscribe(t, tc)
-		})
-		t.Run("nacked message is redelivered", func(t *testing.T) {
-			testNackRedelivers(t, tc)
-		})
-		t.Run("ready", func(t *testing.T) {
-			tr := newTestTransport(t, tc)
-			ctx, cancel := context.WithTimeout(context.Background(), transportWait)
-			defer cancel()
-			assert.NoError(t, tr.Ready(ctx))
-		})
+	forEachTransport(t, transportKinds, testContract)
+	t.Run("amqp/quorum", func(t *testing.T) {
+		testContract(t, transportCase{kind: transport.TransportAMQP, queueType: transport.AMQPQueueQuorum})
+	})
+}
+
+// testContract is what every transport does.
+func testContract(t *testing.T, tc transportCase) {
+	t.Run("each group gets every message", func(t *testing.T) {
+		testEachGroupGetsEveryMessage(t, tc)
+	})
+	t.Run("message published before Subscribe is delivered", func(t *testing.T) {
+		if tc.kind == transport.TransportGoChannel {
+			t.Skip("gochannel is not durable: it only delivers to running subscriptions")
+		}
+		testPublishedBeforeSubscribe(t, tc)
+	})
+	t.Run("nacked message is redelivered", func(t *testing.T) {
+		testNackRedelivers(t, tc)
+	})
+	t.Run("ready", func(t *testing.T) {
+		tr := newTestTransport(t, tc)
+		ctx, cancel := context.WithTimeout(context.Background(), transportWait)
+		defer cancel()
+		assert.NoError(t, tr.Ready(ctx))
 	})
 }
 
