@@ -36,6 +36,8 @@ type amqpQueues struct {
 	deliveryLimit int
 	// poisonExchange receives what a handler's quorum queue gives up on.
 	poisonExchange string
+	// server is RabbitMQ's version, as it says when connected.
+	server string
 }
 
 func newAMQPQueues(cfg TransportConfig) amqpQueues {
@@ -52,12 +54,17 @@ func newAMQPQueues(cfg TransportConfig) amqpQueues {
 
 // poison are the poison queue's arguments: a quorum queue, when quorum,
 // with no delivery limit and no dead-lettering, as browsing it (`poison
-// list`) returns every message to it.
+// list`) returns every message to it. RabbitMQ 3 sets no limit unless
+// asked (and drops at once under -1); RabbitMQ 4 sets 20 unless told -1.
 func (q amqpQueues) poison() amqp091.Table {
 	if q.queueType != AMQPQueueQuorum {
 		return nil
 	}
-	return amqp091.Table{amqp091.QueueTypeArg: amqp091.QueueTypeQuorum}
+	args := amqp091.Table{amqp091.QueueTypeArg: amqp091.QueueTypeQuorum}
+	if major, _, _ := strings.Cut(q.server, "."); major != "" && major != "3" {
+		args["x-delivery-limit"] = int64(-1)
+	}
+	return args
 }
 
 // handler are the arguments of a handler's queue: a quorum queue, when

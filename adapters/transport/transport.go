@@ -243,11 +243,12 @@ func newAMQPTransport(cfg TransportConfig, logger watermill.LoggerAdapter) (*Tra
 		return nil, errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")
 	}
 	queues := newAMQPQueues(cfg)
-	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName, queues.poison())
-	conn, err := wamqp.NewConnection(config.Connection, logger)
+	conn, err := wamqp.NewConnection(amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName, nil).Connection, logger)
 	if err != nil {
 		return nil, fmt.Errorf("RabbitMQ (AMQP_URL): %w", err)
 	}
+	queues.server, _ = conn.Connection().Properties["version"].(string)
+	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName, queues.poison())
 	publisher, err := wamqp.NewPublisherWithConnection(config, logger, conn)
 	if err != nil {
 		_ = conn.Close()
