@@ -40,9 +40,10 @@ const TransportNATS = "nats"
 //   - The poison queue is a stream of its own, "<ns>_poison", on the
 //     subject "<ns>_poison" (outside "<ns>.>"), with limits retention and
 //     no consumer: operators read and delete its messages by sequence.
-//   - Each publish of the forwarder carries the message's UUID as
-//     Nats-Msg-Id: a publish it retries (an ack lost, a crash before the
-//     outbox row was marked) is stored once within the duplicate window.
+//   - Each publish of the forwarder carries the topic and the message's
+//     UUID as Nats-Msg-Id: a publish it retries (an ack lost, a crash
+//     before the outbox row was marked) is stored once within the
+//     duplicate window.
 //     A message published again for one handler (the retry queue, a
 //     requeue) is a new delivery, and carries no Nats-Msg-Id of the
 //     original's.
@@ -180,14 +181,20 @@ func newNATSTransport(cfg TransportConfig, wlogger watermill.LoggerAdapter) (*Tr
 		return nil, err
 	}
 	return &Transport{
-		Publisher:     publisher,
+		Publisher:     natsPublisher{publisher},
 		concurrency:   HandlerConcurrency,
 		newSubscriber: nt.newSubscriber,
 		ready:         nt.ready,
-		close:         publisher.Close,
+		close:         publisher.Close, // and its connection
 		nats:          nt,
 	}, nil
 }
+
+// natsPublisher leaves the connection open at Close: it serves the
+// subscribers' JetStream calls too, until the transport closes.
+type natsPublisher struct{ message.Publisher }
+
+func (natsPublisher) Close() error { return nil }
 
 // connect opens a connection that reconnects for ever once made, but
 // fails at once when the server cannot be reached now. closed, if not
@@ -308,8 +315,9 @@ func (t *natsTransport) ready(ctx context.Context) error {
 }
 
 // natsMarshaler is watermill-nats' header marshaler (metadata as headers)
-// on the namespace's subjects, with the message's UUID as Nats-Msg-Id
-// unless the message goes to one handler again (ForHandlerKey).
+// on the namespace's subjects, with the subject and the message's UUID as
+// Nats-Msg-Id, unless the message goes to one handler again
+// (ForHandlerKey).
 type natsMarshaler struct{ names natsNames }
 
 func (m natsMarshaler) Marshal(topic string, msg *message.Message) (*nats.Msg, error) {
@@ -318,7 +326,8 @@ func (m natsMarshaler) Marshal(topic string, msg *message.Message) (*nats.Msg, e
 		return nil, err
 	}
 	if msg.UUID != "" && msg.Metadata.Get(ForHandlerKey) == "" {
-		out.Header.Set(nats.MsgIdHdr, msg.UUID)
+		// The stream dedups across its subjects: the id is the topic's.
+		out.Header.Set(nats.MsgIdHdr, out.Subject+":"+msg.UUID)
 	}
 	return out, nil
 }

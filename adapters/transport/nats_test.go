@@ -124,9 +124,9 @@ func TestNATS_Names(t *testing.T) {
 	assert.LessOrEqual(t, consumer.Config.MaxAckPending, 256, "bounded")
 }
 
-// A message published again under its UUID (the forwarder retrying a
-// publish) is stored once; one published again for one handler (the retry
-// queue, a requeue) is a new delivery each time.
+// A message published again under its UUID to its topic (the forwarder
+// retrying a publish) is stored once; one published again for one handler
+// (the retry queue, a requeue) is a new delivery each time.
 func TestNATS_PublishIsStoredOnceByMessageID(t *testing.T) {
 	cfg := natsConfig(t)
 	tr := newNATSTransport(t, cfg)
@@ -141,8 +141,13 @@ func TestNATS_PublishIsStoredOnceByMessageID(t *testing.T) {
 	require.NoError(t, tr.Publisher.Publish(topic, retried))
 	require.NoError(t, tr.Publisher.Publish(topic, retried.Copy()), "retried again later")
 
+	other := testenv.Name("events")
+	subscriber(t, tr, "H", other)
+	require.NoError(t, tr.Publisher.Publish(other, forwarded.Copy()), "the same message on another topic")
+
 	js := natsJetStream(t)
 	assert.Equal(t, uint64(3), natsConsumer(t, js, cfg.Namespace, "H", topic).NumPending)
+	assert.Equal(t, uint64(1), natsConsumer(t, js, cfg.Namespace, "H", other).NumPending, "each topic its own ids")
 
 	messages := subscribe(t, sub, topic)
 	got := map[string]int{}
