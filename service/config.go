@@ -26,6 +26,7 @@ type Config struct {
 	Namespace    string
 	DatabaseURL  string
 	AMQPURL      string
+	NATSURL      string
 	SMTPURL      string
 	MailFrom     string
 	HTTPAddr     string
@@ -91,6 +92,7 @@ const (
 	DefaultPubSub      = "sql"
 	DefaultDatabaseURL = "sqlite:data/onboard.db" // embedded: `make run` needs no service
 	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultNATSURL     = "nats://127.0.0.1:4222"
 	DefaultMailFrom    = "no-reply@onboard.local"
 	DefaultHTTPAddr    = ":8080"
 	DefaultRetryMaxAge = 24 * time.Hour
@@ -106,9 +108,10 @@ type Variable struct{ Name, Meaning, Default string }
 // Variables are the environment variables LoadConfig reads, with their
 // defaults: the help's list and the README's configuration table.
 var Variables = []Variable{
-	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
+	{"PUBSUB", "the transport: gochannel, sql, amqp or nats", DefaultPubSub},
 	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
 	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"NATS_URL", "NATS with JetStream, when PUBSUB=nats: nats://[user:pass@]host:port", DefaultNATSURL},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -276,6 +279,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PubSub:          get("PUBSUB", DefaultPubSub),
 		DatabaseURL:     get("DATABASE_URL", DefaultDatabaseURL),
 		AMQPURL:         get("AMQP_URL", DefaultAMQPURL),
+		NATSURL:         get("NATS_URL", DefaultNATSURL),
 		SMTPURL:         getenv("SMTP_URL"),
 		MailFrom:        get("MAIL_FROM", DefaultMailFrom),
 		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
@@ -335,9 +339,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
 	}
 	switch cfg.PubSub {
-	case "gochannel", "sql", "amqp":
+	case "gochannel", "sql", "amqp", "nats":
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql or amqp, got %q", cfg.PubSub))
+		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql, amqp or nats, got %q", cfg.PubSub))
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -119,7 +119,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 	if s.transport, err = transport.NewTransport(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, Namespace: namespace, Wakeup: s.wakeup, Logger: s.depLogger,
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, NATSURL: cfg.NATSURL, Namespace: namespace, Wakeup: s.wakeup, Logger: s.depLogger,
 	}); err != nil {
 		return nil, err
 	}
