@@ -303,6 +303,22 @@ func (t *natsTransport) ensureConsumer(ctx context.Context, js jetstream.JetStre
 	return consumer, nil
 }
 
+// consumer is the durable consumer of a group on a namespaced topic,
+// made if missing; SubscribeInitialize has made or updated it already,
+// and an update writes to the server's disk.
+func (t *natsTransport) consumer(ctx context.Context, js jetstream.JetStream, group, topic string) (jetstream.Consumer, error) {
+	if err := checkNATSNames(group, topic); err != nil {
+		return nil, err
+	}
+	lookup, cancel := context.WithTimeout(ctx, natsTimeout)
+	defer cancel()
+	consumer, err := js.Consumer(lookup, t.names.stream(topic), t.names.consumer(group, topic))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return t.ensureConsumer(ctx, js, group, topic)
+	}
+	return consumer, err
+}
+
 // ready checks the connection, and that JetStream answers on it.
 func (t *natsTransport) ready(ctx context.Context) error {
 	if !t.conn.IsConnected() {
@@ -413,7 +429,7 @@ func (s *natsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 		AckWaitTimeout: natsMaxHandling,
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (
 			jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
-			consumer, err := s.t.ensureConsumer(ctx, js, s.group, topic)
+			consumer, err := s.t.consumer(ctx, js, s.group, topic)
 			return consumer, nil, err // nil: the durable consumer outlives the subscription
 		},
 		NakDelay: wmjetstream.NewStaticDelay(natsNakDelay),

@@ -219,17 +219,23 @@ func (d *Deployment) Operator(t testing.TB, args ...string) string {
 }
 
 // TapEvents taps the UserRegistered exchange of the deployment's namespace
-// on RabbitMQ.
+// on RabbitMQ, or its subject on NATS.
 func (d *Deployment) TapEvents(t testing.TB) *Tap {
 	t.Helper()
+	if d.PubSub == transport.TransportNATS {
+		return TapNATS(t, d.NATSURL, d.Namespace, EventsExchange(d.Namespace))
+	}
 	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
 }
 
 // TapEveryExchange taps every event's exchange and the poison exchange of
-// the deployment's namespace on RabbitMQ: a copy of every message the
-// service publishes.
+// the deployment's namespace on RabbitMQ, or its streams on NATS: a copy
+// of every message the service publishes.
 func (d *Deployment) TapEveryExchange(t testing.TB) []*Tap {
 	t.Helper()
+	if d.PubSub == transport.TransportNATS {
+		return []*Tap{TapNATS(t, d.NATSURL, d.Namespace, "")}
+	}
 	taps := []*Tap{TapExchange(t, d.AMQPURL, PoisonQueue(d.Namespace))}
 	for _, name := range domain.Events.Names() {
 		taps = append(taps, TapExchange(t, d.AMQPURL, transport.NamespacedTopic(d.Namespace, transport.EventTopic(name))))

@@ -3,11 +3,16 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/testenv"
 )
 
 // natsTimeout bounds a call to NATS of the harness.
@@ -42,4 +47,44 @@ func DeleteNATSNamespace(t testing.TB, natsURL, namespace string) {
 		}
 		cancel()
 	}
+}
+
+// TapNATS copies what the service stores in a namespace on NATS: the
+// messages on subject, or with subject "" every message of both its
+// streams, which it makes as the service does when missing. An ordered
+// consumer acks nothing, so it holds no message back from the stream.
+func TapNATS(t testing.TB, natsURL, namespace, subject string) *Tap {
+	t.Helper()
+	tr, err := transport.NewTransport(transport.TransportConfig{
+		Kind: transport.TransportNATS, NATSURL: natsURL, Namespace: namespace,
+	})
+	require.NoError(t, err, "make the NATS streams of %s", namespace)
+	require.NoError(t, tr.Close())
+	conn, err := nats.Connect(natsURL, nats.Timeout(natsTimeout))
+	require.NoError(t, err, "connect to %s", testenv.NATSURLVar)
+	t.Cleanup(conn.Close)
+	js, err := jetstream.New(conn)
+	require.NoError(t, err)
+	tap := &Tap{}
+	streams := NATSStreams(namespace)
+	var filter []string
+	if subject != "" {
+		streams, filter = streams[:1], []string{subject}
+	}
+	for _, stream := range streams {
+		ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+		consumer, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: filter})
+		cancel()
+		require.NoError(t, err, "tap %s", stream)
+		consuming, err := consumer.Consume(func(msg jetstream.Msg) {
+			headers := map[string]any{}
+			for k, v := range msg.Headers() {
+				headers[k] = strings.Join(v, ",")
+			}
+			tap.add(TappedMessage{Headers: headers, Body: msg.Data()})
+		})
+		require.NoError(t, err, "tap %s", stream)
+		t.Cleanup(consuming.Stop)
+	}
+	return tap
 }
