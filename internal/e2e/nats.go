@@ -88,3 +88,22 @@ func TapNATS(t testing.TB, natsURL, namespace, subject string) *Tap {
 	}
 	return tap
 }
+
+// NATSPoisoned counts the messages of a namespace's poison stream, 0 if
+// it is missing.
+func NATSPoisoned(t testing.TB, natsURL, namespace string) int {
+	t.Helper()
+	conn, err := nats.Connect(natsURL, nats.Timeout(natsTimeout))
+	require.NoError(t, err, "connect to %s", testenv.NATSURLVar)
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
+	defer cancel()
+	stream, err := js.Stream(ctx, NATSStreams(namespace)[1])
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0
+	}
+	require.NoError(t, err, "the poison stream of %s", namespace)
+	return int(stream.CachedInfo().State.Msgs)
+}
