@@ -43,10 +43,9 @@ const TransportNATS = "nats"
 //   - Each publish of the forwarder carries the topic and the message's
 //     UUID as Nats-Msg-Id: a publish it retries (an ack lost, a crash
 //     before the outbox row was marked) is stored once within the
-//     duplicate window.
-//     A message published again for one handler (the retry queue, a
-//     requeue) is a new delivery, and carries no Nats-Msg-Id of the
-//     original's.
+//     duplicate window. A message published again for one handler (the
+//     retry queue, a requeue) is a new delivery, and carries no
+//     Nats-Msg-Id of the original's.
 const (
 	// natsDuplicateWindow is how long a stream remembers the message ids it
 	// stored: longer than a restart of a crashed replica.
