@@ -3,6 +3,7 @@ package deploy
 import (
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,6 +27,8 @@ type composeService struct {
 	Healthcheck *struct {
 		Test []string `json:"test"`
 	} `json:"healthcheck"`
+	Command []string `json:"command"`
+	Volumes []string `json:"volumes"`
 }
 
 // docker-compose.yml runs the service under the profile app, built from the
@@ -81,4 +84,27 @@ func isVariable(name string) bool {
 		}
 	}
 	return false
+}
+
+// docker-compose.yml's NATS runs JetStream, its store in a named volume,
+// so that its streams outlive the container.
+func TestCompose_NATSKeepsItsStreams(t *testing.T) {
+	data, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]composeService `json:"services"`
+		Volumes  map[string]any            `json:"volumes"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &compose))
+	nats, ok := compose.Services["nats"]
+	require.True(t, ok, "docker-compose.yml runs NATS")
+	assert.Contains(t, nats.Command, "-js", "JetStream on")
+	i := slices.Index(nats.Command, "-sd")
+	require.GreaterOrEqual(t, i, 0, "a store directory")
+	require.Less(t, i+1, len(nats.Command))
+	require.Len(t, nats.Volumes, 1)
+	volume, dir, _ := strings.Cut(nats.Volumes[0], ":")
+	assert.Equal(t, nats.Command[i+1], dir, "the store is the volume")
+	assert.Contains(t, compose.Volumes, volume, "a named volume")
+	assert.Contains(t, nats.Ports, "127.0.0.1:4222:4222", "on the port of the tests' TEST_NATS_URL")
 }

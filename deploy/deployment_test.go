@@ -24,7 +24,7 @@ import (
 
 // secretVariables may carry a password or a token: the Deployment takes
 // them from the Secret, never from the ConfigMap or a literal.
-var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY", "MASTER_KEYS"}
+var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "NATS_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY", "MASTER_KEYS"}
 
 // container is the Deployment's one container.
 func container(t *testing.T, d *appsv1.Deployment) corev1.Container {

@@ -26,6 +26,7 @@ type Config struct {
 	Namespace   string
 	DatabaseURL string
 	AMQPURL     string
+	NATSURL     string
 	// AMQPQueueType is classic or quorum (AMQP_QUEUE_TYPE); a handler's
 	// quorum queue poisons a message delivered AMQPDeliveryLimit times.
 	AMQPQueueType     string
@@ -95,6 +96,7 @@ const (
 	DefaultPubSub      = "sql"
 	DefaultDatabaseURL = "sqlite:data/onboard.db" // embedded: `make run` needs no service
 	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultNATSURL     = "nats://127.0.0.1:4222"
 	DefaultMailFrom    = "no-reply@onboard.local"
 	DefaultHTTPAddr    = ":8080"
 	DefaultRetryMaxAge = 24 * time.Hour
@@ -110,13 +112,14 @@ type Variable struct{ Name, Meaning, Default string }
 // Variables are the environment variables LoadConfig reads, with their
 // defaults: the help's list and the README's configuration table.
 var Variables = []Variable{
-	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
+	{"PUBSUB", "the transport: gochannel, sql, amqp or nats", DefaultPubSub},
 	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
 	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
 	{"AMQP_QUEUE_TYPE", "classic, or quorum: RabbitMQ's replicated queues (recommended; a queue's type cannot change)",
 		transport.AMQPQueueClassic},
 	{"AMQP_DELIVERY_LIMIT", "deliveries of a message by a handler's quorum queue before it goes to the poison queue",
 		strconv.Itoa(transport.DefaultAMQPDeliveryLimit)},
+	{"NATS_URL", "NATS with JetStream, when PUBSUB=nats: nats://[user:pass@]host:port", DefaultNATSURL},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -284,6 +287,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PubSub:            get("PUBSUB", DefaultPubSub),
 		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
 		AMQPURL:           get("AMQP_URL", DefaultAMQPURL),
+		NATSURL:           get("NATS_URL", DefaultNATSURL),
 		AMQPQueueType:     get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
 		AMQPDeliveryLimit: number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
 		SMTPURL:           getenv("SMTP_URL"),
@@ -345,9 +349,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
 	}
 	switch cfg.PubSub {
-	case "gochannel", "sql", "amqp":
+	case "gochannel", "sql", "amqp", "nats":
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql or amqp, got %q", cfg.PubSub))
+		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql, amqp or nats, got %q", cfg.PubSub))
 	}
 	if cfg.AMQPQueueType != transport.AMQPQueueClassic && cfg.AMQPQueueType != transport.AMQPQueueQuorum {
 		errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", cfg.AMQPQueueType))

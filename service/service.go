@@ -119,7 +119,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 	if s.transport, err = transport.NewTransport(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType, AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, Namespace: namespace, Wakeup: s.wakeup, Logger: s.depLogger,
+		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType,
+		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, Namespace: namespace, Wakeup: s.wakeup,
+		Logger: s.depLogger,
 	}); err != nil {
 		return nil, err
 	}

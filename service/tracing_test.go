@@ -41,17 +41,21 @@ type tracedService struct {
 }
 
 // tracedConfig is the configuration of a tracedService on pubsub and the
-// database at dbURL (amqpURL: RabbitMQ, for amqp).
-func tracedConfig(t *testing.T, pubsub, dbURL, amqpURL string, smtp *testsmtp.Server) Config {
+// database at dbURL (brokerURL: RabbitMQ for amqp, NATS for nats).
+func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.Server) Config {
 	t.Helper()
 	namespace := "tr-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
-	if pubsub == transport.TransportAMQP {
+	amqpURL, natsURL := unreachableAMQP, ""
+	switch pubsub {
+	case transport.TransportAMQP:
+		amqpURL = brokerURL
 		t.Cleanup(func() { e2e.DeleteNamespace(t, amqpURL, namespace) })
-	} else {
-		amqpURL = unreachableAMQP
+	case transport.TransportNATS:
+		natsURL = brokerURL
+		t.Cleanup(func() { e2e.DeleteNATSNamespace(t, natsURL, namespace) })
 	}
 	return Config{
-		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL,
+		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL, NATSURL: natsURL,
 		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
 		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(t, dbURL),
 	}
@@ -188,14 +192,18 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 		{"sql on PostgreSQL", transport.TransportSQL, testenv.PostgresDatabase},
 		{"sql on MySQL", transport.TransportSQL, testenv.MySQLDatabase},
 		{"amqp on PostgreSQL", transport.TransportAMQP, testenv.PostgresDatabase},
+		{"nats on PostgreSQL", transport.TransportNATS, testenv.PostgresDatabase},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var amqpURL string
-			if tt.pubsub == transport.TransportAMQP {
-				amqpURL = testenv.URL(t, testenv.AMQPURLVar)
+			var brokerURL string
+			switch tt.pubsub {
+			case transport.TransportAMQP:
+				brokerURL = testenv.URL(t, testenv.AMQPURLVar)
+			case transport.TransportNATS:
+				brokerURL = testenv.URL(t, testenv.NATSURLVar)
 			}
 			smtp := testsmtp.Start(t)
-			cfg := tracedConfig(t, tt.pubsub, tt.database(t), amqpURL, smtp)
+			cfg := tracedConfig(t, tt.pubsub, tt.database(t), brokerURL, smtp)
 			provider, recorder := recordSpans(t)
 			cfg.TracerProvider = provider
 			s := startTracedService(t, cfg, smtp)

@@ -26,8 +26,8 @@ type HandlerTopic struct{ Handler, Topic string }
 // BacklogConfig configures NewBacklogCollector.
 type BacklogConfig struct {
 	// Transport carries the handlers' messages: on sql their queues are
-	// tables of DB, on amqp RabbitMQ queues; gochannel keeps them in memory
-	// only, and has no backlog to read.
+	// tables of DB, on amqp RabbitMQ queues, on nats JetStream consumers;
+	// gochannel keeps them in memory only, and has no backlog to read.
 	Transport *Transport
 	// DB holds the outbox and the retry queue.
 	DB       *sql.DB
@@ -95,9 +95,9 @@ func NewBacklogCollector(cfg BacklogConfig) (*BacklogCollector, error) {
 		outboxAge: prometheus.NewDesc("onboard_outbox_oldest_age_seconds",
 			"Age of the oldest outbox row not yet forwarded; 0 when none.", nil, nil),
 		handlerBacklog: prometheus.NewDesc("onboard_handler_backlog_messages",
-			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked).", handler, nil),
+			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked; nats: on its durable consumer, not acked yet).", handler, nil),
 		handlerBacklogAge: prometheus.NewDesc("onboard_handler_backlog_oldest_age_seconds",
-			"Age of the oldest message waiting for a handler; 0 when none (amqp: of those this process holds).", handler, nil),
+			"Age of the oldest message waiting for a handler; 0 when none (amqp: of those this process holds; nats: since the stream stored it).", handler, nil),
 		retries: prometheus.NewDesc("onboard_retry_queue_messages",
 			"Messages refused for themselves alone, waiting in the retry queue for their next attempt, by handler.", handler, nil),
 		retriesAge: prometheus.NewDesc("onboard_retry_queue_oldest_age_seconds",
@@ -166,6 +166,15 @@ func (c *BacklogCollector) read(ctx context.Context) []prometheus.Metric {
 			depths, err := c.cfg.Transport.queueDepths(ctx, c.cfg.Transport.Topic(PoisonTopic))
 			if err == nil {
 				r.gauge(c.poisoned, float64(depths[0]))
+			}
+			return err
+		})
+	case TransportNATS:
+		c.source(ctx, r, sourceHandlers, c.readNATSHandlers)
+		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
+			n, err := c.cfg.Transport.nats.poisoned(ctx)
+			if err == nil {
+				r.gauge(c.poisoned, float64(n))
 			}
 			return err
 		})

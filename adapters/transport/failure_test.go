@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -32,6 +34,10 @@ func TestClassify(t *testing.T) {
 		{"deadline", fmt.Errorf("handle: %w", context.DeadlineExceeded), app.FailureOutage},
 		{"connection refused", fmt.Errorf("send: %w", dialErr), app.FailureOutage},
 		{"overloaded hasher", fmt.Errorf("register: %w", command.ErrOverloaded), app.FailureOutage},
+		{"NATS timeout", fmt.Errorf("publish: %w", nats.ErrTimeout), app.FailureOutage},
+		{"NATS reconnecting", fmt.Errorf("publish: %w", nats.ErrConnectionReconnecting), app.FailureOutage},
+		{"JetStream not answering", fmt.Errorf("publish: %w", jetstream.ErrNoStreamResponse), app.FailureOutage},
+		{"NATS refusal", fmt.Errorf("publish: %w", nats.ErrBadSubject), app.FailurePermanent},
 		{"greylisted", fmt.Errorf("send: %w", &mail.SMTPError{Step: "RCPT TO", Code: 451}), app.FailureMessage},
 		{"no such user", fmt.Errorf("send: %w", &mail.SMTPError{Step: "RCPT TO", Code: 550}), app.FailurePermanent},
 	}

@@ -55,6 +55,9 @@ func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
 	if cfg.Kind == TransportSQL {
 		return sqlPoisonQueue{db: cfg.DB, dialect: sqldb.Of(cfg.DB), namespace: cfg.Namespace}, nil
 	}
+	if cfg.Kind == TransportNATS {
+		return newNATSPoisonQueue(cfg)
+	}
 	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil
 }
 

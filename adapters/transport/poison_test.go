@@ -14,23 +14,28 @@ import (
 )
 
 func TestPoisonQueue_ListAndRequeue(t *testing.T) {
-	kinds := []string{transport.TransportSQL, transport.TransportAMQP}
+	kinds := []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}
 	forEachTransport(t, kinds, func(t *testing.T, tc transportCase) {
 		var (
 			tr    *transport.Transport
 			queue transport.PoisonQueue
 			err   error
 		)
-		if tc.kind == transport.TransportSQL {
+		switch tc.kind {
+		case transport.TransportSQL:
 			db := testenv.MigratedDB(t, tc.backend)
 			tr = newSQLTransport(t, db)
 			queue, err = transport.NewPoisonQueue(transport.TransportConfig{Kind: tc.kind, DB: db.DB})
-		} else {
+		case transport.TransportAMQP:
 			// A poison queue of this test's own.
 			cfg := transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: testNamespace(t, tc.kind)}
 			tr, err = transport.NewTransport(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
+			queue, err = transport.NewPoisonQueue(cfg)
+		case transport.TransportNATS:
+			cfg := natsConfig(t)
+			tr = newNATSTransport(t, cfg)
 			queue, err = transport.NewPoisonQueue(cfg)
 		}
 		require.NoError(t, err)

@@ -53,9 +53,11 @@ type Transport struct {
 	closeErr    error
 
 	// kind is PUBSUB's name of the transport; amqpConn its connection on
-	// amqp, where the backlog reads the queues' depths.
+	// amqp, where the backlog reads the queues' depths; nats what it keeps
+	// on nats.
 	kind     string
 	amqpConn *wamqp.ConnectionWrapper
+	nats     *natsTransport
 	// held are the messages this process's handlers are working on.
 	held held
 	// explain adds what to do to the transport's refusal of a topic's
@@ -65,9 +67,10 @@ type Transport struct {
 
 // TransportConfig configures NewTransport.
 type TransportConfig struct {
-	// Kind is the transport, as PUBSUB names it: gochannel, sql or amqp.
+	// Kind is the transport, as PUBSUB names it: gochannel, sql, amqp or nats.
 	Kind string
-	// DB carries the sql transport; AMQPURL is the amqp one's broker.
+	// DB carries the sql transport; AMQPURL is the amqp one's broker,
+	// NATSURL the nats one's server (with JetStream).
 	DB      *sql.DB
 	AMQPURL string
 	// AMQPQueueType is the type of the queues the amqp transport declares:
@@ -77,6 +80,10 @@ type TransportConfig struct {
 	// the poison queue.
 	AMQPQueueType     string
 	AMQPDeliveryLimit int
+	NATSURL           string
+	// NATSAckWait is how long JetStream waits for an ack or a sign of
+	// progress before it delivers a message again; 0: NATSAckWait.
+	NATSAckWait time.Duration
 	// Namespace prefixes every topic, and so every table, exchange and
 	// queue the transport names ("ns.events.UserRegistered"), so that two
 	// deployments sharing a broker never share a queue. Empty: no prefix.
@@ -103,8 +110,12 @@ func (c TransportConfig) Validate() error {
 		if c.DB == nil {
 			errs = append(errs, errors.New("the sql transport needs a database"))
 		}
+	case TransportNATS:
+		if c.Namespace == "" {
+			errs = append(errs, errors.New("the nats transport needs a namespace: it names its streams"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", c.Kind))
+		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql, amqp or nats)", c.Kind))
 	}
 	if c.Namespace != "" {
 		errs = append(errs, ValidateNamespace(c.Namespace))
@@ -132,6 +143,8 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t, err = newSQLTransport(cfg.DB, cfg.Wakeup, cfg.Namespace, wlogger)
 	case TransportAMQP:
 		t, err = newAMQPTransport(cfg, wlogger)
+	case TransportNATS:
+		t, err = newNATSTransport(cfg, wlogger)
 	}
 	if err != nil {
 		return nil, err

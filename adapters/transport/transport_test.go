@@ -25,7 +25,7 @@ import (
 // transportWait bounds every wait of the transport tests.
 const transportWait = 30 * time.Second
 
-var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP}
+var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -73,6 +73,8 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 			cfg.Namespace = testNamespace(t, tc.kind)
 		}
 		tr, err = transport.NewTransport(cfg)
+	case transport.TransportNATS:
+		tr, err = transport.NewTransport(natsConfig(t))
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -105,13 +107,16 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 }
 
 // testNamespace is a namespace of this test alone; on RabbitMQ, its poison
-// queue and exchange are deleted when the test ends.
+// queue and exchange are deleted when the test ends, on NATS its streams.
 func testNamespace(t *testing.T, kind string) string {
 	t.Helper()
 	ns := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
-	if kind == transport.TransportAMQP {
+	switch kind {
+	case transport.TransportAMQP:
 		poison := transport.NamespacedTopic(ns, transport.PoisonTopic)
 		t.Cleanup(func() { deleteAMQPTopology(t, poison, "") })
+	case transport.TransportNATS:
+		t.Cleanup(func() { deleteNATSStreams(t, ns) })
 	}
 	return ns
 }
@@ -463,7 +468,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 	// For each durable transport, Subscriber returns with the topic's storage
 	// in place: two groups both get a message published right after.
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}, func(t *testing.T, tc transportCase) {
 		groups := []string{"First", "Second"}
 		tr := newTestTransport(t, tc)
 		topic := uniqueTopic(t, tc.kind, groups...)
@@ -494,12 +499,15 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 // of one never receives what the other publishes, even under the same
 // handler name and topic.
 func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}, func(t *testing.T, tc transportCase) {
 		cfg := transport.TransportConfig{Kind: tc.kind}
-		if tc.kind == transport.TransportSQL {
+		switch tc.kind {
+		case transport.TransportSQL:
 			cfg.DB = testenv.MigratedDB(t, tc.backend).DB
-		} else {
+		case transport.TransportAMQP:
 			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
+		case transport.TransportNATS:
+			cfg.NATSURL = testenv.URL(t, testenv.NATSURLVar)
 		}
 		topic := testenv.Name("events")
 		const handler = "SameHandler"

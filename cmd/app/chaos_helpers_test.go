@@ -43,23 +43,23 @@ const (
 )
 
 // chaosTransports are the transports every scenario runs on.
-var chaosTransports = []string{"sql", "amqp"}
+var chaosTransports = []string{"sql", "amqp", "nats"}
 
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
 
 // chaosEnv is one scenario's world: a deployment on a fresh PostgreSQL
-// database with an SMTP sink, RabbitMQ when the transport is amqp, and
-// proxies in front of the database, the broker and the SMTP sink when the
-// scenario cuts them.
+// database with an SMTP sink, RabbitMQ or NATS when the transport is amqp
+// or nats, and proxies in front of the database, the broker and the SMTP
+// sink when the scenario cuts them.
 type chaosEnv struct {
 	*e2e.Deployment
 	run string
 	// Proxies, nil unless asked for.
-	dbProxy, amqpProxy, smtpProxy *e2e.Proxy
+	dbProxy, brokerProxy, smtpProxy *e2e.Proxy
 	// taps keep a copy of every message published on RabbitMQ's event and
-	// poison exchanges, for the secrets scan (TapSQLTopics does it for the
-	// tables).
+	// poison exchanges, or NATS's streams, for the secrets scan
+	// (TapSQLTopics does it for the tables).
 	taps []*e2e.Tap
 	// keys opens the server keys, for the email lookup key under which
 	// user_emails holds the hashes of addresses; addresses are every
@@ -69,7 +69,7 @@ type chaosEnv struct {
 	addresses []string
 }
 
-type chaosProxies struct{ db, amqp, smtp bool }
+type chaosProxies struct{ db, broker, smtp bool }
 
 func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	t.Helper()
@@ -85,10 +85,16 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	if proxies.db {
 		e.dbProxy, e.Vars["DATABASE_URL"] = e2e.ProxyURL(t, "postgres", e.DatabaseURL, "5432")
 	}
-	if pubsub == transport.TransportAMQP {
+	switch pubsub {
+	case transport.TransportAMQP:
 		e.taps = []*e2e.Tap{e.TapEvents(t), e2e.TapExchange(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))}
-		if proxies.amqp {
-			e.amqpProxy, e.Vars["AMQP_URL"] = e2e.ProxyURL(t, "rabbitmq", e.AMQPURL, "5672")
+		if proxies.broker {
+			e.brokerProxy, e.Vars["AMQP_URL"] = e2e.ProxyURL(t, "rabbitmq", e.AMQPURL, "5672")
+		}
+	case transport.TransportNATS:
+		e.taps = e.TapEveryExchange(t)
+		if proxies.broker {
+			e.brokerProxy, e.Vars["NATS_URL"] = e2e.ProxyURL(t, "nats", e.NATSURL, "4222")
 		}
 	}
 	return e
@@ -114,8 +120,11 @@ func (e *chaosEnv) users(scenario string, from, n int) []*chaosUser {
 // poisoned counts the messages the scenario sent to the poison topic.
 func (e *chaosEnv) poisoned(t *testing.T) int {
 	t.Helper()
-	if e.PubSub == transport.TransportAMQP {
+	switch e.PubSub {
+	case transport.TransportAMQP:
 		return e2e.QueueDepth(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))
+	case transport.TransportNATS:
+		return e2e.NATSPoisoned(t, e.NATSURL, e.Namespace)
 	}
 	n, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, e2e.PoisonQueue(e.Namespace)))+
 		` WHERE consumer_group = ?`, transport.PoisonGroup)

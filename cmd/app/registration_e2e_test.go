@@ -29,6 +29,7 @@ var e2eCases = []struct{ backend, pubsub string }{
 	{"sqlite", "sql"},
 	{"mysql", "sql"},
 	{"mysql", "amqp"},
+	{"postgres", "nats"},
 }
 
 // TestE2E: the registration journey on every database and transport. Users
@@ -72,7 +73,8 @@ func TestE2E(t *testing.T) {
 // journey is the state of one TestE2E case, step after step.
 type journey struct {
 	d       *e2e.Deployment
-	tap     *e2e.Tap // the events exchange on amqp, nil otherwise
+	tap     *e2e.Tap   // the events exchange on amqp, the events subject on nats, nil otherwise
+	scanned []*e2e.Tap // on nats: every message of the namespace, for the secrets scan
 	proc    *e2e.Process
 	api     *e2e.Client
 	clients []*e2e.Client
@@ -86,12 +88,15 @@ type journey struct {
 }
 
 // startJourney serves the binary on the backend and transport; any
-// transport but amqp gets an unreachable AMQP_URL, which proves it needs no
-// RabbitMQ.
+// transport but amqp gets an unreachable AMQP_URL, and any but nats an
+// unreachable NATS_URL, which proves it needs neither.
 func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey {
 	j := &journey{d: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true}), run: e2e.RunID()}
-	if pubsub == transport.TransportAMQP {
+	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS {
 		j.tap = j.d.TapEvents(t)
+	}
+	if pubsub == transport.TransportNATS {
+		j.scanned = j.d.TapEveryExchange(t)
 	}
 	j.d.TapSQLTopics(t)
 	started := time.Now()
@@ -483,7 +488,7 @@ func (j *journey) noResponseIs5xx(t *testing.T) {
 
 // noSecretLeaks: no password and no bcrypt hash anywhere but in
 // credentials, and no master key anywhere: tables, outputs, emails,
-// responses and AMQP messages.
+// responses and the messages on RabbitMQ or NATS.
 func (j *journey) noSecretLeaks(t *testing.T) {
 	db, registered := j.d.DB, j.registered()
 	hashes := db.Count(t, `SELECT count(*) FROM credentials WHERE password_hash LIKE '$2a$%'`)
@@ -493,8 +498,11 @@ func (j *journey) noSecretLeaks(t *testing.T) {
 	if j.tap != nil {
 		j.assertOneMessagePerRegistration(t, registered)
 	}
+	for _, tap := range j.scanned {
+		assert.GreaterOrEqual(t, len(tap.Messages()), len(registered), "the tap holds the namespace's messages")
+	}
 	secrets := j.d.Secrets(j.created...)
-	scanned := e2e.AssertNoSecrets(t, db, secrets, j.d.Processes(), j.d.SMTP, j.tap)
+	scanned := e2e.AssertNoSecrets(t, db, secrets, j.d.Processes(), j.d.SMTP, append(j.scanned, j.tap)...)
 	assert.Contains(t, scanned, "events")
 	assert.Contains(t, scanned, watermillsql.MessagesTable(db.DB, transport.OutboxTopic))
 	var watermillRows int
@@ -530,7 +538,7 @@ func (j *journey) assertOneMessagePerRegistration(t *testing.T, registered []e2e
 		return got
 	}
 	e2e.AssertProgress(t, j.d.DB, func() bool { return len(published()) >= len(want) }, e2e.EffectsTimeout)
-	assert.Equal(t, want, published(), "one AMQP message per registration on %s", e2e.EventsExchange(j.d.Namespace))
+	assert.Equal(t, want, published(), "one message per registration on %s", e2e.EventsExchange(j.d.Namespace))
 	assert.GreaterOrEqual(t, len(j.tap.Messages()), len(j.users))
 }
 

@@ -102,21 +102,34 @@ func QueueDepth(t testing.TB, amqpURL, queue string) int {
 	return q.Messages
 }
 
-// Tap is a temporary exclusive queue bound to an exchange of the service:
-// it receives a copy of everything the service publishes there.
+// Tap receives a copy of everything the service publishes somewhere: on
+// RabbitMQ a temporary exclusive queue bound to an exchange (TapExchange),
+// on NATS an ordered consumer (TapNATS).
 type Tap struct {
 	mu       sync.Mutex
-	messages []amqp.Delivery
+	messages []TappedMessage
+}
+
+// TappedMessage is a message a tap received: its headers and body.
+type TappedMessage struct {
+	Headers map[string]any
+	Body    []byte
 }
 
 // Messages returns the messages the tap received so far.
-func (tap *Tap) Messages() []amqp.Delivery {
+func (tap *Tap) Messages() []TappedMessage {
 	if tap == nil {
 		return nil
 	}
 	tap.mu.Lock()
 	defer tap.mu.Unlock()
-	return append([]amqp.Delivery(nil), tap.messages...)
+	return append([]TappedMessage(nil), tap.messages...)
+}
+
+func (tap *Tap) add(m TappedMessage) {
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	tap.messages = append(tap.messages, m)
 }
 
 // TapExchange binds a tap to the fanout exchange, declaring it as the
@@ -138,9 +151,7 @@ func TapExchange(t testing.TB, amqpURL, exchange string) *Tap {
 	tap := &Tap{}
 	go func() {
 		for d := range deliveries {
-			tap.mu.Lock()
-			tap.messages = append(tap.messages, d)
-			tap.mu.Unlock()
+			tap.add(TappedMessage{Headers: d.Headers, Body: d.Body})
 		}
 	}()
 	return tap

@@ -21,7 +21,7 @@ import (
 
 // Config chooses the services of a deployment.
 type Config struct {
-	// PubSub is the transport: gochannel (the default), sql or amqp.
+	// PubSub is the transport: gochannel (the default), sql, amqp or nats.
 	PubSub string
 	// Database makes the deployment's database and returns its URL, such
 	// as testenv.PostgresDatabase; nil: a SQLite file.
@@ -37,9 +37,9 @@ type Config struct {
 }
 
 // Deployment is one deployment of the service in a test: its own database,
-// namespace and SMTP sink, on a RabbitMQ it may share, and the processes of
-// the binary started on them. On amqp its queues and exchanges are deleted
-// when the test ends.
+// namespace and SMTP sink, on a RabbitMQ or NATS it may share, and the
+// processes of the binary started on them. On amqp its queues and exchanges
+// are deleted when the test ends, on nats its streams.
 type Deployment struct {
 	PubSub string
 	// Namespace is PUBSUB_NAMESPACE; "" under Config.DefaultNamespace.
@@ -49,6 +49,8 @@ type Deployment struct {
 	DB *testenv.DB
 	// AMQPURL is RabbitMQ's URL, or UnreachableAMQP but on amqp.
 	AMQPURL string
+	// NATSURL is the NATS server's, or UnreachableNATS but on nats.
+	NATSURL string
 	// SMTP is the sink of the emails, nil unless Config.SMTP.
 	SMTP *testsmtp.Server
 	// Vars is the service's environment over Environ's defaults: a test may
@@ -66,7 +68,7 @@ type Deployment struct {
 // Deploy prepares a deployment; Start runs its processes.
 func Deploy(t testing.TB, cfg Config) *Deployment {
 	t.Helper()
-	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP}
+	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP, NATSURL: UnreachableNATS}
 	if d.PubSub == "" {
 		d.PubSub = transport.TransportGoChannel
 	}
@@ -90,11 +92,20 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 			}
 		})
 	}
+	if d.PubSub == transport.TransportNATS {
+		d.NATSURL = testenv.URL(t, testenv.NATSURLVar)
+		t.Cleanup(func() {
+			if ns := d.ServingNamespace(); ns != "" {
+				DeleteNATSNamespace(t, d.NATSURL, ns)
+			}
+		})
+	}
 	d.Vars = map[string]string{
 		"PUBSUB":           d.PubSub,
 		"PUBSUB_NAMESPACE": d.Namespace,
 		"DATABASE_URL":     d.DatabaseURL,
 		"AMQP_URL":         d.AMQPURL,
+		"NATS_URL":         d.NATSURL,
 	}
 	if testenv.NeedsMasterKey(d.DatabaseURL) {
 		// Every process of the deployment wraps its keys under the same.
@@ -208,17 +219,23 @@ func (d *Deployment) Operator(t testing.TB, args ...string) string {
 }
 
 // TapEvents taps the UserRegistered exchange of the deployment's namespace
-// on RabbitMQ.
+// on RabbitMQ, or its subject on NATS.
 func (d *Deployment) TapEvents(t testing.TB) *Tap {
 	t.Helper()
+	if d.PubSub == transport.TransportNATS {
+		return TapNATS(t, d.NATSURL, d.Namespace, EventsExchange(d.Namespace))
+	}
 	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
 }
 
 // TapEveryExchange taps every event's exchange and the poison exchange of
-// the deployment's namespace on RabbitMQ: a copy of every message the
-// service publishes.
+// the deployment's namespace on RabbitMQ, or its streams on NATS: a copy
+// of every message the service publishes.
 func (d *Deployment) TapEveryExchange(t testing.TB) []*Tap {
 	t.Helper()
+	if d.PubSub == transport.TransportNATS {
+		return []*Tap{TapNATS(t, d.NATSURL, d.Namespace, "")}
+	}
 	taps := []*Tap{TapExchange(t, d.AMQPURL, PoisonQueue(d.Namespace))}
 	for _, name := range domain.Events.Names() {
 		taps = append(taps, TapExchange(t, d.AMQPURL, transport.NamespacedTopic(d.Namespace, transport.EventTopic(name))))

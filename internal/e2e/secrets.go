@@ -105,7 +105,7 @@ func AssertNoSecrets(t testing.TB, db *testenv.DB, secrets []string, procs []*Pr
 	}
 	for _, tap := range taps {
 		for _, m := range tap.Messages() {
-			assert.Empty(t, SecretsIn(fmt.Sprint(m.Headers)+"\n"+string(m.Body), secrets), "AMQP message %s", m.Body)
+			assert.Empty(t, SecretsIn(fmt.Sprint(m.Headers)+"\n"+string(m.Body), secrets), "tapped message %s", m.Body)
 		}
 	}
 	return scanned

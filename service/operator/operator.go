@@ -66,7 +66,8 @@ func Run(ctx context.Context, cfg service.Config, args []string, out, progress i
 		return err
 	}
 	queue, err := transport.NewPoisonQueue(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType, AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, Namespace: namespace,
+		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType,
+		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, Namespace: namespace,
 	})
 	if err != nil {
 		return err

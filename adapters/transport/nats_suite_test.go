@@ -1,0 +1,99 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+)
+
+// TestNATSPubSub runs Watermill's universal pub/sub suite on the nats
+// transport as the service builds it: namespaced, HandlerConcurrency
+// pulls per subscriber, durable consumers in a namespace of the suite's
+// own. The suite skips, by these features:
+//   - TestNoAck and TestPublishSubscribeInOrder: no order is kept, as a
+//     subscriber works on HandlerConcurrency messages at once;
+//   - TestNewSubscriberReceivesOldMessages: interest retention keeps a
+//     message only until every consumer acked it, and a new consumer
+//     starts at the messages published after it;
+//   - TestReconnect: it restarts the broker (RestartServiceCommand), which
+//     the other tests share.
+//
+// ExactlyOnceDelivery is false: an ack lost, a subscriber closed holding
+// a message or a handler past AckWait brings a message again; the
+// handlers are idempotent.
+func TestNATSPubSub(t *testing.T) {
+	cfg := natsConfig(t)
+	features := tests.Features{
+		ConsumerGroups:                      true,
+		ExactlyOnceDelivery:                 false,
+		GuaranteedOrder:                     false,
+		GuaranteedOrderWithSingleSubscriber: false,
+		Persistent:                          true,
+		NewSubscriberReceivesOldMessages:    false,
+		// The suite's volumes at their short size, on a CI machine of 2 cores.
+		ForceShort: true,
+	}
+	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+		tr, err := transport.NewTransport(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tr.Close() })
+		return tr.Publisher, &suiteSubscriber{tr: tr, group: group}
+	}
+	tests.TestPubSub(t, features,
+		// Subscribers without a group share one, as the SQL transport's do.
+		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite") },
+		newPubSub)
+}
+
+// suiteSubscriber is the subscriber of a group the suite wants, which
+// names the topic at Subscribe: the transport's Subscriber takes it up
+// front, so each Subscribe makes one.
+type suiteSubscriber struct {
+	tr    *transport.Transport
+	group string
+	mu    sync.Mutex
+	subs  []message.Subscriber
+}
+
+func (s *suiteSubscriber) subscriber(topic string) (message.Subscriber, error) {
+	sub, err := s.tr.Subscriber(s.group, topic)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs = append(s.subs, sub)
+	return sub, nil
+}
+
+// SubscribeInitialize creates the group's durable consumer, which
+// Subscriber does.
+func (s *suiteSubscriber) SubscribeInitialize(topic string) error {
+	_, err := s.subscriber(topic)
+	return err
+}
+
+func (s *suiteSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	sub, err := s.subscriber(topic)
+	if err != nil {
+		return nil, err
+	}
+	return sub.Subscribe(ctx, topic)
+}
+
+func (s *suiteSubscriber) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, sub := range s.subs {
+		errs = append(errs, sub.Close())
+	}
+	return errors.Join(errs...)
+}

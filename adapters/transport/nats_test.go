@@ -1,0 +1,527 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// natsConfig is the nats transport on the test server, in a namespace of
+// the test's own whose streams are deleted when it ends.
+func natsConfig(t *testing.T) transport.TransportConfig {
+	t.Helper()
+	return transport.TransportConfig{
+		Kind: transport.TransportNATS, NATSURL: testenv.URL(t, testenv.NATSURLVar),
+		Namespace: testNamespace(t, transport.TransportNATS),
+	}
+}
+
+// natsJetStream is the test's own connection to the test server.
+func natsJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
+	require.NoError(t, err, "connect to %s", testenv.NATSURLVar)
+	t.Cleanup(conn.Close)
+	js, err := jetstream.New(conn)
+	require.NoError(t, err)
+	return js
+}
+
+// deleteNATSStreams deletes the streams of a namespace, and with them
+// their consumers; it logs what it cannot delete.
+func deleteNATSStreams(t *testing.T, namespace string) {
+	t.Helper()
+	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
+	if err != nil {
+		t.Logf("delete the NATS streams of %s: %v", namespace, err)
+		return
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		t.Logf("delete the NATS streams of %s: %v", namespace, err)
+		return
+	}
+	for _, stream := range []string{namespace + "_messages", namespace + "_poison"} {
+		ctx, cancel := context.WithTimeout(context.Background(), transportWait)
+		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Logf("delete NATS stream %s: %v", stream, err)
+		}
+		cancel()
+	}
+}
+
+// newNATSTransport builds a nats transport of cfg and closes it when the test ends.
+func newNATSTransport(t *testing.T, cfg transport.TransportConfig) *transport.Transport {
+	t.Helper()
+	tr, err := transport.NewTransport(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
+	return tr
+}
+
+// natsConsumer reads the durable consumer of a handler on a topic, as the
+// transport names it: "<namespace>_<topic, dots as hyphens>_<handler>".
+func natsConsumer(t *testing.T, js jetstream.JetStream, namespace, handler, topic string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx := testenv.Context(t)
+	name := namespace + "_" + strings.ReplaceAll(topic, ".", "-") + "_" + handler
+	consumer, err := js.Consumer(ctx, namespace+"_messages", name)
+	require.NoError(t, err, "consumer %s", name)
+	info, err := consumer.Info(ctx)
+	require.NoError(t, err)
+	return info
+}
+
+func natsStreamMessages(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(testenv.Context(t), stream)
+	require.NoError(t, err, "stream %s", stream)
+	info, err := s.Info(testenv.Context(t))
+	require.NoError(t, err)
+	return info.State.Msgs
+}
+
+// The namespace prefixes the streams, the subjects and the durable
+// consumers: "<ns>_messages" on "<ns>.>", "<ns>_poison" on "<ns>_poison",
+// and a consumer per handler and topic, filtered on the topic's subject.
+func TestNATS_Names(t *testing.T) {
+	cfg := natsConfig(t)
+	tr := newNATSTransport(t, cfg)
+	js := natsJetStream(t)
+	ns := cfg.Namespace
+	topic := "events.Named"
+	subscriber(t, tr, "NamedHandler", topic)
+
+	ctx := testenv.Context(t)
+	messages, err := js.Stream(ctx, ns+"_messages")
+	require.NoError(t, err)
+	assert.Equal(t, []string{ns + ".>"}, messages.CachedInfo().Config.Subjects)
+	assert.Equal(t, jetstream.InterestPolicy, messages.CachedInfo().Config.Retention)
+	poison, err := js.Stream(ctx, ns+"_poison")
+	require.NoError(t, err)
+	assert.Equal(t, []string{ns + "_poison"}, poison.CachedInfo().Config.Subjects)
+	assert.Equal(t, jetstream.LimitsPolicy, poison.CachedInfo().Config.Retention)
+
+	consumer := natsConsumer(t, js, ns, "NamedHandler", topic)
+	assert.Equal(t, ns+".events.Named", consumer.Config.FilterSubject)
+	assert.Equal(t, jetstream.AckExplicitPolicy, consumer.Config.AckPolicy)
+	assert.Equal(t, transport.NATSAckWait, consumer.Config.AckWait)
+	assert.Equal(t, -1, consumer.Config.MaxDeliver, "an outage never drops a message")
+	assert.Positive(t, consumer.Config.MaxAckPending)
+	assert.LessOrEqual(t, consumer.Config.MaxAckPending, 256, "bounded")
+}
+
+// A message published again under its UUID to its topic (the forwarder
+// retrying a publish) is stored once; one published again for one handler
+// (the retry queue, a requeue) is a new delivery each time.
+func TestNATS_PublishIsStoredOnceByMessageID(t *testing.T) {
+	cfg := natsConfig(t)
+	tr := newNATSTransport(t, cfg)
+	topic := testenv.Name("events")
+	sub := subscriber(t, tr, "H", topic)
+
+	forwarded := newTestMessage("forwarded")
+	require.NoError(t, tr.Publisher.Publish(topic, forwarded))
+	require.NoError(t, tr.Publisher.Publish(topic, forwarded.Copy()), "the forwarder retries")
+	retried := newTestMessage("retried")
+	retried.Metadata.Set(transport.ForHandlerKey, "H")
+	require.NoError(t, tr.Publisher.Publish(topic, retried))
+	require.NoError(t, tr.Publisher.Publish(topic, retried.Copy()), "retried again later")
+
+	other := testenv.Name("events")
+	subscriber(t, tr, "H", other)
+	require.NoError(t, tr.Publisher.Publish(other, forwarded.Copy()), "the same message on another topic")
+
+	js := natsJetStream(t)
+	assert.Equal(t, uint64(3), natsConsumer(t, js, cfg.Namespace, "H", topic).NumPending)
+	assert.Equal(t, uint64(1), natsConsumer(t, js, cfg.Namespace, "H", other).NumPending, "each topic its own ids")
+
+	messages := subscribe(t, sub, topic)
+	got := map[string]int{}
+	for range 3 {
+		m := receive(t, messages, "a message")
+		m.Ack()
+		got[m.UUID]++
+	}
+	assert.Equal(t, map[string]int{forwarded.UUID: 1, retried.UUID: 2}, got)
+	assertNoMessage(t, messages, "no fourth message")
+}
+
+// assertNoMessage fails if a message arrives within half a second: one
+// on its way would have by then.
+func assertNoMessage(t *testing.T, messages <-chan *message.Message, what string) {
+	t.Helper()
+	select {
+	case m := <-messages:
+		m.Ack()
+		t.Errorf("%s: got %q", what, m.Payload)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// Interest retention: a message stays in the stream until every handler
+// of its topic acked it; a message on a topic nobody consumes is not kept.
+func TestNATS_MessagesStayUntilEveryHandlerAcked(t *testing.T) {
+	cfg := natsConfig(t)
+	tr := newNATSTransport(t, cfg)
+	js := natsJetStream(t)
+	stream := cfg.Namespace + "_messages"
+	topic := testenv.Name("events")
+	first, second := subscriber(t, tr, "First", topic), subscriber(t, tr, "Second", topic)
+
+	require.NoError(t, tr.Publisher.Publish(testenv.Name("unconsumed"), newTestMessage("nobody's")))
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("a"), newTestMessage("b")))
+	assert.Equal(t, uint64(2), natsStreamMessages(t, js, stream), "kept for both handlers; the unconsumed one dropped")
+
+	messages := subscribe(t, first, topic)
+	for range 2 {
+		receive(t, messages, "First's message").Ack()
+	}
+	require.Eventually(t, func() bool { return natsConsumer(t, js, cfg.Namespace, "First", topic).NumAckPending == 0 },
+		transportWait, 20*time.Millisecond, "First acked both")
+	assert.Equal(t, uint64(2), natsStreamMessages(t, js, stream), "still kept for Second")
+
+	messages = subscribe(t, second, topic)
+	for range 2 {
+		receive(t, messages, "Second's message").Ack()
+	}
+	require.Eventually(t, func() bool { return natsStreamMessages(t, js, stream) == 0 },
+		transportWait, 20*time.Millisecond, "gone once both acked")
+}
+
+// A handler working longer than AckWait signals progress: its message is
+// not delivered again meanwhile, to another of its subscribers or replicas.
+func TestNATS_LongHandlerKeepsItsMessage(t *testing.T) {
+	cfg := natsConfig(t)
+	cfg.NATSAckWait = time.Second
+	tr := newNATSTransport(t, cfg)
+	replica := newNATSTransport(t, cfg)
+	topic := testenv.Name("events")
+	messages := subscribe(t, subscriber(t, tr, "Slow", topic), topic)
+	other := subscribe(t, subscriber(t, replica, "Slow", topic), topic)
+
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("slow")))
+	var held *message.Message
+	select {
+	case held = <-messages:
+	case held = <-other:
+	case <-time.After(transportWait):
+		t.Fatal("the message was not delivered")
+	}
+	select { // held three times AckWait
+	case m := <-messages:
+		t.Fatalf("delivered again while held: %s", m.Payload)
+	case m := <-other:
+		t.Fatalf("delivered again to the other replica while held: %s", m.Payload)
+	case <-time.After(3 * cfg.NATSAckWait):
+	}
+	js := natsJetStream(t)
+	info := natsConsumer(t, js, cfg.Namespace, "Slow", topic)
+	assert.Zero(t, info.NumRedelivered)
+	assert.Equal(t, 1, info.NumAckPending)
+	held.Ack()
+	require.Eventually(t, func() bool { return natsConsumer(t, js, cfg.Namespace, "Slow", topic).NumAckPending == 0 },
+		transportWait, 20*time.Millisecond, "acked at last")
+}
+
+// A replica that dies holding a message never acks it: JetStream delivers
+// it again after AckWait.
+func TestNATS_UnackedMessageComesBackAfterAckWait(t *testing.T) {
+	cfg := natsConfig(t)
+	cfg.NATSAckWait = time.Second
+	tr := newNATSTransport(t, cfg)
+	topic := testenv.Name("events")
+	sub := subscriber(t, tr, "H", topic)
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("orphan")))
+
+	// A replica about to die pulls it, and never answers.
+	js := natsJetStream(t)
+	consumer, err := js.Consumer(testenv.Context(t), cfg.Namespace+"_messages",
+		cfg.Namespace+"_"+topic+"_H")
+	require.NoError(t, err)
+	pulled, err := consumer.Next(jetstream.FetchMaxWait(transportWait))
+	require.NoError(t, err)
+	assert.Equal(t, "orphan", string(pulled.Data()))
+	pulledAt := time.Now()
+
+	got := receive(t, subscribe(t, sub, topic), "the message again")
+	assert.Equal(t, "orphan", string(got.Payload))
+	assert.GreaterOrEqual(t, time.Since(pulledAt), cfg.NATSAckWait-100*time.Millisecond, "after AckWait")
+	assert.Equal(t, 1, natsConsumer(t, js, cfg.Namespace, "H", topic).NumRedelivered, "a redelivery")
+	got.Ack()
+}
+
+// A subscriber that closes with a message not acked hands it back: another
+// replica gets it at once, not after AckWait.
+func TestNATS_ClosedSubscriberHandsBackItsMessage(t *testing.T) {
+	cfg := natsConfig(t)
+	cfg.NATSAckWait = time.Minute
+	leaving := newNATSTransport(t, cfg)
+	staying := newNATSTransport(t, cfg)
+	topic := testenv.Name("events")
+	leavingSub, err := leaving.Subscriber("H", topic)
+	require.NoError(t, err)
+	messages := subscribe(t, leavingSub, topic)
+	require.NoError(t, leaving.Publisher.Publish(topic, newTestMessage("handed back")))
+	receive(t, messages, "the message") // and never acked
+	require.NoError(t, leavingSub.Close())
+
+	start := time.Now()
+	got := receive(t, subscribe(t, subscriber(t, staying, "H", topic), topic), "the message on the other replica")
+	got.Ack()
+	assert.Equal(t, "handed back", string(got.Payload))
+	assert.Less(t, time.Since(start), cfg.NATSAckWait/2, "well before AckWait")
+}
+
+func TestNewTransport_NATSNeedsANamespace(t *testing.T) {
+	_, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportNATS, NATSURL: "nats://127.0.0.1:4222"})
+	assert.ErrorContains(t, err, "namespace")
+}
+
+func TestNewTransport_NATSMalformedURL(t *testing.T) {
+	const password = "s3cret-Pa55"
+	for _, rawURL := range []string{
+		"",
+		"nats://someone:" + password + "@127.0.0.1:notaport",
+		"http://someone:" + password + "@127.0.0.1:4222",
+		"someone:" + password + "@127.0.0.1:4222",
+		"nats://someone:" + password + "@/",
+		"nats://someone:" + password + "@127.0.0.1:4222/%zz",
+		"nats://someone:" + password + "@127.0.0.1:99999999999",
+	} {
+		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
+			tr, err := transport.NewTransport(transport.TransportConfig{
+				Kind: transport.TransportNATS, NATSURL: rawURL, Namespace: "never-created",
+			})
+			if tr != nil {
+				_ = tr.Close()
+			}
+			require.Error(t, err)
+			t.Logf("error: %v", err)
+			assert.Contains(t, err.Error(), "NATS")
+			assert.NotContains(t, err.Error(), password, "the error never echoes the password")
+			assert.NotContains(t, err.Error(), "someone:", "the error never echoes the URL")
+		})
+	}
+}
+
+// An unreachable server is an error at once (the service must exit
+// within 15 s), without the password.
+func TestNewTransport_NATSFailsFast(t *testing.T) {
+	const password = "wrong-s3cret-Pa55"
+	start := time.Now()
+	tr, err := transport.NewTransport(transport.TransportConfig{
+		Kind: transport.TransportNATS, NATSURL: "nats://someone:" + password + "@127.0.0.1:1", Namespace: "never-created",
+	})
+	if tr != nil {
+		_ = tr.Close()
+	}
+	require.Error(t, err)
+	t.Logf("error after %s: %v", time.Since(start), err)
+	assert.Less(t, time.Since(start), 15*time.Second, "fails fast")
+	assert.Contains(t, err.Error(), "NATS")
+	assert.NotContains(t, err.Error(), password)
+}
+
+// A stream of the namespace's name that is not the transport's (another
+// retention) stops the start, named.
+func TestNewTransport_NATSForeignStream(t *testing.T) {
+	cfg := natsConfig(t)
+	js := natsJetStream(t)
+	_, err := js.CreateStream(testenv.Context(t), jetstream.StreamConfig{
+		Name: cfg.Namespace + "_messages", Subjects: []string{cfg.Namespace + ".>"},
+	})
+	require.NoError(t, err)
+	tr, err := transport.NewTransport(cfg)
+	if tr != nil {
+		_ = tr.Close()
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), cfg.Namespace+"_messages")
+	assert.Contains(t, err.Error(), "retention")
+}
+
+// Ready tells a connection that is gone.
+func TestNATS_NotReadyOnceClosed(t *testing.T) {
+	tr, err := transport.NewTransport(natsConfig(t))
+	require.NoError(t, err)
+	ctx := testenv.Context(t)
+	require.NoError(t, tr.Ready(ctx))
+	require.NoError(t, tr.Close())
+	assert.ErrorContains(t, tr.Ready(ctx), "NATS")
+}
+
+// On nats, a message the retry queue takes back to its handler (under its
+// own UUID, within the duplicate window of its first publish) is
+// delivered again, for that handler alone.
+func TestRetryQueue_RepublishesOnNATS(t *testing.T) {
+	tr := newNATSTransport(t, natsConfig(t))
+	db := testenv.MigratedDB(t, testenv.Backends()[0])
+	queue, err := transport.NewRetryQueue(transport.RetryQueueConfig{
+		DB: db.DB, Publisher: tr.Publisher, FirstDelay: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxAge: time.Hour,
+	})
+	require.NoError(t, err)
+	topic := testenv.Name("events")
+	refusing, other := newGreylist("grey"), newGreylist()
+
+	router, err := message.NewRouter(message.RouterConfig{}, nil)
+	require.NoError(t, err)
+	router.AddMiddleware(transport.ForNamedHandler, queue.Middleware)
+	router.AddConsumerHandler("Refusing", topic, subscriber(t, tr, "Refusing", topic), refusing.handle)
+	router.AddConsumerHandler("Other", topic, subscriber(t, tr, "Other", topic), other.handle)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = router.Run(ctx); done <- struct{}{} }()
+	<-router.Running()
+	go func() { queue.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); _ = router.Close(); <-done; <-done })
+
+	msg := message.NewMessage(transport.UUIDV7At(time.Now()), []byte("grey"))
+	require.NoError(t, tr.Publisher.Publish(topic, msg))
+	require.Eventually(t, func() bool { return refusing.tries("grey") >= 3 }, transportWait, 20*time.Millisecond,
+		"retried after its delays")
+	refusing.accept("grey")
+	require.Eventually(t, func() bool {
+		waiting, err := queue.List(testenv.Context(t))
+		require.NoError(t, err)
+		return len(waiting) == 0
+	}, transportWait, 20*time.Millisecond, "handled once the refusal ends")
+	assert.Equal(t, 1, other.tries("grey"), "the retries were for the handler that failed alone")
+}
+
+// On nats, a handler's backlog is its durable consumer's messages not
+// acked yet, delivered or not, on every replica; the oldest age is the
+// oldest of them's, since the stream stored it. The poison queue's is
+// its stream's count.
+func TestBacklogCollector_NATS(t *testing.T) {
+	db := testenv.MigratedDB(t, testenv.Backends()[0])
+	tr, err := transport.NewTransport(natsConfig(t))
+	require.NoError(t, err)
+	topic := testenv.Name("events")
+	sub := subscriber(t, tr, "H", topic)
+	cfg := transport.BacklogConfig{Transport: tr, DB: db.DB, Handlers: []transport.HandlerTopic{
+		{Handler: "H", Topic: topic}, {Handler: "NotYetSubscribed", Topic: topic},
+	}}
+	empty := map[string]float64{
+		"onboard_outbox_pending_messages{}": 0, "onboard_outbox_oldest_age_seconds{}": 0,
+		"onboard_poison_queue_messages{}": 0,
+	}
+	for _, h := range []string{"H", "NotYetSubscribed"} {
+		for _, name := range []string{"onboard_handler_backlog_messages", "onboard_handler_backlog_oldest_age_seconds",
+			"onboard_retry_queue_messages", "onboard_retry_queue_oldest_age_seconds"} {
+			empty[name+"{handler="+h+"}"] = 0
+		}
+	}
+	for _, source := range []string{"outbox", "handlers", "retry_queue", "poison_queue"} {
+		empty["onboard_backlog_up{source="+source+"}"] = 1
+	}
+	assert.Equal(t, empty, series(t, newBacklog(t, cfg)), "all empty")
+
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("first")))
+	var got map[string]float64
+	require.Eventually(t, func() bool {
+		got = series(t, newBacklog(t, cfg))
+		return got["onboard_handler_backlog_oldest_age_seconds{handler=H}"] >= 1
+	}, transportWait, 50*time.Millisecond, "the first message ages")
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("second"), newTestMessage("third")))
+	require.NoError(t, tr.Publisher.Publish(transport.PoisonTopic, newTestMessage("poisoned")))
+	got = series(t, newBacklog(t, cfg))
+	assert.Equal(t, 3.0, got["onboard_handler_backlog_messages{handler=H}"])
+	assert.GreaterOrEqual(t, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 1.0, "the oldest's age")
+	assert.Less(t, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 60.0)
+	assert.Equal(t, 0.0, got["onboard_handler_backlog_messages{handler=NotYetSubscribed}"])
+	assert.Equal(t, 1.0, got["onboard_poison_queue_messages{}"])
+
+	// Delivered, not acked yet: still waiting, the oldest still the first.
+	messages := subscribe(t, sub, topic)
+	var held []*message.Message
+	for range 3 {
+		held = append(held, receive(t, messages, "a waiting message"))
+	}
+	got = series(t, newBacklog(t, cfg))
+	assert.Equal(t, 3.0, got["onboard_handler_backlog_messages{handler=H}"], "held, not acked")
+	assert.GreaterOrEqual(t, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 1.0)
+	for _, m := range held {
+		m.Ack()
+	}
+	require.Eventually(t, func() bool {
+		got = series(t, newBacklog(t, cfg))
+		return got["onboard_handler_backlog_messages{handler=H}"] == 0
+	}, transportWait, 20*time.Millisecond, "acked messages leave the backlog")
+	assert.Zero(t, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"])
+
+	// NATS out of reach: the transport's sources are down, the others read on.
+	require.NoError(t, tr.Close())
+	got = series(t, newBacklog(t, cfg))
+	assert.Equal(t, 0.0, got["onboard_backlog_up{source=handlers}"])
+	assert.Equal(t, 0.0, got["onboard_backlog_up{source=poison_queue}"])
+	assert.Equal(t, 1.0, got["onboard_backlog_up{source=retry_queue}"])
+	assert.NotContains(t, got, "onboard_handler_backlog_messages{handler=H}")
+}
+
+// A requeue needs the consumer of the handler it goes back to: interest
+// retention keeps nothing for a handler that has none. The message stays
+// poisoned meanwhile.
+func TestNATSPoisonQueue_RequeueNeedsTheHandlersConsumer(t *testing.T) {
+	cfg := natsConfig(t)
+	tr := newNATSTransport(t, cfg)
+	queue, err := transport.NewPoisonQueue(cfg)
+	require.NoError(t, err)
+	ctx := testenv.Context(t)
+	topic := testenv.Name("events")
+	msg := newTestMessage(`{"poisoned":true}`)
+	msg.Metadata.Set(middleware.PoisonedTopicKey, topic)
+	msg.Metadata.Set(middleware.PoisonedHandlerKey, "GoneHandler")
+	require.NoError(t, transport.UniquePoisonIDs(tr.Publisher).Publish(transport.PoisonTopic, msg))
+	listed := listPoisoned(t, ctx, queue)
+	require.Len(t, listed, 1)
+
+	_, err = queue.Requeue(ctx, listed[0].ID)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "GoneHandler")
+	assert.Equal(t, listed, listPoisoned(t, ctx, queue), "still poisoned")
+}
+
+// A message poisoned after its first delivery comes back when requeued,
+// although its first publish, under the same UUID, is within the
+// duplicate window.
+func TestNATSPoisonQueue_RequeueWithinTheDuplicateWindow(t *testing.T) {
+	cfg := natsConfig(t)
+	tr := newNATSTransport(t, cfg)
+	queue, err := transport.NewPoisonQueue(cfg)
+	require.NoError(t, err)
+	ctx := testenv.Context(t)
+	topic := testenv.Name("events")
+	messages := subscribe(t, subscriber(t, tr, "H", topic), topic)
+	msg := newTestMessage("once poisoned")
+	require.NoError(t, tr.Publisher.Publish(topic, msg))
+	receive(t, messages, "the first delivery").Ack()
+
+	poisoned := msg.Copy()
+	poisoned.Metadata.Set(middleware.PoisonedTopicKey, topic)
+	poisoned.Metadata.Set(middleware.PoisonedHandlerKey, "H")
+	require.NoError(t, transport.UniquePoisonIDs(tr.Publisher).Publish(transport.PoisonTopic, poisoned))
+	listed := listPoisoned(t, ctx, queue)
+	require.Len(t, listed, 1)
+	_, err = queue.Requeue(ctx, listed[0].ID)
+	require.NoError(t, err)
+
+	got := receive(t, messages, "the requeued message")
+	got.Ack()
+	assert.Equal(t, msg.UUID, got.UUID)
+	assert.Empty(t, listPoisoned(t, ctx, queue))
+}
