@@ -29,8 +29,9 @@ const (
 )
 
 // HandlerConcurrency is how many messages each handler works on at once on
-// the PostgreSQL/MySQL SQL transport (each subscription locks its own rows)
-// and on RabbitMQ (each is a consumer of the handler's queue). Order between
+// the PostgreSQL/MySQL SQL transport (each subscription locks its own rows),
+// on RabbitMQ (each is a consumer of the handler's queue) and on Redis
+// (each is a consumer of the handler's group). Order between
 // a handler's messages is not kept; the events of different users are
 // independent.
 const HandlerConcurrency = 4
@@ -58,6 +59,8 @@ type Transport struct {
 	amqpConn *wamqp.ConnectionWrapper
 	// held are the messages this process's handlers are working on.
 	held held
+	// redis is the redis transport's broker, nil on the others.
+	redis *redisBroker
 }
 
 // TransportConfig configures NewTransport.
@@ -67,6 +70,10 @@ type TransportConfig struct {
 	// DB carries the sql transport; AMQPURL is the amqp one's broker.
 	DB      *sql.DB
 	AMQPURL string
+	// RedisURL is the redis transport's server.
+	RedisURL string
+	// redisTimings replace the redis transport's defaults in tests.
+	redisTimings *redisTimings
 	// Namespace prefixes every topic, and so every table, exchange and
 	// queue the transport names ("ns.events.UserRegistered"), so that two
 	// deployments sharing a broker never share a queue. Empty: no prefix.
@@ -82,12 +89,13 @@ func (c TransportConfig) Validate() error {
 	var errs []error
 	switch c.Kind {
 	case TransportGoChannel, TransportAMQP:
+	case TransportRedis:
 	case TransportSQL:
 		if c.DB == nil {
 			errs = append(errs, errors.New("the sql transport needs a database"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql or amqp)", c.Kind))
+		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql, amqp or redis)", c.Kind))
 	}
 	if c.Namespace != "" {
 		errs = append(errs, ValidateNamespace(c.Namespace))
@@ -115,6 +123,12 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t, err = newSQLTransport(cfg.DB, cfg.Wakeup, cfg.Namespace, wlogger)
 	case TransportAMQP:
 		t, err = newAMQPTransport(cfg.AMQPURL, cfg.Namespace, wlogger)
+	case TransportRedis:
+		timings := defaultRedisTimings()
+		if cfg.redisTimings != nil {
+			timings = *cfg.redisTimings
+		}
+		t, err = newRedisTransport(cfg.RedisURL, timings, cfg.Logger, wlogger)
 	}
 	if err != nil {
 		return nil, err

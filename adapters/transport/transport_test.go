@@ -25,7 +25,8 @@ import (
 // transportWait bounds every wait of the transport tests.
 const transportWait = 30 * time.Second
 
-var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP}
+var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP,
+	transport.TransportRedis}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -66,6 +67,9 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 		return newSQLTransport(t, testenv.MigratedDB(t, tc.backend))
 	case transport.TransportAMQP:
 		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar)})
+	case transport.TransportRedis:
+		redisURL, ns := testenv.RedisNamespace(t)
+		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, RedisURL: redisURL, Namespace: ns})
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -98,9 +102,13 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 }
 
 // testNamespace is a namespace of this test alone; on RabbitMQ, its poison
-// queue and exchange are deleted when the test ends.
+// queue and exchange are deleted when the test ends, on Redis its keys.
 func testNamespace(t *testing.T, kind string) string {
 	t.Helper()
+	if kind == transport.TransportRedis {
+		_, ns := testenv.RedisNamespace(t)
+		return ns
+	}
 	ns := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
 	if kind == transport.TransportAMQP {
 		poison := transport.NamespacedTopic(ns, transport.PoisonTopic)
@@ -450,7 +458,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 	// For each durable transport, Subscriber returns with the topic's storage
 	// in place: two groups both get a message published right after.
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportRedis}, func(t *testing.T, tc transportCase) {
 		groups := []string{"First", "Second"}
 		tr := newTestTransport(t, tc)
 		topic := uniqueTopic(t, tc.kind, groups...)
@@ -481,12 +489,15 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 // of one never receives what the other publishes, even under the same
 // handler name and topic.
 func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportRedis}, func(t *testing.T, tc transportCase) {
 		cfg := transport.TransportConfig{Kind: tc.kind}
-		if tc.kind == transport.TransportSQL {
+		switch tc.kind {
+		case transport.TransportSQL:
 			cfg.DB = testenv.MigratedDB(t, tc.backend).DB
-		} else {
+		case transport.TransportAMQP:
 			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
+		case transport.TransportRedis:
+			cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
 		}
 		topic := testenv.Name("events")
 		const handler = "SameHandler"
