@@ -54,6 +54,9 @@ func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
 	if cfg.Kind == TransportSQL {
 		return sqlPoisonQueue{db: cfg.DB, dialect: sqldb.Of(cfg.DB), namespace: cfg.Namespace}, nil
 	}
+	if cfg.Kind == TransportRedis {
+		return redisPoisonQueue{url: cfg.RedisURL, namespace: cfg.Namespace}, nil
+	}
 	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil
 }
 

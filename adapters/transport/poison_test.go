@@ -14,7 +14,7 @@ import (
 )
 
 func TestPoisonQueue_ListAndRequeue(t *testing.T) {
-	kinds := []string{transport.TransportSQL, transport.TransportAMQP}
+	kinds := []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportRedis}
 	forEachTransport(t, kinds, func(t *testing.T, tc transportCase) {
 		var (
 			tr    *transport.Transport
@@ -27,7 +27,12 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			queue, err = transport.NewPoisonQueue(transport.TransportConfig{Kind: tc.kind, DB: db.DB})
 		} else {
 			// A poison queue of this test's own.
-			cfg := transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: testNamespace(t, tc.kind)}
+			cfg := transport.TransportConfig{Kind: tc.kind, Namespace: testNamespace(t, tc.kind)}
+			if tc.kind == transport.TransportAMQP {
+				cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
+			} else {
+				cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+			}
 			tr, err = transport.NewTransport(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
