@@ -26,6 +26,7 @@ type Config struct {
 	Namespace    string
 	DatabaseURL  string
 	AMQPURL      string
+	RedisURL     string
 	SMTPURL      string
 	MailFrom     string
 	HTTPAddr     string
@@ -106,9 +107,11 @@ type Variable struct{ Name, Meaning, Default string }
 // Variables are the environment variables LoadConfig reads, with their
 // defaults: the help's list and the README's configuration table.
 var Variables = []Variable{
-	{"PUBSUB", "the transport: gochannel, sql or amqp", DefaultPubSub},
+	{"PUBSUB", "the transport: gochannel, sql, amqp or redis", DefaultPubSub},
 	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
 	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"REDIS_URL", "Redis (Streams), when PUBSUB=redis: redis://[[user]:password@]host:port[/db], or rediss:// for TLS",
+		transport.DefaultRedisURL},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -276,6 +279,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PubSub:          get("PUBSUB", DefaultPubSub),
 		DatabaseURL:     get("DATABASE_URL", DefaultDatabaseURL),
 		AMQPURL:         get("AMQP_URL", DefaultAMQPURL),
+		RedisURL:        get("REDIS_URL", transport.DefaultRedisURL),
 		SMTPURL:         getenv("SMTP_URL"),
 		MailFrom:        get("MAIL_FROM", DefaultMailFrom),
 		HTTPAddr:        get("HTTP_ADDR", DefaultHTTPAddr),
@@ -335,9 +339,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
 	}
 	switch cfg.PubSub {
-	case "gochannel", "sql", "amqp":
+	case "gochannel", "sql", "amqp", transport.TransportRedis:
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql or amqp, got %q", cfg.PubSub))
+		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql, amqp or redis, got %q", cfg.PubSub))
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -41,7 +41,8 @@ type tracedService struct {
 }
 
 // tracedConfig is the configuration of a tracedService on pubsub and the
-// database at dbURL (amqpURL: RabbitMQ, for amqp).
+// database at dbURL (amqpURL: RabbitMQ, for amqp; on redis, the server of
+// TEST_REDIS_URL).
 func tracedConfig(t *testing.T, pubsub, dbURL, amqpURL string, smtp *testsmtp.Server) Config {
 	t.Helper()
 	namespace := "tr-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
@@ -50,8 +51,13 @@ func tracedConfig(t *testing.T, pubsub, dbURL, amqpURL string, smtp *testsmtp.Se
 	} else {
 		amqpURL = unreachableAMQP
 	}
+	var redisURL string
+	if pubsub == transport.TransportRedis {
+		redisURL = testenv.URL(t, testenv.RedisURLVar)
+		t.Cleanup(func() { testenv.DeleteRedisNamespace(t, redisURL, namespace) })
+	}
 	return Config{
-		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL,
+		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL, RedisURL: redisURL,
 		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
 		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(t, dbURL),
 	}
@@ -188,6 +194,7 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 		{"sql on PostgreSQL", transport.TransportSQL, testenv.PostgresDatabase},
 		{"sql on MySQL", transport.TransportSQL, testenv.MySQLDatabase},
 		{"amqp on PostgreSQL", transport.TransportAMQP, testenv.PostgresDatabase},
+		{"redis on PostgreSQL", transport.TransportRedis, testenv.PostgresDatabase},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var amqpURL string

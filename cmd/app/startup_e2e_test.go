@@ -33,6 +33,8 @@ func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
 		{name: "MASTER_KEY not 32 bytes", env: map[string]string{"MASTER_KEY": "s3cret"}, wantHint: "MASTER_KEY"},
 		{name: "DATABASE_URL not a database URL", env: map[string]string{"DATABASE_URL": "ftp://postgres:s3cret@127.0.0.1/x"}, wantHint: "DATABASE_URL"},
 		{name: "unreachable RabbitMQ", env: map[string]string{"PUBSUB": "amqp", "AMQP_URL": "amqp://guest:s3cret@127.0.0.1:1/"}, needsDB: true, wantHint: "AMQP"},
+		{name: "unreachable Redis", env: map[string]string{"PUBSUB": "redis", "REDIS_URL": "redis://:s3cret@127.0.0.1:1/0"}, needsDB: true, wantHint: "REDIS_URL"},
+		{name: "bad REDIS_URL", env: map[string]string{"PUBSUB": "redis", "REDIS_URL": "redis://:s3cret@127.0.0.1:port/0"}, needsDB: true, wantHint: "REDIS_URL"},
 		{name: "bad SMTP_URL", env: map[string]string{"SMTP_URL": "smtp://user:s3cret@:bad"}, needsDB: true, wantHint: "SMTP_URL"},
 		{name: "bad HTTP_ADDR", env: map[string]string{"HTTP_ADDR": "127.0.0.1:99999"}, needsDB: true, wantHint: "HTTP_ADDR"},
 	}

@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, out, progress i
 		return err
 	}
 	queue, err := transport.NewPoisonQueue(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, Namespace: namespace,
+		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, RedisURL: cfg.RedisURL, Namespace: namespace,
 	})
 	if err != nil {
 		return err
