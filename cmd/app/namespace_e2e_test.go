@@ -21,13 +21,17 @@ type deployment struct {
 	api  *e2e.Client
 }
 
-// startDeployment serves the binary on amqp with a PostgreSQL database of
+// brokers are the transports whose broker two deployments may share.
+var brokers = []string{transport.TransportAMQP, transport.TransportRedis}
+
+// startDeployment serves the binary on pubsub with a PostgreSQL database of
 // its own and namespace as PUBSUB_NAMESPACE; "" leaves it unset, for the
-// database's default. Its queues and exchanges go when the test ends.
-func startDeployment(t *testing.T, namespace string) *deployment {
+// database's default. Its queues and exchanges, or streams, go when the
+// test ends.
+func startDeployment(t *testing.T, pubsub, namespace string) *deployment {
 	t.Helper()
 	d := &deployment{Deployment: e2e.Deploy(t, e2e.Config{
-		PubSub: transport.TransportAMQP, Database: testenv.PostgresDatabase, SMTP: true,
+		PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true,
 		Namespace: namespace, DefaultNamespace: namespace == "",
 	})}
 	d.proc, d.api = d.Serve(t)
@@ -39,13 +43,22 @@ func startDeployment(t *testing.T, namespace string) *deployment {
 	return d
 }
 
-// Two deployments on one RabbitMQ, each with its own database: with the
-// default namespaces (one per database) each one's handlers get its own
-// events only, so every user gets its email and points from its own
-// deployment and nothing is poisoned.
+// Two deployments on one RabbitMQ or Redis, each with its own database:
+// with the default namespaces (one per database) each one's handlers get
+// its own events only, so every user gets its email and points from its
+// own deployment and nothing is poisoned.
 func TestE2E_TwoDeploymentsOnOneBroker(t *testing.T) {
 	t.Parallel()
-	a, b := startDeployment(t, ""), startDeployment(t, "")
+	for _, pubsub := range brokers {
+		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
+			testTwoDeploymentsOnOneBroker(t, pubsub)
+		})
+	}
+}
+
+func testTwoDeploymentsOnOneBroker(t *testing.T, pubsub string) {
+	a, b := startDeployment(t, pubsub, ""), startDeployment(t, pubsub, "")
 	assert.NotEqual(t, a.ServingNamespace(), b.ServingNamespace(), "each database its own namespace")
 
 	usersA, usersB := registerMany(t, a, "a", 10), registerMany(t, b, "b", 10)
@@ -69,8 +82,17 @@ func TestE2E_TwoDeploymentsOnOneBroker(t *testing.T) {
 // (poisoned, with the reason) rather than email or credit a stranger.
 func TestE2E_SharedNamespaceNeverServesStrangers(t *testing.T) {
 	t.Parallel()
+	for _, pubsub := range brokers {
+		t.Run(pubsub, func(t *testing.T) {
+			t.Parallel()
+			testSharedNamespaceNeverServesStrangers(t, pubsub)
+		})
+	}
+}
+
+func testSharedNamespaceNeverServesStrangers(t *testing.T, pubsub string) {
 	shared := e2e.NewNamespace()
-	a, b := startDeployment(t, shared), startDeployment(t, shared)
+	a, b := startDeployment(t, pubsub, shared), startDeployment(t, pubsub, shared)
 	usersA := registerMany(t, a, "a", 10)
 
 	var listed string

@@ -29,6 +29,7 @@ var e2eCases = []struct{ backend, pubsub string }{
 	{"sqlite", "sql"},
 	{"mysql", "sql"},
 	{"mysql", "amqp"},
+	{"postgres", "redis"},
 }
 
 // TestE2E: the registration journey on every database and transport. Users
@@ -72,7 +73,7 @@ func TestE2E(t *testing.T) {
 // journey is the state of one TestE2E case, step after step.
 type journey struct {
 	d       *e2e.Deployment
-	tap     *e2e.Tap // the events exchange on amqp, nil otherwise
+	tap     *e2e.Tap // the events exchange on amqp, nil otherwise (redis: tap groups keep the streams whole)
 	proc    *e2e.Process
 	api     *e2e.Client
 	clients []*e2e.Client
@@ -86,12 +87,15 @@ type journey struct {
 }
 
 // startJourney serves the binary on the backend and transport; any
-// transport but amqp gets an unreachable AMQP_URL, which proves it needs no
-// RabbitMQ.
+// transport but amqp gets an unreachable AMQP_URL, and any but redis an
+// unreachable REDIS_URL, which proves it needs neither.
 func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey {
 	j := &journey{d: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true}), run: e2e.RunID()}
-	if pubsub == transport.TransportAMQP {
+	switch pubsub {
+	case transport.TransportAMQP:
 		j.tap = j.d.TapEvents(t)
+	case transport.TransportRedis:
+		j.d.TapRedisStreams(t)
 	}
 	j.d.TapSQLTopics(t)
 	started := time.Now()
@@ -490,11 +494,19 @@ func (j *journey) noSecretLeaks(t *testing.T) {
 	assert.Equal(t, len(registered), hashes, "one bcrypt hash per user in credentials")
 	require.GreaterOrEqual(t, hashes, len(j.users))
 
-	if j.tap != nil {
-		j.assertOneMessagePerRegistration(t, registered)
+	switch {
+	case j.tap != nil:
+		j.assertOneMessagePerRegistration(t, registered, j.tapPublished)
+	case j.d.PubSub == transport.TransportRedis:
+		j.assertOneMessagePerRegistration(t, registered, func() map[string]int { return j.d.PublishedUserIDs(t) })
 	}
 	secrets := j.d.Secrets(j.created...)
 	scanned := e2e.AssertNoSecrets(t, db, secrets, j.d.Processes(), j.d.SMTP, j.tap)
+	if j.d.PubSub == transport.TransportRedis {
+		entries := j.d.RedisEntries(t)
+		assert.GreaterOrEqual(t, len(entries), len(registered), "the streams hold the messages to scan")
+		e2e.AssertNoSecretsInRedis(t, entries, secrets)
+	}
 	assert.Contains(t, scanned, "events")
 	assert.Contains(t, scanned, watermillsql.MessagesTable(db.DB, transport.OutboxTopic))
 	var watermillRows int
@@ -511,27 +523,28 @@ func (j *journey) noSecretLeaks(t *testing.T) {
 	}
 }
 
-// assertOneMessagePerRegistration: the tap of the events exchange got one
-// message per registration.
-func (j *journey) assertOneMessagePerRegistration(t *testing.T, registered []e2e.User) {
+// assertOneMessagePerRegistration: the broker got one UserRegistered
+// message per registration; published counts them by user id.
+func (j *journey) assertOneMessagePerRegistration(t *testing.T, registered []e2e.User, published func() map[string]int) {
 	want := map[string]int{}
 	for _, u := range registered {
 		want[u.ID] = 1
 	}
-	published := func() map[string]int {
-		got := map[string]int{}
-		for _, m := range j.tap.Messages() {
-			var e struct {
-				UserID string `json:"user_id"`
-			}
-			_ = json.Unmarshal(m.Body, &e)
-			got[e.UserID]++
-		}
-		return got
-	}
 	e2e.AssertProgress(t, j.d.DB, func() bool { return len(published()) >= len(want) }, e2e.EffectsTimeout)
-	assert.Equal(t, want, published(), "one AMQP message per registration on %s", e2e.EventsExchange(j.d.Namespace))
-	assert.GreaterOrEqual(t, len(j.tap.Messages()), len(j.users))
+	assert.Equal(t, want, published(), "one %s message per registration on %s", j.d.PubSub, e2e.EventsExchange(j.d.Namespace))
+}
+
+// tapPublished counts the messages of the events exchange's tap by user id.
+func (j *journey) tapPublished() map[string]int {
+	got := map[string]int{}
+	for _, m := range j.tap.Messages() {
+		var e struct {
+			UserID string `json:"user_id"`
+		}
+		_ = json.Unmarshal(m.Body, &e)
+		got[e.UserID]++
+	}
+	return got
 }
 
 func (j *journey) logs(t *testing.T) {

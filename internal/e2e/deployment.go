@@ -21,7 +21,7 @@ import (
 
 // Config chooses the services of a deployment.
 type Config struct {
-	// PubSub is the transport: gochannel (the default), sql or amqp.
+	// PubSub is the transport: gochannel (the default), sql, amqp or redis.
 	PubSub string
 	// Database makes the deployment's database and returns its URL, such
 	// as testenv.PostgresDatabase; nil: a SQLite file.
@@ -39,7 +39,7 @@ type Config struct {
 // Deployment is one deployment of the service in a test: its own database,
 // namespace and SMTP sink, on a RabbitMQ it may share, and the processes of
 // the binary started on them. On amqp its queues and exchanges are deleted
-// when the test ends.
+// when the test ends, on redis its keys.
 type Deployment struct {
 	PubSub string
 	// Namespace is PUBSUB_NAMESPACE; "" under Config.DefaultNamespace.
@@ -49,6 +49,8 @@ type Deployment struct {
 	DB *testenv.DB
 	// AMQPURL is RabbitMQ's URL, or UnreachableAMQP but on amqp.
 	AMQPURL string
+	// RedisURL is Redis's URL, or UnreachableRedis but on redis.
+	RedisURL string
 	// SMTP is the sink of the emails, nil unless Config.SMTP.
 	SMTP *testsmtp.Server
 	// Vars is the service's environment over Environ's defaults: a test may
@@ -66,7 +68,7 @@ type Deployment struct {
 // Deploy prepares a deployment; Start runs its processes.
 func Deploy(t testing.TB, cfg Config) *Deployment {
 	t.Helper()
-	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP}
+	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP, RedisURL: UnreachableRedis}
 	if d.PubSub == "" {
 		d.PubSub = transport.TransportGoChannel
 	}
@@ -90,11 +92,16 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 			}
 		})
 	}
+	if d.PubSub == transport.TransportRedis {
+		d.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+		t.Cleanup(func() { deleteRedisNamespace(t, d.RedisURL, d.ServingNamespace()) })
+	}
 	d.Vars = map[string]string{
 		"PUBSUB":           d.PubSub,
 		"PUBSUB_NAMESPACE": d.Namespace,
 		"DATABASE_URL":     d.DatabaseURL,
 		"AMQP_URL":         d.AMQPURL,
+		"REDIS_URL":        d.RedisURL,
 	}
 	if testenv.NeedsMasterKey(d.DatabaseURL) {
 		// Every process of the deployment wraps its keys under the same.
