@@ -43,20 +43,20 @@ const (
 )
 
 // chaosTransports are the transports every scenario runs on.
-var chaosTransports = []string{"sql", "amqp"}
+var chaosTransports = []string{"sql", "amqp", "redis"}
 
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
 
 // chaosEnv is one scenario's world: a deployment on a fresh PostgreSQL
-// database with an SMTP sink, RabbitMQ when the transport is amqp, and
-// proxies in front of the database, the broker and the SMTP sink when the
-// scenario cuts them.
+// database with an SMTP sink, RabbitMQ or Redis when the transport is amqp
+// or redis, and proxies in front of the database, the broker and the SMTP
+// sink when the scenario cuts them.
 type chaosEnv struct {
 	*e2e.Deployment
 	run string
 	// Proxies, nil unless asked for.
-	dbProxy, amqpProxy, smtpProxy *e2e.Proxy
+	dbProxy, amqpProxy, redisProxy, smtpProxy *e2e.Proxy
 	// taps keep a copy of every message published on RabbitMQ's event and
 	// poison exchanges, for the secrets scan (TapSQLTopics does it for the
 	// tables).
@@ -69,14 +69,20 @@ type chaosEnv struct {
 	addresses []string
 }
 
-type chaosProxies struct{ db, amqp, smtp bool }
+type chaosProxies struct{ db, amqp, redis, smtp bool }
 
 func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	t.Helper()
-	e := &chaosEnv{
-		Deployment: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true}),
-		run:        e2e.RunID(),
-	}
+	return newChaosEnvOf(t, e2e.Config{PubSub: pubsub}, proxies)
+}
+
+// newChaosEnvOf is newChaosEnv of a deployment configured as cfg, on a
+// fresh PostgreSQL database with an SMTP sink.
+func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv {
+	t.Helper()
+	cfg.Database, cfg.SMTP = testenv.PostgresDatabase, true
+	pubsub := cfg.PubSub
+	e := &chaosEnv{Deployment: e2e.Deploy(t, cfg), run: e2e.RunID()}
 	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKeys(t))
 	e.TapSQLTopics(t)
 	if proxies.smtp {
@@ -89,6 +95,12 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		e.taps = []*e2e.Tap{e.TapEvents(t), e2e.TapExchange(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))}
 		if proxies.amqp {
 			e.amqpProxy, e.Vars["AMQP_URL"] = e2e.ProxyURL(t, "rabbitmq", e.AMQPURL, "5672")
+		}
+	}
+	if pubsub == transport.TransportRedis {
+		e.TapRedisStreams(t) // the streams keep every message, for the secrets scan
+		if proxies.redis {
+			e.redisProxy, e.Vars["REDIS_URL"] = e2e.ProxyURL(t, "redis", e.RedisURL, "6379")
 		}
 	}
 	return e
@@ -114,8 +126,17 @@ func (e *chaosEnv) users(scenario string, from, n int) []*chaosUser {
 // poisoned counts the messages the scenario sent to the poison topic.
 func (e *chaosEnv) poisoned(t *testing.T) int {
 	t.Helper()
-	if e.PubSub == transport.TransportAMQP {
+	switch e.PubSub {
+	case transport.TransportAMQP:
 		return e2e.QueueDepth(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))
+	case transport.TransportRedis:
+		n := 0
+		for _, entry := range e.RedisEntries(t) {
+			if entry.Stream == e2e.PoisonQueue(e.Namespace) {
+				n++
+			}
+		}
+		return n
 	}
 	n, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, e2e.PoisonQueue(e.Namespace)))+
 		` WHERE consumer_group = ?`, transport.PoisonGroup)
@@ -597,15 +618,19 @@ func (e *chaosEnv) report(t *testing.T, c chaosTally, scenario string, extra ...
 }
 
 // assertNoSecrets scans the database, the service's output, the emails and
-// the messages published on RabbitMQ for a bcrypt hash, a password or the
-// master key.
+// the messages published on RabbitMQ or Redis for a bcrypt hash, a
+// password or the master key.
 func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
 	t.Helper()
 	secretUsers := make([]e2e.User, len(users))
 	for i, u := range users {
 		secretUsers[i] = u.User
 	}
-	e2e.AssertNoSecrets(t, e.DB, e.Secrets(secretUsers...), e.Processes(), e.SMTP, e.taps...)
+	secrets := e.Secrets(secretUsers...)
+	e2e.AssertNoSecrets(t, e.DB, secrets, e.Processes(), e.SMTP, e.taps...)
+	if e.PubSub == transport.TransportRedis {
+		e2e.AssertNoSecretsInRedis(t, e.RedisEntries(t), secrets)
+	}
 }
 
 // logSome logs the first lines, and how many more there are.

@@ -37,7 +37,7 @@ func TestChaos_RefusedRecipients(t *testing.T) {
 		backends[b.Name] = b
 	}
 	for _, c := range []struct{ backend, pubsub string }{
-		{"sqlite", "sql"}, {"postgres", "sql"}, {"postgres", "amqp"},
+		{"sqlite", "sql"}, {"postgres", "sql"}, {"postgres", "amqp"}, {"postgres", "redis"},
 	} {
 		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) {
 			chaosParallel(t)

@@ -101,59 +101,69 @@ func TestChaos_KillDuringLoad(t *testing.T) {
 	}
 }
 
-// 2. RabbitMQ cut off during the load, then back: registrations keep getting
-// 201 (the outbox holds the events), and every effect happens after the
-// recovery, none twice. The sql transport has no broker to cut.
+// 2. The broker (RabbitMQ, Redis) cut off during the load, then back:
+// registrations keep getting 201 (the outbox holds the events), and every
+// effect happens after the recovery, none twice. The sql transport has no
+// broker to cut.
 func TestChaos_BrokerCut(t *testing.T) {
 	chaosParallel(t)
-	t.Run("amqp", func(t *testing.T) {
-		chaosParallel(t)
-		const pubsub = "amqp"
-		e := newChaosEnv(t, pubsub, chaosProxies{amqp: true})
-		users := e.users("broker", 0, chaosSize.brokerLoad)
-		proc, api := e.Serve(t)
-		load := startLoad(users, func(int) *e2e.Client { return api })
+	for _, pubsub := range []string{"amqp", "redis"} {
+		t.Run(pubsub, func(t *testing.T) {
+			chaosParallel(t)
+			brokerCutScenario(t, pubsub)
+		})
+	}
+}
 
-		load.waitCreated(t, len(users)/4)
-		cutAt := time.Now()
-		e.amqpProxy.Cut()
-		assert.Eventually(t, func() bool { ok, _ := api.Ready(); return !ok }, chaosSize.recovery, e2e.Poll,
-			"/readyz reports the broker down")
-		time.Sleep(time.Until(cutAt.Add(chaosSize.brokerCut))) // the cut itself
-		held, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, transport.OutboxTopic)))
-		require.NoError(t, err)
-		restoredAt := time.Now()
-		e.amqpProxy.Restore(t)
+func brokerCutScenario(t *testing.T, pubsub string) {
+	e := newChaosEnv(t, pubsub, chaosProxies{amqp: pubsub == "amqp", redis: pubsub == "redis"})
+	proxy := e.amqpProxy
+	if pubsub == "redis" {
+		proxy = e.redisProxy
+	}
+	users := e.users("broker", 0, chaosSize.brokerLoad)
+	proc, api := e.Serve(t)
+	load := startLoad(users, func(int) *e2e.Client { return api })
 
-		readyAgain := "never"
-		if assert.Eventually(t, func() bool { ok, _ := api.Ready(); return ok }, chaosSettleTimeout, e2e.Poll,
-			"/readyz reports ready once the broker is back") {
-			readyAgain = time.Since(restoredAt).Round(time.Millisecond).String()
+	load.waitCreated(t, len(users)/4)
+	cutAt := time.Now()
+	proxy.Cut()
+	assert.Eventually(t, func() bool { ok, _ := api.Ready(); return !ok }, chaosSize.recovery, e2e.Poll,
+		"/readyz reports the broker down")
+	time.Sleep(time.Until(cutAt.Add(chaosSize.brokerCut))) // the cut itself
+	held, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, transport.OutboxTopic)))
+	require.NoError(t, err)
+	restoredAt := time.Now()
+	proxy.Restore(t)
+
+	readyAgain := "never"
+	if assert.Eventually(t, func() bool { ok, _ := api.Ready(); return ok }, chaosSettleTimeout, e2e.Poll,
+		"/readyz reports ready once the broker is back") {
+		readyAgain = time.Since(restoredAt).Round(time.Millisecond).String()
+	}
+	load.wait(t)
+	e.settle(t, users)
+	effectsAfter := time.Since(restoredAt)
+
+	createdDuringCut := 0
+	for _, u := range users {
+		if u.Status == http.StatusCreated && u.At.After(cutAt) && u.At.Before(restoredAt) {
+			createdDuringCut++
 		}
-		load.wait(t)
-		e.settle(t, users)
-		effectsAfter := time.Since(restoredAt)
-
-		createdDuringCut := 0
-		for _, u := range users {
-			if u.Status == http.StatusCreated && u.At.After(cutAt) && u.At.Before(restoredAt) {
-				createdDuringCut++
-			}
-		}
-		c := e.tally(t, users)
-		e.report(t, c, "broker-cut",
-			fmt.Sprintf("cut %s", restoredAt.Sub(cutAt).Round(time.Millisecond)),
-			fmt.Sprintf("201 during the cut %d", createdDuringCut),
-			fmt.Sprintf("outbox held %d at the restore", held),
-			fmt.Sprintf("ready again after %s", readyAgain),
-			fmt.Sprintf("settled %s after the restore", effectsAfter.Round(time.Millisecond)),
-			fmt.Sprintf("poisoned %d", e.poisoned(t)))
-		assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
-		assert.Zero(t, c.noAnswer, "every registration is answered")
-		assert.Positive(t, createdDuringCut, "registrations get their 201 while RabbitMQ is cut off")
-		proc.Stop(t)
-		e2e.AssertNoPanic(t, proc)
-	})
+	}
+	c := e.tally(t, users)
+	e.report(t, c, "broker-cut",
+		fmt.Sprintf("cut %s", restoredAt.Sub(cutAt).Round(time.Millisecond)),
+		fmt.Sprintf("201 during the cut %d", createdDuringCut),
+		fmt.Sprintf("outbox held %d at the restore", held),
+		fmt.Sprintf("ready again after %s", readyAgain),
+		fmt.Sprintf("settled %s after the restore", effectsAfter.Round(time.Millisecond)),
+		fmt.Sprintf("poisoned %d", e.poisoned(t)))
+	assert.Zero(t, c.other, "every answer is a 201: %v", c.statuses)
+	assert.Zero(t, c.noAnswer, "every registration is answered")
+	assert.Positive(t, createdDuringCut, "registrations get their 201 while the broker is cut off")
+	proc.Stop(t)
+	e2e.AssertNoPanic(t, proc)
 }
 
 // 3. The database cut off during the load: POST /users answers 503

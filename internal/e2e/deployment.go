@@ -34,6 +34,8 @@ type Config struct {
 	DefaultNamespace bool
 	// Vars are more variables of the service.
 	Vars map[string]string
+	// RedisURL is a Redis of the test's own, on redis; empty: TEST_REDIS_URL's.
+	RedisURL string
 }
 
 // Deployment is one deployment of the service in a test: its own database,
@@ -93,7 +95,10 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 		})
 	}
 	if d.PubSub == transport.TransportRedis {
-		d.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+		d.RedisURL = cfg.RedisURL
+		if d.RedisURL == "" {
+			d.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+		}
 		t.Cleanup(func() { deleteRedisNamespace(t, d.RedisURL, d.ServingNamespace()) })
 	}
 	d.Vars = map[string]string{
