@@ -39,16 +39,16 @@ build: ## Build every package and the static binary into bin/.
 # add a line of its own after the summary when the tests fail.
 TEST_SUMMARY = bin/testsummary
 
-# Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL
-# and TEST_AMQP_URL are set; they skip naming the variable otherwise, and fail
-# under REQUIRE_SERVICES=1.
+# Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL,
+# TEST_AMQP_URL and TEST_REDIS_URL are set; they skip naming the variable
+# otherwise, and fail under REQUIRE_SERVICES=1.
 # Packages run in parallel, 4 at once (-p 4 over go's default of one per
 # core: the integration packages mostly wait on their servers, and the
 # end-to-end package, the longest, should not queue behind them). Each
 # database test makes a database of its own, and topics, queues and
 # exchanges are named per test; each of
 # cmd/app's end-to-end deployments has a PUBSUB_NAMESPACE of its own, whose
-# RabbitMQ queues and exchanges it deletes, so those tests run in parallel
+# RabbitMQ queues and exchanges (Redis keys) it deletes, so those tests run in parallel
 # too (internal/e2e: 4 at a time unless -parallel says otherwise).
 # The fault scenarios run at their short size (tags chaos, chaos_short), in
 # parallel with the other end-to-end tests.
