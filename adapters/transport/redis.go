@@ -197,9 +197,10 @@ type redisSubscriber struct {
 }
 
 func (b *redisBroker) newSubscriber(group string) (*redisSubscriber, error) {
+	options := *b.options // a client sets its options' defaults: each its own
 	s := &redisSubscriber{
 		broker: b, group: group, consumer: b.host + "-" + watermill.NewShortUUID(),
-		client: redis.NewClient(b.options), gate: &readGate{}, closed: &atomic.Bool{}, closing: make(chan struct{}),
+		client: redis.NewClient(&options), gate: &readGate{}, closed: &atomic.Bool{}, closing: make(chan struct{}),
 		streams: map[string]bool{},
 	}
 	s.client.AddHook(s.gate)
@@ -251,13 +252,18 @@ func (s *redisSubscriber) createGroup(ctx context.Context, stream, start string)
 
 func (s *redisSubscriber) Subscribe(ctx context.Context, stream string) (<-chan *message.Message, error) {
 	s.broker.track(stream)
+	// Under mu, so that Close does not begin to wait for the tending while
+	// a subscription adds to it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, errors.New("redis subscriber closed")
+	}
 	messages, err := s.sub.Subscribe(ctx, stream)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
 	s.streams[stream] = true
-	s.mu.Unlock()
 	s.tending.Go(func() { s.tend(ctx, stream) })
 	return messages, nil
 }
@@ -333,7 +339,9 @@ func (s *redisSubscriber) handBack(stream string) error {
 // holds back to its group.
 func (s *redisSubscriber) Close() error {
 	s.once.Do(func() {
+		s.mu.Lock()
 		s.closed.Store(true)
+		s.mu.Unlock()
 		close(s.closing)
 		s.tending.Wait()
 		err := s.sub.Close()
