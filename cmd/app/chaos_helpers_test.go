@@ -43,14 +43,14 @@ const (
 )
 
 // chaosTransports are the transports every scenario runs on.
-var chaosTransports = []string{"sql", "amqp", "nats", "redis"}
+var chaosTransports = []string{"sql", "amqp", "nats"}
 
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
 
 // chaosEnv is one scenario's world: a deployment on a fresh PostgreSQL
-// database with an SMTP sink, RabbitMQ, NATS or Redis when the transport
-// is amqp, nats or redis, and proxies in front of the database, the broker and the SMTP
+// database with an SMTP sink, RabbitMQ or NATS when the transport is amqp
+// or nats, and proxies in front of the database, the broker and the SMTP
 // sink when the scenario cuts them.
 type chaosEnv struct {
 	*e2e.Deployment
@@ -73,16 +73,10 @@ type chaosProxies struct{ db, broker, smtp bool }
 
 func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	t.Helper()
-	return newChaosEnvOf(t, e2e.Config{PubSub: pubsub}, proxies)
-}
-
-// newChaosEnvOf is newChaosEnv of a deployment configured as cfg, on a
-// fresh PostgreSQL database with an SMTP sink.
-func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv {
-	t.Helper()
-	cfg.Database, cfg.SMTP = testenv.PostgresDatabase, true
-	pubsub := cfg.PubSub
-	e := &chaosEnv{Deployment: e2e.Deploy(t, cfg), run: e2e.RunID()}
+	e := &chaosEnv{
+		Deployment: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true}),
+		run:        e2e.RunID(),
+	}
 	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKeys(t))
 	e.TapSQLTopics(t)
 	if proxies.smtp {
@@ -101,11 +95,6 @@ func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv
 		e.taps = e.TapEveryExchange(t)
 		if proxies.broker {
 			e.brokerProxy, e.Vars["NATS_URL"] = e2e.ProxyURL(t, "nats", e.NATSURL, "4222")
-		}
-	case transport.TransportRedis:
-		e.TapRedisStreams(t) // the streams keep every message, for the secrets scan
-		if proxies.broker {
-			e.brokerProxy, e.Vars["REDIS_URL"] = e2e.ProxyURL(t, "redis", e.RedisURL, "6379")
 		}
 	}
 	return e
@@ -136,14 +125,6 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 		return e2e.QueueDepth(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))
 	case transport.TransportNATS:
 		return e2e.NATSPoisoned(t, e.NATSURL, e.Namespace)
-	case transport.TransportRedis:
-		n := 0
-		for _, entry := range e.RedisEntries(t) {
-			if entry.Stream == e2e.PoisonQueue(e.Namespace) {
-				n++
-			}
-		}
-		return n
 	}
 	n, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, e2e.PoisonQueue(e.Namespace)))+
 		` WHERE consumer_group = ?`, transport.PoisonGroup)
@@ -633,11 +614,7 @@ func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
 	for i, u := range users {
 		secretUsers[i] = u.User
 	}
-	secrets := e.Secrets(secretUsers...)
-	e2e.AssertNoSecrets(t, e.DB, secrets, e.Processes(), e.SMTP, e.taps...)
-	if e.PubSub == transport.TransportRedis {
-		e2e.AssertNoSecretsInRedis(t, e.RedisEntries(t), secrets)
-	}
+	e2e.AssertNoSecrets(t, e.DB, e.Secrets(secretUsers...), e.Processes(), e.SMTP, e.taps...)
 }
 
 // logSome logs the first lines, and how many more there are.

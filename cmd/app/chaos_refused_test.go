@@ -38,7 +38,6 @@ func TestChaos_RefusedRecipients(t *testing.T) {
 	}
 	for _, c := range []struct{ backend, pubsub string }{
 		{"sqlite", "sql"}, {"postgres", "sql"}, {"postgres", "amqp"}, {"postgres", "nats"},
-		{"postgres", "redis"},
 	} {
 		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) {
 			chaosParallel(t)
