@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,26 +59,64 @@ func BenchmarkBacklogDrain(b *testing.B) {
 		b.Run(pubsub, func(b *testing.B) {
 			for b.Loop() {
 				raw := rawThroughput(b, pubsub)
-				took := map[backlogFields]time.Duration{}
-				drained := map[backlogFields]int{}
+				var plain, sealed drainTotals
 				for _, fields := range drainOrder {
-					elapsed := drainBacklog(b, pubsub, users, fields)
-					b.Logf("%s backlog drained in %s", fields, elapsed.Round(time.Millisecond))
-					took[fields] += elapsed
-					drained[fields] += backlogEvents
+					d := drainBacklog(b, pubsub, users, fields)
+					b.Logf("%s backlog drained in %s, CPU per event: service %s, PostgreSQL %s", fields,
+						d.elapsed.Round(time.Millisecond), d.serviceCPU/backlogEvents, d.postgresCPU/backlogEvents)
+					if fields == sealedFields {
+						sealed.add(d)
+					} else {
+						plain.add(d)
+					}
 				}
-				plain := float64(drained[plainFields]) / took[plainFields].Seconds()
-				sealed := float64(drained[sealedFields]) / took[sealedFields].Seconds()
 				b.ReportMetric(raw, "raw-msgs/s")
-				b.ReportMetric(plain, "drain-events/s")
-				b.ReportMetric(sealed, "sealed-drain-events/s")
-				b.ReportMetric(plain/raw, "drain/raw")
-				b.ReportMetric(sealed/plain, "sealed/plain")
+				b.ReportMetric(plain.rate(), "drain-events/s")
+				b.ReportMetric(sealed.rate(), "sealed-drain-events/s")
+				b.ReportMetric(plain.rate()/raw, "drain/raw")
+				b.ReportMetric(sealed.rate()/plain.rate(), "sealed/plain")
+				if plain.cpuKnown && sealed.cpuKnown {
+					b.ReportMetric(plain.cpuPerEvent(), "cpu-µs/event")
+					b.ReportMetric(sealed.cpuPerEvent(), "sealed-cpu-µs/event")
+					b.ReportMetric(plain.cpuPerEvent()/sealed.cpuPerEvent(), "cpu-plain/sealed")
+				}
 				b.Logf("%s on PostgreSQL: backlogs of %d events drained at %.0f events/s plain, %.0f sealed (ratio %.2f); "+
-					"raw transport %.0f msgs/s; drain/raw %.2f", pubsub, backlogEvents, plain, sealed, sealed/plain, raw, plain/raw)
+					"raw transport %.0f msgs/s; drain/raw %.2f", pubsub, backlogEvents, plain.rate(), sealed.rate(),
+					sealed.rate()/plain.rate(), raw, plain.rate()/raw)
 			}
 		})
 	}
+}
+
+// drain is what one drain took: its time, and the CPU time of the service
+// and of the PostgreSQL backends serving its database meanwhile, when
+// this machine's /proc shows them (cpuKnown).
+type drain struct {
+	elapsed, serviceCPU, postgresCPU time.Duration
+	cpuKnown                         bool
+}
+
+// drainTotals adds up the drains of one kind.
+type drainTotals struct {
+	drain
+	events int
+}
+
+func (t *drainTotals) add(d drain) {
+	t.cpuKnown = d.cpuKnown && (t.events == 0 || t.cpuKnown)
+	t.elapsed += d.elapsed
+	t.serviceCPU += d.serviceCPU
+	t.postgresCPU += d.postgresCPU
+	t.events += backlogEvents
+}
+
+func (t drainTotals) rate() float64 { return float64(t.events) / t.elapsed.Seconds() }
+
+// cpuPerEvent is the CPU, in µs, the service and PostgreSQL spent per
+// event: the drain rate of a machine whose cores they saturate goes as
+// its inverse, whatever else runs beside them.
+func (t drainTotals) cpuPerEvent() float64 {
+	return float64((t.serviceCPU + t.postgresCPU).Microseconds()) / float64(t.events)
 }
 
 // unreachableAMQP is given to the transports that must not use RabbitMQ.
@@ -238,7 +278,7 @@ func rawThroughput(b *testing.B, pubsub string) float64 {
 // on a copy of the users' database, publishes their UserRegistered events
 // with their personal fields as fields says, then runs the service and
 // times every effect.
-func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backlogFields) time.Duration {
+func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backlogFields) drain {
 	b.Helper()
 	setup := newBenchSetupOn(b, pubsub, copyPostgresDatabase(b, users.dbURL))
 	db, tr := setup.db, setup.tr
@@ -264,11 +304,13 @@ func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backl
 	}
 	publishInBatches(b, transport.StampOrigin(tr.Publisher, origin), transport.EventTopic("UserRegistered"), msgs)
 
+	meter := startCPUMeter(b, db)
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	deadline := time.After(10 * time.Minute)
 	for {
+		meter.sample()
 		grants := db.Count(b, `SELECT count(*) FROM points_entries`)
 		if mailer.count() >= backlogEvents && grants >= backlogEvents {
 			break
@@ -281,7 +323,8 @@ func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backl
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	elapsed := time.Since(start)
+	d := drain{elapsed: time.Since(start)}
+	d.serviceCPU, d.postgresCPU, d.cpuKnown = meter.stop()
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
@@ -293,7 +336,98 @@ func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backl
 			b.Fatalf("a welcome email went to %q, not to a registered address", mail.To)
 		}
 	}
-	return elapsed
+	return d
+}
+
+// cpuMeter reads, in /proc, the CPU time of this process (the service, and
+// the benchmark's polls beside it) and of the PostgreSQL backends serving
+// one database but the benchmark's own connection; a backend that exits
+// counts up to its last sample. On a machine whose /proc does not show
+// them (another system, a server elsewhere), it knows nothing.
+type cpuMeter struct {
+	b        *testing.B
+	db       *testenv.DB
+	ownPID   int
+	self     time.Duration
+	backends map[int][2]time.Duration // CPU at the start (or zero) and at the last sight
+	known    bool
+	started  bool
+}
+
+func startCPUMeter(b *testing.B, db *testenv.DB) *cpuMeter {
+	b.Helper()
+	db.SetMaxOpenConns(1) // one backend of the benchmark's own
+	m := &cpuMeter{b: b, db: db, backends: map[int][2]time.Duration{}}
+	if err := db.QueryRow(`SELECT pg_backend_pid()`).Scan(&m.ownPID); err != nil {
+		b.Fatal(err)
+	}
+	m.self, m.known = processCPU(os.Getpid())
+	m.sample()
+	m.started = true
+	return m
+}
+
+// sample reads the CPU time of the database's backends.
+func (m *cpuMeter) sample() {
+	if !m.known {
+		return
+	}
+	rows, err := m.db.Query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1`, m.ownPID)
+	if err != nil {
+		m.b.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			m.b.Fatal(err)
+		}
+		cpu, ok := processCPU(pid)
+		if !ok {
+			continue // it exited, or runs elsewhere
+		}
+		seen, found := m.backends[pid]
+		if !found && !m.started {
+			seen[0] = cpu // serving already: counted from the start; one started since, from zero
+		}
+		seen[1] = cpu
+		m.backends[pid] = seen
+	}
+	if err := rows.Err(); err != nil {
+		m.b.Fatal(err)
+	}
+}
+
+// stop samples a last time and returns the CPU time of this process and
+// of the backends since the start.
+func (m *cpuMeter) stop() (self, backends time.Duration, known bool) {
+	m.sample()
+	now, ok := processCPU(os.Getpid())
+	if !m.known || !ok || len(m.backends) == 0 {
+		return 0, 0, false
+	}
+	for _, seen := range m.backends {
+		backends += seen[1] - seen[0]
+	}
+	return now - m.self, backends, true
+}
+
+// processCPU is the CPU time (user + system) of the process pid, from
+// /proc; false where /proc does not show it.
+func processCPU(pid int) (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// pid (comm) state ppid …: comm may hold spaces, so split after ')'.
+	text := string(raw)
+	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+1:])
+	if len(fields) < 13 {
+		return 0, false
+	}
+	user, _ := strconv.ParseInt(fields[11], 10, 64)
+	system, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(user+system) * time.Second / 100, true // USER_HZ is 100 on Linux
 }
 
 // backlogFields is how a backlog's events hold their personal fields.
