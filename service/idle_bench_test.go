@@ -27,7 +27,7 @@ func BenchmarkIdleDatabaseCPU(b *testing.B) {
 		b.Run(pubsub, func(b *testing.B) {
 			for b.Loop() {
 				ctx, cancel := context.WithCancel(context.Background())
-				svc := benchService(ctx, b, newBenchSetup(b, pubsub), &recordingMailer{})
+				svc := benchService(ctx, b, benchConfig(b, newBenchSetup(b, pubsub)), &recordingMailer{})
 				done := make(chan error, 1)
 				go func() { done <- svc.Run(ctx) }()
 				waitReady(b, svc)

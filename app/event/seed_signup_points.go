@@ -17,7 +17,9 @@ type PointsGranter interface {
 // SeedSignupPointsName is the handler's name, consumer group and queue name.
 const SeedSignupPointsName = "SeedSignupPointsOnUserRegistered"
 
-// SeedSignupPoints grants the signup points once per user.
+// SeedSignupPoints grants the signup points once per user. It reads the
+// event's user id alone, no personal field: the service's router hands it
+// the event as stored, without reading the user's key.
 type SeedSignupPoints struct {
 	ledger PointsGranter
 	points int

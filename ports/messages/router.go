@@ -43,9 +43,14 @@ type RouterConfig struct {
 	Users        UserHolder
 	DeploymentID string
 	// Events are the events this build reads; Opener decrypts their
-	// personal fields before a handler sees them.
-	Events domain.Registry
-	Opener EventOpener
+	// personal fields before a handler sees them, but for the handlers
+	// named in ReadNoPersonalData: those read no personal field, so they
+	// get their events as stored, which costs no read of the user's key
+	// (and reaches them even once the user is erased: they hold nothing
+	// personal).
+	Events             domain.Registry
+	Opener             EventOpener
+	ReadNoPersonalData []string
 	// Stopping ends when the service stops: handlers in flight give up,
 	// and their messages are redelivered later.
 	Stopping context.Context
@@ -145,7 +150,11 @@ func (r RetryPolicy) Validate() error {
 }
 
 // port is the router's middleware and hooks, on its configuration.
-type port struct{ cfg RouterConfig }
+type port struct {
+	cfg RouterConfig
+	// unopened are the handlers of cfg.ReadNoPersonalData.
+	unopened map[string]bool
+}
 
 // NewRouter runs the event and command handlers, each on its own consumer
 // group, behind the middleware, outermost first: the message counted as
@@ -161,7 +170,10 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := port{cfg}
+	p := port{cfg: cfg, unopened: map[string]bool{}}
+	for _, name := range cfg.ReadNoPersonalData {
+		p.unopened[name] = true
+	}
 	wlogger := watermill.NewSlogLogger(cfg.WatermillLogger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
 	if err != nil {
@@ -280,10 +292,11 @@ func (p port) checkUserHeld(msg *message.Message, eventName string, e any) error
 // sees it. An event of an erased user, whose key is gone, is handled
 // already: acked, with a line naming the user by id, and not poisoned, so
 // that an email waiting for that user is never sent. A field that does
-// not open is domain.ErrCorruptData: poisoned.
+// not open is domain.ErrCorruptData: poisoned. A handler that reads no
+// personal field gets the event as stored.
 func (p port) openEvent(h cqrs.EventProcessorOnHandleParams) (handled bool, err error) {
 	event, ok := h.Event.(domain.Event)
-	if !ok {
+	if !ok || p.unopened[h.Handler.HandlerName()] {
 		return false, nil
 	}
 	ctx := h.Message.Context()
