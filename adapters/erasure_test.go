@@ -52,11 +52,7 @@ func TestEventStore_SealsPersonalFields(t *testing.T) {
 		db := storeDB(t, backend)
 		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		ada := registerUser(t, store, "ada@example.com")
-		user, err := store.LoadUser(testTimeoutCtx(t), ada)
-		require.NoError(t, err)
-		oldKey := user.Email().Key()
-		require.NoError(t, user.ChangeEmail("lovelace@example.org", storeTestNow))
-		require.NoError(t, store.ChangeEmail(testTimeoutCtx(t), user, oldKey, ""))
+		changeEmail(t, store, ada, "lovelace@example.org")
 
 		changed := storedPayload(t, db, ada, 2)
 		assert.Equal(t, ada, changed["user_id"])
@@ -87,11 +83,7 @@ func TestEventStore_MovedOrAlteredFieldIsCorrupt(t *testing.T) {
 	store := testenv.NewUserStore(t, db.DB, quietLogger())
 	ada := registerUser(t, store, "ada@example.com")
 	bob := registerUser(t, store, "bob@example.com")
-	user, err := store.LoadUser(testTimeoutCtx(t), ada)
-	require.NoError(t, err)
-	oldKey := user.Email().Key()
-	require.NoError(t, user.ChangeEmail("lovelace@example.org", storeTestNow))
-	require.NoError(t, store.ChangeEmail(testTimeoutCtx(t), user, oldKey, ""))
+	changeEmail(t, store, ada, "lovelace@example.org")
 
 	registered, changed := storedPayload(t, db, ada, 1), storedPayload(t, db, ada, 2)
 	changed["new_email"] = registered["email"] // the same key, another event
@@ -187,6 +179,16 @@ func TestUserStore_Erase(t *testing.T) {
 func encodings(v string) []string {
 	return []string{v, base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
 		base64.URLEncoding.EncodeToString([]byte(v)), hex.EncodeToString([]byte(v))}
+}
+
+// changeEmail moves the user to another address through the store.
+func changeEmail(t *testing.T, store *adapters.UserStore, id, email string) {
+	t.Helper()
+	user, err := store.LoadUser(testTimeoutCtx(t), id)
+	require.NoError(t, err)
+	oldKey := user.Email().Key()
+	require.NoError(t, user.ChangeEmail(email, storeTestNow))
+	require.NoError(t, store.ChangeEmail(testTimeoutCtx(t), user, oldKey, ""))
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -3,7 +3,6 @@ package adapters_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,11 +32,7 @@ func TestUserReadModel_EncryptsNamesAndAddresses(t *testing.T) {
 		store := testenv.NewUserStore(t, db.DB, quietLogger())
 		ada := registerUser(t, store, "ada@example.com")
 		bob := registerUser(t, store, "bob@example.com")
-		user, err := store.LoadUser(testTimeoutCtx(t), ada)
-		require.NoError(t, err)
-		oldKey := user.Email().Key()
-		require.NoError(t, user.ChangeEmail("Lovelace@Example.org", time.Now()))
-		require.NoError(t, store.ChangeEmail(testTimeoutCtx(t), user, oldKey, ""))
+		changeEmail(t, store, ada, "Lovelace@Example.org")
 
 		assert.Equal(t, 2, db.Count(t, `SELECT count(*) FROM user_keys`))
 		assertNotStored(t, db, "Ada Lovelace", "ada@example.com", "bob@example.com", "Lovelace@Example.org")
