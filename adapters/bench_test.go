@@ -121,7 +121,7 @@ func BenchmarkOutboxPublish(b *testing.B) {
 func BenchmarkSendWelcomeEmail(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
 		mailer := mail.LogMailer{From: "welcome@onboard.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		handler := event.NewSendWelcomeEmail(mailer, adapters.NewDeduplicator(db.DB), event.VerificationLinks{
+		handler := event.NewSendWelcomeEmail(mailer, adapters.NewDeduplicator(db.DB, nil), event.VerificationLinks{
 			URL: "http://localhost:8080/verify-email", TTL: 48 * time.Hour, Key: make(domain.VerificationKey, 32),
 		})
 		benchEventHandler(b, handler.Handle)

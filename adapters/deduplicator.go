@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/app/event"
 )
 
 // Deduplicator runs an effect at most once per (handler, key) with a claim
@@ -19,15 +20,26 @@ import (
 // marks the key done. A failed effect releases its claim. A concurrent run
 // waits while the claim is live, then does nothing if the key is done, or
 // claims it if it was released or its lease ran out (its holder crashed).
+//
+// A claim's event is opened with the user's key, which on PostgreSQL the
+// claim's own statement reads: sealing adds no trip to the database.
 type Deduplicator struct {
 	db      *sql.DB
 	lease   time.Duration
 	queries dedupQueries
+	// users opens the claims' events; nil: claims carry none.
+	users *UserStore
 	// takenOver counts the claims taken over; nil: not counted (WithMetrics).
 	takenOver *prometheus.CounterVec
 }
 
-type dedupQueries struct{ claim, takeOver, state, release, done string }
+type dedupQueries struct {
+	claim, takeOver, state, release, done string
+	// claimReadingKey is claim that also reads the user's wrapped key
+	// (the key read's arguments after claim's), where the database runs
+	// both in one statement; "": it does not.
+	claimReadingKey string
+}
 
 // ClaimLease is how long a claim holds before another run may take it over;
 // it must outlast the slowest effect (the SMTP client gives up after 10 s).
@@ -44,13 +56,20 @@ const (
 	stateDone    = "done"
 )
 
-// NewDeduplicator returns the deduplicator.
-func NewDeduplicator(db *sql.DB) Deduplicator {
+// NewDeduplicator returns the deduplicator, which opens the claims' events
+// with the keys of users (nil: claims carry no event).
+func NewDeduplicator(db *sql.DB, users *UserStore) Deduplicator {
 	d := sqldb.Of(db)
 	where := ` WHERE handler = ? AND message_key = ?`
-	return Deduplicator{db: db, lease: ClaimLease, queries: dedupQueries{
-		claim: d.Rebind(d.InsertOrIgnore(`INSERT INTO processed_messages
-			(handler, message_key, state, claimed_until_ms) VALUES (?, ?, '`+stateClaimed+`', ?)`, "handler")),
+	claim := d.InsertOrIgnore(`INSERT INTO processed_messages
+			(handler, message_key, state, claimed_until_ms) VALUES (?, ?, '`+stateClaimed+`', ?)`, "handler")
+	claimReadingKey, ok := d.InsertAndSelect(claim, userKeyQuery)
+	if !ok {
+		claimReadingKey = ""
+	}
+	return Deduplicator{db: db, lease: ClaimLease, users: users, queries: dedupQueries{
+		claim:           d.Rebind(claim),
+		claimReadingKey: d.Rebind(claimReadingKey),
 		takeOver: d.Rebind(`UPDATE processed_messages SET claimed_until_ms = ?` + where +
 			` AND state = '` + stateClaimed + `' AND claimed_until_ms < ?`),
 		state:   d.Rebind(`SELECT state FROM processed_messages` + where),
@@ -59,36 +78,64 @@ func NewDeduplicator(db *sql.DB) Deduplicator {
 	}}
 }
 
-// Once runs effect unless handler already did key.
-func (d Deduplicator) Once(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error {
+// Once runs effect, its claim's event opened, unless the claim's handler
+// already did its key.
+func (d Deduplicator) Once(ctx context.Context, c event.Claim, effect func(ctx context.Context) error) error {
+	if c.Event != nil && d.users == nil {
+		return fmt.Errorf("%s: the deduplicator has no user store to open its event with", c.Handler)
+	}
 	for {
-		claimed, done, err := d.claim(ctx, handler, key)
+		claimed, done, key, err := d.claim(ctx, c)
 		switch {
 		case err != nil:
 			return err
 		case done:
 			return nil
 		case claimed:
-			return d.run(ctx, handler, key, effect)
+			return d.run(ctx, c, key, effect)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for another run of %s: %w", handler, ctx.Err())
+			return fmt.Errorf("waiting for another run of %s: %w", c.Handler, ctx.Err())
 		case <-time.After(claimPollInterval):
 		}
 	}
 }
 
-func (d Deduplicator) run(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error {
-	if err := effect(ctx); err != nil {
-		// Let the retry (or a concurrent run) do it; a release that fails
-		// leaves a claim that expires with its lease.
-		if _, releaseErr := d.db.ExecContext(context.WithoutCancel(ctx), d.queries.release, handler, key); releaseErr != nil {
-			return errors.Join(err, fmt.Errorf("release claim: %w", releaseErr))
+// run opens the claim's event with the key its claim read, runs effect,
+// and marks the key done, or releases the claim when either fails.
+func (d Deduplicator) run(ctx context.Context, c event.Claim, key claimedKey, effect func(ctx context.Context) error) error {
+	err := d.open(ctx, c, key)
+	if err == nil {
+		if err = effect(ctx); err == nil {
+			return d.markDone(ctx, c.Handler, c.Key)
 		}
-		return err
 	}
-	return d.markDone(ctx, handler, key)
+	// Let the retry (or a concurrent run) do it; a release that fails
+	// leaves a claim that expires with its lease.
+	if _, releaseErr := d.db.ExecContext(context.WithoutCancel(ctx), d.queries.release, c.Handler, c.Key); releaseErr != nil {
+		return errors.Join(err, fmt.Errorf("release claim: %w", releaseErr))
+	}
+	return err
+}
+
+// open opens the claim's event, if any, with the key the claim read, or
+// else with the key it reads now.
+func (d Deduplicator) open(ctx context.Context, c event.Claim, key claimedKey) error {
+	if c.Event == nil {
+		return nil
+	}
+	if !key.read {
+		return d.users.openEvent(ctx, c.EventID, c.Event, nil)
+	}
+	return d.users.openEvent(ctx, c.EventID, c.Event, &key.wrapped)
+}
+
+// claimedKey is the user's wrapped key as the claim read it, when it did
+// (read): a nil wrapped.Nonce when the user has no key.
+type claimedKey struct {
+	read    bool
+	wrapped WrappedSecret
 }
 
 // markDone records that the effect happened. It keeps trying through a
@@ -113,40 +160,65 @@ func (d Deduplicator) markDone(ctx context.Context, handler, key string) error {
 
 // claim tries to own the key: by inserting it, or by taking over a claim
 // whose lease ran out. done reports that the key was already processed.
-func (d Deduplicator) claim(ctx context.Context, handler, key string) (claimed, done bool, err error) {
+// An insert of a claim with an event reads the user's key too where one
+// statement can (key).
+func (d Deduplicator) claim(ctx context.Context, c event.Claim) (claimed, done bool, key claimedKey, err error) {
+	handler := c.Handler
 	now := time.Now()
 	until := now.Add(d.lease).UnixMilli()
 	if err := ctx.Err(); err != nil {
-		return false, false, err
+		return false, false, key, err
 	}
 	// Not canceled halfway: a claim written but not seen would hold the key
 	// until its lease ran out.
 	writeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimWriteTimeout)
 	defer cancel()
-	res, err := d.db.ExecContext(writeCtx, d.queries.claim, handler, key, until)
-	if err != nil {
-		return false, false, fmt.Errorf("claim processed message: %w", err)
+	inserted, key, err := d.insertClaim(writeCtx, c, until)
+	if err != nil || inserted {
+		return inserted, false, key, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err == nil, false, err
-	}
-	res, err = d.db.ExecContext(writeCtx, d.queries.takeOver, until, handler, key, now.UnixMilli())
+	res, err := d.db.ExecContext(writeCtx, d.queries.takeOver, until, handler, c.Key, now.UnixMilli())
 	if err != nil {
-		return false, false, fmt.Errorf("take over expired claim: %w", err)
+		return false, false, key, fmt.Errorf("take over expired claim: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		if err == nil {
 			d.countTakeOver(handler)
 		}
-		return err == nil, false, err
+		return err == nil, false, key, err
 	}
 	var state string
-	err = d.db.QueryRowContext(ctx, d.queries.state, handler, key).Scan(&state)
+	err = d.db.QueryRowContext(ctx, d.queries.state, handler, c.Key).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, false, nil // released meanwhile: claim again
+		return false, false, key, nil // released meanwhile: claim again
 	}
 	if err != nil {
-		return false, false, fmt.Errorf("read processed message: %w", err)
+		return false, false, key, fmt.Errorf("read processed message: %w", err)
 	}
-	return false, state == stateDone, nil
+	return false, state == stateDone, key, nil
+}
+
+// insertClaim inserts the claim unless its key is claimed already, and
+// reads the user's key with it when the claim has an event and one
+// statement can do both.
+func (d Deduplicator) insertClaim(ctx context.Context, c event.Claim, until int64) (inserted bool, key claimedKey, err error) {
+	if c.Event == nil || d.queries.claimReadingKey == "" {
+		res, err := d.db.ExecContext(ctx, d.queries.claim, c.Handler, c.Key, until)
+		if err != nil {
+			return false, key, fmt.Errorf("claim processed message: %w", err)
+		}
+		n, err := res.RowsAffected()
+		return n == 1, key, err
+	}
+	var (
+		n           int
+		masterKeyID sql.NullString
+	)
+	err = d.db.QueryRowContext(ctx, d.queries.claimReadingKey, c.Handler, c.Key, until, c.Event.StreamID()).
+		Scan(&n, &masterKeyID, &key.wrapped.Nonce, &key.wrapped.Ciphertext)
+	if err != nil {
+		return false, key, fmt.Errorf("claim processed message: %w", err)
+	}
+	key.read, key.wrapped.MasterKeyID = true, masterKeyID.String
+	return n == 1, key, nil
 }

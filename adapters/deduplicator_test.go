@@ -2,15 +2,19 @@ package adapters_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -25,7 +29,7 @@ func processedCount(t *testing.T, db *testenv.DB, handler, key string) int {
 func TestDeduplicator_RunsEffectOncePerHandlerAndKey(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := migratedDB(t, backend)
-		dedup := adapters.NewDeduplicator(db.DB)
+		dedup := adapters.NewDeduplicator(db.DB, nil)
 		ctx := testTimeoutCtx(t)
 		runs := map[string]int{}
 		effect := func(name string) func(context.Context) error {
@@ -36,11 +40,11 @@ func TestDeduplicator_RunsEffectOncePerHandlerAndKey(t *testing.T) {
 		}
 
 		for range 3 {
-			require.NoError(t, dedup.Once(ctx, "H1", "k1", effect("H1/k1")))
+			require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H1", Key: "k1"}, effect("H1/k1")))
 		}
-		require.NoError(t, dedup.Once(ctx, "H1", "k2", effect("H1/k2")))
-		require.NoError(t, dedup.Once(ctx, "H2", "k1", effect("H2/k1")))
-		require.NoError(t, dedup.Once(ctx, "H2", "k1", effect("H2/k1")))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H1", Key: "k2"}, effect("H1/k2")))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H2", Key: "k1"}, effect("H2/k1")))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H2", Key: "k1"}, effect("H2/k1")))
 
 		assert.Equal(t, map[string]int{"H1/k1": 1, "H1/k2": 1, "H2/k1": 1}, runs)
 		assert.Equal(t, 1, processedCount(t, db, "H1", "k1"))
@@ -52,26 +56,26 @@ func TestDeduplicator_RunsEffectOncePerHandlerAndKey(t *testing.T) {
 func TestDeduplicator_FailedEffectIsNotRecorded(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := migratedDB(t, backend)
-		dedup := adapters.NewDeduplicator(db.DB)
+		dedup := adapters.NewDeduplicator(db.DB, nil)
 		ctx := testTimeoutCtx(t)
 		errSMTPDown := errors.New("smtp: 451 try again later")
 		runs := 0
 
-		err := dedup.Once(ctx, "H", "k", func(context.Context) error {
+		err := dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error {
 			runs++
 			return errSMTPDown
 		})
 		require.ErrorIs(t, err, errSMTPDown, "the effect's error is returned")
 		assert.Zero(t, processedCount(t, db, "H", "k"), "no record of a failed effect")
 
-		require.NoError(t, dedup.Once(ctx, "H", "k", func(context.Context) error {
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error {
 			runs++
 			return nil
 		}))
 		assert.Equal(t, 2, runs, "the retry runs the effect again")
 		assert.Equal(t, 1, processedCount(t, db, "H", "k"))
 
-		require.NoError(t, dedup.Once(ctx, "H", "k", func(context.Context) error {
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error {
 			runs++
 			return nil
 		}))
@@ -82,11 +86,11 @@ func TestDeduplicator_FailedEffectIsNotRecorded(t *testing.T) {
 func TestDeduplicator_EffectGetsTheCallersContext(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := migratedDB(t, backend)
-		dedup := adapters.NewDeduplicator(db.DB)
+		dedup := adapters.NewDeduplicator(db.DB, nil)
 		type key struct{}
 		ctx := context.WithValue(testTimeoutCtx(t), key{}, "value")
 		var got any
-		require.NoError(t, dedup.Once(ctx, "H", "k", func(ctx context.Context) error {
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(ctx context.Context) error {
 			got = ctx.Value(key{})
 			return nil
 		}))
@@ -97,7 +101,7 @@ func TestDeduplicator_EffectGetsTheCallersContext(t *testing.T) {
 func TestDeduplicator_TakesOverAnExpiredClaim(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := migratedDB(t, backend)
-		dedup := adapters.NewDeduplicator(db.DB)
+		dedup := adapters.NewDeduplicator(db.DB, nil)
 		ctx := testTimeoutCtx(t)
 		// A run that crashed mid-effect left its claim, whose lease has run out.
 		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
@@ -105,8 +109,8 @@ func TestDeduplicator_TakesOverAnExpiredClaim(t *testing.T) {
 		require.NoError(t, err)
 
 		runs := 0
-		require.NoError(t, dedup.Once(ctx, "H", "k", func(context.Context) error { runs++; return nil }))
-		require.NoError(t, dedup.Once(ctx, "H", "k", func(context.Context) error { runs++; return nil }))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error { runs++; return nil }))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error { runs++; return nil }))
 		assert.Equal(t, 1, runs, "the expired claim is taken over once, then the key is done")
 	})
 }
@@ -120,7 +124,7 @@ func TestDeduplicator_ConcurrentSecondCallWaitsAndSkips(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				db := migratedDB(t, backend)
-				dedup := adapters.NewDeduplicator(db.DB)
+				dedup := adapters.NewDeduplicator(db.DB, nil)
 				ctx := testTimeoutCtx(t)
 				errFirst := errors.New("first effect failed")
 				var effects atomic.Int32
@@ -129,7 +133,7 @@ func TestDeduplicator_ConcurrentSecondCallWaitsAndSkips(t *testing.T) {
 
 				firstDone := make(chan error, 1)
 				go func() {
-					firstDone <- dedup.Once(ctx, "H", "k", func(context.Context) error {
+					firstDone <- dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error {
 						effects.Add(1)
 						close(firstRunning)
 						<-releaseFirst
@@ -149,7 +153,7 @@ func TestDeduplicator_ConcurrentSecondCallWaitsAndSkips(t *testing.T) {
 				secondDone := make(chan error, 1)
 				go func() {
 					close(secondStarted)
-					secondDone <- dedup.Once(ctx, "H", "k", func(context.Context) error {
+					secondDone <- dedup.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error {
 						effects.Add(1)
 						return nil
 					})
@@ -184,5 +188,63 @@ func TestDeduplicator_ConcurrentSecondCallWaitsAndSkips(t *testing.T) {
 				assert.Equal(t, 1, processedCount(t, db, "H", "k"))
 			})
 		}
+	})
+}
+
+// storedEvent is the user's event at version as a handler receives it,
+// its personal fields sealed, and its id.
+func storedEvent(t *testing.T, db *testenv.DB, userID string, version int) (*domain.UserRegistered, string) {
+	t.Helper()
+	var e domain.UserRegistered
+	require.NoError(t, json.Unmarshal(mustJSON(t, storedPayload(t, db, userID, version)), &e))
+	var eventID string
+	require.NoError(t, db.QueryRow(db.Rebind(`SELECT event_id FROM events WHERE stream_id = ? AND stream_version = ?`),
+		userID, version).Scan(&eventID))
+	return &e, eventID
+}
+
+// A claim opens its event before the effect runs, taken over too; the
+// event of an erased user or one that does not open runs nothing and
+// leaves no claim.
+func TestDeduplicator_OpensTheClaimsEvent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, quietLogger())
+		dedup := adapters.NewDeduplicator(db.DB, store)
+		ctx := testTimeoutCtx(t)
+		emailOf := func(e *domain.UserRegistered, eventID, key string) (string, error) {
+			var seen string
+			err := dedup.Once(ctx, event.Claim{Handler: "H", Key: key, Event: e, EventID: eventID},
+				func(context.Context) error { seen = e.Email; return nil })
+			return seen, err
+		}
+
+		ada := registerUser(t, store, "ada@example.com")
+		sealed, eventID := storedEvent(t, db, ada, 1)
+		require.NotContains(t, sealed.Email, "example")
+		seen, err := emailOf(sealed, eventID, ada)
+		require.NoError(t, err)
+		assert.Equal(t, "ada@example.com", seen)
+
+		bob := registerUser(t, store, "bob@example.com")
+		_, err = db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
+			VALUES ('H', ?, 'claimed', 0)`), bob) // a crashed run's claim
+		require.NoError(t, err)
+		sealed, eventID = storedEvent(t, db, bob, 1)
+		seen, err = emailOf(sealed, eventID, bob)
+		require.NoError(t, err)
+		assert.Equal(t, "bob@example.com", seen, "taken over")
+
+		eve := registerUser(t, store, "eve@example.com")
+		sealed, eventID = storedEvent(t, db, eve, 1)
+		_, err = emailOf(sealed, uuid.NewString(), eve)
+		require.ErrorIs(t, err, domain.ErrCorruptData, "bound to its own event's id")
+		assert.Zero(t, processedCount(t, db, "H", eve), "released")
+
+		eraseUser(t, store, eve)
+		seen, err = emailOf(sealed, eventID, eve)
+		require.ErrorIs(t, err, domain.ErrUserErased)
+		assert.Empty(t, seen, "nothing ran")
+		assert.Zero(t, processedCount(t, db, "H", eve), "released")
 	})
 }

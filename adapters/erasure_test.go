@@ -1,9 +1,11 @@
 package adapters_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -115,6 +118,16 @@ func TestEventStore_MovedOrAlteredFieldIsCorrupt(t *testing.T) {
 	assert.Equal(t, "eve@example.com", loaded.Email().String(), "other users read")
 }
 
+// eraseUser erases the user as the user would.
+func eraseUser(t *testing.T, store *adapters.UserStore, userID string) {
+	t.Helper()
+	ctx := testTimeoutCtx(t)
+	user, err := store.LoadUser(ctx, userID)
+	require.NoError(t, err)
+	require.NoError(t, user.Erase(domain.ErasedByUser, storeTestNow))
+	require.NoError(t, store.Erase(ctx, user))
+}
+
 // Erasing a user destroys its key, releases its address, deletes its
 // credential and sessions and empties its row; its events stay, sealed
 // for good, and a rebuild keeps it erased. Other users are untouched.
@@ -132,10 +145,7 @@ func TestUserStore_Erase(t *testing.T) {
 		_, err = sessions.Start(ctx, ada, hash)
 		require.NoError(t, err)
 
-		user, err := store.LoadUser(ctx, ada)
-		require.NoError(t, err)
-		require.NoError(t, user.Erase(domain.ErasedByUser, storeTestNow))
-		require.NoError(t, store.Erase(ctx, user))
+		eraseUser(t, store, ada)
 
 		_, err = store.LoadUser(ctx, ada)
 		require.ErrorIs(t, err, domain.ErrUserErased)
@@ -154,13 +164,11 @@ func TestUserStore_Erase(t *testing.T) {
 		assert.Equal(t, map[string]any{"user_id": ada, "erased_at": storeTestNow.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano),
 			"by": "user"}, erased)
 
-		var event domain.UserRegistered
-		require.NoError(t, json.Unmarshal(mustJSON(t, storedPayload(t, db, ada, 1)), &event))
-		var eventID string
-		require.NoError(t, db.QueryRow(db.Rebind(`SELECT event_id FROM events WHERE stream_id = ? AND stream_version = 1`),
-			ada).Scan(&eventID))
-		require.ErrorIs(t, store.OpenEvent(ctx, eventID, &event), domain.ErrUserErased,
-			"a handler finds the key gone")
+		sealed, eventID := storedEvent(t, db, ada, 1)
+		err = adapters.NewDeduplicator(db.DB, store).Once(ctx,
+			event.Claim{Handler: "H", Key: ada, Event: sealed, EventID: eventID},
+			func(context.Context) error { return errors.New("must not run") })
+		require.ErrorIs(t, err, domain.ErrUserErased, "a handler finds the key gone")
 
 		_, err = store.ReadModel().Rebuild(ctx, func(adapters.RebuildProgress) {})
 		require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -38,13 +39,13 @@ func TestMetrics_CountGrantsAndTakenOverClaims(t *testing.T) {
 		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
 		require.NoError(t, ledger.Grant(ctx, "user-2", entry))
 
-		dedup := adapters.NewDeduplicator(db.DB).WithMetrics(m)
+		dedup := adapters.NewDeduplicator(db.DB, nil).WithMetrics(m)
 		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
 			VALUES ('H', 'crashed', 'claimed', ?)`), time.Now().Add(-time.Second).UnixMilli())
 		require.NoError(t, err)
 		effect := func(context.Context) error { return nil }
-		require.NoError(t, dedup.Once(ctx, "H", "crashed", effect))
-		require.NoError(t, dedup.Once(ctx, "H", "fresh", effect))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "crashed"}, effect))
+		require.NoError(t, dedup.Once(ctx, event.Claim{Handler: "H", Key: "fresh"}, effect))
 
 		require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(`
 # HELP onboard_dedup_claims_taken_over_total Claims of an effect (an email) taken over after their lease ran out, by handler.

@@ -38,9 +38,12 @@ func newUserKeys(db *sql.DB, master *MasterKeys) *userKeys {
 	k := &userKeys{master: master}
 	k.queries.insert = d.Rebind(d.InsertOrIgnore(
 		`INSERT INTO user_keys (user_id, master_key_id, nonce, ciphertext) VALUES (?, ?, ?, ?)`, "user_id"))
-	k.queries.read = d.Rebind(`SELECT master_key_id, nonce, ciphertext FROM user_keys WHERE user_id = ?`)
+	k.queries.read = d.Rebind(userKeyQuery)
 	return k
 }
+
+// userKeyQuery reads the user's wrapped key.
+const userKeyQuery = `SELECT master_key_id, nonce, ciphertext FROM user_keys WHERE user_id = ?`
 
 // queryer reads a row in a transaction or on the pool.
 type queryer interface {

@@ -282,12 +282,21 @@ func (s *UserStore) Recorded(ctx context.Context, userID string) ([]query.Record
 	return s.events.Recorded(ctx, userID)
 }
 
-// OpenEvent opens, in place, the sealed personal fields of an event a
-// handler received as message eventID: domain.ErrUserErased when the
-// user's key is gone, domain.ErrCorruptData when a field does not open.
-func (s *UserStore) OpenEvent(ctx context.Context, eventID string, event domain.Event) error {
-	key := &streamKey{userID: event.StreamID(), unwrap: func() (cipher.AEAD, error) {
-		return s.keys.key(ctx, s.db, event.StreamID())
+// openEvent opens, in place, the sealed personal fields of an event a
+// handler received as message eventID, with the user's key as wrapped
+// (read beside the handler's claim: a nil Nonce when the user has none),
+// or else with the key it reads: domain.ErrUserErased when the user's key
+// is gone, domain.ErrCorruptData when a field does not open.
+func (s *UserStore) openEvent(ctx context.Context, eventID string, event domain.Event, wrapped *WrappedSecret) error {
+	userID := event.StreamID()
+	key := &streamKey{userID: userID, unwrap: func() (cipher.AEAD, error) {
+		switch {
+		case wrapped == nil:
+			return s.keys.key(ctx, s.db, userID)
+		case wrapped.Nonce == nil:
+			return nil, fmt.Errorf("user %s: %w", userID, errNoUserKey)
+		}
+		return s.keys.open(userID, *wrapped)
 	}}
 	_, err := openEvent(s.events.events, key, eventID, event)
 	return err

@@ -8,6 +8,7 @@ import (
 type (
 	correlationKey     struct{}
 	clientRequestIDKey struct{}
+	eventIDKey         struct{}
 )
 
 // WithCorrelationID returns a context carrying the correlation id of the
@@ -32,6 +33,18 @@ func WithClientRequestID(ctx context.Context, id string) context.Context {
 // ClientRequestID returns the context's client request id, or "".
 func ClientRequestID(ctx context.Context) string {
 	id, _ := ctx.Value(clientRequestIDKey{}).(string)
+	return id
+}
+
+// WithEventID returns a context carrying the id of the event being
+// handled (its message's id), to which its sealed fields are bound.
+func WithEventID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, eventIDKey{}, id)
+}
+
+// EventID returns the context's event id, or "".
+func EventID(ctx context.Context) string {
+	id, _ := ctx.Value(eventIDKey{}).(string)
 	return id
 }
 

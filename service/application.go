@@ -170,7 +170,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}
-	once := adapters.NewDeduplicator(db).WithMetrics(metrics)
+	once := adapters.NewDeduplicator(db, users).WithMetrics(metrics)
 	return applicationParts{
 		app:   application,
 		users: users,

@@ -160,7 +160,7 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	if s.handlers, err = messages.NewRouter(messages.RouterConfig{
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
-		Events: domain.Events, Opener: users, ReadNoPersonalData: []string{event.SeedSignupPointsName},
+		Events:   domain.Events,
 		Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
 		Metrics: s.metrics.registry, Tracing: tracing,
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {

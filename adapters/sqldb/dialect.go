@@ -163,3 +163,18 @@ func (d Dialect) LockRows(skipLocked bool) string {
 // Notifies reports a database whose sessions can LISTEN for notifications
 // sent at commit (PostgreSQL).
 func (d Dialect) Notifies() bool { return d.name == Postgres.name }
+
+// InsertAndSelect is one statement that runs insert, an INSERT that may
+// insert nothing, and query, a SELECT of at most one row, in one trip to
+// the database: its one row is the number of rows inserted, then query's
+// columns (NULL when it finds none). Their ? placeholders stay in that
+// order. ok is false on a database without such a statement (MySQL,
+// SQLite): run the two apart.
+func (d Dialect) InsertAndSelect(insert, query string) (combined string, ok bool) {
+	if d.name != Postgres.name {
+		return "", false
+	}
+	return `WITH inserted AS (` + insert + ` RETURNING 1)
+		SELECT (SELECT count(*) FROM inserted), found.* FROM (SELECT 1) AS one
+		LEFT JOIN (` + query + `) AS found ON true`, true
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -46,19 +47,27 @@ type linkEmail struct {
 	at      time.Time
 }
 
-// send sends the email once per handler and key.
-func (m linkMailer) send(ctx context.Context, handler, key string, e linkEmail) error {
-	if e.userID == "" || e.address == "" {
+// send sends the email of event once per handler and key; email reads
+// the event once it is opened.
+func (m linkMailer) send(ctx context.Context, handler, key string, event domain.Event, email func() linkEmail) error {
+	if e := email(); e.userID == "" || e.address == "" {
 		return fmt.Errorf("%s: event without user id or email", handler)
 	}
-	return sendOnce(ctx, m.once, m.mailer, handler, key, func() Mail {
+	return sendOnce(ctx, m.once, m.mailer, claim(ctx, handler, key, event), func() Mail {
+		e := email()
 		return e.texts.mail(e.id, e.address, e.locale, m.links.Link(e.userID, e.address, e.number, e.at))
 	})
 }
 
-// sendOnce sends the mail unless handler already sent the one of key.
-func sendOnce(ctx context.Context, once Deduplicator, mailer Mailer, handler, key string, mail func() Mail) error {
-	return once.Once(ctx, handler, key, func(ctx context.Context) error { return mailer.Send(ctx, mail()) })
+// claim is handler's claim of key, which opens the event of ctx.
+func claim(ctx context.Context, handler, key string, event domain.Event) Claim {
+	return Claim{Handler: handler, Key: key, Event: event, EventID: app.EventID(ctx)}
+}
+
+// sendOnce sends the mail, which reads the claim's event once it is
+// opened, unless the claim's handler already sent the one of its key.
+func sendOnce(ctx context.Context, once Deduplicator, mailer Mailer, claim Claim, mail func() Mail) error {
+	return once.Once(ctx, claim, func(ctx context.Context) error { return mailer.Send(ctx, mail()) })
 }
 
 // emailTexts are an email's subject and body in each locale; %s in a body

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
@@ -42,8 +41,6 @@ type harness struct {
 	publisher message.Publisher
 	bus       *cqrs.EventBus
 	retries   *transport.RetryQueue
-	// users opens the events' personal fields, as the service's store.
-	users *adapters.UserStore
 }
 
 func newHarness(t *testing.T) *harness {
@@ -71,8 +68,7 @@ func newHarness(t *testing.T) *harness {
 		Marshaler: transport.Marshaler,
 	})
 	require.NoError(t, err)
-	return &harness{t: t, transport: tr, publisher: publisher, bus: bus, retries: retries,
-		users: testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))}
+	return &harness{t: t, transport: tr, publisher: publisher, bus: bus, retries: retries}
 }
 
 // everyUser holds every user: events from another deployment are not
@@ -94,7 +90,6 @@ func (h *harness) startRouter(handlers ...cqrs.EventHandler) {
 		Users:        everyUser{},
 		DeploymentID: deploymentID,
 		Events:       domain.Events,
-		Opener:       h.users,
 		Stopping:     stopping,
 		Logger:       slog.New(slog.DiscardHandler),
 		// Production's retries, of the same failures, with shorter waits.

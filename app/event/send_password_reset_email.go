@@ -45,7 +45,7 @@ func (h SendPasswordResetEmail) Handle(ctx context.Context, e *domain.PasswordRe
 		return fmt.Errorf("%s: event without user id or email", SendPasswordResetEmailName)
 	}
 	key := eventKey(e.UserID, e.RequestedAt)
-	return sendOnce(ctx, h.once, h.mailer, SendPasswordResetEmailName, key, func() Mail {
+	return sendOnce(ctx, h.once, h.mailer, claim(ctx, SendPasswordResetEmailName, key, e), func() Mail {
 		return resetTexts.mail("reset."+key, e.Email, e.Locale, h.links.Link(e))
 	})
 }

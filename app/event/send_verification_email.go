@@ -29,8 +29,10 @@ func NewSendVerificationEmail(mailer Mailer, once Deduplicator, links Verificati
 // Handle sends the email unless this request's was sent.
 func (h SendVerificationEmail) Handle(ctx context.Context, e *domain.VerificationEmailRequested) error {
 	key := eventKey(e.UserID, e.RequestedAt)
-	return h.send(ctx, SendVerificationEmailName, key, linkEmail{texts: verifyTexts, id: "verify." + key,
-		userID: e.UserID, address: e.Email, locale: e.Locale, number: e.EmailNumber, at: e.RequestedAt})
+	return h.send(ctx, SendVerificationEmailName, key, e, func() linkEmail {
+		return linkEmail{texts: verifyTexts, id: "verify." + key,
+			userID: e.UserID, address: e.Email, locale: e.Locale, number: e.EmailNumber, at: e.RequestedAt}
+	})
 }
 
 // SendNewAddressEmail sends a verification link to the address a user
@@ -45,8 +47,10 @@ func NewSendNewAddressEmail(mailer Mailer, once Deduplicator, links Verification
 // Handle sends the email unless this change's was sent.
 func (h SendNewAddressEmail) Handle(ctx context.Context, e *domain.EmailChanged) error {
 	key := eventKey(e.UserID, e.ChangedAt)
-	return h.send(ctx, SendNewAddressEmailName, key, linkEmail{texts: verifyTexts, id: "verify-new." + key,
-		userID: e.UserID, address: e.NewEmail, locale: e.Locale, number: e.EmailNumber, at: e.ChangedAt})
+	return h.send(ctx, SendNewAddressEmailName, key, e, func() linkEmail {
+		return linkEmail{texts: verifyTexts, id: "verify-new." + key,
+			userID: e.UserID, address: e.NewEmail, locale: e.Locale, number: e.EmailNumber, at: e.ChangedAt}
+	})
 }
 
 // SendEmailChangedNotice tells the address a user left that it was
@@ -67,7 +71,7 @@ func (h SendEmailChangedNotice) Handle(ctx context.Context, e *domain.EmailChang
 		return fmt.Errorf("%s: event without user id or address", SendEmailChangedNoticeName)
 	}
 	key := eventKey(e.UserID, e.ChangedAt)
-	return sendOnce(ctx, h.once, h.mailer, SendEmailChangedNoticeName, key, func() Mail {
+	return sendOnce(ctx, h.once, h.mailer, claim(ctx, SendEmailChangedNoticeName, key, e), func() Mail {
 		return changedTexts.mail("changed."+key, e.OldEmail, e.Locale)
 	})
 }

@@ -23,11 +23,25 @@ type Mailer interface {
 	Send(ctx context.Context, mail Mail) error
 }
 
-// Deduplicator runs an effect at most once per (handler, key): the record
-// "handler did key" commits only if the effect succeeded, and a concurrent
-// second run waits for the first and then does nothing.
+// Deduplicator runs an effect at most once per claim: the record "handler
+// did key" commits only if the effect succeeded, and a concurrent second
+// run waits for the first and then does nothing.
 type Deduplicator interface {
-	Once(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error
+	Once(ctx context.Context, claim Claim, effect func(ctx context.Context) error) error
+}
+
+// Claim is what a handler does at most once: Handler did Key. A handler
+// gets its event as stored, its personal fields sealed; one whose effect
+// reads them names its event here (a pointer), and Once opens them in
+// place with the claim, in the same trip to the store where the store
+// allows it, before the effect runs. When the user's key is gone (erased),
+// Once runs nothing and returns an error wrapping domain.ErrUserErased.
+type Claim struct {
+	Handler, Key string
+	// Event, when set, is opened; EventID is its id (app.EventID), to
+	// which its sealed fields are bound.
+	Event   domain.Event
+	EventID string
 }
 
 // SendWelcomeEmailName is the handler's name, and so its consumer group and
@@ -45,6 +59,8 @@ func NewSendWelcomeEmail(mailer Mailer, once Deduplicator, links VerificationLin
 
 // Handle sends the welcome email unless this user already got it.
 func (h SendWelcomeEmail) Handle(ctx context.Context, e *domain.UserRegistered) error {
-	return h.send(ctx, SendWelcomeEmailName, e.UserID, linkEmail{texts: welcomeTexts, id: "welcome." + e.UserID,
-		userID: e.UserID, address: e.Email, locale: e.Locale, number: domain.FirstEmailNumber, at: e.RegisteredAt})
+	return h.send(ctx, SendWelcomeEmailName, e.UserID, e, func() linkEmail {
+		return linkEmail{texts: welcomeTexts, id: "welcome." + e.UserID,
+			userID: e.UserID, address: e.Email, locale: e.Locale, number: domain.FirstEmailNumber, at: e.RegisteredAt}
+	})
 }

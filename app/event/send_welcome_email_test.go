@@ -97,6 +97,7 @@ func (m *recordingMailer) attemptCount() int {
 // memDeduplicator honours the event.Deduplicator contract in memory: one
 // lock per (handler, key), held while the effect runs, so a concurrent second
 // run waits for the first; the record is kept only when the effect succeeded.
+// The tests' events are in the clear: opening one leaves it as it is.
 type memDeduplicator struct {
 	mu    sync.Mutex
 	locks map[[2]string]*sync.Mutex
@@ -108,9 +109,9 @@ func newMemDeduplicator() *memDeduplicator {
 	return &memDeduplicator{locks: map[[2]string]*sync.Mutex{}, done: map[[2]string]bool{}}
 }
 
-func (d *memDeduplicator) Once(ctx context.Context, handler, key string, effect func(ctx context.Context) error) error {
+func (d *memDeduplicator) Once(ctx context.Context, claim event.Claim, effect func(ctx context.Context) error) error {
 	d.calls.Add(1)
-	id := [2]string{handler, key}
+	id := [2]string{claim.Handler, claim.Key}
 	d.mu.Lock()
 	lock, ok := d.locks[id]
 	if !ok {

@@ -42,7 +42,7 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 	var attempts atomic.Int32
 	stopping, stop := context.WithCancel(context.Background())
 	router, err := messages.NewRouter(messages.RouterConfig{
-		Transport: tr, Retries: retries, Users: everyUser{}, DeploymentID: "test", Events: domain.Events, Opener: testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler)),
+		Transport: tr, Retries: retries, Users: everyUser{}, DeploymentID: "test", Events: domain.Events,
 		Stopping: stopping, Logger: slog.New(slog.DiscardHandler), Metrics: registry,
 		Retry: messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 	}, []cqrs.EventHandler{cqrs.NewEventHandler(handler, func(context.Context, *domain.UserRegistered) error {

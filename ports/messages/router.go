@@ -27,13 +27,6 @@ type UserHolder interface {
 	HoldsUser(ctx context.Context, id string) (bool, error)
 }
 
-// EventOpener decrypts, in place, the personal fields of an event a
-// handler received as the message of eventID: an error wrapping
-// domain.ErrUserErased when the user's key is gone.
-type EventOpener interface {
-	OpenEvent(ctx context.Context, eventID string, event domain.Event) error
-}
-
 // RouterConfig configures the handlers' router.
 type RouterConfig struct {
 	Transport *transport.Transport
@@ -42,15 +35,12 @@ type RouterConfig struct {
 	// Users and DeploymentID tell this deployment's events from another's.
 	Users        UserHolder
 	DeploymentID string
-	// Events are the events this build reads; Opener decrypts their
-	// personal fields before a handler sees them, but for the handlers
-	// named in ReadNoPersonalData: those read no personal field, so they
-	// get their events as stored, which costs no read of the user's key
-	// (and reaches them even once the user is erased: they hold nothing
-	// personal).
-	Events             domain.Registry
-	Opener             EventOpener
-	ReadNoPersonalData []string
+	// Events are the events this build reads. A handler gets its event
+	// as stored, its personal fields sealed, and its message's id as
+	// app.EventID of its context: a handler that reads those fields opens
+	// them itself (event.Claim), and an error wrapping
+	// domain.ErrUserErased from it acks the message unhandled.
+	Events domain.Registry
 	// Stopping ends when the service stops: handlers in flight give up,
 	// and their messages are redelivered later.
 	Stopping context.Context
@@ -125,9 +115,8 @@ func (r *RetryPolicy) setDefaults() {
 // Validate returns every problem at once.
 func (c RouterConfig) Validate() error {
 	var errs []error
-	if c.Transport == nil || c.Retries == nil || c.Users == nil || c.Opener == nil || c.Stopping == nil || c.Logger == nil {
-		errs = append(errs, errors.New("messages: the router needs a transport, a retry queue, users, an opener of "+
-			"events, a stop and a logger"))
+	if c.Transport == nil || c.Retries == nil || c.Users == nil || c.Stopping == nil || c.Logger == nil {
+		errs = append(errs, errors.New("messages: the router needs a transport, a retry queue, users, a stop and a logger"))
 	}
 	if c.DeploymentID == "" {
 		errs = append(errs, errors.New("messages: the router needs the deployment's id"))
@@ -150,11 +139,7 @@ func (r RetryPolicy) Validate() error {
 }
 
 // port is the router's middleware and hooks, on its configuration.
-type port struct {
-	cfg RouterConfig
-	// unopened are the handlers of cfg.ReadNoPersonalData.
-	unopened map[string]bool
-}
+type port struct{ cfg RouterConfig }
 
 // NewRouter runs the event and command handlers, each on its own consumer
 // group, behind the middleware, outermost first: the message counted as
@@ -170,10 +155,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := port{cfg: cfg, unopened: map[string]bool{}}
-	for _, name := range cfg.ReadNoPersonalData {
-		p.unopened[name] = true
-	}
+	p := port{cfg: cfg}
 	wlogger := watermill.NewSlogLogger(cfg.WatermillLogger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlogger)
 	if err != nil {
@@ -231,10 +213,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 			if err := p.checkUserHeld(h.Message, h.EventName, h.Event); err != nil {
 				return err
 			}
-			if handled, err := p.openEvent(h); handled || err != nil {
-				return err
-			}
-			return h.Handler.Handle(h.Message.Context(), h.Event)
+			return p.ackErasedUsers(h, h.Handler.Handle(app.WithEventID(h.Message.Context(), h.Message.UUID), h.Event))
 		},
 		Marshaler: transport.Marshaler,
 		Logger:    wlogger,
@@ -288,26 +267,20 @@ func (p port) checkUserHeld(msg *message.Message, eventName string, e any) error
 		"another deployment publishes on the same broker and PUBSUB_NAMESPACE", eventName, about.StreamID(), origin)
 }
 
-// openEvent decrypts the personal fields of the event before its handler
-// sees it. An event of an erased user, whose key is gone, is handled
-// already: acked, with a line naming the user by id, and not poisoned, so
-// that an email waiting for that user is never sent. A field that does
-// not open is domain.ErrCorruptData: poisoned. A handler that reads no
-// personal field gets the event as stored.
-func (p port) openEvent(h cqrs.EventProcessorOnHandleParams) (handled bool, err error) {
+// ackErasedUsers takes the handler's error for an event of an erased
+// user, whose key is gone, as handled: the message is acked, with a line
+// naming the user by id, and not poisoned, so that an email waiting for
+// that user is never sent. Any other error is kept.
+func (p port) ackErasedUsers(h cqrs.EventProcessorOnHandleParams, err error) error {
 	event, ok := h.Event.(domain.Event)
-	if !ok || p.unopened[h.Handler.HandlerName()] {
-		return false, nil
+	if !ok || !errors.Is(err, domain.ErrUserErased) {
+		return err
 	}
 	ctx := h.Message.Context()
-	err = p.cfg.Opener.OpenEvent(ctx, h.Message.UUID, event)
-	if errors.Is(err, domain.ErrUserErased) {
-		p.cfg.Logger.InfoContext(ctx, "event of an erased user acked unhandled: its key is gone",
-			"handler", message.HandlerNameFromCtx(ctx), "event", h.EventName, "message_uuid", h.Message.UUID,
-			"user_id", event.StreamID())
-		return true, nil
-	}
-	return false, err
+	p.cfg.Logger.InfoContext(ctx, "event of an erased user acked unhandled: its key is gone",
+		"handler", message.HandlerNameFromCtx(ctx), "event", h.EventName, "message_uuid", h.Message.UUID,
+		"user_id", event.StreamID())
+	return nil
 }
 
 // abortOnStop cancels the message's context when the service stops, so a

@@ -52,7 +52,7 @@ func runTracedRouter(t *testing.T, tracing transport.Tracing, handler cqrs.Event
 	require.NoError(t, err)
 	stopping, stop := context.WithCancel(context.Background())
 	router, err := messages.NewRouter(messages.RouterConfig{
-		Transport: tr, Retries: retries, Users: everyUser{}, DeploymentID: "test-deployment", Events: domain.Events, Opener: testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler)),
+		Transport: tr, Retries: retries, Users: everyUser{}, DeploymentID: "test-deployment", Events: domain.Events,
 		Stopping: stopping, Logger: slog.New(slog.DiscardHandler), Tracing: tracing,
 		Retry: messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 	}, []cqrs.EventHandler{handler}, nil)
