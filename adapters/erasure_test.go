@@ -264,3 +264,40 @@ func TestUserStore_SealPlainEvents(t *testing.T) {
 		}
 	})
 }
+
+// A replica that read a user keeps its key in memory, and uses it only
+// for the wrapped form it came from: once another replica erased the
+// user, the first reads the user erased and its handlers find the key
+// gone; a rotation's new wrapped form opens as before.
+func TestUserStore_KeyInMemoryFollowsTheDatabase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		ctx := testTimeoutCtx(t)
+		a, _ := newNamedMasterKey(t, "a")
+		b, _ := newNamedMasterKey(t, "b")
+		first := testenv.NewUserStoreUnder(t, db.DB, quietLogger(), newMasterKeys(t, a, b))
+		second := testenv.NewUserStoreUnder(t, db.DB, quietLogger(), newMasterKeys(t, b, a))
+		ada := registerUser(t, first, "ada@example.com")
+		bob := registerUser(t, first, "bob@example.com")
+		assert.Equal(t, "ada@example.com", readUser(t, first, ada).Email)
+		assert.Equal(t, "bob@example.com", readUser(t, first, bob).Email)
+
+		_, err := adapters.RotateMasterKey(ctx, adapters.MasterKeyRotationConfig{DB: db.DB, MasterKeys: newMasterKeys(t, b, a)})
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, db.Rebind(`UPDATE user_keys SET ciphertext = ? WHERE user_id = ?`),
+			[]byte("not a key"), bob)
+		require.NoError(t, err)
+		assert.Equal(t, "ada@example.com", readUser(t, first, ada).Email, "re-wrapped, read anew")
+		_, err = first.ReadModel().UserByID(ctx, bob)
+		require.ErrorIs(t, err, domain.ErrCorruptData, "an altered wrapped key is not the one in memory")
+
+		eraseUser(t, second, ada)
+		_, err = first.ReadModel().UserByID(ctx, ada)
+		require.ErrorIs(t, err, domain.ErrUserErased)
+		sealed, eventID := storedEvent(t, db, ada, 1)
+		err = adapters.NewDeduplicator(db.DB, first).Once(ctx,
+			event.Claim{Handler: "H", Key: ada, Event: sealed, EventID: eventID},
+			func(context.Context) error { return errors.New("must not run") })
+		require.ErrorIs(t, err, domain.ErrUserErased, "the key is gone for the replica that held it too")
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -192,12 +191,7 @@ func (k *MasterKey) Unwrap(w WrappedSecret) ([]byte, error) {
 // wrapAAD is the additional data of a wrapped secret: a label, then its
 // name and its master key's id, each behind its length.
 func wrapAAD(name, masterKeyID string) []byte {
-	aad := []byte("onboard wrapped secret\x00")
-	for _, part := range []string{name, masterKeyID} {
-		aad = binary.BigEndian.AppendUint32(aad, uint32(len(part))) //nolint:gosec // names and ids are short
-		aad = append(aad, part...)
-	}
-	return aad
+	return labelledAAD("onboard wrapped secret\x00", name, masterKeyID)
 }
 
 // MasterKeyFile is the name of the master key file the embedded database

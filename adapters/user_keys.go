@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/domain"
@@ -28,14 +31,36 @@ const sealedPrefix = "v1:"
 // current master key, each under the name "user:<id>", and unwrapped under
 // the master key its row names. A key is never logged; errors name the
 // user by its id alone.
+//
+// The keys last unwrapped are kept in memory (opened), each beside the
+// wrapped form it came from: a key is taken from there only for the same
+// wrapped form as read from the database again, so an erasure, on any
+// replica, deletes the row and with it every use of the key (the erasing
+// process also drops it at once), and a rotation re-wraps it into a form
+// that is unwrapped anew. Nothing of it is written anywhere.
 type userKeys struct {
 	master  *MasterKeys
 	queries struct{ insert, read string }
+	opened  *lru.Cache[string, openedKey] // nil: none kept
+}
+
+// openedKeys is how many users' unwrapped keys a process keeps: about
+// 1.5 KB each, AES-GCM's tables included.
+const openedKeys = 4096
+
+// openedKey is a user's unwrapped key and the wrapped form it came from.
+type openedKey struct {
+	wrapped WrappedSecret
+	aead    cipher.AEAD
 }
 
 func newUserKeys(db *sql.DB, master *MasterKeys) *userKeys {
 	d := sqldb.Of(db)
-	k := &userKeys{master: master}
+	opened, err := lru.New[string, openedKey](openedKeys)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	k := &userKeys{master: master, opened: opened}
 	k.queries.insert = d.Rebind(d.InsertOrIgnore(
 		`INSERT INTO user_keys (user_id, master_key_id, nonce, ciphertext) VALUES (?, ?, ?, ?)`, "user_id"))
 	k.queries.read = d.Rebind(userKeyQuery)
@@ -98,8 +123,15 @@ func (k *userKeys) key(ctx context.Context, db queryer, userID string) (cipher.A
 	return k.open(userID, w)
 }
 
-// open unwraps the user's key: domain.ErrCorruptData if it does not open.
+// open unwraps the user's key, or takes it as last unwrapped from the
+// same wrapped form: domain.ErrCorruptData if it does not open.
 func (k *userKeys) open(userID string, w WrappedSecret) (cipher.AEAD, error) {
+	if k.opened != nil {
+		if o, ok := k.opened.Get(userID); ok && o.wrapped.MasterKeyID == w.MasterKeyID &&
+			bytes.Equal(o.wrapped.Nonce, w.Nonce) && bytes.Equal(o.wrapped.Ciphertext, w.Ciphertext) {
+			return o.aead, nil
+		}
+	}
 	w.Name = userKeyName(userID)
 	raw, err := k.master.Unwrap(w)
 	if err != nil || len(raw) != UserKeyBytes {
@@ -109,7 +141,18 @@ func (k *userKeys) open(userID string, w WrappedSecret) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, corrupt(userID, "the key")
 	}
-	return cipher.NewGCM(block)
+	aead, err := cipher.NewGCM(block)
+	if err == nil && k.opened != nil {
+		k.opened.Add(userID, openedKey{wrapped: w, aead: aead})
+	}
+	return aead, err
+}
+
+// forget drops the user's key from memory: its row is deleted.
+func (k *userKeys) forget(userID string) {
+	if k.opened != nil {
+		k.opened.Remove(userID)
+	}
 }
 
 // keyOrCreate is the user's key, made first for a user registered before
@@ -164,11 +207,13 @@ func openValue(key cipher.AEAD, aad []byte, stored string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	sealed, err := base64.RawStdEncoding.DecodeString(encoded)
-	if err != nil || len(sealed) < key.NonceSize() {
+	sealed := make([]byte, base64.RawStdEncoding.DecodedLen(len(encoded)))
+	n, err := base64.RawStdEncoding.Decode(sealed, []byte(encoded))
+	if err != nil || n < key.NonceSize() {
 		return "", false
 	}
-	plain, err := key.Open(nil, sealed[:key.NonceSize()], sealed[key.NonceSize():], aad)
+	nonce, ciphertext := sealed[:key.NonceSize()], sealed[key.NonceSize():n]
+	plain, err := key.Open(ciphertext[:0], nonce, ciphertext, aad) // in place
 	if err != nil {
 		return "", false
 	}
@@ -186,7 +231,11 @@ func fieldAAD(userID, column string) []byte {
 
 // labelledAAD is a label, then each part behind its length.
 func labelledAAD(label string, parts ...string) []byte {
-	aad := []byte(label)
+	size := len(label)
+	for _, part := range parts {
+		size += 4 + len(part)
+	}
+	aad := append(make([]byte, 0, size), label...)
 	for _, part := range parts {
 		aad = binary.BigEndian.AppendUint32(aad, uint32(len(part))) //nolint:gosec // ids and names are short
 		aad = append(aad, part...)

@@ -258,6 +258,7 @@ func (s *UserStore) LoadUser(ctx context.Context, id string) (*domain.User, erro
 // deletes its credential and sessions, and empties its read model row of
 // personal data: domain.ErrVersionMismatch if the user changed meanwhile.
 func (s *UserStore) Erase(ctx context.Context, user *domain.User) error {
+	defer s.keys.forget(user.ID())
 	return s.inTx(ctx, "Erase", func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.appendEvents(ctx, tx, user, nil); err != nil {
 			return err
