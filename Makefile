@@ -40,7 +40,7 @@ build: ## Build every package and the static binary into bin/.
 TEST_SUMMARY = bin/testsummary
 
 # Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL,
-# TEST_AMQP_URL and TEST_NATS_URL are set; they skip naming the variable
+# TEST_AMQP_URL, TEST_NATS_URL and TEST_REDIS_URL are set; they skip naming the variable
 # otherwise, and fail under REQUIRE_SERVICES=1.
 # Packages run in parallel, 4 at once (-p 4 over go's default of one per
 # core: the integration packages mostly wait on their servers, and the
@@ -48,7 +48,7 @@ TEST_SUMMARY = bin/testsummary
 # database test makes a database of its own, and topics, queues and
 # exchanges are named per test; each of
 # cmd/app's end-to-end deployments has a PUBSUB_NAMESPACE of its own, whose
-# RabbitMQ queues and exchanges, or NATS streams, it deletes, so those tests run in parallel
+# RabbitMQ queues and exchanges, NATS streams or Redis keys, it deletes, so those tests run in parallel
 # too (internal/e2e: 4 at a time unless -parallel says otherwise).
 # The fault scenarios run at their short size (tags chaos, chaos_short), in
 # parallel with the other end-to-end tests.

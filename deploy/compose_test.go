@@ -108,3 +108,26 @@ func TestCompose_NATSKeepsItsStreams(t *testing.T) {
 	assert.Contains(t, compose.Volumes, volume, "a named volume")
 	assert.Contains(t, nats.Ports, "127.0.0.1:4222:4222", "on the port of the tests' TEST_NATS_URL")
 }
+
+// docker-compose.yml's Redis keeps an append-only file, fsynced every
+// second, on a named volume: its streams outlive its restart and the
+// container's.
+func TestCompose_RedisKeepsItsAppendOnlyFile(t *testing.T) {
+	data, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]composeService `json:"services"`
+		Volumes  map[string]any            `json:"volumes"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &compose))
+	redis, ok := compose.Services["redis"]
+	require.True(t, ok, "docker-compose.yml runs Redis")
+	command := strings.Join(redis.Command, " ")
+	assert.Contains(t, command, "--appendonly yes")
+	assert.Contains(t, command, "--appendfsync everysec")
+	require.Len(t, redis.Volumes, 1)
+	volume, path, _ := strings.Cut(redis.Volumes[0], ":")
+	assert.Equal(t, "/data", path, "the image's working directory, where the file is written")
+	assert.Contains(t, compose.Volumes, volume, "a named volume")
+	assert.Equal(t, []string{"127.0.0.1:6379:6379"}, redis.Ports, "where TEST_REDIS_URL and REDIS_URL's default look")
+}

@@ -24,7 +24,8 @@ import (
 
 // secretVariables may carry a password or a token: the Deployment takes
 // them from the Secret, never from the ConfigMap or a literal.
-var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "NATS_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY", "MASTER_KEYS"}
+var secretVariables = []string{"DATABASE_URL", "AMQP_URL", "NATS_URL", "REDIS_URL", "SMTP_URL", "ADMIN_TOKEN", "MASTER_KEY",
+	"MASTER_KEYS"}
 
 // container is the Deployment's one container.
 func container(t *testing.T, d *appsv1.Deployment) corev1.Container {
@@ -169,6 +170,14 @@ func TestDeployment_EnvironmentIsTheServiceConfiguration(t *testing.T) {
 	database, err := url.Parse(cfg.DatabaseURL)
 	require.NoError(t, err)
 	assert.Contains(t, []string{"postgres", "mysql"}, database.Scheme, "several replicas need a database server")
+
+	// The ConfigMap's other transport: PUBSUB=redis reads REDIS_URL from the Secret.
+	env["PUBSUB"] = "redis"
+	cfg, err = service.LoadConfig(func(name string) string { return env[name] })
+	require.NoError(t, err, "the service accepts PUBSUB=redis")
+	redisURL, err := url.Parse(cfg.RedisURL)
+	require.NoError(t, err)
+	assert.Equal(t, "redis.REPLACE-ME.invalid", redisURL.Hostname(), "REDIS_URL comes from the Secret")
 }
 
 // portOf is the port of a listen address such as ":8080".

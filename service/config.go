@@ -27,6 +27,7 @@ type Config struct {
 	DatabaseURL string
 	AMQPURL     string
 	NATSURL     string
+	RedisURL    string
 	// AMQPQueueType is classic or quorum (AMQP_QUEUE_TYPE); a handler's
 	// quorum queue poisons a message delivered AMQPDeliveryLimit times.
 	AMQPQueueType     string
@@ -112,7 +113,7 @@ type Variable struct{ Name, Meaning, Default string }
 // Variables are the environment variables LoadConfig reads, with their
 // defaults: the help's list and the README's configuration table.
 var Variables = []Variable{
-	{"PUBSUB", "the transport: gochannel, sql, amqp or nats", DefaultPubSub},
+	{"PUBSUB", "the transport: gochannel, sql, amqp, nats or redis", DefaultPubSub},
 	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
 	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
 	{"AMQP_QUEUE_TYPE", "classic, or quorum: RabbitMQ's replicated queues (recommended; a queue's type cannot change)",
@@ -120,6 +121,8 @@ var Variables = []Variable{
 	{"AMQP_DELIVERY_LIMIT", "deliveries of a message by a handler's quorum queue before it goes to the poison queue",
 		strconv.Itoa(transport.DefaultAMQPDeliveryLimit)},
 	{"NATS_URL", "NATS with JetStream, when PUBSUB=nats: nats://[user:pass@]host:port", DefaultNATSURL},
+	{"REDIS_URL", "Redis (Streams), when PUBSUB=redis: redis://[[user]:password@]host:port[/db], or rediss:// for TLS",
+		transport.DefaultRedisURL},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -288,6 +291,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
 		AMQPURL:           get("AMQP_URL", DefaultAMQPURL),
 		NATSURL:           get("NATS_URL", DefaultNATSURL),
+		RedisURL:          get("REDIS_URL", transport.DefaultRedisURL),
 		AMQPQueueType:     get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
 		AMQPDeliveryLimit: number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
 		SMTPURL:           getenv("SMTP_URL"),
@@ -349,9 +353,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
 	}
 	switch cfg.PubSub {
-	case "gochannel", "sql", "amqp", "nats":
+	case "gochannel", "sql", "amqp", "nats", transport.TransportRedis:
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql, amqp or nats, got %q", cfg.PubSub))
+		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql, amqp, nats or redis, got %q", cfg.PubSub))
 	}
 	if cfg.AMQPQueueType != transport.AMQPQueueClassic && cfg.AMQPQueueType != transport.AMQPQueueQuorum {
 		errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", cfg.AMQPQueueType))

@@ -120,11 +120,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	}
 	if s.transport, err = transport.NewTransport(transport.TransportConfig{
 		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType,
-		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, Namespace: namespace, Wakeup: s.wakeup,
+		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL, Namespace: namespace, Wakeup: s.wakeup,
 		Logger: s.depLogger,
 	}); err != nil {
 		return nil, err
 	}
+	s.checkPersistence(startCtx)
 	mailerKind := "given"
 	if mailer == nil {
 		if mailer, err = newMailer(cfg, logger); err != nil {
@@ -215,6 +216,22 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		},
 	}
 	return s, nil
+}
+
+// checkPersistence warns when the broker's settings say it would lose the
+// messages it holds if it restarted (Redis without an append-only file).
+// Settings it cannot read (managed Redis services often disable CONFIG)
+// are one line at INFO, and the start goes on: the operator checks them
+// with the provider.
+func (s *Service) checkPersistence(ctx context.Context) {
+	warning, err := s.transport.PersistenceWarning(ctx)
+	switch {
+	case err != nil:
+		s.logger.Info("cannot read the broker's persistence settings; make sure it keeps an append-only file "+
+			"(see the README)", "error", err)
+	case warning != "":
+		s.logger.Warn(warning)
+	}
 }
 
 // writeTimeout bounds the handling of a request and the writing of its

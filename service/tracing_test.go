@@ -41,7 +41,8 @@ type tracedService struct {
 }
 
 // tracedConfig is the configuration of a tracedService on pubsub and the
-// database at dbURL (brokerURL: RabbitMQ for amqp, NATS for nats).
+// database at dbURL (brokerURL: RabbitMQ for amqp, NATS for nats; on
+// redis, the server of TEST_REDIS_URL).
 func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.Server) Config {
 	t.Helper()
 	namespace := "tr-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
@@ -54,9 +55,15 @@ func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.
 		natsURL = brokerURL
 		t.Cleanup(func() { e2e.DeleteNATSNamespace(t, natsURL, namespace) })
 	}
+	var redisURL string
+	if pubsub == transport.TransportRedis {
+		redisURL = testenv.URL(t, testenv.RedisURLVar)
+		t.Cleanup(func() { testenv.DeleteRedisNamespace(t, redisURL, namespace) })
+	}
 	return Config{
 		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL, NATSURL: natsURL,
-		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
+		RedisURL: redisURL,
+		SMTPURL:  smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
 		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(t, dbURL),
 	}
 }
@@ -193,6 +200,7 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 		{"sql on MySQL", transport.TransportSQL, testenv.MySQLDatabase},
 		{"amqp on PostgreSQL", transport.TransportAMQP, testenv.PostgresDatabase},
 		{"nats on PostgreSQL", transport.TransportNATS, testenv.PostgresDatabase},
+		{"redis on PostgreSQL", transport.TransportRedis, testenv.PostgresDatabase},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var brokerURL string

@@ -26,8 +26,9 @@ type HandlerTopic struct{ Handler, Topic string }
 // BacklogConfig configures NewBacklogCollector.
 type BacklogConfig struct {
 	// Transport carries the handlers' messages: on sql their queues are
-	// tables of DB, on amqp RabbitMQ queues, on nats JetStream consumers;
-	// gochannel keeps them in memory only, and has no backlog to read.
+	// tables of DB, on amqp RabbitMQ queues, on nats JetStream consumers, on
+	// redis consumer groups of streams; gochannel keeps them in memory only,
+	// and has no backlog to read.
 	Transport *Transport
 	// DB holds the outbox and the retry queue.
 	DB       *sql.DB
@@ -95,7 +96,7 @@ func NewBacklogCollector(cfg BacklogConfig) (*BacklogCollector, error) {
 		outboxAge: prometheus.NewDesc("onboard_outbox_oldest_age_seconds",
 			"Age of the oldest outbox row not yet forwarded; 0 when none.", nil, nil),
 		handlerBacklog: prometheus.NewDesc("onboard_handler_backlog_messages",
-			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked; nats: on its durable consumer, not acked yet).", handler, nil),
+			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked; nats: on its durable consumer, not acked yet; redis: not read yet by its group, plus read and not acked).", handler, nil),
 		handlerBacklogAge: prometheus.NewDesc("onboard_handler_backlog_oldest_age_seconds",
 			"Age of the oldest message waiting for a handler; 0 when none (amqp: of those this process holds; nats: since the stream stored it).", handler, nil),
 		retries: prometheus.NewDesc("onboard_retry_queue_messages",
@@ -160,6 +161,9 @@ func (c *BacklogCollector) read(ctx context.Context) []prometheus.Metric {
 			r.gauge(c.poisoned, float64(b.Messages))
 			return err
 		})
+	case TransportRedis:
+		c.source(ctx, r, sourceHandlers, c.readRedisHandlers)
+		c.source(ctx, r, sourcePoison, c.readRedisPoison)
 	case TransportAMQP:
 		c.source(ctx, r, sourceHandlers, c.readAMQPHandlers)
 		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {

@@ -10,9 +10,10 @@ import (
 
 // Classify tells which kind of failure a handler's error is, and so what
 // becomes of its message: an error that knows its class (an SMTP refusal)
-// says it; an overloaded hasher, a canceled or timed-out context, or a
-// database down, busy, unreachable or deadlocked (sqldb.Transient), or
-// NATS unreachable or not answering, is an outage; anything else is
+// says it; an overloaded hasher, a canceled or timed-out context, a
+// database down, busy, unreachable or deadlocked (sqldb.Transient), NATS
+// unreachable or not answering, or a Redis server so (redisTransient) is
+// an outage; anything else is
 // permanent, and poisoned at once.
 func Classify(err error) app.Failure {
 	var classified app.ClassifiedError
@@ -23,7 +24,7 @@ func Classify(err error) app.Failure {
 		return classified.Failure()
 	case errors.Is(err, command.ErrOverloaded), sqldb.Transient(err):
 		return app.FailureOutage
-	case natsTransient(err):
+	case natsTransient(err), redisTransient(err):
 		return app.FailureOutage
 	}
 	return app.FailurePermanent

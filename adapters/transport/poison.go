@@ -58,6 +58,9 @@ func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
 	if cfg.Kind == TransportNATS {
 		return newNATSPoisonQueue(cfg)
 	}
+	if cfg.Kind == TransportRedis {
+		return redisPoisonQueue{url: cfg.RedisURL, namespace: cfg.Namespace}, nil
+	}
 	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil
 }
 

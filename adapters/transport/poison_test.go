@@ -14,7 +14,7 @@ import (
 )
 
 func TestPoisonQueue_ListAndRequeue(t *testing.T) {
-	kinds := []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}
+	kinds := []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}
 	forEachTransport(t, kinds, func(t *testing.T, tc transportCase) {
 		var (
 			tr    *transport.Transport
@@ -26,9 +26,14 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			db := testenv.MigratedDB(t, tc.backend)
 			tr = newSQLTransport(t, db)
 			queue, err = transport.NewPoisonQueue(transport.TransportConfig{Kind: tc.kind, DB: db.DB})
-		case transport.TransportAMQP:
+		case transport.TransportAMQP, transport.TransportRedis:
 			// A poison queue of this test's own.
-			cfg := transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: testNamespace(t, tc.kind)}
+			cfg := transport.TransportConfig{Kind: tc.kind, Namespace: testNamespace(t, tc.kind)}
+			if tc.kind == transport.TransportAMQP {
+				cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
+			} else {
+				cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+			}
 			tr, err = transport.NewTransport(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })

@@ -29,8 +29,9 @@ const (
 )
 
 // HandlerConcurrency is how many messages each handler works on at once on
-// the PostgreSQL/MySQL SQL transport (each subscription locks its own rows)
-// and on RabbitMQ (each is a consumer of the handler's queue). Order between
+// the PostgreSQL/MySQL SQL transport (each subscription locks its own rows),
+// on RabbitMQ (each is a consumer of the handler's queue) and on Redis
+// (each is a consumer of the handler's group). Order between
 // a handler's messages is not kept; the events of different users are
 // independent.
 const HandlerConcurrency = 4
@@ -63,6 +64,8 @@ type Transport struct {
 	// explain adds what to do to the transport's refusal of a topic's
 	// storage, when it knows; nil: nothing.
 	explain func(error) error
+	// redis is the redis transport's broker, nil on the others.
+	redis *redisBroker
 }
 
 // TransportConfig configures NewTransport.
@@ -84,6 +87,10 @@ type TransportConfig struct {
 	// NATSAckWait is how long JetStream waits for an ack or a sign of
 	// progress before it delivers a message again; 0: NATSAckWait.
 	NATSAckWait time.Duration
+	// RedisURL is the redis transport's server.
+	RedisURL string
+	// redisTimings replace the redis transport's defaults in tests.
+	redisTimings *redisTimings
 	// Namespace prefixes every topic, and so every table, exchange and
 	// queue the transport names ("ns.events.UserRegistered"), so that two
 	// deployments sharing a broker never share a queue. Empty: no prefix.
@@ -106,6 +113,7 @@ func (c TransportConfig) Validate() error {
 		if c.AMQPDeliveryLimit < 0 {
 			errs = append(errs, fmt.Errorf("AMQP_DELIVERY_LIMIT: want a positive number, got %d", c.AMQPDeliveryLimit))
 		}
+	case TransportRedis:
 	case TransportSQL:
 		if c.DB == nil {
 			errs = append(errs, errors.New("the sql transport needs a database"))
@@ -115,7 +123,7 @@ func (c TransportConfig) Validate() error {
 			errs = append(errs, errors.New("the nats transport needs a namespace: it names its streams"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql, amqp or nats)", c.Kind))
+		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql, amqp, nats or redis)", c.Kind))
 	}
 	if c.Namespace != "" {
 		errs = append(errs, ValidateNamespace(c.Namespace))
@@ -145,6 +153,12 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t, err = newAMQPTransport(cfg, wlogger)
 	case TransportNATS:
 		t, err = newNATSTransport(cfg, wlogger)
+	case TransportRedis:
+		timings := defaultRedisTimings()
+		if cfg.redisTimings != nil {
+			timings = *cfg.redisTimings
+		}
+		t, err = newRedisTransport(cfg.RedisURL, timings, cfg.Logger, wlogger)
 	}
 	if err != nil {
 		return nil, err

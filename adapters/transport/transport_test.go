@@ -25,7 +25,8 @@ import (
 // transportWait bounds every wait of the transport tests.
 const transportWait = 30 * time.Second
 
-var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}
+var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
+	transport.TransportRedis}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -75,6 +76,9 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 		tr, err = transport.NewTransport(cfg)
 	case transport.TransportNATS:
 		tr, err = transport.NewTransport(natsConfig(t))
+	case transport.TransportRedis:
+		redisURL, ns := testenv.RedisNamespace(t)
+		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, RedisURL: redisURL, Namespace: ns})
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -107,9 +111,14 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 }
 
 // testNamespace is a namespace of this test alone; on RabbitMQ, its poison
-// queue and exchange are deleted when the test ends, on NATS its streams.
+// queue and exchange are deleted when the test ends, on NATS its streams,
+// on Redis its keys.
 func testNamespace(t *testing.T, kind string) string {
 	t.Helper()
+	if kind == transport.TransportRedis {
+		_, ns := testenv.RedisNamespace(t)
+		return ns
+	}
 	ns := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
 	switch kind {
 	case transport.TransportAMQP:
@@ -468,7 +477,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 	// For each durable transport, Subscriber returns with the topic's storage
 	// in place: two groups both get a message published right after.
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}, func(t *testing.T, tc transportCase) {
 		groups := []string{"First", "Second"}
 		tr := newTestTransport(t, tc)
 		topic := uniqueTopic(t, tc.kind, groups...)
@@ -499,7 +508,7 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 // of one never receives what the other publishes, even under the same
 // handler name and topic.
 func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}, func(t *testing.T, tc transportCase) {
 		cfg := transport.TransportConfig{Kind: tc.kind}
 		switch tc.kind {
 		case transport.TransportSQL:
@@ -508,6 +517,8 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
 		case transport.TransportNATS:
 			cfg.NATSURL = testenv.URL(t, testenv.NATSURLVar)
+		case transport.TransportRedis:
+			cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
 		}
 		topic := testenv.Name("events")
 		const handler = "SameHandler"

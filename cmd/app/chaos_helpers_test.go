@@ -43,14 +43,14 @@ const (
 )
 
 // chaosTransports are the transports every scenario runs on.
-var chaosTransports = []string{"sql", "amqp", "nats"}
+var chaosTransports = []string{"sql", "amqp", "nats", "redis"}
 
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
 
 // chaosEnv is one scenario's world: a deployment on a fresh PostgreSQL
-// database with an SMTP sink, RabbitMQ or NATS when the transport is amqp
-// or nats, and proxies in front of the database, the broker and the SMTP
+// database with an SMTP sink, RabbitMQ, NATS or Redis when the transport
+// is amqp, nats or redis, and proxies in front of the database, the broker and the SMTP
 // sink when the scenario cuts them.
 type chaosEnv struct {
 	*e2e.Deployment
@@ -73,10 +73,16 @@ type chaosProxies struct{ db, broker, smtp bool }
 
 func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 	t.Helper()
-	e := &chaosEnv{
-		Deployment: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true}),
-		run:        e2e.RunID(),
-	}
+	return newChaosEnvOf(t, e2e.Config{PubSub: pubsub}, proxies)
+}
+
+// newChaosEnvOf is newChaosEnv of a deployment configured as cfg, on a
+// fresh PostgreSQL database with an SMTP sink.
+func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv {
+	t.Helper()
+	cfg.Database, cfg.SMTP = testenv.PostgresDatabase, true
+	pubsub := cfg.PubSub
+	e := &chaosEnv{Deployment: e2e.Deploy(t, cfg), run: e2e.RunID()}
 	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKeys(t))
 	e.TapSQLTopics(t)
 	if proxies.smtp {
@@ -95,6 +101,11 @@ func newChaosEnv(t *testing.T, pubsub string, proxies chaosProxies) *chaosEnv {
 		e.taps = e.TapEveryExchange(t)
 		if proxies.broker {
 			e.brokerProxy, e.Vars["NATS_URL"] = e2e.ProxyURL(t, "nats", e.NATSURL, "4222")
+		}
+	case transport.TransportRedis:
+		e.TapRedisStreams(t) // the streams keep every message, for the secrets scan
+		if proxies.broker {
+			e.brokerProxy, e.Vars["REDIS_URL"] = e2e.ProxyURL(t, "redis", e.RedisURL, "6379")
 		}
 	}
 	return e
@@ -125,6 +136,14 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 		return e2e.QueueDepth(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))
 	case transport.TransportNATS:
 		return e2e.NATSPoisoned(t, e.NATSURL, e.Namespace)
+	case transport.TransportRedis:
+		n := 0
+		for _, entry := range e.RedisEntries(t) {
+			if entry.Stream == e2e.PoisonQueue(e.Namespace) {
+				n++
+			}
+		}
+		return n
 	}
 	n, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, e2e.PoisonQueue(e.Namespace)))+
 		` WHERE consumer_group = ?`, transport.PoisonGroup)
@@ -614,7 +633,11 @@ func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
 	for i, u := range users {
 		secretUsers[i] = u.User
 	}
-	e2e.AssertNoSecrets(t, e.DB, e.Secrets(secretUsers...), e.Processes(), e.SMTP, e.taps...)
+	secrets := e.Secrets(secretUsers...)
+	e2e.AssertNoSecrets(t, e.DB, secrets, e.Processes(), e.SMTP, e.taps...)
+	if e.PubSub == transport.TransportRedis {
+		e2e.AssertNoSecretsInRedis(t, e.RedisEntries(t), secrets)
+	}
 }
 
 // logSome logs the first lines, and how many more there are.

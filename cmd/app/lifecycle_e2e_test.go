@@ -25,7 +25,11 @@ import (
 func TestE2E_UserLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, backend := range testenv.Backends() {
-		for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP} {
+		for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP,
+			transport.TransportRedis} {
+			if pubsub == transport.TransportRedis && backend.Name != "postgres" {
+				continue // a broker apart from the database: one database is enough
+			}
 			t.Run(backend.Name+"/"+pubsub, func(t *testing.T) {
 				t.Parallel()
 				d := e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true})

@@ -24,13 +24,14 @@ const metricsWait = 30 * time.Second
 // promlint finds nothing to say. Greylisted recipients then wait in the
 // retry queue, whose count and oldest age grow, and leave it once
 // accepted. An SMTP outage then holds the emails for the handler (on sql
-// on its queue, on amqp and nats unacked by its consumers): its backlog
-// and oldest age grow until the server is back, and fall to 0 after. The
-// scrapes go to METRICS_ADDR's listener: on PostgreSQL the API's serves no
-// /metrics.
+// on its queue, on amqp and nats unacked by its consumers, on redis pending
+// in its group): its backlog and oldest age grow until the server is back,
+// and fall to 0 after. The scrapes go to METRICS_ADDR's listener: on
+// PostgreSQL the API's serves no /metrics.
 func TestE2E_Metrics(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
+		transport.TransportRedis} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true,

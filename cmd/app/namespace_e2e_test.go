@@ -22,12 +22,12 @@ type deployment struct {
 }
 
 // brokers are the transports whose deployments may share a broker.
-var brokers = []string{transport.TransportAMQP, transport.TransportNATS}
+var brokers = []string{transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}
 
-// startDeployment serves the binary on pubsub (amqp or nats) with a
+// startDeployment serves the binary on pubsub (amqp, nats or redis) with a
 // PostgreSQL database of its own and namespace as PUBSUB_NAMESPACE; ""
 // leaves it unset, for the database's default. Its queues and exchanges,
-// or streams, go when the test ends.
+// streams or keys, go when the test ends.
 func startDeployment(t *testing.T, pubsub, namespace string) *deployment {
 	t.Helper()
 	d := &deployment{Deployment: e2e.Deploy(t, e2e.Config{
@@ -43,7 +43,7 @@ func startDeployment(t *testing.T, pubsub, namespace string) *deployment {
 	return d
 }
 
-// Two deployments on one RabbitMQ or NATS, each with its own database:
+// Two deployments on one RabbitMQ, NATS or Redis, each with its own database:
 // with the default namespaces (one per database) each one's handlers get
 // its own events only, so every user gets its email and points from its
 // own deployment and nothing is poisoned.

@@ -30,6 +30,7 @@ var e2eCases = []struct{ backend, pubsub string }{
 	{"mysql", "sql"},
 	{"mysql", "amqp"},
 	{"postgres", "nats"},
+	{"postgres", "redis"},
 }
 
 // TestE2E: the registration journey on every database and transport. Users
@@ -88,8 +89,9 @@ type journey struct {
 }
 
 // startJourney serves the binary on the backend and transport; any
-// transport but amqp gets an unreachable AMQP_URL, and any but nats an
-// unreachable NATS_URL, which proves it needs neither.
+// transport but amqp gets an unreachable AMQP_URL, any but nats an
+// unreachable NATS_URL, and any but redis an unreachable REDIS_URL, which
+// proves it needs none of them.
 func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey {
 	j := &journey{d: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true}), run: e2e.RunID()}
 	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS {
@@ -97,6 +99,9 @@ func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey
 	}
 	if pubsub == transport.TransportNATS {
 		j.scanned = j.d.TapEveryExchange(t)
+	}
+	if pubsub == transport.TransportRedis {
+		j.d.TapRedisStreams(t) // tap groups keep the streams whole for the scan
 	}
 	j.d.TapSQLTopics(t)
 	started := time.Now()
@@ -503,6 +508,11 @@ func (j *journey) noSecretLeaks(t *testing.T) {
 	}
 	secrets := j.d.Secrets(j.created...)
 	scanned := e2e.AssertNoSecrets(t, db, secrets, j.d.Processes(), j.d.SMTP, append(j.scanned, j.tap)...)
+	if j.d.PubSub == transport.TransportRedis {
+		entries := j.d.RedisEntries(t)
+		assert.GreaterOrEqual(t, len(entries), len(registered), "the streams hold the messages to scan")
+		e2e.AssertNoSecretsInRedis(t, entries, secrets)
+	}
 	assert.Contains(t, scanned, "events")
 	assert.Contains(t, scanned, watermillsql.MessagesTable(db.DB, transport.OutboxTopic))
 	var watermillRows int

@@ -35,6 +35,8 @@ func TestE2E_FailsFastOnBadConfiguration(t *testing.T) {
 		{name: "unreachable RabbitMQ", env: map[string]string{"PUBSUB": "amqp", "AMQP_URL": "amqp://guest:s3cret@127.0.0.1:1/"}, needsDB: true, wantHint: "AMQP"},
 		{name: "unreachable NATS", env: map[string]string{"PUBSUB": "nats", "NATS_URL": "nats://onboard:s3cret@127.0.0.1:1"}, needsDB: true, wantHint: "NATS"},
 		{name: "bad NATS_URL", env: map[string]string{"PUBSUB": "nats", "NATS_URL": "http://onboard:s3cret@127.0.0.1:4222"}, needsDB: true, wantHint: "NATS_URL"},
+		{name: "unreachable Redis", env: map[string]string{"PUBSUB": "redis", "REDIS_URL": "redis://:s3cret@127.0.0.1:1/0"}, needsDB: true, wantHint: "REDIS_URL"},
+		{name: "bad REDIS_URL", env: map[string]string{"PUBSUB": "redis", "REDIS_URL": "redis://:s3cret@127.0.0.1:port/0"}, needsDB: true, wantHint: "REDIS_URL"},
 		{name: "bad SMTP_URL", env: map[string]string{"SMTP_URL": "smtp://user:s3cret@:bad"}, needsDB: true, wantHint: "SMTP_URL"},
 		{name: "bad HTTP_ADDR", env: map[string]string{"HTTP_ADDR": "127.0.0.1:99999"}, needsDB: true, wantHint: "HTTP_ADDR"},
 	}

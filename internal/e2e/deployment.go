@@ -21,7 +21,7 @@ import (
 
 // Config chooses the services of a deployment.
 type Config struct {
-	// PubSub is the transport: gochannel (the default), sql, amqp or nats.
+	// PubSub is the transport: gochannel (the default), sql, amqp, nats or redis.
 	PubSub string
 	// Database makes the deployment's database and returns its URL, such
 	// as testenv.PostgresDatabase; nil: a SQLite file.
@@ -34,12 +34,15 @@ type Config struct {
 	DefaultNamespace bool
 	// Vars are more variables of the service.
 	Vars map[string]string
+	// RedisURL is a Redis of the test's own, on redis; empty: TEST_REDIS_URL's.
+	RedisURL string
 }
 
 // Deployment is one deployment of the service in a test: its own database,
-// namespace and SMTP sink, on a RabbitMQ or NATS it may share, and the
-// processes of the binary started on them. On amqp its queues and exchanges
-// are deleted when the test ends, on nats its streams.
+// namespace and SMTP sink, on a RabbitMQ, NATS or Redis it may share, and
+// the processes of the binary started on them. On amqp its queues and
+// exchanges are deleted when the test ends, on nats its streams, on redis
+// its keys.
 type Deployment struct {
 	PubSub string
 	// Namespace is PUBSUB_NAMESPACE; "" under Config.DefaultNamespace.
@@ -51,6 +54,8 @@ type Deployment struct {
 	AMQPURL string
 	// NATSURL is the NATS server's, or UnreachableNATS but on nats.
 	NATSURL string
+	// RedisURL is Redis's URL, or UnreachableRedis but on redis.
+	RedisURL string
 	// SMTP is the sink of the emails, nil unless Config.SMTP.
 	SMTP *testsmtp.Server
 	// Vars is the service's environment over Environ's defaults: a test may
@@ -68,7 +73,7 @@ type Deployment struct {
 // Deploy prepares a deployment; Start runs its processes.
 func Deploy(t testing.TB, cfg Config) *Deployment {
 	t.Helper()
-	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP, NATSURL: UnreachableNATS}
+	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP, NATSURL: UnreachableNATS, RedisURL: UnreachableRedis}
 	if d.PubSub == "" {
 		d.PubSub = transport.TransportGoChannel
 	}
@@ -100,12 +105,20 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 			}
 		})
 	}
+	if d.PubSub == transport.TransportRedis {
+		d.RedisURL = cfg.RedisURL
+		if d.RedisURL == "" {
+			d.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+		}
+		t.Cleanup(func() { deleteRedisNamespace(t, d.RedisURL, d.ServingNamespace()) })
+	}
 	d.Vars = map[string]string{
 		"PUBSUB":           d.PubSub,
 		"PUBSUB_NAMESPACE": d.Namespace,
 		"DATABASE_URL":     d.DatabaseURL,
 		"AMQP_URL":         d.AMQPURL,
 		"NATS_URL":         d.NATSURL,
+		"REDIS_URL":        d.RedisURL,
 	}
 	if testenv.NeedsMasterKey(d.DatabaseURL) {
 		// Every process of the deployment wraps its keys under the same.

@@ -31,6 +31,8 @@ const (
 	UnreachableAMQP = "amqp://guest:guest@127.0.0.1:1/"
 	// UnreachableNATS is NATS_URL of the transports that must not use NATS.
 	UnreachableNATS = "nats://127.0.0.1:1"
+	// UnreachableRedis is REDIS_URL of the transports that must not use Redis.
+	UnreachableRedis = "redis://127.0.0.1:1/0"
 	// FastBcryptCost is BCRYPT_COST of the service under test: bcrypt's
 	// minimum, which the test binary accepts (tag e2e_fast_hash), so that
 	// hashing does not take most of the machine. A test whose requests must
@@ -50,6 +52,7 @@ func Environ(vars map[string]string) []string {
 		"DATABASE_URL":     "",
 		"AMQP_URL":         UnreachableAMQP,
 		"NATS_URL":         UnreachableNATS,
+		"REDIS_URL":        UnreachableRedis,
 		"SMTP_URL":         "",
 		"MAIL_FROM":        MailFrom,
 		"HTTP_ADDR":        "127.0.0.1:0",

@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, out, progress i
 	}
 	queue, err := transport.NewPoisonQueue(transport.TransportConfig{
 		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType,
-		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, Namespace: namespace,
+		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL, Namespace: namespace,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,49 @@
+package transport_test
+
+import (
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// TestRedisTransport_PubSubSuite runs Watermill's universal pub/sub suite on
+// the redis transport as the service builds it: its publisher, and for a
+// group the HandlerConcurrency consumers that Subscriber makes, in a
+// namespace of the test's own.
+//
+// What the suite skips, and why:
+//   - TestPublishSubscribeInOrder and TestNoAck: no order is kept, as
+//     HandlerConcurrency consumers of a group work at once.
+//   - TestNewSubscriberReceivesOldMessages: a group starts at its stream's
+//     end, and what it acked is not read again (Persistent still holds:
+//     what a group has not acked stays for it, see
+//     TestContinueAfterSubscribeClose).
+//   - TestReconnect: it would restart the server the other tests share;
+//     the restart of a server of its own is cmd/app's fault suite.
+func TestRedisTransport_PubSubSuite(t *testing.T) {
+	redisURL, ns := testenv.RedisNamespace(t)
+	features := tests.Features{
+		ConsumerGroups: true,
+		// A handler that ran and whose XACK did not reach Redis sees its
+		// message again.
+		ExactlyOnceDelivery:                 false,
+		GuaranteedOrder:                     false,
+		GuaranteedOrderWithSingleSubscriber: false,
+		Persistent:                          true,
+		NewSubscriberReceivesOldMessages:    false,
+	}
+	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+		tr := newTransportOf(t, transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL, Namespace: ns})
+		sub, err := tr.GroupSubscriber(group)
+		require.NoError(t, err)
+		return tr.Publisher, sub
+	}
+	tests.TestPubSub(t, features,
+		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite") },
+		newPubSub)
+}
