@@ -2,13 +2,17 @@
 # Drives the built service with cmd/loadgen on PostgreSQL, once per transport:
 # closed loop to find the maximum registration rate, then open loop at half
 # of it for the effect latencies. Needs PostgreSQL (BENCH_POSTGRES_URL, a
-# server URL; a database is created per run) and, for amqp, RabbitMQ
-# (BENCH_AMQP_URL). Nothing else may use the service's RabbitMQ queues meanwhile.
+# server URL; a database is created per run), RabbitMQ (BENCH_AMQP_URL), NATS
+# with JetStream (BENCH_NATS_URL) and Redis (BENCH_REDIS_URL); BENCH_PUBSUB
+# picks the transports. The brokers are used in the namespace onboardbench:
+# nothing else may use it meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pg=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 amqp=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
+nats=${BENCH_NATS_URL:-nats://127.0.0.1:4222}
+redis=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 count=${BENCH_REGISTRATIONS:-300}
 addr=127.0.0.1:18080
 smtp=127.0.0.1:2525
@@ -19,12 +23,13 @@ go build -o bin/loadgen ./cmd/loadgen
 # database_url NAME: the server URL with its database replaced by NAME.
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }
 
-for pubsub in sql amqp; do
+for pubsub in ${BENCH_PUBSUB:-sql amqp nats redis}; do
   db="onboard_bench_$(date +%s)_$pubsub"
   psql "$pg" -qc "CREATE DATABASE $db"
   # Every registration comes from 127.0.0.1: no registration limit.
   MASTER_KEY=$(head -c 32 /dev/urandom | base64) \
-  PUBSUB=$pubsub DATABASE_URL=$(database_url "$db") AMQP_URL=$amqp SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
+  PUBSUB=$pubsub PUBSUB_NAMESPACE=onboardbench DATABASE_URL=$(database_url "$db") \
+    AMQP_URL=$amqp NATS_URL=$nats REDIS_URL=$redis SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
     RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT

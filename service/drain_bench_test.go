@@ -24,6 +24,7 @@ import (
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -41,8 +42,9 @@ var drainOrder = []backlogFields{
 // BenchmarkBacklogDrain: with the handlers stopped, backlogEvents events
 // wait on the transport; the handlers start, and the benchmark reports the
 // events/s until every email and every grant is done, beside the raw
-// throughput of the same transport (a plain publisher and subscriber, no
-// handlers) measured in the same run, and the ratio of the two.
+// rates of the same transport (a plain publisher and subscriber, no
+// handlers) measured in the same run, and the ratio of the two; on each
+// transport: sql and amqp, nats and redis (TEST_NATS_URL, TEST_REDIS_URL).
 //
 // The events are those of backlogEvents users registered once, through
 // the user store, into a database that each drain copies. They drain in
@@ -55,10 +57,11 @@ var drainOrder = []backlogFields{
 //	go test -run '^$' -bench BacklogDrain -benchtime 1x ./service/
 func BenchmarkBacklogDrain(b *testing.B) {
 	users := registerBacklog(b)
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
+		transport.TransportRedis} {
 		b.Run(pubsub, func(b *testing.B) {
 			for b.Loop() {
-				raw := rawThroughput(b, pubsub)
+				rawPublish, raw := rawThroughput(b, pubsub)
 				var plain, sealed drainTotals
 				for _, fields := range drainOrder {
 					d := drainBacklog(b, pubsub, users, fields)
@@ -70,6 +73,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 						plain.add(d)
 					}
 				}
+				b.ReportMetric(rawPublish, "raw-publish-msgs/s")
 				b.ReportMetric(raw, "raw-msgs/s")
 				b.ReportMetric(plain.rate(), "drain-events/s")
 				b.ReportMetric(sealed.rate(), "sealed-drain-events/s")
@@ -81,8 +85,8 @@ func BenchmarkBacklogDrain(b *testing.B) {
 					b.ReportMetric(plain.cpuPerEvent()/sealed.cpuPerEvent(), "cpu-plain/sealed")
 				}
 				b.Logf("%s on PostgreSQL: backlogs of %d events drained at %.0f events/s plain, %.0f sealed (ratio %.2f); "+
-					"raw transport %.0f msgs/s; drain/raw %.2f", pubsub, backlogEvents, plain.rate(), sealed.rate(),
-					sealed.rate()/plain.rate(), raw, plain.rate()/raw)
+					"raw transport: publish %.0f msgs/s, subscribe %.0f msgs/s; drain/raw %.2f", pubsub, backlogEvents,
+					plain.rate(), sealed.rate(), sealed.rate()/plain.rate(), rawPublish, raw, plain.rate()/raw)
 			}
 		})
 	}
@@ -126,9 +130,9 @@ const unreachableAMQP = "amqp://guest:guest@127.0.0.1:1/"
 // for AMQP, on RabbitMQ) in a namespace of its own: no other run shares its
 // queues, so none is emptied first or waited for.
 type benchSetup struct {
-	pubsub, namespace, dbURL, amqpURL string
-	db                                *testenv.DB
-	tr                                *transport.Transport
+	pubsub, namespace, dbURL, amqpURL, natsURL, redisURL string
+	db                                                   *testenv.DB
+	tr                                                   *transport.Transport
 }
 
 func newBenchSetup(b *testing.B, pubsub string) *benchSetup {
@@ -142,7 +146,14 @@ func newBenchSetupOn(b *testing.B, pubsub, dbURL string) *benchSetup {
 	s := &benchSetup{pubsub: pubsub, namespace: "bench-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8],
 		dbURL: dbURL, amqpURL: unreachableAMQP}
 	s.db = testenv.OpenDB(b, s.dbURL)
-	if pubsub == transport.TransportAMQP {
+	switch pubsub {
+	case transport.TransportNATS:
+		s.natsURL = testenv.URL(b, testenv.NATSURLVar)
+		b.Cleanup(func() { e2e.DeleteNATSNamespace(b, s.natsURL, s.namespace) })
+	case transport.TransportRedis:
+		s.redisURL = testenv.URL(b, testenv.RedisURLVar)
+		b.Cleanup(func() { testenv.DeleteRedisNamespace(b, s.redisURL, s.namespace) })
+	case transport.TransportAMQP:
 		s.amqpURL = testenv.URL(b, testenv.AMQPURLVar)
 		// The service's exchanges and queues (topic_handler) in the namespace.
 		events := s.topic(transport.EventTopic("UserRegistered"))
@@ -157,7 +168,8 @@ func newBenchSetupOn(b *testing.B, pubsub, dbURL string) *benchSetup {
 		b.Fatal(err) // it applies the migrations
 	}
 	_ = migrated.Close()
-	s.tr, err = transport.NewTransport(transport.TransportConfig{Kind: pubsub, DB: s.db.DB, AMQPURL: s.amqpURL, Namespace: s.namespace})
+	s.tr, err = transport.NewTransport(transport.TransportConfig{Kind: pubsub, DB: s.db.DB, AMQPURL: s.amqpURL,
+		NATSURL: s.natsURL, RedisURL: s.redisURL, Namespace: s.namespace})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -206,6 +218,8 @@ func benchConfig(b *testing.B, s *benchSetup) Config {
 		Namespace:    s.namespace,
 		DatabaseURL:  s.dbURL,
 		AMQPURL:      s.amqpURL,
+		NATSURL:      s.natsURL,
+		RedisURL:     s.redisURL,
 		HTTPAddr:     "127.0.0.1:0",
 		BcryptCost:   10,
 		SignupPoints: 100,
@@ -235,9 +249,11 @@ func publishInBatches(b *testing.B, publisher message.Publisher, topic string, m
 	}
 }
 
-// rawThroughput publishes backlogEvents small messages, then times one
-// subscriber receiving and acking them all.
-func rawThroughput(b *testing.B, pubsub string) float64 {
+// rawThroughput times the publishing of backlogEvents small messages in
+// batches of 500, then one subscriber (the service's, of HandlerConcurrency
+// consumers where the transport has them) receiving and acking them all:
+// the broker's Watermill rates as the service configures it, in msgs/s.
+func rawThroughput(b *testing.B, pubsub string) (publish, subscribe float64) {
 	b.Helper()
 	setup := newBenchSetup(b, pubsub)
 	tr := setup.tr
@@ -254,9 +270,11 @@ func rawThroughput(b *testing.B, pubsub string) float64 {
 	for i := range msgs {
 		msgs[i] = message.NewMessage(uuid.NewString(), []byte(`{"user_id":"`+uuid.NewString()+`"}`))
 	}
-	publishInBatches(b, tr.Publisher, topic, msgs)
-
 	start := time.Now()
+	publishInBatches(b, tr.Publisher, topic, msgs)
+	publish = backlogEvents / time.Since(start).Seconds()
+
+	start = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	messages, err := sub.Subscribe(ctx, topic)
@@ -271,7 +289,7 @@ func rawThroughput(b *testing.B, pubsub string) float64 {
 			b.Fatal("raw messages did not all arrive")
 		}
 	}
-	return backlogEvents / time.Since(start).Seconds()
+	return publish, backlogEvents / time.Since(start).Seconds()
 }
 
 // drainBacklog builds the service (which registers its handlers' queues)

@@ -30,7 +30,7 @@ const erasureUsers = 50
 // server for good, two greylisted), 25 erased, half by themselves and half
 // by the operator. No name or address of any user, live or erased, is found
 // in plain text, base64 or hex in any table, any message the service
-// published (taps of every exchange or topic, poison included), the retry
+// published (taps of every exchange, subject or stream, poison included), the retry
 // and poison lists, any log line, or, on SQLite, any file of the database's
 // directory. The live users read, export and change their address; the
 // erased answer 410, also after a rebuild of the read model; and an email
@@ -45,14 +45,19 @@ func TestE2E_Erasure(t *testing.T) {
 		{"sqlite/sql", nil, transport.TransportSQL},
 		{"postgres/sql", testenv.PostgresDatabase, transport.TransportSQL},
 		{"postgres/amqp", testenv.PostgresDatabase, transport.TransportAMQP},
+		{"postgres/nats", testenv.PostgresDatabase, transport.TransportNATS},
+		{"postgres/redis", testenv.PostgresDatabase, transport.TransportRedis},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: tc.pubsub, Database: tc.database, SMTP: true,
 				Vars: map[string]string{"ADMIN_TOKEN": erasureAdminToken, "EMAIL_RETRY_FIRST_DELAY": "300ms"}})
 			var taps []*e2e.Tap
-			if tc.pubsub == transport.TransportAMQP {
+			switch tc.pubsub {
+			case transport.TransportAMQP, transport.TransportNATS:
 				taps = d.TapEveryExchange(t)
+			case transport.TransportRedis:
+				d.TapRedisStreams(t) // tap groups keep the streams whole for the scan
 			}
 			d.TapSQLTopics(t)
 			_, api := d.Serve(t)
@@ -327,7 +332,13 @@ func (e *erasure) scan(t *testing.T, taps []*e2e.Tap) {
 			messages++
 		}
 	}
-	if len(taps) > 0 {
+	if e.d.PubSub == transport.TransportRedis {
+		for _, entry := range e.d.RedisEntries(t) {
+			add("Redis entry "+entry.ID+" of "+entry.Stream, fmt.Sprint(entry.Values))
+			messages++
+		}
+	}
+	if len(taps) > 0 || e.d.PubSub == transport.TransportRedis {
 		assert.Greater(t, messages, erasureUsers, "the taps hold every message published")
 	}
 	for i, p := range e.d.Processes() {
