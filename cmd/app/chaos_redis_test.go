@@ -16,7 +16,7 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// 8. Redis, a server of the test's own keeping an append-only file
+// 9. Redis, a server of the test's own keeping an append-only file
 // (appendfsync everysec), killed (kill -9) and started again while it
 // holds the welcome emails of the load (the SMTP server refuses them
 // meanwhile): it keeps every message it acknowledged, and its groups, so

@@ -36,6 +36,9 @@ type Config struct {
 	Vars map[string]string
 	// RedisURL is a Redis of the test's own, on redis; empty: TEST_REDIS_URL's.
 	RedisURL string
+	// NATSURL is a NATS server of the test's own, on nats; empty:
+	// TEST_NATS_URL's.
+	NATSURL string
 }
 
 // Deployment is one deployment of the service in a test: its own database,
@@ -98,7 +101,10 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 		})
 	}
 	if d.PubSub == transport.TransportNATS {
-		d.NATSURL = testenv.URL(t, testenv.NATSURLVar)
+		d.NATSURL = cfg.NATSURL
+		if d.NATSURL == "" {
+			d.NATSURL = testenv.URL(t, testenv.NATSURLVar)
+		}
 		t.Cleanup(func() {
 			if ns := d.ServingNamespace(); ns != "" {
 				DeleteNATSNamespace(t, d.NATSURL, ns)
