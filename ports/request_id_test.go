@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -17,27 +16,14 @@ import (
 
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/internal/apitest"
+	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports"
 )
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // lastRecord returns the last JSON log record.
-func (b *syncBuffer) lastRecord(t *testing.T) map[string]any {
+func lastRecord(t *testing.T, logs *testenv.LockedBuffer) map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	var record map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &record))
 	return record
@@ -47,7 +33,7 @@ func (b *syncBuffer) lastRecord(t *testing.T) map[string]any {
 // logs and events; a client's X-Request-ID of a bounded, printable form is
 // kept beside it, any other is ignored.
 func TestRequestID_ServerMadeClientKeptBeside(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	handler := withLogger(t, logs)
 
 	tests := []struct {
@@ -81,7 +67,7 @@ func TestRequestID_ServerMadeClientKeptBeside(t *testing.T) {
 			_, err := uuid.Parse(id)
 			require.NoError(t, err, "the server's own id is echoed: %q", id)
 			assert.NotEqual(t, tt.sent, id)
-			record := logs.lastRecord(t)
+			record := lastRecord(t, logs)
 			assert.Equal(t, "http request", record["msg"])
 			assert.Equal(t, id, record["correlation_id"], "the server's id correlates the logs")
 			if tt.kept {
@@ -107,7 +93,7 @@ func TestRequestID_ServerMadeClientKeptBeside(t *testing.T) {
 // withLogger is the test handler logging JSON records to logs, with the
 // context's ids, as the service does; its exchanges are checked against
 // the contract.
-func withLogger(t *testing.T, logs *syncBuffer) http.Handler {
+func withLogger(t *testing.T, logs *testenv.LockedBuffer) http.Handler {
 	t.Helper()
 	handler, err := ports.NewHandler(app.Application{}, ports.HTTPConfig{
 		Ready:             func(context.Context) error { return nil },

@@ -36,7 +36,7 @@ func testMasterKeys(t testing.TB, dbURL string) *adapters.MasterKeys {
 
 // newStoppedService builds the service of cfg on gochannel, logging to
 // logs, and closes it at once: what the start did is all a test reads.
-func newStoppedService(t *testing.T, cfg Config, logs *lockedBuffer) (*Service, error) {
+func newStoppedService(t *testing.T, cfg Config, logs *testenv.LockedBuffer) (*Service, error) {
 	t.Helper()
 	cfg.PubSub, cfg.HTTPAddr, cfg.BcryptCost, cfg.MailFrom = "gochannel", "127.0.0.1:0", bcrypt.MinCost, DefaultMailFrom
 	svc, err := NewService(context.Background(), cfg, &recordingMailer{}, NewLogger(logs, slog.LevelInfo))
@@ -56,7 +56,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	keyPath := filepath.Join(filepath.Dir(dbPath), adapters.MasterKeyFile)
 	ctx := testenv.Context(t)
 
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	first, err := newStoppedService(t, Config{DatabaseURL: dbURL}, logs)
 	require.NoError(t, err)
 	info, err := os.Stat(keyPath)
@@ -81,7 +81,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	verifyKey, err := first.keys.Secret(ctx, adapters.VerificationKeySecret)
 	require.NoError(t, err)
 
-	logs = &lockedBuffer{}
+	logs = &testenv.LockedBuffer{}
 	second, err := newStoppedService(t, Config{DatabaseURL: dbURL}, logs)
 	require.NoError(t, err)
 	assert.NotContains(t, logs.String(), "master key", "read, not made again")
@@ -92,7 +92,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, after)
 
-	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(key)}, &lockedBuffer{})
+	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(key)}, &testenv.LockedBuffer{})
 	require.NoError(t, err, "MASTER_KEY set to the file's key opens the same keys")
 	fromEnv, err := explicit.keys.Secret(ctx, adapters.VerificationKeySecret)
 	require.NoError(t, err)
@@ -100,7 +100,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 
 	other, err := adapters.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(other)}, &lockedBuffer{})
+	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(other)}, &testenv.LockedBuffer{})
 	require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
 	assert.Contains(t, err.Error(), "Config.MasterKeys does not open the keys stored in the database")
 	assert.Contains(t, err.Error(), key.ID())
@@ -114,7 +114,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 func TestService_RefusesADatabaseServerWithoutMasterKey(t *testing.T) {
 	for _, dbURL := range []string{"postgres://postgres@127.0.0.1:1/never-reached", "mysql://root@127.0.0.1:1/never"} {
 		start := time.Now()
-		_, err := newStoppedService(t, Config{DatabaseURL: dbURL}, &lockedBuffer{})
+		_, err := newStoppedService(t, Config{DatabaseURL: dbURL}, &testenv.LockedBuffer{})
 		require.ErrorIs(t, err, errMasterKeyRequired, dbURL)
 		assert.Less(t, time.Since(start), time.Second, "refused before any connection")
 		assert.True(t, strings.HasPrefix(err.Error(), "MASTER_KEY is not set"))
@@ -283,7 +283,7 @@ func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
 				require.NoError(t, err)
 				return cfg
 			}
-			_, err := newStoppedService(t, config("old:"+oldKey), &lockedBuffer{})
+			_, err := newStoppedService(t, config("old:"+oldKey), &testenv.LockedBuffer{})
 			require.NoError(t, err)
 			store := testenv.NewUserStoreUnder(t, testenv.OpenDB(t, dbURL).DB, slog.New(slog.DiscardHandler),
 				config("old:"+oldKey).MasterKeys)
@@ -292,7 +292,7 @@ func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, store.Register(testenv.Context(t), user, []byte("a hash")))
 
-			_, err = newStoppedService(t, config("new:"+newKey), &lockedBuffer{})
+			_, err = newStoppedService(t, config("new:"+newKey), &testenv.LockedBuffer{})
 			require.ErrorIs(t, err, adapters.ErrUnknownMasterKey)
 			assert.Regexp(t, `^MASTER_KEYS does not open the keys stored in the database \(unknown master key: the `+
 				`database holds keys wrapped under master key old \(\d+ server keys, 1 users' keys\), not among the `+
@@ -303,7 +303,7 @@ func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
 				assert.NotContains(t, err.Error(), key[:12], "never a key")
 			}
 
-			_, err = newStoppedService(t, config("new:"+newKey+",old:"+oldKey), &lockedBuffer{})
+			_, err = newStoppedService(t, config("new:"+newKey+",old:"+oldKey), &testenv.LockedBuffer{})
 			require.NoError(t, err, "the old key listed after the new one opens the keys")
 		})
 	}

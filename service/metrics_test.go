@@ -23,13 +23,13 @@ import (
 type meteredService struct {
 	svc    *Service
 	mailer *recordingMailer
-	logs   *lockedBuffer
+	logs   *testenv.LockedBuffer
 	stop   func() error
 }
 
 func startMetered(t *testing.T, dbURL, metricsAddr string) *meteredService {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service log:\n%s", logs.String())

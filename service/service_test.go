@@ -66,24 +66,6 @@ func (m *recordingMailer) count() int {
 	return len(m.mails)
 }
 
-// lockedBuffer collects the service's log; it is shown when a test fails.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runningService is a Service on gochannel and a fresh database, running
 // until the test ends, with a command bus on its transport.
 type runningService struct {
@@ -91,7 +73,7 @@ type runningService struct {
 	svc    *Service
 	db     *testenv.DB // the service's database, through a connection of the test's own
 	mailer *recordingMailer
-	logs   *lockedBuffer
+	logs   *testenv.LockedBuffer
 	bus    *cqrs.CommandBus
 	cancel context.CancelFunc
 	runErr chan error
@@ -121,7 +103,7 @@ func startServiceOnSQLite(t *testing.T) *runningService {
 // test's own connection to it.
 func startServiceOn(t *testing.T, db *testenv.DB, dbURL string, configure ...func(*Config)) *runningService {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service log:\n%s", logs.String())

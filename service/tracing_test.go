@@ -35,7 +35,7 @@ type tracedService struct {
 	t      *testing.T
 	svc    *Service
 	smtp   *testsmtp.Server
-	logs   *lockedBuffer
+	logs   *testenv.LockedBuffer
 	cancel context.CancelFunc
 	runErr chan error
 }
@@ -71,7 +71,7 @@ func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.
 // startTracedService runs the service of cfg with the service's JSON log.
 func startTracedService(t *testing.T, cfg Config, smtp *testsmtp.Server) *tracedService {
 	t.Helper()
-	s := &tracedService{t: t, smtp: smtp, logs: &lockedBuffer{}, runErr: make(chan error, 1)}
+	s := &tracedService{t: t, smtp: smtp, logs: &testenv.LockedBuffer{}, runErr: make(chan error, 1)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service log:\n%s", s.logs.String())

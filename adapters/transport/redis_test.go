@@ -1,12 +1,10 @@
 package transport_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -378,30 +376,11 @@ func TestNewTransport_RedisBadURLOrServer(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log's destination that goroutines write while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Closing subscribers with messages in flight, then the transport, is not
 // an error: nothing is logged above INFO.
 func TestRedisTransport_ClosesQuietly(t *testing.T) {
 	redisURL, ns := testenv.RedisNamespace(t)
-	var logs lockedBuffer
+	var logs testenv.LockedBuffer
 	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL,
 		Namespace: ns, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)

@@ -23,7 +23,11 @@ const e2eCrashEffectsTimeout = adapters.ClaimLease + 15*time.Second
 // TestE2E_KillAfter201 kills the service (SIGKILL, no graceful stop) as soon
 // as a registration is answered 201, on the default setup (a SQLite file and
 // PUBSUB=sql), and starts it again on the same database: the registration,
-// committed with its outbox message, still has its effects, each once.
+// committed with its outbox message, still has its effects, each once. A
+// kill that falls between the mail server's acceptance and the handler's
+// "done" mark leaves the claim to expire, and the email is sent again as
+// the same message (the same Message-ID): emails are counted by
+// Message-ID, as the fault suite counts them.
 func TestE2E_KillAfter201(t *testing.T) {
 	t.Parallel()
 	const kills = 5
@@ -48,8 +52,9 @@ func TestE2E_KillAfter201(t *testing.T) {
 			"kill %d: one email to %s and %d points after the restart", i+1, u.Email, e2e.SignupPoints)
 		t.Logf("kill %d: effects done %s after the restart", i+1, time.Since(started).Round(time.Millisecond))
 		// The email arrives before its handler marks it sent: the next kill
-		// must not fall in between, where the claim is still held.
-		require.Eventually(t, func() bool { return noClaimHeld(d) }, e2e.EffectsTimeout, e2e.Poll,
+		// must not fall in between, where the claim is still held. A claim
+		// the killed process held is taken over once its lease ran out.
+		require.Eventually(t, func() bool { return noClaimHeld(d) }, e2eCrashEffectsTimeout, e2e.Poll,
 			"kill %d: the welcome email's claim is marked done", i+1)
 	}
 
@@ -76,9 +81,18 @@ func noClaimHeld(d *e2e.Deployment) bool {
 	return err == nil && held == 0
 }
 
+// emailsTo counts the distinct emails (Message-IDs) to the address.
+func emailsTo(smtp *testsmtp.Server, address string) int {
+	ids := map[string]bool{}
+	for _, m := range smtp.MessagesTo(address) {
+		ids[m.MessageID()] = true
+	}
+	return len(ids)
+}
+
 // hasEffectsOnce: exactly one email and one grant of the signup points.
 func hasEffectsOnce(smtp *testsmtp.Server, api *e2e.Client, u e2e.User) bool {
-	if smtp.CountTo(u.Email) != 1 {
+	if emailsTo(smtp, u.Email) != 1 {
 		return false
 	}
 	p, ok := api.Points(u.ID)
@@ -93,12 +107,16 @@ func assertEachOnce(t *testing.T, smtp *testsmtp.Server, api *e2e.Client, users 
 	require.Eventually(t, func() bool { return hasEffectsOnce(smtp, api, last) }, e2e.EffectsTimeout, e2e.Poll,
 		"one email to %s and %d points", last.Email, e2e.SignupPoints)
 	for _, u := range users {
-		assert.Equal(t, 1, smtp.CountTo(u.Email), "emails to %s", u.Email)
+		assert.Equal(t, 1, emailsTo(smtp, u.Email), "emails to %s", u.Email)
 		p, ok := api.Points(u.ID)
 		if assert.True(t, ok, "points of %s", u.Email) {
 			assert.Equal(t, e2e.SignupPoints, p.Balance, "balance of %s", u.Email)
 			assert.Len(t, p.Entries, 1, "grants to %s", u.Email)
 		}
 	}
-	assert.Len(t, smtp.Messages(), len(users), "one email per registration in all")
+	ids := map[string]bool{}
+	for _, m := range smtp.Messages() {
+		ids[m.MessageID()] = true
+	}
+	assert.Len(t, ids, len(users), "one email per registration in all")
 }

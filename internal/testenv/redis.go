@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,10 +76,8 @@ func RedisClient(t testing.TB, redisURL string) *redis.Client {
 // do to the shared one: restart it, or configure it otherwise.
 type RedisServer struct {
 	// URL is its address, database 0.
-	URL  string
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
+	URL string
+	serverProcess
 }
 
 // StartRedis runs redis-server on a free port of 127.0.0.1, in a directory
@@ -99,89 +95,28 @@ func StartRedis(t testing.TB, args ...string) *RedisServer {
 		}
 		t.Skipf("redis-server is not on the PATH: skipping")
 	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	port := listener.Addr().(*net.TCPAddr).Port
-	_ = listener.Close()
+	port := freePort(t)
 	dir := t.TempDir()
-	s := &RedisServer{
-		URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port),
+	logFile := filepath.Join(dir, "redis.log")
+	s := &RedisServer{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}
+	client := RedisClient(t, s.URL)
+	s.serverProcess = serverProcess{
+		name: "redis-server",
 		args: append([]string{binary, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-			"--save", "", "--logfile", filepath.Join(dir, "redis.log")}, args...),
+			"--save", "", "--logfile", logFile}, args...),
+		answers: func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			err := client.Ping(ctx).Err()
+			var refused redis.Error // it answers, if only to refuse (a password is required)
+			if errors.As(err, &refused) {
+				return nil
+			}
+			return err
+		},
+		log: func() string { out, _ := os.ReadFile(logFile); return string(out) },
 	}
 	t.Cleanup(func() { s.Stop(t) })
 	s.Start(t)
 	return s
-}
-
-// Start starts the server again, on the same port and directory, and
-// returns once it answers.
-func (s *RedisServer) Start(t testing.TB) {
-	t.Helper()
-	s.cmd = exec.Command(s.args[0], s.args[1:]...)
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	s.done = make(chan struct{})
-	cmd, done := s.cmd, s.done
-	go func() { _ = cmd.Wait(); close(done) }()
-	client := RedisClient(t, s.URL)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := client.Ping(ctx).Err()
-		cancel()
-		var refused redis.Error // it answers, if only to refuse (a password is required)
-		if err == nil || errors.As(err, &refused) {
-			return
-		}
-		select {
-		case <-done:
-			t.Fatalf("redis-server exited at start: %v", readLog(s))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server does not answer: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // poll until it answers
-	}
-}
-
-// Stop shuts the server down as an operator would (SIGTERM: it writes its
-// files and exits) and waits for it; a stopped server is left as it is.
-func (s *RedisServer) Stop(t testing.TB) { s.signal(t, syscall.SIGTERM) }
-
-// Kill stops the server at once (SIGKILL), as a crash of its host would.
-func (s *RedisServer) Kill(t testing.TB) { s.signal(t, syscall.SIGKILL) }
-
-func (s *RedisServer) signal(t testing.TB, sig syscall.Signal) {
-	t.Helper()
-	if s.cmd == nil {
-		return
-	}
-	select {
-	case <-s.done:
-	default:
-		if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Errorf("signal redis-server: %v", err)
-		}
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("redis-server did not exit on %v", sig)
-		}
-	}
-	s.cmd = nil
-}
-
-func readLog(s *RedisServer) string {
-	for i, arg := range s.args {
-		if arg == "--logfile" && i+1 < len(s.args) {
-			out, _ := os.ReadFile(s.args[i+1])
-			return string(out)
-		}
-	}
-	return ""
 }

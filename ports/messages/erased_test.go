@@ -1,7 +1,6 @@
 package messages_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -20,24 +19,6 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
-
-// syncBuffer is a log the router writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A handler gets its event as stored, with the message's id as the
 // context's event id. An event it finds of an erased user is acked with a
@@ -71,7 +52,7 @@ func TestNewRouter_AcksTheEventsOfErasedUsers(t *testing.T) {
 		}
 		return nil
 	}
-	var log syncBuffer
+	var log testenv.LockedBuffer
 	stopping, stop := context.WithCancel(context.Background())
 	router, err := messages.NewRouter(messages.RouterConfig{
 		Transport: tr, Retries: retries, Users: everyUser{}, DeploymentID: "test", Events: domain.Events,
