@@ -63,10 +63,7 @@ func NewDeduplicator(db *sql.DB, users *UserStore) Deduplicator {
 	where := ` WHERE handler = ? AND message_key = ?`
 	claim := d.InsertOrIgnore(`INSERT INTO processed_messages
 			(handler, message_key, state, claimed_until_ms) VALUES (?, ?, '`+stateClaimed+`', ?)`, "handler")
-	claimReadingKey, ok := d.InsertAndSelect(claim, userKeyQuery)
-	if !ok {
-		claimReadingKey = ""
-	}
+	claimReadingKey, _ := d.InsertAndSelect(claim, userKeyQuery) // "" where no statement does both
 	return Deduplicator{db: db, lease: ClaimLease, users: users, queries: dedupQueries{
 		claim:           d.Rebind(claim),
 		claimReadingKey: d.Rebind(claimReadingKey),
