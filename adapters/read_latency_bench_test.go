@@ -3,7 +3,6 @@ package adapters_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"testing"
 	"time"
@@ -74,11 +73,11 @@ func BenchmarkUserByID_SealedVsPlain(b *testing.B) {
 			}
 			i++
 		}
-		sealedP99, plainP99 := percentile(sealedTimes, 0.99), percentile(plainTimes, 0.99)
-		b.ReportMetric(ms(percentile(sealedTimes, 0.50)), "sealed-p50-ms")
-		b.ReportMetric(ms(sealedP99), "sealed-p99-ms")
-		b.ReportMetric(ms(percentile(plainTimes, 0.50)), "plain-p50-ms")
-		b.ReportMetric(ms(plainP99), "plain-p99-ms")
+		sealedP99, plainP99 := testenv.Percentile(sealedTimes, 0.99), testenv.Percentile(plainTimes, 0.99)
+		b.ReportMetric(testenv.Milliseconds(testenv.Percentile(sealedTimes, 0.50)), "sealed-p50-ms")
+		b.ReportMetric(testenv.Milliseconds(sealedP99), "sealed-p99-ms")
+		b.ReportMetric(testenv.Milliseconds(testenv.Percentile(plainTimes, 0.50)), "plain-p50-ms")
+		b.ReportMetric(testenv.Milliseconds(plainP99), "plain-p99-ms")
 		b.ReportMetric(float64(sealedP99)/float64(plainP99), "sealed/plain-p99")
 	})
 }
@@ -106,16 +105,3 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
-
-// percentile is the q-quantile of the durations (nearest rank).
-func percentile(durations []time.Duration, q float64) time.Duration {
-	if len(durations) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(durations)
-	slices.Sort(sorted)
-	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(rank, 0)]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -87,13 +85,13 @@ func BenchmarkGetUser_SealedVsPlain(b *testing.B) {
 				plainHalves[i/2%2] = append(plainHalves[i/2%2], plainTime)
 				i++
 			}
-			sealedP99, plainP99 := percentile(sealedTimes, 0.99), percentile(plainTimes, 0.99)
-			b.ReportMetric(ms(percentile(sealedTimes, 0.50)), "sealed-p50-ms")
-			b.ReportMetric(ms(sealedP99), "sealed-p99-ms")
-			b.ReportMetric(ms(percentile(plainTimes, 0.50)), "plain-p50-ms")
-			b.ReportMetric(ms(plainP99), "plain-p99-ms")
+			sealedP99, plainP99 := testenv.Percentile(sealedTimes, 0.99), testenv.Percentile(plainTimes, 0.99)
+			b.ReportMetric(testenv.Milliseconds(testenv.Percentile(sealedTimes, 0.50)), "sealed-p50-ms")
+			b.ReportMetric(testenv.Milliseconds(sealedP99), "sealed-p99-ms")
+			b.ReportMetric(testenv.Milliseconds(testenv.Percentile(plainTimes, 0.50)), "plain-p50-ms")
+			b.ReportMetric(testenv.Milliseconds(plainP99), "plain-p99-ms")
 			b.ReportMetric(float64(sealedP99)/float64(plainP99), "sealed/plain-p99")
-			b.ReportMetric(float64(percentile(plainHalves[0], 0.99))/float64(percentile(plainHalves[1], 0.99)),
+			b.ReportMetric(float64(testenv.Percentile(plainHalves[0], 0.99))/float64(testenv.Percentile(plainHalves[1], 0.99)),
 				"plain-halves-p99")
 		})
 	}
@@ -153,16 +151,3 @@ func getUser(b *testing.B, api http.Handler, u apiUser) time.Duration {
 	}
 	return elapsed
 }
-
-// percentile is the q-quantile of the durations (nearest rank).
-func percentile(durations []time.Duration, q float64) time.Duration {
-	if len(durations) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(durations)
-	slices.Sort(sorted)
-	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(rank, 0)]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
