@@ -31,17 +31,27 @@ type composeService struct {
 	Volumes []string `json:"volumes"`
 }
 
+// composeFile is docker-compose.yml's services and named volumes.
+type composeFile struct {
+	Services map[string]composeService `json:"services"`
+	Volumes  map[string]any            `json:"volumes"`
+}
+
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
+	data, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var compose composeFile
+	require.NoError(t, yaml.Unmarshal(data, &compose))
+	return compose
+}
+
 // docker-compose.yml runs the service under the profile app, built from the
 // Dockerfile, once PostgreSQL and RabbitMQ are healthy, with a configuration
 // it accepts that names them; `docker compose up` alone still starts the
 // servers the tests use, and only those.
 func TestCompose_TheServiceOnPostgresAndRabbitMQ(t *testing.T) {
-	data, err := os.ReadFile("../docker-compose.yml")
-	require.NoError(t, err)
-	var compose struct {
-		Services map[string]composeService `json:"services"`
-	}
-	require.NoError(t, yaml.Unmarshal(data, &compose))
+	compose := readCompose(t)
 
 	for name, s := range compose.Services {
 		if name != "onboard" {
@@ -89,13 +99,7 @@ func isVariable(name string) bool {
 // docker-compose.yml's NATS runs JetStream, its store in a named volume,
 // so that its streams outlive the container.
 func TestCompose_NATSKeepsItsStreams(t *testing.T) {
-	data, err := os.ReadFile("../docker-compose.yml")
-	require.NoError(t, err)
-	var compose struct {
-		Services map[string]composeService `json:"services"`
-		Volumes  map[string]any            `json:"volumes"`
-	}
-	require.NoError(t, yaml.Unmarshal(data, &compose))
+	compose := readCompose(t)
 	nats, ok := compose.Services["nats"]
 	require.True(t, ok, "docker-compose.yml runs NATS")
 	assert.Contains(t, nats.Command, "-js", "JetStream on")
@@ -113,13 +117,7 @@ func TestCompose_NATSKeepsItsStreams(t *testing.T) {
 // second, on a named volume: its streams outlive its restart and the
 // container's.
 func TestCompose_RedisKeepsItsAppendOnlyFile(t *testing.T) {
-	data, err := os.ReadFile("../docker-compose.yml")
-	require.NoError(t, err)
-	var compose struct {
-		Services map[string]composeService `json:"services"`
-		Volumes  map[string]any            `json:"volumes"`
-	}
-	require.NoError(t, yaml.Unmarshal(data, &compose))
+	compose := readCompose(t)
 	redis, ok := compose.Services["redis"]
 	require.True(t, ok, "docker-compose.yml runs Redis")
 	command := strings.Join(redis.Command, " ")
