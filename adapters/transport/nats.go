@@ -388,10 +388,9 @@ func (t *natsTransport) newSubscriber(group, topic string) (message.Subscriber, 
 }
 
 // natsSubscriber is one of a handler's HandlerConcurrency subscribers.
-// Each Subscribe is a watermill-nats JetStream subscription on the
-// handler's durable consumer, pulling one message at a time, on a
-// connection of its own (watermill-nats drains the connection when its
-// subscriber closes).
+// Each Subscribe is a session (natsSession) on the handler's durable
+// consumer, pulling one message at a time, and a new one whenever NATS
+// stops delivering to the last.
 type natsSubscriber struct {
 	t         *natsTransport
 	group     string
@@ -415,12 +414,86 @@ func (s *natsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	if s.closed {
 		return nil, errors.New("nats: subscriber closed")
 	}
-	connClosed := make(chan struct{})
-	conn, err := s.t.connect("subscriber "+s.group, connClosed)
+	values := context.WithoutCancel(ctx)
+	session, err := s.open(values, topic)
+	if err != nil {
+		return nil, err
+	}
+	out, stopping := make(chan *message.Message), make(chan struct{})
+	s.running.Go(func() {
+		defer close(out)
+		for {
+			select {
+			case msg := <-session.messages: // open until session.end
+				select {
+				case out <- msg:
+				case <-stopping:
+					msg.Nack() // redelivered to a subscription that goes on
+				}
+			case <-session.lost:
+				session.end()
+				if session = s.reopen(values, topic, stopping); session == nil {
+					return
+				}
+			case <-stopping:
+				session.end()
+				return
+			}
+		}
+	})
+	s.running.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+		close(stopping)
+	})
+	return out, nil
+}
+
+// reopen subscribes again, every natsNakDelay until it can or stopping is
+// closed (then nil).
+func (s *natsSubscriber) reopen(values context.Context, topic string, stopping <-chan struct{}) *natsSession {
+	s.t.logger.Warn("NATS stopped delivering to a subscription; subscribing again", "handler", s.group)
+	for {
+		select {
+		case <-stopping:
+			return nil
+		case <-time.After(natsNakDelay):
+		}
+		session, err := s.open(values, topic)
+		if err == nil {
+			return session
+		}
+		s.t.logger.Warn("NATS subscription", "handler", s.group, "error", err)
+	}
+}
+
+// natsSession is one watermill-nats JetStream subscription, on a
+// connection of its own (watermill-nats drains the connection when its
+// subscriber closes).
+type natsSession struct {
+	conn       *nats.Conn
+	connClosed chan struct{}
+	keeper     *natsKeeper
+	sub        *wmjetstream.Subscriber
+	messages   <-chan *message.Message
+	// lost is closed when nats.go stopped pulling for good: it does on
+	// "409 Consumer Deleted" and "400 Bad Request".
+	lost     chan struct{}
+	lostOnce sync.Once
+}
+
+// open subscribes on a connection of its own; values is the caller's
+// context, whose cancellation does not end the subscription: end does.
+func (s *natsSubscriber) open(values context.Context, topic string) (*natsSession, error) {
+	se := &natsSession{connClosed: make(chan struct{}), lost: make(chan struct{})}
+	conn, err := s.t.connect("subscriber "+s.group, se.connClosed)
 	if err != nil {
 		return nil, fmt.Errorf("NATS (NATS_URL): %w", err)
 	}
-	keeper := &natsKeeper{every: s.t.ackWait / 3, done: make(chan struct{})}
+	se.conn = conn
+	se.keeper = &natsKeeper{every: s.t.ackWait / 3, done: make(chan struct{})}
 	sub, err := wmjetstream.NewSubscriber(wmjetstream.SubscriberConfig{
 		Conn:   conn,
 		Logger: s.t.wlogger,
@@ -439,59 +512,49 @@ func (s *natsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 			jetstream.PullMaxMessages(1),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				level := slog.LevelDebug // missed heartbeats through an outage
-				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+					errors.Is(err, jetstream.ErrBadRequest) {
 					level = slog.LevelError
+					se.lostOnce.Do(func() { close(se.lost) })
 				}
 				s.t.logger.Log(context.Background(), level, "NATS subscription", "handler", s.group, "error", err)
 			}),
 		},
-		Unmarshaler: keeper,
+		Unmarshaler: se.keeper,
 	})
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	// The subscription ends by the steps below, never by its context.
-	messages, err := sub.Subscribe(context.WithoutCancel(ctx), topic)
-	if err != nil {
+	se.sub = sub
+	if se.messages, err = sub.Subscribe(values, topic); err != nil {
+		conn.Close()
 		_ = sub.Close()
 		return nil, err
 	}
-	out, stopping := make(chan *message.Message), make(chan struct{})
-	s.running.Go(func() {
-		defer close(out)
-		for msg := range messages {
-			select {
-			case <-stopping:
-				msg.Nack() // redelivered to a subscription that goes on
-				continue
-			default:
-			}
-			select {
-			case out <- msg:
-			case <-stopping:
-				msg.Nack()
-			}
+	return se, nil
+}
+
+// end nacks what the session holds and what it still delivers, and
+// returns once its connection is closed. watermill-nats closes its channel
+// at Close while a delivery may still be sending to it (a data race:
+// watermill-nats pull request 18), so every delivery ends first: the
+// connection's drain returns once each delivery's callback did.
+func (se *natsSession) end() {
+	nacked := make(chan struct{})
+	go func() {
+		defer close(nacked)
+		for msg := range se.messages { // closed by se.sub.Close below
+			msg.Nack()
 		}
-	})
-	s.running.Go(func() {
-		select {
-		case <-ctx.Done():
-		case <-s.closing:
-		}
-		close(stopping)
-		// watermill-nats closes its channel at Close while a delivery may
-		// still be sending to it (a data race: watermill-nats pull request
-		// 18). So first end every delivery: nack what is held, and drain
-		// the connection, which returns once each delivery's callback did.
-		keeper.close()
-		if err := conn.Drain(); err == nil {
-			<-connClosed
-		}
-		conn.Close()
-		_ = sub.Close() // now only closes its channel: its connection is closed already
-	})
-	return out, nil
+	}()
+	se.keeper.close()
+	if err := se.conn.Drain(); err == nil {
+		<-se.connClosed
+	}
+	se.conn.Close()
+	_ = se.sub.Close() // now only closes its channel: its connection is closed already
+	<-nacked
 }
 
 // Close ends every subscription and returns once their connections are closed.

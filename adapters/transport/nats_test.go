@@ -287,6 +287,33 @@ func TestNATS_ClosedSubscriberHandsBackItsMessage(t *testing.T) {
 	assert.Less(t, time.Since(start), cfg.NATSAckWait/2, "well before AckWait")
 }
 
+// A subscription whose consumer goes away (an operator deletes it, a
+// server comes back without it) is answered "409 Consumer Deleted", after
+// which nats.go stops pulling: the subscriber subscribes again, with the
+// consumer made anew, rather than go quiet for good.
+func TestNATS_SubscriptionOutlivesItsConsumer(t *testing.T) {
+	cfg := natsConfig(t)
+	tr := newNATSTransport(t, cfg)
+	topic := testenv.Name("events")
+	messages := subscribe(t, subscriber(t, tr, "H", topic), topic)
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("before")))
+	receive(t, messages, "the message before").Ack()
+
+	js := natsJetStream(t)
+	name := cfg.Namespace + "_" + topic + "_H"
+	require.NoError(t, js.DeleteConsumer(testenv.Context(t), cfg.Namespace+"_messages", name))
+	// The consumer is back once a subscription made it anew; a message
+	// published before that has no consumer to wait for, and is not kept.
+	require.Eventually(t, func() bool {
+		_, err := js.Consumer(testenv.Context(t), cfg.Namespace+"_messages", name)
+		return err == nil
+	}, transportWait, 20*time.Millisecond, "the consumer made anew")
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("after")))
+	got := receive(t, messages, "the message after the consumer was deleted")
+	assert.Equal(t, "after", string(got.Payload))
+	got.Ack()
+}
+
 func TestNewTransport_NATSNeedsANamespace(t *testing.T) {
 	_, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportNATS, NATSURL: "nats://127.0.0.1:4222"})
 	assert.ErrorContains(t, err, "namespace")

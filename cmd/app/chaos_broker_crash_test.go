@@ -3,10 +3,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,6 +41,38 @@ func TestChaos_NATSCrashWithFileStore(t *testing.T) {
 	chaosParallel(t)
 	server := testenv.StartNATS(t)
 	crashTheBroker(t, e2e.Config{PubSub: transport.TransportNATS, NATSURL: server.URL}, server)
+	if t.Failed() {
+		t.Logf("JetStream's consumers at the end:\n%s", describeNATSConsumers(server.URL))
+	}
+}
+
+// describeNATSConsumers lists every consumer of the server's streams with
+// what it holds, for a failure's message.
+func describeNATSConsumers(url string) string {
+	conn, err := nats.Connect(url, nats.Timeout(time.Second), nats.NoReconnect())
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out strings.Builder
+	for name := range js.StreamNames(ctx).Name() {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&out, "stream %s: %+v\n", name, stream.CachedInfo().State)
+		for info := range stream.ListConsumers(ctx).Info() {
+			fmt.Fprintf(&out, "  %s: pending %d, ack pending %d, redelivered %d, waiting pulls %d, delivered %+v, ack floor %+v\n",
+				info.Name, info.NumPending, info.NumAckPending, info.NumRedelivered, info.NumWaiting, info.Delivered, info.AckFloor)
+		}
+	}
+	return out.String()
 }
 
 // brokerServer is a broker of the test's own, which it may kill and start

@@ -459,33 +459,56 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 	return s, nil
 }
 
-// settled reports whether every registration that was stored has its email
-// and its grant, no effect is half done and the outbox is empty: nothing is
-// left that could still add an effect.
-func (s *chaosState) settled(users []*chaosUser) bool {
-	if s.claimed > 0 || s.outbox > 0 {
-		return false
+// unsettled says what keeps the state from being settled: a stored
+// registration without its email or grant, an effect half done, a message
+// in the outbox, anything that could still add an effect; "" when nothing.
+func (s *chaosState) unsettled(users []*chaosUser) string {
+	var left []string
+	if s.claimed > 0 {
+		left = append(left, fmt.Sprintf("%d effects claimed and not done", s.claimed))
 	}
+	if s.outbox > 0 {
+		left = append(left, fmt.Sprintf("%d messages in the outbox", s.outbox))
+	}
+	noEmail, noGrant := 0, 0
 	for _, u := range users {
 		id, stored := s.owner[strings.ToLower(u.Email)]
 		if u.Status == http.StatusCreated {
 			id, stored = u.ID, true
 		}
-		if stored && (s.emails[strings.ToLower(u.Email)] == 0 || s.grants[id] == 0) {
-			return false
+		if stored && s.emails[strings.ToLower(u.Email)] == 0 {
+			noEmail++
+		}
+		if stored && s.grants[id] == 0 {
+			noGrant++
 		}
 	}
-	return true
+	if noEmail > 0 {
+		left = append(left, fmt.Sprintf("%d stored registrations without their email", noEmail))
+	}
+	if noGrant > 0 {
+		left = append(left, fmt.Sprintf("%d without their grant", noGrant))
+	}
+	return strings.Join(left, ", ")
 }
 
-// settle waits until the state is settled, and says how long that took.
+// settle waits until the state is settled, and says how long that took;
+// if it never is, what was left.
 func (e *chaosEnv) settle(t *testing.T, users []*chaosUser) time.Duration {
 	t.Helper()
 	start := time.Now()
-	e2e.AssertProgress(t, e.DB, func() bool {
+	var left atomic.Value // the wait's last reading, read again once it gave up
+	if !e2e.AssertProgress(t, e.DB, func() bool {
 		s, err := e.snapshot()
-		return err == nil && s.settled(users)
-	}, chaosSettleTimeout, "every stored registration has its email and grant, and nothing is in progress")
+		if err != nil {
+			left.Store("the state could not be read: " + err.Error())
+			return false
+		}
+		left.Store(s.unsettled(users))
+		return left.Load() == ""
+	}, chaosSettleTimeout, "every stored registration has its email and grant, and nothing is in progress") {
+		t.Logf("left unsettled: %v", left.Load())
+	}
 	return time.Since(start)
 }
 
