@@ -129,3 +129,14 @@ func TestCompose_RedisKeepsItsAppendOnlyFile(t *testing.T) {
 	assert.Contains(t, compose.Volumes, volume, "a named volume")
 	assert.Equal(t, []string{"127.0.0.1:6379:6379"}, redis.Ports, "where TEST_REDIS_URL and REDIS_URL's default look")
 }
+
+// docker-compose.yml runs a Pub/Sub emulator where TEST_PUBSUB_EMULATOR_HOST
+// and the README's PUBSUB_EMULATOR_HOST look, with a health check.
+func TestCompose_PubSubEmulator(t *testing.T) {
+	compose := readCompose(t)
+	emulator, ok := compose.Services["pubsub-emulator"]
+	require.True(t, ok, "docker-compose.yml runs a Pub/Sub emulator")
+	assert.Contains(t, strings.Join(emulator.Command, " "), "emulators pubsub start --host-port=0.0.0.0:8085")
+	assert.Equal(t, []string{"127.0.0.1:8085:8085"}, emulator.Ports)
+	assert.NotNil(t, emulator.Healthcheck, "--wait waits for it")
+}

@@ -1,12 +1,14 @@
 package service
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,10 @@ type Config struct {
 	AMQPURL     string
 	NATSURL     string
 	RedisURL    string
+	// GoogleCloudProject is PUBSUB=googlecloud's project, and
+	// PubSubEmulatorHost its emulator (host:port), if any.
+	GoogleCloudProject string
+	PubSubEmulatorHost string
 	// AMQPQueueType is classic or quorum (AMQP_QUEUE_TYPE); a handler's
 	// quorum queue poisons a message delivered AMQPDeliveryLimit times.
 	AMQPQueueType     string
@@ -113,7 +119,7 @@ type Variable struct{ Name, Meaning, Default string }
 // Variables are the environment variables LoadConfig reads, with their
 // defaults: the help's list and the README's configuration table.
 var Variables = []Variable{
-	{"PUBSUB", "the transport: gochannel, sql, amqp, nats or redis", DefaultPubSub},
+	{"PUBSUB", "the transport: " + strings.Join(transport.Kinds, ", "), DefaultPubSub},
 	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
 	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
 	{"AMQP_QUEUE_TYPE", "classic, or quorum: RabbitMQ's replicated queues (recommended; a queue's type cannot change)",
@@ -123,6 +129,9 @@ var Variables = []Variable{
 	{"NATS_URL", "NATS with JetStream, when PUBSUB=nats: nats://[user:pass@]host:port", DefaultNATSURL},
 	{"REDIS_URL", "Redis (Streams), when PUBSUB=redis: redis://[[user]:password@]host:port[/db], or rediss:// for TLS",
 		transport.DefaultRedisURL},
+	{"GOOGLE_CLOUD_PROJECT", "Google Cloud project, when PUBSUB=googlecloud", "empty"},
+	{"PUBSUB_EMULATOR_HOST", "host:port of a Pub/Sub emulator (cmd/pubsub-emulator), when PUBSUB=googlecloud; " +
+		"empty: Google's service, with the environment's credentials", "empty"},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -287,25 +296,27 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return d
 	}
 	cfg := Config{
-		PubSub:            get("PUBSUB", DefaultPubSub),
-		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
-		AMQPURL:           get("AMQP_URL", DefaultAMQPURL),
-		NATSURL:           get("NATS_URL", DefaultNATSURL),
-		RedisURL:          get("REDIS_URL", transport.DefaultRedisURL),
-		AMQPQueueType:     get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
-		AMQPDeliveryLimit: number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
-		SMTPURL:           getenv("SMTP_URL"),
-		MailFrom:          get("MAIL_FROM", DefaultMailFrom),
-		HTTPAddr:          get("HTTP_ADDR", DefaultHTTPAddr),
-		BcryptCost:        number("BCRYPT_COST", 10, MinBcryptCost, 14),
-		SignupPoints:      number("SIGNUP_POINTS", 100, 0, 1_000_000),
-		HashQueueMax:      number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
-		RetryMaxAge:       duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
-		RetryFirstDelay:   duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
-		VerifyURL:         get("VERIFY_URL", DefaultVerifyURL),
-		VerifyTTL:         duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
-		ResetURL:          get("RESET_URL", DefaultResetURL),
-		SessionTTL:        duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
+		PubSub:             get("PUBSUB", DefaultPubSub),
+		DatabaseURL:        get("DATABASE_URL", DefaultDatabaseURL),
+		AMQPURL:            get("AMQP_URL", DefaultAMQPURL),
+		NATSURL:            get("NATS_URL", DefaultNATSURL),
+		RedisURL:           get("REDIS_URL", transport.DefaultRedisURL),
+		GoogleCloudProject: getenv("GOOGLE_CLOUD_PROJECT"),
+		PubSubEmulatorHost: getenv("PUBSUB_EMULATOR_HOST"),
+		AMQPQueueType:      get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
+		AMQPDeliveryLimit:  number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
+		SMTPURL:            getenv("SMTP_URL"),
+		MailFrom:           get("MAIL_FROM", DefaultMailFrom),
+		HTTPAddr:           get("HTTP_ADDR", DefaultHTTPAddr),
+		BcryptCost:         number("BCRYPT_COST", 10, MinBcryptCost, 14),
+		SignupPoints:       number("SIGNUP_POINTS", 100, 0, 1_000_000),
+		HashQueueMax:       number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
+		RetryMaxAge:        duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
+		RetryFirstDelay:    duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
+		VerifyURL:          get("VERIFY_URL", DefaultVerifyURL),
+		VerifyTTL:          duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
+		ResetURL:           get("RESET_URL", DefaultResetURL),
+		SessionTTL:         duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
 		SessionIdleTimeout: duration("SESSION_IDLE_TIMEOUT", adapters.DefaultSessionIdleTimeout, time.Minute,
 			90*24*time.Hour),
 		AdminToken:  getenv("ADMIN_TOKEN"),
@@ -352,13 +363,24 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if raw := get("LOG_LEVEL", "info"); cfg.LogLevel.UnmarshalText([]byte(raw)) != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
 	}
-	switch cfg.PubSub {
-	case "gochannel", "sql", "amqp", "nats", transport.TransportRedis:
-	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: want gochannel, sql, amqp, nats or redis, got %q", cfg.PubSub))
+	if !slices.Contains(transport.Kinds, cfg.PubSub) {
+		errs = append(errs, fmt.Errorf("PUBSUB: want %s, got %q", strings.Join(transport.Kinds, ", "), cfg.PubSub))
+	}
+	if cfg.PubSub == transport.TransportGoogleCloud && cfg.GoogleCloudProject == "" {
+		errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT: PUBSUB=googlecloud needs the project"))
 	}
 	if cfg.AMQPQueueType != transport.AMQPQueueClassic && cfg.AMQPQueueType != transport.AMQPQueueQuorum {
 		errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", cfg.AMQPQueueType))
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// Transport is the configuration of the transport PUBSUB names, on db, in
+// the deployment's namespace.
+func (c Config) Transport(db *sql.DB, namespace string) transport.TransportConfig {
+	return transport.TransportConfig{
+		Kind: c.PubSub, DB: db, AMQPURL: c.AMQPURL, AMQPQueueType: c.AMQPQueueType,
+		AMQPDeliveryLimit: c.AMQPDeliveryLimit, NATSURL: c.NATSURL, RedisURL: c.RedisURL,
+		GoogleCloudProject: c.GoogleCloudProject, PubSubEmulatorHost: c.PubSubEmulatorHost, Namespace: namespace,
+	}
 }

@@ -118,11 +118,9 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 	if s.deploymentID, err = deploymentID(startCtx, s.db); err != nil {
 		return nil, err
 	}
-	if s.transport, err = transport.NewTransport(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: s.db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType,
-		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL, Namespace: namespace, Wakeup: s.wakeup,
-		Logger: s.depLogger,
-	}); err != nil {
+	transportConfig := cfg.Transport(s.db, namespace)
+	transportConfig.Wakeup, transportConfig.Logger = s.wakeup, s.depLogger
+	if s.transport, err = transport.NewTransport(transportConfig); err != nil {
 		return nil, err
 	}
 	s.checkPersistence(startCtx)

@@ -12,7 +12,8 @@ import (
 // becomes of its message: an error that knows its class (an SMTP refusal)
 // says it; an overloaded hasher, a canceled or timed-out context, a
 // database down, busy, unreachable or deadlocked (sqldb.Transient), NATS
-// unreachable or not answering, or a Redis server so (redisTransient) is
+// unreachable or not answering, a Redis server so (redisTransient), or
+// Pub/Sub unreachable, throttling or timing out (googleCloudTransient) is
 // an outage; anything else is
 // permanent, and poisoned at once.
 func Classify(err error) app.Failure {
@@ -24,7 +25,7 @@ func Classify(err error) app.Failure {
 		return classified.Failure()
 	case errors.Is(err, command.ErrOverloaded), sqldb.Transient(err):
 		return app.FailureOutage
-	case natsTransient(err), redisTransient(err):
+	case natsTransient(err), redisTransient(err), googleCloudTransient(err):
 		return app.FailureOutage
 	}
 	return app.FailurePermanent

@@ -11,7 +11,7 @@ import (
 // held keeps the messages this process's handlers are working on, by
 // handler, with the time each was published. On amqp a consumer holds its
 // message unacked, where the queue's ready count no longer shows it; the
-// backlog adds these.
+// backlog adds these. On googlecloud they are the whole backlog it reads.
 type held struct {
 	mu        sync.Mutex
 	byHandler map[string]map[*message.Message]time.Time
@@ -34,17 +34,21 @@ func (h *held) hold(handler string, msg *message.Message) (release func()) {
 	}
 }
 
-// read returns how many messages a handler holds and when the oldest was
-// published (zero when none).
-func (h *held) read(handler string) (count int, oldest time.Time) {
+// backlog returns how many messages a handler holds and the age at now of
+// the oldest, in seconds (0 when none).
+func (h *held) backlog(handler string, now time.Time) (count int, age float64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var oldest time.Time
 	for _, published := range h.byHandler[handler] {
 		if oldest.IsZero() || published.Before(oldest) {
 			oldest = published
 		}
 	}
-	return len(h.byHandler[handler]), oldest
+	if count = len(h.byHandler[handler]); count > 0 {
+		age = max(0, now.Sub(oldest).Seconds())
+	}
+	return count, age
 }
 
 // publishedAt is the time in a message's UUIDv7 (the marshaler makes one
@@ -60,10 +64,11 @@ func publishedAt(msg *message.Message) time.Time {
 
 // HoldMiddleware records each message as held by its handler until the
 // handler returns; put it first, so that it spans the whole chain. The
-// backlog of a handler on amqp is its queue's ready messages plus these;
-// on the other transports nothing reads them, and nothing is recorded.
+// backlog of a handler on amqp is its queue's ready messages plus these,
+// on googlecloud these alone; on the other transports nothing reads them,
+// and nothing is recorded.
 func (t *Transport) HoldMiddleware(next message.HandlerFunc) message.HandlerFunc {
-	if t.kind != TransportAMQP {
+	if t.kind != TransportAMQP && t.kind != TransportGoogleCloud {
 		return next
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {

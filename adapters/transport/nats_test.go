@@ -64,15 +64,6 @@ func deleteNATSStreams(t *testing.T, namespace string) {
 	}
 }
 
-// newNATSTransport builds a nats transport of cfg and closes it when the test ends.
-func newNATSTransport(t *testing.T, cfg transport.TransportConfig) *transport.Transport {
-	t.Helper()
-	tr, err := transport.NewTransport(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
-	return tr
-}
-
 // natsConsumer reads the durable consumer of a handler on a topic, as the
 // transport names it: "<namespace>_<topic, dots as hyphens>_<handler>".
 func natsConsumer(t *testing.T, js jetstream.JetStream, namespace, handler, topic string) *jetstream.ConsumerInfo {
@@ -100,7 +91,7 @@ func natsStreamMessages(t *testing.T, js jetstream.JetStream, stream string) uin
 // and a consumer per handler and topic, filtered on the topic's subject.
 func TestNATS_Names(t *testing.T) {
 	cfg := natsConfig(t)
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	js := natsJetStream(t)
 	ns := cfg.Namespace
 	topic := "events.Named"
@@ -130,7 +121,7 @@ func TestNATS_Names(t *testing.T) {
 // (the retry queue, a requeue) is a new delivery each time.
 func TestNATS_PublishIsStoredOnceByMessageID(t *testing.T) {
 	cfg := natsConfig(t)
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	topic := testenv.Name("events")
 	sub := subscriber(t, tr, "H", topic)
 
@@ -177,7 +168,7 @@ func assertNoMessage(t *testing.T, messages <-chan *message.Message, what string
 // of its topic acked it; a message on a topic nobody consumes is not kept.
 func TestNATS_MessagesStayUntilEveryHandlerAcked(t *testing.T) {
 	cfg := natsConfig(t)
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	js := natsJetStream(t)
 	stream := cfg.Namespace + "_messages"
 	topic := testenv.Name("events")
@@ -208,8 +199,8 @@ func TestNATS_MessagesStayUntilEveryHandlerAcked(t *testing.T) {
 func TestNATS_LongHandlerKeepsItsMessage(t *testing.T) {
 	cfg := natsConfig(t)
 	cfg.NATSAckWait = time.Second
-	tr := newNATSTransport(t, cfg)
-	replica := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
+	replica := newTransportOf(t, cfg)
 	topic := testenv.Name("events")
 	messages := subscribe(t, subscriber(t, tr, "Slow", topic), topic)
 	other := subscribe(t, subscriber(t, replica, "Slow", topic), topic)
@@ -243,7 +234,7 @@ func TestNATS_LongHandlerKeepsItsMessage(t *testing.T) {
 func TestNATS_UnackedMessageComesBackAfterAckWait(t *testing.T) {
 	cfg := natsConfig(t)
 	cfg.NATSAckWait = time.Second
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	topic := testenv.Name("events")
 	sub := subscriber(t, tr, "H", topic)
 	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("orphan")))
@@ -270,8 +261,8 @@ func TestNATS_UnackedMessageComesBackAfterAckWait(t *testing.T) {
 func TestNATS_ClosedSubscriberHandsBackItsMessage(t *testing.T) {
 	cfg := natsConfig(t)
 	cfg.NATSAckWait = time.Minute
-	leaving := newNATSTransport(t, cfg)
-	staying := newNATSTransport(t, cfg)
+	leaving := newTransportOf(t, cfg)
+	staying := newTransportOf(t, cfg)
 	topic := testenv.Name("events")
 	leavingSub, err := leaving.Subscriber("H", topic)
 	require.NoError(t, err)
@@ -293,7 +284,7 @@ func TestNATS_ClosedSubscriberHandsBackItsMessage(t *testing.T) {
 // consumer made anew, rather than go quiet for good.
 func TestNATS_SubscriptionOutlivesItsConsumer(t *testing.T) {
 	cfg := natsConfig(t)
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	topic := testenv.Name("events")
 	messages := subscribe(t, subscriber(t, tr, "H", topic), topic)
 	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("before")))
@@ -396,7 +387,7 @@ func TestNATS_NotReadyOnceClosed(t *testing.T) {
 // own UUID, within the duplicate window of its first publish) is
 // delivered again, for that handler alone.
 func TestRetryQueue_RepublishesOnNATS(t *testing.T) {
-	tr := newNATSTransport(t, natsConfig(t))
+	tr := newTransportOf(t, natsConfig(t))
 	db := testenv.MigratedDB(t, testenv.Backends()[0])
 	queue, err := transport.NewRetryQueue(transport.RetryQueueConfig{
 		DB: db.DB, Publisher: tr.Publisher, FirstDelay: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxAge: time.Hour,
@@ -505,7 +496,7 @@ func TestBacklogCollector_NATS(t *testing.T) {
 // poisoned meanwhile.
 func TestNATSPoisonQueue_RequeueNeedsTheHandlersConsumer(t *testing.T) {
 	cfg := natsConfig(t)
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	queue, err := transport.NewPoisonQueue(cfg)
 	require.NoError(t, err)
 	ctx := testenv.Context(t)
@@ -528,7 +519,7 @@ func TestNATSPoisonQueue_RequeueNeedsTheHandlersConsumer(t *testing.T) {
 // duplicate window.
 func TestNATSPoisonQueue_RequeueWithinTheDuplicateWindow(t *testing.T) {
 	cfg := natsConfig(t)
-	tr := newNATSTransport(t, cfg)
+	tr := newTransportOf(t, cfg)
 	queue, err := transport.NewPoisonQueue(cfg)
 	require.NoError(t, err)
 	ctx := testenv.Context(t)

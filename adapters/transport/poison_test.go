@@ -14,8 +14,7 @@ import (
 )
 
 func TestPoisonQueue_ListAndRequeue(t *testing.T) {
-	kinds := []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}
-	forEachTransport(t, kinds, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, durableKinds, func(t *testing.T, tc transportCase) {
 		var (
 			tr    *transport.Transport
 			queue transport.PoisonQueue
@@ -40,7 +39,11 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			queue, err = transport.NewPoisonQueue(cfg)
 		case transport.TransportNATS:
 			cfg := natsConfig(t)
-			tr = newNATSTransport(t, cfg)
+			tr = newTransportOf(t, cfg)
+			queue, err = transport.NewPoisonQueue(cfg)
+		case transport.TransportGoogleCloud:
+			cfg := googleCloudConfig(t)
+			tr = newTransportOf(t, cfg)
 			queue, err = transport.NewPoisonQueue(cfg)
 		}
 		require.NoError(t, err)

@@ -46,6 +46,7 @@ func (r *redisRig) another(t *testing.T) *transport.Transport {
 	return newTransportOf(t, r.cfg)
 }
 
+// newTransportOf builds the transport of cfg and closes it when the test ends.
 func newTransportOf(t *testing.T, cfg transport.TransportConfig) *transport.Transport {
 	t.Helper()
 	tr, err := transport.NewTransport(cfg)

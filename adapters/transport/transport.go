@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,9 @@ const (
 	TransportSQL       = "sql"
 	TransportAMQP      = "amqp"
 )
+
+// Kinds are the transports PUBSUB names.
+var Kinds = []string{TransportGoChannel, TransportSQL, TransportAMQP, TransportNATS, TransportRedis, TransportGoogleCloud}
 
 // HandlerConcurrency is how many messages each handler works on at once on
 // the PostgreSQL/MySQL SQL transport (each subscription locks its own rows),
@@ -64,13 +68,15 @@ type Transport struct {
 	// explain adds what to do to the transport's refusal of a topic's
 	// storage, when it knows; nil: nothing.
 	explain func(error) error
-	// redis is the redis transport's broker, nil on the others.
-	redis *redisBroker
+	// redis is the redis transport's broker, nil on the others;
+	// googleCloud the googlecloud transport's client.
+	redis       *redisBroker
+	googleCloud *googleCloudTransport
 }
 
 // TransportConfig configures NewTransport.
 type TransportConfig struct {
-	// Kind is the transport, as PUBSUB names it: gochannel, sql, amqp or nats.
+	// Kind is the transport, as PUBSUB names it: one of Kinds.
 	Kind string
 	// DB carries the sql transport; AMQPURL is the amqp one's broker,
 	// NATSURL the nats one's server (with JetStream).
@@ -89,6 +95,11 @@ type TransportConfig struct {
 	NATSAckWait time.Duration
 	// RedisURL is the redis transport's server.
 	RedisURL string
+	// GoogleCloudProject is the googlecloud transport's project, and
+	// PubSubEmulatorHost its emulator (host:port; empty: Google's service,
+	// with the credentials the environment gives).
+	GoogleCloudProject string
+	PubSubEmulatorHost string
 	// redisTimings replace the redis transport's defaults in tests.
 	redisTimings *redisTimings
 	// Namespace prefixes every topic, and so every table, exchange and
@@ -122,8 +133,15 @@ func (c TransportConfig) Validate() error {
 		if c.Namespace == "" {
 			errs = append(errs, errors.New("the nats transport needs a namespace: it names its streams"))
 		}
+	case TransportGoogleCloud:
+		if c.GoogleCloudProject == "" {
+			errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT: the googlecloud transport needs a project"))
+		}
+		if c.Namespace != "" && !googleCloudNameForm.MatchString(c.Namespace+"-x") {
+			errs = append(errs, fmt.Errorf("PUBSUB_NAMESPACE: a Pub/Sub name starts with a letter, got %q", c.Namespace))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want gochannel, sql, amqp, nats or redis)", c.Kind))
+		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want %s)", c.Kind, strings.Join(Kinds, ", ")))
 	}
 	if c.Namespace != "" {
 		errs = append(errs, ValidateNamespace(c.Namespace))
@@ -153,6 +171,8 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t, err = newAMQPTransport(cfg, wlogger)
 	case TransportNATS:
 		t, err = newNATSTransport(cfg, wlogger)
+	case TransportGoogleCloud:
+		t, err = newGoogleCloudTransport(cfg, wlogger)
 	case TransportRedis:
 		timings := defaultRedisTimings()
 		if cfg.redisTimings != nil {

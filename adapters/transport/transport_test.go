@@ -25,8 +25,10 @@ import (
 // transportWait bounds every wait of the transport tests.
 const transportWait = 30 * time.Second
 
-var transportKinds = []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
-	transport.TransportRedis}
+// durableKinds are the transports that keep messages for a handler whose
+// subscription exists, while it is not subscribed.
+var durableKinds = []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
+	transport.TransportGoogleCloud}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -79,6 +81,8 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 	case transport.TransportRedis:
 		redisURL, ns := testenv.RedisNamespace(t)
 		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, RedisURL: redisURL, Namespace: ns})
+	case transport.TransportGoogleCloud:
+		tr, err = transport.NewTransport(googleCloudConfig(t))
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -265,7 +269,7 @@ func newTestMessage(payload string) *message.Message {
 }
 
 func TestTransport_Contract(t *testing.T) {
-	forEachTransport(t, transportKinds, testContract)
+	forEachTransport(t, transport.Kinds, testContract)
 	t.Run("amqp/quorum", func(t *testing.T) {
 		testContract(t, transportCase{kind: transport.TransportAMQP, queueType: transport.AMQPQueueQuorum})
 	})
@@ -477,7 +481,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 	// For each durable transport, Subscriber returns with the topic's storage
 	// in place: two groups both get a message published right after.
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, durableKinds, func(t *testing.T, tc transportCase) {
 		groups := []string{"First", "Second"}
 		tr := newTestTransport(t, tc)
 		topic := uniqueTopic(t, tc.kind, groups...)
@@ -508,7 +512,7 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 // of one never receives what the other publishes, even under the same
 // handler name and topic.
 func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
-	forEachTransport(t, []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, durableKinds, func(t *testing.T, tc transportCase) {
 		cfg := transport.TransportConfig{Kind: tc.kind}
 		switch tc.kind {
 		case transport.TransportSQL:
@@ -519,6 +523,8 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 			cfg.NATSURL = testenv.URL(t, testenv.NATSURLVar)
 		case transport.TransportRedis:
 			cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
+		case transport.TransportGoogleCloud:
+			cfg = googleCloudConfig(t)
 		}
 		topic := testenv.Name("events")
 		const handler = "SameHandler"

@@ -31,6 +31,7 @@ var e2eCases = []struct{ backend, pubsub string }{
 	{"mysql", "amqp"},
 	{"postgres", "nats"},
 	{"postgres", "redis"},
+	{"postgres", "googlecloud"},
 }
 
 // TestE2E: the registration journey on every database and transport. Users
@@ -94,10 +95,10 @@ type journey struct {
 // proves it needs none of them.
 func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey {
 	j := &journey{d: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true}), run: e2e.RunID()}
-	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS {
+	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud {
 		j.tap = j.d.TapEvents(t)
 	}
-	if pubsub == transport.TransportNATS {
+	if pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud {
 		j.scanned = j.d.TapEveryExchange(t)
 	}
 	if pubsub == transport.TransportRedis {

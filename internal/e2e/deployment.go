@@ -21,7 +21,7 @@ import (
 
 // Config chooses the services of a deployment.
 type Config struct {
-	// PubSub is the transport: gochannel (the default), sql, amqp, nats or redis.
+	// PubSub is the transport: gochannel (the default), or another of transport.Kinds.
 	PubSub string
 	// Database makes the deployment's database and returns its URL, such
 	// as testenv.PostgresDatabase; nil: a SQLite file.
@@ -59,6 +59,8 @@ type Deployment struct {
 	NATSURL string
 	// RedisURL is Redis's URL, or UnreachableRedis but on redis.
 	RedisURL string
+	// PubSubEmulatorHost is the Pub/Sub emulator's address on googlecloud.
+	PubSubEmulatorHost string
 	// SMTP is the sink of the emails, nil unless Config.SMTP.
 	SMTP *testsmtp.Server
 	// Vars is the service's environment over Environ's defaults: a test may
@@ -125,6 +127,13 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 		"AMQP_URL":         d.AMQPURL,
 		"NATS_URL":         d.NATSURL,
 		"REDIS_URL":        d.RedisURL,
+	}
+	if d.PubSub == transport.TransportGoogleCloud {
+		// The emulator keeps what it is given in memory: each deployment's
+		// namespace keeps its topics apart.
+		d.PubSubEmulatorHost = testenv.URL(t, testenv.PubSubEmulatorVar)
+		d.Vars["PUBSUB_EMULATOR_HOST"] = d.PubSubEmulatorHost
+		d.Vars["GOOGLE_CLOUD_PROJECT"] = testenv.GoogleCloudProject
 	}
 	if testenv.NeedsMasterKey(d.DatabaseURL) {
 		// Every process of the deployment wraps its keys under the same.
@@ -241,8 +250,11 @@ func (d *Deployment) Operator(t testing.TB, args ...string) string {
 // on RabbitMQ, or its subject on NATS.
 func (d *Deployment) TapEvents(t testing.TB) *Tap {
 	t.Helper()
-	if d.PubSub == transport.TransportNATS {
+	switch d.PubSub {
+	case transport.TransportNATS:
 		return TapNATS(t, d.NATSURL, d.Namespace, EventsExchange(d.Namespace))
+	case transport.TransportGoogleCloud:
+		return TapGoogleCloud(t, d.PubSubEmulatorHost, d.Namespace, TapGroup, transport.EventTopic("UserRegistered"))
 	}
 	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
 }
@@ -254,6 +266,13 @@ func (d *Deployment) TapEveryExchange(t testing.TB) []*Tap {
 	t.Helper()
 	if d.PubSub == transport.TransportNATS {
 		return []*Tap{TapNATS(t, d.NATSURL, d.Namespace, "")}
+	}
+	if d.PubSub == transport.TransportGoogleCloud {
+		topics := []string{transport.PoisonTopic}
+		for _, name := range domain.Events.Names() {
+			topics = append(topics, transport.EventTopic(name))
+		}
+		return []*Tap{TapGoogleCloud(t, d.PubSubEmulatorHost, d.Namespace, TapGroup+"-all", topics...)}
 	}
 	taps := []*Tap{TapExchange(t, d.AMQPURL, PoisonQueue(d.Namespace))}
 	for _, name := range domain.Events.Names() {

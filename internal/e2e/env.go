@@ -53,11 +53,14 @@ func Environ(vars map[string]string) []string {
 		"AMQP_URL":         UnreachableAMQP,
 		"NATS_URL":         UnreachableNATS,
 		"REDIS_URL":        UnreachableRedis,
-		"SMTP_URL":         "",
-		"MAIL_FROM":        MailFrom,
-		"HTTP_ADDR":        "127.0.0.1:0",
-		"BCRYPT_COST":      FastBcryptCost,
-		"SIGNUP_POINTS":    fmt.Sprint(SignupPoints),
+		// Empty: not googlecloud's.
+		"GOOGLE_CLOUD_PROJECT": "",
+		"PUBSUB_EMULATOR_HOST": "",
+		"SMTP_URL":             "",
+		"MAIL_FROM":            MailFrom,
+		"HTTP_ADDR":            "127.0.0.1:0",
+		"BCRYPT_COST":          FastBcryptCost,
+		"SIGNUP_POINTS":        fmt.Sprint(SignupPoints),
 		// Up to 200 registrations at once wait for their turn to hash: the
 		// bounded queue has tests of its own.
 		"HASH_QUEUE_MAX": "1000",

@@ -30,7 +30,14 @@ const (
 	AMQPURLVar     = "TEST_AMQP_URL"     // a RabbitMQ URL
 	NATSURLVar     = "TEST_NATS_URL"     // a NATS server with JetStream
 	RedisURLVar    = "TEST_REDIS_URL"    // a Redis server (its database 0 is shared by the tests)
+	// PubSubEmulatorVar is the host:port of a Pub/Sub emulator
+	// (cmd/pubsub-emulator); the tests' project is GoogleCloudProject.
+	PubSubEmulatorVar = "TEST_PUBSUB_EMULATOR_HOST"
 )
+
+// GoogleCloudProject is the project the tests use on the Pub/Sub emulator;
+// each test's namespace keeps its topics apart.
+const GoogleCloudProject = "onboard-test"
 
 // URL returns the service URL in the variable, or skips the test (fails it
 // under REQUIRE_SERVICES=1) when the variable is unset. Under -short it

@@ -65,10 +65,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, out, progress i
 	if err != nil {
 		return err
 	}
-	queue, err := transport.NewPoisonQueue(transport.TransportConfig{
-		Kind: cfg.PubSub, DB: db, AMQPURL: cfg.AMQPURL, AMQPQueueType: cfg.AMQPQueueType,
-		AMQPDeliveryLimit: cfg.AMQPDeliveryLimit, NATSURL: cfg.NATSURL, RedisURL: cfg.RedisURL, Namespace: namespace,
-	})
+	queue, err := transport.NewPoisonQueue(cfg.Transport(db, namespace))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,123 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/app"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// googleCloudConfig is the googlecloud transport on the test emulator, in
+// a namespace of the test's own.
+func googleCloudConfig(t *testing.T) transport.TransportConfig {
+	t.Helper()
+	return transport.TransportConfig{
+		Kind: transport.TransportGoogleCloud, GoogleCloudProject: testenv.GoogleCloudProject,
+		PubSubEmulatorHost: testenv.URL(t, testenv.PubSubEmulatorVar),
+		Namespace:          testNamespace(t, transport.TransportGoogleCloud),
+	}
+}
+
+// TestGoogleCloudPubSub runs Watermill's universal pub/sub suite on the
+// googlecloud transport as the service builds it: namespaced, a
+// subscription per group, HandlerConcurrency messages out at once. The
+// suite skips, by these features:
+//   - TestNoAck and TestPublishSubscribeInOrder: no order is kept (no
+//     ordering keys, and HandlerConcurrency messages in flight);
+//   - TestNewSubscriberReceivesOldMessages: a subscription gets only the
+//     messages published after it was made;
+//   - TestReconnect: it restarts the server (RestartServiceCommand), which
+//     the other tests share, and the emulator keeps nothing across one.
+//
+// ExactlyOnceDelivery is false: an ack lost, or a deadline passed, brings
+// a message again; the handlers are idempotent.
+func TestGoogleCloudPubSub(t *testing.T) {
+	cfg := googleCloudConfig(t)
+	features := tests.Features{
+		ConsumerGroups:                      true,
+		ExactlyOnceDelivery:                 false,
+		GuaranteedOrder:                     false,
+		GuaranteedOrderWithSingleSubscriber: false,
+		Persistent:                          true,
+		NewSubscriberReceivesOldMessages:    false,
+		ForceShort:                          true,
+	}
+	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+		tr, err := transport.NewTransport(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tr.Close() })
+		return tr.Publisher, &suiteSubscriber{tr: tr, group: group}
+	}
+	tests.TestPubSub(t, features,
+		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite") },
+		newPubSub)
+}
+
+// Ready asks Pub/Sub, and tells a client that is gone.
+func TestGoogleCloud_NotReadyOnceClosed(t *testing.T) {
+	tr, err := transport.NewTransport(googleCloudConfig(t))
+	require.NoError(t, err)
+	ctx := testenv.Context(t)
+	require.NoError(t, tr.Ready(ctx))
+	require.NoError(t, tr.Close())
+	assert.ErrorContains(t, tr.Ready(ctx), "Pub/Sub")
+}
+
+// A handler's subscription is "<ns>.<topic>.<handler>", on the topic
+// "<ns>.<topic>"; a name Pub/Sub would refuse is refused up front.
+func TestGoogleCloud_Names(t *testing.T) {
+	cfg := googleCloudConfig(t)
+	tr := newTransportOf(t, cfg)
+	_, err := tr.Subscriber("Bad handler", "events.Named")
+	assert.ErrorContains(t, err, "Bad handler")
+	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoogleCloud,
+		GoogleCloudProject: testenv.GoogleCloudProject, PubSubEmulatorHost: cfg.PubSubEmulatorHost, Namespace: "1digit"})
+	assert.ErrorContains(t, err, "PUBSUB_NAMESPACE")
+	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoogleCloud})
+	assert.ErrorContains(t, err, "GOOGLE_CLOUD_PROJECT")
+}
+
+// Throttling, deadlines and an unreachable service are outages; a refusal
+// of the request itself is not.
+func TestClassify_GoogleCloud(t *testing.T) {
+	for code, want := range map[codes.Code]app.Failure{
+		codes.Unavailable: app.FailureOutage, codes.DeadlineExceeded: app.FailureOutage,
+		codes.ResourceExhausted: app.FailureOutage, codes.Aborted: app.FailureOutage,
+		codes.PermissionDenied: app.FailurePermanent, codes.InvalidArgument: app.FailurePermanent,
+		codes.NotFound: app.FailurePermanent,
+	} {
+		err := errors.Join(errors.New("publish"), status.Error(code, "from Pub/Sub"))
+		assert.Equal(t, want, transport.Classify(err), code.String())
+	}
+}
+
+// A message not acked in time (its replica died) comes back.
+func TestGoogleCloud_NackedMessageComesBack(t *testing.T) {
+	tr := newTransportOf(t, googleCloudConfig(t))
+	topic := testenv.Name("events")
+	messages := subscribe(t, subscriber(t, tr, "H", topic), topic)
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("again")))
+	first := receive(t, messages, "the message")
+	first.Nack()
+	again := receive(t, messages, "the message again")
+	again.Ack()
+	assert.Equal(t, first.UUID, again.UUID)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	select {
+	case m := <-messages:
+		t.Errorf("delivered a third time: %s", m.Payload)
+	case <-ctx.Done():
+	}
+}
