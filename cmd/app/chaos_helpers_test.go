@@ -43,7 +43,7 @@ const (
 )
 
 // chaosTransports are the transports every scenario runs on.
-var chaosTransports = []string{"sql", "amqp", "nats", "redis"}
+var chaosTransports = []string{"sql", "amqp", "nats", "redis", "googlecloud"}
 
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
@@ -107,6 +107,13 @@ func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv
 		if proxies.broker {
 			e.brokerProxy, e.Vars["REDIS_URL"] = e2e.ProxyURL(t, "redis", e.RedisURL, "6379")
 		}
+	case transport.TransportGoogleCloud:
+		e.taps = e.TapEveryExchange(t)
+		if proxies.broker {
+			// The emulator keeps its state across the cut: only the connection goes.
+			e.brokerProxy = e2e.StartProxy(t, "pubsub-emulator", e.PubSubEmulatorHost)
+			e.Vars["PUBSUB_EMULATOR_HOST"] = e.brokerProxy.Addr
+		}
 	}
 	return e
 }
@@ -144,6 +151,12 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 			}
 		}
 		return n
+	case transport.TransportGoogleCloud:
+		queue, err := transport.NewPoisonQueue(e.Transport())
+		require.NoError(t, err)
+		listed, err := queue.List(testenv.Context(t))
+		require.NoError(t, err)
+		return len(listed)
 	}
 	n, err := countRows(e.DB, `SELECT count(*) FROM `+e.DB.Quote(watermillsql.MessagesTable(e.DB.DB, e2e.PoisonQueue(e.Namespace)))+
 		` WHERE consumer_group = ?`, transport.PoisonGroup)

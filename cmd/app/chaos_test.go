@@ -101,12 +101,12 @@ func TestChaos_KillDuringLoad(t *testing.T) {
 	}
 }
 
-// 2. RabbitMQ, NATS or Redis cut off during the load, then back: registrations
+// 2. RabbitMQ, NATS, Redis or the Pub/Sub emulator cut off during the load, then back: registrations
 // keep getting 201 (the outbox holds the events), and every effect happens
 // after the recovery, none twice. The sql transport has no broker to cut.
 func TestChaos_BrokerCut(t *testing.T) {
 	chaosParallel(t)
-	for _, pubsub := range []string{transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis} {
+	for _, pubsub := range brokers {
 		t.Run(pubsub, func(t *testing.T) {
 			chaosParallel(t)
 			brokerCutScenario(t, pubsub)

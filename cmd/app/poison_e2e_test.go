@@ -28,15 +28,14 @@ const poisonRetriesTimeout = 20 * time.Second
 // its handler, which fails on it again.
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
+		transport.TransportGoogleCloud} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)
 			proc, api := d.Serve(t)
 
-			tr, err := transport.NewTransport(transport.TransportConfig{
-				Kind: pubsub, DB: d.DB.DB, AMQPURL: d.AMQPURL, NATSURL: d.NATSURL, RedisURL: d.RedisURL, Namespace: d.Namespace,
-			})
+			tr, err := transport.NewTransport(d.Transport())
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = tr.Close() })
 			notJSON := message.NewMessage(uuid.NewString(), []byte(`{"user_id": "truncated`))
@@ -129,7 +128,8 @@ func poisonedCopies(t *testing.T, d *e2e.Deployment, messageUUID string) []strin
 // once it is back, each arrives exactly once.
 func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis} {
+	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
+		transport.TransportGoogleCloud} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)

@@ -147,6 +147,16 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 	return d
 }
 
+// Transport is the configuration of the deployment's transport, for a test
+// that publishes or reads beside the service.
+func (d *Deployment) Transport() transport.TransportConfig {
+	return transport.TransportConfig{
+		Kind: d.PubSub, DB: d.DB.DB, AMQPURL: d.AMQPURL, NATSURL: d.NATSURL, RedisURL: d.RedisURL,
+		GoogleCloudProject: testenv.GoogleCloudProject, PubSubEmulatorHost: d.PubSubEmulatorHost,
+		Namespace: d.ServingNamespace(),
+	}
+}
+
 // Start runs a process of the deployment.
 func (d *Deployment) Start(t testing.TB) *Process {
 	t.Helper()
