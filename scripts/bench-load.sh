@@ -3,8 +3,9 @@
 # closed loop to find the maximum registration rate, then open loop at half
 # of it for the effect latencies. Needs PostgreSQL (BENCH_POSTGRES_URL, a
 # server URL; a database is created per run), RabbitMQ (BENCH_AMQP_URL), NATS
-# with JetStream (BENCH_NATS_URL) and Redis (BENCH_REDIS_URL); BENCH_PUBSUB
-# picks the transports. The brokers are used in the namespace onboardbench:
+# with JetStream (BENCH_NATS_URL), Redis (BENCH_REDIS_URL) and a Pub/Sub
+# emulator (BENCH_PUBSUB_EMULATOR_HOST; cmd/pubsub-emulator, started here when
+# nothing answers there); BENCH_PUBSUB picks the transports. The brokers are used in the namespace onboardbench:
 # nothing else may use it meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ pg=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=dis
 amqp=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 nats=${BENCH_NATS_URL:-nats://127.0.0.1:4222}
 redis=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
+emulator=${BENCH_PUBSUB_EMULATOR_HOST:-127.0.0.1:8085}
 count=${BENCH_REGISTRATIONS:-300}
 addr=127.0.0.1:18080
 smtp=127.0.0.1:2525
@@ -20,19 +22,29 @@ smtp=127.0.0.1:2525
 go build -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
+pubsubs=${BENCH_PUBSUB:-sql amqp nats redis googlecloud}
+if [[ " $pubsubs " == *" googlecloud "* ]] && ! timeout 2 bash -c "</dev/tcp/${emulator%:*}/${emulator#*:}" 2>/dev/null; then
+  go build -o bin/pubsub-emulator ./cmd/pubsub-emulator
+  bin/pubsub-emulator -addr "$emulator" >bin/bench-pubsub-emulator.log 2>&1 &
+  emulator_pid=$!
+  trap 'kill $emulator_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do timeout 1 bash -c "</dev/tcp/${emulator%:*}/${emulator#*:}" 2>/dev/null && break; sleep 0.1; done
+fi
+
 # database_url NAME: the server URL with its database replaced by NAME.
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }
 
-for pubsub in ${BENCH_PUBSUB:-sql amqp nats redis}; do
+for pubsub in $pubsubs; do
   db="onboard_bench_$(date +%s)_$pubsub"
   psql "$pg" -qc "CREATE DATABASE $db"
   # Every registration comes from 127.0.0.1: no registration limit.
   MASTER_KEY=$(head -c 32 /dev/urandom | base64) \
   PUBSUB=$pubsub PUBSUB_NAMESPACE=onboardbench DATABASE_URL=$(database_url "$db") \
     AMQP_URL=$amqp NATS_URL=$nats REDIS_URL=$redis SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
+    GOOGLE_CLOUD_PROJECT=onboard-bench PUBSUB_EMULATOR_HOST=$emulator \
     RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!
-  trap 'kill $pid 2>/dev/null || true' EXIT
+  trap 'kill $pid ${emulator_pid:-} 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
 
   echo "== PUBSUB=$pubsub on PostgreSQL: closed loop, maximum rate"

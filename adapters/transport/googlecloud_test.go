@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -43,25 +41,7 @@ func googleCloudConfig(t *testing.T) transport.TransportConfig {
 // ExactlyOnceDelivery is false: an ack lost, or a deadline passed, brings
 // a message again; the handlers are idempotent.
 func TestGoogleCloudPubSub(t *testing.T) {
-	cfg := googleCloudConfig(t)
-	features := tests.Features{
-		ConsumerGroups:                      true,
-		ExactlyOnceDelivery:                 false,
-		GuaranteedOrder:                     false,
-		GuaranteedOrderWithSingleSubscriber: false,
-		Persistent:                          true,
-		NewSubscriberReceivesOldMessages:    false,
-		ForceShort:                          true,
-	}
-	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
-		tr, err := transport.NewTransport(cfg)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = tr.Close() })
-		return tr.Publisher, &suiteSubscriber{tr: tr, group: group}
-	}
-	tests.TestPubSub(t, features,
-		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite") },
-		newPubSub)
+	runPubSubSuite(t, googleCloudConfig(t), true, newSuiteSubscriber)
 }
 
 // Ready asks Pub/Sub, and tells a client that is gone.

@@ -424,7 +424,11 @@ func (s *natsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 		defer close(out)
 		for {
 			select {
-			case msg := <-session.messages: // open until session.end
+			case msg, ok := <-session.messages: // open until session.end
+				if !ok {
+					session.lostOnce.Do(func() { close(session.lost) })
+					continue
+				}
 				select {
 				case out <- msg:
 				case <-stopping:

@@ -29,7 +29,18 @@ import (
 // a message or a handler past AckWait brings a message again; the
 // handlers are idempotent.
 func TestNATSPubSub(t *testing.T) {
-	cfg := natsConfig(t)
+	// The suite's volumes at their short size, on a CI machine of 2 cores.
+	runPubSubSuite(t, natsConfig(t), true, newSuiteSubscriber)
+}
+
+// runPubSubSuite runs Watermill's universal suite on the transport of cfg,
+// one transport per publisher and subscriber the suite asks for, with the
+// features every broker transport has: consumer groups, persistence, no
+// order (HandlerConcurrency messages in flight), no exactly-once delivery
+// (an ack lost brings a message again), and a new group starting at the
+// messages published after it. Subscribers without a group share one.
+func runPubSubSuite(t *testing.T, cfg transport.TransportConfig, forceShort bool,
+	subscriberOf func(tr *transport.Transport, group string) (message.Subscriber, error)) {
 	features := tests.Features{
 		ConsumerGroups:                      true,
 		ExactlyOnceDelivery:                 false,
@@ -37,19 +48,22 @@ func TestNATSPubSub(t *testing.T) {
 		GuaranteedOrderWithSingleSubscriber: false,
 		Persistent:                          true,
 		NewSubscriberReceivesOldMessages:    false,
-		// The suite's volumes at their short size, on a CI machine of 2 cores.
-		ForceShort: true,
+		ForceShort:                          forceShort,
 	}
 	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
-		tr, err := transport.NewTransport(cfg)
+		tr := newTransportOf(t, cfg)
+		sub, err := subscriberOf(tr, group)
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = tr.Close() })
-		return tr.Publisher, &suiteSubscriber{tr: tr, group: group}
+		return tr.Publisher, sub
 	}
 	tests.TestPubSub(t, features,
-		// Subscribers without a group share one, as the SQL transport's do.
 		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite") },
 		newPubSub)
+}
+
+// newSuiteSubscriber is the suite's subscriber of a group.
+func newSuiteSubscriber(tr *transport.Transport, group string) (message.Subscriber, error) {
+	return &suiteSubscriber{tr: tr, group: group}, nil
 }
 
 // suiteSubscriber is the subscriber of a group the suite wants, which

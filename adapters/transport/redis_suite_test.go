@@ -3,10 +3,6 @@ package transport_test
 import (
 	"testing"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
-	"github.com/stretchr/testify/require"
-
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -27,23 +23,8 @@ import (
 //     the restart of a server of its own is cmd/app's fault suite.
 func TestRedisTransport_PubSubSuite(t *testing.T) {
 	redisURL, ns := testenv.RedisNamespace(t)
-	features := tests.Features{
-		ConsumerGroups: true,
-		// A handler that ran and whose XACK did not reach Redis sees its
-		// message again.
-		ExactlyOnceDelivery:                 false,
-		GuaranteedOrder:                     false,
-		GuaranteedOrderWithSingleSubscriber: false,
-		Persistent:                          true,
-		NewSubscriberReceivesOldMessages:    false,
-	}
-	newPubSub := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
-		tr := newTransportOf(t, transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL, Namespace: ns})
-		sub, err := tr.GroupSubscriber(group)
-		require.NoError(t, err)
-		return tr.Publisher, sub
-	}
-	tests.TestPubSub(t, features,
-		func(t *testing.T) (message.Publisher, message.Subscriber) { return newPubSub(t, "suite") },
-		newPubSub)
+	// ExactlyOnceDelivery is false: a handler that ran and whose XACK did
+	// not reach Redis sees its message again.
+	runPubSubSuite(t, transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL, Namespace: ns}, false,
+		(*transport.Transport).GroupSubscriber)
 }
