@@ -189,56 +189,66 @@ func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 	assert.Equal(t, 0.0, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], "none held")
 }
 
-// A message a handler works on has left the RabbitMQ queue's ready count
-// but still waits: the backlog counts it, and its age runs from its
-// publication (its UUIDv7), until the handler is done with it.
-func TestBacklogCollector_AMQPCountsHeldMessages(t *testing.T) {
-	db := testenv.MigratedDB(t, testenv.Backends()[0])
-	tr, err := transport.NewTransport(transport.TransportConfig{
-		Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.TransportAMQP),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-	topic := testenv.Name("events")
-	t.Cleanup(func() { deleteAMQPTopology(t, tr.Topic(topic), "H") })
-
-	router, err := message.NewRouter(message.RouterConfig{}, nil)
-	require.NoError(t, err)
-	router.AddMiddleware(tr.HoldMiddleware)
-	entered, done := make(chan string, 3), make(chan struct{})
-	router.AddConsumerHandler("H", topic, subscriber(t, tr, "H", topic), func(msg *message.Message) error {
-		entered <- msg.UUID
-		<-done
-		return nil
-	})
-	release := sync.OnceFunc(func() { close(done) })
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { _ = router.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { release(); cancel(); <-stopped })
-	<-router.Running()
-
-	const age = time.Minute
-	old, recent := newTestMessage("old"), newTestMessage("recent")
-	old.UUID, recent.UUID = transport.UUIDV7At(time.Now().Add(-age)), transport.UUIDV7At(time.Now())
-	require.NoError(t, tr.Publisher.Publish(topic, old, recent))
-	for range 2 {
-		select {
-		case <-entered:
-		case <-time.After(transportWait):
-			t.Fatal("the handler did not get both messages")
+// On amqp a handler's backlog adds the messages this process's handlers
+// hold unacked, which the queue's ready count no longer shows; on
+// googlecloud those are the backlog, Pub/Sub telling the rest in Cloud
+// Monitoring alone, and no poison count is reported. The oldest age is
+// the oldest held's.
+func TestBacklogCollector_CountsHeldMessages(t *testing.T) {
+	forEachTransport(t, []string{transport.TransportAMQP, transport.TransportGoogleCloud}, func(t *testing.T, tc transportCase) {
+		db := testenv.MigratedDB(t, testenv.Backends()[0])
+		cfg := transport.TransportConfig{
+			Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+			Namespace: testNamespace(t, transport.TransportAMQP),
 		}
-	}
-	cfg := transport.BacklogConfig{Transport: tr, DB: db.DB, Handlers: []transport.HandlerTopic{{Handler: "H", Topic: topic}}}
-	got := series(t, newBacklog(t, cfg))
-	assert.Equal(t, 2.0, got["onboard_handler_backlog_messages{handler=H}"], "held, not ready")
-	assert.InDelta(t, age.Seconds(), got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 5)
+		if tc.kind == transport.TransportGoogleCloud {
+			cfg = googleCloudConfig(t)
+		}
+		tr := newTransportOf(t, cfg)
+		topic := testenv.Name("events")
+		if tc.kind == transport.TransportAMQP {
+			t.Cleanup(func() { deleteAMQPTopology(t, tr.Topic(topic), "H") })
+		}
 
-	release()
-	require.Eventually(t, func() bool {
-		got = series(t, newBacklog(t, cfg))
-		return got["onboard_handler_backlog_messages{handler=H}"] == 0
-	}, transportWait, 20*time.Millisecond, "released once handled")
-	assert.Equal(t, 0.0, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"])
+		router, err := message.NewRouter(message.RouterConfig{}, nil)
+		require.NoError(t, err)
+		router.AddMiddleware(tr.HoldMiddleware)
+		entered, done := make(chan string, 3), make(chan struct{})
+		router.AddConsumerHandler("H", topic, subscriber(t, tr, "H", topic), func(msg *message.Message) error {
+			entered <- msg.UUID
+			<-done
+			return nil
+		})
+		release := sync.OnceFunc(func() { close(done) })
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { _ = router.Run(ctx); close(stopped) }()
+		t.Cleanup(func() { release(); cancel(); <-stopped })
+		<-router.Running()
+
+		const age = time.Minute
+		old, recent := newTestMessage("old"), newTestMessage("recent")
+		old.UUID, recent.UUID = transport.UUIDV7At(time.Now().Add(-age)), transport.UUIDV7At(time.Now())
+		require.NoError(t, tr.Publisher.Publish(topic, old, recent))
+		for range 2 {
+			select {
+			case <-entered:
+			case <-time.After(transportWait):
+				t.Fatal("the handler did not get both messages")
+			}
+		}
+		backlog := transport.BacklogConfig{Transport: tr, DB: db.DB, Handlers: []transport.HandlerTopic{{Handler: "H", Topic: topic}}}
+		got := series(t, newBacklog(t, backlog))
+		assert.Equal(t, 2.0, got["onboard_handler_backlog_messages{handler=H}"], "held, not ready")
+		assert.InDelta(t, age.Seconds(), got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 5)
+		_, poisonReported := got["onboard_poison_queue_messages{}"]
+		assert.Equal(t, tc.kind == transport.TransportAMQP, poisonReported, "the poison queue's count")
+
+		release()
+		require.Eventually(t, func() bool {
+			got = series(t, newBacklog(t, backlog))
+			return got["onboard_handler_backlog_messages{handler=H}"] == 0
+		}, transportWait, 20*time.Millisecond, "released once handled")
+		assert.Equal(t, 0.0, got["onboard_handler_backlog_oldest_age_seconds{handler=H}"])
+	})
 }

@@ -60,16 +60,17 @@ const (
 var googleCloudNameForm = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$`)
 
 // googleCloudTransport is what the googlecloud transport keeps beside the
-// Transport: a client of its own for readiness and the poison queue.
+// Transport: how its subscribers connect, and a client of its own that
+// answers readiness.
 type googleCloudTransport struct {
 	project string
 	options []option.ClientOption
 	client  *pubsub.Client
 }
 
-// googleCloudOptions are the client options for project, on the emulator
-// at emulator when it is set (PUBSUB_EMULATOR_HOST): plain gRPC, no
-// credentials.
+// googleCloudOptions are the client options: none for Google's service,
+// whose credentials the environment gives, or plain gRPC without
+// credentials to the emulator at emulator (PUBSUB_EMULATOR_HOST).
 func googleCloudOptions(emulator string) []option.ClientOption {
 	if emulator == "" {
 		return nil
