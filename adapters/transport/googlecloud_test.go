@@ -44,16 +44,6 @@ func TestGoogleCloudPubSub(t *testing.T) {
 	runPubSubSuite(t, googleCloudConfig(t), true, newSuiteSubscriber)
 }
 
-// Ready asks Pub/Sub, and tells a client that is gone.
-func TestGoogleCloud_NotReadyOnceClosed(t *testing.T) {
-	tr, err := transport.NewTransport(googleCloudConfig(t))
-	require.NoError(t, err)
-	ctx := testenv.Context(t)
-	require.NoError(t, tr.Ready(ctx))
-	require.NoError(t, tr.Close())
-	assert.ErrorContains(t, tr.Ready(ctx), "Pub/Sub")
-}
-
 // A handler's subscription is "<ns>.<topic>.<handler>", on the topic
 // "<ns>.<topic>"; a name Pub/Sub would refuse is refused up front.
 func TestGoogleCloud_Names(t *testing.T) {

@@ -373,16 +373,6 @@ func TestNewTransport_NATSForeignStream(t *testing.T) {
 	assert.Contains(t, err.Error(), "retention")
 }
 
-// Ready tells a connection that is gone.
-func TestNATS_NotReadyOnceClosed(t *testing.T) {
-	tr, err := transport.NewTransport(natsConfig(t))
-	require.NoError(t, err)
-	ctx := testenv.Context(t)
-	require.NoError(t, tr.Ready(ctx))
-	require.NoError(t, tr.Close())
-	assert.ErrorContains(t, tr.Ready(ctx), "NATS")
-}
-
 // On nats, a message the retry queue takes back to its handler (under its
 // own UUID, within the duplicate window of its first publish) is
 // delivered again, for that handler alone.

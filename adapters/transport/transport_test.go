@@ -558,6 +558,24 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 	})
 }
 
+// Ready asks the broker, and tells a connection that is gone, naming it.
+func TestTransport_NotReadyOnceClosed(t *testing.T) {
+	for kind, named := range map[string]string{transport.TransportNATS: "NATS", transport.TransportGoogleCloud: "Pub/Sub"} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := natsConfig(t)
+			if kind == transport.TransportGoogleCloud {
+				cfg = googleCloudConfig(t)
+			}
+			tr, err := transport.NewTransport(cfg)
+			require.NoError(t, err)
+			ctx := testenv.Context(t)
+			require.NoError(t, tr.Ready(ctx))
+			require.NoError(t, tr.Close())
+			assert.ErrorContains(t, tr.Ready(ctx), named)
+		})
+	}
+}
+
 func TestTransportConfig_RejectsBadNamespaces(t *testing.T) {
 	for _, ns := range []string{"UPPER", "-lead", "with.dot", "with_underscore", "seventeen-chars-x", "é"} {
 		_, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel, Namespace: ns})
