@@ -285,18 +285,36 @@ func (t *natsTransport) ensureConsumer(ctx context.Context, js jetstream.JetStre
 	}
 	ctx, cancel := context.WithTimeout(ctx, natsTimeout)
 	defer cancel()
-	name := t.names.consumer(group, topic)
-	consumer, err := js.CreateOrUpdateConsumer(ctx, t.names.stream(topic), jetstream.ConsumerConfig{
+	name, stream := t.names.consumer(group, topic), t.names.stream(topic)
+	config := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "onboard: " + group + " on " + topic,
 		FilterSubject: t.names.subject(topic),
-		// A new handler starts with the messages published from now on.
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		// From the stream's first message, not its next: a consumer whose
+		// state the server lost (NATS 2.9 killed before it wrote a
+		// consumer's state) starts again from its policy, and "new" would
+		// skip every message it had not acked, which interest retention
+		// then drops. "All" delivers them again, and the claims keep their
+		// effects once. A new handler's consumer gets what the stream
+		// still keeps for the others: messages in flight.
+		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       t.ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: natsMaxAckPending,
-	})
+	}
+	// A consumer's deliver policy cannot change: one made by an earlier
+	// version keeps its own, with a warning.
+	if existing, err := js.Consumer(ctx, stream, name); err == nil {
+		if policy := existing.CachedInfo().Config.DeliverPolicy; policy != config.DeliverPolicy {
+			t.logger.Warn("NATS consumer delivers from its next message: a NATS crash that loses its state skips "+
+				"what it had not acked; delete it while its handler is idle to have it made anew from the first",
+				"consumer", name, "deliver_policy", policy.String())
+			config.DeliverPolicy, config.OptStartSeq, config.OptStartTime =
+				policy, existing.CachedInfo().Config.OptStartSeq, existing.CachedInfo().Config.OptStartTime
+		}
+	}
+	consumer, err := js.CreateOrUpdateConsumer(ctx, stream, config)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}

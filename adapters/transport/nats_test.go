@@ -108,6 +108,8 @@ func TestNATS_Names(t *testing.T) {
 	assert.Equal(t, jetstream.LimitsPolicy, poison.CachedInfo().Config.Retention)
 
 	consumer := natsConsumer(t, js, ns, "NamedHandler", topic)
+	assert.Equal(t, jetstream.DeliverAllPolicy, consumer.Config.DeliverPolicy,
+		"a consumer whose state NATS lost starts again from the first message it keeps")
 	assert.Equal(t, ns+".events.Named", consumer.Config.FilterSubject)
 	assert.Equal(t, jetstream.AckExplicitPolicy, consumer.Config.AckPolicy)
 	assert.Equal(t, transport.NATSAckWait, consumer.Config.AckWait)
@@ -276,6 +278,29 @@ func TestNATS_ClosedSubscriberHandsBackItsMessage(t *testing.T) {
 	got.Ack()
 	assert.Equal(t, "handed back", string(got.Payload))
 	assert.Less(t, time.Since(start), cfg.NATSAckWait/2, "well before AckWait")
+}
+
+// A consumer made by an earlier version, delivering from the next
+// message, keeps its policy, which cannot change: the transport starts on
+// it with a warning and delivers.
+func TestNATS_KeepsAnEarlierConsumersDeliverPolicy(t *testing.T) {
+	cfg := natsConfig(t)
+	newTransportOf(t, cfg) // the streams
+	js := natsJetStream(t)
+	topic := testenv.Name("events")
+	_, err := js.CreateConsumer(testenv.Context(t), cfg.Namespace+"_messages", jetstream.ConsumerConfig{
+		Durable: cfg.Namespace + "_" + topic + "_H", FilterSubject: cfg.Namespace + "." + topic,
+		DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	require.NoError(t, err)
+
+	tr := newTransportOf(t, cfg)
+	messages := subscribe(t, subscriber(t, tr, "H", topic), topic)
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("delivered")))
+	got := receive(t, messages, "the message")
+	got.Ack()
+	assert.Equal(t, "delivered", string(got.Payload))
+	assert.Equal(t, jetstream.DeliverNewPolicy, natsConsumer(t, js, cfg.Namespace, "H", topic).Config.DeliverPolicy)
 }
 
 // A subscription whose consumer goes away (an operator deletes it, a
