@@ -96,9 +96,9 @@ func NewBacklogCollector(cfg BacklogConfig) (*BacklogCollector, error) {
 		outboxAge: prometheus.NewDesc("onboard_outbox_oldest_age_seconds",
 			"Age of the oldest outbox row not yet forwarded; 0 when none.", nil, nil),
 		handlerBacklog: prometheus.NewDesc("onboard_handler_backlog_messages",
-			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked; nats: on its durable consumer, not acked yet; redis: not read yet by its group, plus read and not acked; googlecloud: those this process's handlers hold, as Pub/Sub counts the rest in Cloud Monitoring only).", handler, nil),
+			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked; nats: on its durable consumer, not acked yet; redis: not read yet by its group, plus read and not acked; googlecloud: those this process's handlers hold, as Pub/Sub counts the rest in Cloud Monitoring only; sqs: on its queue, waiting or received and not acked).", handler, nil),
 		handlerBacklogAge: prometheus.NewDesc("onboard_handler_backlog_oldest_age_seconds",
-			"Age of the oldest message waiting for a handler; 0 when none (amqp, googlecloud: of those this process holds; nats: since the stream stored it).", handler, nil),
+			"Age of the oldest message waiting for a handler; 0 when none (amqp, googlecloud, sqs: of those this process holds; nats: since the stream stored it).", handler, nil),
 		retries: prometheus.NewDesc("onboard_retry_queue_messages",
 			"Messages refused for themselves alone, waiting in the retry queue for their next attempt, by handler.", handler, nil),
 		retriesAge: prometheus.NewDesc("onboard_retry_queue_oldest_age_seconds",
@@ -173,6 +173,9 @@ func (c *BacklogCollector) read(ctx context.Context) []prometheus.Metric {
 			}
 			return err
 		})
+	case TransportSQS:
+		c.source(ctx, r, sourceHandlers, c.readSQSHandlers)
+		c.source(ctx, r, sourcePoison, c.readSQSPoison)
 	case TransportGoogleCloud: // no count of the poison queue but by pulling it all
 		c.source(ctx, r, sourceHandlers, c.readHeldHandlers)
 	case TransportNATS:

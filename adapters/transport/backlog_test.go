@@ -192,17 +192,20 @@ func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 // On amqp a handler's backlog adds the messages this process's handlers
 // hold unacked, which the queue's ready count no longer shows; on
 // googlecloud those are the backlog, Pub/Sub telling the rest in Cloud
-// Monitoring alone, and no poison count is reported. The oldest age is
-// the oldest held's.
+// Monitoring alone, and no poison count is reported; on sqs the queue
+// counts them as not visible. The oldest age is the oldest held's.
 func TestBacklogCollector_CountsHeldMessages(t *testing.T) {
-	forEachTransport(t, []string{transport.TransportAMQP, transport.TransportGoogleCloud}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.TransportAMQP, transport.TransportGoogleCloud, transport.TransportSQS}, func(t *testing.T, tc transportCase) {
 		db := testenv.MigratedDB(t, testenv.Backends()[0])
 		cfg := transport.TransportConfig{
 			Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
 			Namespace: testNamespace(t, transport.TransportAMQP),
 		}
-		if tc.kind == transport.TransportGoogleCloud {
+		switch tc.kind {
+		case transport.TransportGoogleCloud:
 			cfg = googleCloudConfig(t)
+		case transport.TransportSQS:
+			cfg = sqsConfig(t)
 		}
 		tr := newTransportOf(t, cfg)
 		topic := testenv.Name("events")
@@ -242,7 +245,7 @@ func TestBacklogCollector_CountsHeldMessages(t *testing.T) {
 		assert.Equal(t, 2.0, got["onboard_handler_backlog_messages{handler=H}"], "held, not ready")
 		assert.InDelta(t, age.Seconds(), got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 5)
 		_, poisonReported := got["onboard_poison_queue_messages{}"]
-		assert.Equal(t, tc.kind == transport.TransportAMQP, poisonReported, "the poison queue's count")
+		assert.Equal(t, tc.kind != transport.TransportGoogleCloud, poisonReported, "the poison queue's count")
 
 		release()
 		require.Eventually(t, func() bool {

@@ -13,8 +13,8 @@ import (
 // says it; an overloaded hasher, a canceled or timed-out context, a
 // database down, busy, unreachable or deadlocked (sqldb.Transient), NATS
 // unreachable or not answering, a Redis server so (redisTransient), or
-// Pub/Sub unreachable, throttling or timing out (googleCloudTransient) is
-// an outage; anything else is
+// Pub/Sub unreachable, throttling or timing out (googleCloudTransient), or
+// an AWS call so (sqsTransient) is an outage; anything else is
 // permanent, and poisoned at once.
 func Classify(err error) app.Failure {
 	var classified app.ClassifiedError
@@ -25,7 +25,7 @@ func Classify(err error) app.Failure {
 		return classified.Failure()
 	case errors.Is(err, command.ErrOverloaded), sqldb.Transient(err):
 		return app.FailureOutage
-	case natsTransient(err), redisTransient(err), googleCloudTransient(err):
+	case natsTransient(err), redisTransient(err), googleCloudTransient(err), sqsTransient(err):
 		return app.FailureOutage
 	}
 	return app.FailurePermanent

@@ -11,7 +11,8 @@ import (
 // held keeps the messages this process's handlers are working on, by
 // handler, with the time each was published. On amqp a consumer holds its
 // message unacked, where the queue's ready count no longer shows it; the
-// backlog adds these. On googlecloud they are the whole backlog it reads.
+// backlog adds these. On googlecloud they are the whole backlog it reads,
+// on sqs the oldest age.
 type held struct {
 	mu        sync.Mutex
 	byHandler map[string]map[*message.Message]time.Time
@@ -65,10 +66,11 @@ func publishedAt(msg *message.Message) time.Time {
 // HoldMiddleware records each message as held by its handler until the
 // handler returns; put it first, so that it spans the whole chain. The
 // backlog of a handler on amqp is its queue's ready messages plus these,
-// on googlecloud these alone; on the other transports nothing reads them,
+// on googlecloud these alone, on sqs their oldest age; on the other
+// transports nothing reads them,
 // and nothing is recorded.
 func (t *Transport) HoldMiddleware(next message.HandlerFunc) message.HandlerFunc {
-	if t.kind != TransportAMQP && t.kind != TransportGoogleCloud {
+	if t.kind != TransportAMQP && t.kind != TransportGoogleCloud && t.kind != TransportSQS {
 		return next
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {

@@ -61,6 +61,9 @@ func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
 	if cfg.Kind == TransportRedis {
 		return redisPoisonQueue{url: cfg.RedisURL, namespace: cfg.Namespace}, nil
 	}
+	if cfg.Kind == TransportSQS {
+		return sqsPoisonQueue{cfg: cfg}, nil
+	}
 	if cfg.Kind == TransportGoogleCloud {
 		return googleCloudPoisonQueue{project: cfg.GoogleCloudProject, emulator: cfg.PubSubEmulatorHost, namespace: cfg.Namespace}, nil
 	}

@@ -37,12 +37,10 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
 			queue, err = transport.NewPoisonQueue(cfg)
-		case transport.TransportNATS:
-			cfg := natsConfig(t)
-			tr = newTransportOf(t, cfg)
-			queue, err = transport.NewPoisonQueue(cfg)
-		case transport.TransportGoogleCloud:
-			cfg := googleCloudConfig(t)
+		case transport.TransportNATS, transport.TransportGoogleCloud, transport.TransportSQS:
+			cfg := map[string]func(*testing.T) transport.TransportConfig{
+				transport.TransportNATS: natsConfig, transport.TransportGoogleCloud: googleCloudConfig, transport.TransportSQS: sqsConfig,
+			}[tc.kind](t)
 			tr = newTransportOf(t, cfg)
 			queue, err = transport.NewPoisonQueue(cfg)
 		}

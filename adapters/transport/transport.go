@@ -30,7 +30,8 @@ const (
 )
 
 // Kinds are the transports PUBSUB names.
-var Kinds = []string{TransportGoChannel, TransportSQL, TransportAMQP, TransportNATS, TransportRedis, TransportGoogleCloud}
+var Kinds = []string{TransportGoChannel, TransportSQL, TransportAMQP, TransportNATS, TransportRedis, TransportGoogleCloud,
+	TransportSQS}
 
 // HandlerConcurrency is how many messages each handler works on at once on
 // the PostgreSQL/MySQL SQL transport (each subscription locks its own rows),
@@ -72,6 +73,7 @@ type Transport struct {
 	// googleCloud the googlecloud transport's client.
 	redis       *redisBroker
 	googleCloud *googleCloudTransport
+	sqs         *sqsTransport
 }
 
 // TransportConfig configures NewTransport.
@@ -100,8 +102,19 @@ type TransportConfig struct {
 	// with the credentials the environment gives).
 	GoogleCloudProject string
 	PubSubEmulatorHost string
-	// redisTimings replace the redis transport's defaults in tests.
-	redisTimings *redisTimings
+	// AWSRegion is the sqs transport's region; AWSEndpointURL its endpoint
+	// when not AWS's own (an emulator's, such as cmd/sqs-emulator); the
+	// static key AWSAccessKeyID and AWSSecretAccessKey signs its requests
+	// when set, else the AWS SDK's chain finds credentials (profiles, the
+	// role of the instance or task).
+	AWSRegion          string
+	AWSEndpointURL     string
+	AWSAccessKeyID     string
+	AWSSecretAccessKey string
+	// redisTimings replace the redis transport's defaults in tests, and
+	// sqsMaxReceives the receives of a message before its dead-letter queue.
+	redisTimings   *redisTimings
+	sqsMaxReceives int
 	// Namespace prefixes every topic, and so every table, exchange and
 	// queue the transport names ("ns.events.UserRegistered"), so that two
 	// deployments sharing a broker never share a queue. Empty: no prefix.
@@ -140,6 +153,13 @@ func (c TransportConfig) Validate() error {
 		if c.Namespace != "" && (c.Namespace[0] < 'a' || c.Namespace[0] > 'z') {
 			errs = append(errs, fmt.Errorf("PUBSUB_NAMESPACE: a Pub/Sub name starts with a letter, got %q", c.Namespace))
 		}
+	case TransportSQS:
+		if c.AWSRegion == "" {
+			errs = append(errs, errors.New("AWS_REGION: the sqs transport needs a region"))
+		}
+		if c.AWSAccessKeyID != "" && c.AWSSecretAccessKey == "" {
+			errs = append(errs, errors.New("AWS_SECRET_ACCESS_KEY: AWS_ACCESS_KEY_ID is set without it"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("PUBSUB: unknown transport %q (want %s)", c.Kind, strings.Join(Kinds, ", ")))
 	}
@@ -173,6 +193,8 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		t, err = newNATSTransport(cfg, wlogger)
 	case TransportGoogleCloud:
 		t, err = newGoogleCloudTransport(cfg, wlogger)
+	case TransportSQS:
+		t, err = newSQSTransport(cfg, wlogger)
 	case TransportRedis:
 		timings := defaultRedisTimings()
 		if cfg.redisTimings != nil {

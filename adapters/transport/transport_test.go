@@ -28,7 +28,7 @@ const transportWait = 30 * time.Second
 // durableKinds are the transports that keep messages for a handler whose
 // subscription exists, while it is not subscribed.
 var durableKinds = []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
-	transport.TransportGoogleCloud}
+	transport.TransportGoogleCloud, transport.TransportSQS}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -83,6 +83,8 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, RedisURL: redisURL, Namespace: ns})
 	case transport.TransportGoogleCloud:
 		tr, err = transport.NewTransport(googleCloudConfig(t))
+	case transport.TransportSQS:
+		tr, err = transport.NewTransport(sqsConfig(t))
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
 	}
@@ -525,6 +527,8 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 			cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
 		case transport.TransportGoogleCloud:
 			cfg = googleCloudConfig(t)
+		case transport.TransportSQS:
+			cfg = sqsConfig(t)
 		}
 		topic := testenv.Name("events")
 		const handler = "SameHandler"

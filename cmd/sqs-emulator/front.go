@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/Admiral-Piett/goaws/app"
@@ -39,6 +40,11 @@ func (f front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "InvalidParameterValue", "malformed JSON: "+err.Error())
 		return
 	}
+	var wanted []any
+	if action == "GetQueueAttributes" {
+		wanted, _ = input["AttributeNames"].([]any)
+		input["AttributeNames"] = []any{"All"} // for visibleCount
+	}
 	form, err := queryForm(action, input)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "InvalidParameterValue", err.Error())
@@ -64,6 +70,9 @@ func (f front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", err.Error())
 		return
+	}
+	if attributes, ok := output["Attributes"].(map[string]string); ok && action == "GetQueueAttributes" {
+		output["Attributes"] = visibleCount(attributes, wanted)
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	_ = json.NewEncoder(w).Encode(output)
@@ -318,6 +327,26 @@ func jsonAnswer(action string, body []byte) (map[string]any, error) {
 		out["Failed"] = failed
 	}
 	return out, nil
+}
+
+// visibleCount makes goaws's ApproximateNumberOfMessages SQS's: goaws
+// counts the messages in flight in it too, where SQS counts them only in
+// ApproximateNumberOfMessagesNotVisible. It keeps the attributes wanted
+// (all when none or "All" is).
+func visibleCount(attributes map[string]string, wanted []any) map[string]string {
+	all, _ := strconv.Atoi(attributes["ApproximateNumberOfMessages"])
+	hidden, _ := strconv.Atoi(attributes["ApproximateNumberOfMessagesNotVisible"])
+	attributes["ApproximateNumberOfMessages"] = strconv.Itoa(max(0, all-hidden))
+	if len(wanted) == 0 || slices.Contains(wanted, any("All")) {
+		return attributes
+	}
+	kept := map[string]string{}
+	for _, name := range wanted {
+		if name, ok := name.(string); ok && attributes[name] != "" {
+			kept[name] = attributes[name]
+		}
+	}
+	return kept
 }
 
 func putNonEmpty(m map[string]any, name, value string) {

@@ -85,6 +85,13 @@ func TestFront_TheSDKsSQSClientWorksThroughIt(t *testing.T) {
 	require.NotEmpty(t, *sent.MessageId)
 
 	received := receiveOne(t, client, *queue.QueueUrl)
+	counts, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: queue.QueueUrl, AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "1"},
+		counts.Attributes, "a message in flight is counted as SQS does")
 	assert.Equal(t, *sent.MessageId, *received.MessageId)
 	assert.Equal(t, `{"ü":"body"}`, *received.Body)
 	assert.Equal(t, "u-1", *received.MessageAttributes["uuid"].StringValue)
@@ -170,7 +177,7 @@ func TestFront_BadRequestsGetSQSErrors(t *testing.T) {
 			req.Header.Set("X-Amz-Target", "AmazonSQS.CreateQueue")
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			var answer map[string]string
 			require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
 			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)

@@ -33,11 +33,22 @@ const (
 	// PubSubEmulatorVar is the host:port of a Pub/Sub emulator
 	// (cmd/pubsub-emulator); the tests' project is GoogleCloudProject.
 	PubSubEmulatorVar = "TEST_PUBSUB_EMULATOR_HOST"
+	// SQSEndpointVar is the URL of an SQS and SNS emulator
+	// (cmd/sqs-emulator), in the region AWSRegion, with AWSTestKey's
+	// credentials.
+	SQSEndpointVar = "TEST_AWS_ENDPOINT_URL"
 )
 
 // GoogleCloudProject is the project the tests use on the Pub/Sub emulator;
 // each test's namespace keeps its topics apart.
 const GoogleCloudProject = "onboard-test"
+
+// AWSRegion is the region of the tests' SQS emulator, and AWSTestKey the
+// access key id and secret the tests sign with: an emulator checks none.
+const (
+	AWSRegion  = "us-east-1"
+	AWSTestKey = "test"
+)
 
 // URL returns the service URL in the variable, or skips the test (fails it
 // under REQUIRE_SERVICES=1) when the variable is unset. Under -short it

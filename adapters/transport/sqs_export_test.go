@@ -1,0 +1,8 @@
+package transport
+
+// WithSQSMaxReceives is cfg with its handlers' queues redriving a message
+// to their dead-letter queues after n receives.
+func WithSQSMaxReceives(cfg TransportConfig, n int) TransportConfig {
+	cfg.sqsMaxReceives = n
+	return cfg
+}
