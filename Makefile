@@ -40,8 +40,8 @@ build: ## Build every package and the static binary into bin/.
 TEST_SUMMARY = bin/testsummary
 
 # Integration and end-to-end tests run when TEST_POSTGRES_URL, TEST_MYSQL_URL,
-# TEST_AMQP_URL, TEST_NATS_URL, TEST_REDIS_URL and TEST_PUBSUB_EMULATOR_HOST
-# (cmd/pubsub-emulator) are set; they skip naming the variable
+# TEST_AMQP_URL, TEST_NATS_URL, TEST_REDIS_URL, TEST_PUBSUB_EMULATOR_HOST
+# (cmd/pubsub-emulator) and TEST_AWS_ENDPOINT_URL (cmd/sqs-emulator) are set; they skip naming the variable
 # otherwise, and fail under REQUIRE_SERVICES=1.
 # Packages run in parallel, 4 at once (-p 4 over go's default of one per
 # core: the integration packages mostly wait on their servers, and the

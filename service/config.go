@@ -34,6 +34,12 @@ type Config struct {
 	// PubSubEmulatorHost its emulator (host:port), if any.
 	GoogleCloudProject string
 	PubSubEmulatorHost string
+	// AWSRegion, AWSEndpointURL and the static key AWSAccessKeyID and
+	// AWSSecretAccessKey are PUBSUB=sqs's (see transport.TransportConfig).
+	AWSRegion          string
+	AWSEndpointURL     string
+	AWSAccessKeyID     string
+	AWSSecretAccessKey string
 	// AMQPQueueType is classic or quorum (AMQP_QUEUE_TYPE); a handler's
 	// quorum queue poisons a message delivered AMQPDeliveryLimit times.
 	AMQPQueueType     string
@@ -132,6 +138,12 @@ var Variables = []Variable{
 	{"GOOGLE_CLOUD_PROJECT", "Google Cloud project, when PUBSUB=googlecloud", "empty"},
 	{"PUBSUB_EMULATOR_HOST", "host:port of a Pub/Sub emulator (cmd/pubsub-emulator), when PUBSUB=googlecloud; " +
 		"empty: Google's service, with the environment's credentials", "empty"},
+	{"AWS_REGION", "AWS region of SNS and SQS, when PUBSUB=sqs", "empty"},
+	{"AWS_ENDPOINT_URL", "endpoint of SNS and SQS when not AWS's, such as an emulator's (cmd/sqs-emulator), when PUBSUB=sqs",
+		"empty"},
+	{"AWS_ACCESS_KEY_ID", "access key id, with AWS_SECRET_ACCESS_KEY, when PUBSUB=sqs; empty: the AWS SDK's other sources " +
+		"(a profile, the role of the instance or task)", "empty"},
+	{"AWS_SECRET_ACCESS_KEY", "the access key's secret, when PUBSUB=sqs", "empty"},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
@@ -303,6 +315,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		RedisURL:           get("REDIS_URL", transport.DefaultRedisURL),
 		GoogleCloudProject: getenv("GOOGLE_CLOUD_PROJECT"),
 		PubSubEmulatorHost: getenv("PUBSUB_EMULATOR_HOST"),
+		AWSRegion:          getenv("AWS_REGION"),
+		AWSEndpointURL:     getenv("AWS_ENDPOINT_URL"),
+		AWSAccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
+		AWSSecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
 		AMQPQueueType:      get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
 		AMQPDeliveryLimit:  number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
 		SMTPURL:            getenv("SMTP_URL"),
@@ -369,6 +385,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.PubSub == transport.TransportGoogleCloud && cfg.GoogleCloudProject == "" {
 		errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT: PUBSUB=googlecloud needs the project"))
 	}
+	if cfg.PubSub == transport.TransportSQS && cfg.AWSRegion == "" {
+		errs = append(errs, errors.New("AWS_REGION: PUBSUB=sqs needs the region"))
+	}
+	if u, err := url.Parse(cfg.AWSEndpointURL); cfg.AWSEndpointURL != "" &&
+		(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, errors.New("AWS_ENDPOINT_URL: want an http:// or https:// address"))
+	}
 	if cfg.AMQPQueueType != transport.AMQPQueueClassic && cfg.AMQPQueueType != transport.AMQPQueueQuorum {
 		errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", cfg.AMQPQueueType))
 	}
@@ -382,5 +405,7 @@ func (c Config) Transport(db *sql.DB, namespace string) transport.TransportConfi
 		Kind: c.PubSub, DB: db, AMQPURL: c.AMQPURL, AMQPQueueType: c.AMQPQueueType,
 		AMQPDeliveryLimit: c.AMQPDeliveryLimit, NATSURL: c.NATSURL, RedisURL: c.RedisURL,
 		GoogleCloudProject: c.GoogleCloudProject, PubSubEmulatorHost: c.PubSubEmulatorHost, Namespace: namespace,
+		AWSRegion: c.AWSRegion, AWSEndpointURL: c.AWSEndpointURL, AWSAccessKeyID: c.AWSAccessKeyID,
+		AWSSecretAccessKey: c.AWSSecretAccessKey,
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // sqsPoisonQueue reads the namespace's poison queue and its handlers'
@@ -80,36 +82,56 @@ func (q sqsPoisonQueue) withReceived(ctx context.Context, f func(*sqsTransport, 
 			})
 		}
 	}()
+	// One long poll per queue at a time, the queues at once: a namespace
+	// has a dead-letter queue per handler and topic.
+	var mu sync.Mutex
+	group, groupCtx := errgroup.WithContext(ctx)
+	group.SetLimit(8)
 	for _, queueURL := range append([]string{poisonURL}, dead...) {
-		for {
-			out, err := t.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-				QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-				VisibilityTimeout: int32(sqsVisibility / time.Second), MessageAttributeNames: []string{"All"},
-				MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
-			})
-			if err != nil {
-				return fmt.Errorf("read the poison queue: %w", err)
-			}
-			if len(out.Messages) == 0 {
-				break
-			}
-			for i := range out.Messages {
-				msg, err := sqsMarshaler{}.Unmarshal(&out.Messages[i])
-				if err != nil {
-					return fmt.Errorf("read the poison queue: %w", err)
-				}
-				delete(msg.Metadata, sqsReceiptKey)
-				delete(msg.Metadata, sqsReceivesKey)
-				all = append(all, sqsHeld{queueURL: queueURL, receipt: aws.ToString(out.Messages[i].ReceiptHandle),
-					msg: msg, poisoned: q.describe(queueURL, queueURL == poisonURL, msg)})
-			}
-		}
+		group.Go(func() error {
+			held, err := q.receiveAll(groupCtx, t, queueURL, queueURL == poisonURL)
+			mu.Lock()
+			all = append(all, held...)
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := group.Wait(); err != nil {
+		return err
 	}
 	deleted, err := f(t, all)
 	if deleted >= 0 {
 		all = slices.Delete(all, deleted, deleted+1)
 	}
 	return err
+}
+
+// receiveAll receives every message of one queue, until a long poll
+// finds none.
+func (q sqsPoisonQueue) receiveAll(ctx context.Context, t *sqsTransport, queueURL string, poisoned bool) ([]sqsHeld, error) {
+	var held []sqsHeld
+	for {
+		out, err := t.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			VisibilityTimeout: int32(sqsVisibility / time.Second), MessageAttributeNames: []string{"All"},
+		})
+		if err != nil {
+			return held, fmt.Errorf("read the poison queue: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			return held, nil
+		}
+		for i := range out.Messages {
+			receipt := aws.ToString(out.Messages[i].ReceiptHandle)
+			msg, err := sqsMarshaler{}.Unmarshal(&out.Messages[i])
+			if err != nil {
+				return held, fmt.Errorf("read the poison queue: %w", err)
+			}
+			delete(msg.Metadata, sqsReceiptKey)
+			delete(msg.Metadata, sqsReceivesKey)
+			held = append(held, sqsHeld{queueURL: queueURL, receipt: receipt, msg: msg, poisoned: q.describe(queueURL, poisoned, msg)})
+		}
+	}
 }
 
 // describe is a poisoned message, or a dead-lettered one: the handler of

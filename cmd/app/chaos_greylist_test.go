@@ -32,7 +32,7 @@ func TestChaos_Greylisting(t *testing.T) {
 	}
 	for _, c := range []struct{ backend, pubsub string }{
 		{"sqlite", "sql"}, {"postgres", "sql"}, {"mysql", "sql"}, {"postgres", "amqp"}, {"postgres", "nats"},
-		{"postgres", "redis"}, {"postgres", "googlecloud"},
+		{"postgres", "redis"}, {"postgres", "googlecloud"}, {"postgres", "sqs"},
 	} {
 		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) {
 			chaosParallel(t)

@@ -114,6 +114,12 @@ func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv
 			e.brokerProxy = e2e.StartProxy(t, "pubsub-emulator", e.PubSubEmulatorHost)
 			e.Vars["PUBSUB_EMULATOR_HOST"] = e.brokerProxy.Addr
 		}
+	case transport.TransportSQS:
+		e.taps = e.TapEveryExchange(t)
+		if proxies.broker {
+			// So does the SQS emulator.
+			e.brokerProxy, e.Vars["AWS_ENDPOINT_URL"] = e2e.ProxyURL(t, "sqs-emulator", e.SQSEndpoint, "80")
+		}
 	}
 	return e
 }
@@ -151,7 +157,7 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 			}
 		}
 		return n
-	case transport.TransportGoogleCloud:
+	case transport.TransportGoogleCloud, transport.TransportSQS:
 		queue, err := transport.NewPoisonQueue(e.Transport())
 		require.NoError(t, err)
 		listed, err := queue.List(testenv.Context(t))

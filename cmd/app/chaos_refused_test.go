@@ -38,7 +38,7 @@ func TestChaos_RefusedRecipients(t *testing.T) {
 	}
 	for _, c := range []struct{ backend, pubsub string }{
 		{"sqlite", "sql"}, {"postgres", "sql"}, {"postgres", "amqp"}, {"postgres", "nats"},
-		{"postgres", "redis"}, {"postgres", "googlecloud"},
+		{"postgres", "redis"}, {"postgres", "googlecloud"}, {"postgres", "sqs"},
 	} {
 		t.Run(c.backend+"/"+c.pubsub, func(t *testing.T) {
 			chaosParallel(t)

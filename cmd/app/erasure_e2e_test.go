@@ -48,6 +48,7 @@ func TestE2E_Erasure(t *testing.T) {
 		{"postgres/nats", testenv.PostgresDatabase, transport.TransportNATS},
 		{"postgres/redis", testenv.PostgresDatabase, transport.TransportRedis},
 		{"postgres/googlecloud", testenv.PostgresDatabase, transport.TransportGoogleCloud},
+		{"postgres/sqs", testenv.PostgresDatabase, transport.TransportSQS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -55,7 +56,7 @@ func TestE2E_Erasure(t *testing.T) {
 				Vars: map[string]string{"ADMIN_TOKEN": erasureAdminToken, "EMAIL_RETRY_FIRST_DELAY": "300ms"}})
 			var taps []*e2e.Tap
 			switch tc.pubsub {
-			case transport.TransportAMQP, transport.TransportNATS, transport.TransportGoogleCloud:
+			case transport.TransportAMQP, transport.TransportNATS, transport.TransportGoogleCloud, transport.TransportSQS:
 				taps = d.TapEveryExchange(t)
 			case transport.TransportRedis:
 				d.TapRedisStreams(t) // tap groups keep the streams whole for the scan

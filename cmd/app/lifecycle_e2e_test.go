@@ -26,8 +26,9 @@ func TestE2E_UserLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, backend := range testenv.Backends() {
 		for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP,
-			transport.TransportRedis, transport.TransportGoogleCloud} {
-			if (pubsub == transport.TransportRedis || pubsub == transport.TransportGoogleCloud) && backend.Name != "postgres" {
+			transport.TransportRedis, transport.TransportGoogleCloud, transport.TransportSQS} {
+			if (pubsub == transport.TransportRedis || pubsub == transport.TransportGoogleCloud || pubsub == transport.TransportSQS) &&
+				backend.Name != "postgres" {
 				continue // a broker apart from the database: one database is enough
 			}
 			t.Run(backend.Name+"/"+pubsub, func(t *testing.T) {

@@ -31,7 +31,7 @@ const metricsWait = 30 * time.Second
 func TestE2E_Metrics(t *testing.T) {
 	t.Parallel()
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
-		transport.TransportRedis, transport.TransportGoogleCloud} {
+		transport.TransportRedis, transport.TransportGoogleCloud, transport.TransportSQS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true,

@@ -25,7 +25,8 @@ type deployment struct {
 }
 
 // brokers are the transports whose deployments may share a broker.
-var brokers = []string{transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis, transport.TransportGoogleCloud}
+var brokers = []string{transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis, transport.TransportGoogleCloud,
+	transport.TransportSQS}
 
 // startDeployment serves the binary on pubsub (amqp, nats or redis) with a
 // PostgreSQL database of its own and namespace as PUBSUB_NAMESPACE; ""

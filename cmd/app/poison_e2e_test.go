@@ -29,7 +29,7 @@ const poisonRetriesTimeout = 20 * time.Second
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 	t.Parallel()
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
-		transport.TransportGoogleCloud} {
+		transport.TransportGoogleCloud, transport.TransportSQS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)
@@ -129,7 +129,7 @@ func poisonedCopies(t *testing.T, d *e2e.Deployment, messageUUID string) []strin
 func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
 	t.Parallel()
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
-		transport.TransportGoogleCloud} {
+		transport.TransportGoogleCloud, transport.TransportSQS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)

@@ -32,6 +32,7 @@ var e2eCases = []struct{ backend, pubsub string }{
 	{"postgres", "nats"},
 	{"postgres", "redis"},
 	{"postgres", "googlecloud"},
+	{"postgres", "sqs"},
 }
 
 // TestE2E: the registration journey on every database and transport. Users
@@ -95,10 +96,11 @@ type journey struct {
 // proves it needs none of them.
 func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey {
 	j := &journey{d: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true}), run: e2e.RunID()}
-	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud {
+	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud ||
+		pubsub == transport.TransportSQS {
 		j.tap = j.d.TapEvents(t)
 	}
-	if pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud {
+	if pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud || pubsub == transport.TransportSQS {
 		j.scanned = j.d.TapEveryExchange(t)
 	}
 	if pubsub == transport.TransportRedis {

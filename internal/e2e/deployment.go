@@ -59,8 +59,10 @@ type Deployment struct {
 	NATSURL string
 	// RedisURL is Redis's URL, or UnreachableRedis but on redis.
 	RedisURL string
-	// PubSubEmulatorHost is the Pub/Sub emulator's address on googlecloud.
+	// PubSubEmulatorHost is the Pub/Sub emulator's address on googlecloud,
+	// SQSEndpoint the SQS emulator's on sqs.
 	PubSubEmulatorHost string
+	SQSEndpoint        string
 	// SMTP is the sink of the emails, nil unless Config.SMTP.
 	SMTP *testsmtp.Server
 	// Vars is the service's environment over Environ's defaults: a test may
@@ -135,6 +137,13 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 		d.Vars["PUBSUB_EMULATOR_HOST"] = d.PubSubEmulatorHost
 		d.Vars["GOOGLE_CLOUD_PROJECT"] = testenv.GoogleCloudProject
 	}
+	if d.PubSub == transport.TransportSQS {
+		// So is the SQS emulator, which checks no key.
+		d.SQSEndpoint = testenv.URL(t, testenv.SQSEndpointVar)
+		d.Vars["AWS_ENDPOINT_URL"] = d.SQSEndpoint
+		d.Vars["AWS_REGION"] = testenv.AWSRegion
+		d.Vars["AWS_ACCESS_KEY_ID"], d.Vars["AWS_SECRET_ACCESS_KEY"] = testenv.AWSTestKey, testenv.AWSTestKey
+	}
 	if testenv.NeedsMasterKey(d.DatabaseURL) {
 		// Every process of the deployment wraps its keys under the same.
 		d.Vars["MASTER_KEY"] = testenv.NewMasterKey()
@@ -153,6 +162,8 @@ func (d *Deployment) Transport() transport.TransportConfig {
 	return transport.TransportConfig{
 		Kind: d.PubSub, DB: d.DB.DB, AMQPURL: d.AMQPURL, NATSURL: d.NATSURL, RedisURL: d.RedisURL,
 		GoogleCloudProject: testenv.GoogleCloudProject, PubSubEmulatorHost: d.PubSubEmulatorHost,
+		AWSRegion: testenv.AWSRegion, AWSEndpointURL: d.SQSEndpoint,
+		AWSAccessKeyID: testenv.AWSTestKey, AWSSecretAccessKey: testenv.AWSTestKey,
 		Namespace: d.ServingNamespace(),
 	}
 }
@@ -263,8 +274,8 @@ func (d *Deployment) TapEvents(t testing.TB) *Tap {
 	switch d.PubSub {
 	case transport.TransportNATS:
 		return TapNATS(t, d.NATSURL, d.Namespace, EventsExchange(d.Namespace))
-	case transport.TransportGoogleCloud:
-		return TapGoogleCloud(t, d.PubSubEmulatorHost, d.Namespace, TapGroup, transport.EventTopic("UserRegistered"))
+	case transport.TransportGoogleCloud, transport.TransportSQS:
+		return TapTransport(t, d.Transport(), TapGroup, transport.EventTopic("UserRegistered"))
 	}
 	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
 }
@@ -277,12 +288,12 @@ func (d *Deployment) TapEveryExchange(t testing.TB) []*Tap {
 	if d.PubSub == transport.TransportNATS {
 		return []*Tap{TapNATS(t, d.NATSURL, d.Namespace, "")}
 	}
-	if d.PubSub == transport.TransportGoogleCloud {
+	if d.PubSub == transport.TransportGoogleCloud || d.PubSub == transport.TransportSQS {
 		topics := []string{transport.PoisonTopic}
 		for _, name := range domain.Events.Names() {
 			topics = append(topics, transport.EventTopic(name))
 		}
-		return []*Tap{TapGoogleCloud(t, d.PubSubEmulatorHost, d.Namespace, TapGroup+"-all", topics...)}
+		return []*Tap{TapTransport(t, d.Transport(), TapGroup+"-all", topics...)}
 	}
 	taps := []*Tap{TapExchange(t, d.AMQPURL, PoisonQueue(d.Namespace))}
 	for _, name := range domain.Events.Names() {

@@ -56,11 +56,16 @@ func Environ(vars map[string]string) []string {
 		// Empty: not googlecloud's.
 		"GOOGLE_CLOUD_PROJECT": "",
 		"PUBSUB_EMULATOR_HOST": "",
-		"SMTP_URL":             "",
-		"MAIL_FROM":            MailFrom,
-		"HTTP_ADDR":            "127.0.0.1:0",
-		"BCRYPT_COST":          FastBcryptCost,
-		"SIGNUP_POINTS":        fmt.Sprint(SignupPoints),
+		// Nor sqs's.
+		"AWS_REGION":            "",
+		"AWS_ENDPOINT_URL":      "",
+		"AWS_ACCESS_KEY_ID":     "",
+		"AWS_SECRET_ACCESS_KEY": "",
+		"SMTP_URL":              "",
+		"MAIL_FROM":             MailFrom,
+		"HTTP_ADDR":             "127.0.0.1:0",
+		"BCRYPT_COST":           FastBcryptCost,
+		"SIGNUP_POINTS":         fmt.Sprint(SignupPoints),
 		// Up to 200 registrations at once wait for their turn to hash: the
 		// bounded queue has tests of its own.
 		"HASH_QUEUE_MAX": "1000",

@@ -7,21 +7,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
-	"github.com/onboard/onboard/internal/testenv"
 )
 
-// TapGoogleCloud subscribes a tap to each topic of a namespace on the
-// Pub/Sub emulator, through the transport as the service makes it (a
-// subscription "<topic>.<group>": taps of different groups each get every
-// message), until the test ends: a copy of every message published from
-// now on, its attributes as headers.
-func TapGoogleCloud(t testing.TB, emulator, namespace, group string, topics ...string) *Tap {
+// TapTransport subscribes a tap to each topic of a namespace through the
+// transport of cfg as the service makes it (on googlecloud a subscription
+// "<topic>.<group>", on sqs a queue "<topic>_<group>": taps of different
+// groups each get every message), until the test ends: a copy of every
+// message published from now on, its metadata as headers.
+func TapTransport(t testing.TB, cfg transport.TransportConfig, group string, topics ...string) *Tap {
 	t.Helper()
-	tr, err := transport.NewTransport(transport.TransportConfig{
-		Kind: transport.TransportGoogleCloud, GoogleCloudProject: testenv.GoogleCloudProject,
-		PubSubEmulatorHost: emulator, Namespace: namespace,
-	})
-	require.NoError(t, err, "connect to %s", testenv.PubSubEmulatorVar)
+	tr, err := transport.NewTransport(cfg)
+	require.NoError(t, err, "connect the tap to %s", cfg.Kind)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); _ = tr.Close() })
 	tap := &Tap{}
