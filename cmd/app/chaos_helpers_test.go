@@ -43,7 +43,7 @@ const (
 )
 
 // chaosTransports are the transports every scenario runs on.
-var chaosTransports = []string{"sql", "amqp", "nats", "redis", "googlecloud"}
+var chaosTransports = []string{"sql", "amqp", "nats", "redis", "googlecloud", "sqs"}
 
 // The event handlers, as named in the "message handled" log lines.
 var chaosEventHandlers = []string{"SendWelcomeEmailOnUserRegistered", "SeedSignupPointsOnUserRegistered"}
