@@ -140,3 +140,14 @@ func TestCompose_PubSubEmulator(t *testing.T) {
 	assert.Equal(t, []string{"127.0.0.1:8085:8085"}, emulator.Ports)
 	assert.NotNil(t, emulator.Healthcheck, "--wait waits for it")
 }
+
+// docker-compose.yml runs an SQS and SNS emulator where
+// TEST_AWS_ENDPOINT_URL and the README's AWS_ENDPOINT_URL look, with a
+// health check.
+func TestCompose_SQSEmulator(t *testing.T) {
+	compose := readCompose(t)
+	emulator, ok := compose.Services["sqs-emulator"]
+	require.True(t, ok, "docker-compose.yml runs an SQS emulator")
+	assert.Equal(t, []string{"127.0.0.1:4100:4566"}, emulator.Ports)
+	assert.NotNil(t, emulator.Healthcheck, "--wait waits for it")
+}

@@ -3,9 +3,10 @@
 # closed loop to find the maximum registration rate, then open loop at half
 # of it for the effect latencies. Needs PostgreSQL (BENCH_POSTGRES_URL, a
 # server URL; a database is created per run), RabbitMQ (BENCH_AMQP_URL), NATS
-# with JetStream (BENCH_NATS_URL), Redis (BENCH_REDIS_URL) and a Pub/Sub
-# emulator (BENCH_PUBSUB_EMULATOR_HOST; cmd/pubsub-emulator, started here when
-# nothing answers there); BENCH_PUBSUB picks the transports. The brokers are used in the namespace onboardbench:
+# with JetStream (BENCH_NATS_URL), Redis (BENCH_REDIS_URL), a Pub/Sub
+# emulator (BENCH_PUBSUB_EMULATOR_HOST; cmd/pubsub-emulator) and an SQS
+# emulator (BENCH_AWS_ENDPOINT_URL; cmd/sqs-emulator), each emulator started
+# here when nothing answers there; BENCH_PUBSUB picks the transports. The brokers are used in the namespace onboardbench:
 # nothing else may use it meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ amqp=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 nats=${BENCH_NATS_URL:-nats://127.0.0.1:4222}
 redis=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 emulator=${BENCH_PUBSUB_EMULATOR_HOST:-127.0.0.1:8085}
+sqs=${BENCH_AWS_ENDPOINT_URL:-http://127.0.0.1:4100}
 count=${BENCH_REGISTRATIONS:-300}
 addr=127.0.0.1:18080
 smtp=127.0.0.1:2525
@@ -22,14 +24,22 @@ smtp=127.0.0.1:2525
 go build -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
-pubsubs=${BENCH_PUBSUB:-sql amqp nats redis googlecloud}
-if [[ " $pubsubs " == *" googlecloud "* ]] && ! timeout 2 bash -c "</dev/tcp/${emulator%:*}/${emulator#*:}" 2>/dev/null; then
-  go build -o bin/pubsub-emulator ./cmd/pubsub-emulator
-  bin/pubsub-emulator -addr "$emulator" >bin/bench-pubsub-emulator.log 2>&1 &
-  emulator_pid=$!
-  trap 'kill $emulator_pid 2>/dev/null || true' EXIT
-  for _ in $(seq 1 50); do timeout 1 bash -c "</dev/tcp/${emulator%:*}/${emulator#*:}" 2>/dev/null && break; sleep 0.1; done
-fi
+pubsubs=${BENCH_PUBSUB:-sql amqp nats redis googlecloud sqs}
+emulator_pids=()
+trap 'kill "${emulator_pids[@]}" 2>/dev/null || true' EXIT
+# start_emulator PUBSUB NAME HOST:PORT: run cmd/NAME there unless PUBSUB is
+# not benchmarked or something answers.
+start_emulator() {
+  local host=${3%:*} port=${3##*:}
+  if [[ " $pubsubs " == *" $1 "* ]] && ! timeout 2 bash -c "</dev/tcp/$host/$port" 2>/dev/null; then
+    go build -o "bin/$2" "./cmd/$2"
+    "bin/$2" -addr "$3" >"bin/bench-$2.log" 2>&1 &
+    emulator_pids+=($!)
+    for _ in $(seq 1 50); do timeout 1 bash -c "</dev/tcp/$host/$port" 2>/dev/null && break; sleep 0.1; done
+  fi
+}
+start_emulator googlecloud pubsub-emulator "$emulator"
+start_emulator sqs sqs-emulator "${sqs#http://}"
 
 # database_url NAME: the server URL with its database replaced by NAME.
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }
@@ -42,9 +52,10 @@ for pubsub in $pubsubs; do
   PUBSUB=$pubsub PUBSUB_NAMESPACE=onboardbench DATABASE_URL=$(database_url "$db") \
     AMQP_URL=$amqp NATS_URL=$nats REDIS_URL=$redis SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
     GOOGLE_CLOUD_PROJECT=onboard-bench PUBSUB_EMULATOR_HOST=$emulator \
+    AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$sqs AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
     RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!
-  trap 'kill $pid ${emulator_pid:-} 2>/dev/null || true' EXIT
+  trap 'kill $pid "${emulator_pids[@]}" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
 
   echo "== PUBSUB=$pubsub on PostgreSQL: closed loop, maximum rate"

@@ -33,13 +33,14 @@ import (
 const backlogEvents = 10_000
 
 // backlogOf is the backlog drained on pubsub: backlogEvents, but on the
-// Pub/Sub emulator a tenth. pstest hands a subscription's every message to
+// Pub/Sub and SQS emulators a tenth. goaws scans a queue's every message
+// under one lock at each receive and each delete. pstest hands a subscription's every message to
 // its stream at once, without the flow control Google's service applies
 // (MaxOutstandingMessages), and rescans its messages at each delivery and
 // each ack: the client then holds thousands and extends their deadlines,
 // and a backlog of 10,000 measures that churn, for minutes per drain.
 func backlogOf(pubsub string) int {
-	if pubsub == transport.TransportGoogleCloud {
+	if pubsub == transport.TransportGoogleCloud || pubsub == transport.TransportSQS {
 		return backlogEvents / 10
 	}
 	return backlogEvents
@@ -58,7 +59,8 @@ var drainOrder = []backlogFields{
 // rates of the same transport (a plain publisher and subscriber, no
 // handlers) measured in the same run, and the ratio of the two; on each
 // transport: sql and amqp, nats and redis (TEST_NATS_URL, TEST_REDIS_URL),
-// googlecloud on the emulator (TEST_PUBSUB_EMULATOR_HOST).
+// googlecloud and sqs on the emulators (TEST_PUBSUB_EMULATOR_HOST,
+// TEST_AWS_ENDPOINT_URL).
 //
 // The events are those of backlogEvents users registered once, through
 // the user store, into a database that each drain copies. They drain in
@@ -72,7 +74,7 @@ var drainOrder = []backlogFields{
 func BenchmarkBacklogDrain(b *testing.B) {
 	users := registerBacklog(b)
 	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
-		transport.TransportRedis, transport.TransportGoogleCloud} {
+		transport.TransportRedis, transport.TransportGoogleCloud, transport.TransportSQS} {
 		b.Run(pubsub, func(b *testing.B) {
 			events := backlogOf(pubsub)
 			for b.Loop() {
@@ -146,7 +148,7 @@ const unreachableAMQP = "amqp://guest:guest@127.0.0.1:1/"
 // queues, so none is emptied first or waited for.
 type benchSetup struct {
 	pubsub, namespace, dbURL, amqpURL, natsURL, redisURL string
-	pubSubEmulator                                       string
+	pubSubEmulator, sqsEndpoint                          string
 	db                                                   *testenv.DB
 	tr                                                   *transport.Transport
 }
@@ -171,6 +173,8 @@ func newBenchSetupOn(b *testing.B, pubsub, dbURL string) *benchSetup {
 		b.Cleanup(func() { testenv.DeleteRedisNamespace(b, s.redisURL, s.namespace) })
 	case transport.TransportGoogleCloud: // the emulator forgets nothing but at its restart
 		s.pubSubEmulator = testenv.URL(b, testenv.PubSubEmulatorVar)
+	case transport.TransportSQS: // so does the SQS emulator
+		s.sqsEndpoint = testenv.URL(b, testenv.SQSEndpointVar)
 	case transport.TransportAMQP:
 		s.amqpURL = testenv.URL(b, testenv.AMQPURLVar)
 		// The service's exchanges and queues (topic_handler) in the namespace.
@@ -239,6 +243,10 @@ func benchConfig(b *testing.B, s *benchSetup) Config {
 		RedisURL:           s.redisURL,
 		GoogleCloudProject: testenv.GoogleCloudProject,
 		PubSubEmulatorHost: s.pubSubEmulator,
+		AWSRegion:          testenv.AWSRegion,
+		AWSEndpointURL:     s.sqsEndpoint,
+		AWSAccessKeyID:     testenv.AWSTestKey,
+		AWSSecretAccessKey: testenv.AWSTestKey,
 		HTTPAddr:           "127.0.0.1:0",
 		BcryptCost:         10,
 		SignupPoints:       100,

@@ -43,7 +43,7 @@ type tracedService struct {
 // tracedConfig is the configuration of a tracedService on pubsub and the
 // database at dbURL (brokerURL: RabbitMQ for amqp, NATS for nats; on
 // redis, the server of TEST_REDIS_URL; on googlecloud, the emulator of
-// TEST_PUBSUB_EMULATOR_HOST).
+// TEST_PUBSUB_EMULATOR_HOST; on sqs, that of TEST_AWS_ENDPOINT_URL).
 func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.Server) Config {
 	t.Helper()
 	namespace := "tr-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
@@ -56,18 +56,22 @@ func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.
 		natsURL = brokerURL
 		t.Cleanup(func() { e2e.DeleteNATSNamespace(t, natsURL, namespace) })
 	}
-	var redisURL, emulator string
+	var redisURL, emulator, sqsEndpoint string
 	switch pubsub {
 	case transport.TransportRedis:
 		redisURL = testenv.URL(t, testenv.RedisURLVar)
 		t.Cleanup(func() { testenv.DeleteRedisNamespace(t, redisURL, namespace) })
 	case transport.TransportGoogleCloud:
 		emulator = testenv.URL(t, testenv.PubSubEmulatorVar)
+	case transport.TransportSQS:
+		sqsEndpoint = testenv.URL(t, testenv.SQSEndpointVar)
 	}
 	return Config{
 		PubSub: pubsub, Namespace: namespace, DatabaseURL: dbURL, AMQPURL: amqpURL, NATSURL: natsURL,
 		RedisURL: redisURL, GoogleCloudProject: testenv.GoogleCloudProject, PubSubEmulatorHost: emulator,
-		SMTPURL: smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
+		AWSRegion: testenv.AWSRegion, AWSEndpointURL: sqsEndpoint, AWSAccessKeyID: testenv.AWSTestKey,
+		AWSSecretAccessKey: testenv.AWSTestKey,
+		SMTPURL:            smtp.URL(), MailFrom: "no-reply@onboard.local", HTTPAddr: "127.0.0.1:0",
 		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(t, dbURL),
 	}
 }
@@ -206,6 +210,7 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 		{"nats on PostgreSQL", transport.TransportNATS, testenv.PostgresDatabase},
 		{"redis on PostgreSQL", transport.TransportRedis, testenv.PostgresDatabase},
 		{"googlecloud on PostgreSQL", transport.TransportGoogleCloud, testenv.PostgresDatabase},
+		{"sqs on PostgreSQL", transport.TransportSQS, testenv.PostgresDatabase},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var brokerURL string
