@@ -76,8 +76,11 @@ const (
 	sqsReceivesKey = "onboard_sqs_receives"
 )
 
-// sqsNameForm is a queue name SQS accepts (and a topic name SNS does).
-var sqsNameForm = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+// sqsNameForm is a queue name SQS accepts, sqsTopicForm a topic name SNS does.
+var (
+	sqsNameForm  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+	sqsTopicForm = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+)
 
 // sqsTopicName is a namespaced topic as SNS names it.
 func sqsTopicName(topic string) string { return strings.ReplaceAll(topic, ".", "_") }
@@ -198,7 +201,7 @@ func (t *sqsTransport) ResolveTopic(ctx context.Context, topic string) (wsns.Top
 		return wsns.TopicArn(arn), nil
 	}
 	name := sqsTopicName(topic)
-	if !sqsNameForm.MatchString(name) {
+	if !sqsTopicForm.MatchString(name) {
 		return "", fmt.Errorf("sqs: topic %q: an SNS topic needs 1 to 256 letters, digits, - and _", topic)
 	}
 	out, err := t.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
