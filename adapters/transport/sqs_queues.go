@@ -145,6 +145,9 @@ func (q sqsPoisonQueue) describe(queueURL string, poisoned bool, msg *message.Me
 	topic := msg.Metadata.Get(sqsTopicKey)
 	queue := strings.TrimSuffix(queueURL[strings.LastIndex(queueURL, "/")+1:], sqsDeadSuffix)
 	p.Handler = strings.TrimPrefix(queue, sqsTopicName(topic)+"_")
+	if sqsQueueNameOf(sqsTopicName(topic), p.Handler) != queue {
+		p.Handler = "" // a queue name cut to SQS's length: requeue refuses it
+	}
 	p.Topic = strings.TrimPrefix(topic, NamespacedTopic(q.cfg.Namespace, ""))
 	p.Reason = "received " + strconv.Itoa(q.maxReceives()) + " times without an ack: SQS moved it to the dead-letter queue"
 	p.ID = p.Handler + ":" + msg.UUID // its own UUID, in every handler's dead-letter queue
