@@ -65,6 +65,8 @@ func TestE2E_NosniffAndHEAD(t *testing.T) {
 		assert.Equal(t, "nosniff", header.Get("X-Content-Type-Options"), "%s %s -> %d", tc.method, tc.path, status)
 	}
 
+	// The points arrive after the 201: GET and HEAD then see the same ledger.
+	require.Eventually(t, func() bool { return api.HasSignupPoints(id) }, e2e.EffectsTimeout, e2e.Poll, "signup points")
 	for _, path := range []string{"/users/" + id, "/users/" + id + "/points", "/users/not-a-uuid",
 		"/users/0190f5c4-7b9e-7000-8000-000000000001", "/healthz", "/readyz", "/nowhere"} {
 		getStatus, get, getBody := do(http.MethodGet, path, "", "")
