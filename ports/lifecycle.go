@@ -72,7 +72,7 @@ func (s HTTPServer) changeEmail(c *gin.Context) {
 	ifMatch := c.Request.Header.Values("If-Match")
 	if len(ifMatch) == 0 {
 		writeError(c, http.StatusPreconditionRequired, "precondition-required",
-			`send If-Match with the ETag of GET /users/{id}, such as "3"`, nil)
+			`send If-Match with the ETag of GET /users/{id}: the user's version, quoted or bare`, nil)
 		return
 	}
 	if !requireJSON(c) {
@@ -107,17 +107,18 @@ func (s HTTPServer) changeEmail(c *gin.Context) {
 	writeUser(c, http.StatusOK, query.UserOf(user))
 }
 
-// parseETag reads one strong ETag of ours, a quoted version.
+// parseETag reads one strong ETag of ours, a quoted version, or the
+// version bare, as a client holding the user's "version" sends it.
 func parseETag(values []string) (int, bool) {
 	if len(values) != 1 {
 		return 0, false
 	}
-	quoted := strings.TrimSpace(values[0])
-	if len(quoted) < 3 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
-		return 0, false
+	text := strings.TrimSpace(values[0])
+	if len(text) >= 3 && text[0] == '"' && text[len(text)-1] == '"' {
+		text = text[1 : len(text)-1]
 	}
-	version, err := strconv.Atoi(quoted[1 : len(quoted)-1])
-	if err != nil || version < 1 || strconv.Itoa(version) != quoted[1:len(quoted)-1] {
+	version, err := strconv.Atoi(text)
+	if err != nil || version < 1 || strconv.Itoa(version) != text {
 		return 0, false
 	}
 	return version, true
