@@ -156,9 +156,11 @@ var Variables = []Variable{
 	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
 	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h"},
 	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
-	{"VERIFY_URL", "page a verification link opens, with ?user=<id>&token=<token>", DefaultVerifyURL},
+	{"VERIFY_URL", "page a verification link opens, with ?user=<id>&token=<token>",
+		"http://localhost:<HTTP_ADDR's port>/verify-email"},
 	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
-	{"RESET_URL", "page a password reset link opens, with ?user=<id>&token=<token>; a link works for 1h, once", DefaultResetURL},
+	{"RESET_URL", "page a password reset link opens, with ?user=<id>&token=<token>; a link works for 1h, once",
+		"http://localhost:<HTTP_ADDR's port>/reset-password"},
 	{"SESSION_TTL", "lifetime of a session from sign-in (POST /sessions, or POST /users)", "24h"},
 	{"SESSION_IDLE_TIMEOUT", "a session unused that long ends sooner", "1h"},
 	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
@@ -252,6 +254,20 @@ func (c *Config) loadMasterKeys(getenv func(string) string) error {
 	return nil
 }
 
+// ownPage is the address of the service's own page at path, as a browser
+// on this host reaches it through HTTP_ADDR: its host, or localhost for
+// every interface, and its port.
+func ownPage(httpAddr, path string) string {
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "http://localhost:8080" + path // HTTP_ADDR's own error says what is wrong
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
+}
+
 // setDefaults fills what a Config built in code leaves zero and the
 // environment would have set.
 func (c *Config) setDefaults() {
@@ -307,6 +323,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
+	httpAddr := get("HTTP_ADDR", DefaultHTTPAddr)
 	cfg := Config{
 		PubSub:             get("PUBSUB", DefaultPubSub),
 		DatabaseURL:        get("DATABASE_URL", DefaultDatabaseURL),
@@ -323,15 +340,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AMQPDeliveryLimit:  number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
 		SMTPURL:            getenv("SMTP_URL"),
 		MailFrom:           get("MAIL_FROM", DefaultMailFrom),
-		HTTPAddr:           get("HTTP_ADDR", DefaultHTTPAddr),
+		HTTPAddr:           httpAddr,
 		BcryptCost:         number("BCRYPT_COST", 10, MinBcryptCost, 14),
 		SignupPoints:       number("SIGNUP_POINTS", 100, 0, 1_000_000),
 		HashQueueMax:       number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
 		RetryMaxAge:        duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
 		RetryFirstDelay:    duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
-		VerifyURL:          get("VERIFY_URL", DefaultVerifyURL),
+		VerifyURL:          get("VERIFY_URL", ownPage(httpAddr, "/verify-email")),
 		VerifyTTL:          duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
-		ResetURL:           get("RESET_URL", DefaultResetURL),
+		ResetURL:           get("RESET_URL", ownPage(httpAddr, "/reset-password")),
 		SessionTTL:         duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
 		SessionIdleTimeout: duration("SESSION_IDLE_TIMEOUT", adapters.DefaultSessionIdleTimeout, time.Minute,
 			90*24*time.Hour),

@@ -46,3 +46,24 @@ func TestLoadConfig_HTTPVariablesRejectBadValues(t *testing.T) {
 	assert.True(t, cfg.PasswordLimit.Off())
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}, cfg.TrustedProxies)
 }
+
+// The links' pages default to this service's own, on HTTP_ADDR's port: a
+// service moved to :8081 mails links that open it.
+func TestLoadConfig_LinksFollowHTTPAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"":               "http://localhost:8080",
+		":8081":          "http://localhost:8081",
+		"0.0.0.0:9000":   "http://localhost:9000",
+		"[::]:9001":      "http://localhost:9001",
+		"127.0.0.1:9002": "http://127.0.0.1:9002",
+		"[::1]:9003":     "http://[::1]:9003",
+	} {
+		cfg, err := LoadConfig(env(map[string]string{"HTTP_ADDR": addr}))
+		require.NoError(t, err, addr)
+		assert.Equal(t, want+"/verify-email", cfg.VerifyURL, addr)
+		assert.Equal(t, want+"/reset-password", cfg.ResetURL, addr)
+	}
+	cfg, err := LoadConfig(env(map[string]string{"HTTP_ADDR": ":8081", "VERIFY_URL": "https://example.com/verify"}))
+	require.NoError(t, err)
+	assert.Equal(t, "https://example.com/verify", cfg.VerifyURL, "a VERIFY_URL set wins")
+}
