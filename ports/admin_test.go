@@ -47,6 +47,7 @@ func TestFindUserByEmail_NeedsTheAdminToken(t *testing.T) {
 			assert.NotContains(t, rec.Body.String(), "s3cret")
 			if tt.status == http.StatusUnauthorized {
 				assert.Equal(t, `Bearer realm="onboard"`, rec.Header().Get("WWW-Authenticate"))
+				assert.Contains(t, rec.Body.String(), "Bearer <ADMIN_TOKEN>", "the message as written, not HTML-escaped")
 			}
 		})
 	}

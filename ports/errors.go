@@ -66,5 +66,6 @@ type errorDetail struct {
 
 func writeError(c *gin.Context, status int, code, message string, fields map[string]string) {
 	c.Set(errorCodeKey, code) // for the metrics
-	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
+	// Pure: a message's "<token>" reads as written, not as "\u003ctoken\u003e".
+	c.AbortWithStatusPureJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
 }
