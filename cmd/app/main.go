@@ -21,7 +21,7 @@ func main() {
 	kind, err := operator.ParseArgs(args)
 	switch {
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "onboard: %v\n\n%s", err, operator.Usage())
+		fmt.Fprintf(os.Stderr, "onboard: %v\n\n%s", err, operator.UsageFor(args))
 		os.Exit(2)
 	case kind == operator.Help:
 		fmt.Print(operator.Usage())

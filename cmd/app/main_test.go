@@ -26,7 +26,8 @@ func TestSpareProcessors(t *testing.T) {
 }
 
 // Help and the version come first, whatever the environment, on standard
-// output; an unknown command prints the help on standard error and exits 2.
+// output; an unknown command prints the help (a known command without its
+// subcommand, that command's lines) on standard error and exits 2.
 func TestE2E_Help(t *testing.T) {
 	binary := e2e.Binary(t)
 	run := func(args ...string) (stdout, stderr string, code int) {
@@ -52,6 +53,10 @@ func TestE2E_Help(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Empty(t, stdout)
 	assert.Equal(t, "onboard: unknown command: \"frobnicate\"\n\n"+operator.Usage(), stderr)
+	_, stderr, code = run("poison")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "onboard: unknown command: \"poison\"\n\n"+operator.UsageFor([]string{"poison"}), stderr,
+		"a known command alone gets its own lines")
 
 	// The version needs no configuration either: the module's version, the
 	// commit when the build recorded it (make build does), Go's version.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/onboard/onboard/service"
@@ -44,6 +45,34 @@ environment:
 		fmt.Fprintf(&b, "  %s (default: %s)\n      %s\n", v.Name, v.Default, v.Meaning)
 	}
 	return b.String()
+}
+
+// UsageFor is the help for a command line onboard does not know: the
+// lines of its command's subcommands when it names a known command (such
+// as "onboard poison" alone), else the whole Usage.
+func UsageFor(args []string) string {
+	if len(args) == 0 {
+		return Usage()
+	}
+	lines := strings.Split(Usage(), "\n")
+	start := slices.Index(lines, "usage:")
+	var matched []string
+	inCommand := false
+	for _, line := range lines[start+1:] {
+		if line == "" {
+			break
+		}
+		if strings.HasPrefix(line, "  onboard ") { // a command; else the next line of one's description
+			inCommand = strings.HasPrefix(line, "  onboard "+args[0]+" ")
+		}
+		if inCommand {
+			matched = append(matched, line)
+		}
+	}
+	if len(matched) == 0 {
+		return Usage()
+	}
+	return "usage:\n" + strings.Join(matched, "\n") + "\n"
 }
 
 // ErrUsage is a command line onboard does not know.

@@ -99,3 +99,17 @@ func documentedVariables(t *testing.T, path string) []string {
 	slices.Sort(documented)
 	return documented
 }
+
+// A known command without its subcommand gets that command's lines, not
+// the whole help; anything else gets the whole help.
+func TestUsageFor_AKnownCommandGetsItsOwnLines(t *testing.T) {
+	assert.Equal(t, "usage:\n"+
+		"  onboard poison list           list poisoned messages\n"+
+		"  onboard poison requeue ID     send one back to the handler that failed on it\n", UsageFor([]string{"poison"}))
+	projections := UsageFor([]string{"projections", "rebuild"})
+	assert.Contains(t, projections, "onboard projections status")
+	assert.Contains(t, projections, "swap it in, while the service runs", "a description's next lines come along")
+	assert.NotContains(t, projections, "onboard poison")
+	assert.Equal(t, Usage(), UsageFor([]string{"nonsense"}))
+	assert.Equal(t, Usage(), UsageFor(nil))
+}
