@@ -89,6 +89,10 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		assert.Equal(t, string(msg.Payload), string(got.Payload))
 		assert.Equal(t, msg.Metadata.Get("test"), got.Metadata.Get("test"), "its own metadata is kept")
 		assert.Empty(t, got.Metadata.Get(middleware.ReasonForPoisonedKey), "the poison marks are not")
+		if tc.kind == transport.TransportSQS {
+			assert.Equal(t, tr.Topic(topic), got.Metadata.Get(transport.SQSTopicKey),
+				"back on its handler's queue with its own topic, for its dead-letter queue to name")
+		}
 
 		_, err = queue.Requeue(ctx, want.ID)
 		assert.ErrorIs(t, err, transport.ErrPoisonedMessageNotFound, "requeued once only")

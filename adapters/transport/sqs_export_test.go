@@ -1,5 +1,8 @@
 package transport
 
+// SQSTopicKey keeps the namespaced topic a message came from on sqs.
+const SQSTopicKey = sqsTopicKey
+
 // WithSQSMaxReceives is cfg with its handlers' queues redriving a message
 // to their dead-letter queues after n receives.
 func WithSQSMaxReceives(cfg TransportConfig, n int) TransportConfig {

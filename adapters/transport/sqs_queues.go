@@ -190,7 +190,11 @@ func (q sqsPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessage
 			if err != nil {
 				return -1, fmt.Errorf("requeue to %s: %w", h.poisoned.Handler, err)
 			}
-			if _, err := t.sqs.SendMessage(ctx, sqsMarshaler{}.sendInput(target, unpoisoned(h.msg, h.poisoned.Handler))); err != nil {
+			back := unpoisoned(h.msg, h.poisoned.Handler)
+			// The topic it came from, for a dead-letter queue to name it
+			// again: a poisoned copy was last published to the poison topic.
+			back.Metadata.Set(sqsTopicKey, NamespacedTopic(q.cfg.Namespace, h.poisoned.Topic))
+			if _, err := t.sqs.SendMessage(ctx, sqsMarshaler{}.sendInput(target, back)); err != nil {
 				return -1, fmt.Errorf("requeue to %s: %w", target, err)
 			}
 			if _, err := t.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{
