@@ -70,7 +70,8 @@ test-unit: ## Run the tests that need no service (-short, under a minute), then 
 
 # Benchmarks of the hot paths beside bcrypt, on every database whose URL is
 # set; with PostgreSQL and RabbitMQ, the backlog drain and the idle cost too.
-# scripts/bench-load.sh then runs the built service under cmd/loadgen
+# scripts/bench-load.sh then runs cmd/baseline and the built service under
+# cmd/loadgen, and prints every figure beside the baseline and its target
 # (BENCH_POSTGRES_URL, BENCH_AMQP_URL; the machine's servers by default).
 # The sealed-against-plain reads take their p99s of 100,000 reads a side:
 # the default benchmark time gives a few thousand, whose tail varies by 10 %.

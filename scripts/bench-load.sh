@@ -6,8 +6,13 @@
 # with JetStream (BENCH_NATS_URL), Redis (BENCH_REDIS_URL), a Pub/Sub
 # emulator (BENCH_PUBSUB_EMULATOR_HOST; cmd/pubsub-emulator) and an SQS
 # emulator (BENCH_AWS_ENDPOINT_URL; cmd/sqs-emulator), each emulator started
-# here when nothing answers there; BENCH_PUBSUB picks the transports. The brokers are used in the namespace onboardbench:
-# nothing else may use it meanwhile.
+# here when nothing answers there; BENCH_PUBSUB picks the transports. The
+# brokers are used in the namespace onboardbench: nothing else may use it
+# meanwhile. cmd/baseline, the tutorial's design on PostgreSQL and RabbitMQ,
+# runs first in the same way; a table then shows every figure beside the
+# baseline's and beside its target. CPU per 201 sums the service's, the
+# database's and the broker's processes (by name, so nothing else should
+# run on them meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +28,7 @@ smtp=127.0.0.1:2525
 
 go build -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
+go build -o bin/baseline ./cmd/baseline
 
 pubsubs=${BENCH_PUBSUB:-sql amqp nats redis googlecloud sqs}
 emulator_pids=()
@@ -44,6 +50,42 @@ start_emulator sqs sqs-emulator "${sqs#http://}"
 # database_url NAME: the server URL with its database replaced by NAME.
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }
 
+# measure LABEL PID PROCESSES: the closed loop at the maximum rate, then the
+# open loop at half of it, of the service PID, counting the CPU of PROCESSES.
+measure() {
+  local label=$1 pid=$2 processes=$3
+  for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
+  echo "== $label on PostgreSQL: closed loop, maximum rate"
+  bin/loadgen -url "http://$addr" -smtp-listen $smtp -c 4 -n "$count" -pid "$pid" -cpu-of "$processes" \
+    -json "bin/bench-$label-max.json"
+  max=$(sed -nE 's/.*"RegistrationsPerS": ([0-9.]+).*/\1/p' "bin/bench-$label-max.json")
+  half=$(awk -v m="$max" 'BEGIN { printf "%.1f", m / 2 }')
+  echo "== $label on PostgreSQL: open loop at half the maximum rate ($half/s)"
+  bin/loadgen -url "http://$addr" -smtp-listen $smtp -rate "$half" -duration 15s -pid "$pid" -cpu-of "$processes" \
+    -json "bin/bench-$label-half.json"
+}
+
+# broker_processes PUBSUB: the process names of PUBSUB's broker.
+broker_processes() {
+  case $1 in
+    amqp) echo beam.smp ;;
+    nats) echo nats-server ;;
+    redis) echo redis-server ;;
+    googlecloud) echo pubsub-emulator ;;
+    sqs) echo sqs-emulator ;;
+  esac
+}
+
+db="onboard_bench_$(date +%s)_baseline"
+psql "$pg" -qc "CREATE DATABASE $db"
+DATABASE_URL=$(database_url "$db") AMQP_URL=$amqp SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
+  bin/baseline >bin/bench-baseline.log 2>&1 &
+pid=$!
+trap 'kill $pid "${emulator_pids[@]}" 2>/dev/null || true' EXIT
+measure baseline $pid "postgres beam.smp"
+kill $pid && wait $pid || true
+psql "$pg" -qc "DROP DATABASE $db"
+
 for pubsub in $pubsubs; do
   db="onboard_bench_$(date +%s)_$pubsub"
   psql "$pg" -qc "CREATE DATABASE $db"
@@ -56,15 +98,10 @@ for pubsub in $pubsubs; do
     RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!
   trap 'kill $pid "${emulator_pids[@]}" 2>/dev/null || true' EXIT
-  for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
-
-  echo "== PUBSUB=$pubsub on PostgreSQL: closed loop, maximum rate"
-  bin/loadgen -url "http://$addr" -smtp-listen $smtp -c 4 -n "$count" -pid $pid -json "bin/bench-$pubsub-max.json"
-  max=$(sed -nE 's/.*"RegistrationsPerS": ([0-9.]+).*/\1/p' "bin/bench-$pubsub-max.json")
-  half=$(awk -v m="$max" 'BEGIN { printf "%.1f", m / 2 }')
-  echo "== PUBSUB=$pubsub on PostgreSQL: open loop at half the maximum rate ($half/s)"
-  bin/loadgen -url "http://$addr" -smtp-listen $smtp -rate "$half" -duration 15s -pid $pid
-
+  measure "$pubsub" $pid "postgres $(broker_processes "$pubsub")"
   kill $pid && wait $pid || true
   psql "$pg" -qc "DROP DATABASE $db"
 done
+
+echo "== every figure beside the baseline's (×) and its target; $0"
+bin/loadgen -summary "baseline $pubsubs"

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/smtp"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +82,18 @@ func TestSink_RecordsFirstDeliveryAndDuplicates(t *testing.T) {
 }
 
 func TestBcryptBound_Positive(t *testing.T) {
-	assert.Positive(t, bcryptBound(4, 50*time.Millisecond))
+	perSec, cpuPerHash := bcryptBound(4, 50*time.Millisecond)
+	assert.Positive(t, perSec)
+	assert.Positive(t, cpuPerHash)
+}
+
+func TestCPUMeter_CountsTheServiceProcess(t *testing.T) {
+	meter := newCPUMeter(os.Getpid(), []string{"no-such-process-name"})
+	before, ownBefore := meter.total(), ownCPU()
+	for ownCPU()-ownBefore < 300*time.Millisecond { // burn CPU in this process
+	}
+	used := meter.total() - before
+	assert.GreaterOrEqual(t, used, 200*time.Millisecond, "a tick is 10 ms: the meter sees this process's CPU")
 }
 
 func TestPollDue_BacksOffWithTheWait(t *testing.T) {
@@ -148,4 +163,28 @@ func TestRunFlood_EachClientFromItsOwnAddress(t *testing.T) {
 	for _, addr := range []string{flooderAddr.String(), registrarAddr.String(), readerAddr.String()} {
 		assert.Positive(t, seen[addr], "requests from %s", addr)
 	}
+}
+
+func TestSummarize_RatiosAndTargets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(label, suffix string, r Report) {
+		raw, err := json.Marshal(r)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bench-"+label+"-"+suffix+".json"), raw, 0o600))
+	}
+	write("baseline", "max", Report{ShareOfBcryptBound: 0.94, CPUPerRegistrationMs: 3})
+	write("baseline", "half", Report{Email: Latencies{P99: 5}, Points: Latencies{P99: 6}})
+	write("amqp", "max", Report{ShareOfBcryptBound: 0.94, CPUPerRegistrationMs: 6})
+	write("amqp", "half", Report{Email: Latencies{P99: 7.5}, Points: Latencies{P99: 9}, Duplicates: 1})
+
+	var out strings.Builder
+	require.NoError(t, summarize(&out, dir, []string{"baseline", "amqp"}))
+	table := out.String()
+	assert.Contains(t, table, "0.94 (1.00×) ok", "the share meets 0.92 and the baseline")
+	assert.Contains(t, table, "6.0 (2.00×) MISSED", "6 ms of CPU misses 5")
+	assert.Contains(t, table, "7.5 (1.50×) ok", "the email p99 meets amqp's 8 ms")
+	assert.Contains(t, table, "9.0 (1.50×) MISSED", "the points p99 misses it")
+	assert.Contains(t, table, "1 MISSED", "a doubled email misses nothing-doubled")
+
+	assert.Error(t, summarize(&out, dir, []string{"sql"}), "a run without its files")
 }

@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -50,6 +51,7 @@ type options struct {
 	bcryptDuration time.Duration
 	effectsTimeout time.Duration
 	pid            int
+	cpuOf          string
 	jsonOut        string
 }
 
@@ -65,7 +67,12 @@ func main() {
 	flag.DurationVar(&o.bcryptDuration, "bcrypt-for", 3*time.Second, "how long to measure the bcrypt bound")
 	flag.DurationVar(&o.effectsTimeout, "effects-timeout", 30*time.Second, "how long to wait for the effects after the last 201")
 	flag.IntVar(&o.pid, "pid", 0, "the service's process id, to report its peak RSS")
+	flag.StringVar(&o.cpuOf, "cpu-of", "", "with -pid: also sum the CPU time of the processes of these names "+
+		"(space-separated, as in /proc/<pid>/comm: postgres beam.smp) and report it per 201 beside bcrypt")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
+	summary := flag.String("summary", "", "print one table of the runs of these labels (space-separated, "+
+		"baseline first), read from -summary-dir's bench-<label>-max.json and bench-<label>-half.json, and exit")
+	summaryDir := flag.String("summary-dir", "bin", "-summary: where the runs' JSON files are")
 	flood := flag.Bool("flood", false, "measure the registration limit under a flood (see the package comment)")
 	f := floodOptions{}
 	flag.IntVar(&f.conns, "flood-conns", 300, "-flood: the flooder's connections")
@@ -79,6 +86,13 @@ func main() {
 		"email-change (PUT /users/{id}/email of its own account to a taken address)")
 	flag.StringVar(&f.clients, "clients", "source", "-flood: source (bind 127.0.0.2-4) or xff (X-Forwarded-For)")
 	flag.Parse()
+	if *summary != "" {
+		if err := summarize(os.Stdout, *summaryDir, strings.Fields(*summary)); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *flood {
 		f.url, f.pid, f.jsonOut = o.url, o.pid, o.jsonOut
 		if err := runFloodMode(f); err != nil {
@@ -118,12 +132,28 @@ func run(o options) error {
 	defer stop()
 
 	report := Report{BcryptCost: o.bcryptCost}
-	report.BcryptHashesPerSec = bcryptBound(o.bcryptCost, o.bcryptDuration)
+	var bcryptCPU time.Duration
+	report.BcryptHashesPerSec, bcryptCPU = bcryptBound(o.bcryptCost, o.bcryptDuration)
 
+	var meter *cpuMeter
+	if o.pid > 0 {
+		meter = newCPUMeter(o.pid, strings.Fields(o.cpuOf))
+	}
+	var cpuBefore time.Duration
+	if meter != nil {
+		cpuBefore = meter.total()
+	}
 	load := newLoad(o, client, sink)
 	load.run(ctx)
 	load.waitEffects(ctx, o.effectsTimeout)
 	load.fill(&report)
+	if meter != nil && report.Created > 0 {
+		used := meter.total() - cpuBefore
+		report.CPUProcesses = strings.Join(append([]string{"the service"}, strings.Fields(o.cpuOf)...), ", ")
+		report.CPUSeconds = used.Seconds()
+		report.BcryptCPUPerHashMs = ms(bcryptCPU)
+		report.CPUPerRegistrationMs = ms(used/time.Duration(report.Created) - bcryptCPU)
+	}
 	if o.pid > 0 {
 		report.PeakRSSMiB = peakRSSMiB(o.pid)
 	}

@@ -33,19 +33,22 @@ type Latencies struct {
 	Samples            int
 }
 
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 func latencies(samples []time.Duration) Latencies {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return Latencies{
 		P50: ms(percentile(samples, 50)), P95: ms(percentile(samples, 95)), P99: ms(percentile(samples, 99)),
 		Max: ms(percentile(samples, 100)), Samples: len(samples),
 	}
 }
 
-// bcryptBound hashes on every core for d and returns hashes/s.
-func bcryptBound(cost int, d time.Duration) float64 {
+// bcryptBound hashes on every core for d and returns hashes/s and the CPU
+// time of one hash.
+func bcryptBound(cost int, d time.Duration) (perSec float64, cpuPerHash time.Duration) {
 	var hashes atomic.Int64
 	deadline := time.Now().Add(d)
-	start := time.Now()
+	start, startCPU := time.Now(), ownCPU()
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
@@ -57,7 +60,11 @@ func bcryptBound(cost int, d time.Duration) float64 {
 		})
 	}
 	wg.Wait()
-	return float64(hashes.Load()) / time.Since(start).Seconds()
+	n := hashes.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(n) / time.Since(start).Seconds(), (ownCPU() - startCPU) / time.Duration(n)
 }
 
 // peakRSSMiB reads a process's peak resident set size (VmHWM); 0 if unknown.
@@ -91,6 +98,13 @@ type Report struct {
 	BcryptHashesPerSec float64
 	ShareOfBcryptBound float64
 	PeakRSSMiB         float64
+	// CPU is measured with -cpu-of: the CPU time of the service and the
+	// named processes from the first send until every effect was seen,
+	// and what it comes to per 201 beside the bcrypt hash it made.
+	CPUSeconds           float64
+	CPUProcesses         string
+	BcryptCPUPerHashMs   float64
+	CPUPerRegistrationMs float64
 }
 
 func (r Report) print(out io.Writer) {
@@ -113,6 +127,10 @@ func (r Report) print(out io.Writer) {
 	row("201 → points p50/p95/p99", "%s (polled every %s or 10 %% of the wait)", lat(r.Points), pointsPollEvery)
 	row("emails received", "%d, %d recipients twice or more", r.Emails, r.Duplicates)
 	row("missing effects", "%d emails, %d grants", r.MissingEmails, r.MissingPoints)
+	if r.CPUProcesses != "" {
+		row("CPU beside bcrypt per 201", "%.1f ms (%.1f s of %s, less %.1f ms of bcrypt per 201)",
+			r.CPUPerRegistrationMs, r.CPUSeconds, r.CPUProcesses, r.BcryptCPUPerHashMs)
+	}
 	if r.PeakRSSMiB > 0 {
 		row("service peak RSS", "%.1f MiB", r.PeakRSSMiB)
 	}

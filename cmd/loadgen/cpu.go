@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicks is the unit of /proc/<pid>/stat's CPU times (USER_HZ), 100
+// on every Linux architecture Go runs on.
+const clockTicks = 100
+
+// cpuMeter sums the CPU time of the service's process and of every process
+// with one of the given names (the database's, the broker's), their reaped
+// children included: a PostgreSQL backend that exits during the run is
+// counted in its postmaster.
+type cpuMeter struct {
+	pid   int
+	names map[string]bool
+}
+
+func newCPUMeter(pid int, names []string) *cpuMeter {
+	m := &cpuMeter{pid: pid, names: map[string]bool{}}
+	for _, name := range names {
+		m.names[name] = true
+	}
+	return m
+}
+
+// total is the CPU time the processes have used so far.
+func (m *cpuMeter) total() time.Duration {
+	var ticks int64
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so split after ")".
+		open, closing := strings.IndexByte(string(raw), '('), strings.LastIndexByte(string(raw), ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		if pid != m.pid && !m.names[string(raw[open+1:closing])] {
+			continue
+		}
+		fields := strings.Fields(string(raw[closing+1:]))
+		// fields[0] is the state (stat's field 3): utime, stime, cutime and
+		// cstime are stat's fields 14 to 17.
+		for _, f := range fields[11:15] {
+			n, _ := strconv.ParseInt(f, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// ownCPU is the CPU time this process has used so far.
+func ownCPU() time.Duration {
+	var usage syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &usage) != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
