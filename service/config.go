@@ -92,6 +92,9 @@ type Config struct {
 	// the API's (HTTPAddr) with the embedded SQLite database, nowhere on
 	// PostgreSQL or MySQL.
 	MetricsAddr string
+	// PProf also serves Go's profiles (net/http/pprof) under /debug/pprof/
+	// on MetricsAddr's listener, never on the API's.
+	PProf bool
 	// ExportTraces: spans go over OTLP/HTTP to the endpoint the OTEL_*
 	// variables name (see telemetry.go). TracerProvider, when set, takes
 	// the spans instead; not read from the environment: tests set it.
@@ -174,6 +177,8 @@ var Variables = []Variable{
 	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
 		"nowhere with PostgreSQL or MySQL", "empty"},
+	{"PPROF", "on: also serve Go's profiles (net/http/pprof) at /debug/pprof/ on METRICS_ADDR's listener, which it needs; " +
+		"an operator's tool, as /metrics", "off"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
 		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},
@@ -354,6 +359,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			90*24*time.Hour),
 		AdminToken:  getenv("ADMIN_TOKEN"),
 		MetricsAddr: getenv("METRICS_ADDR"),
+	}
+	switch pprof := get("PPROF", "off"); {
+	case pprof == "on" && cfg.MetricsAddr != "":
+		cfg.PProf = true
+	case pprof == "on":
+		errs = append(errs, errors.New("PPROF: on needs METRICS_ADDR, the listener the profiles are served on"))
+	case pprof != "off":
+		errs = append(errs, fmt.Errorf("PPROF: want on or off, got %q", pprof))
 	}
 	for name, link := range map[string]string{"VERIFY_URL": cfg.VerifyURL, "RESET_URL": cfg.ResetURL} {
 		if u, err := url.Parse(link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||

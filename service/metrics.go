@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -79,6 +80,13 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.handler())
+		if cfg.PProf {
+			mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+			mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+			mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		}
 		m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: writeTimeout}
 		s.startAttrs = append(s.startAttrs, "metrics_addr", m.listener.Addr().String())
 	} else {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +30,15 @@ type meteredService struct {
 
 func startMetered(t *testing.T, dbURL, metricsAddr string) *meteredService {
 	t.Helper()
+	return startMeteredWith(t, Config{
+		PubSub: "sql", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MetricsAddr: metricsAddr,
+		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
+		MasterKeys: testMasterKeys(t, dbURL),
+	})
+}
+
+func startMeteredWith(t *testing.T, cfg Config) *meteredService {
+	t.Helper()
 	logs := &testenv.LockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -37,11 +47,7 @@ func startMetered(t *testing.T, dbURL, metricsAddr string) *meteredService {
 	})
 	mailer := &recordingMailer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := NewService(ctx, Config{
-		PubSub: "sql", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MetricsAddr: metricsAddr,
-		BcryptCost: bcrypt.MinCost, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
-		MasterKeys: testMasterKeys(t, dbURL),
-	}, mailer, slog.New(slog.NewTextHandler(logs, nil)))
+	svc, err := NewService(ctx, cfg, mailer, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run(ctx) }()
@@ -182,6 +188,46 @@ func metricsApart(t *testing.T, s *meteredService) {
 	require.NoError(t, s.stop())
 	_, _, err = httpGet("http://" + s.svc.MetricsAddr() + "/metrics")
 	assert.Error(t, err, "the metrics listener stops with the service")
+}
+
+// PPROF=on serves Go's profiles beside /metrics, and never on the API's
+// listener.
+func TestService_PProfOnTheMetricsListener(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pprof %t", on), func(t *testing.T) {
+			dbURL := testenv.SQLiteDatabase(t)
+			s := startMeteredWith(t, Config{
+				PubSub: "sql", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", PProf: on,
+				BcryptCost: bcrypt.MinCost, SignupPoints: 100, MailFrom: "no-reply@onboard.local",
+				MasterKeys: testMasterKeys(t, dbURL),
+			})
+			defer func() { assert.NoError(t, s.stop()) }()
+			status, body, err := httpGet("http://" + s.svc.MetricsAddr() + "/debug/pprof/goroutine?debug=1")
+			require.NoError(t, err)
+			if on {
+				assert.Equal(t, http.StatusOK, status)
+				assert.Contains(t, body, "goroutine profile:")
+			} else {
+				assert.Equal(t, http.StatusNotFound, status)
+			}
+			status, _, err = httpGet("http://" + s.svc.Addr() + "/debug/pprof/goroutine?debug=1")
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusNotFound, status, "never on the API's listener")
+		})
+	}
+}
+
+func TestLoadConfig_PProf(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"METRICS_ADDR": ":9090"}))
+	require.NoError(t, err)
+	assert.False(t, cfg.PProf, "off by default")
+	cfg, err = LoadConfig(env(map[string]string{"METRICS_ADDR": ":9090", "PPROF": "on"}))
+	require.NoError(t, err)
+	assert.True(t, cfg.PProf)
+	_, err = LoadConfig(env(map[string]string{"PPROF": "on"}))
+	assert.ErrorContains(t, err, "PPROF: on needs METRICS_ADDR")
+	_, err = LoadConfig(env(map[string]string{"METRICS_ADDR": ":9090", "PPROF": "yes"}))
+	assert.ErrorContains(t, err, `PPROF: want on or off, got "yes"`)
 }
 
 func TestLoadConfig_MetricsAddr(t *testing.T) {

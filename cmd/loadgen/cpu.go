@@ -30,9 +30,22 @@ func newCPUMeter(pid int, names []string) *cpuMeter {
 	return m
 }
 
+// serviceProcess names the service's process in cpuMeter.byName.
+const serviceProcess = "the service"
+
 // total is the CPU time the processes have used so far.
 func (m *cpuMeter) total() time.Duration {
-	var ticks int64
+	var sum time.Duration
+	for _, d := range m.byName() {
+		sum += d
+	}
+	return sum
+}
+
+// byName is the CPU time used so far by the service's process and by the
+// processes of each name.
+func (m *cpuMeter) byName() map[string]time.Duration {
+	ticks := map[string]int64{}
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, path := range stats {
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
@@ -45,7 +58,11 @@ func (m *cpuMeter) total() time.Duration {
 		if open < 0 || closing < open {
 			continue
 		}
-		if pid != m.pid && !m.names[string(raw[open+1:closing])] {
+		name := string(raw[open+1 : closing])
+		switch {
+		case pid == m.pid:
+			name = serviceProcess
+		case !m.names[name]:
 			continue
 		}
 		fields := strings.Fields(string(raw[closing+1:]))
@@ -53,10 +70,14 @@ func (m *cpuMeter) total() time.Duration {
 		// cstime are stat's fields 14 to 17.
 		for _, f := range fields[11:15] {
 			n, _ := strconv.ParseInt(f, 10, 64)
-			ticks += n
+			ticks[name] += n
 		}
 	}
-	return time.Duration(ticks) * time.Second / clockTicks
+	out := map[string]time.Duration{}
+	for name, n := range ticks {
+		out[name] = time.Duration(n) * time.Second / clockTicks
+	}
+	return out
 }
 
 // ownCPU is the CPU time this process has used so far.

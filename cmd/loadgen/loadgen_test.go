@@ -188,3 +188,16 @@ func TestSummarize_RatiosAndTargets(t *testing.T) {
 
 	assert.Error(t, summarize(&out, dir, []string{"sql"}), "a run without its files")
 }
+
+func TestReport_FillCPU(t *testing.T) {
+	r := Report{Created: 100}
+	r.fillCPU(
+		map[string]time.Duration{serviceProcess: time.Second, "postgres": time.Second},
+		map[string]time.Duration{serviceProcess: 11600 * time.Millisecond, "postgres": 3 * time.Second, "beam.smp": time.Second},
+		100*time.Millisecond)
+	assert.InDelta(t, 6.0, r.CPUPerRegistrationBy[serviceProcess], 0.001, "the service's beside its hash")
+	assert.InDelta(t, 20.0, r.CPUPerRegistrationBy["postgres"], 0.001)
+	assert.InDelta(t, 10.0, r.CPUPerRegistrationBy["beam.smp"], 0.001, "a process of the run's alone")
+	assert.InDelta(t, 36.0, r.CPUPerRegistrationMs, 0.001)
+	assert.InDelta(t, 13.6, r.CPUSeconds, 0.001)
+}

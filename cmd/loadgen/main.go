@@ -139,20 +139,16 @@ func run(o options) error {
 	if o.pid > 0 {
 		meter = newCPUMeter(o.pid, strings.Fields(o.cpuOf))
 	}
-	var cpuBefore time.Duration
+	var cpuBefore map[string]time.Duration
 	if meter != nil {
-		cpuBefore = meter.total()
+		cpuBefore = meter.byName()
 	}
 	load := newLoad(o, client, sink)
 	load.run(ctx)
 	load.waitEffects(ctx, o.effectsTimeout)
 	load.fill(&report)
 	if meter != nil && report.Created > 0 {
-		used := meter.total() - cpuBefore
-		report.CPUProcesses = strings.Join(append([]string{"the service"}, strings.Fields(o.cpuOf)...), ", ")
-		report.CPUSeconds = used.Seconds()
-		report.BcryptCPUPerHashMs = ms(bcryptCPU)
-		report.CPUPerRegistrationMs = ms(used/time.Duration(report.Created) - bcryptCPU)
+		report.fillCPU(cpuBefore, meter.byName(), bcryptCPU)
 	}
 	if o.pid > 0 {
 		report.PeakRSSMiB = peakRSSMiB(o.pid)

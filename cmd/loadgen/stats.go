@@ -100,11 +100,31 @@ type Report struct {
 	PeakRSSMiB         float64
 	// CPU is measured with -cpu-of: the CPU time of the service and the
 	// named processes from the first send until every effect was seen,
-	// and what it comes to per 201 beside the bcrypt hash it made.
+	// and what it comes to per 201 beside the bcrypt hash it made, in all
+	// and by process name (the service's beside its hash).
 	CPUSeconds           float64
-	CPUProcesses         string
 	BcryptCPUPerHashMs   float64
 	CPUPerRegistrationMs float64
+	CPUPerRegistrationBy map[string]float64 `json:",omitempty"`
+}
+
+// fillCPU computes the CPU figures from the processes' CPU times before and
+// after the run.
+func (r *Report) fillCPU(before, after map[string]time.Duration, bcryptPerHash time.Duration) {
+	r.BcryptCPUPerHashMs = ms(bcryptPerHash)
+	r.CPUPerRegistrationBy = map[string]float64{}
+	var used time.Duration
+	for name, d := range after {
+		d -= before[name]
+		used += d
+		perRegistration := d / time.Duration(r.Created)
+		if name == serviceProcess {
+			perRegistration -= bcryptPerHash
+		}
+		r.CPUPerRegistrationBy[name] = ms(perRegistration)
+	}
+	r.CPUSeconds = used.Seconds()
+	r.CPUPerRegistrationMs = ms(used/time.Duration(r.Created) - bcryptPerHash)
 }
 
 func (r Report) print(out io.Writer) {
@@ -127,9 +147,14 @@ func (r Report) print(out io.Writer) {
 	row("201 → points p50/p95/p99", "%s (polled every %s or 10 %% of the wait)", lat(r.Points), pointsPollEvery)
 	row("emails received", "%d, %d recipients twice or more", r.Emails, r.Duplicates)
 	row("missing effects", "%d emails, %d grants", r.MissingEmails, r.MissingPoints)
-	if r.CPUProcesses != "" {
-		row("CPU beside bcrypt per 201", "%.1f ms (%.1f s of %s, less %.1f ms of bcrypt per 201)",
-			r.CPUPerRegistrationMs, r.CPUSeconds, r.CPUProcesses, r.BcryptCPUPerHashMs)
+	if r.CPUPerRegistrationBy != nil {
+		names := make([]string, 0, len(r.CPUPerRegistrationBy))
+		for name, perRegistration := range r.CPUPerRegistrationBy {
+			names = append(names, fmt.Sprintf("%s %.1f", name, perRegistration))
+		}
+		sort.Strings(names)
+		row("CPU beside bcrypt per 201", "%.1f ms (%s; %.1f s in all, less %.1f ms of bcrypt per 201)",
+			r.CPUPerRegistrationMs, strings.Join(names, ", "), r.CPUSeconds, r.BcryptCPUPerHashMs)
 	}
 	if r.PeakRSSMiB > 0 {
 		row("service peak RSS", "%.1f MiB", r.PeakRSSMiB)
