@@ -239,6 +239,32 @@ func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
 	})
 }
 
+// Welcomes counted at once are each counted, in one window that a count
+// after its end starts anew.
+func TestEmailBudget_RacingCountsAreEachCounted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := storeDB(t, backend)
+		clock := testenv.NewClock()
+		budget := newEmailBudget(t, db, clock)
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				assert.NoError(t, budget.Count(testTimeoutCtx(t), uuid.NewString(), "192.0.2."+strconv.Itoa(i%5), "Victim@Example.com"))
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, 50, db.Count(t, `SELECT max(sent) FROM email_budget`), "the address's 50")
+		assert.Equal(t, 10, db.Count(t, `SELECT min(sent) FROM email_budget WHERE sent > 1`), "each client's 10")
+		assert.Equal(t, 56, db.Count(t, `SELECT count(*) FROM email_budget`), "one address, 50 accounts, 5 clients")
+
+		clock.Advance(time.Hour)
+		require.NoError(t, budget.Count(testTimeoutCtx(t), uuid.NewString(), "192.0.2.0", "victim@example.com"))
+		assert.Zero(t, db.Count(t, `SELECT count(*) FROM email_budget WHERE sent >= 50`), "the address's window starts anew")
+		assert.Equal(t, 53, db.Count(t, `SELECT count(*) FROM email_budget WHERE sent = 1`),
+			"51 accounts, and the address and the client whose windows started anew")
+	})
+}
+
 func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := storeDB(t, backend)

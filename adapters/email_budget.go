@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -65,8 +68,9 @@ func (c EmailBudgetConfig) Validate() error {
 // the allowance holds are let through.
 type EmailBudget struct {
 	cfg     EmailBudgetConfig
+	dialect sqldb.Dialect
 	table   limitTable
-	queries struct{ start, spend, count string }
+	queries struct{ start, spend string }
 }
 
 // NewEmailBudget returns the budget.
@@ -78,7 +82,7 @@ func NewEmailBudget(cfg EmailBudgetConfig) (*EmailBudget, error) {
 		return nil, err
 	}
 	d := sqldb.Of(cfg.DB)
-	b := &EmailBudget{cfg: cfg}
+	b := &EmailBudget{cfg: cfg, dialect: d}
 	b.queries.start = d.Rebind(d.InsertOrIgnore(
 		`INSERT INTO email_budget (subject, sent, window_ends_ms) VALUES (?, 0, 0)`, "sent"))
 	// A window that has ended starts anew with this email. MySQL runs the
@@ -88,7 +92,6 @@ func NewEmailBudget(cfg EmailBudgetConfig) (*EmailBudget, error) {
 		sent = CASE WHEN window_ends_ms <= ? THEN ? ELSE sent + ? END,
 		window_ends_ms = CASE WHEN window_ends_ms <= ? THEN ? ELSE window_ends_ms END
 		WHERE subject = ?`
-	b.queries.count = d.Rebind(set)
 	b.queries.spend = d.Rebind(set + ` AND (window_ends_ms <= ? OR sent + ? <= ?)`)
 	b.table = limitTable{db: cfg.DB, what: "count emails",
 		refusal: "too many emails to this address, for this account or from this client, try again later",
@@ -144,17 +147,60 @@ func (b *EmailBudget) Count(ctx context.Context, account, client string, recipie
 func (b *EmailBudget) take(ctx context.Context, bounded bool, account, client string, recipients []string) error {
 	now := b.cfg.Now()
 	nowMS := now.UnixMilli()
-	var rows []limitRow
-	for key, s := range b.subjects(account, client, recipients) {
-		args := []any{nowMS, s.emails, s.emails, nowMS, nowMS + s.allowance.Per.Milliseconds(), key}
-		count := limitStatement{b.queries.count, args}
-		if bounded {
-			count = limitStatement{b.queries.spend, append(args, nowMS, s.emails, s.allowance.Count)}
-		}
-		rows = append(rows, limitRow{key: key, prepare: []limitStatement{{b.queries.start, []any{key}}}, count: count})
-	}
-	if len(rows) == 0 {
+	subjects := b.subjects(account, client, recipients)
+	if len(subjects) == 0 {
 		return nil
 	}
+	if !bounded {
+		return b.countAll(ctx, nowMS, subjects)
+	}
+	var rows []limitRow
+	for key, s := range subjects {
+		args := []any{nowMS, s.emails, s.emails, nowMS, nowMS + s.allowance.Per.Milliseconds(), key,
+			nowMS, s.emails, s.allowance.Count}
+		rows = append(rows, limitRow{key: key, prepare: []limitStatement{{b.queries.start, []any{key}}},
+			count: limitStatement{b.queries.spend, args}})
+	}
 	return b.table.countAll(ctx, now, rows)
+}
+
+// countAll counts emails that nothing refuses in one statement, an upsert
+// of every subject's row in key order (so that two counts never wait for
+// each other's rows crosswise); a statement the database aborted is tried
+// again.
+func (b *EmailBudget) countAll(ctx context.Context, nowMS int64, subjects map[string]budgetSubject) error {
+	keys := slices.Sorted(maps.Keys(subjects))
+	values := make([]string, len(keys))
+	args := make([]any, 0, 3*len(keys)+2)
+	for i, key := range keys {
+		s := subjects[key]
+		values[i] = "(?, ?, ?)"
+		args = append(args, key, s.emails, nowMS+s.allowance.Per.Milliseconds())
+	}
+	insert := `INSERT INTO email_budget (subject, sent, window_ends_ms) VALUES ` + strings.Join(values, ", ")
+	// A window that has ended starts anew with these emails. MySQL runs
+	// the assignments left to right: sent comes first, so that it still
+	// sees the old window.
+	var query string
+	if b.dialect.Is(sqldb.MySQL) {
+		query = insert + ` ON DUPLICATE KEY UPDATE
+			sent = IF(window_ends_ms <= ?, VALUES(sent), sent + VALUES(sent)),
+			window_ends_ms = IF(window_ends_ms <= ?, VALUES(window_ends_ms), window_ends_ms)`
+	} else {
+		query = insert + ` ON CONFLICT (subject) DO UPDATE SET
+			sent = CASE WHEN email_budget.window_ends_ms <= ? THEN excluded.sent ELSE email_budget.sent + excluded.sent END,
+			window_ends_ms = CASE WHEN email_budget.window_ends_ms <= ? THEN excluded.window_ends_ms
+				ELSE email_budget.window_ends_ms END`
+	}
+	query = b.dialect.Rebind(query)
+	args = append(args, nowMS, nowMS)
+	for attempt := 1; ; attempt++ {
+		_, err := b.cfg.DB.ExecContext(ctx, query, args...)
+		if err == nil {
+			return nil
+		}
+		if !sqldb.Transient(err) || attempt == limitAttempts || ctx.Err() != nil {
+			return fmt.Errorf("count emails: %w", err)
+		}
+	}
 }

@@ -82,7 +82,7 @@ func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logg
 	a := adaptersOf(sqldb.Of(db))
 	var backoff wsql.BackoffManager
 	if wakeup != nil {
-		backoff = wakeup.backoff(topic, time.Second)
+		backoff = wakeup.backoff(topic, group, time.Second)
 	}
 	sub, err := wsql.NewSubscriber(a.beginner(db), wsql.SubscriberConfig{
 		ConsumerGroup:    group,

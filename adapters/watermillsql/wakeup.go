@@ -29,13 +29,23 @@ const IdlePollInterval = time.Second
 // connection of its own and wakes the subscribers of the notified topic, so
 // that they need not poll often: a message is read as soon as it commits,
 // and an idle service costs its database little.
+//
+// A notification wakes one waiting subscriber of each consumer group of the
+// topic, not all of them: every insert puts a row for each group, and the
+// others would each read the queue for nothing. A subscriber that finds a
+// message twice in a row (a backlog) wakes one more of its group, so a
+// backlog is read by every subscriber of the group within a few messages.
 type Wakeup struct {
 	mu      sync.Mutex
-	seq     map[string]uint64        // notifications seen, per topic
-	waiting map[string]chan struct{} // closed at the topic's next notification
+	seq     map[string]uint64              // notifications seen, per topic
+	waiting map[string]map[string][]waiter // per topic and group, first come first woken
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
+
+// waiter is one subscriber waiting for a notification: wake is closed to
+// wake it.
+type waiter struct{ wake chan struct{} }
 
 // NewWakeup starts listening with the connection settings of db, a
 // PostgreSQL handle; it reconnects by itself until closed.
@@ -58,7 +68,7 @@ func NewWakeup(db *sql.DB) (*Wakeup, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Wakeup{seq: map[string]uint64{}, waiting: map[string]chan struct{}{}, done: make(chan struct{})}
+	w := &Wakeup{seq: map[string]uint64{}, waiting: map[string]map[string][]waiter{}, done: make(chan struct{})}
 	var listenCtx context.Context
 	listenCtx, w.cancel = context.WithCancel(context.Background())
 	go w.listen(listenCtx, config)
@@ -110,70 +120,117 @@ func (w *Wakeup) listenOnce(ctx context.Context, config *pgx.ConnConfig) error {
 	}
 }
 
+// wake counts a notification of topic and wakes the first waiting
+// subscriber of each of its groups.
 func (w *Wakeup) wake(topic string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seq[topic]++
-	if ch, ok := w.waiting[topic]; ok {
-		close(ch)
+	for group := range w.waiting[topic] {
+		w.wakeOneLocked(topic, group)
+	}
+}
+
+// wakeOne wakes the first waiting subscriber of topic's group, if any.
+func (w *Wakeup) wakeOne(topic, group string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wakeOneLocked(topic, group)
+}
+
+func (w *Wakeup) wakeOneLocked(topic, group string) {
+	queue := w.waiting[topic][group]
+	if len(queue) == 0 {
+		return
+	}
+	close(queue[0].wake)
+	w.waiting[topic][group] = queue[1:]
+}
+
+// wakeAll wakes every waiting subscriber.
+func (w *Wakeup) wakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for topic, groups := range w.waiting {
+		for group, queue := range groups {
+			for _, waiting := range queue {
+				close(waiting.wake)
+			}
+			delete(groups, group)
+		}
 		delete(w.waiting, topic)
 	}
 }
 
-func (w *Wakeup) wakeAll() {
-	w.mu.Lock()
-	topics := make([]string, 0, len(w.waiting))
-	for topic := range w.waiting {
-		topics = append(topics, topic)
-	}
-	w.mu.Unlock()
-	for _, topic := range topics {
-		w.wake(topic)
-	}
-}
-
-// next returns the topic's notification count and a channel closed at its
-// next notification.
-func (w *Wakeup) next(topic string) (uint64, <-chan struct{}) {
+// notifications returns the topic's notification count.
+func (w *Wakeup) notifications(topic string) uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ch, ok := w.waiting[topic]
-	if !ok {
-		ch = make(chan struct{})
-		w.waiting[topic] = ch
-	}
-	return w.seq[topic], ch
+	return w.seq[topic]
 }
 
-// backoff is a watermill-sql BackoffManager for one subscriber of topic:
-// after an empty poll it waits for the topic's next notification, or for
+// wait queues a subscriber of topic's group unless a notification came
+// after seen: it returns a channel closed once the subscriber is woken, and
+// leave, which takes it out of the queue when it stops waiting unwoken.
+func (w *Wakeup) wait(topic, group string, seen uint64) (woken <-chan struct{}, leave func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	me := waiter{wake: make(chan struct{})}
+	if w.seq[topic] != seen { // something committed since the last poll started
+		close(me.wake)
+		return me.wake, func() {}
+	}
+	if w.waiting[topic] == nil {
+		w.waiting[topic] = map[string][]waiter{}
+	}
+	w.waiting[topic][group] = append(w.waiting[topic][group], me)
+	return me.wake, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		queue := w.waiting[topic][group]
+		for i, other := range queue {
+			if other.wake == me.wake {
+				w.waiting[topic][group] = append(queue[:i:i], queue[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// backoff is a watermill-sql BackoffManager for one subscriber of topic's
+// group: after an empty poll it waits to be woken, or for
 // IdlePollInterval; errors are handled as by default.
-func (w *Wakeup) backoff(topic string, retryInterval time.Duration) wsql.BackoffManager {
-	return &wakeupBackoff{wakeup: w, topic: topic,
+func (w *Wakeup) backoff(topic, group string, retryInterval time.Duration) wsql.BackoffManager {
+	return &wakeupBackoff{wakeup: w, topic: topic, group: group,
 		errors: wsql.NewDefaultBackoffManager(IdlePollInterval, retryInterval)}
 }
 
 type wakeupBackoff struct {
-	wakeup *Wakeup
-	topic  string
-	errors wsql.BackoffManager
-	seen   uint64 // the notification count when the last poll started
+	wakeup       *Wakeup
+	topic, group string
+	errors       wsql.BackoffManager
+	seen         uint64 // the notification count when the last poll started
+	found        bool   // the last poll found a message
 }
 
 func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	seq, notified := b.wakeup.next(b.topic)
 	if err != nil || !noMsg {
-		b.seen = seq
+		if err == nil && b.found { // a backlog: one more reader
+			b.wakeup.wakeOne(b.topic, b.group)
+		}
+		b.found = err == nil
+		b.seen = b.wakeup.notifications(b.topic)
 		return b.errors.HandleError(logger, noMsg, err)
 	}
-	if seq == b.seen { // nothing committed since the empty poll started
-		select {
-		case <-notified:
-		case <-b.wakeup.done:
-		case <-time.After(IdlePollInterval):
-		}
+	b.found = false
+	woken, leave := b.wakeup.wait(b.topic, b.group, b.seen)
+	select {
+	case <-woken:
+	case <-b.wakeup.done:
+	case <-time.After(IdlePollInterval):
 	}
-	b.seen, _ = b.wakeup.next(b.topic)
+	leave()
+	b.seen = b.wakeup.notifications(b.topic)
 	return 0
 }
 
