@@ -26,14 +26,17 @@ const TransportNATS = "nats"
 //
 //   - A stream per namespace, "<ns>_messages", takes every topic of the
 //     namespace as a subject of its own ("<ns>.events.UserRegistered").
-//     Its retention is interest: a message stays until every durable
-//     consumer whose subject it is on has acked it, and a message on a
-//     subject nobody consumes is not kept, as a RabbitMQ fanout exchange
-//     without a queue keeps nothing.
+//     Its retention is limits: a message stays natsRetention whoever has
+//     acked it, as Pub/Sub and SQS keep theirs. Interest retention (a
+//     message kept until every consumer acked it) loses messages on NATS
+//     before 2.9.16: at a restart the server purges an interest stream up
+//     to the ack floor of one consumer, whichever its map gives first, so
+//     that another consumer's unacked messages are gone. A stream made
+//     with it by an earlier version is kept, with a warning.
 //   - A durable pull consumer per handler and topic,
-//     "<ns>_<topic>_<handler>", filtered on the topic's subject: each
-//     handler gets every message of its topic, and the replicas of a
-//     handler share its consumer. Explicit acks; no MaxDeliver, so that an
+//     "<ns>_<topic>_<handler>", filtered on the topic's subject, delivering
+//     from its creation on: each handler gets every message of its topic
+//     published since, and the replicas of a handler share its consumer. Explicit acks; no MaxDeliver, so that an
 //     outage, however long, never drops a message (each redelivery costs a
 //     pull and a few seconds of the handler's quick retries, then a nak);
 //     MaxAckPending bounds the messages out at once.
@@ -50,6 +53,9 @@ const (
 	// natsDuplicateWindow is how long a stream remembers the message ids it
 	// stored: longer than a restart of a crashed replica.
 	natsDuplicateWindow = 10 * time.Minute
+	// natsRetention is how long the messages stream keeps a message, acked
+	// or not: a handler down longer loses what it had not acked.
+	natsRetention = 7 * 24 * time.Hour
 	// NATSAckWait is, by default, how long a delivered message may go
 	// without an ack or a sign of progress before JetStream delivers it
 	// again: the wait after a replica died holding it, as long as the
@@ -236,7 +242,8 @@ func (t *natsTransport) ensureStreams() error {
 			Name:        t.names.messagesStream(),
 			Description: "onboard: the messages of namespace " + t.names.namespace + ", a subject per topic",
 			Subjects:    []string{t.names.namespace + ".>"},
-			Retention:   jetstream.InterestPolicy,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      natsRetention,
 			Storage:     jetstream.FileStorage,
 			Duplicates:  natsDuplicateWindow,
 		},
@@ -270,6 +277,13 @@ func (t *natsTransport) ensureStream(ctx context.Context, want jetstream.StreamC
 		return fmt.Errorf("stream %s: %w", want.Name, err)
 	}
 	got := stream.CachedInfo().Config
+	if got.Retention == jetstream.InterestPolicy && want.Name == t.names.messagesStream() &&
+		len(got.Subjects) == 1 && got.Subjects[0] == want.Subjects[0] {
+		t.logger.Warn("NATS stream keeps messages by interest, which NATS before 2.9.16 loses at a restart: "+
+			"while the service is stopped and its handlers' backlogs are empty, delete the stream to have it made "+
+			"anew with limits retention (docs/operations.md)", "stream", want.Name)
+		return nil
+	}
 	if got.Retention != want.Retention || len(got.Subjects) != 1 || got.Subjects[0] != want.Subjects[0] {
 		return fmt.Errorf("stream %s exists with retention %s and subjects %v, want %s and %v",
 			want.Name, got.Retention, got.Subjects, want.Retention, want.Subjects)
@@ -286,39 +300,49 @@ func (t *natsTransport) ensureConsumer(ctx context.Context, js jetstream.JetStre
 	ctx, cancel := context.WithTimeout(ctx, natsTimeout)
 	defer cancel()
 	name, stream := t.names.consumer(group, topic), t.names.stream(topic)
+	info, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
 	config := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "onboard: " + group + " on " + topic,
 		FilterSubject: t.names.subject(topic),
-		// From the stream's first message, not its next: a consumer whose
-		// state the server lost (NATS 2.9 killed before it wrote a
-		// consumer's state) starts again from its policy, and "new" would
-		// skip every message it had not acked, which interest retention
-		// then drops. "All" delivers them again, and the claims keep their
-		// effects once. A new handler's consumer gets what the stream
-		// still keeps for the others: messages in flight.
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// From the stream's next message on, as a new RabbitMQ queue or
+		// SQL consumer group gets what is published after it (by sequence,
+		// not by time: no clock skew skips a message): a handler added
+		// later does not act on the week of messages the stream keeps. A
+		// consumer whose state the server lost (NATS killed before writing
+		// it) starts again from there: the messages since are delivered
+		// again, and the claims keep their effects once.
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   info.CachedInfo().State.LastSeq + 1,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       t.ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: natsMaxAckPending,
 	}
-	// A consumer's deliver policy cannot change: one made by an earlier
-	// version keeps its own, with a warning.
-	if existing, err := js.Consumer(ctx, stream, name); err == nil {
-		if policy := existing.CachedInfo().Config.DeliverPolicy; policy != config.DeliverPolicy {
-			t.logger.Warn("NATS consumer delivers from its next message: a NATS crash that loses its state skips "+
-				"what it had not acked; delete it while its handler is idle to have it made anew from the first",
-				"consumer", name, "deliver_policy", policy.String())
+	for attempt := 0; ; attempt++ {
+		// A consumer's deliver policy cannot change: one that exists (made
+		// by another replica, or an earlier version) keeps its own.
+		if existing, err := js.Consumer(ctx, stream, name); err == nil {
+			kept := existing.CachedInfo().Config
+			if kept.DeliverPolicy != jetstream.DeliverAllPolicy && kept.DeliverPolicy != jetstream.DeliverByStartSequencePolicy {
+				t.logger.Warn("NATS consumer delivers from its next message: a NATS crash that loses its state skips "+
+					"what it had not acked; delete it while its handler is idle to have it made anew",
+					"consumer", name, "deliver_policy", kept.DeliverPolicy.String())
+			}
 			config.DeliverPolicy, config.OptStartSeq, config.OptStartTime =
-				policy, existing.CachedInfo().Config.OptStartSeq, existing.CachedInfo().Config.OptStartTime
+				kept.DeliverPolicy, kept.OptStartSeq, kept.OptStartTime
+		}
+		consumer, err := js.CreateOrUpdateConsumer(ctx, stream, config)
+		if err == nil {
+			return consumer, nil
+		}
+		if attempt == 1 || ctx.Err() != nil { // another replica made it meanwhile: once more, with its start
+			return nil, fmt.Errorf("consumer %s: %w", name, err)
 		}
 	}
-	consumer, err := js.CreateOrUpdateConsumer(ctx, stream, config)
-	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", name, err)
-	}
-	return consumer, nil
 }
 
 // consumer is the durable consumer of a group on a namespaced topic,

@@ -99,7 +99,7 @@ func (q natsPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessag
 			return true, err
 		}
 		topic := NamespacedTopic(q.names.namespace, poisoned.Topic)
-		// Interest retention keeps nothing for a handler without a consumer.
+		// Nothing would read it for a handler without a consumer.
 		consumer := q.names.consumer(poisoned.Handler, topic)
 		if _, err := js.Consumer(ctx, q.names.stream(topic), consumer); err != nil {
 			return true, fmt.Errorf("requeue to %s: %w", consumer, err)

@@ -19,9 +19,8 @@ import (
 // own. The suite skips, by these features:
 //   - TestNoAck and TestPublishSubscribeInOrder: no order is kept, as a
 //     subscriber works on HandlerConcurrency messages at once;
-//   - TestNewSubscriberReceivesOldMessages: interest retention keeps a
-//     message only until every consumer acked it, and a new consumer
-//     starts at the messages published after it;
+//   - TestNewSubscriberReceivesOldMessages: a new consumer starts at the
+//     messages published after it, as a new queue would;
 //   - TestReconnect: it restarts the broker (RestartServiceCommand), which
 //     the other tests share.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -101,15 +102,17 @@ func TestNATS_Names(t *testing.T) {
 	messages, err := js.Stream(ctx, ns+"_messages")
 	require.NoError(t, err)
 	assert.Equal(t, []string{ns + ".>"}, messages.CachedInfo().Config.Subjects)
-	assert.Equal(t, jetstream.InterestPolicy, messages.CachedInfo().Config.Retention)
+	assert.Equal(t, jetstream.LimitsPolicy, messages.CachedInfo().Config.Retention,
+		"interest retention loses messages at a restart of NATS before 2.9.16")
+	assert.Equal(t, 7*24*time.Hour, messages.CachedInfo().Config.MaxAge)
 	poison, err := js.Stream(ctx, ns+"_poison")
 	require.NoError(t, err)
 	assert.Equal(t, []string{ns + "_poison"}, poison.CachedInfo().Config.Subjects)
 	assert.Equal(t, jetstream.LimitsPolicy, poison.CachedInfo().Config.Retention)
 
 	consumer := natsConsumer(t, js, ns, "NamedHandler", topic)
-	assert.Equal(t, jetstream.DeliverAllPolicy, consumer.Config.DeliverPolicy,
-		"a consumer whose state NATS lost starts again from the first message it keeps")
+	assert.Equal(t, jetstream.DeliverByStartSequencePolicy, consumer.Config.DeliverPolicy,
+		"a consumer whose state NATS lost starts again from its creation")
 	assert.Equal(t, ns+".events.Named", consumer.Config.FilterSubject)
 	assert.Equal(t, jetstream.AckExplicitPolicy, consumer.Config.AckPolicy)
 	assert.Equal(t, transport.NATSAckWait, consumer.Config.AckWait)
@@ -166,9 +169,10 @@ func assertNoMessage(t *testing.T, messages <-chan *message.Message, what string
 	}
 }
 
-// Interest retention: a message stays in the stream until every handler
-// of its topic acked it; a message on a topic nobody consumes is not kept.
-func TestNATS_MessagesStayUntilEveryHandlerAcked(t *testing.T) {
+// Limits retention: a message stays in the stream once every handler of
+// its topic acked it, each handler getting it once; a handler whose
+// consumer is made later starts at the messages published after it.
+func TestNATS_MessagesStayOnceAcked(t *testing.T) {
 	cfg := natsConfig(t)
 	tr := newTransportOf(t, cfg)
 	js := natsJetStream(t)
@@ -176,24 +180,57 @@ func TestNATS_MessagesStayUntilEveryHandlerAcked(t *testing.T) {
 	topic := testenv.Name("events")
 	first, second := subscriber(t, tr, "First", topic), subscriber(t, tr, "Second", topic)
 
-	require.NoError(t, tr.Publisher.Publish(testenv.Name("unconsumed"), newTestMessage("nobody's")))
 	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("a"), newTestMessage("b")))
-	assert.Equal(t, uint64(2), natsStreamMessages(t, js, stream), "kept for both handlers; the unconsumed one dropped")
-
-	messages := subscribe(t, first, topic)
-	for range 2 {
-		receive(t, messages, "First's message").Ack()
+	for _, sub := range []message.Subscriber{first, second} {
+		messages := subscribe(t, sub, topic)
+		for range 2 {
+			receive(t, messages, "each handler's message").Ack()
+		}
+		assertNoMessage(t, messages, "each message once")
 	}
-	require.Eventually(t, func() bool { return natsConsumer(t, js, cfg.Namespace, "First", topic).NumAckPending == 0 },
-		transportWait, 20*time.Millisecond, "First acked both")
-	assert.Equal(t, uint64(2), natsStreamMessages(t, js, stream), "still kept for Second")
+	require.Eventually(t, func() bool {
+		return natsConsumer(t, js, cfg.Namespace, "First", topic).NumAckPending == 0 &&
+			natsConsumer(t, js, cfg.Namespace, "Second", topic).NumAckPending == 0
+	}, transportWait, 20*time.Millisecond, "both acked both")
+	assert.Equal(t, uint64(2), natsStreamMessages(t, js, stream), "kept once acked")
 
-	messages = subscribe(t, second, topic)
-	for range 2 {
-		receive(t, messages, "Second's message").Ack()
-	}
-	require.Eventually(t, func() bool { return natsStreamMessages(t, js, stream) == 0 },
-		transportWait, 20*time.Millisecond, "gone once both acked")
+	late := subscriber(t, tr, "Late", topic)
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("c")))
+	messages := subscribe(t, late, topic)
+	got := receive(t, messages, "the message published after the consumer")
+	got.Ack()
+	assert.Equal(t, "c", string(got.Payload))
+	assertNoMessage(t, messages, "none from before it")
+}
+
+// A messages stream made with interest retention by an earlier version is
+// kept, with a warning saying how to have it made anew, and so is a
+// consumer of it that delivers from the first message.
+func TestNATS_KeepsAnEarlierVersionsInterestStream(t *testing.T) {
+	cfg := natsConfig(t)
+	js := natsJetStream(t)
+	ctx := testenv.Context(t)
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: cfg.Namespace + "_messages", Subjects: []string{cfg.Namespace + ".>"},
+		Retention: jetstream.InterestPolicy, Storage: jetstream.FileStorage,
+	})
+	require.NoError(t, err)
+	topic := testenv.Name("events")
+	name := cfg.Namespace + "_" + strings.ReplaceAll(topic, ".", "-") + "_Old"
+	_, err = js.CreateConsumer(ctx, cfg.Namespace+"_messages", jetstream.ConsumerConfig{
+		Durable: name, FilterSubject: cfg.Namespace + "." + topic,
+		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	require.NoError(t, err)
+
+	logs := &testenv.LockedBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	tr := newTransportOf(t, cfg)
+	assert.Contains(t, logs.String(), "NATS stream keeps messages by interest")
+	sub := subscriber(t, tr, "Old", topic)
+	assert.Equal(t, jetstream.DeliverAllPolicy, natsConsumer(t, js, cfg.Namespace, "Old", topic).Config.DeliverPolicy)
+	require.NoError(t, tr.Publisher.Publish(topic, newTestMessage("still delivered")))
+	receive(t, subscribe(t, sub, topic), "a message on the earlier stream").Ack()
 }
 
 // A handler working longer than AckWait signals progress: its message is
@@ -380,13 +417,14 @@ func TestNewTransport_NATSFailsFast(t *testing.T) {
 	assert.NotContains(t, err.Error(), password)
 }
 
-// A stream of the namespace's name that is not the transport's (another
-// retention) stops the start, named.
+// A stream of the namespace's name that is not the transport's (a work
+// queue) stops the start, named.
 func TestNewTransport_NATSForeignStream(t *testing.T) {
 	cfg := natsConfig(t)
 	js := natsJetStream(t)
 	_, err := js.CreateStream(testenv.Context(t), jetstream.StreamConfig{
 		Name: cfg.Namespace + "_messages", Subjects: []string{cfg.Namespace + ".>"},
+		Retention: jetstream.WorkQueuePolicy,
 	})
 	require.NoError(t, err)
 	tr, err := transport.NewTransport(cfg)
@@ -506,9 +544,8 @@ func TestBacklogCollector_NATS(t *testing.T) {
 	assert.NotContains(t, got, "onboard_handler_backlog_messages{handler=H}")
 }
 
-// A requeue needs the consumer of the handler it goes back to: interest
-// retention keeps nothing for a handler that has none. The message stays
-// poisoned meanwhile.
+// A requeue needs the consumer of the handler it goes back to: no handler
+// would read it without one. The message stays poisoned meanwhile.
 func TestNATSPoisonQueue_RequeueNeedsTheHandlersConsumer(t *testing.T) {
 	cfg := natsConfig(t)
 	tr := newTransportOf(t, cfg)
