@@ -30,6 +30,12 @@ type UserStoreConfig struct {
 	// Tracing makes a span of each transaction and of each publish into
 	// the outbox, whose traceparent the message carries; zero: no spans.
 	Tracing transport.Tracing
+	// Transport, when it is the sql transport on DB, takes the events
+	// straight into its queue tables in the transaction that appends them,
+	// marked as DeploymentID's; nil, or another transport: they go into
+	// the outbox, which the forwarder moves.
+	Transport    *transport.Transport
+	DeploymentID string
 }
 
 // NewUserStoreWithConfig returns the users' store of cfg.DB.
@@ -52,6 +58,7 @@ func NewUserStoreWithConfig(cfg UserStoreConfig) (*UserStore, error) {
 		s.tracer = cfg.Tracing.Tracer()
 	}
 	s.events.tracing = cfg.Tracing
+	s.events.publishDirectly(cfg.Transport, cfg.DeploymentID)
 	return s, nil
 }
 

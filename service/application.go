@@ -43,14 +43,24 @@ func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 
 // newUserStore returns the users' store of db, which looks addresses up
 // by their hashes under the server's email lookup key.
+// eventPublishing is where the users' store publishes its events: the
+// transport, when it is the sql transport, takes them in the transaction
+// that appends them, marked as the deployment's; zero, or another
+// transport: the outbox.
+type eventPublishing struct {
+	transport    *transport.Transport
+	deploymentID string
+}
+
 func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, logger *slog.Logger,
-	tracing transport.Tracing) (*adapters.UserStore, error) {
+	tracing transport.Tracing, publishing eventPublishing) (*adapters.UserStore, error) {
 	lookupKey, err := keys.Secret(ctx, adapters.EmailLookupSecret)
 	if err != nil {
 		return nil, err
 	}
 	return adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{
 		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey, MasterKeys: keys.MasterKeys(),
+		Transport: publishing.transport, DeploymentID: publishing.deploymentID,
 	})
 }
 
@@ -62,7 +72,7 @@ func OpenUserStore(ctx context.Context, cfg Config, db *sql.DB) (*adapters.UserS
 	if err != nil {
 		return nil, err
 	}
-	return newUserStore(ctx, db, keys, logger, transport.Tracing{})
+	return newUserStore(ctx, db, keys, logger, transport.Tracing{}, eventPublishing{})
 }
 
 // applicationParts are the use cases and the handlers of messages.
@@ -76,8 +86,9 @@ type applicationParts struct {
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
 func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys, mailer event.Mailer,
-	metrics *adapters.Metrics, logger *slog.Logger, tracing transport.Tracing) (applicationParts, error) {
-	users, err := newUserStore(ctx, db, keys, logger, tracing)
+	metrics *adapters.Metrics, logger *slog.Logger, tracing transport.Tracing, publishing eventPublishing,
+) (applicationParts, error) {
+	users, err := newUserStore(ctx, db, keys, logger, tracing, publishing)
 	if err != nil {
 		return applicationParts{}, err
 	}

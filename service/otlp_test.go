@@ -103,7 +103,7 @@ func TestService_ExportsSpansOverOTLP(t *testing.T) {
 	s.stop()
 
 	services, spans := otlp.received()
-	for name := range registrationSpans {
+	for name := range registrationSpans(cfg.PubSub) {
 		assert.Contains(t, spans, name)
 	}
 	require.NotEmpty(t, services)

@@ -141,7 +141,17 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 		return nil, err
 	}
 
-	parts, err := newApplication(startCtx, cfg, s.db, s.keys, mailer, s.metrics.adapters, s.depLogger, tracing)
+	// On the sql transport, the events go straight into its queue tables,
+	// which must exist before the first registration.
+	eventTopics := make([]string, 0, len(domain.Events.Names()))
+	for _, name := range domain.Events.Names() {
+		eventTopics = append(eventTopics, transport.EventTopic(name))
+	}
+	if err = s.transport.InitializeTopics(startCtx, eventTopics...); err != nil {
+		return nil, err
+	}
+	parts, err := newApplication(startCtx, cfg, s.db, s.keys, mailer, s.metrics.adapters, s.depLogger, tracing,
+		eventPublishing{transport: s.transport, deploymentID: s.deploymentID})
 	if err != nil {
 		return nil, err
 	}

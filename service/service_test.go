@@ -520,3 +520,34 @@ func TestService_DrainWaitsForTheRequestOfAnAcceptedConnection(t *testing.T) {
 	assert.True(t, resp.Close, "and the connection closes after it")
 	s.stop()
 }
+
+// On the sql transport the registration's transaction writes its event into
+// the transport's queue table itself: the outbox stays empty, and a
+// consumer group registered on the topic gets the event once.
+func TestService_SQLTransportPublishesInTheRegistrationsTransaction(t *testing.T) {
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		dbURL := backend.URL(t)
+		s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL, func(c *Config) { c.PubSub = transport.TransportSQL })
+		topic := s.svc.transport.Topic(transport.EventTopic("UserRegistered"))
+		// A consumer group nobody reads keeps a copy of what each gets.
+		tapped := func(topic string) int {
+			query := `SELECT count(*) FROM ` + s.db.Quote(watermillsql.MessagesTable(s.db.DB, topic))
+			if watermillsql.HasGroupQueues(s.db.DB) {
+				query += ` WHERE consumer_group = 'TestTap'`
+			}
+			return s.count(query)
+		}
+		tap, err := watermillsql.NewSQLSubscriber(s.db.DB, "TestTap", watermill.NopLogger{})
+		require.NoError(t, err)
+		require.NoError(t, tap.SubscribeInitialize(topic))
+		require.NoError(t, tap.SubscribeInitialize(transport.OutboxTopic))
+		require.NoError(t, tap.Close())
+
+		id, email := uuid.NewString(), "ada@example.com"
+		s.send(&command.RegisterUser{UserID: id, Name: "Ada Lovelace", Email: email, Password: "correct horse battery staple"})
+		s.waitRegistered(id, email)
+
+		assert.Zero(t, tapped(transport.OutboxTopic), "nothing went through the outbox")
+		assert.Equal(t, 1, tapped(topic), "the event on its topic, once")
+	})
+}

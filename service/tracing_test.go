@@ -157,24 +157,45 @@ func recordSpans(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorde
 	return provider, recorder
 }
 
-// registrationSpans are the spans of one registration, from the request to
-// the two effects, each a child of the one before it (a handler's, of the
-// forward): name → its parent's name.
-var registrationSpans = map[string]string{
-	"POST /users":                             "",
-	"UserStore.Register":                      "POST /users",
-	"outbox publish events.UserRegistered":    "UserStore.Register",
-	"forward events.UserRegistered":           "outbox publish events.UserRegistered",
-	"handle SendWelcomeEmailOnUserRegistered": "forward events.UserRegistered",
-	"SMTPMailer.Send":                         "handle SendWelcomeEmailOnUserRegistered",
-	"handle SeedSignupPointsOnUserRegistered": "forward events.UserRegistered",
-	"PointsLedger.Grant":                      "handle SeedSignupPointsOnUserRegistered",
+// registrationSpans are the spans of one registration on pubsub, from the
+// request to the two effects, each a child of the one before it (a
+// handler's, of the publish to the transport): name → its parent's name.
+// On sql the transaction publishes into the transport's queue itself; on
+// the others into the outbox, which the forwarder moves.
+func registrationSpans(pubsub string) map[string]string {
+	spans := map[string]string{
+		"POST /users":                             "",
+		"UserStore.Register":                      "POST /users",
+		"outbox publish events.UserRegistered":    "UserStore.Register",
+		"forward events.UserRegistered":           "outbox publish events.UserRegistered",
+		"handle SendWelcomeEmailOnUserRegistered": "forward events.UserRegistered",
+		"SMTPMailer.Send":                         "handle SendWelcomeEmailOnUserRegistered",
+		"handle SeedSignupPointsOnUserRegistered": "forward events.UserRegistered",
+		"PointsLedger.Grant":                      "handle SeedSignupPointsOnUserRegistered",
+	}
+	if pubsub == transport.TransportSQL {
+		delete(spans, "outbox publish events.UserRegistered")
+		delete(spans, "forward events.UserRegistered")
+		spans["publish events.UserRegistered"] = "UserStore.Register"
+		spans["handle SendWelcomeEmailOnUserRegistered"] = "publish events.UserRegistered"
+		spans["handle SeedSignupPointsOnUserRegistered"] = "publish events.UserRegistered"
+	}
+	return spans
 }
 
-// spansByName waits until every span of a registration has ended and
-// returns them by name, each name once.
-func spansByName(t *testing.T, recorder *tracetest.SpanRecorder) map[string]sdktrace.ReadOnlySpan {
+// publishSpan is the span of the registration's publish to the transport.
+func publishSpan(pubsub string) string {
+	if pubsub == transport.TransportSQL {
+		return "publish events.UserRegistered"
+	}
+	return "forward events.UserRegistered"
+}
+
+// spansByName waits until every span of a registration on pubsub has
+// ended and returns them by name, each name once.
+func spansByName(t *testing.T, recorder *tracetest.SpanRecorder, pubsub string) map[string]sdktrace.ReadOnlySpan {
 	t.Helper()
+	registrationSpans := registrationSpans(pubsub)
 	collect := func() map[string][]sdktrace.ReadOnlySpan {
 		byName := map[string][]sdktrace.ReadOnlySpan{}
 		for _, span := range recorder.Ended() {
@@ -195,8 +216,9 @@ func spansByName(t *testing.T, recorder *tracetest.SpanRecorder) map[string]sdkt
 }
 
 // One registration is one trace on every transport: the request, the
-// transaction, the outbox publish, the forward to the transport, each
-// handler's attempt and the effect it makes, children one of another.
+// transaction, the publish to the transport (through the outbox and the
+// forwarder but on sql), each handler's attempt and the effect it makes,
+// children one of another.
 func TestService_RegistrationIsOneTrace(t *testing.T) {
 	for _, tt := range []struct {
 		name, pubsub string
@@ -228,9 +250,9 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 
 			email := "ada." + uuid.NewString()[:8] + "@example.com"
 			id := s.register(email, nil)
-			spans := spansByName(t, recorder)
+			spans := spansByName(t, recorder, tt.pubsub)
 			traceID := spans["POST /users"].SpanContext().TraceID()
-			for name, parent := range registrationSpans {
+			for name, parent := range registrationSpans(tt.pubsub) {
 				span := spans[name]
 				assert.Equal(t, traceID, span.SpanContext().TraceID(), "%s is in the request's trace", name)
 				if parent == "" {
@@ -242,7 +264,7 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 				assert.NotEqual(t, codes.Error, span.Status().Code, "%s: %s", name, span.Status().Description)
 			}
 			assert.Equal(t, trace.SpanKindServer, spans["POST /users"].SpanKind())
-			assert.Equal(t, trace.SpanKindProducer, spans["forward events.UserRegistered"].SpanKind())
+			assert.Equal(t, trace.SpanKindProducer, spans[publishSpan(tt.pubsub)].SpanKind())
 			assert.Equal(t, trace.SpanKindConsumer, spans["handle SeedSignupPointsOnUserRegistered"].SpanKind())
 			assertNoPersonalData(t, recorder.Ended(), email, "Ada Lovelace", "correct horse battery staple")
 			assertLogsCarryTrace(t, s.logs.String(), traceID.String(), id)
@@ -289,7 +311,7 @@ func TestService_RetriedEmailStaysInItsTrace(t *testing.T) {
 			ids[span.SpanContext().SpanID()] = name
 		}
 	}
-	assert.Equal(t, "forward events.UserRegistered", ids[byName[retry][0].Parent().SpanID()], "the first retry's parent")
+	assert.Equal(t, publishSpan(cfg.PubSub), ids[byName[retry][0].Parent().SpanID()], "the first retry's parent")
 	sent := byName[handle][len(byName[handle])-1]
 	assert.Equal(t, retry, ids[sent.Parent().SpanID()], "the attempt that sent it is a retry's child")
 }
@@ -360,8 +382,8 @@ type publishedMessage struct {
 }
 
 // published returns the messages the outbox and the UserRegistered topic
-// hold (on SQLite, they keep what was consumed). The outbox holds the
-// forwarder's envelope: the message, its metadata included, in the payload.
+// hold (on SQLite, they keep what was consumed). On sql, the registration's
+// message went straight to its topic, and the outbox holds nothing.
 func published(t *testing.T, s *tracedService) []publishedMessage {
 	t.Helper()
 	var out []publishedMessage
@@ -369,7 +391,8 @@ func published(t *testing.T, s *tracedService) []publishedMessage {
 		transport.NamespacedTopic(s.svc.transport.Namespace(), transport.EventTopic("UserRegistered"))} {
 		out = append(out, topicMessages(t, s, topic)...)
 	}
-	require.Len(t, out, 2, "the registration's message in the outbox and on its topic")
+	require.Len(t, out, 1, "the registration's message on its topic, none in the outbox")
+	assert.Equal(t, transport.NamespacedTopic(s.svc.transport.Namespace(), transport.EventTopic("UserRegistered")), out[0].topic)
 	return out
 }
 
@@ -421,7 +444,7 @@ func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
 
 	header, clientTraceID := clientTraceHeaders()
 	id := s.register("ada."+uuid.NewString()[:8]+"@example.com", header)
-	spans := spansByName(t, recorder)
+	spans := spansByName(t, recorder, cfg.PubSub)
 	request := spans["POST /users"]
 	traceID := request.SpanContext().TraceID()
 	assert.NotEqual(t, clientTraceID, traceID.String(), "a trace of the server's own")
@@ -437,8 +460,7 @@ func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
 	assert.NotContains(t, s.logs.String(), clientTraceID)
 	messages := published(t, s)
 	assertNoClientTraceContext(t, messages, clientTraceID)
-	assert.Contains(t, messages[0].payload, traceID.String(), "the outbox's message carries the server's trace")
-	assert.Contains(t, messages[1].metadata["traceparent"], traceID.String(), "the event carries the server's trace")
+	assert.Contains(t, messages[0].metadata["traceparent"], traceID.String(), "the event carries the server's trace")
 }
 
 // Without spans and without trust, nothing of a client's trace context is

@@ -66,6 +66,10 @@ type Transport struct {
 	nats     *natsTransport
 	// held are the messages this process's handlers are working on.
 	held held
+	// db is the sql transport's database, whose transactions may publish
+	// (TxPublisher); nil on the others.
+	db     *sql.DB
+	logger watermill.LoggerAdapter
 	// explain adds what to do to the transport's refusal of a topic's
 	// storage, when it knows; nil: nothing.
 	explain func(error) error
@@ -239,6 +243,40 @@ func (t *Transport) Subscriber(group, topic string) (message.Subscriber, error) 
 	return namespacedSubscriber{Subscriber: sub, namespace: t.namespace}, nil
 }
 
+// PublishesInTransactions reports whether a transaction of the service's
+// database may publish into the transport (TxPublisher): on the sql
+// transport, whose queue tables share that database.
+func (t *Transport) PublishesInTransactions() bool { return t.db != nil }
+
+// InitializeTopics creates the storage of the topics a transaction may
+// publish to on the sql transport (see TxPublisher); nothing on others.
+func (t *Transport) InitializeTopics(ctx context.Context, topics ...string) error {
+	if t.db == nil {
+		return nil
+	}
+	for _, topic := range topics {
+		if err := watermillsql.InitializeTopic(ctx, t.db, NamespacedTopic(t.namespace, topic)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TxPublisher publishes, on the sql transport, into its queue tables inside
+// tx, to the namespaced topic: the messages commit with the transaction,
+// which then needs no outbox. Its topics must have been initialized
+// (InitializeTopics). On other transports, an error.
+func (t *Transport) TxPublisher(tx *sql.Tx) (message.Publisher, error) {
+	if t.db == nil {
+		return nil, fmt.Errorf("the %s transport takes no messages in a database transaction", t.kind)
+	}
+	publisher, err := watermillsql.NewTxPublisher(tx, t.db, t.logger)
+	if err != nil {
+		return nil, err
+	}
+	return namespacedPublisher{Publisher: publisher, namespace: t.namespace}, nil
+}
+
 // Namespace is the prefix of the transport's topics.
 func (t *Transport) Namespace() string { return t.namespace }
 
@@ -301,8 +339,10 @@ func newSQLTransport(db *sql.DB, wakeup *watermillsql.Wakeup, namespace string, 
 		newSubscriber: func(group, topic string) (message.Subscriber, error) {
 			return watermillsql.NewWokenSQLSubscriber(db, wakeup, group, topic, logger)
 		},
-		ready: db.PingContext,
-		close: publisher.Close,
+		ready:  db.PingContext,
+		close:  publisher.Close,
+		db:     db,
+		logger: logger,
 	}, nil
 }
 

@@ -180,3 +180,44 @@ func messageArgs(msgs message.Messages) ([]any, error) {
 	}
 	return args, nil
 }
+
+// InitializeTopic creates the tables of topic's messages on db, as the
+// transport's publisher would at its first publish: a transaction's
+// publisher (NewTxPublisher) cannot, since MySQL commits at DDL.
+func InitializeTopic(ctx context.Context, db *sql.DB, topic string) error {
+	schema := adaptersOf(sqldb.Of(db)).schema
+	queries, err := schema.SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams{Topic: topic})
+	if err != nil {
+		return err
+	}
+	run := func(exec interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}) error {
+		for _, q := range queries {
+			if _, err := exec.ExecContext(ctx, q.Query, q.Args...); err != nil {
+				return fmt.Errorf("initialize %s: %w", topic, err)
+			}
+		}
+		return nil
+	}
+	if needs, ok := schema.(interface{ RequiresTransaction() bool }); !ok || !needs.RequiresTransaction() {
+		return run(db)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("initialize %s: %w", topic, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := run(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// NewTxPublisher publishes into the tables of the sql transport on db
+// inside tx: the messages commit, and their subscribers see them, with the
+// rest of the transaction. Their topics' tables must exist
+// (InitializeTopic).
+func NewTxPublisher(tx *sql.Tx, db *sql.DB, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	return wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{SchemaAdapter: SchemaAdapter(db)}, logger)
+}
