@@ -16,12 +16,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// pointsPollEvery is how often the pollers look for users whose points are
-// due a look. A user is looked at again after pointsPollEvery or a tenth of
+// defaultPointsPollEvery is how often the pollers look for users whose points are
+// due a look (-points-every). A user is looked at again after that or a tenth of
 // its wait so far, whichever is longer: the points latency is known to 10 ms
 // or 10 %, and a backlog of effects does not turn into a flood of polls that
 // would take the service's CPU.
-const pointsPollEvery = 10 * time.Millisecond
+const defaultPointsPollEvery = 10 * time.Millisecond
 
 // pointsPollers bounds the concurrent points requests, so that polling does
 // not become the load.
@@ -154,7 +154,7 @@ func (l *load) pollDue(now time.Time) []*registration {
 	defer l.mu.Unlock()
 	var out []*registration
 	for _, r := range l.created {
-		if r.pointsAt.IsZero() && now.Sub(r.polledAt) >= max(pointsPollEvery, now.Sub(r.created)/10) {
+		if r.pointsAt.IsZero() && now.Sub(r.polledAt) >= max(l.o.pointsEvery, now.Sub(r.created)/10) {
 			r.polledAt = now
 			out = append(out, r)
 		}
@@ -234,7 +234,7 @@ func (l *load) waitEffects(ctx context.Context, timeout time.Duration) {
 		if emails == n && points == n {
 			return
 		}
-		time.Sleep(pointsPollEvery) // the polling period
+		time.Sleep(l.o.pointsEvery) // the polling period
 	}
 }
 
@@ -266,7 +266,7 @@ func (l *load) progress() (stop func()) {
 			select {
 			case <-done:
 				return
-			case <-time.After(pointsPollEvery):
+			case <-time.After(l.o.pointsEvery):
 				l.pollPoints()
 			}
 		}

@@ -98,7 +98,7 @@ func TestCPUMeter_CountsTheServiceProcess(t *testing.T) {
 
 func TestPollDue_BacksOffWithTheWait(t *testing.T) {
 	now := time.Now()
-	l := newLoad(options{}, nil, nil)
+	l := newLoad(options{pointsEvery: 10 * time.Millisecond}, nil, nil)
 	fresh := &registration{id: "fresh", created: now.Add(-5 * time.Millisecond)}
 	justPolled := &registration{id: "just-polled", created: now.Add(-5 * time.Millisecond), polledAt: now.Add(-5 * time.Millisecond)}
 	// Waiting 1 s: due again 100 ms after its last look.

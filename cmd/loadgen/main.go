@@ -51,6 +51,7 @@ type options struct {
 	bcryptDuration time.Duration
 	effectsTimeout time.Duration
 	pid            int
+	pointsEvery    time.Duration
 	cpuOf          string
 	jsonOut        string
 }
@@ -67,6 +68,8 @@ func main() {
 	flag.DurationVar(&o.bcryptDuration, "bcrypt-for", 3*time.Second, "how long to measure the bcrypt bound")
 	flag.DurationVar(&o.effectsTimeout, "effects-timeout", 30*time.Second, "how long to wait for the effects after the last 201")
 	flag.IntVar(&o.pid, "pid", 0, "the service's process id, to report its peak RSS")
+	flag.DurationVar(&o.pointsEvery, "points-every", defaultPointsPollEvery, "how often a user's points are "+
+		"asked for while unseen (or a tenth of the wait so far, whichever is longer): the points latency is known to that")
 	flag.StringVar(&o.cpuOf, "cpu-of", "", "with -pid: also sum the CPU time of the processes of these names "+
 		"(space-separated, as in /proc/<pid>/comm: postgres beam.smp) and report it per 201 beside bcrypt")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
@@ -131,7 +134,10 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	report := Report{BcryptCost: o.bcryptCost}
+	if o.pointsEvery <= 0 {
+		return errors.New("-points-every must be positive")
+	}
+	report := Report{BcryptCost: o.bcryptCost, PointsPolledEveryMs: ms(o.pointsEvery)}
 	var bcryptCPU time.Duration
 	report.BcryptHashesPerSec, bcryptCPU = bcryptBound(o.bcryptCost, o.bcryptDuration)
 

@@ -84,20 +84,22 @@ func peakRSSMiB(pid int) float64 {
 
 // Report holds the figures of one run.
 type Report struct {
-	Mode               string
-	Sent, Created      int
-	Failed             map[string]int // by status or error
-	Seconds            float64
-	RegistrationsPerS  float64
-	Created201         Latencies
-	Email, Points      Latencies
-	Emails, Duplicates int
-	MissingEmails      int
-	MissingPoints      int
-	BcryptCost         int
-	BcryptHashesPerSec float64
-	ShareOfBcryptBound float64
-	PeakRSSMiB         float64
+	Mode              string
+	Sent, Created     int
+	Failed            map[string]int // by status or error
+	Seconds           float64
+	RegistrationsPerS float64
+	Created201        Latencies
+	Email, Points     Latencies
+	// PointsPolledEveryMs bounds how late a user's points are seen.
+	PointsPolledEveryMs float64
+	Emails, Duplicates  int
+	MissingEmails       int
+	MissingPoints       int
+	BcryptCost          int
+	BcryptHashesPerSec  float64
+	ShareOfBcryptBound  float64
+	PeakRSSMiB          float64
 	// CPU is measured with -cpu-of: the CPU time of the service and the
 	// named processes from the first send until every effect was seen,
 	// and what it comes to per 201 beside the bcrypt hash it made, in all
@@ -144,7 +146,8 @@ func (r Report) print(out io.Writer) {
 	row("share of the bcrypt bound", "%.0f %%", r.ShareOfBcryptBound*100)
 	row("201 latency p50/p95/p99", "%s", lat(r.Created201))
 	row("201 → email p50/p95/p99", "%s", lat(r.Email))
-	row("201 → points p50/p95/p99", "%s (polled every %s or 10 %% of the wait)", lat(r.Points), pointsPollEvery)
+	row("201 → points p50/p95/p99", "%s (polled every %s or 10 %% of the wait)", lat(r.Points),
+		time.Duration(r.PointsPolledEveryMs*float64(time.Millisecond)))
 	row("emails received", "%d, %d recipients twice or more", r.Emails, r.Duplicates)
 	row("missing effects", "%d emails, %d grants", r.MissingEmails, r.MissingPoints)
 	if r.CPUPerRegistrationBy != nil {
