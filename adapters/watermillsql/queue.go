@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 
@@ -125,16 +126,20 @@ func (s QueueSchema) InsertQuery(params wsql.InsertQueryParams) (wsql.Query, err
 
 // SelectQuery locks the group's oldest rows that no other subscriber holds.
 func (s QueueSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
-	batch := s.BatchSize
-	if batch <= 0 {
-		batch = 32
-	}
+	batch := s.batch()
 	offset := s.quote("offset")
 	return wsql.Query{
 		Query: s.rebind(fmt.Sprintf("SELECT %s, uuid, payload, metadata FROM %s WHERE consumer_group = ? "+
 			"ORDER BY %s LIMIT %d FOR UPDATE SKIP LOCKED", offset, s.MessagesTable(params.Topic), offset, batch)),
 		Args: []any{params.ConsumerGroup},
 	}, nil
+}
+
+func (s QueueSchema) batch() int {
+	if s.BatchSize <= 0 {
+		return 32
+	}
+	return s.BatchSize
 }
 
 // UnmarshalMessage turns a selected row into a message.
@@ -202,3 +207,27 @@ func (a QueueOffsetsAdapter) ConsumedMessageQuery(wsql.ConsumedMessageQueryParam
 func (a QueueOffsetsAdapter) NextOffsetQuery(wsql.NextOffsetQueryParams) (wsql.Query, error) {
 	return wsql.Query{}, nil
 }
+
+// countingQueueSchema is QueueSchema for one subscriber, counting the rows
+// its last select read: fewer than the batch means the queue held no more
+// at that moment.
+type countingQueueSchema struct {
+	QueueSchema
+	rows *atomic.Int64
+}
+
+func (s countingQueueSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
+	s.rows.Store(0)
+	return s.QueueSchema.SelectQuery(params)
+}
+
+func (s countingQueueSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
+	row, err := s.QueueSchema.UnmarshalMessage(params)
+	if err == nil {
+		s.rows.Add(1)
+	}
+	return row, err
+}
+
+// drained reports whether the last select read fewer rows than a batch.
+func (s countingQueueSchema) drained() bool { return s.rows.Load() < int64(s.batch()) }

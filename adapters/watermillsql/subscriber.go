@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -80,9 +81,15 @@ func NewSQLSubscriber(db *sql.DB, group string, logger watermill.LoggerAdapter) 
 // when a message commits on it; with a nil wakeup it polls.
 func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logger watermill.LoggerAdapter) (*SQLSubscriber, error) {
 	a := adaptersOf(sqldb.Of(db))
+	schema := a.schema
 	var backoff wsql.BackoffManager
 	if wakeup != nil {
-		backoff = wakeup.backoff(topic, group, time.Second)
+		var drained func() bool
+		if queue, ok := schema.(QueueSchema); ok {
+			counting := countingQueueSchema{QueueSchema: queue, rows: new(atomic.Int64)}
+			schema, drained = counting, counting.drained
+		}
+		backoff = wakeup.backoff(topic, group, time.Second, drained)
 	}
 	sub, err := wsql.NewSubscriber(a.beginner(db), wsql.SubscriberConfig{
 		ConsumerGroup:    group,
@@ -90,7 +97,7 @@ func NewWokenSQLSubscriber(db *sql.DB, wakeup *Wakeup, group, topic string, logg
 		ResendInterval:   SQLPollInterval,
 		RetryInterval:    time.Second,
 		BackoffManager:   backoff,
-		SchemaAdapter:    a.schema,
+		SchemaAdapter:    schema,
 		OffsetsAdapter:   a.offsets(group),
 		InitializeSchema: true,
 	}, logger)

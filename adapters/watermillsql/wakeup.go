@@ -198,23 +198,26 @@ func (w *Wakeup) wait(topic, group string, seen uint64) (woken <-chan struct{}, 
 }
 
 // backoff is a watermill-sql BackoffManager for one subscriber of topic's
-// group: after an empty poll it waits to be woken, or for
-// IdlePollInterval; errors are handled as by default.
-func (w *Wakeup) backoff(topic, group string, retryInterval time.Duration) wsql.BackoffManager {
-	return &wakeupBackoff{wakeup: w, topic: topic, group: group,
+// group: after an empty poll, or one that drained the queue (drained, when
+// not nil, says the last select read less than a batch) with nothing
+// committed since, it waits to be woken, or for IdlePollInterval; errors
+// are handled as by default.
+func (w *Wakeup) backoff(topic, group string, retryInterval time.Duration, drained func() bool) wsql.BackoffManager {
+	return &wakeupBackoff{wakeup: w, topic: topic, group: group, drained: drained,
 		errors: wsql.NewDefaultBackoffManager(IdlePollInterval, retryInterval)}
 }
 
 type wakeupBackoff struct {
 	wakeup       *Wakeup
 	topic, group string
+	drained      func() bool
 	errors       wsql.BackoffManager
 	seen         uint64 // the notification count when the last poll started
 	found        bool   // the last poll found a message
 }
 
 func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if err != nil || !noMsg {
+	if err != nil || (!noMsg && (b.drained == nil || !b.drained())) {
 		if err == nil && b.found { // a backlog: one more reader
 			b.wakeup.wakeOne(b.topic, b.group)
 		}
@@ -222,6 +225,8 @@ func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		b.seen = b.wakeup.notifications(b.topic)
 		return b.errors.HandleError(logger, noMsg, err)
 	}
+	// Empty, or drained: what commits from now on notifies, and what
+	// committed meanwhile has (wait returns at once).
 	b.found = false
 	woken, leave := b.wakeup.wait(b.topic, b.group, b.seen)
 	select {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +29,7 @@ func (w *Wakeup) waitingOf(topic, group string) int {
 func idle(w *Wakeup, topic, group string, n int, woken *atomic.Int32) []*wakeupBackoff {
 	var backoffs []*wakeupBackoff
 	for range n {
-		b := w.backoff(topic, group, time.Second).(*wakeupBackoff)
+		b := w.backoff(topic, group, time.Second, nil).(*wakeupBackoff)
 		backoffs = append(backoffs, b)
 		go func() {
 			b.HandleError(watermill.NopLogger{}, true, nil)
@@ -65,7 +66,7 @@ func TestWakeup_ABacklogWakesOneMoreReader(t *testing.T) {
 	idle(w, "topic", "group", 2, &woken)
 	require.Eventually(t, func() bool { return w.waitingOf("topic", "group") == 2 }, 5*time.Second, time.Millisecond)
 
-	reader := w.backoff("topic", "group", time.Second).(*wakeupBackoff)
+	reader := w.backoff("topic", "group", time.Second, nil).(*wakeupBackoff)
 	assert.Zero(t, reader.HandleError(watermill.NopLogger{}, false, nil), "a message found: poll again at once")
 	assert.Equal(t, 2, w.waitingOf("topic", "group"), "one message wakes nobody")
 	reader.HandleError(watermill.NopLogger{}, false, nil)
@@ -77,7 +78,7 @@ func TestWakeup_ABacklogWakesOneMoreReader(t *testing.T) {
 // at once instead of waiting: nothing committed is left unread.
 func TestWakeup_ANotificationDuringThePollIsNotMissed(t *testing.T) {
 	w := newIdleWakeup(t)
-	b := w.backoff("topic", "group", time.Second).(*wakeupBackoff)
+	b := w.backoff("topic", "group", time.Second, nil).(*wakeupBackoff)
 	b.seen = w.notifications("topic")
 	w.wake("topic") // commits while the poll ran, with nobody waiting
 	woken, leave := w.wait("topic", "group", b.seen)
@@ -109,4 +110,45 @@ func TestWakeup_LeavingTheQueue(t *testing.T) {
 		t.Fatal("the one that left is not")
 	default:
 	}
+}
+
+// A poll that found messages but drained the queue (it read less than a
+// batch) waits to be woken as an empty one does, instead of reading the
+// queue again for nothing; one that read a whole batch reads again at once.
+func TestWakeup_ADrainedQueueIsNotReadAgain(t *testing.T) {
+	w := newIdleWakeup(t)
+	drained := true
+	b := w.backoff("topic", "group", time.Second, func() bool { return drained }).(*wakeupBackoff)
+	b.seen = w.notifications("topic")
+	returned := make(chan struct{})
+	go func() {
+		b.HandleError(watermill.NopLogger{}, false, nil)
+		close(returned)
+	}()
+	require.Eventually(t, func() bool { return w.waitingOf("topic", "group") == 1 }, 5*time.Second, time.Millisecond,
+		"it waits")
+	w.wake("topic")
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a notification wakes it")
+	}
+
+	drained = false
+	assert.Zero(t, b.HandleError(watermill.NopLogger{}, false, nil), "a whole batch: read again at once")
+	assert.Zero(t, w.waitingOf("topic", "group"))
+}
+
+func TestCountingQueueSchema_Drained(t *testing.T) {
+	s := countingQueueSchema{QueueSchema: QueueSchema{BatchSize: 2}, rows: new(atomic.Int64)}
+	_, err := s.SelectQuery(wsql.SelectQueryParams{Topic: "t", ConsumerGroup: "g"})
+	require.NoError(t, err)
+	assert.True(t, s.drained(), "no row")
+	s.rows.Add(1)
+	assert.True(t, s.drained(), "less than a batch")
+	s.rows.Add(1)
+	assert.False(t, s.drained(), "a whole batch")
+	_, err = s.SelectQuery(wsql.SelectQueryParams{Topic: "t", ConsumerGroup: "g"})
+	require.NoError(t, err)
+	assert.True(t, s.drained(), "each select counts anew")
 }
