@@ -57,7 +57,9 @@ var drainOrder = []backlogFields{
 // wait on the transport; the handlers start, and the benchmark reports the
 // events/s until every email and every grant is done, beside the raw
 // rates of the same transport (a plain publisher and subscriber, no
-// handlers) measured in the same run, and the ratio of the two; on each
+// handlers) measured in the same run, and the ratio of the two; on sql and
+// amqp also beside the raw rates of Watermill's stock pub/sub of the same
+// broker (stockRawThroughput), the peer a new user would pick; on each
 // transport: sql and amqp, nats and redis (TEST_NATS_URL, TEST_REDIS_URL),
 // googlecloud and sqs on the emulators (TEST_PUBSUB_EMULATOR_HOST,
 // TEST_AWS_ENDPOINT_URL).
@@ -79,6 +81,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 			events := backlogOf(pubsub)
 			for b.Loop() {
 				rawPublish, raw := rawThroughput(b, pubsub)
+				stockPublish, stock, hasPeer := stockRawThroughput(b, pubsub)
 				var plain, sealed drainTotals
 				for _, fields := range drainOrder {
 					d := drainBacklog(b, pubsub, users, fields)
@@ -95,6 +98,11 @@ func BenchmarkBacklogDrain(b *testing.B) {
 				b.ReportMetric(plain.rate(), "drain-events/s")
 				b.ReportMetric(sealed.rate(), "sealed-drain-events/s")
 				b.ReportMetric(plain.rate()/raw, "drain/raw")
+				if hasPeer {
+					b.ReportMetric(stockPublish, "stock-raw-publish-msgs/s")
+					b.ReportMetric(stock, "stock-raw-msgs/s")
+					b.ReportMetric(plain.rate()/stock, "drain/stock-raw")
+				}
 				b.ReportMetric(sealed.rate()/plain.rate(), "sealed/plain")
 				if plain.cpuKnown && sealed.cpuKnown {
 					b.ReportMetric(plain.cpuPerEvent(), "cpu-µs/event")
