@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
 
 	"github.com/onboard/onboard/adapters/sqldb"
@@ -32,9 +34,24 @@ func NewPointsLedger(db *sql.DB) PointsLedger {
 }
 
 // Grant adds the entry unless the user already has one with its reason.
+// On the sql transport, whose subscriber hands the message over inside
+// the transaction that acks it (watermill-sql's TxFromContext), the entry
+// is written in that transaction: the grant and the ack commit together,
+// one commit for both, and a grant whose ack did not commit is not kept.
 func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
-	res, err := l.db.ExecContext(ctx, l.grantQuery, userID, entry.Reason, entry.Amount, entry.GrantedAt.UTC())
-	if err != nil {
+	args := []any{userID, entry.Reason, entry.Amount, entry.GrantedAt.UTC()}
+	var (
+		res interface{ RowsAffected() (int64, error) }
+		err error
+	)
+	if tx, ok := wsql.TxFromContext(ctx); ok {
+		if res, err = tx.ExecContext(ctx, l.grantQuery, args...); err != nil {
+			// The transaction may be aborted now (PostgreSQL refuses every
+			// statement after an error): the message must come again in a
+			// new one, not be poisoned by the errors that follow.
+			return grantInAckError{err}
+		}
+	} else if res, err = l.db.ExecContext(ctx, l.grantQuery, args...); err != nil {
 		return fmt.Errorf("grant points: %w", err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 1 {
@@ -42,6 +59,14 @@ func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.Poi
 	}
 	return nil
 }
+
+// grantInAckError is a grant that failed in its message's transaction: an
+// outage, so that the message is rolled back and delivered again.
+type grantInAckError struct{ err error }
+
+func (e grantInAckError) Error() string        { return "grant points: " + e.err.Error() }
+func (e grantInAckError) Unwrap() error        { return e.err }
+func (e grantInAckError) Failure() app.Failure { return app.FailureOutage }
 
 // Entries lists the user's entries, oldest first.
 func (l PointsLedger) Entries(ctx context.Context, userID string) ([]domain.PointsEntry, error) {

@@ -4,10 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -79,4 +84,49 @@ func TestPointsLedger_UnknownUserHasAnEmptyLedger(t *testing.T) {
 		assert.Empty(t, entries)
 		assert.Zero(t, domain.Balance(entries))
 	})
+}
+
+// On the sql transport a grant made while handling a message is written in
+// the transaction that acks it: a nack rolls it back with the message,
+// which comes again, and the grant of the acked delivery stays, once.
+func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
+	for _, backend := range testenv.Backends()[1:] { // SQLite's subscriber holds no transaction
+		t.Run(backend.Name, func(t *testing.T) {
+			db := migratedDB(t, backend)
+			ledger := adapters.NewPointsLedger(db.DB)
+			sub, err := watermillsql.NewSQLSubscriber(db.DB, "ledger", watermill.NopLogger{})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = sub.Close() })
+			topic := testenv.Name("grants")
+			require.NoError(t, sub.SubscribeInitialize(topic))
+			pub, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db.DB),
+				wsql.PublisherConfig{SchemaAdapter: watermillsql.SchemaAdapter(db.DB)}, watermill.NopLogger{})
+			require.NoError(t, err)
+			require.NoError(t, pub.Publish(topic, message.NewMessage(uuid.NewString(), []byte("{}"))))
+			messages, err := sub.Subscribe(testTimeoutCtx(t), topic)
+			require.NoError(t, err)
+			entry := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: ledgerT0}
+
+			receive := func() *message.Message {
+				select {
+				case msg := <-messages:
+					return msg
+				case <-time.After(10 * time.Second):
+					t.Fatal("no message")
+					return nil
+				}
+			}
+			first := receive()
+			require.NoError(t, ledger.Grant(first.Context(), "user-1", entry))
+			assert.Zero(t, db.Count(t, `SELECT count(*) FROM points_entries`), "not committed before the ack")
+			first.Nack()
+			again := receive()
+			assert.Equal(t, first.UUID, again.UUID, "the nacked message comes again")
+			assert.Zero(t, db.Count(t, `SELECT count(*) FROM points_entries`), "rolled back with the nack")
+			require.NoError(t, ledger.Grant(again.Context(), "user-1", entry))
+			again.Ack()
+			require.Eventually(t, func() bool { return db.Count(t, `SELECT count(*) FROM points_entries`) == 1 },
+				10*time.Second, 10*time.Millisecond, "committed with the ack")
+		})
+	}
 }
