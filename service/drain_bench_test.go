@@ -301,12 +301,19 @@ func rawThroughput(b *testing.B, pubsub string) (publish, subscribe float64) {
 		b.Fatal(err)
 	}
 	defer func() { _ = sub.Close() }()
-	msgs := make([]*message.Message, backlogOf(pubsub))
+	return timeRawMessages(b, tr.Publisher, sub, topic, backlogOf(pubsub))
+}
+
+// timeRawMessages times the publishing of n small messages to topic in
+// batches of 500, then sub receiving and acking them all, in msgs/s.
+func timeRawMessages(b *testing.B, pub message.Publisher, sub message.Subscriber, topic string, n int) (publish, subscribe float64) {
+	b.Helper()
+	msgs := make([]*message.Message, n)
 	for i := range msgs {
 		msgs[i] = message.NewMessage(uuid.NewString(), []byte(`{"user_id":"`+uuid.NewString()+`"}`))
 	}
 	start := time.Now()
-	publishInBatches(b, tr.Publisher, topic, msgs)
+	publishInBatches(b, pub, topic, msgs)
 	publish = float64(len(msgs)) / time.Since(start).Seconds()
 
 	start = time.Now()

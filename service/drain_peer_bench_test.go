@@ -1,15 +1,12 @@
 package service
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
@@ -63,29 +60,6 @@ func stockRawThroughput(b *testing.B, pubsub string) (publish, subscribe float64
 		b.Fatal(err)
 	}
 	defer func() { _ = pub.Close(); _ = sub.Close() }()
-
-	msgs := make([]*message.Message, backlogOf(pubsub))
-	for i := range msgs {
-		msgs[i] = message.NewMessage(uuid.NewString(), []byte(`{"user_id":"`+uuid.NewString()+`"}`))
-	}
-	start := time.Now()
-	publishInBatches(b, pub, topic, msgs)
-	publish = float64(len(msgs)) / time.Since(start).Seconds()
-
-	start = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	messages, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for range msgs {
-		select {
-		case msg := <-messages:
-			msg.Ack()
-		case <-ctx.Done():
-			b.Fatal("the stock subscriber's messages did not all arrive")
-		}
-	}
-	return publish, float64(len(msgs)) / time.Since(start).Seconds(), true
+	publish, subscribe = timeRawMessages(b, pub, sub, topic, backlogOf(pubsub))
+	return publish, subscribe, true
 }
