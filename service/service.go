@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -96,6 +98,12 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 
 	if err = checkMasterKey(cfg); err != nil {
 		return nil, err
+	}
+	if path, ok := sqldb.SQLitePath(cfg.DatabaseURL); ok {
+		// A mistyped path would otherwise start on an empty database unseen.
+		if _, statErr := os.Stat(path); errors.Is(statErr, fs.ErrNotExist) {
+			logger.Info("DATABASE_URL names no database file yet: a new, empty database is made there", "path", path)
+		}
 	}
 	if s.db, err = sqldb.Open(startCtx, cfg.DatabaseURL, s.depLogger); err != nil {
 		return nil, err

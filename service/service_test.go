@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
@@ -550,4 +551,21 @@ func TestService_SQLTransportPublishesInTheRegistrationsTransaction(t *testing.T
 		assert.Zero(t, tapped(transport.OutboxTopic), "nothing went through the outbox")
 		assert.Equal(t, 1, tapped(topic), "the event on its topic, once")
 	})
+}
+
+// A start on a sqlite: path that names no file says it makes a new, empty
+// database there (a mistyped path would otherwise go unseen); a start on
+// the file it made says nothing of the kind.
+func TestService_NewSQLiteDatabaseIsLogged(t *testing.T) {
+	dbURL := testenv.SQLiteDatabase(t)
+	const made = "a new, empty database is made there"
+	first := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL)
+	first.stop()
+	assert.Contains(t, first.logs.String(), made)
+	path, _ := sqldb.SQLitePath(dbURL)
+	assert.Contains(t, first.logs.String(), path, "it names the path")
+
+	again := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL)
+	again.stop()
+	assert.NotContains(t, again.logs.String(), made)
 }
