@@ -393,6 +393,11 @@ func newAMQPTransport(cfg TransportConfig, logger watermill.LoggerAdapter) (*Tra
 
 // amqpConfig is a durable fanout exchange per topic and a durable queue per
 // consumer group, declared with queueArgs, with publisher confirms.
+// amqpPublishChannels is how many channels a publisher keeps open: the
+// forwarder publishes one message at a time, the retry queue and the
+// poison queue now and then.
+const amqpPublishChannels = 4
+
 func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs amqp091.Table) wamqp.Config {
 	config := wamqp.NewDurablePubSubConfig(amqpURL, queueName)
 	config.Connection.AmqpConfig = &amqp091.Config{
@@ -402,6 +407,10 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs am
 	}
 	config.Connection.Reconnect = wamqp.DefaultReconnectConfig()
 	config.Publish.ConfirmDelivery = true
+	// Publishes take a channel from a pool kept open, in confirm mode: by
+	// default watermill-amqp opens a channel, turns confirms on and closes
+	// it again for every publish, three round trips more.
+	config.Publish.ChannelPoolSize = amqpPublishChannels
 	config.Queue.Arguments = queueArgs
 	config.Marshaler = amqpMarshaler{}
 	// A consumer handles one delivery at a time: with more prefetched, the
