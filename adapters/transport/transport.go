@@ -391,13 +391,13 @@ func newAMQPTransport(cfg TransportConfig, logger watermill.LoggerAdapter) (*Tra
 	return t, nil
 }
 
-// amqpConfig is a durable fanout exchange per topic and a durable queue per
-// consumer group, declared with queueArgs, with publisher confirms.
 // amqpPublishChannels is how many channels a publisher keeps open: the
 // forwarder publishes one message at a time, the retry queue and the
 // poison queue now and then.
 const amqpPublishChannels = 4
 
+// amqpConfig is a durable fanout exchange per topic and a durable queue per
+// consumer group, declared with queueArgs, with publisher confirms.
 func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs amqp091.Table) wamqp.Config {
 	config := wamqp.NewDurablePubSubConfig(amqpURL, queueName)
 	config.Connection.AmqpConfig = &amqp091.Config{

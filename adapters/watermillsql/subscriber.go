@@ -207,7 +207,7 @@ func InitializeTopic(ctx context.Context, db *sql.DB, topic string) error {
 		}
 		return nil
 	}
-	if needs, ok := schema.(interface{ RequiresTransaction() bool }); !ok || !needs.RequiresTransaction() {
+	if needs, ok := schema.(wsql.RequiresTransaction); !ok || !needs.RequiresTransaction() {
 		return run(db)
 	}
 	tx, err := db.BeginTx(ctx, nil)

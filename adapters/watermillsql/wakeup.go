@@ -147,11 +147,18 @@ func (w *Wakeup) wakeOneLocked(topic, group string) {
 	w.waiting[topic][group] = queue[1:]
 }
 
-// wakeAll wakes every waiting subscriber.
+// wakeAll wakes every waiting subscriber, and counts a notification of
+// every topic: one busy meanwhile reads again before it waits.
 func (w *Wakeup) wakeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for topic := range w.seq {
+		w.seq[topic]++
+	}
 	for topic, groups := range w.waiting {
+		if _, counted := w.seq[topic]; !counted {
+			w.seq[topic]++
+		}
 		for group, queue := range groups {
 			for _, waiting := range queue {
 				close(waiting.wake)

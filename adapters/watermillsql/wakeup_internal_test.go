@@ -152,3 +152,32 @@ func TestCountingQueueSchema_Drained(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, s.drained(), "each select counts anew")
 }
+
+// Listening again after a lost connection wakes every waiting subscriber,
+// and has one that was busy meanwhile read again before it waits: what
+// committed while nobody listened notified nobody.
+func TestWakeup_WakeAllAfterALostConnection(t *testing.T) {
+	w := newIdleWakeup(t)
+	busy := w.backoff("topic", "group", time.Second, nil).(*wakeupBackoff)
+	busy.seen = w.notifications("topic")
+	first, leaveFirst := w.wait("topic", "group", busy.seen)
+	defer leaveFirst()
+	second, leaveSecond := w.wait("other", "group", 0)
+	defer leaveSecond()
+
+	w.wakeAll()
+	for _, woken := range []<-chan struct{}{first, second} {
+		select {
+		case <-woken:
+		default:
+			t.Fatal("a waiting subscriber is woken")
+		}
+	}
+	again, leave := w.wait("topic", "group", busy.seen)
+	defer leave()
+	select {
+	case <-again:
+	default:
+		t.Fatal("one busy meanwhile reads again before it waits")
+	}
+}
