@@ -63,9 +63,13 @@ func TestE2E_Logs(t *testing.T) {
 			want := append([]string{"WARN emails are written to the log, not sent: set SMTP_URL to send them"}, tt.warns...)
 			want = append(want, "INFO onboard is serving")
 			if backend.Name == "sqlite" {
-				// The first start without MASTER_KEY makes the key file, and says where.
-				made := lines[0]
-				want = append([]string{fmt.Sprint("INFO ", made["msg"])}, want...)
+				// The first start on a new file says it makes the database
+				// there, and, without MASTER_KEY, makes the key file beside it
+				// and says where.
+				database, made := lines[0], lines[1]
+				want = append([]string{fmt.Sprint("INFO ", database["msg"]), fmt.Sprint("INFO ", made["msg"])}, want...)
+				assert.Contains(t, database["msg"], "a new, empty database is made there")
+				assert.Contains(t, database["path"], "onboard.db")
 				assert.Contains(t, made["msg"], "MASTER_KEY is not set: made a master key file")
 				assert.Contains(t, made["path"], "master.key")
 				assert.Equal(t, d.MasterKeys(t).Current().ID(), made["master_key_id"])
