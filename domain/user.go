@@ -79,8 +79,11 @@ func UnmarshalUserFromEvents(events []Event) (*User, error) {
 }
 
 func (u *User) record(e Event) {
-	// apply cannot fail for events this package builds itself.
-	_ = u.apply(e)
+	// apply fails only for an event it has no case for: a new event type
+	// recorded before apply learned it, a bug that must not go unseen.
+	if err := u.apply(e); err != nil {
+		panic(err)
+	}
 	u.version++
 	u.pending = append(u.pending, e)
 }

@@ -18,6 +18,16 @@ func newIdleWakeup(t *testing.T) *Wakeup {
 	return w
 }
 
+// isClosed reports whether ch is closed (a waiter woken) now.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 func (w *Wakeup) waitingOf(topic, group string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -83,11 +93,7 @@ func TestWakeup_ANotificationDuringThePollIsNotMissed(t *testing.T) {
 	w.wake("topic") // commits while the poll ran, with nobody waiting
 	woken, leave := w.wait("topic", "group", b.seen)
 	defer leave()
-	select {
-	case <-woken:
-	default:
-		t.Fatal("a subscriber that missed a notification waits")
-	}
+	assert.True(t, isClosed(woken), "a subscriber that missed a notification waits")
 	assert.Zero(t, w.waitingOf("topic", "group"), "and is not queued")
 }
 
@@ -100,16 +106,8 @@ func TestWakeup_LeavingTheQueue(t *testing.T) {
 	defer leaveSecond()
 	leaveFirst()
 	w.wake("topic")
-	select {
-	case <-second:
-	default:
-		t.Fatal("the subscriber still waiting is woken")
-	}
-	select {
-	case <-first:
-		t.Fatal("the one that left is not")
-	default:
-	}
+	assert.True(t, isClosed(second), "the subscriber still waiting is woken")
+	assert.False(t, isClosed(first), "the one that left is not")
 }
 
 // A poll that found messages but drained the queue (it read less than a
@@ -167,17 +165,9 @@ func TestWakeup_WakeAllAfterALostConnection(t *testing.T) {
 
 	w.wakeAll()
 	for _, woken := range []<-chan struct{}{first, second} {
-		select {
-		case <-woken:
-		default:
-			t.Fatal("a waiting subscriber is woken")
-		}
+		assert.True(t, isClosed(woken), "a waiting subscriber is woken")
 	}
 	again, leave := w.wait("topic", "group", busy.seen)
 	defer leave()
-	select {
-	case <-again:
-	default:
-		t.Fatal("one busy meanwhile reads again before it waits")
-	}
+	assert.True(t, isClosed(again), "one busy meanwhile reads again before it waits")
 }

@@ -49,7 +49,7 @@ func run(kind operator.Kind, args []string) error {
 	if kind == operator.Command {
 		return operator.Run(ctx, cfg, args, os.Stdout, os.Stderr)
 	}
-	cfg.HashConcurrency = spareProcessors()
+	cfg.HashConcurrency = doubleProcessors()
 	svc, err := service.NewService(ctx, cfg, nil, service.NewLogger(os.Stdout, cfg.LogLevel))
 	if err != nil {
 		return err
@@ -57,13 +57,13 @@ func run(kind operator.Kind, args []string) error {
 	return svc.Run(ctx)
 }
 
-// spareProcessors doubles the runtime's processors and returns how many
+// doubleProcessors doubles the runtime's processors and returns how many
 // there were, the passwords to hash at a time. bcrypt keeps a processor
 // busy for a whole hash; were every processor hashing, a request would wait
 // for the scheduler's 10 ms time slice before it ran. With processors to
 // spare, the operating system shares the cores, and an answer that needs
 // no hash (a 429, a read) runs as soon as it is ready.
-func spareProcessors() int {
+func doubleProcessors() int {
 	cores := runtime.GOMAXPROCS(0) // GOMAXPROCS, or the CPUs this process may use
 	runtime.GOMAXPROCS(2 * cores)
 	return cores
