@@ -284,10 +284,14 @@ func (e *erasure) tamper(t *testing.T) {
 		assert.Equal(t, "corrupt-data", code)
 	}
 	for _, id := range []string{ada.ID, bob.ID} {
-		assert.True(t, e.logged(func(line map[string]any) bool {
-			text, _ := line["error"].(string)
-			return line["msg"] == "stored user data is corrupt" && strings.Contains(text, id)
-		}), "a line names user %s", id)
+		// Written before the answer, read from the process's output a
+		// moment later.
+		assert.Eventually(t, func() bool {
+			return e.logged(func(line map[string]any) bool {
+				text, _ := line["error"].(string)
+				return line["msg"] == "stored user data is corrupt" && strings.Contains(text, id)
+			})
+		}, e2e.EffectsTimeout, e2e.Poll, "a line names user %s", id)
 	}
 	for _, u := range e.live[2:] {
 		r, err := e.api.Request(http.MethodGet, "/users/"+u.ID, "", nil, admin)
