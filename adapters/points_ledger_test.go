@@ -90,7 +90,10 @@ func TestPointsLedger_UnknownUserHasAnEmptyLedger(t *testing.T) {
 // the transaction that acks it: a nack rolls it back with the message,
 // which comes again, and the grant of the acked delivery stays, once.
 func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
-	for _, backend := range testenv.Backends()[1:] { // SQLite's subscriber holds no transaction
+	for _, backend := range testenv.Backends() {
+		if backend.Name == "sqlite" { // its subscriber holds no transaction
+			continue
+		}
 		t.Run(backend.Name, func(t *testing.T) {
 			db := migratedDB(t, backend)
 			ledger := adapters.NewPointsLedger(db.DB)

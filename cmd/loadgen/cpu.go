@@ -33,15 +33,6 @@ func newCPUMeter(pid int, names []string) *cpuMeter {
 // serviceProcess names the service's process in cpuMeter.byName.
 const serviceProcess = "the service"
 
-// total is the CPU time the processes have used so far.
-func (m *cpuMeter) total() time.Duration {
-	var sum time.Duration
-	for _, d := range m.byName() {
-		sum += d
-	}
-	return sum
-}
-
 // byName is the CPU time used so far by the service's process and by the
 // processes of each name.
 func (m *cpuMeter) byName() map[string]time.Duration {
