@@ -10,7 +10,7 @@ GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$
 REDOCLY_CLI_VERSION := 2.77.0
 REDOCLY := npx --yes @redocly/cli@$(REDOCLY_CLI_VERSION)
 
-.PHONY: help run build test test-unit bench flood chaos chaos-short lint lint-api fmt
+.PHONY: help run build test test-unit bench bench-scale flood chaos chaos-short lint lint-api fmt
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/; s/[$$]{2}/$$/g' | expand -t 14
@@ -79,6 +79,14 @@ bench: ## Go benchmarks (hot paths, backlog drain, idle cost), then the load gen
 	go test -run '^$$' -bench . -skip SealedVsPlain -benchmem ./...
 	go test -run '^$$' -bench SealedVsPlain -benchtime 100000x ./service/ ./adapters/
 	scripts/bench-load.sh
+
+# The service at a million stored users beside an empty database, on
+# PostgreSQL: scripts/bench-scale.sh seeds them once with `loadgen seed`
+# (about three minutes; the database is kept for the next run), then runs
+# the service on each, alternating, and prints the figures beside the
+# targets (BENCH_SCALE_USERS, BENCH_SCALE_ROUNDS, BENCH_SCALE_PUBSUB).
+bench-scale: ## The load generator at a million stored users beside an empty database.
+	scripts/bench-scale.sh
 
 # The registration limit under a flood: scripts/flood.sh runs the built
 # service on a SQLite file of its own and cmd/loadgen -flood against it, all

@@ -84,11 +84,7 @@ func corrupt(userID, what string) error {
 // create stores a new key for the user, unless it has one, and returns
 // the user's key.
 func (k *userKeys) create(ctx context.Context, db execer, userID string) (cipher.AEAD, error) {
-	raw := make([]byte, UserKeyBytes)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("make the key of user %s: %w", userID, err)
-	}
-	wrapped, err := k.master.Wrap(userKeyName(userID), raw)
+	wrapped, key, err := k.newKey(userID)
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +93,28 @@ func (k *userKeys) create(ctx context.Context, db execer, userID string) (cipher
 		return nil, fmt.Errorf("store the key of user %s: %w", userID, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 1 {
-		block, err := aes.NewCipher(raw)
-		if err != nil {
-			return nil, fmt.Errorf("the key of user %s: %w", userID, err)
-		}
-		return cipher.NewGCM(block)
+		return key, nil
 	}
 	return k.key(ctx, db, userID) // another transaction stored one first
+}
+
+// newKey makes a new key for the user: its wrapped form, to store, and
+// the key.
+func (k *userKeys) newKey(userID string) (WrappedSecret, cipher.AEAD, error) {
+	raw := make([]byte, UserKeyBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return WrappedSecret{}, nil, fmt.Errorf("make the key of user %s: %w", userID, err)
+	}
+	wrapped, err := k.master.Wrap(userKeyName(userID), raw)
+	if err != nil {
+		return WrappedSecret{}, nil, err
+	}
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return WrappedSecret{}, nil, fmt.Errorf("the key of user %s: %w", userID, err)
+	}
+	key, err := cipher.NewGCM(block)
+	return wrapped, key, err
 }
 
 // errNoUserKey is a user without a key: registered before keys.

@@ -18,12 +18,29 @@ const projectionBatch = 500
 // stream the table is behind on: on the first start after an upgrade, all
 // of them; after that, none, as each write updates its row.
 func (m *UserReadModel) Prepare(ctx context.Context) (int, error) {
+	if _, err := m.PrepareTable(ctx); err != nil {
+		return 0, err
+	}
+	return m.CatchUp(ctx)
+}
+
+// PrepareTable creates the users table, telling so, or adds what an older
+// version's table lacks.
+func (m *UserReadModel) PrepareTable(ctx context.Context) (created bool, err error) {
+	exists, err := m.tableExists(ctx, m.db, UsersTable)
+	if err != nil {
+		return false, err
+	}
 	if err := m.createTable(ctx, m.db, UsersTable); err != nil {
-		return 0, err
+		return false, err
 	}
-	if err := m.addErasedColumn(ctx); err != nil {
-		return 0, err
-	}
+	return !exists, m.addErasedColumn(ctx)
+}
+
+// CatchUp projects every stream the users table is behind on, and
+// returns how many: it reads every event, so a start runs it once
+// (service's start upgrades), as each write updates its row after that.
+func (m *UserReadModel) CatchUp(ctx context.Context) (int, error) {
 	return m.catchUp(ctx, m.db, UsersTable)
 }
 

@@ -92,28 +92,8 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	if err != nil {
 		return applicationParts{}, err
 	}
-	if _, err := users.ReadModel().Prepare(ctx); err != nil {
+	if err := UpgradeStoredData(ctx, db, users, logger); err != nil {
 		return applicationParts{}, err
-	}
-	hashed, err := users.HashPlainEmailKeys(ctx)
-	if err != nil {
-		return applicationParts{}, err
-	}
-	if hashed > 0 {
-		logger.Info("replaced the addresses kept as lookup keys by their hashes", "rows", hashed)
-	}
-	sealed, err := users.ReadModel().SealPlainRows(ctx)
-	if err != nil {
-		return applicationParts{}, err
-	}
-	if sealed > 0 {
-		logger.Info("encrypted the names and addresses older versions kept in the clear", "rows", sealed)
-	}
-	if sealed, err = users.SealPlainEvents(ctx); err != nil {
-		return applicationParts{}, err
-	}
-	if sealed > 0 {
-		logger.Info("encrypted the names and addresses older versions kept in the clear in events", "events", sealed)
 	}
 	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
 	// HashConcurrency hashes at a time; a registration waits for its turn at

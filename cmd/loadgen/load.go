@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
@@ -50,6 +52,8 @@ type load struct {
 	mu       sync.Mutex
 	created  []*registration
 	failed   map[string]int
+	reads    []time.Duration // of GET /users/{id}, with -reads-every
+	badReads int
 	sent     atomic.Int64
 	inFlight atomic.Int64
 	start    time.Time
@@ -202,6 +206,38 @@ func (l *load) pointsVisible(id, token string) bool {
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&points) == nil && points.Balance > 0
 }
 
+// readUser times GET /users/{id} of a user registered so far, picked at
+// random, with its own session.
+func (l *load) readUser() {
+	l.mu.Lock()
+	if len(l.created) == 0 {
+		l.mu.Unlock()
+		return
+	}
+	r := l.created[rand.IntN(len(l.created))]
+	l.mu.Unlock()
+	req, err := http.NewRequest(http.MethodGet, l.o.url+"/users/"+r.id, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	start := time.Now()
+	resp, err := l.client.Do(req)
+	ok := err == nil && resp.StatusCode == http.StatusOK
+	if err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	took := time.Since(start)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !ok {
+		l.badReads++
+		return
+	}
+	l.reads = append(l.reads, took)
+}
+
 // effectsDone counts the registrations whose email and points were seen.
 func (l *load) effectsDone() (emails, points int) {
 	l.mu.Lock()
@@ -271,6 +307,20 @@ func (l *load) progress() (stop func()) {
 			}
 		}
 	})
+	if l.o.readsEvery > 0 {
+		wg.Go(func() {
+			ticker := time.NewTicker(l.o.readsEvery)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-ticker.C:
+					l.readUser()
+				}
+			}
+		})
+	}
 	return func() { close(done); wg.Wait() }
 }
 
@@ -305,5 +355,6 @@ func (l *load) fill(r *Report) {
 		}
 	}
 	r.Created201, r.Email, r.Points = latencies(created), latencies(email), latencies(points)
+	r.Read, r.FailedReads = latencies(l.reads), l.badReads
 	r.Emails, r.Duplicates = l.sink.stats()
 }

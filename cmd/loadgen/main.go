@@ -23,6 +23,10 @@
 // run with TRUSTED_PROXIES=127.0.0.1 (-clients xff):
 //
 //	go run ./cmd/loadgen -flood -url http://127.0.0.1:8080
+//
+// `loadgen seed -users N` writes N registered users, their welcome emails
+// sent and their points granted, straight into the database of the
+// service's environment (DATABASE_URL, MASTER_KEY): a store to load.
 package main
 
 import (
@@ -52,11 +56,20 @@ type options struct {
 	effectsTimeout time.Duration
 	pid            int
 	pointsEvery    time.Duration
+	readsEvery     time.Duration
+	readyMs        float64
 	cpuOf          string
 	jsonOut        string
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "seed" {
+		if err := runSeed(os.Args[2:], os.Getenv, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the service's base URL")
 	flag.IntVar(&o.concurrency, "c", 8, "closed loop: workers, each sending its next registration once the last answered")
@@ -72,9 +85,14 @@ func main() {
 		"asked for while unseen (or a tenth of the wait so far, whichever is longer): the points latency is known to that")
 	flag.StringVar(&o.cpuOf, "cpu-of", "", "with -pid: also sum the CPU time of the processes of these names "+
 		"(space-separated, as in /proc/<pid>/comm: postgres beam.smp) and report it per 201 beside bcrypt")
+	flag.DurationVar(&o.readsEvery, "reads-every", 0, "also time GET /users/{id} of a user of the run, "+
+		"picked at random, this often (0: no reads)")
+	flag.Float64Var(&o.readyMs, "ready-ms", 0, "the service's start-to-ready time, measured by the caller, to report with the figures")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
 	summary := flag.String("summary", "", "print one table of the runs of these labels (space-separated, "+
 		"baseline first), read from -summary-dir's bench-<label>-max.json and bench-<label>-half.json, and exit")
+	scaleSummary := flag.String("scale-summary", "", "print one table of scripts/bench-scale.sh's runs of these labels "+
+		"(the empty database's first), read from -summary-dir's bench-scale-<label>-max.json and -half.json, and exit")
 	summaryDir := flag.String("summary-dir", "bin", "-summary: where the runs' JSON files are")
 	flood := flag.Bool("flood", false, "measure the registration limit under a flood (see the package comment)")
 	f := floodOptions{}
@@ -91,6 +109,13 @@ func main() {
 	flag.Parse()
 	if *summary != "" {
 		if err := summarize(os.Stdout, *summaryDir, strings.Fields(*summary)); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *scaleSummary != "" {
+		if err := summarizeScale(os.Stdout, *summaryDir, strings.Fields(*scaleSummary)); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)
 		}
@@ -137,7 +162,7 @@ func run(o options) error {
 	if o.pointsEvery <= 0 {
 		return errors.New("-points-every must be positive")
 	}
-	report := Report{BcryptCost: o.bcryptCost, PointsPolledEveryMs: ms(o.pointsEvery)}
+	report := Report{BcryptCost: o.bcryptCost, PointsPolledEveryMs: ms(o.pointsEvery), ReadyMs: o.readyMs}
 	var bcryptCPU time.Duration
 	report.BcryptHashesPerSec, bcryptCPU = bcryptBound(o.bcryptCost, o.bcryptDuration)
 

@@ -91,6 +91,9 @@ type Report struct {
 	RegistrationsPerS float64
 	Created201        Latencies
 	Email, Points     Latencies
+	// Read is GET /users/{id} of a user of the run, with -reads-every.
+	Read        Latencies
+	FailedReads int
 	// PointsPolledEveryMs bounds how late a user's points are seen.
 	PointsPolledEveryMs float64
 	Emails, Duplicates  int
@@ -100,6 +103,9 @@ type Report struct {
 	BcryptHashesPerSec  float64
 	ShareOfBcryptBound  float64
 	PeakRSSMiB          float64
+	// ReadyMs is how long the service took from its start to ready, as the
+	// caller measured it (-ready-ms).
+	ReadyMs float64 `json:",omitempty"`
 	// CPU is measured with -cpu-of: the CPU time of the service and the
 	// named processes from the first send until every effect was seen,
 	// and what it comes to per 201 beside the bcrypt hash it made, in all
@@ -148,6 +154,9 @@ func (r Report) print(out io.Writer) {
 	row("201 → email p50/p95/p99", "%s", lat(r.Email))
 	row("201 → points p50/p95/p99", "%s (polled every %s or 10 %% of the wait)", lat(r.Points),
 		time.Duration(r.PointsPolledEveryMs*float64(time.Millisecond)))
+	if r.Read.Samples > 0 || r.FailedReads > 0 {
+		row("GET /users/{id} p50/p95/p99", "%s, %d not 200", lat(r.Read), r.FailedReads)
+	}
 	row("emails received", "%d, %d recipients twice or more", r.Emails, r.Duplicates)
 	row("missing effects", "%d emails, %d grants", r.MissingEmails, r.MissingPoints)
 	if r.CPUPerRegistrationBy != nil {
@@ -161,6 +170,9 @@ func (r Report) print(out io.Writer) {
 	}
 	if r.PeakRSSMiB > 0 {
 		row("service peak RSS", "%.1f MiB", r.PeakRSSMiB)
+	}
+	if r.ReadyMs > 0 {
+		row("service start to ready", "%.0f ms", r.ReadyMs)
 	}
 	_ = w.Flush()
 }

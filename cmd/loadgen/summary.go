@@ -27,25 +27,35 @@ type benchRun struct {
 	max, half Report
 }
 
-// summarize prints one table of the runs whose figures scripts/bench-load.sh
-// wrote to dir as bench-<label>-max.json and bench-<label>-half.json, each
-// figure beside the baseline's of the same run and beside its target.
-func summarize(out io.Writer, dir string, labels []string) error {
+// readRuns reads the runs of labels from dir's <prefix><label>-max.json
+// and <prefix><label>-half.json.
+func readRuns(dir, prefix string, labels []string) ([]benchRun, error) {
 	var runs []benchRun
-	var baseline *benchRun
 	for _, label := range labels {
 		r := benchRun{label: label}
 		for suffix, into := range map[string]*Report{"max": &r.max, "half": &r.half} {
-			raw, err := os.ReadFile(filepath.Join(dir, "bench-"+label+"-"+suffix+".json"))
+			raw, err := os.ReadFile(filepath.Join(dir, prefix+label+"-"+suffix+".json"))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := json.Unmarshal(raw, into); err != nil {
-				return fmt.Errorf("%s %s: %w", label, suffix, err)
+				return nil, fmt.Errorf("%s %s: %w", label, suffix, err)
 			}
 		}
 		runs = append(runs, r)
 	}
+	return runs, nil
+}
+
+// summarize prints one table of the runs whose figures scripts/bench-load.sh
+// wrote to dir as bench-<label>-max.json and bench-<label>-half.json, each
+// figure beside the baseline's of the same run and beside its target.
+func summarize(out io.Writer, dir string, labels []string) error {
+	runs, err := readRuns(dir, "bench-", labels)
+	if err != nil {
+		return err
+	}
+	var baseline *benchRun
 	for i := range runs {
 		if runs[i].label == baselineLabel {
 			baseline = &runs[i]
