@@ -19,7 +19,7 @@ COPY . .
 # checks that the two stay the same). .git is not in the build context, so
 # `onboard version` names no commit here.
 RUN --mount=type=cache,target=/go/cache \
-    CGO_ENABLED=0 go build -buildvcs=auto -o /out/onboard ./cmd/app
+    CGO_ENABLED=0 go build -buildvcs=auto -ldflags='-s -w' -o /out/onboard ./cmd/app
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/onboard /onboard

@@ -26,7 +26,7 @@ count=${BENCH_REGISTRATIONS:-300}
 addr=127.0.0.1:18080
 smtp=127.0.0.1:2525
 
-go build -o bin/onboard ./cmd/app
+go build -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 go build -o bin/baseline ./cmd/baseline
 

@@ -24,7 +24,7 @@ smtp=127.0.0.1:2525
 # a benchmark's, never a deployment's.
 master_key=$(printf 'onboard-bench-scale-master-key!!' | base64)
 
-go build -o bin/onboard ./cmd/app
+go build -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 addr=127.0.0.1:18082
-go build -o bin/onboard ./cmd/app
+go build -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
 dir=$(mktemp -d)
