@@ -356,5 +356,8 @@ func (l *load) fill(r *Report) {
 	}
 	r.Created201, r.Email, r.Points = latencies(created), latencies(email), latencies(points)
 	r.Read, r.FailedReads = latencies(l.reads), l.badReads
+	if l.o.samples {
+		r.EmailSamplesMs, r.ReadSamplesMs = samplesMs(email), samplesMs(l.reads)
+	}
 	r.Emails, r.Duplicates = l.sink.stats()
 }

@@ -9,6 +9,9 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -200,4 +203,42 @@ func TestReport_FillCPU(t *testing.T) {
 	assert.InDelta(t, 10.0, r.CPUPerRegistrationBy["beam.smp"], 0.001, "a process of the run's alone")
 	assert.InDelta(t, 36.0, r.CPUPerRegistrationMs, 0.001)
 	assert.InDelta(t, 13.6, r.CPUSeconds, 0.001)
+}
+
+func TestSummarizeScale_PoolsTheRoundsOfEachDatabase(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, r Report) {
+		raw, err := json.Marshal(r)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bench-scale-"+name+".json"), raw, 0o644))
+	}
+	// 100 emails of 1 ms a round; the stored users' second round has one
+	// slow email, which the pooled p99 of 200 samples does not show.
+	emails := func(slow float64) []float64 {
+		out := slices.Repeat([]float64{1}, 100)
+		out[0] = slow
+		return out
+	}
+	for round, slow := range []float64{1, 1} {
+		label := "empty-" + strconv.Itoa(round+1)
+		write(label+"-max", Report{Created: 100, Seconds: 4, PeakRSSMiB: 60, ReadyMs: 300})
+		write(label+"-half", Report{EmailSamplesMs: emails(slow), ReadSamplesMs: []float64{2, 2}})
+	}
+	for round, slow := range []float64{1, 50} {
+		label := "stored-" + strconv.Itoa(round+1)
+		write(label+"-max", Report{Created: 100, Seconds: 5, PeakRSSMiB: 40, ReadyMs: 200})
+		write(label+"-half", Report{EmailSamplesMs: emails(slow), ReadSamplesMs: []float64{2, 3}, Duplicates: 1})
+	}
+
+	var out strings.Builder
+	require.NoError(t, summarizeScale(&out, dir, []string{"empty", "stored"}))
+	table := regexp.MustCompile(` +`).ReplaceAllString(out.String(), " ") // the columns' alignment aside
+	assert.Contains(t, table, "25.0 20.0 (0.80×) MISSED", "200 registrations in 10 s against 8 s")
+	assert.Contains(t, table, "2.0 3.0 (1.50×) MISSED", "the read p99")
+	assert.Contains(t, table, "1.0 1.0 (1.00×) ok", "the email p99 of 200 samples: one slow email is the 200th")
+	assert.Contains(t, table, "60.0 MISSED 40.0 ok", "RSS under 50 MiB")
+	assert.Contains(t, table, "300.0 ok 200.0 ok", "ready in under 5 s")
+	assert.Contains(t, table, "0.0 ok 2.0 MISSED", "a doubled email in each of the stored rounds")
+
+	assert.Error(t, summarizeScale(&out, dir, []string{"empty", "other"}), "a database without runs")
 }

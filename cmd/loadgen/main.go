@@ -58,6 +58,7 @@ type options struct {
 	pointsEvery    time.Duration
 	readsEvery     time.Duration
 	readyMs        float64
+	samples        bool
 	cpuOf          string
 	jsonOut        string
 }
@@ -88,6 +89,7 @@ func main() {
 	flag.DurationVar(&o.readsEvery, "reads-every", 0, "also time GET /users/{id} of a user of the run, "+
 		"picked at random, this often (0: no reads)")
 	flag.Float64Var(&o.readyMs, "ready-ms", 0, "the service's start-to-ready time, measured by the caller, to report with the figures")
+	flag.BoolVar(&o.samples, "samples", false, "-json: also write every email and read latency, so that runs can be pooled")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
 	summary := flag.String("summary", "", "print one table of the runs of these labels (space-separated, "+
 		"baseline first), read from -summary-dir's bench-<label>-max.json and bench-<label>-half.json, and exit")

@@ -36,6 +36,15 @@ type Latencies struct {
 // ms is d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// samplesMs is samples in milliseconds.
+func samplesMs(samples []time.Duration) []float64 {
+	out := make([]float64, len(samples))
+	for i, d := range samples {
+		out[i] = ms(d)
+	}
+	return out
+}
+
 func latencies(samples []time.Duration) Latencies {
 	return Latencies{
 		P50: ms(percentile(samples, 50)), P95: ms(percentile(samples, 95)), P99: ms(percentile(samples, 99)),
@@ -94,6 +103,10 @@ type Report struct {
 	// Read is GET /users/{id} of a user of the run, with -reads-every.
 	Read        Latencies
 	FailedReads int
+	// EmailSamplesMs and ReadSamplesMs are every sample of Email and
+	// Read, with -samples, so that runs can be pooled.
+	EmailSamplesMs []float64 `json:",omitempty"`
+	ReadSamplesMs  []float64 `json:",omitempty"`
 	// PointsPolledEveryMs bounds how late a user's points are seen.
 	PointsPolledEveryMs float64
 	Emails, Duplicates  int
