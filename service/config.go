@@ -147,7 +147,8 @@ var Variables = []Variable{
 	{"AWS_ACCESS_KEY_ID", "access key id, with AWS_SECRET_ACCESS_KEY, when PUBSUB=sqs; empty: the AWS SDK's other sources " +
 		"(a profile, the role of the instance or task)", "empty"},
 	{"AWS_SECRET_ACCESS_KEY", "the access key's secret, when PUBSUB=sqs", "empty"},
-	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the log", "empty"},
+	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the development mailbox " +
+		"(mail/ beside an SQLite database) or, on PostgreSQL and MySQL, to the log", "empty"},
 	{"MAIL_FROM", "sender address", DefaultMailFrom},
 	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
 	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10"},

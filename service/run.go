@@ -30,8 +30,8 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { errs <- s.forwarder.Run(context.Background()) }()
 	go func() { errs <- s.server.Serve(s.listener) }()
 	s.metrics.start(errs)
-	if s.mailsToLog {
-		s.logger.Warn("emails are written to the log, not sent: set SMTP_URL to send them")
+	if s.unsentMail != "" {
+		s.logger.Warn(s.unsentMail, s.unsentMailAttrs...)
 	}
 	s.metrics.warnUnserved()
 	// The one line at start; tests wait for it and read addr and namespace.

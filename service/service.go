@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -70,11 +71,13 @@ type Service struct {
 	// log at INFO is DEBUG here (see dependencyLogs).
 	depLogger *slog.Logger
 	// startAttrs describe the deployment in the start line: its database,
-	// transport and mailer; mailsToLog: the mailer writes emails to the log.
-	startAttrs []any
-	mailsToLog bool
-	metrics    *serviceMetrics
-	telemetry  telemetry
+	// transport and mailer; unsentMail: the start's warning, with its
+	// attributes, when the mailer sends nothing.
+	startAttrs      []any
+	unsentMail      string
+	unsentMailAttrs []any
+	metrics         *serviceMetrics
+	telemetry       telemetry
 }
 
 // NewService connects to everything cfg names and wires the service. mailer
@@ -138,9 +141,15 @@ func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *sl
 			return nil, err
 		}
 		s.mailConns, _ = mailer.(io.Closer)
-		mailerKind, s.mailsToLog = "smtp", cfg.SMTPURL == ""
-		if s.mailsToLog {
-			mailerKind = "log"
+		switch m := mailer.(type) {
+		case mail.LogMailer:
+			mailerKind, s.unsentMail = "log", "emails are written to the log, not sent: set SMTP_URL to send them"
+		case *mail.MailboxMailer:
+			mailerKind, s.unsentMail = "mailbox", "emails are written as files to the development mailbox, not sent: "+
+				"set SMTP_URL to send them"
+			s.unsentMailAttrs = []any{"dir", m.Dir()}
+		default:
+			mailerKind = "smtp"
 		}
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
@@ -277,11 +286,18 @@ func deploymentID(ctx context.Context, db *sql.DB) (string, error) {
 	return transport.DeploymentID(random), nil
 }
 
+// newMailer is the SMTP mailer of SMTP_URL; without it, on an SQLite
+// database, the development mailbox beside the database file (mail/, as
+// data/mail/ for the embedded default), which keeps the links whole; else
+// the log, which keeps no address or token.
 func newMailer(cfg Config, logger *slog.Logger) (event.Mailer, error) {
-	if cfg.SMTPURL == "" {
-		return mail.LogMailer{From: cfg.MailFrom, Logger: logger}, nil
+	if cfg.SMTPURL != "" {
+		return mail.NewSMTPMailer(cfg.SMTPURL, cfg.MailFrom)
 	}
-	return mail.NewSMTPMailer(cfg.SMTPURL, cfg.MailFrom)
+	if path, ok := sqldb.SQLitePath(cfg.DatabaseURL); ok {
+		return mail.NewMailboxMailer(filepath.Join(filepath.Dir(path), "mail"), cfg.MailFrom, logger)
+	}
+	return mail.LogMailer{From: cfg.MailFrom, Logger: logger}, nil
 }
 
 // Addr is the address the HTTP API listens on.

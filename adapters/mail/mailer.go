@@ -1,4 +1,5 @@
-// Package mail sends onboard's emails: over SMTP, or to the log.
+// Package mail sends onboard's emails: over SMTP, or, in development, to
+// files of a mailbox folder or to the log.
 package mail
 
 import (
@@ -87,9 +88,9 @@ func NewSMTPMailer(rawURL, from string) (*SMTPMailer, error) {
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		return nil, errors.New("SMTP_URL: want smtp://[user:pass@]host:port")
 	}
-	sender, err := netmail.ParseAddress(from)
-	if err != nil || mail.NewMsg().From(from) != nil {
-		return nil, errors.New("MAIL_FROM: not a valid address")
+	idDomain, err := messageIDDomain(from)
+	if err != nil {
+		return nil, err
 	}
 	opts := []mail.Option{mail.WithTimeout(10 * time.Second), mail.WithoutNoop(), mail.WithoutRset()}
 	if port := u.Port(); port != "" {
@@ -113,7 +114,35 @@ func NewSMTPMailer(rawURL, from string) (*SMTPMailer, error) {
 	if err != nil {
 		return nil, errors.New("SMTP_URL: unusable")
 	}
-	return &SMTPMailer{from: from, idDomain: sender.Address[strings.LastIndex(sender.Address, "@")+1:], client: client}, nil
+	return &SMTPMailer{from: from, idDomain: idDomain, client: client}, nil
+}
+
+// messageIDDomain checks the sender's address and returns its domain, which
+// the emails' Message-IDs end with.
+func messageIDDomain(from string) (string, error) {
+	sender, err := netmail.ParseAddress(from)
+	if err != nil || mail.NewMsg().From(from) != nil {
+		return "", errors.New("MAIL_FROM: not a valid address")
+	}
+	return sender.Address[strings.LastIndex(sender.Address, "@")+1:], nil
+}
+
+// newMessage is the email from from, made with opts; one with an ID gets
+// the Message-ID <ID@idDomain>.
+func newMessage(from, idDomain string, msg event.Mail, opts ...mail.MsgOption) (*mail.Msg, error) {
+	email := mail.NewMsg(opts...)
+	if err := email.From(from); err != nil {
+		return nil, fmt.Errorf("from: %w", err)
+	}
+	if email.To(msg.To) != nil {
+		return nil, errors.New("to: not a valid address") // the parser's error quotes it
+	}
+	if msg.ID != "" {
+		email.SetMessageIDWithValue(msg.ID + "@" + idDomain)
+	}
+	email.Subject(msg.Subject)
+	email.SetBodyString(mail.TypeTextPlain, msg.Body)
+	return email, nil
 }
 
 // Send delivers the email. An email with an ID gets the Message-ID
@@ -124,18 +153,10 @@ func (m *SMTPMailer) Send(ctx context.Context, msg event.Mail) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("send email: %w", err)
 	}
-	email := mail.NewMsg()
-	if err := email.From(m.from); err != nil {
-		return fmt.Errorf("from: %w", err)
+	email, err := newMessage(m.from, m.idDomain, msg)
+	if err != nil {
+		return err
 	}
-	if email.To(msg.To) != nil {
-		return errors.New("to: not a valid address") // the parser's error quotes it
-	}
-	if msg.ID != "" {
-		email.SetMessageIDWithValue(msg.ID + "@" + m.idDomain)
-	}
-	email.Subject(msg.Subject)
-	email.SetBodyString(mail.TypeTextPlain, msg.Body)
 	for {
 		conn, reused, err := m.conn(ctx)
 		if err != nil {

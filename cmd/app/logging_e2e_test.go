@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,7 +15,8 @@ import (
 
 // TestE2E_Logs: at start the service logs one INFO line, "onboard is
 // serving" with its address, database, transport, namespace and mailer,
-// a WARN when emails only go to the log (on SQLite's first start, an INFO
+// a WARN when emails are not sent (to the development mailbox on SQLite,
+// to the log on PostgreSQL; on SQLite's first start, an INFO
 // line about the master key file made first), and on PostgreSQL without
 // METRICS_ADDR a WARN that /metrics is not served (its API's listener
 // answers 404 there); a line per request and per handled message,
@@ -25,13 +27,19 @@ func TestE2E_Logs(t *testing.T) {
 	t.Parallel()
 	const metricsWarning = "WARN GET /metrics is not served on the API's listener outside the embedded SQLite database: " +
 		"set METRICS_ADDR (such as :9090) to serve it on a listener of its own"
+	const (
+		mailboxWarning = "WARN emails are written as files to the development mailbox, not sent: set SMTP_URL to send them"
+		logWarning     = "WARN emails are written to the log, not sent: set SMTP_URL to send them"
+	)
 	for _, tt := range []struct {
 		backend testenv.Backend
+		mailer  string
 		warns   []string
 		metrics int // GET /metrics on the API's listener
 	}{
-		{testenv.Backend{Name: "sqlite", URL: testenv.SQLiteDatabase}, nil, http.StatusOK},
-		{testenv.Backend{Name: "postgres", URL: testenv.PostgresDatabase}, []string{metricsWarning}, http.StatusNotFound},
+		{testenv.Backend{Name: "sqlite", URL: testenv.SQLiteDatabase}, "mailbox", []string{mailboxWarning}, http.StatusOK},
+		{testenv.Backend{Name: "postgres", URL: testenv.PostgresDatabase}, "log", []string{logWarning, metricsWarning},
+			http.StatusNotFound},
 	} {
 		backend := tt.backend
 		t.Run(backend.Name, func(t *testing.T) {
@@ -55,13 +63,12 @@ func TestE2E_Logs(t *testing.T) {
 					assert.Equal(t, backend.Name, line["database"])
 					assert.Equal(t, "sql", line["transport"])
 					assert.Equal(t, d.Namespace, line["namespace"])
-					assert.Equal(t, "log", line["mailer"])
+					assert.Equal(t, tt.mailer, line["mailer"])
 					assert.NotEmpty(t, line["addr"])
 					break
 				}
 			}
-			want := append([]string{"WARN emails are written to the log, not sent: set SMTP_URL to send them"}, tt.warns...)
-			want = append(want, "INFO onboard is serving")
+			want := append(slices.Clone(tt.warns), "INFO onboard is serving")
 			if backend.Name == "sqlite" {
 				// The first start on a new file says it makes the database
 				// there, and, without MASTER_KEY, makes the key file beside it

@@ -89,6 +89,13 @@ type Process struct {
 // and on failure the test logs its output.
 func Start(t testing.TB, vars map[string]string, args ...string) *Process {
 	t.Helper()
+	return StartIn(t, "", vars, args...)
+}
+
+// StartIn is Start in the folder dir ("": the test's own), where a
+// relative DATABASE_URL, as the default's, lives.
+func StartIn(t testing.TB, dir string, vars map[string]string, args ...string) *Process {
+	t.Helper()
 	p := &Process{
 		Stdout:  &Output{},
 		Stderr:  &Output{},
@@ -108,6 +115,7 @@ func Start(t testing.TB, vars map[string]string, args ...string) *Process {
 		}
 	}
 	p.cmd = exec.Command(Binary(t), args...)
+	p.cmd.Dir = dir
 	p.cmd.Env = Environ(vars)
 	p.cmd.Stdout = p.Stdout
 	p.cmd.Stderr = p.Stderr
