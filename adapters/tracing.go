@@ -14,6 +14,7 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // UserStoreConfig configures NewUserStoreWithConfig.
@@ -108,7 +109,7 @@ type TracedPointsLedger struct {
 func (l PointsLedger) Traced(provider trace.TracerProvider) TracedPointsLedger {
 	traced := TracedPointsLedger{PointsLedger: l, system: dbSystem(l.db)}
 	if provider != nil {
-		traced.tracer = provider.Tracer(transport.TracerName)
+		traced.tracer = telemetry.Tracer(provider)
 	}
 	return traced
 }

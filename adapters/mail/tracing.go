@@ -9,13 +9,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
-// tracerName is the instrumentation scope of onboard's spans.
-const tracerName = "github.com/onboard/onboard"
-
 // Traced is mailer with a span per email: "SMTPMailer.Send",
-// "LogMailer.Send", or "Mailer.Send" for another mailer. The span holds the
+// "MailboxMailer.Send", "LogMailer.Send", or "Mailer.Send" for another
+// mailer. The span holds the
 // email's id, never its address, subject or body. A nil provider: mailer
 // itself.
 func Traced(mailer event.Mailer, provider trace.TracerProvider) event.Mailer {
@@ -26,10 +25,12 @@ func Traced(mailer event.Mailer, provider trace.TracerProvider) event.Mailer {
 	switch mailer.(type) {
 	case *SMTPMailer:
 		name = "SMTPMailer.Send"
+	case *MailboxMailer:
+		name = "MailboxMailer.Send"
 	case LogMailer:
 		name = "LogMailer.Send"
 	}
-	return tracedMailer{mailer: mailer, tracer: provider.Tracer(tracerName), name: name}
+	return tracedMailer{mailer: mailer, tracer: telemetry.Tracer(provider), name: name}
 }
 
 type tracedMailer struct {

@@ -1,6 +1,7 @@
 package mail_test
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/mail"
 	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
 
@@ -54,4 +56,21 @@ func TestTraced_SpanPerSMTPSend(t *testing.T) {
 func TestTraced_WithoutProvider(t *testing.T) {
 	logMailer := mail.LogMailer{From: mailerTestFrom}
 	assert.Equal(t, event.Mailer(logMailer), mail.Traced(logMailer, nil))
+}
+
+// Each mailer's span is named by its kind; the spans' scope is onboard's.
+func TestTraced_NamesTheSpanByTheMailer(t *testing.T) {
+	mailbox, err := mail.NewMailboxMailer(t.TempDir(), mailerTestFrom, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	for want, mailer := range map[string]event.Mailer{
+		"MailboxMailer.Send": mailbox,
+		"LogMailer.Send":     mail.LogMailer{From: mailerTestFrom, Logger: slog.New(slog.DiscardHandler)},
+	} {
+		recorder := tracetest.NewSpanRecorder()
+		provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+		require.NoError(t, mail.Traced(mailer, provider).Send(sendCtx(t), event.Mail{ID: "welcome-1", To: "ada@example.com"}))
+		require.Len(t, recorder.Ended(), 1)
+		assert.Equal(t, want, recorder.Ended()[0].Name())
+		assert.Equal(t, telemetry.ScopeName, recorder.Ended()[0].InstrumentationScope().Name)
+	}
 }

@@ -9,11 +9,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
-)
 
-// TracerName is the instrumentation scope of onboard's own spans.
-const TracerName = "github.com/onboard/onboard"
+	"github.com/onboard/onboard/internal/telemetry"
+)
 
 // MessagingSystem is the messaging.system attribute of the spans of
 // messages: Watermill carries them, whatever the transport.
@@ -32,12 +30,7 @@ type Tracing struct {
 
 // Tracer is the provider's tracer of onboard's spans, a no-op one without
 // a provider.
-func (t Tracing) Tracer() trace.Tracer {
-	if t.TracerProvider == nil {
-		return noop.NewTracerProvider().Tracer(TracerName)
-	}
-	return t.TracerProvider.Tracer(TracerName)
-}
+func (t Tracing) Tracer() trace.Tracer { return telemetry.Tracer(t.TracerProvider) }
 
 // Propagation is the propagator, the W3C trace context by default.
 func (t Tracing) Propagation() propagation.TextMapPropagator {
