@@ -35,7 +35,7 @@ type Config struct {
 	GoogleCloudProject string
 	PubSubEmulatorHost string
 	// AWSRegion, AWSEndpointURL and the static key AWSAccessKeyID and
-	// AWSSecretAccessKey are PUBSUB=sqs's (see transport.TransportConfig).
+	// AWSSecretAccessKey are PUBSUB=sqs's (see transport.Config).
 	AWSRegion          string
 	AWSEndpointURL     string
 	AWSAccessKeyID     string
@@ -413,10 +413,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if !slices.Contains(transport.Kinds, cfg.PubSub) {
 		errs = append(errs, fmt.Errorf("PUBSUB: want %s, got %q", strings.Join(transport.Kinds, ", "), cfg.PubSub))
 	}
-	if cfg.PubSub == transport.TransportGoogleCloud && cfg.GoogleCloudProject == "" {
+	if cfg.PubSub == transport.KindGoogleCloud && cfg.GoogleCloudProject == "" {
 		errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT: PUBSUB=googlecloud needs the project"))
 	}
-	if cfg.PubSub == transport.TransportSQS && cfg.AWSRegion == "" {
+	if cfg.PubSub == transport.KindSQS && cfg.AWSRegion == "" {
 		errs = append(errs, errors.New("AWS_REGION: PUBSUB=sqs needs the region"))
 	}
 	if u, err := url.Parse(cfg.AWSEndpointURL); cfg.AWSEndpointURL != "" &&
@@ -431,8 +431,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 // Transport is the configuration of the transport PUBSUB names, on db, in
 // the deployment's namespace.
-func (c Config) Transport(db *sql.DB, namespace string) transport.TransportConfig {
-	return transport.TransportConfig{
+func (c Config) Transport(db *sql.DB, namespace string) transport.Config {
+	return transport.Config{
 		Kind: c.PubSub, DB: db, AMQPURL: c.AMQPURL, AMQPQueueType: c.AMQPQueueType,
 		AMQPDeliveryLimit: c.AMQPDeliveryLimit, NATSURL: c.NATSURL, RedisURL: c.RedisURL,
 		GoogleCloudProject: c.GoogleCloudProject, PubSubEmulatorHost: c.PubSubEmulatorHost, Namespace: namespace,

@@ -40,7 +40,7 @@ const backlogEvents = 10_000
 // each ack: the client then holds thousands and extends their deadlines,
 // and a backlog of 10,000 measures that churn, for minutes per drain.
 func backlogOf(pubsub string) int {
-	if pubsub == transport.TransportGoogleCloud || pubsub == transport.TransportSQS {
+	if pubsub == transport.KindGoogleCloud || pubsub == transport.KindSQS {
 		return backlogEvents / 10
 	}
 	return backlogEvents
@@ -75,8 +75,8 @@ var drainOrder = []backlogFields{
 //	go test -run '^$' -bench BacklogDrain -benchtime 1x ./service/
 func BenchmarkBacklogDrain(b *testing.B) {
 	users := registerBacklog(b)
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
-		transport.TransportRedis, transport.TransportGoogleCloud, transport.TransportSQS} {
+	for _, pubsub := range []string{transport.KindSQL, transport.KindAMQP, transport.KindNATS,
+		transport.KindRedis, transport.KindGoogleCloud, transport.KindSQS} {
 		b.Run(pubsub, func(b *testing.B) {
 			events := backlogOf(pubsub)
 			for b.Loop() {
@@ -173,17 +173,17 @@ func newBenchSetupOn(b *testing.B, pubsub, dbURL string) *benchSetup {
 		dbURL: dbURL, amqpURL: unreachableAMQP}
 	s.db = testenv.OpenDB(b, s.dbURL)
 	switch pubsub {
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		s.natsURL = testenv.URL(b, testenv.NATSURLVar)
 		b.Cleanup(func() { e2e.DeleteNATSNamespace(b, s.natsURL, s.namespace) })
-	case transport.TransportRedis:
+	case transport.KindRedis:
 		s.redisURL = testenv.URL(b, testenv.RedisURLVar)
 		b.Cleanup(func() { testenv.DeleteRedisNamespace(b, s.redisURL, s.namespace) })
-	case transport.TransportGoogleCloud: // the emulator forgets nothing but at its restart
+	case transport.KindGoogleCloud:
 		s.pubSubEmulator = testenv.URL(b, testenv.PubSubEmulatorVar)
-	case transport.TransportSQS: // so does the SQS emulator
+	case transport.KindSQS:
 		s.sqsEndpoint = testenv.URL(b, testenv.SQSEndpointVar)
-	case transport.TransportAMQP:
+	case transport.KindAMQP:
 		s.amqpURL = testenv.URL(b, testenv.AMQPURLVar)
 		// The service's exchanges and queues (topic_handler) in the namespace.
 		events := s.topic(transport.EventTopic("UserRegistered"))
@@ -266,7 +266,7 @@ func benchConfig(b *testing.B, s *benchSetup) Config {
 // benchService builds the service of cfg, not yet running, with a quiet log.
 func benchService(ctx context.Context, b *testing.B, cfg Config, mailer *recordingMailer) *Service {
 	b.Helper()
-	svc, err := NewService(ctx, cfg, mailer, slog.New(slog.DiscardHandler))
+	svc, err := New(ctx, cfg, mailer, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func rawThroughput(b *testing.B, pubsub string) (publish, subscribe float64) {
 	setup := newBenchSetup(b, pubsub)
 	tr := setup.tr
 	topic := testenv.Name("raw")
-	if pubsub == transport.TransportAMQP {
+	if pubsub == transport.KindAMQP {
 		setup.deleteOnRabbitMQ(b, []string{setup.topic(topic)}, []string{setup.topic(topic) + "_raw"})
 	}
 	sub, err := tr.Subscriber("raw", topic)
@@ -536,7 +536,7 @@ func registerBacklog(b *testing.B) *backlogUsers {
 	ctx := context.Background()
 	users := &backlogUsers{dbURL: testenv.PostgresDatabase(b), addresses: make(map[string]bool, backlogEvents)}
 	users.masterKeys = testMasterKeys(b, users.dbURL)
-	cfg := Config{PubSub: transport.TransportGoChannel, DatabaseURL: users.dbURL, HTTPAddr: "127.0.0.1:0",
+	cfg := Config{PubSub: transport.KindGoChannel, DatabaseURL: users.dbURL, HTTPAddr: "127.0.0.1:0",
 		BcryptCost: 10, MailFrom: DefaultMailFrom, MasterKeys: users.masterKeys}
 	svc := benchService(ctx, b, cfg, &recordingMailer{}) // the schema, the server keys, the outbox
 	svc.closeResources()

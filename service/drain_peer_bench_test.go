@@ -28,7 +28,7 @@ func stockRawThroughput(b *testing.B, pubsub string) (publish, subscribe float64
 	logger := watermill.NopLogger{}
 	topic := testenv.Name("stock")
 	switch pubsub {
-	case transport.TransportSQL:
+	case transport.KindSQL:
 		db := testenv.OpenDB(b, testenv.PostgresDatabase(b)).DB
 		pub, err = wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{
 			SchemaAdapter: wsql.DefaultPostgreSQLSchema{}, AutoInitializeSchema: true,
@@ -42,7 +42,7 @@ func stockRawThroughput(b *testing.B, pubsub string) (publish, subscribe float64
 		if err == nil {
 			err = sub.(message.SubscribeInitializer).SubscribeInitialize(topic)
 		}
-	case transport.TransportAMQP:
+	case transport.KindAMQP:
 		setup := &benchSetup{amqpURL: testenv.URL(b, testenv.AMQPURLVar)}
 		setup.deleteOnRabbitMQ(b, []string{topic}, []string{topic + "_stock"})
 		config := wamqp.NewDurablePubSubConfig(setup.amqpURL, wamqp.GenerateQueueNameTopicNameWithSuffix("stock"))

@@ -40,7 +40,7 @@ func BenchmarkGetUser_SealedVsPlain(b *testing.B) {
 		b.Run(backend.Name, func(b *testing.B) {
 			dbURL := backend.URL(b)
 			db := testenv.OpenDB(b, dbURL)
-			svc, err := NewService(context.Background(), Config{
+			svc, err := New(context.Background(), Config{
 				PubSub: "gochannel", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MailFrom: DefaultMailFrom,
 				// The hashes are made once, before the timed reads.
 				BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(b, dbURL),

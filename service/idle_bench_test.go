@@ -23,7 +23,7 @@ const idleWindow = 10 * time.Second
 //
 //	go test -run '^$' -bench IdleDatabaseCPU -benchtime 1x ./service/
 func BenchmarkIdleDatabaseCPU(b *testing.B) {
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP} {
+	for _, pubsub := range []string{transport.KindSQL, transport.KindAMQP} {
 		b.Run(pubsub, func(b *testing.B) {
 			for b.Loop() {
 				ctx, cancel := context.WithCancel(context.Background())

@@ -39,7 +39,7 @@ func testMasterKeys(t testing.TB, dbURL string) *adapters.MasterKeys {
 func newStoppedService(t *testing.T, cfg Config, logs *testenv.LockedBuffer) (*Service, error) {
 	t.Helper()
 	cfg.PubSub, cfg.HTTPAddr, cfg.BcryptCost, cfg.MailFrom = "gochannel", "127.0.0.1:0", bcrypt.MinCost, DefaultMailFrom
-	svc, err := NewService(context.Background(), cfg, &recordingMailer{}, NewLogger(logs, slog.LevelInfo))
+	svc, err := New(context.Background(), cfg, &recordingMailer{}, NewLogger(logs, slog.LevelInfo))
 	if err == nil {
 		svc.closeResources()
 	}

@@ -34,7 +34,7 @@ import (
 type serviceMetrics struct {
 	registry *prometheus.Registry
 	adapters *adapters.Metrics
-	mail     *mail.MailerMetrics
+	mail     *mail.Metrics
 	http     *ports.HTTPMetrics
 	logger   *slog.Logger
 	// server and listener serve /metrics on METRICS_ADDR; nil when unset.
@@ -65,7 +65,7 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 	if m.adapters, err = adapters.NewMetrics(reg); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	if m.mail, err = mail.NewMailerMetrics(reg); err != nil {
+	if m.mail, err = mail.NewMetrics(reg); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if m.http, err = ports.NewHTTPMetrics(reg); err != nil {

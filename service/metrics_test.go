@@ -47,7 +47,7 @@ func startMeteredWith(t *testing.T, cfg Config) *meteredService {
 	})
 	mailer := &recordingMailer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := NewService(ctx, cfg, mailer, slog.New(slog.NewTextHandler(logs, nil)))
+	svc, err := New(ctx, cfg, mailer, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run(ctx) }()

@@ -83,7 +83,7 @@ func TestService_ExportsSpansOverOTLP(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.URL)
 	t.Setenv("OTEL_SERVICE_NAME", "onboard-otlp-test")
 	smtp := testsmtp.Start(t)
-	want := tracedConfig(t, transport.TransportGoChannel, testenv.SQLiteDatabase(t), "", smtp)
+	want := tracedConfig(t, transport.KindGoChannel, testenv.SQLiteDatabase(t), "", smtp)
 	env := map[string]string{"PUBSUB": want.PubSub, "PUBSUB_NAMESPACE": want.Namespace, "DATABASE_URL": want.DatabaseURL,
 		"SMTP_URL": want.SMTPURL, "HTTP_ADDR": want.HTTPAddr}
 	cfg, err := LoadConfig(func(name string) string {
@@ -118,7 +118,7 @@ func TestService_ExportsSpansOverOTLP(t *testing.T) {
 // logged.
 func TestService_WithoutExportCarriesATrustedCallersTrace(t *testing.T) {
 	smtp := testsmtp.Start(t)
-	cfg := tracedConfig(t, transport.TransportGoChannel, testenv.SQLiteDatabase(t), "", smtp)
+	cfg := tracedConfig(t, transport.KindGoChannel, testenv.SQLiteDatabase(t), "", smtp)
 	cfg.TrustClientTraceparent = true
 	s := startTracedService(t, cfg, smtp)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"

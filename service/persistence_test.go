@@ -27,7 +27,7 @@ func TestService_WarnsWhenRedisWouldLoseItsMessages(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			smtp := testsmtp.Start(t)
-			cfg := tracedConfig(t, transport.TransportRedis, testenv.SQLiteDatabase(t), "", smtp)
+			cfg := tracedConfig(t, transport.KindRedis, testenv.SQLiteDatabase(t), "", smtp)
 			cfg.RedisURL = testenv.StartRedis(t, tt.redisArgs...).URL
 			s := startTracedService(t, cfg, smtp)
 			s.stop()

@@ -80,9 +80,9 @@ type Service struct {
 	telemetry       telemetry
 }
 
-// NewService connects to everything cfg names and wires the service. mailer
+// New connects to everything cfg names and wires the service. mailer
 // overrides the one cfg implies when not nil.
-func NewService(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
+func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logger) (svc *Service, err error) {
 	cfg.setDefaults()
 	s := &Service{logger: logger}
 	s.stopping, s.stop = context.WithCancel(context.Background())

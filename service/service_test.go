@@ -132,7 +132,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string, configure ...fun
 	for _, c := range configure {
 		c(&cfg)
 	}
-	svc, err := NewService(ctx, cfg, mailer, logger)
+	svc, err := New(ctx, cfg, mailer, logger)
 	require.NoError(t, err)
 
 	s := &runningService{
@@ -528,7 +528,7 @@ func TestService_DrainWaitsForTheRequestOfAnAcceptedConnection(t *testing.T) {
 func TestService_SQLTransportPublishesInTheRegistrationsTransaction(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		dbURL := backend.URL(t)
-		s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL, func(c *Config) { c.PubSub = transport.TransportSQL })
+		s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL, func(c *Config) { c.PubSub = transport.KindSQL })
 		topic := s.svc.transport.Topic(transport.EventTopic("UserRegistered"))
 		// A consumer group nobody reads keeps a copy of what each gets.
 		tapped := func(topic string) int {

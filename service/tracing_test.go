@@ -49,21 +49,21 @@ func tracedConfig(t *testing.T, pubsub, dbURL, brokerURL string, smtp *testsmtp.
 	namespace := "tr-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	amqpURL, natsURL := unreachableAMQP, ""
 	switch pubsub {
-	case transport.TransportAMQP:
+	case transport.KindAMQP:
 		amqpURL = brokerURL
 		t.Cleanup(func() { e2e.DeleteNamespace(t, amqpURL, namespace) })
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		natsURL = brokerURL
 		t.Cleanup(func() { e2e.DeleteNATSNamespace(t, natsURL, namespace) })
 	}
 	var redisURL, emulator, sqsEndpoint string
 	switch pubsub {
-	case transport.TransportRedis:
+	case transport.KindRedis:
 		redisURL = testenv.URL(t, testenv.RedisURLVar)
 		t.Cleanup(func() { testenv.DeleteRedisNamespace(t, redisURL, namespace) })
-	case transport.TransportGoogleCloud:
+	case transport.KindGoogleCloud:
 		emulator = testenv.URL(t, testenv.PubSubEmulatorVar)
-	case transport.TransportSQS:
+	case transport.KindSQS:
 		sqsEndpoint = testenv.URL(t, testenv.SQSEndpointVar)
 	}
 	return Config{
@@ -87,7 +87,7 @@ func startTracedService(t *testing.T, cfg Config, smtp *testsmtp.Server) *traced
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	svc, err := NewService(ctx, cfg, nil, NewLogger(s.logs, slog.LevelInfo))
+	svc, err := New(ctx, cfg, nil, NewLogger(s.logs, slog.LevelInfo))
 	require.NoError(t, err)
 	s.svc = svc
 	go func() { s.runErr <- svc.Run(ctx) }()
@@ -173,7 +173,7 @@ func registrationSpans(pubsub string) map[string]string {
 		"handle SeedSignupPointsOnUserRegistered": "forward events.UserRegistered",
 		"PointsLedger.Grant":                      "handle SeedSignupPointsOnUserRegistered",
 	}
-	if pubsub == transport.TransportSQL {
+	if pubsub == transport.KindSQL {
 		delete(spans, "outbox publish events.UserRegistered")
 		delete(spans, "forward events.UserRegistered")
 		spans["publish events.UserRegistered"] = "UserStore.Register"
@@ -185,7 +185,7 @@ func registrationSpans(pubsub string) map[string]string {
 
 // publishSpan is the span of the registration's publish to the transport.
 func publishSpan(pubsub string) string {
-	if pubsub == transport.TransportSQL {
+	if pubsub == transport.KindSQL {
 		return "publish events.UserRegistered"
 	}
 	return "forward events.UserRegistered"
@@ -224,22 +224,22 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 		name, pubsub string
 		database     func(testing.TB) string
 	}{
-		{"gochannel on SQLite", transport.TransportGoChannel, testenv.SQLiteDatabase},
-		{"sql on SQLite", transport.TransportSQL, testenv.SQLiteDatabase},
-		{"sql on PostgreSQL", transport.TransportSQL, testenv.PostgresDatabase},
-		{"sql on MySQL", transport.TransportSQL, testenv.MySQLDatabase},
-		{"amqp on PostgreSQL", transport.TransportAMQP, testenv.PostgresDatabase},
-		{"nats on PostgreSQL", transport.TransportNATS, testenv.PostgresDatabase},
-		{"redis on PostgreSQL", transport.TransportRedis, testenv.PostgresDatabase},
-		{"googlecloud on PostgreSQL", transport.TransportGoogleCloud, testenv.PostgresDatabase},
-		{"sqs on PostgreSQL", transport.TransportSQS, testenv.PostgresDatabase},
+		{"gochannel on SQLite", transport.KindGoChannel, testenv.SQLiteDatabase},
+		{"sql on SQLite", transport.KindSQL, testenv.SQLiteDatabase},
+		{"sql on PostgreSQL", transport.KindSQL, testenv.PostgresDatabase},
+		{"sql on MySQL", transport.KindSQL, testenv.MySQLDatabase},
+		{"amqp on PostgreSQL", transport.KindAMQP, testenv.PostgresDatabase},
+		{"nats on PostgreSQL", transport.KindNATS, testenv.PostgresDatabase},
+		{"redis on PostgreSQL", transport.KindRedis, testenv.PostgresDatabase},
+		{"googlecloud on PostgreSQL", transport.KindGoogleCloud, testenv.PostgresDatabase},
+		{"sqs on PostgreSQL", transport.KindSQS, testenv.PostgresDatabase},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var brokerURL string
 			switch tt.pubsub {
-			case transport.TransportAMQP:
+			case transport.KindAMQP:
 				brokerURL = testenv.URL(t, testenv.AMQPURLVar)
-			case transport.TransportNATS:
+			case transport.KindNATS:
 				brokerURL = testenv.URL(t, testenv.NATSURLVar)
 			}
 			smtp := testsmtp.Start(t)
@@ -277,7 +277,7 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 // "retry publish" span, whose child is the next attempt.
 func TestService_RetriedEmailStaysInItsTrace(t *testing.T) {
 	smtp := testsmtp.Start(t)
-	cfg := tracedConfig(t, transport.TransportSQL, testenv.SQLiteDatabase(t), "", smtp)
+	cfg := tracedConfig(t, transport.KindSQL, testenv.SQLiteDatabase(t), "", smtp)
 	cfg.RetryFirstDelay = 100 * time.Millisecond
 	provider, recorder := recordSpans(t)
 	cfg.TracerProvider = provider
@@ -437,7 +437,7 @@ func assertNoClientTraceContext(t *testing.T, messages []publishedMessage, clien
 // traceparent, with neither the client's tracestate nor its baggage.
 func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
 	smtp := testsmtp.Start(t)
-	cfg := tracedConfig(t, transport.TransportSQL, testenv.SQLiteDatabase(t), "", smtp)
+	cfg := tracedConfig(t, transport.KindSQL, testenv.SQLiteDatabase(t), "", smtp)
 	provider, recorder := recordSpans(t)
 	cfg.TracerProvider = provider
 	s := startTracedService(t, cfg, smtp)
@@ -468,7 +468,7 @@ func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
 // tracestate or baggage.
 func TestService_WithoutExportIgnoresAnUntrustedClientsTrace(t *testing.T) {
 	smtp := testsmtp.Start(t)
-	s := startTracedService(t, tracedConfig(t, transport.TransportSQL, testenv.SQLiteDatabase(t), "", smtp), smtp)
+	s := startTracedService(t, tracedConfig(t, transport.KindSQL, testenv.SQLiteDatabase(t), "", smtp), smtp)
 
 	header, clientTraceID := clientTraceHeaders()
 	s.register("ada."+uuid.NewString()[:8]+"@example.com", header)

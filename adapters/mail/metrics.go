@@ -26,15 +26,15 @@ const (
 	FailureInterrupted = "interrupted"
 )
 
-// MailerMetrics count the sends of a mailer.
-type MailerMetrics struct {
+// Metrics count the sends of a mailer.
+type Metrics struct {
 	sent   *prometheus.CounterVec
 	failed *prometheus.CounterVec
 }
 
-// NewMailerMetrics registers the mailers' series on reg.
-func NewMailerMetrics(reg prometheus.Registerer) (*MailerMetrics, error) {
-	m := &MailerMetrics{
+// NewMetrics registers the mailers' series on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "onboard_emails_sent_total",
 			Help: "Emails the mail server accepted (or the log took), by handler.",
@@ -52,13 +52,13 @@ func NewMailerMetrics(reg prometheus.Registerer) (*MailerMetrics, error) {
 
 // Counting returns mailer counting its sends in m, by the handler that
 // sends (the message's handler, "none" outside one).
-func (m *MailerMetrics) Counting(mailer event.Mailer) event.Mailer {
+func (m *Metrics) Counting(mailer event.Mailer) event.Mailer {
 	return countingMailer{Mailer: mailer, metrics: m}
 }
 
 type countingMailer struct {
 	event.Mailer
-	metrics *MailerMetrics
+	metrics *Metrics
 }
 
 func (c countingMailer) Send(ctx context.Context, msg event.Mail) error {

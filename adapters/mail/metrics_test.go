@@ -18,10 +18,10 @@ import (
 // A real SMTP conversation per case: accepted, refused for one recipient
 // (451 at RCPT TO), refused for good (550), the server failing (451 at
 // MAIL FROM); each failure counted with its class.
-func TestMailerMetrics_CountSendsByClass(t *testing.T) {
+func TestMetrics_CountSendsByClass(t *testing.T) {
 	server := testsmtp.Start(t)
 	registry := prometheus.NewRegistry()
-	metrics, err := mail.NewMailerMetrics(registry)
+	metrics, err := mail.NewMetrics(registry)
 	require.NoError(t, err)
 	mailer := metrics.Counting(newTestSMTPMailer(t, server.URL()))
 	ctx := sendCtx(t) // outside a handler: handler="none"; the service's tests show the handlers' names

@@ -40,7 +40,7 @@ type amqpQueues struct {
 	server string
 }
 
-func newAMQPQueues(cfg TransportConfig) amqpQueues {
+func newAMQPQueues(cfg Config) amqpQueues {
 	q := amqpQueues{queueType: cfg.AMQPQueueType, deliveryLimit: cfg.AMQPDeliveryLimit,
 		poisonExchange: NamespacedTopic(cfg.Namespace, PoisonTopic)}
 	if q.queueType == "" {

@@ -15,9 +15,9 @@ func TestAMQPQueues_PoisonQueueHasNoDeliveryLimit(t *testing.T) {
 		"3.10.8": {"x-queue-type": "quorum"},
 		"4.1.0":  {"x-queue-type": "quorum", "x-delivery-limit": int64(-1)},
 	} {
-		q := newAMQPQueues(TransportConfig{AMQPQueueType: AMQPQueueQuorum})
+		q := newAMQPQueues(Config{AMQPQueueType: AMQPQueueQuorum})
 		q.server = server
 		assert.Equal(t, want, q.poison(), server)
 	}
-	assert.Nil(t, newAMQPQueues(TransportConfig{}).poison(), "classic queues take no arguments")
+	assert.Nil(t, newAMQPQueues(Config{}).poison(), "classic queues take no arguments")
 }

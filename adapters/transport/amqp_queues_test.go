@@ -16,8 +16,8 @@ import (
 // topic and reason, and requeued from there like any poisoned message;
 // redeliveries, which carry RabbitMQ's delivery count, are read on the way.
 func TestAMQPQuorumQueues_DeliveryLimitPoisons(t *testing.T) {
-	cfg := transport.TransportConfig{Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.TransportAMQP), AMQPQueueType: transport.AMQPQueueQuorum,
+	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+		Namespace: testNamespace(t, transport.KindAMQP), AMQPQueueType: transport.AMQPQueueQuorum,
 		AMQPDeliveryLimit: 2}
 	tr, err := transport.NewTransport(cfg)
 	require.NoError(t, err)
@@ -64,8 +64,8 @@ func TestAMQPQuorumQueues_DeliveryLimitPoisons(t *testing.T) {
 // RabbitMQ cannot change a queue's type: a start whose AMQP_QUEUE_TYPE
 // differs from its queues' fails, saying what to do.
 func TestAMQPQuorumQueues_ATypeChangeIsExplained(t *testing.T) {
-	cfg := transport.TransportConfig{Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.TransportAMQP)}
+	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+		Namespace: testNamespace(t, transport.KindAMQP)}
 	classic, err := transport.NewTransport(cfg)
 	require.NoError(t, err)
 	require.NoError(t, classic.Close())
@@ -78,6 +78,6 @@ func TestAMQPQuorumQueues_ATypeChangeIsExplained(t *testing.T) {
 }
 
 func TestTransportConfig_RejectsAnUnknownQueueType(t *testing.T) {
-	err := transport.TransportConfig{Kind: transport.TransportAMQP, AMQPQueueType: "mirrored"}.Validate()
+	err := transport.Config{Kind: transport.KindAMQP, AMQPQueueType: "mirrored"}.Validate()
 	assert.EqualError(t, err, `AMQP_QUEUE_TYPE: want classic or quorum, got "mirrored"`)
 }

@@ -154,17 +154,17 @@ func (c *BacklogCollector) read(ctx context.Context) []prometheus.Metric {
 	})
 	c.source(ctx, r, sourceRetries, c.readRetries)
 	switch c.cfg.Transport.kind {
-	case TransportSQL:
+	case KindSQL:
 		c.source(ctx, r, sourceHandlers, c.readSQLHandlers)
 		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
 			b, err := watermillsql.GroupBacklog(ctx, c.cfg.DB, c.cfg.Transport.Topic(PoisonTopic), PoisonGroup)
 			r.gauge(c.poisoned, float64(b.Messages))
 			return err
 		})
-	case TransportRedis:
+	case KindRedis:
 		c.source(ctx, r, sourceHandlers, c.readRedisHandlers)
 		c.source(ctx, r, sourcePoison, c.readRedisPoison)
-	case TransportAMQP:
+	case KindAMQP:
 		c.source(ctx, r, sourceHandlers, c.readAMQPHandlers)
 		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
 			depths, err := c.cfg.Transport.queueDepths(ctx, c.cfg.Transport.Topic(PoisonTopic))
@@ -173,12 +173,12 @@ func (c *BacklogCollector) read(ctx context.Context) []prometheus.Metric {
 			}
 			return err
 		})
-	case TransportSQS:
+	case KindSQS:
 		c.source(ctx, r, sourceHandlers, c.readSQSHandlers)
 		c.source(ctx, r, sourcePoison, c.readSQSPoison)
-	case TransportGoogleCloud: // no count of the poison queue but by pulling it all
+	case KindGoogleCloud:
 		c.source(ctx, r, sourceHandlers, c.readHeldHandlers)
-	case TransportNATS:
+	case KindNATS:
 		c.source(ctx, r, sourceHandlers, c.readNATSHandlers)
 		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
 			n, err := c.cfg.Transport.nats.poisoned(ctx)

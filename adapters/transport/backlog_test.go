@@ -68,7 +68,7 @@ func TestBacklogCollector_SQL(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.MigratedDB(t, backend)
 		tr := newSQLTransport(t, db) // no namespace: the handlers' topics sit beside the outbox
-		topic := uniqueTopic(t, transport.TransportSQL)
+		topic := uniqueTopic(t, transport.KindSQL)
 		subscriber(t, tr, "H", topic)
 		subscriber(t, tr, transport.OutboxGroup, transport.OutboxTopic)
 		cfg := transport.BacklogConfig{Transport: tr, DB: db.DB, Handlers: []transport.HandlerTopic{{Handler: "H", Topic: topic}}}
@@ -155,7 +155,7 @@ func TestBacklogCollector_CachesAReading(t *testing.T) {
 // retry queue, in the database.
 func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 	db := testenv.MigratedDB(t, testenv.Backends()[0])
-	goch := newTestTransport(t, transportCase{kind: transport.TransportGoChannel})
+	goch := newTestTransport(t, transportCase{kind: transport.KindGoChannel})
 	got := series(t, newBacklog(t, transport.BacklogConfig{
 		Transport: goch, DB: db.DB, Handlers: []transport.HandlerTopic{{Handler: "H", Topic: "events.X"}},
 	}))
@@ -164,9 +164,9 @@ func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 	assert.Contains(t, got, "onboard_retry_queue_messages{handler=H}")
 	assert.Contains(t, got, "onboard_outbox_pending_messages{}")
 
-	ns := testNamespace(t, transport.TransportAMQP)
-	tr, err := transport.NewTransport(transport.TransportConfig{
-		Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: ns,
+	ns := testNamespace(t, transport.KindAMQP)
+	tr, err := transport.NewTransport(transport.Config{
+		Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), Namespace: ns,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
@@ -195,21 +195,21 @@ func TestBacklogCollector_AMQPAndGoChannel(t *testing.T) {
 // Monitoring alone, and no poison count is reported; on sqs the queue
 // counts them as not visible. The oldest age is the oldest held's.
 func TestBacklogCollector_CountsHeldMessages(t *testing.T) {
-	forEachTransport(t, []string{transport.TransportAMQP, transport.TransportGoogleCloud, transport.TransportSQS}, func(t *testing.T, tc transportCase) {
+	forEachTransport(t, []string{transport.KindAMQP, transport.KindGoogleCloud, transport.KindSQS}, func(t *testing.T, tc transportCase) {
 		db := testenv.MigratedDB(t, testenv.Backends()[0])
-		cfg := transport.TransportConfig{
-			Kind: transport.TransportAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-			Namespace: testNamespace(t, transport.TransportAMQP),
+		cfg := transport.Config{
+			Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+			Namespace: testNamespace(t, transport.KindAMQP),
 		}
 		switch tc.kind {
-		case transport.TransportGoogleCloud:
+		case transport.KindGoogleCloud:
 			cfg = googleCloudConfig(t)
-		case transport.TransportSQS:
+		case transport.KindSQS:
 			cfg = sqsConfig(t)
 		}
 		tr := newTransportOf(t, cfg)
 		topic := testenv.Name("events")
-		if tc.kind == transport.TransportAMQP {
+		if tc.kind == transport.KindAMQP {
 			t.Cleanup(func() { deleteAMQPTopology(t, tr.Topic(topic), "H") })
 		}
 
@@ -245,7 +245,7 @@ func TestBacklogCollector_CountsHeldMessages(t *testing.T) {
 		assert.Equal(t, 2.0, got["onboard_handler_backlog_messages{handler=H}"], "held, not ready")
 		assert.InDelta(t, age.Seconds(), got["onboard_handler_backlog_oldest_age_seconds{handler=H}"], 5)
 		_, poisonReported := got["onboard_poison_queue_messages{}"]
-		assert.Equal(t, tc.kind != transport.TransportGoogleCloud, poisonReported, "the poison queue's count")
+		assert.Equal(t, tc.kind != transport.KindGoogleCloud, poisonReported, "the poison queue's count")
 
 		release()
 		require.Eventually(t, func() bool {

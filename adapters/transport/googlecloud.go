@@ -21,8 +21,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// TransportGoogleCloud is PUBSUB's name of Google Cloud Pub/Sub.
-const TransportGoogleCloud = "googlecloud"
+// KindGoogleCloud is PUBSUB's name of Google Cloud Pub/Sub.
+const KindGoogleCloud = "googlecloud"
 
 // What Pub/Sub keeps, and how (see docs/reliability.md):
 //
@@ -88,7 +88,7 @@ func googleCloudSubscription(group string) googlecloud.SubscriptionNameFn {
 	return func(topic string) string { return topic + "." + group }
 }
 
-func newGoogleCloudTransport(cfg TransportConfig, wlogger watermill.LoggerAdapter) (*Transport, error) {
+func newGoogleCloudTransport(cfg Config, wlogger watermill.LoggerAdapter) (*Transport, error) {
 	gt := &googleCloudTransport{project: cfg.GoogleCloudProject, options: googleCloudOptions(cfg.PubSubEmulatorHost)}
 	ctx, cancel := context.WithTimeout(context.Background(), googleCloudTimeout)
 	defer cancel()

@@ -18,12 +18,12 @@ import (
 
 // googleCloudConfig is the googlecloud transport on the test emulator, in
 // a namespace of the test's own.
-func googleCloudConfig(t *testing.T) transport.TransportConfig {
+func googleCloudConfig(t *testing.T) transport.Config {
 	t.Helper()
-	return transport.TransportConfig{
-		Kind: transport.TransportGoogleCloud, GoogleCloudProject: testenv.GoogleCloudProject,
+	return transport.Config{
+		Kind: transport.KindGoogleCloud, GoogleCloudProject: testenv.GoogleCloudProject,
 		PubSubEmulatorHost: testenv.URL(t, testenv.PubSubEmulatorVar),
-		Namespace:          testNamespace(t, transport.TransportGoogleCloud),
+		Namespace:          testNamespace(t, transport.KindGoogleCloud),
 	}
 }
 
@@ -51,10 +51,10 @@ func TestGoogleCloud_Names(t *testing.T) {
 	tr := newTransportOf(t, cfg)
 	_, err := tr.Subscriber("Bad handler", "events.Named")
 	assert.ErrorContains(t, err, "Bad handler")
-	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoogleCloud,
+	_, err = transport.NewTransport(transport.Config{Kind: transport.KindGoogleCloud,
 		GoogleCloudProject: testenv.GoogleCloudProject, PubSubEmulatorHost: cfg.PubSubEmulatorHost, Namespace: "1digit"})
 	assert.ErrorContains(t, err, "PUBSUB_NAMESPACE")
-	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoogleCloud})
+	_, err = transport.NewTransport(transport.Config{Kind: transport.KindGoogleCloud})
 	assert.ErrorContains(t, err, "GOOGLE_CLOUD_PROJECT")
 }
 

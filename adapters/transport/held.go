@@ -70,7 +70,7 @@ func publishedAt(msg *message.Message) time.Time {
 // transports nothing reads them,
 // and nothing is recorded.
 func (t *Transport) HoldMiddleware(next message.HandlerFunc) message.HandlerFunc {
-	if t.kind != TransportAMQP && t.kind != TransportGoogleCloud && t.kind != TransportSQS {
+	if t.kind != KindAMQP && t.kind != KindGoogleCloud && t.kind != KindSQS {
 		return next
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TransportNATS is PUBSUB's name of NATS JetStream.
-const TransportNATS = "nats"
+// KindNATS is PUBSUB's name of NATS JetStream.
+const KindNATS = "nats"
 
 // What JetStream keeps, and how (see docs/reliability.md):
 //
@@ -151,7 +151,7 @@ func checkNATSURL(rawURL string) error {
 	return nil
 }
 
-func newNATSTransport(cfg TransportConfig, wlogger watermill.LoggerAdapter) (*Transport, error) {
+func newNATSTransport(cfg Config, wlogger watermill.LoggerAdapter) (*Transport, error) {
 	if err := checkNATSURL(cfg.NATSURL); err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ type natsPoisonQueue struct {
 	names natsNames
 }
 
-func newNATSPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
+func newNATSPoisonQueue(cfg Config) (PoisonQueue, error) {
 	if err := checkNATSURL(cfg.NATSURL); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func TestNATSPubSub(t *testing.T) {
 // order (HandlerConcurrency messages in flight), no exactly-once delivery
 // (an ack lost brings a message again), and a new group starting at the
 // messages published after it. Subscribers without a group share one.
-func runPubSubSuite(t *testing.T, cfg transport.TransportConfig, forceShort bool,
+func runPubSubSuite(t *testing.T, cfg transport.Config, forceShort bool,
 	subscriberOf func(tr *transport.Transport, group string) (message.Subscriber, error)) {
 	features := tests.Features{
 		ConsumerGroups:                      true,

@@ -22,11 +22,11 @@ import (
 
 // natsConfig is the nats transport on the test server, in a namespace of
 // the test's own whose streams are deleted when it ends.
-func natsConfig(t *testing.T) transport.TransportConfig {
+func natsConfig(t *testing.T) transport.Config {
 	t.Helper()
-	return transport.TransportConfig{
-		Kind: transport.TransportNATS, NATSURL: testenv.URL(t, testenv.NATSURLVar),
-		Namespace: testNamespace(t, transport.TransportNATS),
+	return transport.Config{
+		Kind: transport.KindNATS, NATSURL: testenv.URL(t, testenv.NATSURLVar),
+		Namespace: testNamespace(t, transport.KindNATS),
 	}
 }
 
@@ -368,7 +368,7 @@ func TestNATS_SubscriptionOutlivesItsConsumer(t *testing.T) {
 }
 
 func TestNewTransport_NATSNeedsANamespace(t *testing.T) {
-	_, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportNATS, NATSURL: "nats://127.0.0.1:4222"})
+	_, err := transport.NewTransport(transport.Config{Kind: transport.KindNATS, NATSURL: "nats://127.0.0.1:4222"})
 	assert.ErrorContains(t, err, "namespace")
 }
 
@@ -384,8 +384,8 @@ func TestNewTransport_NATSMalformedURL(t *testing.T) {
 		"nats://someone:" + password + "@127.0.0.1:99999999999",
 	} {
 		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
-			tr, err := transport.NewTransport(transport.TransportConfig{
-				Kind: transport.TransportNATS, NATSURL: rawURL, Namespace: "never-created",
+			tr, err := transport.NewTransport(transport.Config{
+				Kind: transport.KindNATS, NATSURL: rawURL, Namespace: "never-created",
 			})
 			if tr != nil {
 				_ = tr.Close()
@@ -404,8 +404,8 @@ func TestNewTransport_NATSMalformedURL(t *testing.T) {
 func TestNewTransport_NATSFailsFast(t *testing.T) {
 	const password = "wrong-s3cret-Pa55"
 	start := time.Now()
-	tr, err := transport.NewTransport(transport.TransportConfig{
-		Kind: transport.TransportNATS, NATSURL: "nats://someone:" + password + "@127.0.0.1:1", Namespace: "never-created",
+	tr, err := transport.NewTransport(transport.Config{
+		Kind: transport.KindNATS, NATSURL: "nats://someone:" + password + "@127.0.0.1:1", Namespace: "never-created",
 	})
 	if tr != nil {
 		_ = tr.Close()

@@ -45,26 +45,26 @@ type PoisonQueue interface {
 }
 
 // NewPoisonQueue opens the poison queue of the transport cfg names.
-func NewPoisonQueue(cfg TransportConfig) (PoisonQueue, error) {
-	if cfg.Kind == TransportGoChannel {
+func NewPoisonQueue(cfg Config) (PoisonQueue, error) {
+	if cfg.Kind == KindGoChannel {
 		return nil, errors.New("PUBSUB=gochannel keeps no poisoned messages: they are only in the log")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Kind == TransportSQL {
+	if cfg.Kind == KindSQL {
 		return sqlPoisonQueue{db: cfg.DB, dialect: sqldb.Of(cfg.DB), namespace: cfg.Namespace}, nil
 	}
-	if cfg.Kind == TransportNATS {
+	if cfg.Kind == KindNATS {
 		return newNATSPoisonQueue(cfg)
 	}
-	if cfg.Kind == TransportRedis {
+	if cfg.Kind == KindRedis {
 		return redisPoisonQueue{url: cfg.RedisURL, namespace: cfg.Namespace}, nil
 	}
-	if cfg.Kind == TransportSQS {
+	if cfg.Kind == KindSQS {
 		return sqsPoisonQueue{cfg: cfg}, nil
 	}
-	if cfg.Kind == TransportGoogleCloud {
+	if cfg.Kind == KindGoogleCloud {
 		return googleCloudPoisonQueue{project: cfg.GoogleCloudProject, emulator: cfg.PubSubEmulatorHost, namespace: cfg.Namespace}, nil
 	}
 	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil

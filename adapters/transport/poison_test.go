@@ -21,14 +21,14 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			err   error
 		)
 		switch tc.kind {
-		case transport.TransportSQL:
+		case transport.KindSQL:
 			db := testenv.MigratedDB(t, tc.backend)
 			tr = newSQLTransport(t, db)
-			queue, err = transport.NewPoisonQueue(transport.TransportConfig{Kind: tc.kind, DB: db.DB})
-		case transport.TransportAMQP, transport.TransportRedis:
+			queue, err = transport.NewPoisonQueue(transport.Config{Kind: tc.kind, DB: db.DB})
+		case transport.KindAMQP, transport.KindRedis:
 			// A poison queue of this test's own.
-			cfg := transport.TransportConfig{Kind: tc.kind, Namespace: testNamespace(t, tc.kind)}
-			if tc.kind == transport.TransportAMQP {
+			cfg := transport.Config{Kind: tc.kind, Namespace: testNamespace(t, tc.kind)}
+			if tc.kind == transport.KindAMQP {
 				cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
 			} else {
 				cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
@@ -37,9 +37,9 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
 			queue, err = transport.NewPoisonQueue(cfg)
-		case transport.TransportNATS, transport.TransportGoogleCloud, transport.TransportSQS:
-			cfg := map[string]func(*testing.T) transport.TransportConfig{
-				transport.TransportNATS: natsConfig, transport.TransportGoogleCloud: googleCloudConfig, transport.TransportSQS: sqsConfig,
+		case transport.KindNATS, transport.KindGoogleCloud, transport.KindSQS:
+			cfg := map[string]func(*testing.T) transport.Config{
+				transport.KindNATS: natsConfig, transport.KindGoogleCloud: googleCloudConfig, transport.KindSQS: sqsConfig,
 			}[tc.kind](t)
 			tr = newTransportOf(t, cfg)
 			queue, err = transport.NewPoisonQueue(cfg)
@@ -47,7 +47,7 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		require.NoError(t, err)
 		const handler = "FailingHandler"
 		topic := testenv.Name("events")
-		if tc.kind == transport.TransportAMQP {
+		if tc.kind == transport.KindAMQP {
 			physical := tr.Topic(topic)
 			t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
 		}
@@ -89,7 +89,7 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		assert.Equal(t, string(msg.Payload), string(got.Payload))
 		assert.Equal(t, msg.Metadata.Get("test"), got.Metadata.Get("test"), "its own metadata is kept")
 		assert.Empty(t, got.Metadata.Get(middleware.ReasonForPoisonedKey), "the poison marks are not")
-		if tc.kind == transport.TransportSQS {
+		if tc.kind == transport.KindSQS {
 			assert.Equal(t, tr.Topic(topic), got.Metadata.Get(transport.SQSTopicKey),
 				"back on its handler's queue with its own topic, for its dead-letter queue to name")
 		}
@@ -100,7 +100,7 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 }
 
 func TestPoisonQueue_GoChannelKeepsNothing(t *testing.T) {
-	_, err := transport.NewPoisonQueue(transport.TransportConfig{Kind: transport.TransportGoChannel})
+	_, err := transport.NewPoisonQueue(transport.Config{Kind: transport.KindGoChannel})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "gochannel keeps no poisoned messages")
 }

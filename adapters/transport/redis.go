@@ -20,9 +20,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TransportRedis is PUBSUB's name of Redis Streams: a stream per topic, and
+// KindRedis is PUBSUB's name of Redis Streams: a stream per topic, and
 // on it a consumer group per handler, named for the handler.
-const TransportRedis = "redis"
+const KindRedis = "redis"
 
 // DefaultRedisURL is REDIS_URL's default.
 const DefaultRedisURL = "redis://127.0.0.1:6379/0"

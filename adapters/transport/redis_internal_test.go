@@ -13,7 +13,7 @@ import (
 
 // WithRedisTimings lets the package's other tests shorten the redis
 // transport's waits.
-func WithRedisTimings(cfg TransportConfig, claimIdle, claimInterval, tend, trim time.Duration) TransportConfig {
+func WithRedisTimings(cfg Config, claimIdle, claimInterval, tend, trim time.Duration) Config {
 	cfg.redisTimings = &redisTimings{claimIdle: claimIdle, claimInterval: claimInterval, tend: tend, trim: trim}
 	return cfg
 }

@@ -25,6 +25,6 @@ func TestRedisTransport_PubSubSuite(t *testing.T) {
 	redisURL, ns := testenv.RedisNamespace(t)
 	// ExactlyOnceDelivery is false: a handler that ran and whose XACK did
 	// not reach Redis sees its message again.
-	runPubSubSuite(t, transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL, Namespace: ns}, false,
+	runPubSubSuite(t, transport.Config{Kind: transport.KindRedis, RedisURL: redisURL, Namespace: ns}, false,
 		(*transport.Transport).GroupSubscriber)
 }

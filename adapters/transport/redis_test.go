@@ -22,7 +22,7 @@ import (
 // client of the same server to look at its streams.
 type redisRig struct {
 	tr     *transport.Transport
-	cfg    transport.TransportConfig
+	cfg    transport.Config
 	client *redis.Client
 }
 
@@ -33,7 +33,7 @@ type redisTimings struct{ claimIdle, claimInterval, tend, trim time.Duration }
 func newRedisRig(t *testing.T, timings *redisTimings) *redisRig {
 	t.Helper()
 	redisURL, ns := testenv.RedisNamespace(t)
-	cfg := transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL, Namespace: ns}
+	cfg := transport.Config{Kind: transport.KindRedis, RedisURL: redisURL, Namespace: ns}
 	if timings != nil {
 		cfg = transport.WithRedisTimings(cfg, timings.claimIdle, timings.claimInterval, timings.tend, timings.trim)
 	}
@@ -47,7 +47,7 @@ func (r *redisRig) another(t *testing.T) *transport.Transport {
 }
 
 // newTransportOf builds the transport of cfg and closes it when the test ends.
-func newTransportOf(t *testing.T, cfg transport.TransportConfig) *transport.Transport {
+func newTransportOf(t *testing.T, cfg transport.Config) *transport.Transport {
 	t.Helper()
 	tr, err := transport.NewTransport(cfg)
 	require.NoError(t, err)
@@ -307,7 +307,7 @@ func TestRedisTransport_UnreadableEntryDoesNotStopTheSubscription(t *testing.T) 
 // The start-up check of what Redis keeps across a restart.
 func TestRedisTransport_PersistenceWarning(t *testing.T) {
 	warning := func(t *testing.T, redisURL string) (string, error) {
-		tr := newTransportOf(t, transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL})
+		tr := newTransportOf(t, transport.Config{Kind: transport.KindRedis, RedisURL: redisURL})
 		return tr.PersistenceWarning(testenv.Context(t))
 	}
 	t.Run("no append-only file", func(t *testing.T) {
@@ -332,7 +332,7 @@ func TestRedisTransport_PersistenceWarning(t *testing.T) {
 		assert.ErrorContains(t, err, "CONFIG GET")
 	})
 	t.Run("other transports", func(t *testing.T) {
-		got, err := newTestTransport(t, transportCase{kind: transport.TransportGoChannel}).PersistenceWarning(testenv.Context(t))
+		got, err := newTestTransport(t, transportCase{kind: transport.KindGoChannel}).PersistenceWarning(testenv.Context(t))
 		assert.NoError(t, err)
 		assert.Empty(t, got)
 	})
@@ -350,7 +350,7 @@ func TestNewTransport_RedisBadURLOrServer(t *testing.T) {
 		"redis://:" + password + "@127.0.0.1:6379/%zz",
 	} {
 		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
-			tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: rawURL})
+			tr, err := transport.NewTransport(transport.Config{Kind: transport.KindRedis, RedisURL: rawURL})
 			require.Error(t, err)
 			assert.Nil(t, tr)
 			assert.Contains(t, err.Error(), "REDIS_URL")
@@ -367,7 +367,7 @@ func TestNewTransport_RedisBadURLOrServer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rawURL := redisURL(t)
 			start := time.Now()
-			tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: rawURL})
+			tr, err := transport.NewTransport(transport.Config{Kind: transport.KindRedis, RedisURL: rawURL})
 			elapsed := time.Since(start)
 			require.Error(t, err)
 			t.Logf("error after %s: %v", elapsed, err)
@@ -384,7 +384,7 @@ func TestNewTransport_RedisBadURLOrServer(t *testing.T) {
 func TestRedisTransport_ClosesQuietly(t *testing.T) {
 	redisURL, ns := testenv.RedisNamespace(t)
 	var logs testenv.LockedBuffer
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportRedis, RedisURL: redisURL,
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindRedis, RedisURL: redisURL,
 		Namespace: ns, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	topic := testenv.Name("events")

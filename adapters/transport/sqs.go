@@ -29,8 +29,8 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// TransportSQS is PUBSUB's name of Amazon SNS with SQS.
-const TransportSQS = "sqs"
+// KindSQS is PUBSUB's name of Amazon SNS with SQS.
+const KindSQS = "sqs"
 
 // What SNS and SQS keep, and how (see docs/reliability.md):
 //
@@ -119,7 +119,7 @@ type sqsTransport struct {
 // sqsAWSConfig is the AWS SDK's configuration of cfg: the region, the
 // endpoint when one is set (an emulator's), the static key when one is
 // set, else the SDK's chain (profiles, the role of the instance or task).
-func sqsAWSConfig(ctx context.Context, cfg TransportConfig) (aws.Config, error) {
+func sqsAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	options := []func(*config.LoadOptions) error{
 		config.WithRegion(cfg.AWSRegion),
 		// A long poll lasts sqsLongPoll; no call waits much beyond it.
@@ -139,7 +139,7 @@ func sqsAWSConfig(ctx context.Context, cfg TransportConfig) (aws.Config, error) 
 	return awsCfg, nil
 }
 
-func newSQSTransportOf(ctx context.Context, cfg TransportConfig) (*sqsTransport, error) {
+func newSQSTransportOf(ctx context.Context, cfg Config) (*sqsTransport, error) {
 	awsCfg, err := sqsAWSConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -154,7 +154,7 @@ func newSQSTransportOf(ctx context.Context, cfg TransportConfig) (*sqsTransport,
 	}, nil
 }
 
-func newSQSTransport(cfg TransportConfig, wlogger watermill.LoggerAdapter) (*Transport, error) {
+func newSQSTransport(cfg Config, wlogger watermill.LoggerAdapter) (*Transport, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*sqsTimeout)
 	defer cancel()
 	st, err := newSQSTransportOf(ctx, cfg)

@@ -5,7 +5,7 @@ const SQSTopicKey = sqsTopicKey
 
 // WithSQSMaxReceives is cfg with its handlers' queues redriving a message
 // to their dead-letter queues after n receives.
-func WithSQSMaxReceives(cfg TransportConfig, n int) TransportConfig {
+func WithSQSMaxReceives(cfg Config, n int) Config {
 	cfg.sqsMaxReceives = n
 	return cfg
 }

@@ -21,7 +21,7 @@ import (
 // dead-letter queues. SQS lists nothing without receiving it: a reading
 // receives every message, then shows them again at once, so a reading
 // counts as a receive of each.
-type sqsPoisonQueue struct{ cfg TransportConfig }
+type sqsPoisonQueue struct{ cfg Config }
 
 // sqsHeld is a message received from a poison or dead-letter queue.
 type sqsHeld struct {

@@ -19,12 +19,12 @@ import (
 
 // sqsConfig is the sqs transport on the test emulator, in a namespace of
 // the test's own.
-func sqsConfig(t *testing.T) transport.TransportConfig {
+func sqsConfig(t *testing.T) transport.Config {
 	t.Helper()
-	return transport.TransportConfig{
-		Kind: transport.TransportSQS, AWSRegion: testenv.AWSRegion, AWSEndpointURL: testenv.URL(t, testenv.SQSEndpointVar),
+	return transport.Config{
+		Kind: transport.KindSQS, AWSRegion: testenv.AWSRegion, AWSEndpointURL: testenv.URL(t, testenv.SQSEndpointVar),
 		AWSAccessKeyID: testenv.AWSTestKey, AWSSecretAccessKey: testenv.AWSTestKey,
-		Namespace: testNamespace(t, transport.TransportSQS),
+		Namespace: testNamespace(t, transport.KindSQS),
 	}
 }
 
@@ -51,9 +51,9 @@ func TestSQS_Names(t *testing.T) {
 	tr := newTransportOf(t, sqsConfig(t))
 	_, err := tr.Subscriber("Bad handler", "events.Named")
 	assert.ErrorContains(t, err, "Bad handler")
-	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportSQS})
+	_, err = transport.NewTransport(transport.Config{Kind: transport.KindSQS})
 	assert.ErrorContains(t, err, "AWS_REGION")
-	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportSQS, AWSRegion: testenv.AWSRegion,
+	_, err = transport.NewTransport(transport.Config{Kind: transport.KindSQS, AWSRegion: testenv.AWSRegion,
 		AWSAccessKeyID: "id"})
 	assert.ErrorContains(t, err, "AWS_SECRET_ACCESS_KEY")
 }
@@ -65,7 +65,7 @@ func TestClassify_SQS(t *testing.T) {
 	require.NoError(t, err)
 	closed := "http://" + listener.Addr().String()
 	require.NoError(t, listener.Close())
-	_, err = transport.NewTransport(transport.TransportConfig{Kind: transport.TransportSQS, AWSRegion: testenv.AWSRegion,
+	_, err = transport.NewTransport(transport.Config{Kind: transport.KindSQS, AWSRegion: testenv.AWSRegion,
 		AWSEndpointURL: closed, AWSAccessKeyID: testenv.AWSTestKey, AWSSecretAccessKey: testenv.AWSTestKey})
 	require.Error(t, err)
 	assert.Equal(t, app.FailureOutage, transport.Classify(err), "no server: %v", err)

@@ -24,14 +24,14 @@ import (
 
 // Transport names accepted by PUBSUB.
 const (
-	TransportGoChannel = "gochannel"
-	TransportSQL       = "sql"
-	TransportAMQP      = "amqp"
+	KindGoChannel = "gochannel"
+	KindSQL       = "sql"
+	KindAMQP      = "amqp"
 )
 
 // Kinds are the transports PUBSUB names.
-var Kinds = []string{TransportGoChannel, TransportSQL, TransportAMQP, TransportNATS, TransportRedis, TransportGoogleCloud,
-	TransportSQS}
+var Kinds = []string{KindGoChannel, KindSQL, KindAMQP, KindNATS, KindRedis, KindGoogleCloud,
+	KindSQS}
 
 // HandlerConcurrency is how many messages each handler works on at once on
 // the PostgreSQL/MySQL SQL transport (each subscription locks its own rows),
@@ -80,8 +80,8 @@ type Transport struct {
 	sqs         *sqsTransport
 }
 
-// TransportConfig configures NewTransport.
-type TransportConfig struct {
+// Config configures NewTransport.
+type Config struct {
 	// Kind is the transport, as PUBSUB names it: one of Kinds.
 	Kind string
 	// DB carries the sql transport; AMQPURL is the amqp one's broker,
@@ -130,34 +130,34 @@ type TransportConfig struct {
 }
 
 // Validate returns every problem at once.
-func (c TransportConfig) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	switch c.Kind {
-	case TransportGoChannel:
-	case TransportAMQP:
+	case KindGoChannel:
+	case KindAMQP:
 		if c.AMQPQueueType != "" && c.AMQPQueueType != AMQPQueueClassic && c.AMQPQueueType != AMQPQueueQuorum {
 			errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", c.AMQPQueueType))
 		}
 		if c.AMQPDeliveryLimit < 0 {
 			errs = append(errs, fmt.Errorf("AMQP_DELIVERY_LIMIT: want a positive number, got %d", c.AMQPDeliveryLimit))
 		}
-	case TransportRedis:
-	case TransportSQL:
+	case KindRedis:
+	case KindSQL:
 		if c.DB == nil {
 			errs = append(errs, errors.New("the sql transport needs a database"))
 		}
-	case TransportNATS:
+	case KindNATS:
 		if c.Namespace == "" {
 			errs = append(errs, errors.New("the nats transport needs a namespace: it names its streams"))
 		}
-	case TransportGoogleCloud:
+	case KindGoogleCloud:
 		if c.GoogleCloudProject == "" {
 			errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT: the googlecloud transport needs a project"))
 		}
 		if c.Namespace != "" && (c.Namespace[0] < 'a' || c.Namespace[0] > 'z') {
 			errs = append(errs, fmt.Errorf("PUBSUB_NAMESPACE: a Pub/Sub name starts with a letter, got %q", c.Namespace))
 		}
-	case TransportSQS:
+	case KindSQS:
 		if c.AWSRegion == "" {
 			errs = append(errs, errors.New("AWS_REGION: the sqs transport needs a region"))
 		}
@@ -174,7 +174,7 @@ func (c TransportConfig) Validate() error {
 }
 
 // NewTransport builds the transport cfg names.
-func NewTransport(cfg TransportConfig) (*Transport, error) {
+func NewTransport(cfg Config) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -187,19 +187,19 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		err error
 	)
 	switch cfg.Kind {
-	case TransportGoChannel:
+	case KindGoChannel:
 		t = newGoChannelTransport(wlogger)
-	case TransportSQL:
+	case KindSQL:
 		t, err = newSQLTransport(cfg.DB, cfg.Wakeup, cfg.Namespace, wlogger)
-	case TransportAMQP:
+	case KindAMQP:
 		t, err = newAMQPTransport(cfg, wlogger)
-	case TransportNATS:
+	case KindNATS:
 		t, err = newNATSTransport(cfg, wlogger)
-	case TransportGoogleCloud:
+	case KindGoogleCloud:
 		t, err = newGoogleCloudTransport(cfg, wlogger)
-	case TransportSQS:
+	case KindSQS:
 		t, err = newSQSTransport(cfg, wlogger)
-	case TransportRedis:
+	case KindRedis:
 		timings := defaultRedisTimings()
 		if cfg.redisTimings != nil {
 			timings = *cfg.redisTimings
@@ -346,7 +346,7 @@ func newSQLTransport(db *sql.DB, wakeup *watermillsql.Wakeup, namespace string, 
 	}, nil
 }
 
-func newAMQPTransport(cfg TransportConfig, logger watermill.LoggerAdapter) (*Transport, error) {
+func newAMQPTransport(cfg Config, logger watermill.LoggerAdapter) (*Transport, error) {
 	amqpURL := cfg.AMQPURL
 	if u, err := url.Parse(amqpURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
 		return nil, errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")

@@ -27,8 +27,8 @@ const transportWait = 30 * time.Second
 
 // durableKinds are the transports that keep messages for a handler whose
 // subscription exists, while it is not subscribed.
-var durableKinds = []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
-	transport.TransportGoogleCloud, transport.TransportSQS}
+var durableKinds = []string{transport.KindSQL, transport.KindAMQP, transport.KindNATS, transport.KindRedis,
+	transport.KindGoogleCloud, transport.KindSQS}
 
 // transportCase is a transport of one kind; the sql one on one database backend.
 type transportCase struct {
@@ -46,7 +46,7 @@ func forEachTransport(t *testing.T, kinds []string, test func(t *testing.T, tc t
 	t.Helper()
 	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {
-			if kind != transport.TransportSQL {
+			if kind != transport.KindSQL {
 				test(t, transportCase{kind: kind})
 				return
 			}
@@ -66,24 +66,24 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 		err error
 	)
 	switch tc.kind {
-	case transport.TransportGoChannel:
-		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind})
-	case transport.TransportSQL:
+	case transport.KindGoChannel:
+		tr, err = transport.NewTransport(transport.Config{Kind: tc.kind})
+	case transport.KindSQL:
 		return newSQLTransport(t, testenv.MigratedDB(t, tc.backend))
-	case transport.TransportAMQP:
-		cfg := transport.TransportConfig{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), AMQPQueueType: tc.queueType}
+	case transport.KindAMQP:
+		cfg := transport.Config{Kind: tc.kind, AMQPURL: testenv.URL(t, testenv.AMQPURLVar), AMQPQueueType: tc.queueType}
 		if tc.queueType == transport.AMQPQueueQuorum {
 			cfg.Namespace = testNamespace(t, tc.kind)
 		}
 		tr, err = transport.NewTransport(cfg)
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		tr, err = transport.NewTransport(natsConfig(t))
-	case transport.TransportRedis:
+	case transport.KindRedis:
 		redisURL, ns := testenv.RedisNamespace(t)
-		tr, err = transport.NewTransport(transport.TransportConfig{Kind: tc.kind, RedisURL: redisURL, Namespace: ns})
-	case transport.TransportGoogleCloud:
+		tr, err = transport.NewTransport(transport.Config{Kind: tc.kind, RedisURL: redisURL, Namespace: ns})
+	case transport.KindGoogleCloud:
 		tr, err = transport.NewTransport(googleCloudConfig(t))
-	case transport.TransportSQS:
+	case transport.KindSQS:
 		tr, err = transport.NewTransport(sqsConfig(t))
 	default:
 		t.Fatalf("no test service for transport %q", tc.kind)
@@ -110,7 +110,7 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, wakeup.Close()) })
 	}
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportSQL, DB: db.DB, Wakeup: wakeup})
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindSQL, DB: db.DB, Wakeup: wakeup})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr
@@ -121,16 +121,16 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 // on Redis its keys.
 func testNamespace(t *testing.T, kind string) string {
 	t.Helper()
-	if kind == transport.TransportRedis {
+	if kind == transport.KindRedis {
 		_, ns := testenv.RedisNamespace(t)
 		return ns
 	}
 	ns := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
 	switch kind {
-	case transport.TransportAMQP:
+	case transport.KindAMQP:
 		poison := transport.NamespacedTopic(ns, transport.PoisonTopic)
 		t.Cleanup(func() { deleteAMQPTopology(t, poison, "") })
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		t.Cleanup(func() { deleteNATSStreams(t, ns) })
 	}
 	return ns
@@ -173,7 +173,7 @@ func deleteAMQPTopology(t *testing.T, topic string, groups ...string) {
 func uniqueTopic(t *testing.T, kind string, groups ...string) string {
 	t.Helper()
 	topic := testenv.Name("events")
-	if kind == transport.TransportAMQP {
+	if kind == transport.KindAMQP {
 		t.Cleanup(func() { deleteAMQPTopology(t, topic, groups...) })
 	}
 	return topic
@@ -273,7 +273,7 @@ func newTestMessage(payload string) *message.Message {
 func TestTransport_Contract(t *testing.T) {
 	forEachTransport(t, transport.Kinds, testContract)
 	t.Run("amqp/quorum", func(t *testing.T) {
-		testContract(t, transportCase{kind: transport.TransportAMQP, queueType: transport.AMQPQueueQuorum})
+		testContract(t, transportCase{kind: transport.KindAMQP, queueType: transport.AMQPQueueQuorum})
 	})
 }
 
@@ -283,7 +283,7 @@ func testContract(t *testing.T, tc transportCase) {
 		testEachGroupGetsEveryMessage(t, tc)
 	})
 	t.Run("message published before Subscribe is delivered", func(t *testing.T) {
-		if tc.kind == transport.TransportGoChannel {
+		if tc.kind == transport.KindGoChannel {
 			t.Skip("gochannel is not durable: it only delivers to running subscriptions")
 		}
 		testPublishedBeforeSubscribe(t, tc)
@@ -410,7 +410,7 @@ func testNackRedelivers(t *testing.T, tc transportCase) {
 func TestNewTransport_UnknownKind(t *testing.T) {
 	for _, kind := range []string{"", "kafka", "GoChannel", "amqp "} {
 		t.Run(fmt.Sprintf("%q", kind), func(t *testing.T) {
-			tr, err := transport.NewTransport(transport.TransportConfig{Kind: kind, AMQPURL: "amqp://guest:s3cret@127.0.0.1:5672/"})
+			tr, err := transport.NewTransport(transport.Config{Kind: kind, AMQPURL: "amqp://guest:s3cret@127.0.0.1:5672/"})
 			require.Error(t, err)
 			assert.Nil(t, tr)
 			assert.Contains(t, err.Error(), "PUBSUB")
@@ -434,7 +434,7 @@ func TestNewTransport_AMQPMalformedURL(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
 			start := time.Now()
-			tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportAMQP, AMQPURL: rawURL})
+			tr, err := transport.NewTransport(transport.Config{Kind: transport.KindAMQP, AMQPURL: rawURL})
 			if tr != nil {
 				_ = tr.Close()
 			}
@@ -465,7 +465,7 @@ func TestNewTransport_AMQPFailsFast(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rawURL := amqpURL(t)
 			start := time.Now()
-			tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportAMQP, AMQPURL: rawURL})
+			tr, err := transport.NewTransport(transport.Config{Kind: transport.KindAMQP, AMQPURL: rawURL})
 			elapsed := time.Since(start)
 			if tr != nil {
 				_ = tr.Close()
@@ -515,19 +515,19 @@ func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
 // handler name and topic.
 func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 	forEachTransport(t, durableKinds, func(t *testing.T, tc transportCase) {
-		cfg := transport.TransportConfig{Kind: tc.kind}
+		cfg := transport.Config{Kind: tc.kind}
 		switch tc.kind {
-		case transport.TransportSQL:
+		case transport.KindSQL:
 			cfg.DB = testenv.MigratedDB(t, tc.backend).DB
-		case transport.TransportAMQP:
+		case transport.KindAMQP:
 			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
-		case transport.TransportNATS:
+		case transport.KindNATS:
 			cfg.NATSURL = testenv.URL(t, testenv.NATSURLVar)
-		case transport.TransportRedis:
+		case transport.KindRedis:
 			cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
-		case transport.TransportGoogleCloud:
+		case transport.KindGoogleCloud:
 			cfg = googleCloudConfig(t)
-		case transport.TransportSQS:
+		case transport.KindSQS:
 			cfg = sqsConfig(t)
 		}
 		topic := testenv.Name("events")
@@ -539,7 +539,7 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 			tr, err := transport.NewTransport(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-			if tc.kind == transport.TransportAMQP {
+			if tc.kind == transport.KindAMQP {
 				physical := tr.Topic(topic)
 				t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
 			}
@@ -564,10 +564,10 @@ func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
 
 // Ready asks the broker, and tells a connection that is gone, naming it.
 func TestTransport_NotReadyOnceClosed(t *testing.T) {
-	for kind, named := range map[string]string{transport.TransportNATS: "NATS", transport.TransportGoogleCloud: "Pub/Sub"} {
+	for kind, named := range map[string]string{transport.KindNATS: "NATS", transport.KindGoogleCloud: "Pub/Sub"} {
 		t.Run(kind, func(t *testing.T) {
 			cfg := natsConfig(t)
-			if kind == transport.TransportGoogleCloud {
+			if kind == transport.KindGoogleCloud {
 				cfg = googleCloudConfig(t)
 			}
 			tr, err := transport.NewTransport(cfg)
@@ -582,10 +582,10 @@ func TestTransport_NotReadyOnceClosed(t *testing.T) {
 
 func TestTransportConfig_RejectsBadNamespaces(t *testing.T) {
 	for _, ns := range []string{"UPPER", "-lead", "with.dot", "with_underscore", "seventeen-chars-x", "é"} {
-		_, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel, Namespace: ns})
+		_, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel, Namespace: ns})
 		assert.ErrorContains(t, err, "PUBSUB_NAMESPACE", ns)
 	}
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel, Namespace: "staging-2"})
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel, Namespace: "staging-2"})
 	require.NoError(t, err)
 	assert.Equal(t, "staging-2.events.X", tr.Topic("events.X"))
 	assert.NoError(t, tr.Close())

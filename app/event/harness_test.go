@@ -45,7 +45,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel})
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	// Cleanups run last-in first-out: routers close first, then the
 	// transport, which also releases a publish still waiting for an ack.

@@ -48,9 +48,9 @@ func TestE2E_Sessions(t *testing.T) {
 		database func(testing.TB) string
 		pubsub   string
 	}{
-		{"sqlite/sql", nil, transport.TransportSQL},
-		{"postgres/sql", testenv.PostgresDatabase, transport.TransportSQL},
-		{"postgres/amqp", testenv.PostgresDatabase, transport.TransportAMQP},
+		{"sqlite/sql", nil, transport.KindSQL},
+		{"postgres/sql", testenv.PostgresDatabase, transport.KindSQL},
+		{"postgres/amqp", testenv.PostgresDatabase, transport.KindAMQP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -154,7 +154,7 @@ func resetTakesBackASquattedAddress(t *testing.T, d *e2e.Deployment, api *e2e.Cl
 // hash, so another client's registrations all pass, none 503.
 func TestE2E_EmailChangeFloodHashesOnlyTheAllowance(t *testing.T) {
 	t.Parallel()
-	d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Vars: map[string]string{
+	d := e2e.Deploy(t, e2e.Config{PubSub: transport.KindSQL, Vars: map[string]string{
 		"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_PASSWORDS": "30/m,burst=10", "HASH_QUEUE_MAX": "64",
 		"METRICS_ADDR": "127.0.0.1:0",
 	}})

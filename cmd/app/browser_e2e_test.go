@@ -35,7 +35,7 @@ func TestE2E_ResetPasswordInBrowser(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Database: tc.database, SMTP: true,
+			d := e2e.Deploy(t, e2e.Config{PubSub: transport.KindSQL, Database: tc.database, SMTP: true,
 				Vars: map[string]string{"TRUSTED_PROXIES": "127.0.0.1"}})
 			proc, api := d.Serve(t)
 			run := e2e.RunID()

@@ -29,7 +29,7 @@ import (
 func TestChaos_RedisCrashWithAppendOnlyFile(t *testing.T) {
 	chaosParallel(t)
 	server := testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "everysec")
-	proc := crashTheBroker(t, e2e.Config{PubSub: transport.TransportRedis, RedisURL: server.URL}, server)
+	proc := crashTheBroker(t, e2e.Config{PubSub: transport.KindRedis, RedisURL: server.URL}, server)
 	assert.NotContains(t, proc.Stdout.String(), "is created again", "Redis kept its consumer groups")
 }
 
@@ -40,7 +40,7 @@ func TestChaos_RedisCrashWithAppendOnlyFile(t *testing.T) {
 func TestChaos_NATSCrashWithFileStore(t *testing.T) {
 	chaosParallel(t)
 	server := testenv.StartNATS(t)
-	crashTheBroker(t, e2e.Config{PubSub: transport.TransportNATS, NATSURL: server.URL}, server)
+	crashTheBroker(t, e2e.Config{PubSub: transport.KindNATS, NATSURL: server.URL}, server)
 	if t.Failed() {
 		t.Logf("JetStream's consumers at the end:\n%s", describeNATSConsumers(server.URL))
 	}

@@ -92,29 +92,29 @@ func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv
 		e.dbProxy, e.Vars["DATABASE_URL"] = e2e.ProxyURL(t, "postgres", e.DatabaseURL, "5432")
 	}
 	switch pubsub {
-	case transport.TransportAMQP:
+	case transport.KindAMQP:
 		e.taps = []*e2e.Tap{e.TapEvents(t), e2e.TapExchange(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))}
 		if proxies.broker {
 			e.brokerProxy, e.Vars["AMQP_URL"] = e2e.ProxyURL(t, "rabbitmq", e.AMQPURL, "5672")
 		}
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		e.taps = e.TapEveryExchange(t)
 		if proxies.broker {
 			e.brokerProxy, e.Vars["NATS_URL"] = e2e.ProxyURL(t, "nats", e.NATSURL, "4222")
 		}
-	case transport.TransportRedis:
+	case transport.KindRedis:
 		e.TapRedisStreams(t) // the streams keep every message, for the secrets scan
 		if proxies.broker {
 			e.brokerProxy, e.Vars["REDIS_URL"] = e2e.ProxyURL(t, "redis", e.RedisURL, "6379")
 		}
-	case transport.TransportGoogleCloud:
+	case transport.KindGoogleCloud:
 		e.taps = e.TapEveryExchange(t)
 		if proxies.broker {
 			// The emulator keeps its state across the cut: only the connection goes.
 			e.brokerProxy = e2e.StartProxy(t, "pubsub-emulator", e.PubSubEmulatorHost)
 			e.Vars["PUBSUB_EMULATOR_HOST"] = e.brokerProxy.Addr
 		}
-	case transport.TransportSQS:
+	case transport.KindSQS:
 		e.taps = e.TapEveryExchange(t)
 		if proxies.broker {
 			// So does the SQS emulator.
@@ -145,11 +145,11 @@ func (e *chaosEnv) users(scenario string, from, n int) []*chaosUser {
 func (e *chaosEnv) poisoned(t *testing.T) int {
 	t.Helper()
 	switch e.PubSub {
-	case transport.TransportAMQP:
+	case transport.KindAMQP:
 		return e2e.QueueDepth(t, e.AMQPURL, e2e.PoisonQueue(e.Namespace))
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		return e2e.NATSPoisoned(t, e.NATSURL, e.Namespace)
-	case transport.TransportRedis:
+	case transport.KindRedis:
 		n := 0
 		for _, entry := range e.RedisEntries(t) {
 			if entry.Stream == e2e.PoisonQueue(e.Namespace) {
@@ -157,7 +157,7 @@ func (e *chaosEnv) poisoned(t *testing.T) int {
 			}
 		}
 		return n
-	case transport.TransportGoogleCloud, transport.TransportSQS:
+	case transport.KindGoogleCloud, transport.KindSQS:
 		queue, err := transport.NewPoisonQueue(e.Transport())
 		require.NoError(t, err)
 		listed, err := queue.List(testenv.Context(t))
@@ -677,7 +677,7 @@ func (e *chaosEnv) assertNoSecrets(t *testing.T, users []*chaosUser) {
 	}
 	secrets := e.Secrets(secretUsers...)
 	e2e.AssertNoSecrets(t, e.DB, secrets, e.Processes(), e.SMTP, e.taps...)
-	if e.PubSub == transport.TransportRedis {
+	if e.PubSub == transport.KindRedis {
 		e2e.AssertNoSecretsInRedis(t, e.RedisEntries(t), secrets)
 	}
 }

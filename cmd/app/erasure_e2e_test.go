@@ -42,13 +42,13 @@ func TestE2E_Erasure(t *testing.T) {
 		database func(testing.TB) string
 		pubsub   string
 	}{
-		{"sqlite/sql", nil, transport.TransportSQL},
-		{"postgres/sql", testenv.PostgresDatabase, transport.TransportSQL},
-		{"postgres/amqp", testenv.PostgresDatabase, transport.TransportAMQP},
-		{"postgres/nats", testenv.PostgresDatabase, transport.TransportNATS},
-		{"postgres/redis", testenv.PostgresDatabase, transport.TransportRedis},
-		{"postgres/googlecloud", testenv.PostgresDatabase, transport.TransportGoogleCloud},
-		{"postgres/sqs", testenv.PostgresDatabase, transport.TransportSQS},
+		{"sqlite/sql", nil, transport.KindSQL},
+		{"postgres/sql", testenv.PostgresDatabase, transport.KindSQL},
+		{"postgres/amqp", testenv.PostgresDatabase, transport.KindAMQP},
+		{"postgres/nats", testenv.PostgresDatabase, transport.KindNATS},
+		{"postgres/redis", testenv.PostgresDatabase, transport.KindRedis},
+		{"postgres/googlecloud", testenv.PostgresDatabase, transport.KindGoogleCloud},
+		{"postgres/sqs", testenv.PostgresDatabase, transport.KindSQS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -56,9 +56,9 @@ func TestE2E_Erasure(t *testing.T) {
 				Vars: map[string]string{"ADMIN_TOKEN": erasureAdminToken, "EMAIL_RETRY_FIRST_DELAY": "300ms"}})
 			var taps []*e2e.Tap
 			switch tc.pubsub {
-			case transport.TransportAMQP, transport.TransportNATS, transport.TransportGoogleCloud, transport.TransportSQS:
+			case transport.KindAMQP, transport.KindNATS, transport.KindGoogleCloud, transport.KindSQS:
 				taps = d.TapEveryExchange(t)
-			case transport.TransportRedis:
+			case transport.KindRedis:
 				d.TapRedisStreams(t) // tap groups keep the streams whole for the scan
 			}
 			d.TapSQLTopics(t)
@@ -338,13 +338,13 @@ func (e *erasure) scan(t *testing.T, taps []*e2e.Tap) {
 			messages++
 		}
 	}
-	if e.d.PubSub == transport.TransportRedis {
+	if e.d.PubSub == transport.KindRedis {
 		for _, entry := range e.d.RedisEntries(t) {
 			add("Redis entry "+entry.ID+" of "+entry.Stream, fmt.Sprint(entry.Values))
 			messages++
 		}
 	}
-	if len(taps) > 0 || e.d.PubSub == transport.TransportRedis {
+	if len(taps) > 0 || e.d.PubSub == transport.KindRedis {
 		assert.Greater(t, messages, erasureUsers, "the taps hold every message published")
 	}
 	for i, p := range e.d.Processes() {

@@ -25,9 +25,9 @@ import (
 func TestE2E_UserLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, backend := range testenv.Backends() {
-		for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP,
-			transport.TransportRedis, transport.TransportGoogleCloud, transport.TransportSQS} {
-			if (pubsub == transport.TransportRedis || pubsub == transport.TransportGoogleCloud || pubsub == transport.TransportSQS) &&
+		for _, pubsub := range []string{transport.KindGoChannel, transport.KindSQL, transport.KindAMQP,
+			transport.KindRedis, transport.KindGoogleCloud, transport.KindSQS} {
+			if (pubsub == transport.KindRedis || pubsub == transport.KindGoogleCloud || pubsub == transport.KindSQS) &&
 				backend.Name != "postgres" {
 				continue // a broker apart from the database: one database is enough
 			}
@@ -178,7 +178,7 @@ func TestE2E_RebuildUsersWhileServing(t *testing.T) {
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
-			d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Database: backend.URL})
+			d := e2e.Deploy(t, e2e.Config{PubSub: transport.KindSQL, Database: backend.URL})
 			_, api := d.Serve(t)
 			run := e2e.RunID()
 			users := newUsers("rebuild", run, 24)

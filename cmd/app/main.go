@@ -50,7 +50,7 @@ func run(kind operator.Kind, args []string) error {
 		return operator.Run(ctx, cfg, args, os.Stdout, os.Stderr)
 	}
 	cfg.HashConcurrency = doubleProcessors()
-	svc, err := service.NewService(ctx, cfg, nil, service.NewLogger(os.Stdout, cfg.LogLevel))
+	svc, err := service.New(ctx, cfg, nil, service.NewLogger(os.Stdout, cfg.LogLevel))
 	if err != nil {
 		return err
 	}

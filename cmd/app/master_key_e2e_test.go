@@ -26,7 +26,7 @@ func TestE2E_RotateTheMasterKey(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
 			oldKey, newKey := testenv.NewMasterKey(), testenv.NewMasterKey()
-			d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportSQL, Database: backend.URL,
+			d := e2e.Deploy(t, e2e.Config{PubSub: transport.KindSQL, Database: backend.URL,
 				Vars: map[string]string{"MASTER_KEY": oldKey, "ADMIN_TOKEN": erasureAdminToken}})
 			first, api := d.Serve(t)
 			users := newUsers("rotate", e2e.RunID(), 4)

@@ -30,8 +30,8 @@ const metricsWait = 30 * time.Second
 // PostgreSQL the API's serves no /metrics.
 func TestE2E_Metrics(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS,
-		transport.TransportRedis, transport.TransportGoogleCloud, transport.TransportSQS} {
+	for _, pubsub := range []string{transport.KindSQL, transport.KindAMQP, transport.KindNATS,
+		transport.KindRedis, transport.KindGoogleCloud, transport.KindSQS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: testenv.PostgresDatabase, SMTP: true,
@@ -113,7 +113,7 @@ func nothingWaits(m e2e.Scrape, pubsub string) bool {
 	names := []string{"onboard_outbox_pending_messages", "onboard_outbox_oldest_age_seconds",
 		"onboard_handler_backlog_messages", "onboard_retry_queue_messages", "onboard_retry_queue_oldest_age_seconds"}
 	sources := 3.0
-	if pubsub == transport.TransportGoogleCloud {
+	if pubsub == transport.KindGoogleCloud {
 		// Pub/Sub counts a subscription's messages in Cloud Monitoring only.
 		if _, found := m.Sum("onboard_poison_queue_messages"); found {
 			return false

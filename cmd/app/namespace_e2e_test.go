@@ -25,8 +25,8 @@ type deployment struct {
 }
 
 // brokers are the transports whose deployments may share a broker.
-var brokers = []string{transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis, transport.TransportGoogleCloud,
-	transport.TransportSQS}
+var brokers = []string{transport.KindAMQP, transport.KindNATS, transport.KindRedis, transport.KindGoogleCloud,
+	transport.KindSQS}
 
 // startDeployment serves the binary on pubsub (amqp, nats or redis) with a
 // PostgreSQL database of its own and namespace as PUBSUB_NAMESPACE; ""

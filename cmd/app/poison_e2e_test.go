@@ -28,8 +28,8 @@ const poisonRetriesTimeout = 20 * time.Second
 // its handler, which fails on it again.
 func TestE2E_MalformedEventsArePoisoned(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
-		transport.TransportGoogleCloud, transport.TransportSQS} {
+	for _, pubsub := range []string{transport.KindSQL, transport.KindAMQP, transport.KindNATS, transport.KindRedis,
+		transport.KindGoogleCloud, transport.KindSQS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)
@@ -131,8 +131,8 @@ func poisonedCopies(t *testing.T, d *e2e.Deployment, messageUUID string) []strin
 // once it is back, each arrives exactly once.
 func TestE2E_SMTPOutageLosesNoEmail(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS, transport.TransportRedis,
-		transport.TransportGoogleCloud, transport.TransportSQS} {
+	for _, pubsub := range []string{transport.KindSQL, transport.KindAMQP, transport.KindNATS, transport.KindRedis,
+		transport.KindGoogleCloud, transport.KindSQS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)

@@ -19,7 +19,7 @@ import (
 // requeue` sends it once the server is back.
 func TestE2E_QuorumQueues(t *testing.T) {
 	t.Parallel()
-	d := e2e.Deploy(t, e2e.Config{PubSub: transport.TransportAMQP, Database: testenv.PostgresDatabase, SMTP: true,
+	d := e2e.Deploy(t, e2e.Config{PubSub: transport.KindAMQP, Database: testenv.PostgresDatabase, SMTP: true,
 		Vars: map[string]string{"AMQP_QUEUE_TYPE": "quorum", "AMQP_DELIVERY_LIMIT": "2"}})
 	_, api := d.Serve(t)
 	run := e2e.RunID()

@@ -96,14 +96,14 @@ type journey struct {
 // proves it needs none of them.
 func startJourney(t *testing.T, backend testenv.Backend, pubsub string) *journey {
 	j := &journey{d: e2e.Deploy(t, e2e.Config{PubSub: pubsub, Database: backend.URL, SMTP: true}), run: e2e.RunID()}
-	if pubsub == transport.TransportAMQP || pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud ||
-		pubsub == transport.TransportSQS {
+	if pubsub == transport.KindAMQP || pubsub == transport.KindNATS || pubsub == transport.KindGoogleCloud ||
+		pubsub == transport.KindSQS {
 		j.tap = j.d.TapEvents(t)
 	}
-	if pubsub == transport.TransportNATS || pubsub == transport.TransportGoogleCloud || pubsub == transport.TransportSQS {
+	if pubsub == transport.KindNATS || pubsub == transport.KindGoogleCloud || pubsub == transport.KindSQS {
 		j.scanned = j.d.TapEveryExchange(t)
 	}
-	if pubsub == transport.TransportRedis {
+	if pubsub == transport.KindRedis {
 		j.d.TapRedisStreams(t) // tap groups keep the streams whole for the scan
 	}
 	j.d.TapSQLTopics(t)
@@ -511,7 +511,7 @@ func (j *journey) noSecretLeaks(t *testing.T) {
 	}
 	secrets := j.d.Secrets(j.created...)
 	scanned := e2e.AssertNoSecrets(t, db, secrets, j.d.Processes(), j.d.SMTP, append(j.scanned, j.tap)...)
-	if j.d.PubSub == transport.TransportRedis {
+	if j.d.PubSub == transport.KindRedis {
 		entries := j.d.RedisEntries(t)
 		assert.GreaterOrEqual(t, len(entries), len(registered), "the streams hold the messages to scan")
 		e2e.AssertNoSecretsInRedis(t, entries, secrets)

@@ -18,7 +18,7 @@ import (
 // email does not hold up the stop.
 func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {
 	t.Parallel()
-	for _, pubsub := range []string{transport.TransportGoChannel, transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS} {
+	for _, pubsub := range []string{transport.KindGoChannel, transport.KindSQL, transport.KindAMQP, transport.KindNATS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)
@@ -39,7 +39,7 @@ func TestE2E_StopsGracefullyDuringAnSMTPOutage(t *testing.T) {
 func TestE2E_SIGTERMDuringRegistrations(t *testing.T) {
 	t.Parallel()
 	const inFlight = 200
-	for _, pubsub := range []string{transport.TransportSQL, transport.TransportAMQP, transport.TransportNATS} {
+	for _, pubsub := range []string{transport.KindSQL, transport.KindAMQP, transport.KindNATS} {
 		t.Run(pubsub, func(t *testing.T) {
 			t.Parallel()
 			d := postgresDeployment(t, pubsub)

@@ -82,7 +82,7 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 	t.Helper()
 	d := &Deployment{PubSub: cfg.PubSub, AMQPURL: UnreachableAMQP, NATSURL: UnreachableNATS, RedisURL: UnreachableRedis}
 	if d.PubSub == "" {
-		d.PubSub = transport.TransportGoChannel
+		d.PubSub = transport.KindGoChannel
 	}
 	makeDB := cfg.Database
 	if makeDB == nil {
@@ -96,7 +96,7 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 			d.Namespace = NewNamespace()
 		}
 	}
-	if d.PubSub == transport.TransportAMQP {
+	if d.PubSub == transport.KindAMQP {
 		d.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
 		t.Cleanup(func() {
 			if ns := d.ServingNamespace(); ns != "" {
@@ -104,7 +104,7 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 			}
 		})
 	}
-	if d.PubSub == transport.TransportNATS {
+	if d.PubSub == transport.KindNATS {
 		d.NATSURL = cfg.NATSURL
 		if d.NATSURL == "" {
 			d.NATSURL = testenv.URL(t, testenv.NATSURLVar)
@@ -115,7 +115,7 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 			}
 		})
 	}
-	if d.PubSub == transport.TransportRedis {
+	if d.PubSub == transport.KindRedis {
 		d.RedisURL = cfg.RedisURL
 		if d.RedisURL == "" {
 			d.RedisURL = testenv.URL(t, testenv.RedisURLVar)
@@ -130,14 +130,14 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 		"NATS_URL":         d.NATSURL,
 		"REDIS_URL":        d.RedisURL,
 	}
-	if d.PubSub == transport.TransportGoogleCloud {
+	if d.PubSub == transport.KindGoogleCloud {
 		// The emulator keeps what it is given in memory: each deployment's
 		// namespace keeps its topics apart.
 		d.PubSubEmulatorHost = testenv.URL(t, testenv.PubSubEmulatorVar)
 		d.Vars["PUBSUB_EMULATOR_HOST"] = d.PubSubEmulatorHost
 		d.Vars["GOOGLE_CLOUD_PROJECT"] = testenv.GoogleCloudProject
 	}
-	if d.PubSub == transport.TransportSQS {
+	if d.PubSub == transport.KindSQS {
 		// So is the SQS emulator, which checks no key.
 		d.SQSEndpoint = testenv.URL(t, testenv.SQSEndpointVar)
 		d.Vars["AWS_ENDPOINT_URL"] = d.SQSEndpoint
@@ -158,8 +158,8 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 
 // Transport is the configuration of the deployment's transport, for a test
 // that publishes or reads beside the service.
-func (d *Deployment) Transport() transport.TransportConfig {
-	return transport.TransportConfig{
+func (d *Deployment) Transport() transport.Config {
+	return transport.Config{
 		Kind: d.PubSub, DB: d.DB.DB, AMQPURL: d.AMQPURL, NATSURL: d.NATSURL, RedisURL: d.RedisURL,
 		GoogleCloudProject: testenv.GoogleCloudProject, PubSubEmulatorHost: d.PubSubEmulatorHost,
 		AWSRegion: testenv.AWSRegion, AWSEndpointURL: d.SQSEndpoint,
@@ -272,9 +272,9 @@ func (d *Deployment) Operator(t testing.TB, args ...string) string {
 func (d *Deployment) TapEvents(t testing.TB) *Tap {
 	t.Helper()
 	switch d.PubSub {
-	case transport.TransportNATS:
+	case transport.KindNATS:
 		return TapNATS(t, d.NATSURL, d.Namespace, EventsExchange(d.Namespace))
-	case transport.TransportGoogleCloud, transport.TransportSQS:
+	case transport.KindGoogleCloud, transport.KindSQS:
 		return TapTransport(t, d.Transport(), TapGroup, transport.EventTopic("UserRegistered"))
 	}
 	return TapExchange(t, d.AMQPURL, EventsExchange(d.Namespace))
@@ -285,10 +285,10 @@ func (d *Deployment) TapEvents(t testing.TB) *Tap {
 // of every message the service publishes.
 func (d *Deployment) TapEveryExchange(t testing.TB) []*Tap {
 	t.Helper()
-	if d.PubSub == transport.TransportNATS {
+	if d.PubSub == transport.KindNATS {
 		return []*Tap{TapNATS(t, d.NATSURL, d.Namespace, "")}
 	}
-	if d.PubSub == transport.TransportGoogleCloud || d.PubSub == transport.TransportSQS {
+	if d.PubSub == transport.KindGoogleCloud || d.PubSub == transport.KindSQS {
 		topics := []string{transport.PoisonTopic}
 		for _, name := range domain.Events.Names() {
 			topics = append(topics, transport.EventTopic(name))

@@ -55,8 +55,8 @@ func DeleteNATSNamespace(t testing.TB, natsURL, namespace string) {
 // consumer acks nothing, so it holds no message back from the stream.
 func TapNATS(t testing.TB, natsURL, namespace, subject string) *Tap {
 	t.Helper()
-	tr, err := transport.NewTransport(transport.TransportConfig{
-		Kind: transport.TransportNATS, NATSURL: natsURL, Namespace: namespace,
+	tr, err := transport.NewTransport(transport.Config{
+		Kind: transport.KindNATS, NATSURL: natsURL, Namespace: namespace,
 	})
 	require.NoError(t, err, "make the NATS streams of %s", namespace)
 	require.NoError(t, tr.Close())

@@ -14,7 +14,7 @@ import (
 // "<topic>.<group>", on sqs a queue "<topic>_<group>": taps of different
 // groups each get every message), until the test ends: a copy of every
 // message published from now on, its metadata as headers.
-func TapTransport(t testing.TB, cfg transport.TransportConfig, group string, topics ...string) *Tap {
+func TapTransport(t testing.TB, cfg transport.Config, group string, topics ...string) *Tap {
 	t.Helper()
 	tr, err := transport.NewTransport(cfg)
 	require.NoError(t, err, "connect the tap to %s", cfg.Kind)

@@ -26,7 +26,7 @@ import (
 // comes.
 func TestNewRouter_AcksTheEventsOfErasedUsers(t *testing.T) {
 	const handler = "GreetOnUserRegistered"
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel})
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
 	db := testenv.MigratedDB(t, testenv.Backends()[0])

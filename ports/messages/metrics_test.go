@@ -30,7 +30,7 @@ func (everyUser) HoldsUser(context.Context, string) (bool, error) { return true,
 func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 	const handler = "CountOnUserRegistered"
 	registry := prometheus.NewRegistry()
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel})
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
 	tr.Publisher, err = messages.InstrumentPublisher(registry, tr.Publisher)

@@ -44,7 +44,7 @@ func (h *flakyHandler) handle(ctx context.Context, _ *domain.UserRegistered) err
 // its spans recorded.
 func runTracedRouter(t *testing.T, tracing transport.Tracing, handler cqrs.EventHandler) *transport.Transport {
 	t.Helper()
-	tr, err := transport.NewTransport(transport.TransportConfig{Kind: transport.TransportGoChannel})
+	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
 	db := testenv.MigratedDB(t, testenv.Backends()[0])

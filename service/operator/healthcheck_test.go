@@ -25,7 +25,7 @@ import (
 func TestHealthcheck_RunningService(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := service.NewService(ctx, service.Config{
+	svc, err := service.New(ctx, service.Config{
 		PubSub: "gochannel", DatabaseURL: testenv.SQLiteDatabase(t), HTTPAddr: "127.0.0.1:0",
 		BcryptCost: bcrypt.MinCost, MailFrom: service.DefaultMailFrom,
 	}, nil, slog.New(slog.DiscardHandler))
