@@ -19,11 +19,13 @@ type Metrics struct {
 	// pointsGranted counts, by reason, the ledger entries written; a
 	// redelivered grant writes nothing and is not counted.
 	pointsGranted *prometheus.CounterVec
+	reg           prometheus.Registerer
 }
 
 // NewMetrics registers the adapters' series on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
+		reg: reg,
 		HashWaits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "onboard_password_hash_wait_seconds",
 			Help: "Time a password hash or comparison waited for a turn of the bcrypt hasher, rejections included.",
@@ -45,6 +47,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// CountHashCPU registers onboard_password_hash_cpu_seconds_total, the CPU
+// time of h's hashes and comparisons (BcryptHasher.CPU).
+func (m *Metrics) CountHashCPU(h *BcryptHasher) error {
+	if m == nil {
+		return nil
+	}
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "onboard_password_hash_cpu_seconds_total",
+		Help: "CPU time the bcrypt hashes and comparisons took, read from the clocks of the threads that ran them.",
+	}, func() float64 { return h.CPU().Seconds() }))
 }
 
 // WithMetrics returns the ledger counting its grants in m.

@@ -77,3 +77,31 @@ func TestMetrics_HashWaits(t *testing.T) {
 	}
 	assert.Equal(t, uint64(2), count)
 }
+
+// The hasher's CPU is what its hashes and comparisons took on their own
+// threads: more than nothing, no more than the wall time they took.
+func TestMetrics_HashCPU(t *testing.T) {
+	m, registry := newTestMetrics(t)
+	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: 8})
+	require.NoError(t, err)
+	require.NoError(t, m.CountHashCPU(h))
+	assert.Zero(t, h.CPU())
+	start := time.Now()
+	hash, err := h.Hash(context.Background(), "correct horse")
+	require.NoError(t, err)
+	_, err = h.Matches(context.Background(), hash, "correct horse")
+	require.NoError(t, err)
+	took := time.Since(start)
+	assert.Positive(t, h.CPU())
+	assert.LessOrEqual(t, h.CPU(), took)
+
+	families, err := registry.Gather()
+	require.NoError(t, err)
+	var seconds float64
+	for _, f := range families {
+		if f.GetName() == "onboard_password_hash_cpu_seconds_total" {
+			seconds = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	assert.InDelta(t, h.CPU().Seconds(), seconds, 1e-9)
+}

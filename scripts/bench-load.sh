@@ -24,6 +24,7 @@ emulator=${BENCH_PUBSUB_EMULATOR_HOST:-127.0.0.1:8085}
 sqs=${BENCH_AWS_ENDPOINT_URL:-http://127.0.0.1:4100}
 count=${BENCH_REGISTRATIONS:-300}
 addr=127.0.0.1:18080
+metrics_addr=127.0.0.1:19090
 smtp=127.0.0.1:2525
 
 go build -ldflags='-s -w' -o bin/onboard ./cmd/app
@@ -50,14 +51,16 @@ start_emulator sqs sqs-emulator "${sqs#http://}"
 # database_url NAME: the server URL with its database replaced by NAME.
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }
 
-# measure LABEL PID PROCESSES: the closed loop at the maximum rate, then the
-# open loop at half of it, of the service PID, counting the CPU of PROCESSES.
+# measure LABEL PID PROCESSES METRICS: the closed loop at the maximum rate,
+# then the open loop at half of it, of the service PID, counting the CPU of
+# PROCESSES, less what its bcrypt took by the service's own count at the
+# /metrics URL METRICS.
 measure() {
-  local label=$1 pid=$2 processes=$3
+  local label=$1 pid=$2 processes=$3 metrics=$4
   for _ in $(seq 1 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
   echo "== $label on PostgreSQL: closed loop, maximum rate"
   bin/loadgen -url "http://$addr" -smtp-listen $smtp -c 4 -n "$count" -pid "$pid" -cpu-of "$processes" \
-    -json "bin/bench-$label-max.json"
+    -metrics "$metrics" -json "bin/bench-$label-max.json"
   max=$(sed -nE 's/.*"RegistrationsPerS": ([0-9.]+).*/\1/p' "bin/bench-$label-max.json")
   half=$(awk -v m="$max" 'BEGIN { printf "%.1f", m / 2 }')
   # The points are asked for every 2 ms here, so that their p99 is known
@@ -65,7 +68,7 @@ measure() {
   # being the load.
   echo "== $label on PostgreSQL: open loop at half the maximum rate ($half/s)"
   bin/loadgen -url "http://$addr" -smtp-listen $smtp -rate "$half" -duration 15s -pid "$pid" -cpu-of "$processes" \
-    -points-every 2ms -json "bin/bench-$label-half.json"
+    -metrics "$metrics" -points-every 2ms -json "bin/bench-$label-half.json"
 }
 
 # broker_processes PUBSUB: the process names of PUBSUB's broker.
@@ -85,7 +88,7 @@ DATABASE_URL=$(database_url "$db") AMQP_URL=$amqp SMTP_URL=smtp://$smtp HTTP_ADD
   bin/baseline >bin/bench-baseline.log 2>&1 &
 pid=$!
 trap 'kill $pid "${emulator_pids[@]}" 2>/dev/null || true' EXIT
-measure baseline $pid "postgres beam.smp"
+measure baseline $pid "postgres beam.smp" "http://$addr/metrics"
 kill $pid && wait $pid || true
 psql "$pg" -qc "DROP DATABASE $db"
 
@@ -95,13 +98,13 @@ for pubsub in $pubsubs; do
   # Every registration comes from 127.0.0.1: no registration limit.
   MASTER_KEY=$(head -c 32 /dev/urandom | base64) \
   PUBSUB=$pubsub PUBSUB_NAMESPACE=onboardbench DATABASE_URL=$(database_url "$db") \
-    AMQP_URL=$amqp NATS_URL=$nats REDIS_URL=$redis SMTP_URL=smtp://$smtp HTTP_ADDR=$addr \
+    AMQP_URL=$amqp NATS_URL=$nats REDIS_URL=$redis SMTP_URL=smtp://$smtp HTTP_ADDR=$addr METRICS_ADDR=$metrics_addr \
     GOOGLE_CLOUD_PROJECT=onboard-bench PUBSUB_EMULATOR_HOST=$emulator \
     AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$sqs AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
     RATE_LIMIT_PASSWORDS=off bin/onboard >"bin/bench-$pubsub.log" 2>&1 &
   pid=$!
   trap 'kill $pid "${emulator_pids[@]}" 2>/dev/null || true' EXIT
-  measure "$pubsub" $pid "postgres $(broker_processes "$pubsub")"
+  measure "$pubsub" $pid "postgres $(broker_processes "$pubsub")" "http://$metrics_addr/metrics"
   kill $pid && wait $pid || true
   psql "$pg" -qc "DROP DATABASE $db"
 done

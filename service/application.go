@@ -103,6 +103,9 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
 		Waits: metrics.HashWaits,
 	})
+	if err == nil {
+		err = metrics.CountHashCPU(hasher)
+	}
 	if err != nil {
 		return applicationParts{}, err
 	}

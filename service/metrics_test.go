@@ -123,6 +123,7 @@ func TestService_MetricsOnTheAPIListener(t *testing.T) {
 		// The hash unknown addresses are compared with, made at start, and
 		// the registration's.
 		"onboard_password_hash_wait_seconds_count 2",
+		"onboard_password_hash_cpu_seconds_total ",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
 	} {

@@ -8,7 +8,8 @@
 //
 // It answers the subset of onboard's API that cmd/loadgen drives:
 // POST /users, GET /users/{id}/points with the session's bearer token, and
-// GET /readyz. scripts/bench-load.sh runs it beside onboard in one run:
+// GET /readyz; GET /metrics gives the one series the load generator reads,
+// the CPU its bcrypt took, counted as onboard counts it. scripts/bench-load.sh runs it beside onboard in one run:
 //
 //	DATABASE_URL=postgres://… AMQP_URL=amqp://… SMTP_URL=smtp://127.0.0.1:2525 bin/baseline
 package main
@@ -27,7 +28,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -62,6 +66,7 @@ type userRegistered struct {
 type server struct {
 	db        *pgxpool.Pool
 	publisher message.Publisher
+	hashCPU   atomic.Int64 // nanoseconds of CPU the hashes took
 }
 
 func main() {
@@ -131,6 +136,9 @@ func run(logger *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("POST /users", s.register)
 	mux.HandleFunc("GET /users/{id}/points", s.points)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, "onboard_password_hash_cpu_seconds_total %g\n", time.Duration(s.hashCPU.Load()).Seconds())
+	})
 	httpServer := &http.Server{Addr: env("HTTP_ADDR", defaultAddr), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -180,7 +188,7 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"invalid registration"}`, http.StatusBadRequest)
 		return
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
+	hash, err := s.hash(req.Password)
 	if err != nil {
 		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
 		return
@@ -207,6 +215,20 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 		"id": e.ID, "name": e.Name, "email": e.Email,
 		"session": map[string]string{"token": hex.EncodeToString(token)},
 	})
+}
+
+// hash is bcrypt's, its CPU time read from the clock of the thread it ran
+// on and added to s.hashCPU.
+func (s *server) hash(password string) ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var start, end unix.Timespec
+	startErr := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &start)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &end) == nil && startErr == nil {
+		s.hashCPU.Add(end.Nano() - start.Nano())
+	}
+	return hash, err
 }
 
 func (s *server) points(w http.ResponseWriter, r *http.Request) {

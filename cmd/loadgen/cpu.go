@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -78,4 +81,34 @@ func ownCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
+
+// hashCPUSeries is the service's counter of the CPU its bcrypt took.
+const hashCPUSeries = "onboard_password_hash_cpu_seconds_total"
+
+// hashCPU reads hashCPUSeries from the Prometheus text at metricsURL.
+func hashCPU(client *http.Client, metricsURL string) (time.Duration, error) {
+	resp, err := client.Get(metricsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s answered %d", metricsURL, resp.StatusCode)
+	}
+	scanner := bufio.NewScanner(resp.Body)
+	scanner.Buffer(make([]byte, 64*1024), 1024*1024)
+	for scanner.Scan() {
+		if value, ok := strings.CutPrefix(scanner.Text(), hashCPUSeries+" "); ok {
+			seconds, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", hashCPUSeries, err)
+			}
+			return time.Duration(seconds * float64(time.Second)), nil
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s has no %s", metricsURL, hashCPUSeries)
 }

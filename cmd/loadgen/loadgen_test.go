@@ -197,12 +197,29 @@ func TestReport_FillCPU(t *testing.T) {
 	r.fillCPU(
 		map[string]time.Duration{serviceProcess: time.Second, "postgres": time.Second},
 		map[string]time.Duration{serviceProcess: 11600 * time.Millisecond, "postgres": 3 * time.Second, "beam.smp": time.Second},
-		100*time.Millisecond)
-	assert.InDelta(t, 6.0, r.CPUPerRegistrationBy[serviceProcess], 0.001, "the service's beside its hash")
+		10*time.Second, true)
+	assert.InDelta(t, 6.0, r.CPUPerRegistrationBy[serviceProcess], 0.001, "the service's beside its hashes")
 	assert.InDelta(t, 20.0, r.CPUPerRegistrationBy["postgres"], 0.001)
 	assert.InDelta(t, 10.0, r.CPUPerRegistrationBy["beam.smp"], 0.001, "a process of the run's alone")
 	assert.InDelta(t, 36.0, r.CPUPerRegistrationMs, 0.001)
 	assert.InDelta(t, 13.6, r.CPUSeconds, 0.001)
+	assert.InDelta(t, 100.0, r.BcryptCPUPerHashMs, 0.001)
+	assert.True(t, r.BcryptCPUMeasured)
+}
+
+func TestHashCPU_ReadsTheServicesCounter(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("# HELP x\nonboard_password_hash_cpu_seconds_total_other 9\nonboard_password_hash_cpu_seconds_total 1.25\n"))
+	}))
+	defer server.Close()
+	cpu, err := hashCPU(server.Client(), server.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 1250*time.Millisecond, cpu)
+
+	empty := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer empty.Close()
+	_, err = hashCPU(empty.Client(), empty.URL)
+	require.ErrorContains(t, err, "has no onboard_password_hash_cpu_seconds_total")
 }
 
 func TestSummarizeScale_PoolsTheRoundsOfEachDatabase(t *testing.T) {

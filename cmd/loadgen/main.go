@@ -58,6 +58,7 @@ type options struct {
 	pointsEvery    time.Duration
 	readsEvery     time.Duration
 	readyMs        float64
+	metricsURL     string
 	samples        bool
 	cpuOf          string
 	jsonOut        string
@@ -88,6 +89,8 @@ func main() {
 		"(space-separated, as in /proc/<pid>/comm: postgres beam.smp) and report it per 201 beside bcrypt")
 	flag.DurationVar(&o.readsEvery, "reads-every", 0, "also time GET /users/{id} of a user of the run, "+
 		"picked at random, this often (0: no reads)")
+	flag.StringVar(&o.metricsURL, "metrics", "", "with -pid: the service's /metrics URL, whose "+hashCPUSeries+
+		" is the CPU its bcrypt took, subtracted in place of the bound's estimate")
 	flag.Float64Var(&o.readyMs, "ready-ms", 0, "the service's start-to-ready time, measured by the caller, to report with the figures")
 	flag.BoolVar(&o.samples, "samples", false, "-json: also write every email and read latency, so that runs can be pooled")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the figures as one JSON object to this file")
@@ -173,15 +176,29 @@ func run(o options) error {
 		meter = newCPUMeter(o.pid, strings.Fields(o.cpuOf))
 	}
 	var cpuBefore map[string]time.Duration
+	var hashCPUBefore time.Duration
+	var hashCPUErr error
 	if meter != nil {
 		cpuBefore = meter.byName()
+		if o.metricsURL != "" {
+			hashCPUBefore, hashCPUErr = hashCPU(client, o.metricsURL)
+		}
 	}
 	load := newLoad(o, client, sink)
 	load.run(ctx)
 	load.waitEffects(ctx, o.effectsTimeout)
 	load.fill(&report)
 	if meter != nil && report.Created > 0 {
-		report.fillCPU(cpuBefore, meter.byName(), bcryptCPU)
+		cpuAfter := meter.byName()
+		bcryptTotal, measured := bcryptCPU*time.Duration(report.Created), false
+		if o.metricsURL != "" {
+			hashCPUAfter, err := hashCPU(client, o.metricsURL)
+			if err = errors.Join(hashCPUErr, err); err != nil {
+				return fmt.Errorf("-metrics: %w", err)
+			}
+			bcryptTotal, measured = hashCPUAfter-hashCPUBefore, true
+		}
+		report.fillCPU(cpuBefore, cpuAfter, bcryptTotal, measured)
 	}
 	if o.pid > 0 {
 		report.PeakRSSMiB = peakRSSMiB(o.pid)
