@@ -109,7 +109,7 @@ type Config struct {
 
 // Defaults of the environment variables.
 const (
-	DefaultPubSub      = "sql"
+	DefaultPubSub      = transport.KindSQL
 	DefaultDatabaseURL = "sqlite:data/onboard.db" // embedded: `make run` needs no service
 	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
 	DefaultNATSURL     = "nats://127.0.0.1:4222"

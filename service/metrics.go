@@ -21,6 +21,7 @@ import (
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
+	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/ports"
 	"github.com/onboard/onboard/ports/messages"
 )
@@ -99,14 +100,15 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 // handler's queue, the retry and the poison queues.
 func (s *Service) watchBacklogs(parts applicationParts) error {
 	var handlers []transport.HandlerTopic
+	marshaler := transport.NewMarshaler(domain.Events)
 	for _, h := range parts.eventHandlers {
 		handlers = append(handlers, transport.HandlerTopic{
-			Handler: h.HandlerName(), Topic: transport.EventTopic(transport.Marshaler.Name(h.NewEvent())),
+			Handler: h.HandlerName(), Topic: transport.EventTopic(marshaler.Name(h.NewEvent())),
 		})
 	}
 	for _, h := range parts.commandHandlers {
 		handlers = append(handlers, transport.HandlerTopic{
-			Handler: h.HandlerName(), Topic: transport.CommandTopic(transport.Marshaler.Name(h.NewCommand())),
+			Handler: h.HandlerName(), Topic: transport.CommandTopic(marshaler.Name(h.NewCommand())),
 		})
 	}
 	backlogs, err := transport.NewBacklogCollector(transport.BacklogConfig{

@@ -167,7 +167,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string, configure ...fun
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
 			return transport.CommandTopic(p.CommandName), nil
 		},
-		Marshaler: transport.Marshaler,
+		Marshaler: transport.NewMarshaler(domain.Events),
 	})
 	require.NoError(t, err)
 	return s
@@ -458,7 +458,7 @@ func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 			ChangedAt: time.Now()},
 	}
 	for _, e := range events {
-		msg, err := transport.Marshaler.Marshal(e)
+		msg, err := transport.NewMarshaler(domain.Events).Marshal(e)
 		require.NoError(t, err)
 		go func() { _ = s.svc.transport.Publisher.Publish(transport.EventTopic(e.EventName()), msg) }()
 	}

@@ -29,12 +29,10 @@ const (
 	EventTopicPrefix = "events."
 )
 
-// Marshaler encodes commands and events as JSON, each named as registered
-// (an event) or by its type (a command), and reads an event published at
-// an older schema version through the registry's upcasters.
-var Marshaler cqrs.CommandEventMarshaler = NewMarshaler(domain.Events)
-
-// NewMarshaler is Marshaler for the events of a registry.
+// NewMarshaler encodes commands and events as JSON, each named as
+// registered in events (an event) or by its type (a command), and reads an
+// event published at an older schema version through the registry's
+// upcasters.
 func NewMarshaler(events domain.Registry) cqrs.CommandEventMarshaler {
 	return upcastingMarshaler{
 		JSONMarshaler: cqrs.JSONMarshaler{

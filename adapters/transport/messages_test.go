@@ -20,17 +20,17 @@ func TestMarshaler_UpcastsOlderEventMessages(t *testing.T) {
 	require.NoError(t, transport.CheckSchemaVersion(domain.Events, "UserRegistered", msg))
 
 	var e domain.UserRegistered
-	require.NoError(t, transport.Marshaler.Unmarshal(msg, &e))
+	require.NoError(t, transport.NewMarshaler(domain.Events).Unmarshal(msg, &e))
 	assert.Equal(t, domain.UserRegistered{UserID: "u1", Name: "Ada", Email: "ada@example.com", Locale: "en"}, e)
 	assert.JSONEq(t, `{"user_id":"u1","name":"Ada","email":"ada@example.com"}`, string(msg.Payload),
 		"the message itself is left as it came")
 
-	current, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: "u2", Locale: "de"})
+	current, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: "u2", Locale: "de"})
 	require.NoError(t, err)
 	require.NoError(t, transport.SetSchemaVersion(domain.Events, "UserRegistered", current))
 	assert.Equal(t, "2", current.Metadata.Get(transport.SchemaVersionKey))
 	var read domain.UserRegistered
-	require.NoError(t, transport.Marshaler.Unmarshal(current, &read))
+	require.NoError(t, transport.NewMarshaler(domain.Events).Unmarshal(current, &read))
 	assert.Equal(t, "de", read.Locale, "the current version is read as written")
 }
 

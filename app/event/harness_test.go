@@ -65,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 		OnPublish: func(p cqrs.OnEventSendParams) error {
 			return transport.SetSchemaVersion(domain.Events, p.EventName, p.Message)
 		},
-		Marshaler: transport.Marshaler,
+		Marshaler: transport.NewMarshaler(domain.Events),
 	})
 	require.NoError(t, err)
 	return &harness{t: t, transport: tr, publisher: publisher, bus: bus, retries: retries}

@@ -248,7 +248,7 @@ func redeliveries() []redelivery {
 		{
 			name: "same message delivered twice",
 			deliver: func(h *harness, e domain.UserRegistered) {
-				msg, err := transport.Marshaler.Marshal(e)
+				msg, err := transport.NewMarshaler(domain.Events).Marshal(e)
 				require.NoError(h.t, err)
 				h.publishMessage(msg)
 				h.publishMessage(msg)

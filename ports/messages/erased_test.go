@@ -62,7 +62,7 @@ func TestNewRouter_AcksTheEventsOfErasedUsers(t *testing.T) {
 	runRouter(t, router, stop)
 
 	publish := func(userID string) string {
-		msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: userID, Name: "v1:sealed"})
+		msg, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: userID, Name: "v1:sealed"})
 		require.NoError(t, err)
 		require.NoError(t, transport.StampOrigin(tr.Publisher, "test").Publish(transport.EventTopic("UserRegistered"), msg))
 		return msg.UUID

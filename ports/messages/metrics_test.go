@@ -54,7 +54,7 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 	require.NoError(t, err)
 	runRouter(t, router, stop)
 
-	msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: uuid.NewString()})
+	msg, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: uuid.NewString()})
 	require.NoError(t, err)
 	// gochannel returns once the handler acked.
 	require.NoError(t, transport.StampOrigin(tr.Publisher, "test").Publish(transport.EventTopic("UserRegistered"), msg))

@@ -199,6 +199,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 		middleware.Recoverer,
 	)
 
+	marshaler := transport.NewMarshaler(cfg.Events)
 	eventProcessor, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) {
 			return transport.EventTopic(p.EventName), nil
@@ -215,7 +216,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 			}
 			return p.ackErasedUsers(h, h.Handler.Handle(app.WithEventID(h.Message.Context(), h.Message.UUID), h.Event))
 		},
-		Marshaler: transport.Marshaler,
+		Marshaler: marshaler,
 		Logger:    wlogger,
 	})
 	if err != nil {
@@ -233,7 +234,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 			return cfg.Transport.Subscriber(p.HandlerName, transport.CommandTopic(p.CommandName))
 		},
 		OnHandle:  p.ackRejectedCommands,
-		Marshaler: transport.Marshaler,
+		Marshaler: marshaler,
 		Logger:    wlogger,
 	})
 	if err != nil {

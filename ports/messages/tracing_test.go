@@ -71,7 +71,7 @@ func TestRouterTracing_OneSpanPerAttempt(t *testing.T) {
 	flaky := &flakyHandler{}
 	tr := runTracedRouter(t, tracing, cqrs.NewEventHandler("FlakyOnUserRegistered", flaky.handle))
 
-	msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
+	msg, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
 	require.NoError(t, err)
 	// gochannel's publish returns once the handler acked the message.
 	publisher := transport.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
@@ -110,7 +110,7 @@ func TestRouterTracing_PoisonPublishIsInTheTrace(t *testing.T) {
 	tr := runTracedRouter(t, tracing, cqrs.NewEventHandler("BrokenOnUserRegistered",
 		func(context.Context, *domain.UserRegistered) error { return errors.New("a bug") }))
 
-	msg, err := transport.Marshaler.Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
+	msg, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
 	require.NoError(t, err)
 	// gochannel's publish returns once the handler acked the message.
 	publisher := transport.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
