@@ -24,7 +24,7 @@ type RegisterUser struct {
 	Client string `json:"-"`
 }
 
-// ErrAlreadyRegistered is returned by a UserRegistry when the very same user
+// ErrAlreadyRegistered is returned by a RegistrationStore when the very same user
 // (same id, same email) is registered again: a redelivered command.
 var ErrAlreadyRegistered = errors.New("user already registered")
 
@@ -32,10 +32,10 @@ var ErrAlreadyRegistered = errors.New("user already registered")
 // registration now; the same request may pass a moment later.
 var ErrOverloaded = errors.New("overloaded")
 
-// UserRegistry stores a new user in one transaction: it reserves the email,
+// RegistrationStore stores a new user in one transaction: it reserves the email,
 // stores the credential, appends the user's pending events to the event
 // store and publishes them into the outbox.
-type UserRegistry interface {
+type RegistrationStore interface {
 	Register(ctx context.Context, user *domain.User, passwordHash []byte) error
 	// RegisteredUser returns a registered user and its password hash.
 	RegisteredUser(ctx context.Context, id string) (*domain.User, []byte, error)
@@ -50,7 +50,7 @@ type PasswordHasher interface {
 
 // RegisterUserHandler handles RegisterUser, from HTTP or from the command bus.
 type RegisterUserHandler struct {
-	registry  UserRegistry
+	store     RegistrationStore
 	hasher    PasswordHasher
 	passwords passwordCheck
 	emails    EmailBudget
@@ -61,7 +61,7 @@ type RegisterUserHandler struct {
 // A repeated registration's password is compared under guesses (nil: no
 // limit); the welcome email is counted in emails (nil: nowhere), never
 // refused by it.
-func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, guesses PasswordGuesses, emails EmailBudget,
+func NewRegisterUserHandler(store RegistrationStore, hasher PasswordHasher, guesses PasswordGuesses, emails EmailBudget,
 	now func() time.Time) *RegisterUserHandler {
 	if now == nil {
 		now = time.Now
@@ -72,7 +72,7 @@ func NewRegisterUserHandler(registry UserRegistry, hasher PasswordHasher, guesse
 	if emails == nil {
 		emails = NoEmailBudget{}
 	}
-	return &RegisterUserHandler{registry: registry, hasher: hasher, emails: emails, now: now,
+	return &RegisterUserHandler{store: store, hasher: hasher, emails: emails, now: now,
 		passwords: passwordCheck{hasher: hasher, guesses: guesses}}
 }
 
@@ -95,7 +95,7 @@ func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
-	err = h.registry.Register(ctx, user, hash)
+	err = h.store.Register(ctx, user, hash)
 	if errors.Is(err, ErrAlreadyRegistered) {
 		return h.checkSameRequest(ctx, user, cmd.Password, cmd.Client)
 	}
@@ -114,7 +114,7 @@ func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (
 // user (same id and email), unless its name or password differ. Its
 // password is a guess like any other: a repeat answers with a session.
 func (h *RegisterUserHandler) checkSameRequest(ctx context.Context, user *domain.User, password, client string) (*domain.User, error) {
-	registered, hash, err := h.registry.RegisteredUser(ctx, user.ID())
+	registered, hash, err := h.store.RegisteredUser(ctx, user.ID())
 	if err != nil {
 		return nil, fmt.Errorf("read the registered user: %w", err)
 	}

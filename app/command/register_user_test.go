@@ -19,7 +19,7 @@ import (
 	"github.com/onboard/onboard/domain"
 )
 
-// memRegistry is an in-memory UserRegistry: it reserves lower-cased email
+// memRegistry is an in-memory RegistrationStore: it reserves lower-cased email
 // keys, stores the hash apart from the events, and reports a redelivered
 // registration (same id, same email) with command.ErrAlreadyRegistered.
 type memRegistry struct {
@@ -94,7 +94,7 @@ var fixedNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 
 // shows the configured cost was used.
 const handlerCost = bcrypt.MinCost + 1
 
-func newHandler(t *testing.T, registry command.UserRegistry) *command.RegisterUserHandler {
+func newHandler(t *testing.T, registry command.RegistrationStore) *command.RegisterUserHandler {
 	t.Helper()
 	return command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: handlerCost, Concurrency: 2, MaxWait: time.Minute}), nil, nil,
 		func() time.Time { return fixedNow })
