@@ -115,84 +115,226 @@ const (
 	DefaultNATSURL     = "nats://127.0.0.1:4222"
 	DefaultMailFrom    = "no-reply@onboard.local"
 	DefaultHTTPAddr    = ":8080"
-	DefaultRetryMaxAge = 24 * time.Hour
-	DefaultRetryDelay  = time.Minute
-	DefaultVerifyURL   = "http://localhost:8080/verify-email"
-	DefaultVerifyTTL   = 48 * time.Hour
-	DefaultResetURL    = "http://localhost:8080/reset-password"
 )
 
-// Variable is an environment variable of the configuration.
-type Variable struct{ Name, Meaning, Default string }
+// Variable is an environment variable of the configuration: the help's
+// line and the README's row, and how LoadConfig reads it. Variables is
+// the one place a variable's default and bounds are written.
+type Variable struct {
+	Name, Meaning string
+	// Default is the value LoadConfig reads when the variable is unset, or
+	// a description of what it does then ("empty", or words with spaces).
+	Default string
+	// read sets the variable's part of cfg from its value (the
+	// environment's, else Default when that is a value); its error
+	// follows the variable's name. Nil: read elsewhere (the OpenTelemetry
+	// SDK's, or a pair read together: loadMasterKeys, loadTracing).
+	read func(cfg *Config, value string) error
+}
 
-// Variables are the environment variables LoadConfig reads, with their
-// defaults: the help's list and the README's configuration table.
+// described tells a Default that describes what happens from one that is
+// the value read.
+func (v Variable) described() bool { return v.Default == "empty" || strings.Contains(v.Default, " ") }
+
+// Variables are the environment variables LoadConfig reads, in the order
+// it reads them, with their defaults and bounds: the help's list and the
+// README's configuration table.
 var Variables = []Variable{
-	{"PUBSUB", "the transport: " + strings.Join(transport.Kinds, ", "), DefaultPubSub},
-	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL},
-	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL},
+	{"PUBSUB", "the transport: " + strings.Join(transport.Kinds, ", "), DefaultPubSub,
+		oneOf(transport.Kinds, strings.Join(transport.Kinds, ", "), func(c *Config) *string { return &c.PubSub })},
+	{"DATABASE_URL", "postgres://..., mysql://... (MariaDB 10.11+, MySQL 8) or sqlite:PATH", DefaultDatabaseURL,
+		text(func(c *Config) *string { return &c.DatabaseURL })},
+	{"AMQP_URL", "RabbitMQ, when PUBSUB=amqp", DefaultAMQPURL, text(func(c *Config) *string { return &c.AMQPURL })},
 	{"AMQP_QUEUE_TYPE", "classic, or quorum: RabbitMQ's replicated queues (recommended; a queue's type cannot change)",
-		transport.AMQPQueueClassic},
+		transport.AMQPQueueClassic, oneOf([]string{transport.AMQPQueueClassic, transport.AMQPQueueQuorum}, "classic or quorum",
+			func(c *Config) *string { return &c.AMQPQueueType })},
 	{"AMQP_DELIVERY_LIMIT", "deliveries of a message by a handler's quorum queue before it goes to the poison queue",
-		strconv.Itoa(transport.DefaultAMQPDeliveryLimit)},
-	{"NATS_URL", "NATS with JetStream, when PUBSUB=nats: nats://[user:pass@]host:port", DefaultNATSURL},
+		strconv.Itoa(transport.DefaultAMQPDeliveryLimit), whole(1, 1_000_000, func(c *Config) *int { return &c.AMQPDeliveryLimit })},
+	{"NATS_URL", "NATS with JetStream, when PUBSUB=nats: nats://[user:pass@]host:port", DefaultNATSURL,
+		text(func(c *Config) *string { return &c.NATSURL })},
 	{"REDIS_URL", "Redis (Streams), when PUBSUB=redis: redis://[[user]:password@]host:port[/db], or rediss:// for TLS",
-		transport.DefaultRedisURL},
-	{"GOOGLE_CLOUD_PROJECT", "Google Cloud project, when PUBSUB=googlecloud", "empty"},
+		transport.DefaultRedisURL, text(func(c *Config) *string { return &c.RedisURL })},
+	{"GOOGLE_CLOUD_PROJECT", "Google Cloud project, when PUBSUB=googlecloud", "empty",
+		text(func(c *Config) *string { return &c.GoogleCloudProject })},
 	{"PUBSUB_EMULATOR_HOST", "host:port of a Pub/Sub emulator (cmd/pubsub-emulator), when PUBSUB=googlecloud; " +
-		"empty: Google's service, with the environment's credentials", "empty"},
-	{"AWS_REGION", "AWS region of SNS and SQS, when PUBSUB=sqs", "empty"},
+		"empty: Google's service, with the environment's credentials", "empty",
+		text(func(c *Config) *string { return &c.PubSubEmulatorHost })},
+	{"AWS_REGION", "AWS region of SNS and SQS, when PUBSUB=sqs", "empty", text(func(c *Config) *string { return &c.AWSRegion })},
 	{"AWS_ENDPOINT_URL", "endpoint of SNS and SQS when not AWS's, such as an emulator's (cmd/sqs-emulator), when PUBSUB=sqs",
-		"empty"},
+		"empty", func(c *Config, value string) error {
+			if u, err := url.Parse(value); value != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+				return errors.New("want an http:// or https:// address")
+			}
+			c.AWSEndpointURL = value
+			return nil
+		}},
 	{"AWS_ACCESS_KEY_ID", "access key id, with AWS_SECRET_ACCESS_KEY, when PUBSUB=sqs; empty: the AWS SDK's other sources " +
-		"(a profile, the role of the instance or task)", "empty"},
-	{"AWS_SECRET_ACCESS_KEY", "the access key's secret, when PUBSUB=sqs", "empty"},
+		"(a profile, the role of the instance or task)", "empty", text(func(c *Config) *string { return &c.AWSAccessKeyID })},
+	{"AWS_SECRET_ACCESS_KEY", "the access key's secret, when PUBSUB=sqs", "empty",
+		text(func(c *Config) *string { return &c.AWSSecretAccessKey })},
 	{"SMTP_URL", "smtp://[user:pass@]host:port or smtps://...; empty: emails go to the development mailbox " +
-		"(mail/ beside an SQLite database) or, on PostgreSQL and MySQL, to the log", "empty"},
-	{"MAIL_FROM", "sender address", DefaultMailFrom},
-	{"HTTP_ADDR", "listen address", DefaultHTTPAddr},
-	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10"},
-	{"SIGNUP_POINTS", "points granted on registration", "100"},
+		"(mail/ beside an SQLite database) or, on PostgreSQL and MySQL, to the log", "empty",
+		text(func(c *Config) *string { return &c.SMTPURL })},
+	{"MAIL_FROM", "sender address", DefaultMailFrom, text(func(c *Config) *string { return &c.MailFrom })},
+	{"HTTP_ADDR", "listen address", DefaultHTTPAddr, text(func(c *Config) *string { return &c.HTTPAddr })},
+	{"BCRYPT_COST", "bcrypt work factor, 10..14", "10", whole(MinBcryptCost, 14, func(c *Config) *int { return &c.BcryptCost })},
+	{"SIGNUP_POINTS", "points granted on registration", "100", whole(0, 1_000_000, func(c *Config) *int { return &c.SignupPoints })},
 	{"RATE_LIMIT_PASSWORDS", "requests that hash or compare a password (registration, sign-in, email change, reset), " +
-		"per client address: N/s, N/m or N/h, optionally ,burst=B; or off", "30/m,burst=10"},
-	{"TRUSTED_PROXIES", "IP addresses and CIDR prefixes of the proxies whose X-Forwarded-For is read", "empty"},
-	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", "64"},
-	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own"},
-	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h"},
-	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m"},
+		"per client address: N/s, N/m or N/h, optionally ,burst=B; or off", ports.DefaultPasswordLimit,
+		func(c *Config, value string) (err error) {
+			c.PasswordLimit, err = ports.ParseRateLimit(value)
+			return err
+		}},
+	{"TRUSTED_PROXIES", "IP addresses and CIDR prefixes of the proxies whose X-Forwarded-For is read", "empty",
+		func(c *Config, value string) (err error) {
+			c.TrustedProxies, err = ports.ParseTrustedProxies(value)
+			return err
+		}},
+	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", strconv.Itoa(adapters.DefaultHashQueueMax),
+		whole(1, 100_000, func(c *Config) *int { return &c.HashQueueMax })},
+	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own",
+		func(c *Config, value string) error {
+			if c.Namespace = value; value == "" {
+				return nil
+			}
+			return transport.ValidateNamespace(value)
+		}},
+	{"EMAIL_RETRY_MAX_AGE", "how long a message refused for itself alone is retried", "24h",
+		span(time.Second, 30*24*time.Hour, func(c *Config) *time.Duration { return &c.RetryMaxAge })},
+	{"EMAIL_RETRY_FIRST_DELAY", "wait before its first retry, then twice as long each time, at most 1h", "1m",
+		span(100*time.Millisecond, time.Hour, func(c *Config) *time.Duration { return &c.RetryFirstDelay })},
 	{"VERIFY_URL", "page a verification link opens, with ?user=<id>&token=<token>",
-		"http://localhost:<HTTP_ADDR's port>/verify-email"},
-	{"VERIFY_TTL", "how long a verification link verifies", "48h"},
+		"http://localhost:<HTTP_ADDR's port>/verify-email", page("/verify-email", func(c *Config) *string { return &c.VerifyURL })},
+	{"VERIFY_TTL", "how long a verification link verifies", "48h",
+		span(time.Minute, 30*24*time.Hour, func(c *Config) *time.Duration { return &c.VerifyTTL })},
 	{"RESET_URL", "page a password reset link opens, with ?user=<id>&token=<token>; a link works for 1h, once",
-		"http://localhost:<HTTP_ADDR's port>/reset-password"},
-	{"SESSION_TTL", "lifetime of a session from sign-in (POST /sessions, or POST /users)", "24h"},
-	{"SESSION_IDLE_TIMEOUT", "a session unused that long ends sooner", "1h"},
+		"http://localhost:<HTTP_ADDR's port>/reset-password", page("/reset-password", func(c *Config) *string { return &c.ResetURL })},
+	{"SESSION_TTL", "lifetime of a session from sign-in (POST /sessions, or POST /users)", "24h",
+		span(time.Minute, 90*24*time.Hour, func(c *Config) *time.Duration { return &c.SessionTTL })},
+	{"SESSION_IDLE_TIMEOUT", "a session unused that long ends sooner", "1h",
+		span(time.Minute, 90*24*time.Hour, func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
 	{"EMAIL_BUDGET", "emails allowed per recipient address, account and client address: " +
-		"recipient=N/h,account=N/h,client=N/h (any of them; N/m and N/s too), or off", DefaultEmailBudget},
+		"recipient=N/h,account=N/h,client=N/h (any of them; N/m and N/s too), or off", DefaultEmailBudget,
+		func(c *Config, value string) (err error) { c.EmailBudget, err = ParseEmailBudget(value); return err }},
 	{"MASTER_KEY", "base64 of 32 random bytes (openssl rand -base64 32) wrapping the keys kept in the database, " +
 		"the same for every replica; it or MASTER_KEYS is required unless DATABASE_URL is sqlite:",
-		"on sqlite: master.key beside the database file"},
+		"on sqlite: master.key beside the database file", nil},
 	{"MASTER_KEYS", "instead of MASTER_KEY, to rotate it: id:base64,id:base64,... (ids: 1-64 of A-Z a-z 0-9 . _ -); " +
-		"the first wraps every new key, the others only unwrap, until onboard keys rotate re-wraps under the first", "empty"},
-	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty"},
-	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info"},
+		"the first wraps every new key, the others only unwrap, until onboard keys rotate re-wraps under the first", "empty", nil},
+	{"ADMIN_TOKEN", "bearer token (32+ characters) of GET /users?email=; empty: that route is off", "empty",
+		func(c *Config, value string) error {
+			if c.AdminToken = value; value != "" && len(value) < 32 {
+				return errors.New("want at least 32 characters")
+			}
+			return nil
+		}},
+	{"LOG_LEVEL", "least level logged: debug, info, warn or error; libraries log at debug", "info",
+		func(c *Config, value string) error {
+			if c.LogLevel.UnmarshalText([]byte(value)) != nil {
+				return fmt.Errorf("want debug, info, warn or error, got %q", value)
+			}
+			return nil
+		}},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
-		"nowhere with PostgreSQL or MySQL", "empty"},
+		"nowhere with PostgreSQL or MySQL", "empty", func(c *Config, value string) error {
+		if _, _, err := net.SplitHostPort(value); value != "" && err != nil {
+			return errors.New("want host:port or :port, such as :9090")
+		}
+		c.MetricsAddr = value
+		return nil
+	}},
 	{"PPROF", "on: also serve Go's profiles (net/http/pprof) at /debug/pprof/ on METRICS_ADDR's listener, which it needs; " +
-		"an operator's tool, as /metrics", "off"},
+		"an operator's tool, as /metrics", "off", func(c *Config, value string) error {
+		switch {
+		case value == "on" && c.MetricsAddr != "":
+			c.PProf = true
+		case value == "on":
+			return errors.New("on needs METRICS_ADDR, the listener the profiles are served on")
+		case value != "off":
+			return fmt.Errorf("want on or off, got %q", value)
+		}
+		return nil
+	}},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector (http:// or https://) that receives the spans at /v1/traces; " +
-		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty"},
-	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)", "empty"},
-	{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTLP's protocol: http/protobuf alone in this build (grpc or http/json stops the start)", "http/protobuf"},
-	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "the spans' OTLP protocol, instead of the above: http/protobuf alone", "http/protobuf"},
-	{"OTEL_SERVICE_NAME", "service.name of the spans (read by the OpenTelemetry SDK)", DefaultServiceName},
-	{"OTEL_RESOURCE_ATTRIBUTES", "key=value,... added to the spans' resource (read by the OpenTelemetry SDK)", "empty"},
+		"empty: no span is exported. Read by the OpenTelemetry SDK, with the other OTEL_EXPORTER_OTLP_* variables", "empty", nil},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the spans' full OTLP/HTTP URL, instead of the above (read by the OpenTelemetry SDK)",
+		"empty", nil},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTLP's protocol: http/protobuf alone in this build (grpc or http/json stops the start)",
+		"http/protobuf", nil},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "the spans' OTLP protocol, instead of the above: http/protobuf alone",
+		"http/protobuf", nil},
+	{"OTEL_SERVICE_NAME", "service.name of the spans (read by the OpenTelemetry SDK)", DefaultServiceName, nil},
+	{"OTEL_RESOURCE_ATTRIBUTES", "key=value,... added to the spans' resource (read by the OpenTelemetry SDK)", "empty", nil},
 	{"OTEL_TRACES_SAMPLER", "always_on, always_off, traceidratio, or parentbased_ and one of them (read by the OpenTelemetry SDK)",
-		"parentbased_always_on"},
-	{"OTEL_TRACES_SAMPLER_ARG", "share of the traces a traceidratio sampler keeps, 0..1 (read by the OpenTelemetry SDK)", "1"},
-	{"OTEL_SDK_DISABLED", "true: no span is exported, whatever the variables above say", "false"},
+		"parentbased_always_on", nil},
+	{"OTEL_TRACES_SAMPLER_ARG", "share of the traces a traceidratio sampler keeps, 0..1 (read by the OpenTelemetry SDK)", "1", nil},
+	{"OTEL_SDK_DISABLED", "true: no span is exported, whatever the variables above say", "false", nil},
 	{"OTEL_TRUST_CLIENT_TRACEPARENT", "true: a client's traceparent and tracestate are its request's parent; " +
-		"false: a request starts a trace of its own, linked to the client's", "false"},
+		"false: a request starts a trace of its own, linked to the client's", "false", func(c *Config, value string) (err error) {
+		if value = strings.TrimSpace(value); value == "" {
+			return nil // blank: the default
+		}
+		if c.TrustClientTraceparent, err = strconv.ParseBool(value); err != nil {
+			return fmt.Errorf("want true or false, got %q", value)
+		}
+		return nil
+	}},
+}
+
+// text reads a variable as it is.
+func text(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, value string) error { *field(c) = value; return nil }
+}
+
+// oneOf reads one of values, want naming them in its error.
+func oneOf(values []string, want string, field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, value string) error {
+		if !slices.Contains(values, value) {
+			return fmt.Errorf("want %s, got %q", want, value)
+		}
+		*field(c) = value
+		return nil
+	}
+}
+
+// whole reads a whole number from lowest to highest.
+func whole(lowest, highest int, field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, value string) error {
+		n, err := strconv.Atoi(value)
+		if err != nil || n < lowest || n > highest {
+			return fmt.Errorf("want a whole number from %d to %d, got %q", lowest, highest, value)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// span reads a duration from lowest to highest.
+func span(lowest, highest time.Duration, field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, value string) error {
+		d, err := time.ParseDuration(value)
+		if err != nil || d < lowest || d > highest {
+			return fmt.Errorf("want a duration from %s to %s (such as 90s, 30m, 24h), got %q", lowest, highest, value)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// page reads the address of a page a link opens; unset, the service's own
+// page at path on HTTP_ADDR (read before it).
+func page(path string, field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, value string) error {
+		if value == "" {
+			value = ownPage(c.HTTPAddr, path)
+		}
+		if u, err := url.Parse(value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("want an http:// or https:// address without a query")
+		}
+		*field(c) = value
+		return nil
+	}
 }
 
 // EmailBudget is the allowance of emails of each subject; Off: none is
@@ -275,156 +417,59 @@ func ownPage(httpAddr, path string) string {
 }
 
 // setDefaults fills what a Config built in code leaves zero and the
-// environment would have set.
+// environment would have set, with Variables' defaults.
 func (c *Config) setDefaults() {
+	d, _ := LoadConfig(func(string) string { return "" }) // every default: an empty environment is valid
 	if c.VerifyURL == "" {
-		c.VerifyURL = DefaultVerifyURL
+		c.VerifyURL = d.VerifyURL
 	}
 	if c.VerifyTTL == 0 {
-		c.VerifyTTL = DefaultVerifyTTL
+		c.VerifyTTL = d.VerifyTTL
 	}
 	if c.ResetURL == "" {
-		c.ResetURL = DefaultResetURL
+		c.ResetURL = d.ResetURL
 	}
 	if c.EmailBudget == (EmailBudget{}) {
-		c.EmailBudget, _ = ParseEmailBudget(DefaultEmailBudget)
+		c.EmailBudget = d.EmailBudget
 	}
 	if c.SessionTTL == 0 {
-		c.SessionTTL = adapters.DefaultSessionTTL
+		c.SessionTTL = d.SessionTTL
 	}
 	if c.SessionIdleTimeout == 0 {
-		c.SessionIdleTimeout = adapters.DefaultSessionIdleTimeout
+		c.SessionIdleTimeout = d.SessionIdleTimeout
 	}
 }
 
-// LoadConfig reads the configuration through getenv and returns every
-// problem at once. Error messages never quote a URL, which may hold a password.
+// LoadConfig reads the configuration through getenv, each variable as
+// Variables says, and returns every problem at once. Error messages never
+// quote a URL, which may hold a password.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	get := func(name, fallback string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return fallback
-	}
+	var cfg Config
 	var errs []error
-	number := func(name string, fallback, lowest, highest int) int {
-		raw := getenv(name)
-		if raw == "" {
-			return fallback
+	for _, v := range Variables {
+		if v.read == nil {
+			continue
 		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < lowest || n > highest {
-			errs = append(errs, fmt.Errorf("%s: want a whole number from %d to %d, got %q", name, lowest, highest, raw))
+		value := getenv(v.Name)
+		if value == "" && !v.described() {
+			value = v.Default
 		}
-		return n
-	}
-	duration := func(name string, fallback, lowest, highest time.Duration) time.Duration {
-		raw := getenv(name)
-		if raw == "" {
-			return fallback
+		if err := v.read(&cfg, value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
 		}
-		d, err := time.ParseDuration(raw)
-		if err != nil || d < lowest || d > highest {
-			errs = append(errs, fmt.Errorf("%s: want a duration from %s to %s (such as 90s, 30m, 24h), got %q", name, lowest, highest, raw))
-		}
-		return d
-	}
-	httpAddr := get("HTTP_ADDR", DefaultHTTPAddr)
-	cfg := Config{
-		PubSub:             get("PUBSUB", DefaultPubSub),
-		DatabaseURL:        get("DATABASE_URL", DefaultDatabaseURL),
-		AMQPURL:            get("AMQP_URL", DefaultAMQPURL),
-		NATSURL:            get("NATS_URL", DefaultNATSURL),
-		RedisURL:           get("REDIS_URL", transport.DefaultRedisURL),
-		GoogleCloudProject: getenv("GOOGLE_CLOUD_PROJECT"),
-		PubSubEmulatorHost: getenv("PUBSUB_EMULATOR_HOST"),
-		AWSRegion:          getenv("AWS_REGION"),
-		AWSEndpointURL:     getenv("AWS_ENDPOINT_URL"),
-		AWSAccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
-		AWSSecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
-		AMQPQueueType:      get("AMQP_QUEUE_TYPE", transport.AMQPQueueClassic),
-		AMQPDeliveryLimit:  number("AMQP_DELIVERY_LIMIT", transport.DefaultAMQPDeliveryLimit, 1, 1_000_000),
-		SMTPURL:            getenv("SMTP_URL"),
-		MailFrom:           get("MAIL_FROM", DefaultMailFrom),
-		HTTPAddr:           httpAddr,
-		BcryptCost:         number("BCRYPT_COST", 10, MinBcryptCost, 14),
-		SignupPoints:       number("SIGNUP_POINTS", 100, 0, 1_000_000),
-		HashQueueMax:       number("HASH_QUEUE_MAX", adapters.DefaultHashQueueMax, 1, 100_000),
-		RetryMaxAge:        duration("EMAIL_RETRY_MAX_AGE", DefaultRetryMaxAge, time.Second, 30*24*time.Hour),
-		RetryFirstDelay:    duration("EMAIL_RETRY_FIRST_DELAY", DefaultRetryDelay, 100*time.Millisecond, time.Hour),
-		VerifyURL:          get("VERIFY_URL", ownPage(httpAddr, "/verify-email")),
-		VerifyTTL:          duration("VERIFY_TTL", DefaultVerifyTTL, time.Minute, 30*24*time.Hour),
-		ResetURL:           get("RESET_URL", ownPage(httpAddr, "/reset-password")),
-		SessionTTL:         duration("SESSION_TTL", adapters.DefaultSessionTTL, time.Minute, 90*24*time.Hour),
-		SessionIdleTimeout: duration("SESSION_IDLE_TIMEOUT", adapters.DefaultSessionIdleTimeout, time.Minute,
-			90*24*time.Hour),
-		AdminToken:  getenv("ADMIN_TOKEN"),
-		MetricsAddr: getenv("METRICS_ADDR"),
-	}
-	switch pprof := get("PPROF", "off"); {
-	case pprof == "on" && cfg.MetricsAddr != "":
-		cfg.PProf = true
-	case pprof == "on":
-		errs = append(errs, errors.New("PPROF: on needs METRICS_ADDR, the listener the profiles are served on"))
-	case pprof != "off":
-		errs = append(errs, fmt.Errorf("PPROF: want on or off, got %q", pprof))
-	}
-	for name, link := range map[string]string{"VERIFY_URL": cfg.VerifyURL, "RESET_URL": cfg.ResetURL} {
-		if u, err := url.Parse(link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			u.RawQuery != "" || u.Fragment != "" {
-			errs = append(errs, fmt.Errorf("%s: want an http:// or https:// address without a query", name))
-		}
-	}
-	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
-		errs = append(errs, errors.New("METRICS_ADDR: want host:port or :port, such as :9090"))
 	}
 	if err := cfg.loadMasterKeys(getenv); err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
-		errs = append(errs, errors.New("ADMIN_TOKEN: want at least 32 characters"))
-	}
-	if cfg.Namespace = getenv("PUBSUB_NAMESPACE"); cfg.Namespace != "" {
-		if err := transport.ValidateNamespace(cfg.Namespace); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	var err error
-	if cfg.PasswordLimit, err = ports.ParseRateLimit(get("RATE_LIMIT_PASSWORDS", ports.DefaultPasswordLimit)); err != nil {
-		errs = append(errs, fmt.Errorf("RATE_LIMIT_PASSWORDS: %w", err))
-	}
-	if cfg.EmailBudget, err = ParseEmailBudget(get("EMAIL_BUDGET", DefaultEmailBudget)); err != nil {
-		errs = append(errs, fmt.Errorf("EMAIL_BUDGET: %w", err))
-	}
-	if cfg.TrustedProxies, err = ports.ParseTrustedProxies(getenv("TRUSTED_PROXIES")); err != nil {
-		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
-	}
 	if cfg.ExportTraces, err = loadTracing(getenv); err != nil {
 		errs = append(errs, err)
-	}
-	if raw := strings.TrimSpace(getenv("OTEL_TRUST_CLIENT_TRACEPARENT")); raw != "" {
-		if cfg.TrustClientTraceparent, err = strconv.ParseBool(raw); err != nil {
-			errs = append(errs, fmt.Errorf("OTEL_TRUST_CLIENT_TRACEPARENT: want true or false, got %q", raw))
-		}
-	}
-	if raw := get("LOG_LEVEL", "info"); cfg.LogLevel.UnmarshalText([]byte(raw)) != nil {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", raw))
-	}
-	if !slices.Contains(transport.Kinds, cfg.PubSub) {
-		errs = append(errs, fmt.Errorf("PUBSUB: want %s, got %q", strings.Join(transport.Kinds, ", "), cfg.PubSub))
 	}
 	if cfg.PubSub == transport.KindGoogleCloud && cfg.GoogleCloudProject == "" {
 		errs = append(errs, errors.New("GOOGLE_CLOUD_PROJECT: PUBSUB=googlecloud needs the project"))
 	}
 	if cfg.PubSub == transport.KindSQS && cfg.AWSRegion == "" {
 		errs = append(errs, errors.New("AWS_REGION: PUBSUB=sqs needs the region"))
-	}
-	if u, err := url.Parse(cfg.AWSEndpointURL); cfg.AWSEndpointURL != "" &&
-		(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
-		errs = append(errs, errors.New("AWS_ENDPOINT_URL: want an http:// or https:// address"))
-	}
-	if cfg.AMQPQueueType != transport.AMQPQueueClassic && cfg.AMQPQueueType != transport.AMQPQueueQuorum {
-		errs = append(errs, fmt.Errorf("AMQP_QUEUE_TYPE: want classic or quorum, got %q", cfg.AMQPQueueType))
 	}
 	return cfg, errors.Join(errs...)
 }

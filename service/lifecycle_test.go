@@ -84,7 +84,7 @@ func decodeUser(t *testing.T, body []byte) userBody {
 func (s *runningService) linkOf(address, subject string) *url.URL {
 	s.t.Helper()
 	body := s.waitMail(address, subject)
-	i := strings.Index(body, DefaultVerifyURL+"?")
+	i := strings.Index(body, ownPage(DefaultHTTPAddr, "/verify-email")+"?")
 	require.GreaterOrEqual(s.t, i, 0, "a link in %q", body)
 	link, err := url.Parse(strings.Fields(body[i:])[0])
 	require.NoError(s.t, err)
@@ -216,7 +216,7 @@ func TestService_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
 		}
 		return links == 1
 	}, serviceWait, 10*time.Millisecond, "the return to A sends A a link")
-	i := strings.Index(returned, DefaultVerifyURL+"?")
+	i := strings.Index(returned, ownPage(DefaultHTTPAddr, "/verify-email")+"?")
 	require.GreaterOrEqual(t, i, 0, returned)
 	link, err := url.Parse(strings.Fields(returned[i:])[0])
 	require.NoError(t, err)
