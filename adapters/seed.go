@@ -52,11 +52,7 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 			rows["events"] = append(rows["events"],
 				[]any{eventID, u.ID(), i + 1, event.EventName(), schemaVersion, string(payload), "{}"})
 		}
-		name, err := sealField(key, u.ID(), "name", u.Name())
-		if err != nil {
-			return err
-		}
-		email, err := sealField(key, u.ID(), "email", u.Email().String())
+		name, email, err := sealRow(key, u)
 		if err != nil {
 			return err
 		}

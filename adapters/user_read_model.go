@@ -124,15 +124,21 @@ func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *d
 
 // writeSealed is write under the user's key, already at hand.
 func (m *UserReadModel) writeSealed(ctx context.Context, db execer, table string, u *domain.User, key cipher.AEAD) error {
-	name, err := sealField(key, u.ID(), "name", u.Name())
-	if err != nil {
-		return err
-	}
-	email, err := sealField(key, u.ID(), "email", u.Email().String())
+	name, email, err := sealRow(key, u)
 	if err != nil {
 		return err
 	}
 	return m.upsert(ctx, db, table, u, name, email, m.lookup.hash(u.Email().Key()))
+}
+
+// sealRow is the user's name and address as its row stores them, sealed
+// under its key.
+func sealRow(key cipher.AEAD, u *domain.User) (name, email string, err error) {
+	if name, err = sealField(key, u.ID(), "name", u.Name()); err != nil {
+		return "", "", err
+	}
+	email, err = sealField(key, u.ID(), "email", u.Email().String())
+	return name, email, err
 }
 
 // writeErased is write of an erased user: a row marked erased, with no
