@@ -391,11 +391,6 @@ func newAMQPTransport(cfg Config, logger watermill.LoggerAdapter) (*Transport, e
 	return t, nil
 }
 
-// amqpPublishChannels is how many channels a publisher keeps open: the
-// forwarder publishes one message at a time, the retry queue and the
-// poison queue now and then.
-const amqpPublishChannels = 4
-
 // amqpConfig is a durable fanout exchange per topic and a durable queue per
 // consumer group, declared with queueArgs, with publisher confirms.
 func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs amqp091.Table) wamqp.Config {
@@ -407,10 +402,11 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs am
 	}
 	config.Connection.Reconnect = wamqp.DefaultReconnectConfig()
 	config.Publish.ConfirmDelivery = true
-	// Publishes take a channel from a pool kept open, in confirm mode: by
-	// default watermill-amqp opens a channel, turns confirms on and closes
-	// it again for every publish, three round trips more.
-	config.Publish.ChannelPoolSize = amqpPublishChannels
+	// Each publish opens a channel, turns confirms on and closes it again
+	// (ChannelPoolSize 0), three round trips more than a pooled channel.
+	// watermill-amqp v3.0.2's pool loses a channel whose reopening fails
+	// while the broker is away (the pool then empties, and a publish waits
+	// for a channel for good), and its Close panics on such a channel.
 	config.Queue.Arguments = queueArgs
 	config.Marshaler = amqpMarshaler{}
 	// A consumer handles one delivery at a time: with more prefetched, the
