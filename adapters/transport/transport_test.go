@@ -3,14 +3,11 @@ package transport_test
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -299,42 +296,6 @@ func testContract(t *testing.T, tc transportCase) {
 	})
 }
 
-// TestSQLTransport_RowCommittedLastIsDelivered: concurrent publishers commit
-// in any order. The row that took the lower offset but committed last must
-// still be delivered, and must not hold back the rows committed before it.
-func TestSQLTransport_RowCommittedLastIsDelivered(t *testing.T) {
-	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		if backend.Name == "sqlite" {
-			t.Skip("SQLite has one writer at a time: its commits cannot interleave")
-		}
-		db := testenv.MigratedDB(t, backend)
-		tr := newSQLTransport(t, db)
-		topic := testenv.Name("events")
-		messages := subscribe(t, subscriber(t, tr, "Late", topic), topic)
-
-		tx, err := db.BeginTx(testenv.Context(t), nil)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = tx.Rollback() })
-		inTx, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
-			SchemaAdapter: watermillsql.QueueSchema{MySQL: backend.Name == "mysql"},
-		}, nil)
-		require.NoError(t, err)
-		first := newTestMessage(`{"n":1}`)
-		require.NoError(t, inTx.Publish(topic, first), "the first row takes the lower offset")
-
-		second := newTestMessage(`{"n":2}`)
-		waitPublished(t, publishAsync(tr, topic, second))
-		got := receive(t, messages, "the row committed first")
-		require.Equal(t, second.UUID, got.UUID)
-		got.Ack()
-
-		require.NoError(t, tx.Commit())
-		got = receive(t, messages, "the row committed last")
-		assert.Equal(t, first.UUID, got.UUID)
-		got.Ack()
-	})
-}
-
 func testEachGroupGetsEveryMessage(t *testing.T, tc transportCase) {
 	const n = 20
 	groups := []string{"GroupA", "GroupB"}
@@ -407,161 +368,6 @@ func testNackRedelivers(t *testing.T, tc transportCase) {
 	waitPublished(t, published)
 }
 
-func TestNewTransport_UnknownKind(t *testing.T) {
-	for _, kind := range []string{"", "kafka", "GoChannel", "amqp "} {
-		t.Run(fmt.Sprintf("%q", kind), func(t *testing.T) {
-			tr, err := transport.NewTransport(transport.Config{Kind: kind, AMQPURL: "amqp://guest:s3cret@127.0.0.1:5672/"})
-			require.Error(t, err)
-			assert.Nil(t, tr)
-			assert.Contains(t, err.Error(), "PUBSUB")
-			assert.NotContains(t, err.Error(), "s3cret")
-		})
-	}
-}
-
-func TestNewTransport_AMQPMalformedURL(t *testing.T) {
-	const password = "s3cret-Pa55"
-	for _, rawURL := range []string{
-		"",
-		"amqp://guest:" + password + "@127.0.0.1:notaport/",
-		"http://guest:" + password + "@127.0.0.1:5672/",
-		"guest:" + password + "@127.0.0.1:5672",
-		"amqp://guest:" + password + "@/",
-		"amqp://guest:" + password + "@127.0.0.1:5672/%zz",
-		"amqp://guest:" + password + "@127.0.0.1:5672/a b",
-		"amqp://guest:" + password + "@127.0.0.1:99999999999/",
-		"amqp://guest:" + password + "@127.0.0.1:5672/\x7f",
-	} {
-		t.Run(fmt.Sprintf("%q", rawURL), func(t *testing.T) {
-			start := time.Now()
-			tr, err := transport.NewTransport(transport.Config{Kind: transport.KindAMQP, AMQPURL: rawURL})
-			if tr != nil {
-				_ = tr.Close()
-			}
-			require.Error(t, err)
-			t.Logf("error: %v", err)
-			assert.Nil(t, tr)
-			assert.NotContains(t, err.Error(), password, "the error never echoes the password")
-			assert.NotContains(t, err.Error(), "guest:", "the error never echoes the URL")
-			assert.Less(t, time.Since(start), 15*time.Second)
-		})
-	}
-}
-
-// TestNewTransport_AMQPFailsFast: an unreachable broker or a wrong password
-// is an error at once (the service must exit within 15 s), without the password.
-func TestNewTransport_AMQPFailsFast(t *testing.T) {
-	const password = "wrong-s3cret-Pa55"
-	cases := map[string]func(t *testing.T) string{
-		"unreachable": func(*testing.T) string { return "amqp://guest:" + password + "@127.0.0.1:1/" },
-		"wrong password": func(t *testing.T) string {
-			u, err := url.Parse(testenv.URL(t, testenv.AMQPURLVar))
-			require.NoError(t, err)
-			u.User = url.UserPassword(u.User.Username(), password)
-			return u.String()
-		},
-	}
-	for name, amqpURL := range cases {
-		t.Run(name, func(t *testing.T) {
-			rawURL := amqpURL(t)
-			start := time.Now()
-			tr, err := transport.NewTransport(transport.Config{Kind: transport.KindAMQP, AMQPURL: rawURL})
-			elapsed := time.Since(start)
-			if tr != nil {
-				_ = tr.Close()
-			}
-			require.Error(t, err)
-			t.Logf("error after %s: %v", elapsed, err)
-			assert.Nil(t, tr)
-			assert.Less(t, elapsed, 15*time.Second, "fails fast")
-			assert.NotContains(t, err.Error(), password)
-			assert.Contains(t, err.Error(), "RabbitMQ")
-		})
-	}
-}
-
-func TestTransport_SubscriberInitializesDurableStorage(t *testing.T) {
-	// For each durable transport, Subscriber returns with the topic's storage
-	// in place: two groups both get a message published right after.
-	forEachTransport(t, durableKinds, func(t *testing.T, tc transportCase) {
-		groups := []string{"First", "Second"}
-		tr := newTestTransport(t, tc)
-		topic := uniqueTopic(t, tc.kind, groups...)
-		subs := make([]message.Subscriber, len(groups))
-		for i, group := range groups {
-			subs[i] = subscriber(t, tr, group, topic)
-		}
-		msgs := []*message.Message{newTestMessage(`{"i":1}`), newTestMessage(`{"i":2}`)}
-		waitPublished(t, publishAsync(tr, topic, msgs...))
-
-		for i, sub := range subs {
-			messages := subscribe(t, sub, topic)
-			var got []string
-			for range msgs {
-				m := receive(t, messages, groups[i]+"'s message")
-				m.Ack()
-				got = append(got, m.UUID)
-			}
-			slices.Sort(got)
-			want := []string{msgs[0].UUID, msgs[1].UUID}
-			slices.Sort(want)
-			assert.Equal(t, want, got, groups[i])
-		}
-	})
-}
-
-// Two deployments on one broker or database, in two namespaces: a handler
-// of one never receives what the other publishes, even under the same
-// handler name and topic.
-func TestTransport_NamespacesDoNotShareQueues(t *testing.T) {
-	forEachTransport(t, durableKinds, func(t *testing.T, tc transportCase) {
-		cfg := transport.Config{Kind: tc.kind}
-		switch tc.kind {
-		case transport.KindSQL:
-			cfg.DB = testenv.MigratedDB(t, tc.backend).DB
-		case transport.KindAMQP:
-			cfg.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
-		case transport.KindNATS:
-			cfg.NATSURL = testenv.URL(t, testenv.NATSURLVar)
-		case transport.KindRedis:
-			cfg.RedisURL = testenv.URL(t, testenv.RedisURLVar)
-		case transport.KindGoogleCloud:
-			cfg = googleCloudConfig(t)
-		case transport.KindSQS:
-			cfg = sqsConfig(t)
-		}
-		topic := testenv.Name("events")
-		const handler = "SameHandler"
-		messagesOf := map[string]<-chan *message.Message{}
-		transports := map[string]*transport.Transport{}
-		for _, ns := range []string{testNamespace(t, tc.kind), testNamespace(t, tc.kind)} {
-			cfg.Namespace = ns
-			tr, err := transport.NewTransport(cfg)
-			require.NoError(t, err)
-			t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-			if tc.kind == transport.KindAMQP {
-				physical := tr.Topic(topic)
-				t.Cleanup(func() { deleteAMQPTopology(t, physical, handler) })
-			}
-			transports[ns], messagesOf[ns] = tr, subscribe(t, subscriber(t, tr, handler, topic), topic)
-		}
-		for ns, tr := range transports {
-			msg := newTestMessage(ns)
-			require.NoError(t, tr.Publisher.Publish(topic, msg))
-		}
-		for ns, messages := range messagesOf {
-			got := receive(t, messages, "the message of namespace "+ns)
-			got.Ack()
-			assert.Equal(t, ns, string(got.Payload), "only its own namespace's message")
-			select {
-			case other := <-messages:
-				t.Errorf("namespace %s received %q", ns, other.Payload)
-			case <-time.After(500 * time.Millisecond): // the other message would have arrived by now
-			}
-		}
-	})
-}
-
 // Ready asks the broker, and tells a connection that is gone, naming it.
 func TestTransport_NotReadyOnceClosed(t *testing.T) {
 	for kind, named := range map[string]string{transport.KindNATS: "NATS", transport.KindGoogleCloud: "Pub/Sub"} {
@@ -578,15 +384,4 @@ func TestTransport_NotReadyOnceClosed(t *testing.T) {
 			assert.ErrorContains(t, tr.Ready(ctx), named)
 		})
 	}
-}
-
-func TestTransportConfig_RejectsBadNamespaces(t *testing.T) {
-	for _, ns := range []string{"UPPER", "-lead", "with.dot", "with_underscore", "seventeen-chars-x", "é"} {
-		_, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel, Namespace: ns})
-		assert.ErrorContains(t, err, "PUBSUB_NAMESPACE", ns)
-	}
-	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel, Namespace: "staging-2"})
-	require.NoError(t, err)
-	assert.Equal(t, "staging-2.events.X", tr.Topic("events.X"))
-	assert.NoError(t, tr.Close())
 }
