@@ -45,7 +45,7 @@ func TestService_AddressChangesAreNoMailCannon(t *testing.T) {
 
 	// The welcome, then a link and a notice per change that passed.
 	sent := 1 + 2*statuses[http.StatusOK]
-	require.Eventually(t, func() bool { return s.mailer.count() == sent }, serviceWait, 10*time.Millisecond)
-	assert.LessOrEqual(t, len(s.mailer.to(victim)), 3, "the victim's emails in an hour")
-	assert.LessOrEqual(t, len(s.mailer.to("eve@example.com")), 3, "and the attacker's own")
+	require.Eventually(t, func() bool { return s.mailer.Count() == sent }, serviceWait, 10*time.Millisecond)
+	assert.LessOrEqual(t, len(s.mailer.To(victim)), 3, "the victim's emails in an hour")
+	assert.LessOrEqual(t, len(s.mailer.To("eve@example.com")), 3, "and the attacker's own")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // backlogFields is how a backlog's events hold their personal fields.
@@ -67,7 +68,7 @@ func registerBacklog(b *testing.B) *backlogUsers {
 	users.masterKeys = testMasterKeys(b, users.dbURL)
 	cfg := Config{PubSub: transport.KindGoChannel, DatabaseURL: users.dbURL, HTTPAddr: "127.0.0.1:0",
 		BcryptCost: 10, MailFrom: DefaultMailFrom, MasterKeys: users.masterKeys}
-	svc := benchService(ctx, b, cfg, &recordingMailer{}) // the schema, the server keys, the outbox
+	svc := benchService(ctx, b, cfg, &testfake.Mailer{}) // the schema, the server keys, the outbox
 	svc.closeResources()
 	db, err := sql.Open("pgx", users.dbURL)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // backlogEvents is how many UserRegistered events wait when the handlers
@@ -201,7 +202,7 @@ func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backl
 	b.Helper()
 	setup := newBenchSetupOn(b, pubsub, copyPostgresDatabase(b, users.dbURL))
 	db, tr := setup.db, setup.tr
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := benchConfig(b, setup)
@@ -232,14 +233,14 @@ func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backl
 	for {
 		meter.sample()
 		grants := db.Count(b, `SELECT count(*) FROM points_entries`)
-		if mailer.count() >= len(events) && grants >= len(events) {
+		if mailer.Count() >= len(events) && grants >= len(events) {
 			break
 		}
 		select {
 		case err := <-done:
 			b.Fatalf("the service stopped: %v", err)
 		case <-deadline:
-			b.Fatalf("drained %d emails and %d grants of %d", mailer.count(), grants, len(events))
+			b.Fatalf("drained %d emails and %d grants of %d", mailer.Count(), grants, len(events))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -249,9 +250,7 @@ func drainBacklog(b *testing.B, pubsub string, users *backlogUsers, fields backl
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
-	mailer.mu.Lock()
-	defer mailer.mu.Unlock()
-	for _, mail := range mailer.mails {
+	for _, mail := range mailer.Mails() {
 		if !users.addresses[mail.To] {
 			b.Fatalf("a welcome email went to %q, not to a registered address", mail.To)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // unreachableAMQP is given to the transports that must not use RabbitMQ.
@@ -132,7 +133,7 @@ func benchConfig(b *testing.B, s *benchSetup) Config {
 }
 
 // benchService builds the service of cfg, not yet running, with a quiet log.
-func benchService(ctx context.Context, b *testing.B, cfg Config, mailer *recordingMailer) *Service {
+func benchService(ctx context.Context, b *testing.B, cfg Config, mailer *testfake.Mailer) *Service {
 	b.Helper()
 	svc, err := New(ctx, cfg, mailer, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // getUsersPerKind is how many users of each kind, sealed and plain, the
@@ -44,7 +45,7 @@ func BenchmarkGetUser_SealedVsPlain(b *testing.B) {
 				PubSub: "gochannel", DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", MailFrom: DefaultMailFrom,
 				// The hashes are made once, before the timed reads.
 				BcryptCost: bcrypt.MinCost, SignupPoints: 100, MasterKeys: testMasterKeys(b, dbURL),
-			}, &recordingMailer{}, slog.New(slog.DiscardHandler))
+			}, &testfake.Mailer{}, slog.New(slog.DiscardHandler))
 			if err != nil {
 				b.Fatal(err)
 			}

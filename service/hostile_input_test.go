@@ -187,8 +187,8 @@ func testHostileInput(t *testing.T, s *runningService) {
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`), "only the last registration was written")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM credentials`))
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM user_emails`))
-	require.Eventually(t, func() bool { return s.mailer.count() == 1 }, serviceWait, 20*time.Millisecond)
-	assert.Empty(t, s.mailer.to("eve@evil.test"), "no injected recipient")
+	require.Eventually(t, func() bool { return s.mailer.Count() == 1 }, serviceWait, 20*time.Millisecond)
+	assert.Empty(t, s.mailer.To("eve@evil.test"), "no injected recipient")
 	s.stop()
 	assert.NotContains(t, s.logs.String(), "panic")
 }

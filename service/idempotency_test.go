@@ -115,6 +115,6 @@ func testIdempotencyKey(t *testing.T, s *runningService) {
 	s.assertRegisteredOnce(user.ID, "Ada Lovelace", "ada@example.com")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`), "one registration in all")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM user_emails`))
-	assert.Equal(t, 1, s.mailer.count(), "one email in all")
+	assert.Equal(t, 1, s.mailer.Count(), "one email in all")
 	s.stop()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // idleWindow is how long the idle service is watched.
@@ -27,7 +28,7 @@ func BenchmarkIdleDatabaseCPU(b *testing.B) {
 		b.Run(pubsub, func(b *testing.B) {
 			for b.Loop() {
 				ctx, cancel := context.WithCancel(context.Background())
-				svc := benchService(ctx, b, benchConfig(b, newBenchSetup(b, pubsub)), &recordingMailer{})
+				svc := benchService(ctx, b, benchConfig(b, newBenchSetup(b, pubsub)), &testfake.Mailer{})
 				done := make(chan error, 1)
 				go func() { done <- svc.Run(ctx) }()
 				waitReady(b, svc)

@@ -20,6 +20,7 @@ import (
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // testMasterKeys are a master key of the test's own on a database
@@ -39,7 +40,7 @@ func testMasterKeys(t testing.TB, dbURL string) *adapters.MasterKeys {
 func newStoppedService(t *testing.T, cfg Config, logs *testenv.LockedBuffer) (*Service, error) {
 	t.Helper()
 	cfg.PubSub, cfg.HTTPAddr, cfg.BcryptCost, cfg.MailFrom = "gochannel", "127.0.0.1:0", bcrypt.MinCost, DefaultMailFrom
-	svc, err := New(context.Background(), cfg, &recordingMailer{}, NewLogger(logs, slog.LevelInfo))
+	svc, err := New(context.Background(), cfg, &testfake.Mailer{}, NewLogger(logs, slog.LevelInfo))
 	if err == nil {
 		svc.closeResources()
 	}

@@ -97,7 +97,7 @@ func (s *runningService) waitMail(address, subject string) string {
 	s.t.Helper()
 	var body string
 	require.Eventually(s.t, func() bool {
-		for _, m := range s.mailer.to(address) {
+		for _, m := range s.mailer.To(address) {
 			if m.Subject == subject {
 				body = m.Body
 				return true
@@ -185,8 +185,8 @@ func testUserLifecycle(t *testing.T, s *runningService) {
 		map[string]string{"Authorization": "Bearer " + testAdminToken})
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the old address is nobody's")
 	// Each email once: welcome, verification and notice.
-	assert.Eventually(t, func() bool { return s.mailer.count() == 3 }, serviceWait, 10*time.Millisecond)
-	assert.Never(t, func() bool { return s.mailer.count() > 3 }, 200*time.Millisecond, 10*time.Millisecond)
+	assert.Eventually(t, func() bool { return s.mailer.Count() == 3 }, serviceWait, 10*time.Millisecond)
+	assert.Never(t, func() bool { return s.mailer.Count() > 3 }, 200*time.Millisecond, 10*time.Millisecond)
 }
 
 // TestService_AnAddressChangedBackVoidsItsOldLinks: after A -> B -> A over
@@ -208,7 +208,7 @@ func TestService_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
 	var returned string
 	require.Eventually(t, func() bool {
 		links := 0
-		for _, m := range s.mailer.to("ada@example.com") {
+		for _, m := range s.mailer.To("ada@example.com") {
 			if m.Subject == "Confirm your email address" {
 				returned = m.Body
 				links++

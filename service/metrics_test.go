@@ -17,13 +17,14 @@ import (
 
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // meteredService is a Service on the database at dbURL over the sql
 // transport, running until the test ends.
 type meteredService struct {
 	svc    *Service
-	mailer *recordingMailer
+	mailer *testfake.Mailer
 	logs   *testenv.LockedBuffer
 	stop   func() error
 }
@@ -45,7 +46,7 @@ func startMeteredWith(t *testing.T, cfg Config) *meteredService {
 			t.Logf("service log:\n%s", logs.String())
 		}
 	})
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := New(ctx, cfg, mailer, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)

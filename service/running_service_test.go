@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,45 +19,14 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
-	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // serviceWait bounds every wait of these tests.
 const serviceWait = 60 * time.Second
-
-// recordingMailer is an event.Mailer that keeps what it is asked to send.
-type recordingMailer struct {
-	mu    sync.Mutex
-	mails []event.Mail
-}
-
-func (m *recordingMailer) Send(_ context.Context, mail event.Mail) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.mails = append(m.mails, mail)
-	return nil
-}
-
-func (m *recordingMailer) to(address string) []event.Mail {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []event.Mail
-	for _, mail := range m.mails {
-		if strings.EqualFold(mail.To, address) {
-			out = append(out, mail)
-		}
-	}
-	return out
-}
-
-func (m *recordingMailer) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.mails)
-}
 
 // runningService is a Service on gochannel and a fresh database, running
 // until the test ends, with a command bus on its transport.
@@ -66,7 +34,7 @@ type runningService struct {
 	t      *testing.T
 	svc    *Service
 	db     *testenv.DB // the service's database, through a connection of the test's own
-	mailer *recordingMailer
+	mailer *testfake.Mailer
 	logs   *testenv.LockedBuffer
 	bus    *cqrs.CommandBus
 	cancel context.CancelFunc
@@ -104,7 +72,7 @@ func startServiceOn(t *testing.T, db *testenv.DB, dbURL string, configure ...fun
 		}
 	})
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
@@ -265,7 +233,7 @@ func (s *runningService) waitRegistered(id, email string) {
 		status, _, err := s.tryGet("/users/" + id)
 		return err == nil && status == http.StatusOK
 	}, serviceWait, 20*time.Millisecond, "GET /users/%s is 200", id)
-	require.Eventually(s.t, func() bool { return len(s.mailer.to(email)) >= 1 }, serviceWait, 20*time.Millisecond,
+	require.Eventually(s.t, func() bool { return len(s.mailer.To(email)) >= 1 }, serviceWait, 20*time.Millisecond,
 		"a welcome email to %s", email)
 	require.Eventually(s.t, func() bool {
 		status, body, err := s.tryGet("/users/" + id + "/points")
@@ -290,7 +258,7 @@ func (s *runningService) assertRegisteredOnce(id, name, email string) {
 	assert.Equal(t, name, user.Name)
 	assert.Equal(t, email, user.Email)
 
-	mails := s.mailer.to(email)
+	mails := s.mailer.To(email)
 	require.Len(t, mails, 1, "exactly one welcome email to %s", email)
 	assert.Equal(t, email, mails[0].To)
 	assert.NotEmpty(t, mails[0].Subject)
@@ -321,7 +289,7 @@ func (s *runningService) assertNothingFor(id, email string) {
 	status, body := s.get("/users/" + id)
 	assert.Equal(t, http.StatusNotFound, status, "%s", body)
 	if email != "" {
-		assert.Empty(t, s.mailer.to(email), "no email")
+		assert.Empty(t, s.mailer.To(email), "no email")
 	}
 }
 

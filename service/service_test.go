@@ -43,7 +43,7 @@ func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
 
 	s.waitRegistered(id, cmd.Email)
 	s.assertRegisteredOnce(id, cmd.Name, cmd.Email)
-	assert.Equal(t, 1, s.mailer.count(), "no other email")
+	assert.Equal(t, 1, s.mailer.Count(), "no other email")
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM events`))
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM `+s.db.Quote(watermillsql.MessagesTable(s.db.DB, transport.OutboxTopic))+
 		` WHERE consumer_group = 'TestOutboxTap'`),
@@ -82,8 +82,8 @@ func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
 	s.waitRegistered(nextID, next.Email)
 	s.assertRegisteredOnce(nextID, next.Name, next.Email)
 
-	assert.Len(t, s.mailer.to("grace@example.com"), 1, "the conflicting command sent no email")
-	assert.Equal(t, 2, s.mailer.count())
+	assert.Len(t, s.mailer.To("grace@example.com"), 1, "the conflicting command sent no email")
+	assert.Equal(t, 2, s.mailer.Count())
 	assert.Equal(t, 2, s.count(`SELECT count(*) FROM events`))
 	assert.Empty(t, poisoned(), "nothing went to the poison queue")
 	logs := s.logs.String()
@@ -133,7 +133,7 @@ func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 	for _, p := range poisoned() {
 		assert.Contains(t, p.Metadata.Get(middleware.ReasonForPoisonedKey), "database does not hold")
 	}
-	assert.Zero(t, s.mailer.count(), "no email to a stranger")
+	assert.Zero(t, s.mailer.Count(), "no email to a stranger")
 	assert.Zero(t, s.count(`SELECT count(*) FROM points_entries`), "no points for a stranger")
 	s.stop()
 }

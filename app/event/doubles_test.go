@@ -10,19 +10,6 @@ import (
 	"github.com/onboard/onboard/app/event"
 )
 
-// recordingMailer records the emails it sent. failures makes the first
-// sends fail (with failWith); gate, when set, holds every send until it is closed, and
-// entered receives a value each time a send starts.
-type recordingMailer struct {
-	mu       sync.Mutex
-	sent     []event.Mail
-	attempts int
-	failures int
-	failWith error // errSMTPDown when nil
-	gate     chan struct{}
-	entered  chan struct{}
-}
-
 // errSMTPDown is an outage, as the SMTP mailer classes a 421: retried at
 // once, then nacked and redelivered until it passes; never poisoned.
 var errSMTPDown error = outage("smtp: 421 service not available")
@@ -39,45 +26,6 @@ type recipientRefusal struct{}
 
 func (recipientRefusal) Error() string        { return "smtp: 450 greylisted, try again later" }
 func (recipientRefusal) Failure() app.Failure { return app.FailureMessage }
-
-func (m *recordingMailer) Send(ctx context.Context, mail event.Mail) error {
-	if m.entered != nil {
-		select {
-		case m.entered <- struct{}{}:
-		default:
-		}
-	}
-	if m.gate != nil {
-		select {
-		case <-m.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.attempts++
-	if m.attempts <= m.failures {
-		if m.failWith != nil {
-			return m.failWith
-		}
-		return errSMTPDown
-	}
-	m.sent = append(m.sent, mail)
-	return nil
-}
-
-func (m *recordingMailer) mails() []event.Mail {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]event.Mail(nil), m.sent...)
-}
-
-func (m *recordingMailer) attemptCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.attempts
-}
 
 // memDeduplicator honours the event.Deduplicator contract in memory: one
 // lock per (handler, key), held while the effect runs, so a concurrent second

@@ -16,6 +16,7 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 var changedAt = time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC)
@@ -30,7 +31,7 @@ func emailChanged(userID string) domain.EmailChanged {
 // each once whatever is redelivered.
 func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	dedup := newMemDeduplicator()
 	h.startRouter(
 		cqrs.NewEventHandler(event.SendNewAddressEmailName, event.NewSendNewAddressEmail(mailer, dedup, testLinks).Handle),
@@ -40,7 +41,7 @@ func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
 	h.publish(e)
 	h.publish(e) // a redelivery
 
-	mails := mailer.mails()
+	mails := mailer.Mails()
 	require.Len(t, mails, 2)
 	byTo := map[string]event.Mail{}
 	for _, m := range mails {
@@ -58,14 +59,14 @@ func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
 
 func TestSendVerificationEmail_SendsTheLinkAskedFor(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	h.startRouter(cqrs.NewEventHandler(event.SendVerificationEmailName,
 		event.NewSendVerificationEmail(mailer, newMemDeduplicator(), testLinks).Handle))
 	requestedAt := changedAt.Add(time.Hour)
 	h.publish(domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", EmailNumber: 3, Locale: "de",
 		RequestedAt: requestedAt})
 
-	mails := mailer.mails()
+	mails := mailer.Mails()
 	require.Len(t, mails, 1)
 	assert.Equal(t, "Bestätigen Sie Ihre E-Mail-Adresse", mails[0].Subject, "in the user's language")
 	linkIn(t, mails[0].Body, "user-1", "ada@example.com", 3, requestedAt.Add(testLinks.TTL))
@@ -74,14 +75,14 @@ func TestSendVerificationEmail_SendsTheLinkAskedFor(t *testing.T) {
 // A welcome email sent again (its first send failed after leaving, say)
 // carries the link the user may already have: the same token.
 func TestSendWelcomeEmail_SendsTheSameLinkAgain(t *testing.T) {
-	first, second := &recordingMailer{}, &recordingMailer{}
+	first, second := &testfake.Mailer{}, &testfake.Mailer{}
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
-	for _, mailer := range []*recordingMailer{first, second} {
+	for _, mailer := range []*testfake.Mailer{first, second} {
 		require.NoError(t, event.NewSendWelcomeEmail(mailer, newMemDeduplicator(), testLinks).Handle(context.Background(), &e))
 	}
-	require.Len(t, first.mails(), 1)
-	require.Len(t, second.mails(), 1)
-	assert.Equal(t, first.mails()[0].Body, second.mails()[0].Body)
+	require.Len(t, first.Mails(), 1)
+	require.Len(t, second.Mails(), 1)
+	assert.Equal(t, first.Mails()[0].Body, second.Mails()[0].Body)
 }
 
 // A UserRegistered message of version 1, published by an older build and
@@ -89,7 +90,7 @@ func TestSendWelcomeEmail_SendsTheSameLinkAgain(t *testing.T) {
 // goes out in the default language.
 func TestSendWelcomeEmail_ReadsVersion1Messages(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	h.startRouter(welcomeHandler(mailer, newMemDeduplicator()))
 
 	msg := message.NewMessage(uuid.NewString(),
@@ -98,7 +99,7 @@ func TestSendWelcomeEmail_ReadsVersion1Messages(t *testing.T) {
 	msg.Metadata.Set(transport.SchemaVersionKey, "1")
 	h.publishMessage(msg)
 
-	mails := mailer.mails()
+	mails := mailer.Mails()
 	require.Len(t, mails, 1)
 	assert.Equal(t, "Welcome to onboard", mails[0].Subject)
 	assert.True(t, strings.HasPrefix(mails[0].Body, "Hello,"), mails[0].Body)
@@ -119,12 +120,12 @@ func TestLinkEmails_SendTheSameLinkAgain(t *testing.T) {
 			return event.NewSendNewAddressEmail(m, newMemDeduplicator(), testLinks).Handle(context.Background(), &changed)
 		},
 	} {
-		first, second := &recordingMailer{}, &recordingMailer{}
+		first, second := &testfake.Mailer{}, &testfake.Mailer{}
 		require.NoError(t, send(first), name)
 		require.NoError(t, send(second), name)
-		require.Len(t, first.mails(), 1, name)
-		require.Len(t, second.mails(), 1, name)
-		assert.Equal(t, first.mails()[0], second.mails()[0], name)
+		require.Len(t, first.Mails(), 1, name)
+		require.Len(t, second.Mails(), 1, name)
+		assert.Equal(t, first.Mails()[0], second.Mails()[0], name)
 	}
 }
 
@@ -134,7 +135,7 @@ func TestLinkEmails_SendTheSameLinkAgain(t *testing.T) {
 // new one), rather than a guessed number's.
 func TestSendNewAddressEmail_ReadsVersion1Messages(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	h.startRouter(cqrs.NewEventHandler(event.SendNewAddressEmailName,
 		event.NewSendNewAddressEmail(mailer, newMemDeduplicator(), testLinks).Handle))
 
@@ -144,7 +145,7 @@ func TestSendNewAddressEmail_ReadsVersion1Messages(t *testing.T) {
 	msg.Metadata.Set(transport.SchemaVersionKey, "1")
 	h.publishMessageOn(transport.EventTopic("EmailChanged"), msg)
 
-	mails := mailer.mails()
+	mails := mailer.Mails()
 	require.Len(t, mails, 1)
 	assert.Equal(t, "lovelace@example.org", mails[0].To)
 	i := strings.Index(mails[0].Body, testLinks.URL+"?")
@@ -159,7 +160,7 @@ func TestSendNewAddressEmail_ReadsVersion1Messages(t *testing.T) {
 }
 
 func TestLifecycleEmails_RejectIncompleteEvents(t *testing.T) {
-	mailer, dedup := &recordingMailer{}, newMemDeduplicator()
+	mailer, dedup := &testfake.Mailer{}, newMemDeduplicator()
 	ctx := context.Background()
 	assert.ErrorContains(t, event.NewSendVerificationEmail(mailer, dedup, testLinks).Handle(ctx,
 		&domain.VerificationEmailRequested{UserID: "user-1"}), event.SendVerificationEmailName)
@@ -167,5 +168,5 @@ func TestLifecycleEmails_RejectIncompleteEvents(t *testing.T) {
 		&domain.EmailChanged{UserID: "user-1", OldEmail: "a@example.com"}), event.SendNewAddressEmailName)
 	assert.ErrorContains(t, event.NewSendEmailChangedNotice(mailer, dedup).Handle(ctx,
 		&domain.EmailChanged{NewEmail: "a@example.com"}), event.SendEmailChangedNoticeName)
-	assert.Empty(t, mailer.mails())
+	assert.Empty(t, mailer.Mails())
 }

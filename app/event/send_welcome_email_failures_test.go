@@ -14,12 +14,13 @@ import (
 
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 	"github.com/onboard/onboard/ports/messages"
 )
 
 func TestSendWelcomeEmail_RetriesAFailedSend(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{failures: 1}
+	mailer := &testfake.Mailer{Failures: 1, FailWith: errSMTPDown}
 	dedup := newMemDeduplicator()
 	results := &handlerResults{}
 	h.startRouter(results.record(welcomeHandler(mailer, dedup)))
@@ -31,12 +32,12 @@ func TestSendWelcomeEmail_RetriesAFailedSend(t *testing.T) {
 	require.Len(t, errs, 2, "one failed run, one retry")
 	assert.ErrorIs(t, errs[0], errSMTPDown, "the handler returns the mailer's error")
 	assert.NoError(t, errs[1])
-	assert.Equal(t, 2, mailer.attemptCount())
-	require.Len(t, mailer.mails(), 1)
-	assert.Equal(t, e.Email, mailer.mails()[0].To)
+	assert.Equal(t, 2, mailer.Attempts())
+	require.Len(t, mailer.Mails(), 1)
+	assert.Equal(t, e.Email, mailer.Mails()[0].To)
 
 	h.publish(e)
-	assert.Len(t, mailer.mails(), 1, "a redelivery after the retry sends nothing")
+	assert.Len(t, mailer.Mails(), 1, "a redelivery after the retry sends nothing")
 }
 
 // A refusal of one recipient is not retried at once: the message leaves
@@ -44,7 +45,7 @@ func TestSendWelcomeEmail_RetriesAFailedSend(t *testing.T) {
 // alone.
 func TestSendWelcomeEmail_DefersARefusalOfOneRecipient(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{failures: 1, failWith: errGreylisted}
+	mailer := &testfake.Mailer{Failures: 1, FailWith: errGreylisted}
 	results := &handlerResults{}
 	ledger := newMemLedger()
 	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())), pointsHandler(ledger, 100))
@@ -61,7 +62,7 @@ func TestSendWelcomeEmail_DefersARefusalOfOneRecipient(t *testing.T) {
 	assert.Equal(t, event.SendWelcomeEmailName, waiting[0].Handler)
 	assert.Equal(t, 1, waiting[0].Attempts)
 	assert.Equal(t, errGreylisted.Error(), waiting[0].Reason)
-	assert.Empty(t, mailer.mails())
+	assert.Empty(t, mailer.Mails())
 
 	h.runRetries()
 	// The queue deletes its entry once every handler acked the redelivery.
@@ -69,9 +70,9 @@ func TestSendWelcomeEmail_DefersARefusalOfOneRecipient(t *testing.T) {
 		waiting, err := h.retries.List(testenv.Context(t))
 		return err == nil && len(waiting) == 0
 	}, waitTimeout, 10*time.Millisecond)
-	require.Len(t, mailer.mails(), 1)
-	assert.Equal(t, e.Email, mailer.mails()[0].To)
-	assert.Equal(t, 2, mailer.attemptCount())
+	require.Len(t, mailer.Mails(), 1)
+	assert.Equal(t, e.Email, mailer.Mails()[0].To)
+	assert.Equal(t, 2, mailer.Attempts())
 	assert.Equal(t, 1, ledger.grantCount(), "the redelivery was for the email's handler alone")
 }
 
@@ -81,7 +82,7 @@ func TestSendWelcomeEmail_WaitsOutAnOutage(t *testing.T) {
 	h := newHarness(t)
 	quickRetries := messages.DefaultRetryPolicy().MaxRetries
 	// The first delivery's attempts all fail, and the redelivery's first.
-	mailer := &recordingMailer{failures: 1 + quickRetries + 1}
+	mailer := &testfake.Mailer{Failures: 1 + quickRetries + 1, FailWith: errSMTPDown}
 	results := &handlerResults{}
 	poisoned := h.poisoned()
 	h.startRouter(results.record(welcomeHandler(mailer, newMemDeduplicator())))
@@ -95,8 +96,8 @@ func TestSendWelcomeEmail_WaitsOutAnOutage(t *testing.T) {
 		assert.ErrorIs(t, err, errSMTPDown)
 	}
 	assert.NoError(t, errs[len(errs)-1])
-	require.Len(t, mailer.mails(), 1)
-	assert.Equal(t, e.Email, mailer.mails()[0].To)
+	require.Len(t, mailer.Mails(), 1)
+	assert.Equal(t, e.Email, mailer.Mails()[0].To)
 	select {
 	case msg := <-poisoned:
 		msg.Ack()

@@ -15,6 +15,7 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // testLinks make the verification links of the tests' emails.
@@ -49,15 +50,15 @@ func linkIn(t *testing.T, body, userID, email string, number int, expires time.T
 
 func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	dedup := newMemDeduplicator()
 	h.startRouter(welcomeHandler(mailer, dedup))
 
 	h.publish(registered("user-1", "Ada Lovelace", "Ada@Example.com"))
 	h.publish(registered("user-2", "Grace Hopper", "grace@example.com"))
 
-	require.Eventually(t, func() bool { return len(mailer.mails()) >= 2 }, waitTimeout, time.Millisecond)
-	mails := mailer.mails()
+	require.Eventually(t, func() bool { return len(mailer.Mails()) >= 2 }, waitTimeout, time.Millisecond)
+	mails := mailer.Mails()
 	require.Len(t, mails, 2)
 	for i, want := range []struct{ id, user, to string }{
 		{"welcome.user-1", "user-1", "Ada@Example.com"},
@@ -82,14 +83,14 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 // send their own text from the service to anyone.
 func TestSendWelcomeEmail_NeverSendsTheName(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{}
+	mailer := &testfake.Mailer{}
 	h.startRouter(welcomeHandler(mailer, newMemDeduplicator()))
 
 	const hostile = "Your account was suspended, call +1 555 0100 http://evil.example"
 	h.publish(registered("user-1", hostile, "victim@example.com"))
 
-	require.Eventually(t, func() bool { return len(mailer.mails()) >= 1 }, waitTimeout, time.Millisecond)
-	mail := mailer.mails()[0]
+	require.Eventually(t, func() bool { return len(mailer.Mails()) >= 1 }, waitTimeout, time.Millisecond)
+	mail := mailer.Mails()[0]
 	assert.Equal(t, "victim@example.com", mail.To)
 	for _, part := range []string{mail.Subject, mail.Body} {
 		assert.NotContains(t, part, hostile)
@@ -139,7 +140,7 @@ func TestSendWelcomeEmail_Redelivery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			mailer := &recordingMailer{}
+			mailer := &testfake.Mailer{}
 			dedup := newMemDeduplicator()
 			h.startRouter(welcomeHandler(mailer, dedup))
 			e := registered("user-1", "Ada Lovelace", "ada@example.com")
@@ -147,7 +148,7 @@ func TestSendWelcomeEmail_Redelivery(t *testing.T) {
 			tt.deliver(h, e)
 
 			var toAda []event.Mail
-			for _, m := range mailer.mails() {
+			for _, m := range mailer.Mails() {
 				if m.To == e.Email {
 					toAda = append(toAda, m)
 				}
@@ -160,7 +161,7 @@ func TestSendWelcomeEmail_Redelivery(t *testing.T) {
 
 func TestSendWelcomeEmail_ConcurrentDeliveries(t *testing.T) {
 	h := newHarness(t)
-	mailer := &recordingMailer{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	mailer := &testfake.Mailer{Gate: make(chan struct{}), Entered: make(chan struct{}, 1)}
 	dedup := newMemDeduplicator()
 	// Two instances of the service share the mailer and the deduplicator (the
 	// database): every publish reaches both at the same time.
@@ -172,20 +173,20 @@ func TestSendWelcomeEmail_ConcurrentDeliveries(t *testing.T) {
 	second := h.publishAsync(e)
 
 	select {
-	case <-mailer.entered:
+	case <-mailer.Entered:
 	case <-time.After(waitTimeout):
 		t.Fatal("no email was attempted")
 	}
 	// One run holds the key while its email is on its way; the other has
 	// entered the deduplicator and waits for it.
 	require.Eventually(t, func() bool { return dedup.calls.Load() >= 2 }, waitTimeout, time.Millisecond)
-	close(mailer.gate)
+	close(mailer.Gate)
 	h.wait(first, "first publish")
 	h.wait(second, "second publish")
 
 	assert.Equal(t, int32(4), dedup.calls.Load(), "2 publishes x 2 instances")
-	assert.Len(t, mailer.mails(), 1)
-	assert.Equal(t, 1, mailer.attemptCount())
+	assert.Len(t, mailer.Mails(), 1)
+	assert.Equal(t, 1, mailer.Attempts())
 }
 
 func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {
@@ -199,7 +200,7 @@ func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mailer := &recordingMailer{}
+			mailer := &testfake.Mailer{}
 			dedup := newMemDeduplicator()
 
 			t.Run("Handle", func(t *testing.T) {
@@ -229,7 +230,7 @@ func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {
 				}
 			})
 
-			assert.Empty(t, mailer.mails())
+			assert.Empty(t, mailer.Mails())
 			assert.Zero(t, dedup.calls.Load(), "nothing recorded for an incomplete event")
 		})
 	}
