@@ -67,7 +67,7 @@ test: ## Run every test with the race detector, then a summary.
 # -short skips the integration tests whatever TEST_* variables are set (and
 # REQUIRE_SERVICES), and the end-to-end tests that run the built binary; the
 # fault scenarios are not built (no chaos tag). Results are cached as usual.
-test-unit: ## Run the tests that need no service (-short, under a minute), then a summary.
+test-unit: ## Run the tests that need no service (-short; about 5 min the first time, 1-1.5 min after), then a summary.
 	go build -o $(TEST_SUMMARY) ./internal/testsummary
 	go test -short -race -p 4 -timeout 5m -json ./... 2>&1 | $(TEST_SUMMARY)
 
