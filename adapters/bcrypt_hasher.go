@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/sys/unix"
 
 	"github.com/onboard/onboard/app/command"
 )
@@ -131,14 +130,6 @@ func (h *BcryptHasher) timed(work func() error) error {
 	return err
 }
 
-// threadCPU is the CPU time of the calling thread.
-func threadCPU() (time.Duration, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0, err
-	}
-	return time.Duration(ts.Nano()), nil
-}
 
 func (h *BcryptHasher) wait(ctx context.Context) error {
 	if h.cfg.Waits != nil {

@@ -237,10 +237,10 @@ var Variables = []Variable{
 		}},
 	{"METRICS_ADDR", "listen address of GET /metrics (Prometheus) apart from the API; empty: on HTTP_ADDR with SQLite, " +
 		"nowhere with PostgreSQL or MySQL", "empty", func(c *Config, value string) error {
+		c.MetricsAddr = value // kept even when invalid, so that PPROF's check does not add a second error
 		if _, _, err := net.SplitHostPort(value); value != "" && err != nil {
 			return errors.New("want host:port or :port, such as :9090")
 		}
-		c.MetricsAddr = value
 		return nil
 	}},
 	{"PPROF", "on: also serve Go's profiles (net/http/pprof) at /debug/pprof/ on METRICS_ADDR's listener, which it needs; " +
@@ -454,7 +454,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if value == "" && !v.described() {
 			value = v.Default
 		}
-		if err := v.read(&cfg, value); err != nil {
+		if err := v.read(&cfg, value); err != nil && strings.HasPrefix(err.Error(), v.Name+": ") {
+			errs = append(errs, err) // a parser's error that names the variable itself
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
 		}
 	}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +67,16 @@ func TestLoadConfig_LinksFollowHTTPAddr(t *testing.T) {
 	cfg, err := LoadConfig(env(map[string]string{"HTTP_ADDR": ":8081", "VERIFY_URL": "https://example.com/verify"}))
 	require.NoError(t, err)
 	assert.Equal(t, "https://example.com/verify", cfg.VerifyURL, "a VERIFY_URL set wins")
+}
+
+// A parser's error names its variable once; an invalid METRICS_ADDR is
+// one error, not a second one from PPROF.
+func TestLoadConfig_OneErrorPerBadVariable(t *testing.T) {
+	_, err := LoadConfig(env(map[string]string{"PUBSUB_NAMESPACE": "Not Valid"}))
+	require.Error(t, err)
+	assert.Equal(t, 1, strings.Count(err.Error(), "PUBSUB_NAMESPACE:"), err.Error())
+	_, err = LoadConfig(env(map[string]string{"METRICS_ADDR": "nonsense", "PPROF": "on"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "METRICS_ADDR: want host:port")
+	assert.NotContains(t, err.Error(), "PPROF", "PPROF=on has its METRICS_ADDR")
 }

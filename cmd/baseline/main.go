@@ -41,7 +41,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -222,11 +221,10 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 func (s *server) hash(password string) ([]byte, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var start, end unix.Timespec
-	startErr := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &start)
+	start, startErr := threadCPU()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &end) == nil && startErr == nil {
-		s.hashCPU.Add(end.Nano() - start.Nano())
+	if end, endErr := threadCPU(); startErr == nil && endErr == nil {
+		s.hashCPU.Add(int64(end - start))
 	}
 	return hash, err
 }
