@@ -20,6 +20,9 @@ import (
 // publishes nothing and checks nothing: it fills a database for a load test
 // (cmd/loadgen seed), whose caller writes the events' effects itself.
 func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRegistered, passwordHash []byte) error {
+	if len(registrations) == 0 {
+		return nil
+	}
 	rows := map[string][][]any{}
 	for _, registered := range registrations {
 		stream := []domain.Event{registered}
@@ -73,8 +76,15 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE `+UsersTable+` SET last_position =
-			(SELECT max(global_position) FROM events WHERE stream_id = `+UsersTable+`.user_id) WHERE last_position = 0`)
+		// This batch's rows alone: on MySQL a range over every row at 0
+		// would wait on, and deadlock with, a concurrent batch's.
+		ids := make([]any, len(registrations))
+		for i, r := range registrations {
+			ids[i] = r.UserID
+		}
+		_, err := tx.ExecContext(ctx, s.events.dialect.Rebind(`UPDATE `+UsersTable+` SET last_position =
+			(SELECT max(global_position) FROM events WHERE stream_id = `+UsersTable+`.user_id)
+			WHERE user_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), ids...)
 		if err != nil {
 			return fmt.Errorf("seed %s: %w", UsersTable, err)
 		}

@@ -15,8 +15,14 @@ import (
 // tables, which at a million users takes seconds.
 type StartUpgrades struct {
 	db      *sql.DB
-	queries struct{ done, record string }
+	queries struct{ done, record, forget string }
 }
+
+// UsersCatchUp is the start upgrade that catches the users read model up
+// with the event store. A users table made anew, or swapped in by a
+// rebuild that MySQL cannot make atomic, forgets it first: until a catch-up
+// completes, every start runs it.
+const UsersCatchUp = "users-catch-up"
 
 // NewStartUpgrades returns the start upgrades of db.
 func NewStartUpgrades(db *sql.DB) StartUpgrades {
@@ -24,6 +30,7 @@ func NewStartUpgrades(db *sql.DB) StartUpgrades {
 	u := StartUpgrades{db: db}
 	u.queries.done = d.Rebind(`SELECT 1 FROM start_upgrades WHERE name = ?`)
 	u.queries.record = d.Rebind(d.InsertOrIgnore(`INSERT INTO start_upgrades (name) VALUES (?)`, "name"))
+	u.queries.forget = d.Rebind(`DELETE FROM start_upgrades WHERE name = ?`)
 	return u
 }
 
@@ -40,12 +47,6 @@ func (u StartUpgrades) Run(ctx context.Context, name string, upgrade func(contex
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read start upgrade %s: %w", name, err)
 	}
-	return u.Rerun(ctx, name, upgrade)
-}
-
-// Rerun is Run of an upgrade a start recorded done that must run again
-// (the table it fills was made anew).
-func (u StartUpgrades) Rerun(ctx context.Context, name string, upgrade func(context.Context) (int, error)) (int, error) {
 	changed, err := upgrade(ctx)
 	if err != nil || changed > 0 {
 		return changed, err
@@ -54,4 +55,13 @@ func (u StartUpgrades) Rerun(ctx context.Context, name string, upgrade func(cont
 		return 0, fmt.Errorf("record start upgrade %s: %w", name, err)
 	}
 	return 0, nil
+}
+
+// Forget has the upgrade of this name run again at every start until one
+// finds nothing left for it.
+func (u StartUpgrades) Forget(ctx context.Context, name string) error {
+	if _, err := u.db.ExecContext(ctx, u.queries.forget, name); err != nil {
+		return fmt.Errorf("forget start upgrade %s: %w", name, err)
+	}
+	return nil
 }

@@ -25,11 +25,18 @@ func (m *UserReadModel) Prepare(ctx context.Context) (int, error) {
 }
 
 // PrepareTable creates the users table, telling so, or adds what an older
-// version's table lacks.
+// version's table lacks. A table made anew forgets the start upgrade
+// UsersCatchUp first, so that every start catches it up until one
+// completes, whichever replica made it.
 func (m *UserReadModel) PrepareTable(ctx context.Context) (created bool, err error) {
 	exists, err := m.tableExists(ctx, m.db, UsersTable)
 	if err != nil {
 		return false, err
+	}
+	if !exists {
+		if err := NewStartUpgrades(m.db).Forget(ctx, UsersCatchUp); err != nil {
+			return false, err
+		}
 	}
 	if err := m.createTable(ctx, m.db, UsersTable); err != nil {
 		return false, err
@@ -234,6 +241,11 @@ func (m *UserReadModel) streamStarts(ctx context.Context, after int64) ([]string
 func (m *UserReadModel) swap(ctx context.Context, next, old string) error {
 	renames := m.dialect.RenameTables([]string{UsersTable, next}, []string{old, UsersTable})
 	if !m.dialect.TransactionalDDL() {
+		// A crash between the renames and the catch-up leaves the start's
+		// catch-up to finish it.
+		if err := NewStartUpgrades(m.db).Forget(ctx, UsersCatchUp); err != nil {
+			return err
+		}
 		for _, statement := range renames {
 			if _, err := m.db.ExecContext(ctx, statement); err != nil {
 				return fmt.Errorf("swap tables: %w", err)

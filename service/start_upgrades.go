@@ -12,31 +12,26 @@ import (
 // versions stored: it catches the read model up with the event store,
 // hashes the addresses kept as lookup keys and encrypts the names and
 // addresses kept in the clear. Each step reads whole tables, so each runs
-// until a start finds nothing left for it (adapters.StartUpgrades), but
-// the catch-up of a users table made just now.
+// until a start finds nothing left for it (adapters.StartUpgrades); a
+// users table made anew is caught up until a catch-up completes.
 func UpgradeStoredData(ctx context.Context, db *sql.DB, users *adapters.UserStore, logger *slog.Logger) error {
 	upgrades := adapters.NewStartUpgrades(db)
 	readModel := users.ReadModel()
-	created, err := readModel.PrepareTable(ctx)
-	if err != nil {
+	if _, err := readModel.PrepareTable(ctx); err != nil {
 		return err
 	}
 	steps := []struct {
 		name, done, counted string
 		run                 func(context.Context) (int, error)
 	}{
-		{"users-catch-up", "caught the users read model up with the event store", "users", readModel.CatchUp},
+		{adapters.UsersCatchUp, "caught the users read model up with the event store", "users", readModel.CatchUp},
 		{"hash-email-keys", "replaced the addresses kept as lookup keys by their hashes", "rows", users.HashPlainEmailKeys},
 		{"seal-user-rows", "encrypted the names and addresses older versions kept in the clear", "rows", readModel.SealPlainRows},
 		{"seal-events", "encrypted the names and addresses older versions kept in the clear in events", "events",
 			users.SealPlainEvents},
 	}
-	for i, step := range steps {
-		run := upgrades.Run
-		if i == 0 && created {
-			run = upgrades.Rerun // a new table catches up, whatever was recorded
-		}
-		changed, err := run(ctx, step.name, step.run)
+	for _, step := range steps {
+		changed, err := upgrades.Run(ctx, step.name, step.run)
 		if err != nil {
 			return err
 		}
