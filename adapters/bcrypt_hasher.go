@@ -130,7 +130,6 @@ func (h *BcryptHasher) timed(work func() error) error {
 	return err
 }
 
-
 func (h *BcryptHasher) wait(ctx context.Context) error {
 	if h.cfg.Waits != nil {
 		defer h.observeWait(time.Now())
