@@ -25,8 +25,7 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 	}
 	rows := map[string][][]any{}
 	for _, registered := range registrations {
-		stream := []domain.Event{registered}
-		u, err := domain.UnmarshalUserFromEvents(stream)
+		u, err := domain.UnmarshalUserFromEvents([]domain.Event{registered})
 		if err != nil {
 			return err
 		}
@@ -38,23 +37,21 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 		rows["user_emails"] = append(rows["user_emails"], []any{emailKey, u.ID()})
 		rows["credentials"] = append(rows["credentials"], []any{u.ID(), string(passwordHash)})
 		rows["user_keys"] = append(rows["user_keys"], []any{u.ID(), wrapped.MasterKeyID, wrapped.Nonce, wrapped.Ciphertext})
-		for i, event := range stream {
-			schemaVersion, err := s.events.events.Version(event.EventName())
-			if err != nil {
-				return err
-			}
-			eventID := uuid.Must(uuid.NewV7()).String()
-			sealed, err := sealEvent(s.events.events, key, eventID, event)
-			if err != nil {
-				return err
-			}
-			payload, err := json.Marshal(sealed)
-			if err != nil {
-				return err
-			}
-			rows["events"] = append(rows["events"],
-				[]any{eventID, u.ID(), i + 1, event.EventName(), schemaVersion, string(payload), "{}"})
+		schemaVersion, err := s.events.events.Version(registered.EventName())
+		if err != nil {
+			return err
 		}
+		eventID := uuid.Must(uuid.NewV7()).String()
+		sealed, err := sealEvent(s.events.events, key, eventID, registered)
+		if err != nil {
+			return err
+		}
+		payload, err := json.Marshal(sealed)
+		if err != nil {
+			return err
+		}
+		rows["events"] = append(rows["events"],
+			[]any{eventID, u.ID(), u.Version(), registered.EventName(), schemaVersion, string(payload), "{}"})
 		name, email, err := sealRow(key, u)
 		if err != nil {
 			return err

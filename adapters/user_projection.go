@@ -18,30 +18,28 @@ const projectionBatch = 500
 // stream the table is behind on: on the first start after an upgrade, all
 // of them; after that, none, as each write updates its row.
 func (m *UserReadModel) Prepare(ctx context.Context) (int, error) {
-	if _, err := m.PrepareTable(ctx); err != nil {
+	if err := m.PrepareTable(ctx); err != nil {
 		return 0, err
 	}
 	return m.CatchUp(ctx)
 }
 
-// PrepareTable creates the users table, telling so, or adds what an older
+// PrepareTable creates the users table, or adds what an older
 // version's table lacks. A table made anew forgets the start upgrade
 // UsersCatchUp first, so that every start catches it up until one
 // completes, whichever replica made it.
-func (m *UserReadModel) PrepareTable(ctx context.Context) (created bool, err error) {
+func (m *UserReadModel) PrepareTable(ctx context.Context) error {
 	exists, err := m.tableExists(ctx, m.db, UsersTable)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if !exists {
-		if err := NewStartUpgrades(m.db).Forget(ctx, UsersCatchUp); err != nil {
-			return false, err
-		}
+	if exists {
+		return m.addErasedColumn(ctx)
 	}
-	if err := m.createTable(ctx, m.db, UsersTable); err != nil {
-		return false, err
+	if err := NewStartUpgrades(m.db).Forget(ctx, UsersCatchUp); err != nil {
+		return err
 	}
-	return !exists, m.addErasedColumn(ctx)
+	return m.createTable(ctx, m.db, UsersTable)
 }
 
 // CatchUp projects every stream the users table is behind on, and

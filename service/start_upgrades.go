@@ -17,7 +17,7 @@ import (
 func UpgradeStoredData(ctx context.Context, db *sql.DB, users *adapters.UserStore, logger *slog.Logger) error {
 	upgrades := adapters.NewStartUpgrades(db)
 	readModel := users.ReadModel()
-	if _, err := readModel.PrepareTable(ctx); err != nil {
+	if err := readModel.PrepareTable(ctx); err != nil {
 		return err
 	}
 	steps := []struct {
