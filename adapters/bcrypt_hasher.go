@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/app/command"
@@ -28,8 +27,9 @@ type BcryptHasherConfig struct {
 	// gets ErrHashQueueFull (a command.ErrOverloaded) at once, not after
 	// MaxWait. Default: 64.
 	QueueMax int
-	// Waits observes each wait for a turn, in seconds; nil: none.
-	Waits prometheus.Observer
+	// OnWait is told of each wait for a turn, a rejection's included;
+	// nil: none.
+	OnWait func(time.Duration)
 }
 
 // Defaults of BcryptHasherConfig.
@@ -131,8 +131,8 @@ func (h *BcryptHasher) timed(work func() error) error {
 }
 
 func (h *BcryptHasher) wait(ctx context.Context) error {
-	if h.cfg.Waits != nil {
-		defer h.observeWait(time.Now())
+	if h.cfg.OnWait != nil {
+		defer func(start time.Time) { h.cfg.OnWait(time.Since(start)) }(time.Now())
 	}
 	select {
 	case h.turns <- struct{}{}:

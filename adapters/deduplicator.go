@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/app/event"
 )
@@ -29,8 +27,15 @@ type Deduplicator struct {
 	queries dedupQueries
 	// users opens the claims' events; nil: claims carry none.
 	users *UserStore
-	// takenOver counts the claims taken over; nil: not counted (WithMetrics).
-	takenOver *prometheus.CounterVec
+	// onTakeOver is told of each claim taken over, by its handler; nil: none.
+	onTakeOver func(handler string)
+}
+
+// OnTakeOver returns the deduplicator telling count of each claim it takes
+// over once its lease ran out (its holder crashed or hung), by handler.
+func (d Deduplicator) OnTakeOver(count func(handler string)) Deduplicator {
+	d.onTakeOver = count
+	return d
 }
 
 type dedupQueries struct {
@@ -180,7 +185,9 @@ func (d Deduplicator) claim(ctx context.Context, c event.Claim) (claimed, done b
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		if err == nil {
-			d.countTakeOver(handler)
+			if d.onTakeOver != nil {
+				d.onTakeOver(handler)
+			}
 		}
 		return err == nil, false, key, err
 	}

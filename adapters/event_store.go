@@ -23,6 +23,7 @@ import (
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // ErrVersionConflict is returned when another writer appended to a stream
@@ -42,7 +43,7 @@ type EventStore struct {
 	keys    *userKeys // nil: events without personal fields alone
 	logger  watermill.LoggerAdapter
 	queries struct{ append, load, holds string }
-	tracing transport.Tracing // of the outbox publish
+	tracing telemetry.Tracing // of the outbox publish
 	// direct, when not nil, takes the events straight into its queue
 	// tables (the sql transport), stamped as origin's: no outbox.
 	direct *transport.Transport
@@ -145,7 +146,7 @@ func (s *EventStore) publisher(tx *sql.Tx) (message.Publisher, error) {
 		if err != nil {
 			return nil, err
 		}
-		return transport.TracePublisher(transport.StampOrigin(publisher, s.origin), "publish", s.tracing), nil
+		return telemetry.TracePublisher(transport.StampOrigin(publisher, s.origin), "publish", s.tracing), nil
 	}
 	publisher, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
 		SchemaAdapter: watermillsql.SchemaAdapter(s.db),
@@ -153,7 +154,7 @@ func (s *EventStore) publisher(tx *sql.Tx) (message.Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transport.TracePublisher(
+	return telemetry.TracePublisher(
 		forwarder.NewPublisher(publisher, forwarder.PublisherConfig{ForwarderTopic: transport.OutboxTopic}),
 		"outbox publish", s.tracing), nil
 }

@@ -15,15 +15,15 @@ import (
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-func newTestMetrics(t *testing.T) (*adapters.Metrics, *prometheus.Registry) {
+func newTestMetrics(t *testing.T) (*telemetry.Metrics, *prometheus.Registry) {
 	t.Helper()
-	registry := prometheus.NewRegistry()
-	m, err := adapters.NewMetrics(registry)
+	m, err := telemetry.NewMetrics()
 	require.NoError(t, err)
-	return m, registry
+	return m, m.Registry()
 }
 
 // A grant is counted once it is written: a repeated grant writes nothing.
@@ -33,13 +33,13 @@ func TestMetrics_CountGrantsAndTakenOverClaims(t *testing.T) {
 		db := migratedDB(t, backend)
 		m, registry := newTestMetrics(t)
 		ctx := testTimeoutCtx(t)
-		ledger := adapters.NewPointsLedger(db.DB).WithMetrics(m)
+		ledger := adapters.NewPointsLedger(db.DB).OnGrant(m.CountPointsGrant)
 		entry := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: time.Now()}
 		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
 		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
 		require.NoError(t, ledger.Grant(ctx, "user-2", entry))
 
-		dedup := adapters.NewDeduplicator(db.DB, nil).WithMetrics(m)
+		dedup := adapters.NewDeduplicator(db.DB, nil).OnTakeOver(m.CountClaimTakenOver)
 		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
 			VALUES ('H', 'crashed', 'claimed', ?)`), time.Now().Add(-time.Second).UnixMilli())
 		require.NoError(t, err)
@@ -61,7 +61,7 @@ onboard_points_grants_total{reason="signup"} 2
 // Each wait for a turn of the hasher is observed, a turn at once included.
 func TestMetrics_HashWaits(t *testing.T) {
 	m, registry := newTestMetrics(t)
-	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, Waits: m.HashWaits})
+	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, OnWait: m.ObserveHashWait})
 	require.NoError(t, err)
 	hash, err := h.Hash(context.Background(), "correct horse")
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestMetrics_HashCPU(t *testing.T) {
 	m, registry := newTestMetrics(t)
 	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: 8})
 	require.NoError(t, err)
-	require.NoError(t, m.CountHashCPU(h))
+	require.NoError(t, m.CountHashCPU(h.CPU))
 	assert.Zero(t, h.CPU())
 	start := time.Now()
 	hash, err := h.Hash(context.Background(), "correct horse")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
@@ -18,7 +17,8 @@ import (
 type PointsLedger struct {
 	db                       *sql.DB
 	grantQuery, entriesQuery string
-	grants                   *prometheus.CounterVec // nil: not counted (WithMetrics)
+	// onGrant is told of each entry written, by its reason; nil: none.
+	onGrant func(reason string)
 }
 
 // NewPointsLedger returns the ledger.
@@ -31,6 +31,13 @@ func NewPointsLedger(db *sql.DB) PointsLedger {
 		entriesQuery: d.Rebind(`SELECT amount, reason, granted_at FROM points_entries
 			WHERE user_id = ? ORDER BY granted_at, reason`),
 	}
+}
+
+// OnGrant returns the ledger telling count of each entry it writes, by its
+// reason; a redelivered grant writes nothing and is not told.
+func (l PointsLedger) OnGrant(count func(reason string)) PointsLedger {
+	l.onGrant = count
+	return l
 }
 
 // Grant adds the entry unless the user already has one with its reason.
@@ -55,7 +62,9 @@ func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.Poi
 		return fmt.Errorf("grant points: %w", err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 1 {
-		l.countGrant(entry.Reason)
+		if l.onGrant != nil {
+			l.onGrant(entry.Reason)
+		}
 	}
 	return nil
 }

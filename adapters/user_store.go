@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"log/slog"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 
 	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/adapters/transport"
 )
 
 // UserStore is the event store of users, with their email reservations,
@@ -31,8 +31,61 @@ type UserStore struct {
 	queries   userQueries
 	lookup    emailLookup
 	keys      *userKeys
-	tracer    trace.Tracer // nil: no spans
+	// transactions is told of each transaction; nil: none.
+	transactions TxHook
 }
+
+// UserStoreConfig configures NewUserStoreWithConfig.
+type UserStoreConfig struct {
+	DB     *sql.DB
+	Logger *slog.Logger
+	// LookupKey is the server's EmailLookupSecret, at least
+	// ServerKeyBytes long, under which user_emails and the users read
+	// model hold the hashes of addresses, never an address: required.
+	LookupKey []byte
+	// MasterKeys wrap the users' keys in user_keys, under which the users
+	// read model holds names and addresses: required.
+	MasterKeys *MasterKeys
+	// Transactions is told of each of the store's transactions (see
+	// TxHook); nil: none. Tracing makes a span of each publish into the
+	// outbox, whose traceparent the message carries; zero: no spans.
+	Transactions TxHook
+	Tracing      telemetry.Tracing
+	// Transport, when it is the sql transport on DB, takes the events
+	// straight into its queue tables in the transaction that appends them,
+	// marked as DeploymentID's; nil, or another transport: they go into
+	// the outbox, which the forwarder moves.
+	Transport    *transport.Transport
+	DeploymentID string
+}
+
+// NewUserStoreWithConfig returns the users' store of cfg.DB.
+func NewUserStoreWithConfig(cfg UserStoreConfig) (*UserStore, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("user store: a database is required")
+	}
+	lookup, err := newEmailLookup(cfg.LookupKey)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MasterKeys == nil {
+		return nil, errors.New("user store: master keys are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := newUserStore(cfg.DB, cfg.Logger, lookup, cfg.MasterKeys)
+	s.transactions = cfg.Transactions
+	s.events.tracing = cfg.Tracing
+	s.events.publishDirectly(cfg.Transport, cfg.DeploymentID)
+	return s, nil
+}
+
+// TxHook is told of each of a store's transactions: as it begins, with
+// the store's operation ("UserStore.Register"), and, through the func it
+// returns, as it ends, with its error. The context it returns (a span's)
+// is the transaction's.
+type TxHook func(ctx context.Context, operation string) (context.Context, func(error))
 
 type userQueries struct {
 	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential, updateCredential string
@@ -171,11 +224,14 @@ func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.U
 	return err
 }
 
-// inTx runs write in a transaction, in the span of the store's operation,
+// inTx runs write in a transaction, told to the store's TxHook,
 // and commits it if write succeeds.
 func (s *UserStore) inTx(ctx context.Context, operation string, write func(ctx context.Context, tx *sql.Tx) error) (err error) {
-	ctx, span := s.startTransaction(ctx, operation)
-	defer func() { endTransaction(span, err) }()
+	if s.transactions != nil {
+		var end func(error)
+		ctx, end = s.transactions(ctx, "UserStore."+operation)
+		defer func() { end(err) }()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

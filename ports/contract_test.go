@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/google/uuid"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
@@ -31,6 +32,7 @@ import (
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/apitest"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports"
 )
@@ -133,13 +135,12 @@ func newContractAPI(t *testing.T) *contractAPI {
 			ExportUser:    query.NewExportUserHandler(users.ReadModel(), users, a.ledger),
 		},
 	}
-	registry := prometheus.NewRegistry()
-	metrics, err := ports.NewHTTPMetrics(registry)
+	metrics, err := telemetry.NewMetrics()
 	require.NoError(t, err)
 	handler, err := ports.NewHandler(application, ports.HTTPConfig{
 		Ready: func(context.Context) error { return nil }, IdempotencySecret: bytes.Repeat([]byte{7}, 32),
-		AdminToken: contractAdminToken, Metrics: metrics,
-		MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		AdminToken: contractAdminToken, Observe: []gin.HandlerFunc{metrics.HTTPRequests()},
+		MetricsHandler: metrics.Handler(slog.New(slog.DiscardHandler)),
 	})
 	require.NoError(t, err)
 	a.handler = a.validator.Handler(handler)
@@ -419,14 +420,16 @@ func TestContract_Failures(t *testing.T) {
 }
 
 // GET /metrics is written as the Prometheus client serves it alone, as on
-// METRICS_ADDR's listener: without the API's headers.
+// METRICS_ADDR's listener (the service's Metrics.Handler): without the
+// API's headers.
 func TestContract_MetricsAsPrometheusServesThem(t *testing.T) {
-	registry := prometheus.NewRegistry()
+	metrics, err := telemetry.NewMetrics()
+	require.NoError(t, err)
 	requests := prometheus.NewCounter(prometheus.CounterOpts{Name: "onboard_contract_test_total", Help: "A counter."})
-	registry.MustRegister(requests)
+	require.NoError(t, metrics.Register(requests))
 	requests.Inc()
 	validator := apitest.New(t)
-	handler := validator.Handler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	handler := validator.Handler(metrics.Handler(slog.New(slog.DiscardHandler)))
 
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -47,7 +47,7 @@ func (s HTTPServer) fail(c *gin.Context, err error) {
 	}
 	if errors.Is(err, command.ErrOverloaded) {
 		c.Header("Retry-After", "1")
-		writeError(c, http.StatusServiceUnavailable, codeOverloaded, "too many requests at once, try again shortly", nil)
+		writeError(c, http.StatusServiceUnavailable, CodeOverloaded, "too many requests at once, try again shortly", nil)
 		return
 	}
 	s.logger.ErrorContext(c.Request.Context(), "request failed", "error", err)
@@ -65,7 +65,7 @@ type errorDetail struct {
 }
 
 func writeError(c *gin.Context, status int, code, message string, fields map[string]string) {
-	c.Set(errorCodeKey, code) // for the metrics
+	c.Set(ErrorCodeKey, code) // for the metrics
 	// Pure: a message's "<token>" reads as written, not as "\u003ctoken\u003e".
 	c.AbortWithStatusPureJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Fields: fields}})
 }

@@ -14,8 +14,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/onboard/onboard/app"
 )
@@ -71,19 +69,11 @@ type HTTPConfig struct {
 	// (its right-most address that is not a trusted proxy). Empty: the
 	// peer is the client, whatever the headers say.
 	TrustedProxies []netip.Prefix
-	// TracerProvider makes a span of each request (see traceRequests); nil:
-	// none. Propagator reads an incoming traceparent; nil: W3C trace context.
-	TracerProvider trace.TracerProvider
-	Propagator     propagation.TextMapPropagator
-	// TrustClientTraceparent makes a client's traceparent the parent of its
-	// request's span, tracestate included (without a provider: the trace
-	// of its log lines and messages). False: a request starts a trace of
-	// its own, linked to the client's span, and takes up nothing of the
-	// client's context.
-	TrustClientTraceparent bool
-	// Metrics counts and times the requests; nil: none. MetricsHandler,
-	// when set, answers GET /metrics.
-	Metrics        *HTTPMetrics
+	// Observe runs first on every request, in order: the middleware of
+	// its span and of its series (see internal/telemetry). A handler tells
+	// them what only it knows under ErrorCodeKey and RegistrationRepeatKey.
+	Observe []gin.HandlerFunc
+	// MetricsHandler, when set, answers GET /metrics.
 	MetricsHandler http.Handler
 }
 
@@ -148,7 +138,7 @@ func NewHandler(application app.Application, cfg HTTPConfig) (http.Handler, erro
 	router.ForwardedByClientIP = len(proxies) > 0
 	router.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	router.HandleMethodNotAllowed = true
-	router.Use(cfg.traceRequests(), cfg.Metrics.observe)
+	router.Use(cfg.Observe...)
 	router.Use(s.correlate, s.recover)
 	router.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not-found", "no such route", nil) })
 	router.NoMethod(func(c *gin.Context) {

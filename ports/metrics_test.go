@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -26,13 +26,14 @@ import (
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/internal/apitest"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports"
 )
 
-// meteredAPI is the API on a SQLite user store, with its metrics on a
-// registry of its own, served at /metrics; its exchanges are checked
-// against the contract.
+// meteredAPI is the API on a SQLite user store, observed by the service's
+// metrics, on a registry of their own, served at /metrics; its exchanges
+// are checked against the contract.
 type meteredAPI struct {
 	http.Handler
 	registry *prometheus.Registry
@@ -58,15 +59,15 @@ func newMeteredAPI(t *testing.T, cfg ports.HTTPConfig) meteredAPI {
 		Queries: app.Queries{UserByID: query.NewUserByIDHandler(users.ReadModel()),
 			SessionUser: query.NewSessionUserHandler(sessions)},
 	}
-	registry := prometheus.NewRegistry()
-	cfg.Metrics, err = ports.NewHTTPMetrics(registry)
+	metrics, err := telemetry.NewMetrics()
 	require.NoError(t, err)
-	cfg.MetricsHandler = promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
+	cfg.Observe = append(cfg.Observe, metrics.HTTPRequests())
+	cfg.MetricsHandler = metrics.Handler(slog.New(slog.DiscardHandler))
 	cfg.Ready = func(context.Context) error { return nil }
 	cfg.IdempotencySecret = bytes.Repeat([]byte{7}, 32)
 	handler, err := ports.NewHandler(application, cfg)
 	require.NoError(t, err)
-	return meteredAPI{Handler: apitest.New(t).Handler(handler), registry: registry}
+	return meteredAPI{Handler: apitest.New(t).Handler(handler), registry: metrics.Registry()}
 }
 
 func (a meteredAPI) do(method, path, body string, header map[string]string) *httptest.ResponseRecorder {
@@ -104,8 +105,8 @@ func TestHTTPMetrics_LabelRoutesByTemplate(t *testing.T) {
 			map[string]string{"route": route, "method": method, "status": status})
 	}
 	assert.Equal(t, 1.0, requests("/users/:id", "GET", "401"), "a known route, by its template")
-	assert.Equal(t, 1.0, requests(ports.UnmatchedRoute, "GET", "404"), "no route: unmatched")
-	assert.Equal(t, 1.0, requests(ports.UnmatchedRoute, "other", "405"), "an unknown method is no label of its own")
+	assert.Equal(t, 1.0, requests(telemetry.UnmatchedRoute, "GET", "404"), "no route: unmatched")
+	assert.Equal(t, 1.0, requests(telemetry.UnmatchedRoute, "other", "405"), "an unknown method is no label of its own")
 	assert.Equal(t, 1.0, requests("/users", "POST", "201"))
 	text := api.scrape(t)
 	assert.NotContains(t, text, id, "no id becomes a label")
@@ -135,20 +136,20 @@ func TestHTTPMetrics_CountRegistrationsByOutcome(t *testing.T) {
 
 	text := api.scrape(t)
 	for outcome, want := range map[string]string{
-		ports.RegistrationCreated: "1", ports.RegistrationRepeated: "1", ports.RegistrationKeyReuse: "1",
-		ports.RegistrationTaken: "1", ports.RegistrationInvalid: "2", ports.RegistrationOverload: "0",
-		ports.RegistrationLimited: "0", ports.RegistrationFailed: "0",
+		telemetry.RegistrationCreated: "1", telemetry.RegistrationRepeated: "1", telemetry.RegistrationKeyReuse: "1",
+		telemetry.RegistrationTaken: "1", telemetry.RegistrationInvalid: "2", telemetry.RegistrationOverload: "0",
+		telemetry.RegistrationLimited: "0", telemetry.RegistrationFailed: "0",
 	} {
 		assert.Contains(t, text, `onboard_registrations_total{outcome="`+outcome+`"} `+want+"\n", outcome)
 	}
 }
 
 func TestHTTPMetrics_CountOverloadedAndRateLimited(t *testing.T) {
-	registry := prometheus.NewRegistry()
-	metrics, err := ports.NewHTTPMetrics(registry)
+	metrics, err := telemetry.NewMetrics()
 	require.NoError(t, err)
+	registry := metrics.Registry()
 	handler, _ := newTestHandler(t, ports.HTTPConfig{
-		Metrics:       metrics,
+		Observe:       []gin.HandlerFunc{metrics.HTTPRequests()},
 		PasswordLimit: ports.RateLimit{Count: 1, Per: time.Hour, Burst: 1},
 	})
 	require.Equal(t, http.StatusServiceUnavailable, register(handler, "192.0.2.1:1", nil).Code)
@@ -157,8 +158,8 @@ func TestHTTPMetrics_CountOverloadedAndRateLimited(t *testing.T) {
 	outcome := func(o string) float64 {
 		return counterValue(t, registry, "onboard_registrations_total", map[string]string{"outcome": o})
 	}
-	assert.Equal(t, 1.0, outcome(ports.RegistrationOverload))
-	assert.Equal(t, 1.0, outcome(ports.RegistrationLimited))
+	assert.Equal(t, 1.0, outcome(telemetry.RegistrationOverload))
+	assert.Equal(t, 1.0, outcome(telemetry.RegistrationLimited))
 	assert.Equal(t, 1.0, counterValue(t, registry, "onboard_http_overloaded_total",
 		map[string]string{"route": "/users", "method": "POST"}))
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/ports"
 )
 
@@ -44,14 +46,18 @@ func (h *traceIDs) Handle(ctx context.Context, _ slog.Record) error {
 	return nil
 }
 
-// tracedHandler is the API with cfg's tracing, a registration that is
-// always overloaded, and a log that keeps the trace ids.
-func tracedHandler(t *testing.T, cfg ports.HTTPConfig) (http.Handler, *traceIDs) {
+// tracedHandler is the API observed by tracing's middleware, which trusts
+// a client's traceparent or not; a registration that is always overloaded,
+// and a log that keeps the trace ids.
+func tracedHandler(t *testing.T, tracing telemetry.Tracing, trustClient bool) (http.Handler, *traceIDs) {
 	t.Helper()
 	logs := &traceIDs{Handler: slog.DiscardHandler}
-	cfg.Ready = func(context.Context) error { return nil }
-	cfg.Logger = slog.New(logs)
-	cfg.IdempotencySecret = make([]byte, 32)
+	cfg := ports.HTTPConfig{
+		Observe:           []gin.HandlerFunc{tracing.HTTPRequests(trustClient)},
+		Ready:             func(context.Context) error { return nil },
+		Logger:            slog.New(logs),
+		IdempotencySecret: make([]byte, 32),
+	}
 	handler, err := ports.NewHandler(app.Application{Commands: app.Commands{
 		RegisterUser: command.NewRegisterUserHandler(nil, &overloadedHasher{}, nil, nil, nil),
 	}}, cfg)
@@ -102,7 +108,7 @@ func bigTracestate() string {
 func TestHTTPTracing_SpanPerRequest(t *testing.T) {
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-	handler, logs := tracedHandler(t, ports.HTTPConfig{TracerProvider: provider})
+	handler, logs := tracedHandler(t, telemetry.Tracing{TracerProvider: provider}, false)
 
 	tracestate := bigTracestate()
 	require.Greater(t, len(tracestate), 7700)
@@ -141,12 +147,13 @@ func TestHTTPTracing_SpanPerRequest(t *testing.T) {
 		"the request's log line has its span's trace")
 }
 
-// With TrustClientTraceparent, a client's traceparent is its request's
-// parent, as a caller inside the deployment's trust wants.
+// Trusted (HTTPRequests(true), the service's TrustClientTraceparent), a
+// client's traceparent is its request's parent, as a caller inside the
+// deployment's trust wants.
 func TestHTTPTracing_TrustedClientIsTheParent(t *testing.T) {
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-	handler, logs := tracedHandler(t, ports.HTTPConfig{TracerProvider: provider, TrustClientTraceparent: true})
+	handler, logs := tracedHandler(t, telemetry.Tracing{TracerProvider: provider}, true)
 
 	serveWith(handler, http.MethodPost, "/users",
 		http.Header{"Traceparent": {callerTraceparent}, "Tracestate": {bigTracestate()}})
@@ -180,7 +187,7 @@ func TestHTTPTracing_SamplingIsTheServersUnlessTrusted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			recorder := tracetest.NewSpanRecorder()
 			provider := sdktrace.NewTracerProvider(sdktrace.WithSampler(tt.sampler), sdktrace.WithSpanProcessor(recorder))
-			handler, _ := tracedHandler(t, ports.HTTPConfig{TracerProvider: provider, TrustClientTraceparent: tt.trust})
+			handler, _ := tracedHandler(t, telemetry.Tracing{TracerProvider: provider}, tt.trust)
 			serve(handler, http.MethodGet, "/healthz", tt.traceparent)
 			assert.Equal(t, tt.recorded, len(recorder.Ended()) == 1)
 		})
@@ -190,7 +197,7 @@ func TestHTTPTracing_SamplingIsTheServersUnlessTrusted(t *testing.T) {
 // Without a tracer provider no span is made, and nothing of an untrusted
 // client's context is taken up: no log line carries its trace.
 func TestHTTPTracing_WithoutProviderIgnoresTheClientsTrace(t *testing.T) {
-	handler, logs := tracedHandler(t, ports.HTTPConfig{})
+	handler, logs := tracedHandler(t, telemetry.Tracing{}, false)
 	serve(handler, http.MethodGet, "/healthz", callerTraceparent)
 	serve(handler, http.MethodGet, "/healthz", "")
 	assert.Equal(t, []string{"", ""}, logs.ids)
@@ -199,7 +206,7 @@ func TestHTTPTracing_WithoutProviderIgnoresTheClientsTrace(t *testing.T) {
 // Without a tracer provider, a trusted caller's trace is taken up: the
 // request's log line carries it.
 func TestHTTPTracing_WithoutProviderCarriesATrustedCallersTrace(t *testing.T) {
-	handler, logs := tracedHandler(t, ports.HTTPConfig{TrustClientTraceparent: true})
+	handler, logs := tracedHandler(t, telemetry.Tracing{}, true)
 	serve(handler, http.MethodGet, "/healthz", callerTraceparent)
 	serve(handler, http.MethodGet, "/healthz", "")
 	serve(handler, http.MethodGet, "/healthz", "00-not-a-trace")

@@ -14,6 +14,7 @@ import (
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // PasswordResetSecret names the server key that signs the tokens of
@@ -53,13 +54,13 @@ type eventPublishing struct {
 }
 
 func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, logger *slog.Logger,
-	tracing transport.Tracing, publishing eventPublishing) (*adapters.UserStore, error) {
+	tracing telemetry.Tracing, publishing eventPublishing) (*adapters.UserStore, error) {
 	lookupKey, err := keys.Secret(ctx, adapters.EmailLookupSecret)
 	if err != nil {
 		return nil, err
 	}
 	return adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{
-		DB: db, Logger: logger, Tracing: tracing, LookupKey: lookupKey, MasterKeys: keys.MasterKeys(),
+		DB: db, Logger: logger, Tracing: tracing, Transactions: tracing.Transactions(db), LookupKey: lookupKey, MasterKeys: keys.MasterKeys(),
 		Transport: publishing.transport, DeploymentID: publishing.deploymentID,
 	})
 }
@@ -72,7 +73,7 @@ func OpenUserStore(ctx context.Context, cfg Config, db *sql.DB) (*adapters.UserS
 	if err != nil {
 		return nil, err
 	}
-	return newUserStore(ctx, db, keys, logger, transport.Tracing{}, eventPublishing{})
+	return newUserStore(ctx, db, keys, logger, telemetry.Tracing{}, eventPublishing{})
 }
 
 // applicationParts are the use cases and the handlers of messages.
@@ -86,7 +87,7 @@ type applicationParts struct {
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
 func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys, mailer event.Mailer,
-	metrics *adapters.Metrics, logger *slog.Logger, tracing transport.Tracing, publishing eventPublishing,
+	metrics *telemetry.Metrics, logger *slog.Logger, tracing telemetry.Tracing, publishing eventPublishing,
 ) (applicationParts, error) {
 	users, err := newUserStore(ctx, db, keys, logger, tracing, publishing)
 	if err != nil {
@@ -95,16 +96,16 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	if err := UpgradeStoredData(ctx, db, users, logger); err != nil {
 		return applicationParts{}, err
 	}
-	ledger := adapters.NewPointsLedger(db).WithMetrics(metrics)
+	ledger := adapters.NewPointsLedger(db).OnGrant(metrics.CountPointsGrant)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
 	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
 	// behind at most HashQueueMax others, else it is answered 503 overloaded.
 	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
 		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
-		Waits: metrics.HashWaits,
+		OnWait: metrics.ObserveHashWait,
 	})
 	if err == nil {
-		err = metrics.CountHashCPU(hasher)
+		err = metrics.CountHashCPU(hasher.CPU)
 	}
 	if err != nil {
 		return applicationParts{}, err
@@ -164,14 +165,14 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}
-	once := adapters.NewDeduplicator(db, users).WithMetrics(metrics)
+	once := adapters.NewDeduplicator(db, users).OnTakeOver(metrics.CountClaimTakenOver)
 	return applicationParts{
 		app:   application,
 		users: users,
 		eventHandlers: []cqrs.EventHandler{
 			cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, once, links).Handle),
 			cqrs.NewEventHandler(event.SeedSignupPointsName,
-				event.NewSeedSignupPoints(ledger.Traced(tracing.TracerProvider), cfg.SignupPoints, nil).Handle),
+				event.NewSeedSignupPoints(tracing.PointsGranter(ledger, db), cfg.SignupPoints, nil).Handle),
 			cqrs.NewEventHandler(event.SendVerificationEmailName,
 				event.NewSendVerificationEmail(mailer, once, links).Handle),
 			cqrs.NewEventHandler(event.SendNewAddressEmailName, event.NewSendNewAddressEmail(mailer, once, links).Handle),

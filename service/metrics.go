@@ -2,28 +2,18 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
-	"runtime/debug"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/onboard/onboard/adapters"
-	"github.com/onboard/onboard/adapters/mail"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
-	"github.com/onboard/onboard/ports"
-	"github.com/onboard/onboard/ports/messages"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // serviceMetrics is the service's one registry and the parts that feed it.
@@ -33,11 +23,8 @@ import (
 // its metrics (queue depths, rates of errors, the build) are not the
 // public's.
 type serviceMetrics struct {
-	registry *prometheus.Registry
-	adapters *adapters.Metrics
-	mail     *mail.Metrics
-	http     *ports.HTTPMetrics
-	logger   *slog.Logger
+	series *telemetry.Metrics
+	logger *slog.Logger
 	// server and listener serve /metrics on METRICS_ADDR; nil when unset.
 	server   *http.Server
 	listener net.Listener
@@ -50,29 +37,17 @@ type serviceMetrics struct {
 // and returns mailer counting its sends. It listens on METRICS_ADDR when
 // set, so that a bad address fails the start.
 func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, error) {
-	reg := prometheus.NewRegistry()
-	m := &serviceMetrics{registry: reg, logger: s.logger}
+	m := &serviceMetrics{logger: s.logger}
 	s.metrics = m
-	database := sqldb.Of(s.db).Name()
-	err := errors.Join(
-		reg.Register(collectors.NewGoCollector()),
-		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
-		reg.Register(collectors.NewDBStatsCollector(s.db, database)),
-		reg.Register(buildInfo(cfg.PubSub, database)),
-	)
-	if err != nil {
+	var err error
+	if m.series, err = telemetry.NewMetrics(); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	if m.adapters, err = adapters.NewMetrics(reg); err != nil {
+	if err = m.series.Register(telemetry.DBStats(s.db, sqldb.Of(s.db).Name()),
+		telemetry.BuildInfo(cfg.PubSub, sqldb.Of(s.db).Name())); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	if m.mail, err = mail.NewMetrics(reg); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	if m.http, err = ports.NewHTTPMetrics(reg); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	if s.transport.Publisher, err = messages.InstrumentPublisher(reg, s.transport.Publisher); err != nil {
+	if s.transport.Publisher, err = m.series.TimePublishes(s.transport.Publisher); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if cfg.MetricsAddr != "" {
@@ -93,7 +68,7 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 	} else {
 		m.unserved = !sqldb.Of(s.db).Is(sqldb.SQLite)
 	}
-	return m.mail.Counting(mailer), nil
+	return m.series.CountSends(mailer), nil
 }
 
 // watchBacklogs registers the collector of what waits: the outbox, each
@@ -111,24 +86,17 @@ func (s *Service) watchBacklogs(parts applicationParts) error {
 			Handler: h.HandlerName(), Topic: transport.CommandTopic(marshaler.Name(h.NewCommand())),
 		})
 	}
-	backlogs, err := transport.NewBacklogCollector(transport.BacklogConfig{
-		Transport: s.transport, DB: s.db, Handlers: handlers, Logger: s.logger,
+	backlogs, err := transport.NewBacklogReader(transport.BacklogConfig{
+		Transport: s.transport, DB: s.db, Handlers: handlers,
 	})
 	if err != nil {
 		return err
 	}
-	return s.metrics.registry.Register(backlogs)
+	return s.metrics.series.Register(telemetry.NewBacklogCollector(telemetry.BacklogConfig{Reader: backlogs, Logger: s.logger}))
 }
 
-// handler serves the registry. A collector that fails leaves its series
-// out and the scrape goes on.
-func (m *serviceMetrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-		Registry:      m.registry,
-	})
-}
+// handler serves the registry.
+func (m *serviceMetrics) handler() http.Handler { return m.series.Handler(m.logger) }
 
 // apiHandler is the handler of GET /metrics on the API's listener: nil
 // (the route answers 404) when METRICS_ADDR has its own, or when the
@@ -180,28 +148,4 @@ func (s *Service) MetricsAddr() string {
 		return ""
 	}
 	return s.metrics.listener.Addr().String()
-}
-
-// buildInfo is onboard_build_info: 1, labelled with the build's version,
-// commit and Go version, and the transport and database it runs on.
-func buildInfo(pubsub, database string) prometheus.Collector {
-	version, revision := "unknown", "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		version = info.Main.Version
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value[:min(12, len(s.Value))]
-			}
-		}
-	}
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "onboard_build_info",
-		Help: "Always 1; the labels describe the build and what it runs on.",
-		ConstLabels: prometheus.Labels{
-			"version": version, "revision": revision, "goversion": runtime.Version(),
-			"transport": pubsub, "database": database,
-		},
-	})
-	g.Set(1)
-	return g
 }

@@ -89,7 +89,7 @@ func (s *Service) closeResources() {
 	if s.db != nil {
 		_ = s.db.Close()
 	}
-	s.telemetry.close() // the last spans, the stop's included
+	s.spans.close() // the last spans, the stop's included
 }
 
 // Draining bounds: the stop waits until no connection or request arrived

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/gin-gonic/gin"
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/mail"
@@ -29,6 +30,7 @@ import (
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/ports"
 	"github.com/onboard/onboard/ports/messages"
 )
@@ -77,7 +79,7 @@ type Service struct {
 	unsentMail      string
 	unsentMailAttrs []any
 	metrics         *serviceMetrics
-	telemetry       telemetry
+	spans           spans
 }
 
 // New connects to everything cfg names and wires the service. mailer
@@ -94,10 +96,10 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 	}()
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if s.telemetry, err = newTelemetry(startCtx, cfg, logger); err != nil {
+	if s.spans, err = newSpans(startCtx, cfg, logger); err != nil {
 		return nil, err
 	}
-	tracing := s.telemetry.tracing
+	tracing := s.spans.tracing
 
 	if err = checkMasterKey(cfg); err != nil {
 		return nil, err
@@ -153,7 +155,7 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 		}
 	}
 	s.startAttrs = []any{"database", sqldb.Of(s.db).Name(), "transport", cfg.PubSub, "mailer", mailerKind}
-	mailer = mail.Traced(mailer, tracing.TracerProvider) // before the metrics' wrapper: it names the span by the mailer
+	mailer = tracing.Mailer(mailer) // before the metrics' wrapper: it names the span by the mailer
 	if mailer, err = s.instrument(cfg, mailer); err != nil {
 		return nil, err
 	}
@@ -167,7 +169,7 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 	if err = s.transport.InitializeTopics(startCtx, eventTopics...); err != nil {
 		return nil, err
 	}
-	parts, err := newApplication(startCtx, cfg, s.db, s.keys, mailer, s.metrics.adapters, s.depLogger, tracing,
+	parts, err := newApplication(startCtx, cfg, s.db, s.keys, mailer, s.metrics.series, s.depLogger, tracing,
 		eventPublishing{transport: s.transport, deploymentID: s.deploymentID})
 	if err != nil {
 		return nil, err
@@ -177,7 +179,7 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 		DB: s.db,
 		// A span per message taken back, in its trace: the next attempt is
 		// its child.
-		Publisher:  transport.TracePublisher(s.transport.Publisher, "retry publish", tracing),
+		Publisher:  telemetry.TracePublisher(s.transport.Publisher, "retry publish", tracing),
 		MaxAge:     cfg.RetryMaxAge,
 		FirstDelay: cfg.RetryFirstDelay,
 		Logger:     logger,
@@ -188,7 +190,7 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 		Transport: s.transport, Retries: s.retries, Users: users, DeploymentID: s.deploymentID,
 		Events:   domain.Events,
 		Stopping: s.stopping, Logger: logger, WatermillLogger: s.depLogger,
-		Metrics: s.metrics.registry, Tracing: tracing,
+		Metrics: s.metrics.series, Tracing: tracing,
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {
 		return nil, err
 	}
@@ -212,13 +214,10 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 		PasswordLimit:     cfg.PasswordLimit,
 		TrustedProxies:    cfg.TrustedProxies,
 		AdminToken:        cfg.AdminToken,
-		Metrics:           s.metrics.http,
-		MetricsHandler:    s.metrics.apiHandler(),
-		TracerProvider:    tracing.TracerProvider,
-		Propagator:        tracing.Propagator,
 		// A client's trace context is not trusted by default: see
-		// ports.HTTPConfig.TrustClientTraceparent.
-		TrustClientTraceparent: cfg.TrustClientTraceparent,
+		// Config.TrustClientTraceparent.
+		Observe:        []gin.HandlerFunc{tracing.HTTPRequests(cfg.TrustClientTraceparent), s.metrics.series.HTTPRequests()},
+		MetricsHandler: s.metrics.apiHandler(),
 	})
 	if err != nil {
 		return nil, err

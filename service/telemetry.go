@@ -17,7 +17,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // DefaultServiceName is the service.name of the spans without
@@ -85,24 +85,24 @@ func loadTracing(getenv func(string) string) (bool, error) {
 	return endpoint && !disabled, errors.Join(errs...)
 }
 
-// telemetry is the service's tracing: the provider its parts make spans
+// spans is the service's tracing: the provider its parts make spans
 // with (none when spans go nowhere) and the W3C trace context propagator.
-type telemetry struct {
-	tracing transport.Tracing
+type spans struct {
+	tracing telemetry.Tracing
 	// shutdown flushes and stops the provider the service made; nil when
 	// there is none.
 	shutdown func(context.Context) error
 	logger   *slog.Logger
 }
 
-// newTelemetry is cfg.TracerProvider when set; else, with cfg.ExportTraces,
+// newSpans is cfg.TracerProvider when set; else, with cfg.ExportTraces,
 // an SDK provider that batches spans to the OTLP/HTTP exporter (which
 // reads its endpoint, headers and timeouts from the environment), its
 // sampler from OTEL_TRACES_SAMPLER; else no provider: no span is made, and
 // a traceparent that comes in with a message, or with a request from a
 // trusted client (OTEL_TRUST_CLIENT_TRACEPARENT), is carried on.
-func newTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (telemetry, error) {
-	t := telemetry{tracing: transport.Tracing{Propagator: propagation.TraceContext{}}, logger: logger}
+func newSpans(ctx context.Context, cfg Config, logger *slog.Logger) (spans, error) {
+	t := spans{tracing: telemetry.Tracing{Propagator: propagation.TraceContext{}}, logger: logger}
 	switch {
 	case cfg.TracerProvider != nil:
 		t.tracing.TracerProvider = cfg.TracerProvider
@@ -130,7 +130,7 @@ const flushTimeout = 5 * time.Second
 
 // close exports the spans still batched and stops the provider the
 // service made.
-func (t telemetry) close() {
+func (t spans) close() {
 	if t.shutdown == nil {
 		return
 	}

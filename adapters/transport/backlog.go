@@ -5,13 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onboard/onboard/adapters/watermillsql"
 )
@@ -23,7 +20,7 @@ const OutboxGroup = "forwarder"
 // amqp) and the topic it reads, without the namespace.
 type HandlerTopic struct{ Handler, Topic string }
 
-// BacklogConfig configures NewBacklogCollector.
+// BacklogConfig configures NewBacklogReader.
 type BacklogConfig struct {
 	// Transport carries the handlers' messages: on sql their queues are
 	// tables of DB, on amqp RabbitMQ queues, on nats JetStream consumers, on
@@ -33,26 +30,6 @@ type BacklogConfig struct {
 	// DB holds the outbox and the retry queue.
 	DB       *sql.DB
 	Handlers []HandlerTopic
-	// Logger gets one warning when a source starts failing, and a line
-	// when it reads again.
-	Logger *slog.Logger
-	// CacheFor: a scrape within this long of a reading gets it again;
-	// 1 s by default.
-	CacheFor time.Duration
-	// Timeout bounds a reading; 3 s by default.
-	Timeout time.Duration
-}
-
-func (c *BacklogConfig) setDefaults() {
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.CacheFor == 0 {
-		c.CacheFor = time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 3 * time.Second
-	}
 }
 
 // The sources of a reading, the source label of onboard_backlog_up.
@@ -63,169 +40,144 @@ const (
 	sourcePoison   = "poison_queue"
 )
 
-// BacklogCollector is a prometheus.Collector of what waits: the outbox,
-// each handler's queue, the retry queue and the poison queue, read from
-// where they are kept at scrape time. A source that cannot be read leaves
-// its series out of that scrape and counts an error; the scrape goes on.
-type BacklogCollector struct {
-	cfg                               BacklogConfig
-	outbox, outboxAge                 *prometheus.Desc
-	handlerBacklog, handlerBacklogAge *prometheus.Desc
-	retries, retriesAge               *prometheus.Desc
-	poisoned                          *prometheus.Desc
-	up, scrapeErrors                  *prometheus.Desc
+// BacklogSeries names a value of a reading of the backlogs.
+type BacklogSeries int
 
-	mu      sync.Mutex
-	readAt  time.Time
-	last    []prometheus.Metric
-	errors  map[string]int
-	failing map[string]bool
+// The values a reading gives: counts of messages, and ages in seconds of
+// the oldest (0 when none).
+const (
+	OutboxMessages   BacklogSeries = iota // not yet forwarded to the transport
+	OutboxOldestAge                       // of the oldest not yet forwarded
+	HandlerMessages                       // waiting for a handler, by handler
+	HandlerOldestAge                      // of the oldest waiting for a handler, by handler
+	RetryMessages                         // waiting in the retry queue, by handler
+	RetryOldestAge                        // since the first failure of the oldest retry, by handler
+	PoisonedMessages                      // kept in the poison queue
+)
+
+// BacklogValue is one value of a reading: its series, the handler it is
+// of ("" for the outbox and the poison queue) and the value.
+type BacklogValue struct {
+	Series  BacklogSeries
+	Handler string
+	Value   float64
 }
 
-// NewBacklogCollector returns the collector; register it on a registry.
-func NewBacklogCollector(cfg BacklogConfig) (*BacklogCollector, error) {
-	cfg.setDefaults()
+// BacklogSource is one source's reading: its values, or the error that
+// kept it from being read (its values are then left out). The error names
+// tables or queues, never a message's content.
+type BacklogSource struct {
+	Name   string
+	Values []BacklogValue
+	Err    error
+}
+
+// BacklogReader reads what waits: the outbox, each handler's queue, the
+// retry queue and the poison queue, from where they are kept.
+type BacklogReader struct {
+	cfg BacklogConfig
+}
+
+// NewBacklogReader returns the reader of cfg's backlogs.
+func NewBacklogReader(cfg BacklogConfig) (*BacklogReader, error) {
 	if cfg.Transport == nil || cfg.DB == nil {
 		return nil, errors.New("backlog: a transport and a database are required")
 	}
-	handler := []string{"handler"}
-	return &BacklogCollector{
-		cfg: cfg,
-		outbox: prometheus.NewDesc("onboard_outbox_pending_messages",
-			"Outbox rows not yet forwarded to the transport.", nil, nil),
-		outboxAge: prometheus.NewDesc("onboard_outbox_oldest_age_seconds",
-			"Age of the oldest outbox row not yet forwarded; 0 when none.", nil, nil),
-		handlerBacklog: prometheus.NewDesc("onboard_handler_backlog_messages",
-			"Messages waiting for a handler (sql: on its queue, not acked yet; amqp: ready on its queue, plus those this process's consumers hold unacked; nats: on its durable consumer, not acked yet; redis: not read yet by its group, plus read and not acked; googlecloud: those this process's handlers hold, as Pub/Sub counts the rest in Cloud Monitoring only; sqs: on its queue, waiting or received and not acked).", handler, nil),
-		handlerBacklogAge: prometheus.NewDesc("onboard_handler_backlog_oldest_age_seconds",
-			"Age of the oldest message waiting for a handler; 0 when none (amqp, googlecloud, sqs: of those this process holds; nats: since the stream stored it).", handler, nil),
-		retries: prometheus.NewDesc("onboard_retry_queue_messages",
-			"Messages refused for themselves alone, waiting in the retry queue for their next attempt, by handler.", handler, nil),
-		retriesAge: prometheus.NewDesc("onboard_retry_queue_oldest_age_seconds",
-			"Time since the first failure of the oldest message in the retry queue; 0 when none.", handler, nil),
-		poisoned: prometheus.NewDesc("onboard_poison_queue_messages",
-			"Poisoned messages kept for operators (one copy per handler that failed).", nil, nil),
-		up: prometheus.NewDesc("onboard_backlog_up",
-			"1 if the last reading of the source succeeded, else 0.", []string{"source"}, nil),
-		scrapeErrors: prometheus.NewDesc("onboard_backlog_scrape_errors_total",
-			"Readings of a backlog source that failed.", []string{"source"}, nil),
-		errors:  map[string]int{},
-		failing: map[string]bool{},
-	}, nil
+	return &BacklogReader{cfg: cfg}, nil
 }
 
-// Describe sends every series' description.
-func (c *BacklogCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.outbox, c.outboxAge, c.handlerBacklog, c.handlerBacklogAge,
-		c.retries, c.retriesAge, c.poisoned, c.up, c.scrapeErrors} {
-		ch <- d
+// reading gathers the values of one source.
+type reading struct{ values []BacklogValue }
+
+func (r *reading) gauge(series BacklogSeries, value float64, handler ...string) {
+	v := BacklogValue{Series: series, Value: value}
+	if len(handler) > 0 {
+		v.Handler = handler[0]
 	}
+	r.values = append(r.values, v)
 }
 
-// Collect reads the backlogs, or sends the last reading if it is recent.
-func (c *BacklogCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last == nil || time.Since(c.readAt) >= c.cfg.CacheFor {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
-		c.last = c.read(ctx)
-		cancel()
-		c.readAt = time.Now()
+// Read reads every source of the transport's kind, each on its own: one
+// that fails leaves the others' values.
+func (c *BacklogReader) Read(ctx context.Context) []BacklogSource {
+	sources := c.sources()
+	read := make([]BacklogSource, len(sources))
+	for i, source := range sources {
+		r := &reading{}
+		err := source.read(ctx, r)
+		if err != nil {
+			r.values = nil
+		}
+		read[i] = BacklogSource{Name: source.name, Values: r.values, Err: err}
 	}
-	for _, m := range c.last {
-		ch <- m
+	return read
+}
+
+type backlogSource struct {
+	name string
+	read func(context.Context, *reading) error
+}
+
+// sources are the sources of the transport's kind, each with its reading.
+func (c *BacklogReader) sources() []backlogSource {
+	sources := []backlogSource{
+		{sourceOutbox, func(ctx context.Context, r *reading) error {
+			b, err := watermillsql.GroupBacklog(ctx, c.cfg.DB, OutboxTopic, OutboxGroup)
+			r.gauge(OutboxMessages, float64(b.Messages))
+			r.gauge(OutboxOldestAge, b.OldestAge.Seconds())
+			return err
+		}},
+		{sourceRetries, c.readRetries},
 	}
-}
-
-// reading gathers the series of one reading.
-type reading struct{ metrics []prometheus.Metric }
-
-func (r *reading) gauge(desc *prometheus.Desc, value float64, labels ...string) {
-	r.metrics = append(r.metrics, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, value, labels...))
-}
-
-func (c *BacklogCollector) read(ctx context.Context) []prometheus.Metric {
-	r := &reading{}
-	c.source(ctx, r, sourceOutbox, func(ctx context.Context, r *reading) error {
-		b, err := watermillsql.GroupBacklog(ctx, c.cfg.DB, OutboxTopic, OutboxGroup)
-		r.gauge(c.outbox, float64(b.Messages))
-		r.gauge(c.outboxAge, b.OldestAge.Seconds())
-		return err
-	})
-	c.source(ctx, r, sourceRetries, c.readRetries)
+	source := func(name string, read func(context.Context, *reading) error) {
+		sources = append(sources, backlogSource{name, read})
+	}
 	switch c.cfg.Transport.kind {
 	case KindSQL:
-		c.source(ctx, r, sourceHandlers, c.readSQLHandlers)
-		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
+		source(sourceHandlers, c.readSQLHandlers)
+		source(sourcePoison, func(ctx context.Context, r *reading) error {
 			b, err := watermillsql.GroupBacklog(ctx, c.cfg.DB, c.cfg.Transport.Topic(PoisonTopic), PoisonGroup)
-			r.gauge(c.poisoned, float64(b.Messages))
+			r.gauge(PoisonedMessages, float64(b.Messages))
 			return err
 		})
 	case KindRedis:
-		c.source(ctx, r, sourceHandlers, c.readRedisHandlers)
-		c.source(ctx, r, sourcePoison, c.readRedisPoison)
+		source(sourceHandlers, c.readRedisHandlers)
+		source(sourcePoison, c.readRedisPoison)
 	case KindAMQP:
-		c.source(ctx, r, sourceHandlers, c.readAMQPHandlers)
-		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
+		source(sourceHandlers, c.readAMQPHandlers)
+		source(sourcePoison, func(ctx context.Context, r *reading) error {
 			depths, err := c.cfg.Transport.queueDepths(ctx, c.cfg.Transport.Topic(PoisonTopic))
 			if err == nil {
-				r.gauge(c.poisoned, float64(depths[0]))
+				r.gauge(PoisonedMessages, float64(depths[0]))
 			}
 			return err
 		})
 	case KindSQS:
-		c.source(ctx, r, sourceHandlers, c.readSQSHandlers)
-		c.source(ctx, r, sourcePoison, c.readSQSPoison)
+		source(sourceHandlers, c.readSQSHandlers)
+		source(sourcePoison, c.readSQSPoison)
 	case KindGoogleCloud:
-		c.source(ctx, r, sourceHandlers, c.readHeldHandlers)
+		source(sourceHandlers, c.readHeldHandlers)
 	case KindNATS:
-		c.source(ctx, r, sourceHandlers, c.readNATSHandlers)
-		c.source(ctx, r, sourcePoison, func(ctx context.Context, r *reading) error {
+		source(sourceHandlers, c.readNATSHandlers)
+		source(sourcePoison, func(ctx context.Context, r *reading) error {
 			n, err := c.cfg.Transport.nats.poisoned(ctx)
 			if err == nil {
-				r.gauge(c.poisoned, float64(n))
+				r.gauge(PoisonedMessages, float64(n))
 			}
 			return err
 		})
 	}
-	for source, n := range c.errors {
-		r.metrics = append(r.metrics, prometheus.MustNewConstMetric(c.scrapeErrors, prometheus.CounterValue, float64(n), source))
-	}
-	return r.metrics
+	return sources
 }
 
-// source runs one source's reading: its series are kept if it succeeds,
-// dropped if it fails. A source that starts failing is logged once, at
-// WARN; its error names tables or queues, never a message's content.
-func (c *BacklogCollector) source(ctx context.Context, r *reading, name string, read func(context.Context, *reading) error) {
-	own := &reading{}
-	err := read(ctx, own)
-	if err == nil {
-		r.metrics = append(r.metrics, own.metrics...)
-		r.gauge(c.up, 1, name)
-		if c.failing[name] {
-			c.cfg.Logger.Info("metrics: the backlog source reads again", "source", name)
-			c.failing[name] = false
-		}
-		return
-	}
-	r.gauge(c.up, 0, name)
-	c.errors[name]++
-	if !c.failing[name] {
-		c.cfg.Logger.Warn("metrics: cannot read a backlog source; its series are left out until it reads again",
-			"source", name, "error", err)
-		c.failing[name] = true
-	}
-}
-
-func (c *BacklogCollector) readSQLHandlers(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readSQLHandlers(ctx context.Context, r *reading) error {
 	for _, h := range c.cfg.Handlers {
 		b, err := watermillsql.GroupBacklog(ctx, c.cfg.DB, c.cfg.Transport.Topic(h.Topic), h.Handler)
 		if err != nil {
 			return err
 		}
-		r.gauge(c.handlerBacklog, float64(b.Messages), h.Handler)
-		r.gauge(c.handlerBacklogAge, b.OldestAge.Seconds(), h.Handler)
+		r.gauge(HandlerMessages, float64(b.Messages), h.Handler)
+		r.gauge(HandlerOldestAge, b.OldestAge.Seconds(), h.Handler)
 	}
 	return nil
 }
@@ -235,7 +187,7 @@ func (c *BacklogCollector) readSQLHandlers(ctx context.Context, r *reading) erro
 // message's age without handing it out, so the oldest age is that of the
 // oldest held: with one delivery per consumer at a time, the head of the
 // queue is held whenever a consumer runs.
-func (c *BacklogCollector) readAMQPHandlers(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readAMQPHandlers(ctx context.Context, r *reading) error {
 	queues := make([]string, len(c.cfg.Handlers))
 	for i, h := range c.cfg.Handlers {
 		queues[i] = wamqp.GenerateQueueNameTopicNameWithSuffix(h.Handler)(c.cfg.Transport.Topic(h.Topic))
@@ -247,15 +199,15 @@ func (c *BacklogCollector) readAMQPHandlers(ctx context.Context, r *reading) err
 	now := time.Now()
 	for i, h := range c.cfg.Handlers {
 		count, age := c.cfg.Transport.held.backlog(h.Handler, now)
-		r.gauge(c.handlerBacklog, float64(depths[i]+count), h.Handler)
-		r.gauge(c.handlerBacklogAge, age, h.Handler)
+		r.gauge(HandlerMessages, float64(depths[i]+count), h.Handler)
+		r.gauge(HandlerOldestAge, age, h.Handler)
 	}
 	return nil
 }
 
 // readRetries counts the retry queue's messages by handler, every known
 // handler included, and the age of each one's oldest first failure.
-func (c *BacklogCollector) readRetries(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readRetries(ctx context.Context, r *reading) error {
 	type waiting struct {
 		count       int64
 		firstFailed int64 // Unix ms
@@ -295,8 +247,8 @@ func (c *BacklogCollector) readRetries(ctx context.Context, r *reading) error {
 		if w.count > 0 {
 			age = max(0, now.Sub(time.UnixMilli(w.firstFailed)).Seconds())
 		}
-		r.gauge(c.retries, float64(w.count), h)
-		r.gauge(c.retriesAge, age, h)
+		r.gauge(RetryMessages, float64(w.count), h)
+		r.gauge(RetryOldestAge, age, h)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -41,11 +42,18 @@ func series(t *testing.T, c prometheus.Collector) map[string]float64 {
 	return out
 }
 
-func newBacklog(t *testing.T, cfg transport.BacklogConfig) *transport.BacklogCollector {
+// newBacklog is the service's collector of cfg's backlogs, a reading a
+// scrape unless collector says otherwise.
+func newBacklog(t *testing.T, cfg transport.BacklogConfig, collector ...telemetry.BacklogConfig) *telemetry.BacklogCollector {
 	t.Helper()
-	c, err := transport.NewBacklogCollector(cfg)
+	reader, err := transport.NewBacklogReader(cfg)
 	require.NoError(t, err)
-	return c
+	c := telemetry.BacklogConfig{CacheFor: time.Nanosecond}
+	if len(collector) > 0 {
+		c = collector[0]
+	}
+	c.Reader = reader
+	return telemetry.NewBacklogCollector(c)
 }
 
 // addRetries stores n messages of handler in the retry queue, the first
@@ -122,8 +130,7 @@ func TestBacklogCollector_FailingSourceDoesNotFailTheScrape(t *testing.T) {
 	var logs bytes.Buffer
 	c := newBacklog(t, transport.BacklogConfig{
 		Transport: tr, DB: db.DB, Handlers: []transport.HandlerTopic{{Handler: "H", Topic: "events.X"}},
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)), CacheFor: time.Nanosecond,
-	})
+	}, telemetry.BacklogConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil)), CacheFor: time.Nanosecond})
 	_, err := db.ExecContext(testenv.Context(t), `DROP TABLE message_retries`)
 	require.NoError(t, err)
 
@@ -142,7 +149,7 @@ func TestBacklogCollector_FailingSourceDoesNotFailTheScrape(t *testing.T) {
 func TestBacklogCollector_CachesAReading(t *testing.T) {
 	db := testenv.MigratedDB(t, testenv.Backends()[0])
 	tr := newSQLTransport(t, db)
-	c := newBacklog(t, transport.BacklogConfig{Transport: tr, DB: db.DB, CacheFor: time.Hour})
+	c := newBacklog(t, transport.BacklogConfig{Transport: tr, DB: db.DB}, telemetry.BacklogConfig{CacheFor: time.Hour})
 	assert.Equal(t, 0.0, series(t, c)["onboard_poison_queue_messages{}"])
 	require.NoError(t, tr.Publisher.Publish(transport.PoisonTopic, newTestMessage("p")))
 	assert.Equal(t, 0.0, series(t, c)["onboard_poison_queue_messages{}"], "the reading of the last hour")

@@ -156,12 +156,12 @@ func (q googleCloudPoisonQueue) Requeue(ctx context.Context, id string) (Poisone
 // transport that tells no queue's depth: Pub/Sub counts a subscription's
 // undelivered messages in Cloud Monitoring only
 // (subscription/num_undelivered_messages), which an emulator has not.
-func (c *BacklogCollector) readHeldHandlers(_ context.Context, r *reading) error {
+func (c *BacklogReader) readHeldHandlers(_ context.Context, r *reading) error {
 	now := time.Now()
 	for _, h := range c.cfg.Handlers {
 		count, age := c.cfg.Transport.held.backlog(h.Handler, now)
-		r.gauge(c.handlerBacklog, float64(count), h.Handler)
-		r.gauge(c.handlerBacklogAge, age, h.Handler)
+		r.gauge(HandlerMessages, float64(count), h.Handler)
+		r.gauge(HandlerOldestAge, age, h.Handler)
 	}
 	return nil
 }

@@ -130,7 +130,7 @@ func (q natsPoisonQueue) Requeue(ctx context.Context, id string) (PoisonedMessag
 // readNATSHandlers reads each handler's durable consumer: its messages not
 // delivered yet plus those delivered and not acked, on every replica, and
 // when the stream stored the oldest of them.
-func (c *BacklogCollector) readNATSHandlers(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readNATSHandlers(ctx context.Context, r *reading) error {
 	now := time.Now()
 	for _, h := range c.cfg.Handlers {
 		count, oldest, err := c.cfg.Transport.nats.backlog(ctx, h.Handler, c.cfg.Transport.Topic(h.Topic))
@@ -141,8 +141,8 @@ func (c *BacklogCollector) readNATSHandlers(ctx context.Context, r *reading) err
 		if count > 0 {
 			age = max(0, now.Sub(oldest).Seconds())
 		}
-		r.gauge(c.handlerBacklog, float64(count), h.Handler)
-		r.gauge(c.handlerBacklogAge, age, h.Handler)
+		r.gauge(HandlerMessages, float64(count), h.Handler)
+		r.gauge(HandlerOldestAge, age, h.Handler)
 	}
 	return nil
 }

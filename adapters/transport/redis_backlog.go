@@ -59,7 +59,7 @@ func (b *redisBroker) groupBacklog(ctx context.Context, stream, group string) (c
 // readRedisHandlers reads each handler's group: what its stream holds that
 // the group has not read yet, plus what it read and has not acked, and the
 // age of the oldest of them, by Redis's clock.
-func (c *BacklogCollector) readRedisHandlers(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readRedisHandlers(ctx context.Context, r *reading) error {
 	b := c.cfg.Transport.redis
 	now, err := b.client.Time(ctx).Result()
 	if err != nil {
@@ -74,19 +74,19 @@ func (c *BacklogCollector) readRedisHandlers(ctx context.Context, r *reading) er
 		if count > 0 && !oldest.IsZero() {
 			age = max(0, now.Sub(oldest).Seconds())
 		}
-		r.gauge(c.handlerBacklog, float64(count), h.Handler)
-		r.gauge(c.handlerBacklogAge, age, h.Handler)
+		r.gauge(HandlerMessages, float64(count), h.Handler)
+		r.gauge(HandlerOldestAge, age, h.Handler)
 	}
 	return nil
 }
 
 // readRedisPoison counts the poison stream's entries: requeuing one
 // deletes it.
-func (c *BacklogCollector) readRedisPoison(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readRedisPoison(ctx context.Context, r *reading) error {
 	n, err := c.cfg.Transport.redis.client.XLen(ctx, c.cfg.Transport.Topic(PoisonTopic)).Result()
 	if err != nil {
 		return err
 	}
-	r.gauge(c.poisoned, float64(n))
+	r.gauge(PoisonedMessages, float64(n))
 	return nil
 }

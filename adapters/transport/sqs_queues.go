@@ -234,7 +234,7 @@ func (t *sqsTransport) depth(ctx context.Context, queueURL string) (int, error) 
 // readSQSHandlers reads each handler's queue depth; the oldest age is of
 // the messages this process's handlers hold, as SQS tells it in
 // CloudWatch only (ApproximateAgeOfOldestMessage).
-func (c *BacklogCollector) readSQSHandlers(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readSQSHandlers(ctx context.Context, r *reading) error {
 	t, now := c.cfg.Transport.sqs, time.Now()
 	for _, h := range c.cfg.Handlers {
 		queueURL, err := t.queueURL(ctx, c.cfg.Transport.Topic(h.Topic), h.Handler)
@@ -246,14 +246,14 @@ func (c *BacklogCollector) readSQSHandlers(ctx context.Context, r *reading) erro
 			return err
 		}
 		_, age := c.cfg.Transport.held.backlog(h.Handler, now)
-		r.gauge(c.handlerBacklog, float64(depth), h.Handler)
-		r.gauge(c.handlerBacklogAge, age, h.Handler)
+		r.gauge(HandlerMessages, float64(depth), h.Handler)
+		r.gauge(HandlerOldestAge, age, h.Handler)
 	}
 	return nil
 }
 
 // readSQSPoison counts the poison queue and the dead-letter queues.
-func (c *BacklogCollector) readSQSPoison(ctx context.Context, r *reading) error {
+func (c *BacklogReader) readSQSPoison(ctx context.Context, r *reading) error {
 	t := c.cfg.Transport.sqs
 	poisonURL, err := t.queueURL(ctx, c.cfg.Transport.Topic(PoisonTopic), PoisonGroup)
 	if err != nil {
@@ -271,6 +271,6 @@ func (c *BacklogCollector) readSQSPoison(ctx context.Context, r *reading) error 
 		}
 		total += n
 	}
-	r.gauge(c.poisoned, float64(total))
+	r.gauge(PoisonedMessages, float64(total))
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // ForwarderConfig configures NewForwarder.
@@ -24,7 +25,7 @@ type ForwarderConfig struct {
 	DeploymentID string
 	Logger       *slog.Logger
 	// Tracing makes a span of each publish, a child of the outbox's.
-	Tracing transport.Tracing
+	Tracing telemetry.Tracing
 }
 
 // NewForwarder moves outbox rows to the transport, marking each message
@@ -40,7 +41,7 @@ func NewForwarder(cfg ForwarderConfig) (*forwarder.Forwarder, error) {
 	if err := outbox.SubscribeInitialize(transport.OutboxTopic); err != nil {
 		return nil, fmt.Errorf("initialize outbox: %w", err)
 	}
-	publisher := transport.TracePublisher(transport.StampOrigin(cfg.Transport.Publisher, cfg.DeploymentID), "forward", cfg.Tracing)
+	publisher := telemetry.TracePublisher(transport.StampOrigin(cfg.Transport.Publisher, cfg.DeploymentID), "forward", cfg.Tracing)
 	return forwarder.NewForwarder(outbox, publisher, wlogger, forwarder.Config{
 		ForwarderTopic: transport.OutboxTopic,
 		CloseTimeout:   30 * time.Second,

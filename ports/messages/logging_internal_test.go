@@ -10,9 +10,10 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/onboard/onboard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onboard/onboard/internal/testenv"
 )
 
 // jsonLog is a JSON logger at level into a buffer.

@@ -10,13 +10,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
@@ -29,11 +29,13 @@ func (everyUser) HoldsUser(context.Context, string) (bool, error) { return true,
 // included; the subscriber counts it acked once, and the publish is timed.
 func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 	const handler = "CountOnUserRegistered"
-	registry := prometheus.NewRegistry()
+	metrics, err := telemetry.NewMetrics()
+	require.NoError(t, err)
+	registry := metrics.Registry()
 	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-	tr.Publisher, err = messages.InstrumentPublisher(registry, tr.Publisher)
+	tr.Publisher, err = metrics.TimePublishes(tr.Publisher)
 	require.NoError(t, err)
 	db := testenv.MigratedDB(t, testenv.Backends()[0])
 	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: db.DB, Publisher: tr.Publisher})
@@ -43,7 +45,7 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 	stopping, stop := context.WithCancel(context.Background())
 	router, err := messages.NewRouter(messages.RouterConfig{
 		Transport: tr, Retries: retries, Users: everyUser{}, DeploymentID: "test", Events: domain.Events,
-		Stopping: stopping, Logger: slog.New(slog.DiscardHandler), Metrics: registry,
+		Stopping: stopping, Logger: slog.New(slog.DiscardHandler), Metrics: metrics,
 		Retry: messages.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 	}, []cqrs.EventHandler{cqrs.NewEventHandler(handler, func(context.Context, *domain.UserRegistered) error {
 		if attempts.Add(1) < 3 {
@@ -94,10 +96,10 @@ func TestRetryPolicy_MaxTotalWaitUnderTheLastBucket(t *testing.T) {
 	d := messages.DefaultRetryPolicy()
 	// 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 2 s, each up to 20 % longer.
 	assert.Equal(t, 6120*time.Millisecond, d.MaxTotalWait())
-	buckets := messages.HandlerBuckets(d)
+	buckets := telemetry.HandlerBuckets(d.MaxTotalWait())
 	assert.Greater(t, buckets[len(buckets)-1], 4*d.MaxTotalWait().Seconds())
 	long := messages.RetryPolicy{MaxRetries: 20, InitialInterval: time.Second, MaxInterval: time.Minute}
-	buckets = messages.HandlerBuckets(long)
+	buckets = telemetry.HandlerBuckets(long.MaxTotalWait())
 	assert.Greater(t, buckets[len(buckets)-1], long.MaxTotalWait().Seconds(), "a longer policy gets longer buckets")
 	assert.IsIncreasing(t, buckets)
 }

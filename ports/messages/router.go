@@ -15,11 +15,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // UserHolder tells whether this deployment's database holds a user.
@@ -51,11 +51,10 @@ type RouterConfig struct {
 	// Retry is the quick retries of one delivery; a field left zero takes
 	// DefaultRetryPolicy's value.
 	Retry RetryPolicy
-	// Metrics takes Watermill's series of the handlers (see instrument);
-	// nil: none.
-	Metrics prometheus.Registerer
+	// Metrics takes Watermill's series of the handlers; nil: none.
+	Metrics *telemetry.Metrics
 	// Tracing makes a span of each attempt, a child of the publisher's.
-	Tracing transport.Tracing
+	Tracing telemetry.Tracing
 }
 
 // RetryPolicy is how often, and after which waits, one delivery is retried
@@ -163,17 +162,17 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 	}
 	// An outage (SMTP or database down) is not poisoned: the message is
 	// nacked and redelivered, and retried again, until it passes.
-	poisonPublisher := transport.TracePublisher(cfg.Transport.Publisher, "poison publish", cfg.Tracing)
+	poisonPublisher := telemetry.TracePublisher(cfg.Transport.Publisher, "poison publish", cfg.Tracing)
 	poison, err := middleware.PoisonQueueWithFilter(transport.UniquePoisonIDs(poisonPublisher), transport.PoisonTopic,
 		func(err error) bool { return transport.Classify(err) == app.FailurePermanent })
 	if err != nil {
 		return nil, err
 	}
-	measure := p.instrument(router)
+	measure := cfg.Metrics.InstrumentRouter(router, cfg.Retry.MaxTotalWait())
 	router.AddMiddleware(
 		cfg.Transport.HoldMiddleware,
 		p.abortOnStop,
-		p.continueTrace,
+		cfg.Tracing.ContinueTrace,
 		transport.ForNamedHandler,
 		middleware.CorrelationID,
 		poison,
@@ -194,7 +193,7 @@ func NewRouter(cfg RouterConfig, eventHandlers []cqrs.EventHandler, commandHandl
 				return transport.Classify(p.Err) == app.FailureOutage
 			},
 		}.Middleware,
-		p.traceAttempts,
+		cfg.Tracing.TraceAttempts,
 		logMessages(cfg.Logger, func() bool { return cfg.Stopping.Err() != nil }),
 		middleware.Recoverer,
 	)

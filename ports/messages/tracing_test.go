@@ -19,6 +19,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
@@ -42,7 +43,7 @@ func (h *flakyHandler) handle(ctx context.Context, _ *domain.UserRegistered) err
 
 // runTracedRouter runs the service's router on gochannel with the handler,
 // its spans recorded.
-func runTracedRouter(t *testing.T, tracing transport.Tracing, handler cqrs.EventHandler) *transport.Transport {
+func runTracedRouter(t *testing.T, tracing telemetry.Tracing, handler cqrs.EventHandler) *transport.Transport {
 	t.Helper()
 	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
@@ -67,14 +68,14 @@ func runTracedRouter(t *testing.T, tracing transport.Tracing, handler cqrs.Event
 func TestRouterTracing_OneSpanPerAttempt(t *testing.T) {
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-	tracing := transport.Tracing{TracerProvider: provider}
+	tracing := telemetry.Tracing{TracerProvider: provider}
 	flaky := &flakyHandler{}
 	tr := runTracedRouter(t, tracing, cqrs.NewEventHandler("FlakyOnUserRegistered", flaky.handle))
 
 	msg, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
 	require.NoError(t, err)
 	// gochannel's publish returns once the handler acked the message.
-	publisher := transport.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
+	publisher := telemetry.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
 	require.NoError(t, publisher.Publish(transport.EventTopic("UserRegistered"), msg))
 
 	var publish sdktrace.ReadOnlySpan
@@ -106,14 +107,14 @@ func TestRouterTracing_OneSpanPerAttempt(t *testing.T) {
 func TestRouterTracing_PoisonPublishIsInTheTrace(t *testing.T) {
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-	tracing := transport.Tracing{TracerProvider: provider}
+	tracing := telemetry.Tracing{TracerProvider: provider}
 	tr := runTracedRouter(t, tracing, cqrs.NewEventHandler("BrokenOnUserRegistered",
 		func(context.Context, *domain.UserRegistered) error { return errors.New("a bug") }))
 
 	msg, err := transport.NewMarshaler(domain.Events).Marshal(&domain.UserRegistered{UserID: "0190f5c4-7b9e-7000-8000-000000000001"})
 	require.NoError(t, err)
 	// gochannel's publish returns once the handler acked the message.
-	publisher := transport.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
+	publisher := telemetry.TracePublisher(transport.StampOrigin(tr.Publisher, "test-deployment"), "forward", tracing)
 	require.NoError(t, publisher.Publish(transport.EventTopic("UserRegistered"), msg))
 
 	spans := map[string]sdktrace.ReadOnlySpan{}

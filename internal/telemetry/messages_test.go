@@ -1,4 +1,4 @@
-package transport_test
+package telemetry_test
 
 import (
 	"context"
@@ -14,17 +14,17 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // callerTrace is a traceparent of a trace begun elsewhere.
 const callerTrace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
-func recorded(t *testing.T) (transport.Tracing, *tracetest.SpanRecorder) {
+func recorded(t *testing.T) (telemetry.Tracing, *tracetest.SpanRecorder) {
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
-	return transport.Tracing{TracerProvider: provider}, recorder
+	return telemetry.Tracing{TracerProvider: provider}, recorder
 }
 
 // publishOne publishes msg through pub on a gochannel and returns what a
@@ -50,7 +50,7 @@ func TestTracePublisher_ChildOfTheContextsSpan(t *testing.T) {
 	msg.SetContext(ctx)
 
 	got := publishOne(t, func(p message.Publisher) message.Publisher {
-		return transport.TracePublisher(p, "outbox publish", tracing)
+		return telemetry.TracePublisher(p, "outbox publish", tracing)
 	}, msg)
 	parent.End()
 
@@ -60,7 +60,7 @@ func TestTracePublisher_ChildOfTheContextsSpan(t *testing.T) {
 	assert.Equal(t, "outbox publish events.UserRegistered", publish.Name())
 	assert.Equal(t, trace.SpanKindProducer, publish.SpanKind())
 	assert.Equal(t, parent.SpanContext().SpanID(), publish.Parent().SpanID())
-	carried := trace.SpanContextFromContext(transport.ContextOf(propagation.TraceContext{}, got))
+	carried := trace.SpanContextFromContext(telemetry.ContextOf(propagation.TraceContext{}, got))
 	assert.Equal(t, publish.SpanContext().TraceID(), carried.TraceID())
 	assert.Equal(t, publish.SpanContext().SpanID(), carried.SpanID(), "the handlers' parent is the publish")
 }
@@ -73,7 +73,7 @@ func TestTracePublisher_ContinuesTheTraceOfTheMetadata(t *testing.T) {
 	msg.Metadata.Set("traceparent", callerTrace)
 
 	got := publishOne(t, func(p message.Publisher) message.Publisher {
-		return transport.TracePublisher(p, "forward", tracing)
+		return telemetry.TracePublisher(p, "forward", tracing)
 	}, msg)
 
 	spans := recorder.Ended()
@@ -90,12 +90,12 @@ func TestTracePublisher_WithoutProviderCarriesTheTraceOn(t *testing.T) {
 	msg := message.NewMessage("m-1", []byte(`{}`))
 	msg.Metadata.Set("traceparent", callerTrace)
 	got := publishOne(t, func(p message.Publisher) message.Publisher {
-		return transport.TracePublisher(p, "forward", transport.Tracing{})
+		return telemetry.TracePublisher(p, "forward", telemetry.Tracing{})
 	}, msg)
 	assert.Equal(t, callerTrace, got.Metadata.Get("traceparent"))
 
 	untraced := publishOne(t, func(p message.Publisher) message.Publisher {
-		return transport.TracePublisher(p, "forward", transport.Tracing{})
+		return telemetry.TracePublisher(p, "forward", telemetry.Tracing{})
 	}, message.NewMessage("m-2", []byte(`{}`)))
 	assert.Empty(t, untraced.Metadata.Get("traceparent"), "no trace, no traceparent")
 }
@@ -105,7 +105,7 @@ func TestTracePublisher_FailedPublish(t *testing.T) {
 	tracing, recorder := recorded(t)
 	pubSub := gochannel.NewGoChannel(gochannel.Config{}, nil)
 	require.NoError(t, pubSub.Close())
-	err := transport.TracePublisher(pubSub, "forward", tracing).Publish("events.UserRegistered", message.NewMessage("m-1", nil))
+	err := telemetry.TracePublisher(pubSub, "forward", tracing).Publish("events.UserRegistered", message.NewMessage("m-1", nil))
 	require.Error(t, err)
 	spans := recorder.Ended()
 	require.Len(t, spans, 1)

@@ -1,44 +1,18 @@
-package transport
+package telemetry
 
 import (
 	"context"
-	"errors"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/onboard/onboard/internal/telemetry"
 )
 
 // MessagingSystem is the messaging.system attribute of the spans of
 // messages: Watermill carries them, whatever the transport.
 var MessagingSystem = semconv.MessagingSystemKey.String("watermill")
-
-// Tracing is how a part makes spans and carries their context in the
-// metadata of the messages it publishes (the W3C traceparent).
-type Tracing struct {
-	// TracerProvider makes the spans; nil: none (a context that came in is
-	// still carried on).
-	TracerProvider trace.TracerProvider
-	// Propagator writes and reads the span context in metadata; nil: the
-	// W3C trace context.
-	Propagator propagation.TextMapPropagator
-}
-
-// Tracer is the provider's tracer of onboard's spans, a no-op one without
-// a provider.
-func (t Tracing) Tracer() trace.Tracer { return telemetry.Tracer(t.TracerProvider) }
-
-// Propagation is the propagator, the W3C trace context by default.
-func (t Tracing) Propagation() propagation.TextMapPropagator {
-	if t.Propagator == nil {
-		return propagation.TraceContext{}
-	}
-	return t.Propagator
-}
 
 // ContextOf is the message's context, continuing the trace its metadata
 // carries when the context has no span of its own.
@@ -56,7 +30,7 @@ func ContextOf(propagator propagation.TextMapPropagator, msg *message.Message) c
 // carries, and its context replaces the traceparent in the metadata: the
 // handlers' spans are its children. Without a tracer provider, no span:
 // the span context of a message's context (a trusted caller's, see
-// ports.HTTPConfig.TrustClientTraceparent) is written into its metadata,
+// Tracing.HTTPRequests) is written into its metadata,
 // and a traceparent already there is left as it is.
 func TracePublisher(pub message.Publisher, operation string, tracing Tracing) message.Publisher {
 	if tracing.TracerProvider == nil {
@@ -104,25 +78,54 @@ func (p tracingPublisher) Publish(topic string, msgs ...*message.Message) error 
 	return err
 }
 
-// EndSpan ends span, with an error status when err is not nil. The
-// project's errors name no address, name or secret, so the status may
-// carry the message.
-func EndSpan(span trace.Span, err error) {
-	if err != nil && span.IsRecording() {
-		span.SetStatus(codes.Error, err.Error())
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+// attemptsKey holds, in a message's context, the number of attempts at it
+// so far in this delivery.
+type attemptsKey struct{}
+
+// ContinueTrace is handler middleware that runs before the quick retries:
+// it puts the trace the message's metadata carries (the W3C traceparent of
+// the span that published it) into the message's context, so that the
+// span of each attempt is a child of the publishing span, and, with spans,
+// counts the attempts.
+func (t Tracing) ContinueTrace(next message.HandlerFunc) message.HandlerFunc {
+	propagator, spans := t.Propagation(), t.TracerProvider != nil
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := ContextOf(propagator, msg)
+		if spans {
+			ctx = context.WithValue(ctx, attemptsKey{}, new(int))
+		}
+		msg.SetContext(ctx)
+		return next(msg)
 	}
-	span.End()
 }
 
-// errorType is the error.type attribute: the cancellations by name, any
-// other error "_OTHER".
-func errorType(err error) string {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "context.Canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "context.DeadlineExceeded"
+// TraceAttempts is handler middleware that makes a span of each attempt at
+// a message, named for the handler ("handle SendWelcomeEmailOnUserRegistered"),
+// with an error status when the attempt fails; the handler's own spans are
+// its children. Without a tracer provider it does nothing.
+func (t Tracing) TraceAttempts(next message.HandlerFunc) message.HandlerFunc {
+	if t.TracerProvider == nil {
+		return next
 	}
-	return semconv.ErrorTypeOther.Value.AsString()
+	tracer := t.Tracer()
+	return func(msg *message.Message) ([]*message.Message, error) {
+		parent := msg.Context()
+		handler := message.HandlerNameFromCtx(parent)
+		attempt := 1
+		if n, ok := parent.Value(attemptsKey{}).(*int); ok {
+			*n++
+			attempt = *n
+		}
+		ctx, span := tracer.Start(parent, "handle "+handler, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(MessagingSystem, semconv.MessagingOperationTypeProcess,
+				semconv.MessagingConsumerGroupName(handler),
+				semconv.MessagingDestinationName(message.SubscribeTopicFromCtx(parent)),
+				semconv.MessagingMessageID(msg.UUID), attribute.Int("onboard.attempt", attempt)))
+		// The next attempt starts from the publisher's span again.
+		defer msg.SetContext(parent)
+		msg.SetContext(ctx)
+		produced, err := next(msg)
+		EndSpan(span, err)
+		return produced, err
+	}
 }
