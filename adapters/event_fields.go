@@ -1,10 +1,13 @@
 package adapters
 
 import (
+	"context"
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/onboard/onboard/adapters/eventstore"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -74,6 +77,45 @@ func openEvent(events domain.Registry, key *streamKey, eventID string, e domain.
 		}
 		return plain, nil
 	})
+}
+
+// userFields seal and open the personal fields of the users' events
+// (eventstore.Fields) under each user's key.
+type userFields struct {
+	events domain.Registry
+	keys   *userKeys
+}
+
+func (f userFields) Seal(key cipher.AEAD, eventID string, e domain.Event) (domain.Event, error) {
+	return sealEvent(f.events, key, eventID, e)
+}
+
+// Openers reads the streams' wrapped keys in one query; each is unwrapped
+// at the first sealed field that needs it.
+func (f userFields) Openers(ctx context.Context, q eventstore.Querier, streams map[string][]string,
+) (map[string]eventstore.Opener, error) {
+	ids := make([]string, 0, len(streams))
+	for id := range streams {
+		ids = append(ids, id)
+	}
+	wrapped, err := f.keys.wrapped(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	openers := make(map[string]eventstore.Opener, len(streams))
+	for id, types := range streams {
+		key := &streamKey{userID: id, erased: slices.Contains(types, erasedEvent), unwrap: func() (cipher.AEAD, error) {
+			w, ok := wrapped[id]
+			if !ok {
+				return nil, fmt.Errorf("user %s: %w", id, errNoUserKey)
+			}
+			return f.keys.open(id, w)
+		}}
+		openers[id] = func(eventID string, e domain.Event) (domain.Event, error) {
+			return openEvent(f.events, key, eventID, e)
+		}
+	}
+	return openers, nil
 }
 
 // eventFieldAAD is the additional data of a sealed event field: a label,

@@ -19,19 +19,19 @@ import (
 // rewritten. An erased user's stream is left alone: it has no key.
 func (s *UserStore) SealPlainEvents(ctx context.Context) (int, error) {
 	var types []string
-	for _, name := range s.events.events.Names() {
-		if s.events.events.HasPersonalData(name) {
+	for _, name := range s.events.Events().Names() {
+		if s.events.Events().HasPersonalData(name) {
 			types = append(types, "'"+name+"'")
 		}
 	}
 	payload := "payload"
-	switch d := s.events.dialect; {
+	switch d := sqldb.Of(s.db); {
 	case d.Is(sqldb.Postgres):
 		payload = "payload::text"
 	case d.Is(sqldb.MySQL):
 		payload = "CAST(payload AS CHAR)"
 	}
-	find := s.events.dialect.Rebind(`SELECT global_position, event_id, stream_id, event_type, payload FROM events
+	find := sqldb.Of(s.db).Rebind(`SELECT global_position, event_id, stream_id, event_type, payload FROM events
 		WHERE global_position > ? AND event_type IN (` + strings.Join(types, ", ") + `)
 		AND ` + payload + ` NOT LIKE '%"` + sealedPrefix + `%'
 		AND stream_id NOT IN (SELECT stream_id FROM events WHERE event_type = '` + erasedEvent + `')
@@ -79,7 +79,7 @@ func (s *UserStore) plainEvents(ctx context.Context, find string, after int64) (
 // sealEvents seals the plain personal fields of the events in one
 // transaction.
 func (s *UserStore) sealEvents(ctx context.Context, batch []plainEvent) (int, error) {
-	update := s.events.dialect.Rebind(`UPDATE events SET payload = ? WHERE event_id = ?`)
+	update := sqldb.Of(s.db).Rebind(`UPDATE events SET payload = ? WHERE event_id = ?`)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -92,7 +92,7 @@ func (s *UserStore) sealEvents(ctx context.Context, batch []plainEvent) (int, er
 		if err := json.Unmarshal(e.payload, &fields); err != nil {
 			return 0, fmt.Errorf("event %s: %w", e.eventID, err)
 		}
-		eventType, _ := s.events.events.Type(e.eventType)
+		eventType, _ := s.events.Events().Type(e.eventType)
 		changed := false
 		for _, field := range eventType.PersonalFields() {
 			var value string

@@ -37,12 +37,12 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 		rows["user_emails"] = append(rows["user_emails"], []any{emailKey, u.ID()})
 		rows["credentials"] = append(rows["credentials"], []any{u.ID(), string(passwordHash)})
 		rows["user_keys"] = append(rows["user_keys"], []any{u.ID(), wrapped.MasterKeyID, wrapped.Nonce, wrapped.Ciphertext})
-		schemaVersion, err := s.events.events.Version(registered.EventName())
+		schemaVersion, err := s.events.Events().Version(registered.EventName())
 		if err != nil {
 			return err
 		}
 		eventID := uuid.Must(uuid.NewV7()).String()
-		sealed, err := sealEvent(s.events.events, key, eventID, registered)
+		sealed, err := sealEvent(s.events.Events(), key, eventID, registered)
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 	}
 	return s.inTx(ctx, "SeedUsers", func(ctx context.Context, tx *sql.Tx) error {
 		for _, table := range []string{"user_emails", "credentials", "user_keys", "events", UsersTable} {
-			if err := sqldb.InsertRows(ctx, tx, s.events.dialect, table, columns[table], rows[table]); err != nil {
+			if err := sqldb.InsertRows(ctx, tx, sqldb.Of(s.db), table, columns[table], rows[table]); err != nil {
 				return err
 			}
 		}
@@ -79,7 +79,7 @@ func (s *UserStore) SeedUsers(ctx context.Context, registrations []domain.UserRe
 		for i, r := range registrations {
 			ids[i] = r.UserID
 		}
-		_, err := tx.ExecContext(ctx, s.events.dialect.Rebind(`UPDATE `+UsersTable+` SET last_position =
+		_, err := tx.ExecContext(ctx, sqldb.Of(s.db).Rebind(`UPDATE `+UsersTable+` SET last_position =
 			(SELECT max(global_position) FROM events WHERE stream_id = `+UsersTable+`.user_id)
 			WHERE user_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), ids...)
 		if err != nil {

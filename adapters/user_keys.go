@@ -15,6 +15,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/onboard/onboard/adapters/eventstore"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/domain"
 )
@@ -40,6 +41,7 @@ const sealedPrefix = "v1:"
 // that is unwrapped anew. Nothing of it is written anywhere.
 type userKeys struct {
 	master  *MasterKeys
+	dialect sqldb.Dialect
 	queries struct{ insert, read string }
 	opened  *lru.Cache[string, openedKey] // nil: none kept
 }
@@ -60,7 +62,7 @@ func newUserKeys(db *sql.DB, master *MasterKeys) *userKeys {
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
-	k := &userKeys{master: master, opened: opened}
+	k := &userKeys{master: master, dialect: d, opened: opened}
 	k.queries.insert = d.Rebind(d.InsertOrIgnore(
 		`INSERT INTO user_keys (user_id, master_key_id, nonce, ciphertext) VALUES (?, ?, ?, ?)`, "user_id"))
 	k.queries.read = d.Rebind(userKeyQuery)
@@ -132,6 +134,39 @@ func (k *userKeys) key(ctx context.Context, db queryer, userID string) (cipher.A
 		return nil, fmt.Errorf("read the key of user %s: %w", userID, err)
 	}
 	return k.open(userID, w)
+}
+
+// wrapped reads the wrapped keys of users, by user; a user without one
+// is left out.
+func (k *userKeys) wrapped(ctx context.Context, q eventstore.Querier, userIDs []string) (map[string]WrappedSecret, error) {
+	wrapped := make(map[string]WrappedSecret, len(userIDs))
+	if len(userIDs) == 0 {
+		return wrapped, nil
+	}
+	args := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		args[i] = id
+	}
+	rows, err := q.QueryContext(ctx, k.dialect.Rebind(`SELECT user_id, master_key_id, nonce, ciphertext FROM user_keys
+		WHERE user_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the users' keys: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			id string
+			w  WrappedSecret
+		)
+		if err := rows.Scan(&id, &w.MasterKeyID, &w.Nonce, &w.Ciphertext); err != nil {
+			return nil, fmt.Errorf("read the users' keys: %w", err)
+		}
+		wrapped[id] = w
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the users' keys: %w", err)
+	}
+	return wrapped, nil
 }
 
 // open unwraps the user's key, or takes it as last unwrapped from the

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/domain"
 )
 
@@ -297,26 +298,10 @@ func (m *UserReadModel) Status(ctx context.Context) (ProjectionStatus, error) {
 	if err != nil {
 		return s, fmt.Errorf("read the users projection's status: %w", err)
 	}
-	if at, ok := asTime(oldest); ok && s.LagEvents > 0 {
+	if at, ok := sqldb.AsTime(oldest); ok && s.LagEvents > 0 {
 		s.LagSeconds = time.Since(at).Seconds()
 	}
 	return s, nil
-}
-
-// asTime reads a timestamp as the drivers return it: a time, or SQLite's
-// text.
-func asTime(v any) (time.Time, bool) {
-	switch v := v.(type) {
-	case time.Time:
-		return v, true
-	case string:
-		t, err := time.Parse(time.RFC3339Nano, v)
-		return t, err == nil
-	case []byte:
-		t, err := time.Parse(time.RFC3339Nano, string(v))
-		return t, err == nil
-	}
-	return time.Time{}, false
 }
 
 // scanStrings reads a one-column result.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/onboard/onboard/adapters/eventstore"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/app/query"
 	"github.com/onboard/onboard/domain"
@@ -29,7 +30,7 @@ var userColumns = []string{"user_id", "name", "email", "email_key", "email_verif
 type UserReadModel struct {
 	db      *sql.DB
 	dialect sqldb.Dialect
-	events  *EventStore
+	events  *eventstore.Store
 	lookup  emailLookup
 	keys    *userKeys
 	queries struct{ byID, byEmail, upsert string }
@@ -38,7 +39,7 @@ type UserReadModel struct {
 // newUserReadModel returns the read model of db, whose email_key column
 // holds the hashes of lookup and whose name and email columns are sealed
 // under the users' keys.
-func newUserReadModel(db *sql.DB, events *EventStore, lookup emailLookup, keys *userKeys) *UserReadModel {
+func newUserReadModel(db *sql.DB, events *eventstore.Store, lookup emailLookup, keys *userKeys) *UserReadModel {
 	d := sqldb.Of(db)
 	m := &UserReadModel{db: db, dialect: d, events: events, lookup: lookup, keys: keys}
 	// A read is one row, with the user's wrapped key beside it.

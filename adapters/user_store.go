@@ -17,6 +17,7 @@ import (
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/telemetry"
 
+	"github.com/onboard/onboard/adapters/eventstore"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 )
@@ -26,7 +27,7 @@ import (
 // transaction.
 type UserStore struct {
 	db        *sql.DB
-	events    *EventStore
+	events    *eventstore.Store
 	readModel *UserReadModel
 	queries   userQueries
 	lookup    emailLookup
@@ -74,10 +75,16 @@ func NewUserStoreWithConfig(cfg UserStoreConfig) (*UserStore, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := newUserStore(cfg.DB, cfg.Logger, lookup, cfg.MasterKeys)
+	keys := newUserKeys(cfg.DB, cfg.MasterKeys)
+	events, err := eventstore.New(eventstore.Config{
+		DB: cfg.DB, Events: domain.Events, Fields: userFields{events: domain.Events, keys: keys}, Logger: cfg.Logger,
+		Tracing: cfg.Tracing, Transport: cfg.Transport, DeploymentID: cfg.DeploymentID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := newUserStore(cfg.DB, events, lookup, keys)
 	s.transactions = cfg.Transactions
-	s.events.tracing = cfg.Tracing
-	s.events.publishDirectly(cfg.Transport, cfg.DeploymentID)
 	return s, nil
 }
 
@@ -93,12 +100,10 @@ type userQueries struct {
 	releaseEmails, deleteCredential, destroyKey                                               string
 }
 
-// newUserStore returns the store, which looks addresses up by their hashes
-// under lookup and keeps the users' keys wrapped under master.
-func newUserStore(db *sql.DB, logger *slog.Logger, lookup emailLookup, master *MasterKeys) *UserStore {
+// newUserStore returns the store of events, which looks addresses up by
+// their hashes under lookup and keeps the users' keys.
+func newUserStore(db *sql.DB, events *eventstore.Store, lookup emailLookup, keys *userKeys) *UserStore {
 	d := sqldb.Of(db)
-	keys := newUserKeys(db, master)
-	events := newEventStore(db, domain.Events, keys, logger)
 	return &UserStore{db: db, events: events, readModel: newUserReadModel(db, events, lookup, keys), lookup: lookup,
 		keys: keys, queries: userQueries{
 			reserveEmail: d.Rebind(d.InsertOrIgnore(
@@ -140,7 +145,7 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 		if err == nil {
 			err = s.readModel.writeSealed(ctx, tx, UsersTable, user, key)
 		}
-		if errors.Is(err, ErrVersionConflict) { // another registration of this id won
+		if errors.Is(err, eventstore.ErrVersionConflict) { // another registration of this id won
 			return domain.ErrUserExists
 		}
 		return err
@@ -218,7 +223,7 @@ func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.
 func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User, key cipher.AEAD) error {
 	pending := user.PendingEvents()
 	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), key, pending...)
-	if errors.Is(err, ErrVersionConflict) {
+	if errors.Is(err, eventstore.ErrVersionConflict) {
 		return errors.Join(err, domain.ErrVersionMismatch)
 	}
 	return err
@@ -336,7 +341,11 @@ func (s *UserStore) Erase(ctx context.Context, user *domain.User) error {
 // Recorded reads the user's stream, its personal fields opened, for an
 // export.
 func (s *UserStore) Recorded(ctx context.Context, userID string) ([]query.RecordedEvent, error) {
-	return s.events.Recorded(ctx, userID)
+	recorded, err := s.events.Recorded(ctx, userID)
+	if errors.Is(err, eventstore.ErrNoStream) {
+		return nil, domain.ErrUserNotFound
+	}
+	return recorded, err
 }
 
 // openEvent opens, in place, the sealed personal fields of an event a
@@ -355,7 +364,7 @@ func (s *UserStore) openEvent(ctx context.Context, eventID string, event domain.
 		}
 		return s.keys.open(userID, *wrapped)
 	}}
-	_, err := openEvent(s.events.events, key, eventID, event)
+	_, err := openEvent(s.events.Events(), key, eventID, event)
 	return err
 }
 
