@@ -101,12 +101,17 @@ func parseRedisURL(rawURL string) (*redis.Options, error) {
 	return options, nil
 }
 
-func newRedisTransport(rawURL string, timings redisTimings, logger *slog.Logger, wlogger watermill.LoggerAdapter) (*Transport, error) {
+func newRedisTransport(rawURL, namespace string, timings redisTimings, logger *slog.Logger,
+	wlogger watermill.LoggerAdapter,
+) (*Transport, error) {
 	options, err := parseRedisURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	options.DialTimeout = redisTimeout
+	// Every connection, the subscribers' too, is named for the namespace:
+	// CLIENT LIST tells a teardown whether a service of it runs.
+	options.ClientName = redisClientName(options, namespace)
 	client := redis.NewClient(options)
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()

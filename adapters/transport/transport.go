@@ -204,7 +204,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 		if cfg.redisTimings != nil {
 			timings = *cfg.redisTimings
 		}
-		t, err = newRedisTransport(cfg.RedisURL, timings, cfg.Logger, wlogger)
+		t, err = newRedisTransport(cfg.RedisURL, cfg.Namespace, timings, cfg.Logger, wlogger)
 	}
 	if err != nil {
 		return nil, err
@@ -348,8 +348,8 @@ func newSQLTransport(db *sql.DB, wakeup *watermillsql.Wakeup, namespace string, 
 
 func newAMQPTransport(cfg Config, logger watermill.LoggerAdapter) (*Transport, error) {
 	amqpURL := cfg.AMQPURL
-	if u, err := url.Parse(amqpURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return nil, errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")
+	if err := checkAMQPURL(amqpURL); err != nil {
+		return nil, err
 	}
 	queues := newAMQPQueues(cfg)
 	conn, err := wamqp.NewConnection(amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName, nil).Connection, logger)
@@ -389,6 +389,15 @@ func newAMQPTransport(cfg Config, logger watermill.LoggerAdapter) (*Transport, e
 		return nil, fmt.Errorf("declare poison queue: %w", queues.explain(err))
 	}
 	return t, nil
+}
+
+// checkAMQPURL accepts amqp[s]://user:pass@host:port/vhost, and never
+// echoes the URL, which holds a password.
+func checkAMQPURL(amqpURL string) error {
+	if u, err := url.Parse(amqpURL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+		return errors.New("AMQP_URL: want amqp://user:pass@host:port/vhost")
+	}
+	return nil
 }
 
 // amqpConfig is a durable fanout exchange per topic and a durable queue per
