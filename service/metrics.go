@@ -71,9 +71,9 @@ func (s *Service) instrument(cfg Config, mailer event.Mailer) (event.Mailer, err
 	return m.series.CountSends(mailer), nil
 }
 
-// watchBacklogs registers the collector of what waits: the outbox, each
-// handler's queue, the retry and the poison queues.
-func (s *Service) watchBacklogs(parts applicationParts) error {
+// handlerTopics are the subscriptions of the handlers: each handler's
+// name and the topic of its event or command.
+func handlerTopics(parts applicationParts) []transport.HandlerTopic {
 	var handlers []transport.HandlerTopic
 	marshaler := transport.NewMarshaler(domain.Events)
 	for _, h := range parts.eventHandlers {
@@ -86,8 +86,14 @@ func (s *Service) watchBacklogs(parts applicationParts) error {
 			Handler: h.HandlerName(), Topic: transport.CommandTopic(marshaler.Name(h.NewCommand())),
 		})
 	}
+	return handlers
+}
+
+// watchBacklogs registers the collector of what waits: the outbox, each
+// handler's queue, the retry and the poison queues.
+func (s *Service) watchBacklogs() error {
 	backlogs, err := transport.NewBacklogReader(transport.BacklogConfig{
-		Transport: s.transport, DB: s.db, Handlers: handlers,
+		Transport: s.transport, DB: s.db, Handlers: s.handlerTopics,
 	})
 	if err != nil {
 		return err

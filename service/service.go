@@ -33,10 +33,11 @@ import (
 	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/ports"
 	"github.com/onboard/onboard/ports/messages"
+	"github.com/onboard/onboard/service/topology"
 )
 
 // RegisterUserHandlerName is the command handler's name and consumer group.
-const RegisterUserHandlerName = "RegisterUserHandler"
+const RegisterUserHandlerName = topology.RegisterUserHandler
 
 // startTimeout bounds connecting to the database and the broker at start.
 const startTimeout = 8 * time.Second
@@ -50,7 +51,10 @@ type Service struct {
 	wakeup    *watermillsql.Wakeup // nil but on PostgreSQL
 	mailConns io.Closer            // the SMTP mailer's open connections, or nil
 	handlers  *message.Router
-	retries   *transport.RetryQueue
+	// handlerTopics are the subscriptions the handlers read, as
+	// topology.Transport names them.
+	handlerTopics []transport.HandlerTopic
+	retries       *transport.RetryQueue
 	// deploymentID marks the messages this deployment publishes.
 	deploymentID string
 	forwarder    *forwarder.Forwarder
@@ -194,7 +198,8 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 	}, parts.eventHandlers, parts.commandHandlers); err != nil {
 		return nil, err
 	}
-	if err = s.watchBacklogs(parts); err != nil {
+	s.handlerTopics = handlerTopics(parts)
+	if err = s.watchBacklogs(); err != nil {
 		return nil, err
 	}
 	if s.forwarder, err = messages.NewForwarder(messages.ForwarderConfig{
