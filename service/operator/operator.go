@@ -1,7 +1,8 @@
 // Package operator is onboard's command line: its help, and the operator's
 // subcommands that list and requeue poisoned messages, list the retries,
 // show and rebuild the read models, re-wrap the keys under a new master
-// key, and check the health of a running service.
+// key, remove a namespace's resources from the transport, and check the
+// health of a running service.
 package operator
 
 import (
@@ -31,7 +32,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, out, progress i
 		return healthcheck(ctx, cfg.HTTPAddr, out)
 	}
 	if len(args) < 2 || (args[0] != "poison" && args[0] != "retries" && args[0] != "projections" && args[0] != "keys" &&
-		args[0] != "users") {
+		args[0] != "users" && args[0] != "transport") {
 		return ErrUsage
 	}
 	openCtx, cancel := context.WithTimeout(ctx, commandTimeout)
@@ -53,6 +54,8 @@ func Run(ctx context.Context, cfg service.Config, args []string, out, progress i
 		return rotateKeys(ctx, cfg, db, out, progress)
 	case "users":
 		return runUsers(openCtx, cfg, db, args, out)
+	case "transport":
+		return runTransport(ctx, cfg, db, args, out)
 	}
 	ctx = openCtx
 	if args[0] == "retries" {

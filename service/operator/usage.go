@@ -29,6 +29,13 @@ usage:
                                 as JSON (GET /users/{id}/export)
   onboard keys rotate           re-wrap every key not under the current master
                                 key (the first of MASTER_KEYS) under it
+  onboard transport teardown [-force]
+                                remove what the deployment's PUBSUB_NAMESPACE
+                                holds on PUBSUB (queues, exchanges, streams,
+                                topics, tables) with the messages in them, and
+                                print what it removed; run it with the
+                                service stopped: it refuses while a consumer
+                                is connected (amqp, nats, redis), unless -force
   onboard healthcheck           GET /healthz of the service on this host
                                 (HTTP_ADDR's port): exit 0 on 200, else 1
   onboard version               print the build's version
@@ -105,6 +112,9 @@ func ParseArgs(args []string) (Kind, error) {
 		len(args) == 3 && args[0] == "projections" && args[1] == "rebuild" && args[2] == "users",
 		len(args) == 2 && args[0] == "keys" && args[1] == "rotate",
 		len(args) == 3 && args[0] == "users" && args[1] == "export":
+		return Command, nil
+	}
+	if _, ok := teardownArgs(args); ok {
 		return Command, nil
 	}
 	return 0, fmt.Errorf("%w: %q", ErrUsage, strings.Join(args, " "))

@@ -33,6 +33,9 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"projections", "rebuild", "users"}, Command},
 		{[]string{"healthcheck"}, Command},
 		{[]string{"keys", "rotate"}, Command},
+		{[]string{"transport", "teardown"}, Command},
+		{[]string{"transport", "teardown", "-force"}, Command},
+		{[]string{"transport", "teardown", "--force"}, Command},
 	} {
 		got, err := ParseArgs(tt.args)
 		require.NoError(t, err, "%q", tt.args)
@@ -43,6 +46,8 @@ func TestParseArgs(t *testing.T) {
 		{"retries"}, {"retries", "requeue", "1"}, {"-v"}, {"--help=1"},
 		{"version", "x"}, {"projections"}, {"projections", "rebuild"}, {"projections", "rebuild", "points"}, {"projections", "status", "x"},
 		{"healthcheck", "now"}, {"keys"}, {"keys", "list"}, {"keys", "rotate", "now"},
+		{"transport"}, {"transport", "list"}, {"transport", "teardown", "now"}, {"transport", "teardown", "-force", "x"},
+		{"transport", "-force", "teardown"},
 	} {
 		_, err := ParseArgs(args)
 		assert.ErrorIs(t, err, ErrUsage, "%q", args)
@@ -126,6 +131,9 @@ func TestUsageFor_AKnownCommandGetsItsOwnLines(t *testing.T) {
 	assert.Contains(t, projections, "onboard projections status")
 	assert.Contains(t, projections, "swap it in, while the service runs", "a description's next lines come along")
 	assert.NotContains(t, projections, "onboard poison")
+	teardown := UsageFor([]string{"transport"})
+	assert.True(t, strings.HasPrefix(teardown, "usage:\n  onboard transport teardown [-force]\n"), teardown)
+	assert.Contains(t, teardown, "unless -force", "a description's next lines come along")
 	assert.Equal(t, Usage(), UsageFor([]string{"nonsense"}))
 	assert.Equal(t, Usage(), UsageFor(nil))
 }
