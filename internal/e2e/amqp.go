@@ -1,22 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
-	"github.com/onboard/onboard/app/event"
-	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/service/topology"
 )
-
-// registerUserHandler is the command handler's name (cmd/app's
-// RegisterUserHandlerName): its queue is named for it.
-const registerUserHandler = "RegisterUserHandler"
 
 // EventsExchange is the exchange (the topic) of UserRegistered in a namespace.
 func EventsExchange(namespace string) string {
@@ -28,59 +25,39 @@ func PoisonQueue(namespace string) string {
 	return transport.NamespacedTopic(namespace, transport.PoisonTopic)
 }
 
-// eventHandlers names the service's handlers of each event: a queue each.
-var eventHandlers = map[string][]string{
-	"UserRegistered":             {event.SendWelcomeEmailName, event.SeedSignupPointsName},
-	"VerificationEmailRequested": {event.SendVerificationEmailName},
-	"EmailChanged":               {event.SendNewAddressEmailName, event.SendEmailChangedNoticeName},
-	"PasswordResetRequested":     {event.SendPasswordResetEmailName},
-}
-
 // Topology lists the service's durable queues and exchanges on RabbitMQ in
-// a namespace: an exchange per topic (every registered event's, the
-// command's, the poison topic's), a queue per topic and handler
-// (topic_handler), and the poison queue.
+// a namespace, from the service's topology: an exchange per topic (every
+// registered event's, the command's, the poison topic's), a queue per
+// topic and handler (topic_handler), and the poison queue.
 func Topology(namespace string) (queues, exchanges []string) {
-	for _, name := range domain.Events.Names() {
-		topic := transport.NamespacedTopic(namespace, transport.EventTopic(name))
-		exchanges = append(exchanges, topic)
-		for _, handler := range eventHandlers[name] {
-			queues = append(queues, topic+"_"+handler)
-		}
+	tp := topology.Transport()
+	for _, h := range tp.Handlers {
+		queues = append(queues, transport.NamespacedTopic(namespace, h.Topic)+"_"+h.Handler)
 	}
-	commands := transport.NamespacedTopic(namespace, transport.CommandTopic("RegisterUser"))
-	queues = append(queues, commands+"_"+registerUserHandler, PoisonQueue(namespace))
-	return queues, append(exchanges, commands, PoisonQueue(namespace))
+	for _, topic := range tp.Topics {
+		exchanges = append(exchanges, transport.NamespacedTopic(namespace, topic))
+	}
+	return append(queues, PoisonQueue(namespace)), append(exchanges, PoisonQueue(namespace))
 }
 
 // DeleteNamespace deletes the service's queues and exchanges of a namespace,
-// those missing included. It logs what it cannot delete, so that it may run
-// in a cleanup.
+// as `onboard transport teardown -force` does. It logs what it cannot
+// delete, so that it may run in a cleanup.
 func DeleteNamespace(t testing.TB, amqpURL, namespace string) {
 	t.Helper()
-	conn, err := amqp.Dial(amqpURL)
+	TeardownNamespace(t, transport.Config{Kind: transport.KindAMQP, AMQPURL: amqpURL, Namespace: namespace})
+}
+
+// TeardownNamespace removes what a namespace holds on cfg's transport, as
+// `onboard transport teardown -force` does, even while a service of it
+// runs. It logs what it cannot remove, so that it may run in a cleanup.
+func TeardownNamespace(t testing.TB, cfg transport.Config) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := transport.Teardown(ctx, cfg, transport.TeardownOptions{Topology: topology.Transport(), Force: true})
 	if err != nil {
-		t.Logf("delete the RabbitMQ namespace %s: %v", namespace, err)
-		return
-	}
-	defer func() { _ = conn.Close() }()
-	queues, exchanges := Topology(namespace)
-	for i, name := range append(queues, exchanges...) {
-		ch, err := conn.Channel() // a new channel per call: an error closes the channel it happens on
-		if err != nil {
-			t.Logf("delete the RabbitMQ namespace %s: %v", namespace, err)
-			return
-		}
-		if i < len(queues) {
-			_, err = ch.QueueDelete(name, false, false, false)
-		} else {
-			err = ch.ExchangeDelete(name, false, false)
-		}
-		var amqpErr *amqp.Error
-		if err != nil && (!errors.As(err, &amqpErr) || amqpErr.Code != amqp.NotFound) {
-			t.Logf("delete RabbitMQ's %s: %v", name, err)
-		}
-		_ = ch.Close()
+		t.Logf("tear down the %s namespace %s: %v", cfg.Kind, cfg.Namespace, err)
 	}
 }
 

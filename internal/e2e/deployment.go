@@ -98,29 +98,26 @@ func Deploy(t testing.TB, cfg Config) *Deployment {
 	}
 	if d.PubSub == transport.KindAMQP {
 		d.AMQPURL = testenv.URL(t, testenv.AMQPURLVar)
-		t.Cleanup(func() {
-			if ns := d.ServingNamespace(); ns != "" {
-				DeleteNamespace(t, d.AMQPURL, ns)
-			}
-		})
 	}
 	if d.PubSub == transport.KindNATS {
 		d.NATSURL = cfg.NATSURL
 		if d.NATSURL == "" {
 			d.NATSURL = testenv.URL(t, testenv.NATSURLVar)
 		}
-		t.Cleanup(func() {
-			if ns := d.ServingNamespace(); ns != "" {
-				DeleteNATSNamespace(t, d.NATSURL, ns)
-			}
-		})
 	}
 	if d.PubSub == transport.KindRedis {
 		d.RedisURL = cfg.RedisURL
 		if d.RedisURL == "" {
 			d.RedisURL = testenv.URL(t, testenv.RedisURLVar)
 		}
-		t.Cleanup(func() { deleteRedisNamespace(t, d.RedisURL, d.ServingNamespace()) })
+	}
+	if d.PubSub == transport.KindAMQP || d.PubSub == transport.KindNATS || d.PubSub == transport.KindRedis {
+		// The brokers the tests share lose the namespace's resources.
+		t.Cleanup(func() {
+			if d.ServingNamespace() != "" {
+				TeardownNamespace(t, d.Transport())
+			}
+		})
 	}
 	d.Vars = map[string]string{
 		"PUBSUB":           d.PubSub,

@@ -25,28 +25,11 @@ func NATSStreams(namespace string) []string {
 }
 
 // DeleteNATSNamespace deletes the streams of a namespace, and with them
-// their consumers, those missing included. It logs what it cannot delete,
-// so that it may run in a cleanup.
+// their consumers, as `onboard transport teardown -force` does. It logs
+// what it cannot delete, so that it may run in a cleanup.
 func DeleteNATSNamespace(t testing.TB, natsURL, namespace string) {
 	t.Helper()
-	conn, err := nats.Connect(natsURL, nats.Timeout(natsTimeout))
-	if err != nil {
-		t.Logf("delete the NATS namespace %s: %v", namespace, err)
-		return
-	}
-	defer conn.Close()
-	js, err := jetstream.New(conn)
-	if err != nil {
-		t.Logf("delete the NATS namespace %s: %v", namespace, err)
-		return
-	}
-	for _, stream := range NATSStreams(namespace) {
-		ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
-		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			t.Logf("delete NATS stream %s: %v", stream, err)
-		}
-		cancel()
-	}
+	TeardownNamespace(t, transport.Config{Kind: transport.KindNATS, NATSURL: natsURL, Namespace: namespace})
 }
 
 // TapNATS copies what the service stores in a namespace on NATS: the

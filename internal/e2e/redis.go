@@ -99,11 +99,3 @@ func (d *Deployment) PublishedUserIDs(t testing.TB) map[string]int {
 	}
 	return got
 }
-
-// deleteRedisNamespace deletes the keys of the namespace, when it is known.
-func deleteRedisNamespace(t testing.TB, redisURL, namespace string) {
-	t.Helper()
-	if namespace != "" {
-		testenv.DeleteRedisNamespace(t, redisURL, namespace)
-	}
-}
