@@ -64,11 +64,11 @@ func (a amqpTeardown) run(namespace string, opts TeardownOptions) ([]RemovedReso
 			existingQueues = append(existingQueues, queue)
 		}
 		if info.Consumers > 0 {
-			busy = append(busy, fmt.Sprintf("%s has %d", queue, info.Consumers))
+			busy = append(busy, fmt.Sprintf("%s (%d)", queue, info.Consumers))
 		}
 	}
 	if len(busy) > 0 && !opts.Force {
-		return nil, fmt.Errorf("%w: RabbitMQ queues have consumers (%s)", ErrNamespaceInUse, strings.Join(busy, ", "))
+		return nil, fmt.Errorf("%w: RabbitMQ queues have consumers: %s", ErrNamespaceInUse, strings.Join(busy, ", "))
 	}
 	for _, exchange := range exchanges {
 		found, err := a.onChannel(func(ch *amqp091.Channel) error {
@@ -162,7 +162,8 @@ func teardownNATS(ctx context.Context, cfg Config, force bool) ([]RemovedResourc
 		}
 	}
 	if len(busy) > 0 && !force {
-		return nil, fmt.Errorf("%w: JetStream consumers are being read (%s)", ErrNamespaceInUse, strings.Join(busy, ", "))
+		return nil, fmt.Errorf("%w: JetStream consumers have pull requests waiting: %s", ErrNamespaceInUse,
+			strings.Join(busy, ", "))
 	}
 	var deleted, deletedConsumers []string
 	report := func() []RemovedResources {
