@@ -257,11 +257,20 @@ func (d *Deployment) MasterKeys(t testing.TB) *adapters.MasterKeys {
 // deployment and returns its output, failing the test on a non-zero exit.
 func (d *Deployment) Operator(t testing.TB, args ...string) string {
 	t.Helper()
+	out, err := d.TryOperator(t, args...)
+	require.NoError(t, err, "app %s: %s", strings.Join(args, " "), out)
+	return out
+}
+
+// TryOperator runs `app ARGS…` on the deployment and returns its output
+// (standard output and error) and how it exited, for a command that must
+// fail.
+func (d *Deployment) TryOperator(t testing.TB, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
 	cmd.Env = Environ(d.Vars)
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "app %s: %s", strings.Join(args, " "), out)
-	return string(out)
+	return string(out), err
 }
 
 // TapEvents taps the UserRegistered exchange of the deployment's namespace
