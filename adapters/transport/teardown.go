@@ -148,6 +148,22 @@ func sqlTablePrefixes(namespace string) []string {
 // trigger that wakes the subscribers on PostgreSQL goes with its table;
 // the function it calls is shared by every namespace, and stays.
 func teardownSQL(ctx context.Context, db *sql.DB, namespace string) ([]RemovedResources, error) {
+	tables, err := sqlNamespaceTables(ctx, db, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables: %w", err)
+	}
+	var dropped []string
+	for _, table := range tables {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+sqldb.Of(db).Quote(table)); err != nil {
+			return []RemovedResources{removed("tables", dropped)}, fmt.Errorf("drop table %s: %w", table, err)
+		}
+		dropped = append(dropped, table)
+	}
+	return []RemovedResources{removed("tables", dropped)}, nil
+}
+
+// sqlNamespaceTables lists the namespace's tables in the database, sorted.
+func sqlNamespaceTables(ctx context.Context, db *sql.DB, namespace string) ([]string, error) {
 	d := sqldb.Of(db)
 	query := `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
@@ -160,14 +176,14 @@ func teardownSQL(ctx context.Context, db *sql.DB, namespace string) ([]RemovedRe
 	}
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("list the tables: %w", err)
+		return nil, err
 	}
+	defer func() { _ = rows.Close() }()
 	var tables []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			_ = rows.Close()
-			return nil, fmt.Errorf("list the tables: %w", err)
+			return nil, err
 		}
 		for _, prefix := range sqlTablePrefixes(namespace) {
 			// A quote in the name would end its quoting: no topic has one.
@@ -177,15 +193,8 @@ func teardownSQL(ctx context.Context, db *sql.DB, namespace string) ([]RemovedRe
 			}
 		}
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fmt.Errorf("list the tables: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
-	var dropped []string
-	for _, table := range sortedUnique(tables) {
-		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+d.Quote(table)); err != nil {
-			return []RemovedResources{removed("tables", dropped)}, fmt.Errorf("drop table %s: %w", table, err)
-		}
-		dropped = append(dropped, table)
-	}
-	return []RemovedResources{removed("tables", dropped)}, nil
+	return sortedUnique(tables), nil
 }
