@@ -33,11 +33,10 @@ import (
 	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/ports"
 	"github.com/onboard/onboard/ports/messages"
-	"github.com/onboard/onboard/service/topology"
 )
 
 // RegisterUserHandlerName is the command handler's name and consumer group.
-const RegisterUserHandlerName = topology.RegisterUserHandler
+const RegisterUserHandlerName = messages.RegisterUserHandlerName
 
 // startTimeout bounds connecting to the database and the broker at start.
 const startTimeout = 8 * time.Second
@@ -52,7 +51,7 @@ type Service struct {
 	mailConns io.Closer            // the SMTP mailer's open connections, or nil
 	handlers  *message.Router
 	// handlerTopics are the subscriptions the handlers read, as
-	// topology.Transport names them.
+	// messages.Topology names them.
 	handlerTopics []transport.HandlerTopic
 	retries       *transport.RetryQueue
 	// deploymentID marks the messages this deployment publishes.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
-	"github.com/onboard/onboard/service/topology"
+	"github.com/onboard/onboard/ports/messages"
 )
 
 // EventsExchange is the exchange (the topic) of UserRegistered in a namespace.
@@ -30,7 +30,7 @@ func PoisonQueue(namespace string) string {
 // registered event's, the command's, the poison topic's), a queue per
 // topic and handler (topic_handler), and the poison queue.
 func Topology(namespace string) (queues, exchanges []string) {
-	tp := topology.Transport()
+	tp := messages.Topology()
 	for _, h := range tp.Handlers {
 		queues = append(queues, transport.NamespacedTopic(namespace, h.Topic)+"_"+h.Handler)
 	}
@@ -55,7 +55,7 @@ func TeardownNamespace(t testing.TB, cfg transport.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := transport.Teardown(ctx, cfg, transport.TeardownOptions{Topology: topology.Transport(), Force: true})
+	_, err := transport.Teardown(ctx, cfg, transport.TeardownOptions{Topology: messages.Topology(), Force: true})
 	if err != nil {
 		t.Logf("tear down the %s namespace %s: %v", cfg.Kind, cfg.Namespace, err)
 	}

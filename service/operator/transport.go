@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/ports/messages"
 	"github.com/onboard/onboard/service"
-	"github.com/onboard/onboard/service/topology"
 )
 
 // teardownTimeout bounds `transport teardown`: a call or two per resource
@@ -47,7 +47,7 @@ func runTransport(ctx context.Context, cfg service.Config, db *sql.DB, args []st
 		return err
 	}
 	removed, err := transport.Teardown(ctx, cfg.Transport(db, namespace),
-		transport.TeardownOptions{Topology: topology.Transport(), Force: force})
+		transport.TeardownOptions{Topology: messages.Topology(), Force: force})
 	if printErr := printRemoved(out, namespace, cfg.PubSub, removed, err == nil); printErr != nil && err == nil {
 		err = printErr
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/ports/messages"
 	"github.com/onboard/onboard/service"
-	"github.com/onboard/onboard/service/topology"
 )
 
 // On PUBSUB=sql, `transport teardown` drops the tables of the database's
@@ -37,7 +37,7 @@ func TestTransportTeardown_SQLDropsTheNamespaceTables(t *testing.T) {
 		namespace, err := service.DeploymentNamespace(ctx, cfg, db)
 		require.NoError(t, err)
 		other := "other-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
-		h := topology.Transport().Handlers[0]
+		h := messages.Topology().Handlers[0]
 		for _, ns := range []string{namespace, other} {
 			tr, err := transport.NewTransport(cfg.Transport(db, ns))
 			require.NoError(t, err)

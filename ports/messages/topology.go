@@ -1,9 +1,4 @@
-// Package topology names what the service declares on its transport: the
-// topics it publishes to and the subscription of each handler. The
-// operator's `transport teardown` reads it for the RabbitMQ queues, which
-// AMQP cannot list, and the end-to-end tests for the names they inspect;
-// the service's tests check that it runs these handlers.
-package topology
+package messages
 
 import (
 	"github.com/onboard/onboard/adapters/transport"
@@ -12,12 +7,16 @@ import (
 	"github.com/onboard/onboard/domain"
 )
 
-// RegisterUserHandler is the command handler's name and consumer group.
-const RegisterUserHandler = "RegisterUserHandler"
+// RegisterUserHandlerName is the command handler's name and consumer group.
+const RegisterUserHandlerName = "RegisterUserHandler"
 
-// Transport is the service's topology, without the namespace: every
-// event's topic and the command's, and a subscription per handler.
-func Transport() transport.Topology {
+// Topology is what the service declares on its transport, without the
+// namespace: every event's topic and the command's, and the subscription
+// of each handler it gives the router. The operator's `transport
+// teardown` reads it for the RabbitMQ queues, which AMQP cannot list, and
+// the end-to-end tests for the names they inspect; the service's tests
+// check that it runs these handlers.
+func Topology() transport.Topology {
 	marshaler := transport.NewMarshaler(domain.Events)
 	eventTopic := func(e domain.Event) string { return transport.EventTopic(marshaler.Name(e)) }
 	registerUser := transport.CommandTopic(marshaler.Name(&command.RegisterUser{}))
@@ -34,7 +33,7 @@ func Transport() transport.Topology {
 			{Handler: event.SendNewAddressEmailName, Topic: eventTopic(&domain.EmailChanged{})},
 			{Handler: event.SendEmailChangedNoticeName, Topic: eventTopic(&domain.EmailChanged{})},
 			{Handler: event.SendPasswordResetEmailName, Topic: eventTopic(&domain.PasswordResetRequested{})},
-			{Handler: RegisterUserHandler, Topic: registerUser},
+			{Handler: RegisterUserHandlerName, Topic: registerUser},
 		},
 	}
 }
