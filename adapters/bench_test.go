@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/mail"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
@@ -157,7 +158,7 @@ func benchEventHandler(b *testing.B, handle func(context.Context, *domain.UserRe
 // BenchmarkBcryptHash: the cost every registration pays on purpose, at the
 // default BCRYPT_COST, for comparison with the paths above.
 func BenchmarkBcryptHash(b *testing.B) {
-	hasher := mustHasher(b, adapters.BcryptHasherConfig{Cost: 10, Concurrency: 1, MaxWait: time.Minute})
+	hasher := mustHasher(b, hasher.Config{Cost: 10, Concurrency: 1, MaxWait: time.Minute})
 	for b.Loop() {
 		if _, err := hasher.Hash(context.Background(), storeTestPassword); err != nil {
 			b.Fatal(err)

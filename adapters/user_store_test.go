@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
@@ -92,14 +92,14 @@ func newStoreUser(t testing.TB, id, name, email string) *domain.User {
 
 func passwordHash(t *testing.T) []byte {
 	t.Helper()
-	hash, err := mustHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost}).Hash(context.Background(), storeTestPassword)
+	hash, err := mustHasher(t, hasher.Config{Cost: bcrypt.MinCost}).Hash(context.Background(), storeTestPassword)
 	require.NoError(t, err)
 	return hash
 }
 
-func mustHasher(t testing.TB, cfg adapters.BcryptHasherConfig) *adapters.BcryptHasher {
+func mustHasher(t testing.TB, cfg hasher.Config) *hasher.Bcrypt {
 	t.Helper()
-	h, err := adapters.NewBcryptHasher(cfg)
+	h, err := hasher.New(cfg)
 	require.NoError(t, err)
 	return h
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/api"
@@ -99,7 +100,7 @@ func newContractAPI(t *testing.T) *contractAPI {
 	users := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 	_, err = users.ReadModel().Prepare(testenv.Context(t))
 	require.NoError(t, err)
-	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
+	hasher, err := hasher.New(hasher.Config{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
 	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: bytes.Repeat([]byte{9}, 32)})
 	require.NoError(t, err)

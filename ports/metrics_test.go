@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app"
@@ -49,7 +50,7 @@ func newMeteredAPI(t *testing.T, cfg ports.HTTPConfig) meteredAPI {
 	users := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 	_, err = users.ReadModel().Prepare(testenv.Context(t))
 	require.NoError(t, err)
-	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
+	hasher, err := hasher.New(hasher.Config{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
 	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
@@ -98,9 +99,9 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	}
 	ledger := adapters.NewPointsLedger(db).OnGrant(metrics.CountPointsGrant)
 	// HashConcurrency hashes at a time; a registration waits for its turn at
-	// most adapters.DefaultHashMaxWait (10 s, well within writeTimeout),
+	// most hasher.DefaultMaxWait (10 s, well within writeTimeout),
 	// behind at most HashQueueMax others, else it is answered 503 overloaded.
-	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{
+	hasher, err := hasher.New(hasher.Config{
 		Cost: cfg.BcryptCost, Concurrency: cfg.HashConcurrency, QueueMax: cfg.HashQueueMax,
 		OnWait: metrics.ObserveHashWait,
 	})

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/ports"
 )
@@ -56,7 +57,7 @@ type Config struct {
 	RetryMaxAge     time.Duration
 	RetryFirstDelay time.Duration
 	// HashQueueMax is how many registrations may wait for a turn to hash;
-	// beyond, 503 overloaded at once. Zero: adapters.DefaultHashQueueMax.
+	// beyond, 503 overloaded at once. Zero: hasher.DefaultQueueMax.
 	HashQueueMax int
 	// HashConcurrency is how many passwords are hashed at a time; zero:
 	// GOMAXPROCS. Not read from the environment: main sets it.
@@ -190,7 +191,7 @@ var Variables = []Variable{
 			c.TrustedProxies, err = ports.ParseTrustedProxies(value)
 			return err
 		}},
-	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", strconv.Itoa(adapters.DefaultHashQueueMax),
+	{"HASH_QUEUE_MAX", "registrations that may wait for a turn to hash, 1..100000", strconv.Itoa(hasher.DefaultQueueMax),
 		whole(1, 100_000, func(c *Config) *int { return &c.HashQueueMax })},
 	{"PUBSUB_NAMESPACE", "prefix of every topic, table, exchange and queue: 1-16 of a-z 0-9 -", "the database's own",
 		func(c *Config, value string) error {

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
 )
@@ -96,13 +96,13 @@ const handlerCost = bcrypt.MinCost + 1
 
 func newHandler(t *testing.T, registry command.RegistrationStore) *command.RegisterUserHandler {
 	t.Helper()
-	return command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: handlerCost, Concurrency: 2, MaxWait: time.Minute}), nil, nil,
+	return command.NewRegisterUserHandler(registry, newHasher(t, hasher.Config{Cost: handlerCost, Concurrency: 2, MaxWait: time.Minute}), nil, nil,
 		func() time.Time { return fixedNow })
 }
 
-func newHasher(t *testing.T, cfg adapters.BcryptHasherConfig) *adapters.BcryptHasher {
+func newHasher(t *testing.T, cfg hasher.Config) *hasher.Bcrypt {
 	t.Helper()
-	h, err := adapters.NewBcryptHasher(cfg)
+	h, err := hasher.New(cfg)
 	require.NoError(t, err)
 	return h
 }
@@ -407,7 +407,7 @@ func TestRegisterUserHandler_HashFailure(t *testing.T) {
 func TestRegisterUserHandler_DefaultClockIsNow(t *testing.T) {
 	t.Parallel()
 	registry := newMemRegistry()
-	h := command.NewRegisterUserHandler(registry, newHasher(t, adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, Concurrency: 1, MaxWait: time.Minute}), nil, nil, nil)
+	h := command.NewRegisterUserHandler(registry, newHasher(t, hasher.Config{Cost: bcrypt.MinCost, Concurrency: 1, MaxWait: time.Minute}), nil, nil, nil)
 
 	before := time.Now()
 	require.NoError(t, h.Handle(context.Background(), validCommand()))

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
@@ -38,7 +39,7 @@ func tokenFor(id, email string, number int, expires time.Time) string {
 // lifecycle is the users' commands on a real store (embedded SQLite).
 type lifecycle struct {
 	db       *testenv.DB
-	hasher   *adapters.BcryptHasher
+	hasher   *hasher.Bcrypt
 	store    *adapters.UserStore
 	clock    *testenv.Clock
 	register *command.RegisterUserHandler
@@ -60,7 +61,7 @@ func newLifecycle(t *testing.T) *lifecycle {
 	store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 	_, err = store.ReadModel().Prepare(testenv.Context(t))
 	require.NoError(t, err)
-	hasher, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost})
+	hasher, err := hasher.New(hasher.Config{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
 	c := testenv.NewClock() // as events keep it
 	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB,

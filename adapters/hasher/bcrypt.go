@@ -1,4 +1,4 @@
-package adapters
+package hasher
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/onboard/onboard/app/command"
 )
 
-// BcryptHasherConfig configures a BcryptHasher.
-type BcryptHasherConfig struct {
+// Config configures a Bcrypt.
+type Config struct {
 	// Cost is bcrypt's work factor.
 	Cost int
 	// Concurrency is how many hashes run at once: more would only share the
@@ -24,7 +24,7 @@ type BcryptHasherConfig struct {
 	// command.ErrOverloaded. Default: 10 s.
 	MaxWait time.Duration
 	// QueueMax is how many callers may wait for a turn at once; one more
-	// gets ErrHashQueueFull (a command.ErrOverloaded) at once, not after
+	// gets ErrQueueFull (a command.ErrOverloaded) at once, not after
 	// MaxWait. Default: 64.
 	QueueMax int
 	// OnWait is told of each wait for a turn, a rejection's included;
@@ -32,26 +32,26 @@ type BcryptHasherConfig struct {
 	OnWait func(time.Duration)
 }
 
-// Defaults of BcryptHasherConfig.
+// Defaults of Config.
 const (
-	DefaultHashMaxWait  = 10 * time.Second
-	DefaultHashQueueMax = 64
+	DefaultMaxWait  = 10 * time.Second
+	DefaultQueueMax = 64
 )
 
-func (c *BcryptHasherConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxWait == 0 {
-		c.MaxWait = DefaultHashMaxWait
+		c.MaxWait = DefaultMaxWait
 	}
 	if c.QueueMax == 0 {
-		c.QueueMax = DefaultHashQueueMax
+		c.QueueMax = DefaultQueueMax
 	}
 }
 
 // Validate returns every problem of the configuration at once.
-func (c BcryptHasherConfig) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	if c.Cost < bcrypt.MinCost || c.Cost > bcrypt.MaxCost {
 		errs = append(errs, fmt.Errorf("bcrypt cost: want %d to %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.Cost))
@@ -68,29 +68,29 @@ func (c BcryptHasherConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// BcryptHasher hashes passwords with bcrypt at a fixed cost, Concurrency at
+// Bcrypt hashes passwords with bcrypt at a fixed cost, Concurrency at
 // a time; at most QueueMax callers wait for a turn, each at most MaxWait.
-type BcryptHasher struct {
-	cfg     BcryptHasherConfig
+type Bcrypt struct {
+	cfg     Config
 	turns   chan struct{}
 	waiting atomic.Int64
 	cpu     atomic.Int64 // nanoseconds of CPU the hashes and comparisons took
 }
 
-// ErrHashQueueFull is returned at once when QueueMax callers already wait.
-var ErrHashQueueFull = fmt.Errorf("too many passwords wait to be hashed: %w", command.ErrOverloaded)
+// ErrQueueFull is returned at once when QueueMax callers already wait.
+var ErrQueueFull = fmt.Errorf("too many passwords wait to be hashed: %w", command.ErrOverloaded)
 
-// NewBcryptHasher returns the hasher.
-func NewBcryptHasher(cfg BcryptHasherConfig) (*BcryptHasher, error) {
+// New returns the hasher.
+func New(cfg Config) (*Bcrypt, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &BcryptHasher{cfg: cfg, turns: make(chan struct{}, cfg.Concurrency)}, nil
+	return &Bcrypt{cfg: cfg, turns: make(chan struct{}, cfg.Concurrency)}, nil
 }
 
 // Hash returns the bcrypt hash of password.
-func (h *BcryptHasher) Hash(ctx context.Context, password string) ([]byte, error) {
+func (h *Bcrypt) Hash(ctx context.Context, password string) ([]byte, error) {
 	if err := h.wait(ctx); err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (h *BcryptHasher) Hash(ctx context.Context, password string) ([]byte, error
 }
 
 // Matches tells whether password is the one hash was made from.
-func (h *BcryptHasher) Matches(ctx context.Context, hash []byte, password string) (bool, error) {
+func (h *Bcrypt) Matches(ctx context.Context, hash []byte, password string) (bool, error) {
 	if err := h.wait(ctx); err != nil {
 		return false, err
 	}
@@ -115,11 +115,11 @@ func (h *BcryptHasher) Matches(ctx context.Context, hash []byte, password string
 // CPU is the CPU time the hashes and comparisons took so far, read from
 // the clocks of the threads that ran them: what a load test subtracts to
 // see what the rest of a registration costs.
-func (h *BcryptHasher) CPU() time.Duration { return time.Duration(h.cpu.Load()) }
+func (h *Bcrypt) CPU() time.Duration { return time.Duration(h.cpu.Load()) }
 
 // timed runs work on a thread of its own and adds the thread's CPU time to
 // h.cpu; a clock that cannot be read counts nothing.
-func (h *BcryptHasher) timed(work func() error) error {
+func (h *Bcrypt) timed(work func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start, startErr := threadCPU()
@@ -130,7 +130,7 @@ func (h *BcryptHasher) timed(work func() error) error {
 	return err
 }
 
-func (h *BcryptHasher) wait(ctx context.Context) error {
+func (h *Bcrypt) wait(ctx context.Context) error {
 	if h.cfg.OnWait != nil {
 		defer func(start time.Time) { h.cfg.OnWait(time.Since(start)) }(time.Now())
 	}
@@ -141,7 +141,7 @@ func (h *BcryptHasher) wait(ctx context.Context) error {
 	}
 	if h.waiting.Add(1) > int64(h.cfg.QueueMax) {
 		h.waiting.Add(-1)
-		return ErrHashQueueFull
+		return ErrQueueFull
 	}
 	defer h.waiting.Add(-1)
 	timer := time.NewTimer(h.cfg.MaxWait)
@@ -156,4 +156,4 @@ func (h *BcryptHasher) wait(ctx context.Context) error {
 	}
 }
 
-func (h *BcryptHasher) done() { <-h.turns }
+func (h *Bcrypt) done() { <-h.turns }

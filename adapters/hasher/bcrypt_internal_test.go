@@ -1,4 +1,4 @@
-package adapters
+package hasher
 
 import (
 	"context"
@@ -14,29 +14,29 @@ import (
 )
 
 // newTestHasher returns a hasher at bcrypt's lowest cost.
-func newTestHasher(t *testing.T, cfg BcryptHasherConfig) *BcryptHasher {
+func newTestHasher(t *testing.T, cfg Config) *Bcrypt {
 	t.Helper()
 	cfg.Cost = bcrypt.MinCost
-	h, err := NewBcryptHasher(cfg)
+	h, err := New(cfg)
 	require.NoError(t, err)
 	return h
 }
 
-func TestBcryptHasherConfig_Validate(t *testing.T) {
-	_, err := NewBcryptHasher(BcryptHasherConfig{Cost: bcrypt.MaxCost + 1, Concurrency: -1, MaxWait: -time.Second, QueueMax: -1})
+func TestConfig_Validate(t *testing.T) {
+	_, err := New(Config{Cost: bcrypt.MaxCost + 1, Concurrency: -1, MaxWait: -time.Second, QueueMax: -1})
 	require.Error(t, err)
 	for _, want := range []string{"bcrypt cost", "hash concurrency", "hash wait", "hash queue"} {
 		assert.Contains(t, err.Error(), want, "every problem at once")
 	}
-	h, err := NewBcryptHasher(BcryptHasherConfig{Cost: bcrypt.MinCost})
+	h, err := New(Config{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
 	assert.Equal(t, runtime.GOMAXPROCS(0), cap(h.turns), "GOMAXPROCS hashes at a time by default")
-	assert.Equal(t, DefaultHashMaxWait, h.cfg.MaxWait)
-	assert.Equal(t, DefaultHashQueueMax, h.cfg.QueueMax)
+	assert.Equal(t, DefaultMaxWait, h.cfg.MaxWait)
+	assert.Equal(t, DefaultQueueMax, h.cfg.QueueMax)
 }
 
-func TestBcryptHasher_HashesAndMatches(t *testing.T) {
-	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 2, MaxWait: time.Second})
+func TestBcrypt_HashesAndMatches(t *testing.T) {
+	h := newTestHasher(t, Config{Concurrency: 2, MaxWait: time.Second})
 	ctx := context.Background()
 
 	hash, err := h.Hash(ctx, "correct horse")
@@ -51,9 +51,9 @@ func TestBcryptHasher_HashesAndMatches(t *testing.T) {
 	assert.Empty(t, h.turns, "every turn is given back")
 }
 
-func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
+func TestBcrypt_BusyTurnsAnswerOverloaded(t *testing.T) {
 	const maxWait = 50 * time.Millisecond
-	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 2, MaxWait: maxWait})
+	h := newTestHasher(t, Config{Concurrency: 2, MaxWait: maxWait})
 	h.turns <- struct{}{} // two hashes running
 	h.turns <- struct{}{}
 
@@ -70,7 +70,7 @@ func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 
 	// A turn given back while a caller waits is taken (a wait long enough
 	// that only the release can end it).
-	patient := newTestHasher(t, BcryptHasherConfig{Concurrency: 1, MaxWait: time.Minute})
+	patient := newTestHasher(t, Config{Concurrency: 1, MaxWait: time.Minute})
 	patient.turns <- struct{}{}
 	time.AfterFunc(10*time.Millisecond, patient.done)
 	_, err = patient.Hash(context.Background(), "correct horse")
@@ -81,8 +81,8 @@ func TestBcryptHasher_BusyTurnsAnswerOverloaded(t *testing.T) {
 // With every turn taken and QueueMax callers already waiting, one more is
 // answered overloaded at once, not after MaxWait; a caller that gave up
 // leaves the queue.
-func TestBcryptHasher_FullQueueAnswersOverloadedAtOnce(t *testing.T) {
-	h := newTestHasher(t, BcryptHasherConfig{Concurrency: 1, MaxWait: time.Hour, QueueMax: 2})
+func TestBcrypt_FullQueueAnswersOverloadedAtOnce(t *testing.T) {
+	h := newTestHasher(t, Config{Concurrency: 1, MaxWait: time.Hour, QueueMax: 2})
 	h.turns <- struct{}{} // a hash running
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,9 +101,9 @@ func TestBcryptHasher_FullQueueAnswersOverloadedAtOnce(t *testing.T) {
 	defer stop()
 	_, err := h.Hash(late, "correct horse")
 	require.ErrorIs(t, err, command.ErrOverloaded, "the queue is full")
-	assert.ErrorIs(t, err, ErrHashQueueFull)
+	assert.ErrorIs(t, err, ErrQueueFull)
 	_, err = h.Matches(late, nil, "correct horse")
-	require.ErrorIs(t, err, ErrHashQueueFull, "checking a password waits in the same queue")
+	require.ErrorIs(t, err, ErrQueueFull, "checking a password waits in the same queue")
 
 	cancel()
 	for range 2 {

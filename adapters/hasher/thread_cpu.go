@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || openbsd
 
-package adapters
+package hasher
 
 import (
 	"time"

@@ -8,9 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/app/event"
@@ -56,52 +54,4 @@ onboard_dedup_claims_taken_over_total{handler="H"} 1
 onboard_points_grants_total{reason="signup"} 2
 `), "onboard_dedup_claims_taken_over_total", "onboard_points_grants_total"))
 	})
-}
-
-// Each wait for a turn of the hasher is observed, a turn at once included.
-func TestMetrics_HashWaits(t *testing.T) {
-	m, registry := newTestMetrics(t)
-	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: bcrypt.MinCost, OnWait: m.ObserveHashWait})
-	require.NoError(t, err)
-	hash, err := h.Hash(context.Background(), "correct horse")
-	require.NoError(t, err)
-	_, err = h.Matches(context.Background(), hash, "correct horse")
-	require.NoError(t, err)
-	families, err := registry.Gather()
-	require.NoError(t, err)
-	var count uint64
-	for _, f := range families {
-		if f.GetName() == "onboard_password_hash_wait_seconds" {
-			count = f.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	assert.Equal(t, uint64(2), count)
-}
-
-// The hasher's CPU is what its hashes and comparisons took on their own
-// threads: more than nothing, no more than the wall time they took.
-func TestMetrics_HashCPU(t *testing.T) {
-	m, registry := newTestMetrics(t)
-	h, err := adapters.NewBcryptHasher(adapters.BcryptHasherConfig{Cost: 8})
-	require.NoError(t, err)
-	require.NoError(t, m.CountHashCPU(h.CPU))
-	assert.Zero(t, h.CPU())
-	start := time.Now()
-	hash, err := h.Hash(context.Background(), "correct horse")
-	require.NoError(t, err)
-	_, err = h.Matches(context.Background(), hash, "correct horse")
-	require.NoError(t, err)
-	took := time.Since(start)
-	assert.Positive(t, h.CPU())
-	assert.LessOrEqual(t, h.CPU(), took)
-
-	families, err := registry.Gather()
-	require.NoError(t, err)
-	var seconds float64
-	for _, f := range families {
-		if f.GetName() == "onboard_password_hash_cpu_seconds_total" {
-			seconds = f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	assert.InDelta(t, h.CPU().Seconds(), seconds, 1e-9)
 }
