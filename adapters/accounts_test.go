@@ -1,6 +1,7 @@
 package adapters_test
 
 import (
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,15 +37,15 @@ func waitOf(t *testing.T, err error) time.Duration {
 }
 
 func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		guesses := newGuesses(t, db, testenv.NewClock())
 		account := uuid.NewString()
 		var passed, refused atomic.Int32
 		var wg sync.WaitGroup
 		for range 150 {
 			wg.Go(func() {
-				err := guesses.Begin(testTimeoutCtx(t), account, "192.0.2.1")
+				err := guesses.Begin(testenv.Context(t), account, "192.0.2.1")
 				switch {
 				case err == nil:
 					passed.Add(1)
@@ -62,11 +63,11 @@ func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
 }
 
 func TestPasswordGuesses_WaitsGrowAndStrangersCannotLockTheOwnerOut(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		clock := testenv.NewClock()
 		guesses := newGuesses(t, db, clock)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		account, attacker, owner := uuid.NewString(), "192.0.2.1", "198.51.100.7"
 		for range adapters.DefaultGuessPair.Free {
 			require.NoError(t, guesses.Begin(ctx, account, attacker))
@@ -97,12 +98,12 @@ func TestPasswordGuesses_WaitsGrowAndStrangersCannotLockTheOwnerOut(t *testing.T
 }
 
 func TestPasswordGuesses_ClientAndAccountLimits(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: limitsKey,
 			Pair: adapters.GuessLimit{Free: 2}, Client: adapters.GuessLimit{Free: 3}, Account: adapters.GuessLimit{Free: 4}})
 		require.NoError(t, err)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 
 		sprayer := "192.0.2.9"
 		for range 3 {
@@ -133,11 +134,11 @@ func newSessions(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.S
 }
 
 func TestSessionStore(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		clock := testenv.NewClock()
 		sessions := newSessions(t, db, clock)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		user := uuid.NewString()
 
 		session, err := sessions.Start(ctx, user, nil)
@@ -182,10 +183,10 @@ func TestSessionStore(t *testing.T) {
 }
 
 func TestSessionStore_EndOthers(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		sessions := newSessions(t, db, testenv.NewClock())
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		user, other := uuid.NewString(), uuid.NewString()
 		start := func(id string) string {
 			s, err := sessions.Start(ctx, id, nil)
@@ -218,15 +219,15 @@ func newEmailBudget(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapter
 }
 
 func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		budget := newEmailBudget(t, db, testenv.NewClock())
 		var passed atomic.Int32
 		var wg sync.WaitGroup
 		for i := range 50 {
 			wg.Go(func() {
 				// Fifty accounts from fifty addresses, all to one victim.
-				err := budget.Spend(testTimeoutCtx(t), uuid.NewString(), "192.0.2."+strconv.Itoa(i), "Victim@Example.com")
+				err := budget.Spend(testenv.Context(t), uuid.NewString(), "192.0.2."+strconv.Itoa(i), "Victim@Example.com")
 				if err == nil {
 					passed.Add(1)
 					return
@@ -242,14 +243,14 @@ func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
 // Welcomes counted at once are each counted, in one window that a count
 // after its end starts anew.
 func TestEmailBudget_RacingCountsAreEachCounted(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		clock := testenv.NewClock()
 		budget := newEmailBudget(t, db, clock)
 		var wg sync.WaitGroup
 		for i := range 50 {
 			wg.Go(func() {
-				assert.NoError(t, budget.Count(testTimeoutCtx(t), uuid.NewString(), "192.0.2."+strconv.Itoa(i%5), "Victim@Example.com"))
+				assert.NoError(t, budget.Count(testenv.Context(t), uuid.NewString(), "192.0.2."+strconv.Itoa(i%5), "Victim@Example.com"))
 			})
 		}
 		wg.Wait()
@@ -258,7 +259,7 @@ func TestEmailBudget_RacingCountsAreEachCounted(t *testing.T) {
 		assert.Equal(t, 56, db.Count(t, `SELECT count(*) FROM email_budget`), "one address, 50 accounts, 5 clients")
 
 		clock.Advance(time.Hour)
-		require.NoError(t, budget.Count(testTimeoutCtx(t), uuid.NewString(), "192.0.2.0", "victim@example.com"))
+		require.NoError(t, budget.Count(testenv.Context(t), uuid.NewString(), "192.0.2.0", "victim@example.com"))
 		assert.Zero(t, db.Count(t, `SELECT count(*) FROM email_budget WHERE sent >= 50`), "the address's window starts anew")
 		assert.Equal(t, 53, db.Count(t, `SELECT count(*) FROM email_budget WHERE sent = 1`),
 			"51 accounts, and the address and the client whose windows started anew")
@@ -266,11 +267,11 @@ func TestEmailBudget_RacingCountsAreEachCounted(t *testing.T) {
 }
 
 func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		clock := testenv.NewClock()
 		budget := newEmailBudget(t, db, clock)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		account, client := uuid.NewString(), "198.51.100.3"
 
 		require.NoError(t, budget.Count(ctx, account, client, "ada@example.com"), "a welcome is counted")
@@ -294,10 +295,10 @@ func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 }
 
 func TestEmailBudget_AccountAndClient(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		budget := newEmailBudget(t, db, testenv.NewClock())
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		account := uuid.NewString()
 		for i := range adapters.DefaultEmailAccount.Count {
 			require.NoError(t, budget.Spend(ctx, account, "198.51.100."+strconv.Itoa(i), "to"+strconv.Itoa(i)+"@example.com"))
@@ -315,12 +316,12 @@ func TestEmailBudget_AccountAndClient(t *testing.T) {
 // A sign-in's session is stored only while the credential holds the hash
 // its password was compared with: a reset in between leaves it out.
 func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
-		store := testenv.NewUserStore(t, db.DB, quietLogger())
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 		sessions := newSessions(t, db, testenv.NewClock())
-		ctx := testTimeoutCtx(t)
-		id := registerUser(t, store, "ada@example.com")
+		ctx := testenv.Context(t)
+		id := testenv.RegisterUser(t, store, "ada@example.com")
 		_, hash, err := store.Credential(ctx, "ADA@example.com")
 		require.NoError(t, err)
 
@@ -336,11 +337,11 @@ func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 // before another, and commits after it, finds no wait within the free
 // failures.
 func TestPasswordGuesses_ChecksCommitInAnyOrder(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := storeDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
 		clock := testenv.NewClock()
 		guesses := newGuesses(t, db, clock)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		account := uuid.NewString()
 		require.NoError(t, guesses.Begin(ctx, account, "192.0.2.1"))
 		clock.Advance(-time.Millisecond)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/dedup"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/telemetry"
@@ -27,17 +28,17 @@ func newTestMetrics(t *testing.T) (*telemetry.Metrics, *prometheus.Registry) {
 // A grant is counted once it is written: a repeated grant writes nothing.
 // A claim is counted when taken over from a holder whose lease ran out.
 func TestMetrics_CountGrantsAndTakenOverClaims(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := migratedDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.MigratedDB(t, backend)
 		m, registry := newTestMetrics(t)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		ledger := adapters.NewPointsLedger(db.DB).OnGrant(m.CountPointsGrant)
 		entry := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: time.Now()}
 		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
 		require.NoError(t, ledger.Grant(ctx, "user-1", entry))
 		require.NoError(t, ledger.Grant(ctx, "user-2", entry))
 
-		dedup := adapters.NewDeduplicator(db.DB, nil).OnTakeOver(m.CountClaimTakenOver)
+		dedup := dedup.NewDeduplicator(db.DB, nil).OnTakeOver(m.CountClaimTakenOver)
 		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO processed_messages (handler, message_key, state, claimed_until_ms)
 			VALUES ('H', 'crashed', 'claimed', ?)`), time.Now().Add(-time.Second).UnixMilli())
 		require.NoError(t, err)

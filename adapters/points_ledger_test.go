@@ -20,10 +20,10 @@ import (
 var ledgerT0 = time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC)
 
 func TestPointsLedger_GrantIsIdempotentPerReason(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := migratedDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.MigratedDB(t, backend)
 		ledger := adapters.NewPointsLedger(db.DB)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		first := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: ledgerT0}
 
 		require.NoError(t, ledger.Grant(ctx, "user-1", first))
@@ -40,10 +40,10 @@ func TestPointsLedger_GrantIsIdempotentPerReason(t *testing.T) {
 }
 
 func TestPointsLedger_EntriesOrderAndBalance(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := migratedDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.MigratedDB(t, backend)
 		ledger := adapters.NewPointsLedger(db.DB)
-		ctx := testTimeoutCtx(t)
+		ctx := testenv.Context(t)
 		cest := time.FixedZone("CEST", 2*60*60)
 		signup := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: ledgerT0}
 		referralA := domain.PointsEntry{Amount: 25, Reason: "referral-a", GrantedAt: ledgerT0.Add(time.Minute)}
@@ -74,11 +74,11 @@ func TestPointsLedger_EntriesOrderAndBalance(t *testing.T) {
 }
 
 func TestPointsLedger_UnknownUserHasAnEmptyLedger(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend testenv.Backend) {
-		db := migratedDB(t, backend)
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.MigratedDB(t, backend)
 		ledger := adapters.NewPointsLedger(db.DB)
 
-		entries, err := ledger.Entries(testTimeoutCtx(t), "nobody")
+		entries, err := ledger.Entries(testenv.Context(t), "nobody")
 		require.NoError(t, err)
 		assert.NotNil(t, entries, "an empty list, not null, in JSON")
 		assert.Empty(t, entries)
@@ -95,7 +95,7 @@ func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 			continue
 		}
 		t.Run(backend.Name, func(t *testing.T) {
-			db := migratedDB(t, backend)
+			db := testenv.MigratedDB(t, backend)
 			ledger := adapters.NewPointsLedger(db.DB)
 			sub, err := watermillsql.NewSQLSubscriber(db.DB, "ledger", watermill.NopLogger{})
 			require.NoError(t, err)
@@ -106,7 +106,7 @@ func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 				wsql.PublisherConfig{SchemaAdapter: watermillsql.SchemaAdapter(db.DB)}, watermill.NopLogger{})
 			require.NoError(t, err)
 			require.NoError(t, pub.Publish(topic, message.NewMessage(uuid.NewString(), []byte("{}"))))
-			messages, err := sub.Subscribe(testTimeoutCtx(t), topic)
+			messages, err := sub.Subscribe(testenv.Context(t), topic)
 			require.NoError(t, err)
 			entry := domain.PointsEntry{Amount: 100, Reason: domain.ReasonSignup, GrantedAt: ledgerT0}
 

@@ -107,7 +107,7 @@ func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []b
 	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.endDead, userID, now, now.Add(-s.cfg.IdleTimeout)); err != nil {
 		return command.Session{}, fmt.Errorf("drop ended sessions: %w", err)
 	}
-	query, args := s.queries.insert, []any{tokenHash(token), userID, now, expires, now}
+	query, args := s.queries.insert, []any{TokenHash(token), userID, now, expires, now}
 	if checkedHash != nil {
 		query, args = s.queries.insertIfCredential, append(args, userID, string(checkedHash))
 	}
@@ -128,7 +128,7 @@ func (s *SessionStore) User(ctx context.Context, token string) (string, error) {
 	if token == "" || len(token) > 128 {
 		return "", domain.ErrUnauthenticated
 	}
-	hash := tokenHash(token)
+	hash := TokenHash(token)
 	var (
 		userID            string
 		expires, lastUsed time.Time
@@ -157,7 +157,7 @@ func (s *SessionStore) User(ctx context.Context, token string) (string, error) {
 
 // End ends the session of token.
 func (s *SessionStore) End(ctx context.Context, token string) error {
-	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.end, tokenHash(token)); err != nil {
+	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.end, TokenHash(token)); err != nil {
 		return fmt.Errorf("end a session: %w", err)
 	}
 	return nil
@@ -169,7 +169,7 @@ func (s *SessionStore) EndOthers(ctx context.Context, userID, keep string) error
 	if keep == "" {
 		_, err = s.cfg.DB.ExecContext(ctx, s.queries.endAll, userID)
 	} else {
-		_, err = s.cfg.DB.ExecContext(ctx, s.queries.endOthers, userID, tokenHash(keep))
+		_, err = s.cfg.DB.ExecContext(ctx, s.queries.endOthers, userID, TokenHash(keep))
 	}
 	if err != nil {
 		return fmt.Errorf("end sessions: %w", err)
@@ -177,9 +177,9 @@ func (s *SessionStore) EndOthers(ctx context.Context, userID, keep string) error
 	return nil
 }
 
-// tokenHash is how a token is stored: its SHA-256, in hex. A token has 256
+// TokenHash is how a token is stored: its SHA-256, in hex. A token has 256
 // random bits, so a fast hash is as good as a slow one.
-func tokenHash(token string) string {
+func TokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }

@@ -8,8 +8,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
 	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/dedup"
 	"github.com/onboard/onboard/adapters/hasher"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/userdb"
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/app/event"
@@ -31,7 +34,7 @@ const PasswordGuessesSecret = "password-guesses"
 const EmailBudgetSecret = "email-budget"
 
 // newEmailBudget is the email budget of cfg, or none when it is off.
-func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys) (command.EmailBudget, error) {
+func newEmailBudget(ctx context.Context, cfg Config, db *sql.DB, keys *secrets.ServerKeys) (command.EmailBudget, error) {
 	if cfg.EmailBudget.Off {
 		return command.NoEmailBudget{}, nil
 	}
@@ -54,13 +57,13 @@ type eventPublishing struct {
 	deploymentID string
 }
 
-func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, logger *slog.Logger,
-	tracing telemetry.Tracing, publishing eventPublishing) (*adapters.UserStore, error) {
-	lookupKey, err := keys.Secret(ctx, adapters.EmailLookupSecret)
+func newUserStore(ctx context.Context, db *sql.DB, keys *secrets.ServerKeys, logger *slog.Logger,
+	tracing telemetry.Tracing, publishing eventPublishing) (*userdb.UserStore, error) {
+	lookupKey, err := keys.Secret(ctx, secrets.EmailLookupSecret)
 	if err != nil {
 		return nil, err
 	}
-	return adapters.NewUserStoreWithConfig(adapters.UserStoreConfig{
+	return userdb.NewUserStoreWithConfig(userdb.UserStoreConfig{
 		DB: db, Logger: logger, Tracing: tracing, Transactions: tracing.Transactions(db), LookupKey: lookupKey, MasterKeys: keys.MasterKeys(),
 		Transport: publishing.transport, DeploymentID: publishing.deploymentID,
 	})
@@ -68,7 +71,7 @@ func newUserStore(ctx context.Context, db *sql.DB, keys *adapters.ServerKeys, lo
 
 // OpenUserStore returns the users' store of db for the operator's
 // commands, under the server keys of cfg's master key.
-func OpenUserStore(ctx context.Context, cfg Config, db *sql.DB) (*adapters.UserStore, error) {
+func OpenUserStore(ctx context.Context, cfg Config, db *sql.DB) (*userdb.UserStore, error) {
 	logger := slog.New(slog.DiscardHandler)
 	keys, err := openServerKeys(ctx, cfg, db, logger)
 	if err != nil {
@@ -80,14 +83,14 @@ func OpenUserStore(ctx context.Context, cfg Config, db *sql.DB) (*adapters.UserS
 // applicationParts are the use cases and the handlers of messages.
 type applicationParts struct {
 	app             app.Application
-	users           *adapters.UserStore
+	users           *userdb.UserStore
 	eventHandlers   []cqrs.EventHandler
 	commandHandlers []cqrs.CommandHandler
 }
 
 // newApplication builds the use cases on the database's stores: it
 // catches the users read model up with the event store first.
-func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.ServerKeys, mailer event.Mailer,
+func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *secrets.ServerKeys, mailer event.Mailer,
 	metrics *telemetry.Metrics, logger *slog.Logger, tracing telemetry.Tracing, publishing eventPublishing,
 ) (applicationParts, error) {
 	users, err := newUserStore(ctx, db, keys, logger, tracing, publishing)
@@ -111,7 +114,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 	if err != nil {
 		return applicationParts{}, err
 	}
-	key, err := keys.Secret(ctx, adapters.VerificationKeySecret)
+	key, err := keys.Secret(ctx, secrets.VerificationKeySecret)
 	if err != nil {
 		return applicationParts{}, err
 	}
@@ -166,7 +169,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *adapters.
 			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}
-	once := adapters.NewDeduplicator(db, users).OnTakeOver(metrics.CountClaimTakenOver)
+	once := dedup.NewDeduplicator(db, users).OnTakeOver(metrics.CountClaimTakenOver)
 	return applicationParts{
 		app:   application,
 		users: users,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/hasher"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/ports"
 )
@@ -82,7 +83,7 @@ type Config struct {
 	// MASTER_KEY as the one key; nil: on a sqlite: database, the key file
 	// beside it (made on the first start); on any other database the
 	// service refuses to start.
-	MasterKeys *adapters.MasterKeys
+	MasterKeys *secrets.MasterKeys
 	// masterKeysFrom names the variable MasterKeys came from, in errors.
 	masterKeysFrom string
 	// AdminToken opens GET /users?email= to operators; empty: off.
@@ -388,17 +389,17 @@ func (c *Config) loadMasterKeys(getenv func(string) string) error {
 		return errors.New("MASTER_KEY and MASTER_KEYS are both set: set MASTER_KEYS alone, the current key first " +
 			"(the key of MASTER_KEY keeps opening what it wrapped in MASTER_KEYS, under any id)")
 	case ring != "":
-		keys, err := adapters.ParseMasterKeys(ring)
+		keys, err := secrets.ParseMasterKeys(ring)
 		if err != nil {
 			return fmt.Errorf("MASTER_KEYS: %w", err)
 		}
 		c.MasterKeys, c.masterKeysFrom = keys, "MASTER_KEYS"
 	case single != "":
-		key, err := adapters.ParseMasterKey(single)
+		key, err := secrets.ParseMasterKey(single)
 		if err != nil {
 			return fmt.Errorf("MASTER_KEY: %w", err)
 		}
-		c.MasterKeys, c.masterKeysFrom = adapters.OneMasterKey(key), "MASTER_KEY"
+		c.MasterKeys, c.masterKeysFrom = secrets.OneMasterKey(key), "MASTER_KEY"
 	}
 	return nil
 }

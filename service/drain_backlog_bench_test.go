@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/domain"
@@ -44,7 +44,7 @@ const sealedPrefix = "v1:"
 // and the UserRegistered events the event store wrote for them.
 type backlogUsers struct {
 	dbURL      string
-	masterKeys *adapters.MasterKeys
+	masterKeys *secrets.MasterKeys
 	events     []backlogEvent
 	addresses  map[string]bool
 }

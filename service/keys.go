@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/sqldb"
 )
 
@@ -33,7 +33,7 @@ func checkMasterKey(cfg Config) error {
 // beside the database file, made on the first start (and logged then,
 // without the key). It checks that the master keys open every key already
 // stored, the users' too.
-func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Logger) (*adapters.ServerKeys, error) {
+func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Logger) (*secrets.ServerKeys, error) {
 	master, source := cfg.MasterKeys, cfg.masterKeysFrom
 	if source == "" {
 		source = "Config.MasterKeys" // set in code, not from the environment
@@ -43,8 +43,8 @@ func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Lo
 		if !ok {
 			return nil, errMasterKeyRequired
 		}
-		path := filepath.Join(filepath.Dir(dbPath), adapters.MasterKeyFile)
-		key, created, err := adapters.LoadOrCreateMasterKeyFile(path)
+		path := filepath.Join(filepath.Dir(dbPath), secrets.MasterKeyFile)
+		key, created, err := secrets.LoadOrCreateMasterKeyFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("MASTER_KEY is not set, and %w", err)
 		}
@@ -53,16 +53,16 @@ func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Lo
 				"without it the keys in the database cannot be read: back it up, apart from the database's backups",
 				"path", path, "master_key_id", key.ID())
 		}
-		master, source = adapters.OneMasterKey(key), "the master key file "+path
+		master, source = secrets.OneMasterKey(key), "the master key file "+path
 	}
-	keys := adapters.NewServerKeys(db, master)
+	keys := secrets.NewServerKeys(db, master)
 	if err := keys.Check(ctx); err != nil {
 		switch {
-		case errors.Is(err, adapters.ErrUnknownMasterKey):
+		case errors.Is(err, secrets.ErrUnknownMasterKey):
 			return nil, fmt.Errorf("%s does not open the keys stored in the database (%w): start with the master keys "+
 				"they are wrapped under; to rotate, list the old key in MASTER_KEYS after the new one, restart every "+
 				"replica, run onboard keys rotate, and only then remove the old key", source, err)
-		case errors.Is(err, adapters.ErrWrongMasterKey):
+		case errors.Is(err, secrets.ErrWrongMasterKey):
 			return nil, fmt.Errorf("%s does not open the keys stored in the database: start with the master key "+
 				"it was first started with (%w)", source, err)
 		}
@@ -73,7 +73,7 @@ func openServerKeys(ctx context.Context, cfg Config, db *sql.DB, logger *slog.Lo
 
 // OpenMasterKeys returns the master keys of cfg for the operator's
 // commands, once they open every key stored in db.
-func OpenMasterKeys(ctx context.Context, cfg Config, db *sql.DB) (*adapters.MasterKeys, error) {
+func OpenMasterKeys(ctx context.Context, cfg Config, db *sql.DB) (*secrets.MasterKeys, error) {
 	keys, err := openServerKeys(ctx, cfg, db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testfake"
@@ -25,14 +25,14 @@ import (
 
 // testMasterKeys are a master key of the test's own on a database
 // server, and nil on SQLite, where the service makes its key file.
-func testMasterKeys(t testing.TB, dbURL string) *adapters.MasterKeys {
+func testMasterKeys(t testing.TB, dbURL string) *secrets.MasterKeys {
 	t.Helper()
 	if !testenv.NeedsMasterKey(dbURL) {
 		return nil
 	}
-	key, err := adapters.ParseMasterKey(testenv.NewMasterKey())
+	key, err := secrets.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	return adapters.OneMasterKey(key)
+	return secrets.OneMasterKey(key)
 }
 
 // newStoppedService builds the service of cfg on gochannel, logging to
@@ -54,7 +54,7 @@ func newStoppedService(t *testing.T, cfg Config, logs *testenv.LockedBuffer) (*S
 func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	dbURL := testenv.SQLiteDatabase(t)
 	dbPath, _ := strings.CutPrefix(dbURL, "sqlite:")
-	keyPath := filepath.Join(filepath.Dir(dbPath), adapters.MasterKeyFile)
+	keyPath := filepath.Join(filepath.Dir(dbPath), secrets.MasterKeyFile)
 	ctx := testenv.Context(t)
 
 	logs := &testenv.LockedBuffer{}
@@ -66,7 +66,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	data, err := os.ReadFile(keyPath)
 	require.NoError(t, err)
 	encoded := strings.TrimSpace(string(data))
-	key, err := adapters.ParseMasterKey(encoded)
+	key, err := secrets.ParseMasterKey(encoded)
 	require.NoError(t, err)
 	lines := testenv.JSONRecords(t, logs.String())
 	var made []map[string]any
@@ -79,30 +79,30 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 	assert.Equal(t, keyPath, made[0]["path"])
 	assert.Equal(t, key.ID(), made[0]["master_key_id"])
 	assert.NotContains(t, logs.String(), encoded[:16], "never the key")
-	verifyKey, err := first.keys.Secret(ctx, adapters.VerificationKeySecret)
+	verifyKey, err := first.keys.Secret(ctx, secrets.VerificationKeySecret)
 	require.NoError(t, err)
 
 	logs = &testenv.LockedBuffer{}
 	second, err := newStoppedService(t, Config{DatabaseURL: dbURL}, logs)
 	require.NoError(t, err)
 	assert.NotContains(t, logs.String(), "master key", "read, not made again")
-	again, err := second.keys.Secret(ctx, adapters.VerificationKeySecret)
+	again, err := second.keys.Secret(ctx, secrets.VerificationKeySecret)
 	require.NoError(t, err)
 	assert.Equal(t, verifyKey, again, "the same keys after a restart")
 	after, err := os.ReadFile(keyPath)
 	require.NoError(t, err)
 	assert.Equal(t, data, after)
 
-	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(key)}, &testenv.LockedBuffer{})
+	explicit, err := newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: secrets.OneMasterKey(key)}, &testenv.LockedBuffer{})
 	require.NoError(t, err, "MASTER_KEY set to the file's key opens the same keys")
-	fromEnv, err := explicit.keys.Secret(ctx, adapters.VerificationKeySecret)
+	fromEnv, err := explicit.keys.Secret(ctx, secrets.VerificationKeySecret)
 	require.NoError(t, err)
 	assert.Equal(t, verifyKey, fromEnv)
 
-	other, err := adapters.ParseMasterKey(testenv.NewMasterKey())
+	other, err := secrets.ParseMasterKey(testenv.NewMasterKey())
 	require.NoError(t, err)
-	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: adapters.OneMasterKey(other)}, &testenv.LockedBuffer{})
-	require.ErrorIs(t, err, adapters.ErrWrongMasterKey)
+	_, err = newStoppedService(t, Config{DatabaseURL: dbURL, MasterKeys: secrets.OneMasterKey(other)}, &testenv.LockedBuffer{})
+	require.ErrorIs(t, err, secrets.ErrWrongMasterKey)
 	assert.Contains(t, err.Error(), "Config.MasterKeys does not open the keys stored in the database")
 	assert.Contains(t, err.Error(), key.ID())
 	assert.Contains(t, err.Error(), other.ID())
@@ -162,7 +162,7 @@ func TestService_ABackupForgedTokenIsUseless(t *testing.T) {
 			t.Logf("%d keys tried from %d candidates", tried, len(candidates))
 			assert.GreaterOrEqual(t, tried, 4, "the namespace and deployment values, and both wrapped keys")
 
-			key, err := s.svc.keys.Secret(testenv.Context(t), adapters.VerificationKeySecret)
+			key, err := s.svc.keys.Secret(testenv.Context(t), secrets.VerificationKeySecret)
 			require.NoError(t, err)
 			token := domain.VerificationKey(key).Token(subject, expires)
 			resp, body := s.call(http.MethodPost, verifyPath, `{"token":"`+token+`"}`, nil)
@@ -234,7 +234,7 @@ func TestLoadConfig_MasterKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"2026-b", "2025.a"}, cfg.MasterKeys.IDs())
 
-	single, err := adapters.ParseMasterKey(a)
+	single, err := secrets.ParseMasterKey(a)
 	require.NoError(t, err)
 	cfg, err = LoadConfig(env(map[string]string{"MASTER_KEY": a}))
 	require.NoError(t, err)
@@ -294,7 +294,7 @@ func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
 			require.NoError(t, store.Register(testenv.Context(t), user, []byte("a hash")))
 
 			_, err = newStoppedService(t, config("new:"+newKey), &testenv.LockedBuffer{})
-			require.ErrorIs(t, err, adapters.ErrUnknownMasterKey)
+			require.ErrorIs(t, err, secrets.ErrUnknownMasterKey)
 			assert.Regexp(t, `^MASTER_KEYS does not open the keys stored in the database \(unknown master key: the `+
 				`database holds keys wrapped under master key old \(\d+ server keys, 1 users' keys\), not among the `+
 				`master keys given \(new\)\): .*list the old key in MASTER_KEYS after the new one, .*run onboard keys rotate`,

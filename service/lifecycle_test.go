@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -223,7 +223,7 @@ func TestService_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
 	returnLink := link.Query().Get("token")
 	assert.NotEqual(t, welcome, returnLink, "another link for A's second spell")
 
-	key, err := s.svc.keys.Secret(testenv.Context(t), adapters.VerificationKeySecret)
+	key, err := s.svc.keys.Secret(testenv.Context(t), secrets.VerificationKeySecret)
 	require.NoError(t, err)
 	tenYears := domain.VerificationKey(key).Token(domain.TokenSubject{UserID: id, EmailKey: "ada@example.com",
 		EmailNumber: 3}, time.Now().AddDate(10, 0, 0))

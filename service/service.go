@@ -23,8 +23,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/gin-gonic/gin"
 
-	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/mail"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
@@ -45,7 +45,7 @@ const startTimeout = 8 * time.Second
 type Service struct {
 	logger    *slog.Logger
 	db        *sql.DB
-	keys      *adapters.ServerKeys // wrapped under the master key
+	keys      *secrets.ServerKeys // wrapped under the master key
 	transport *transport.Transport
 	wakeup    *watermillsql.Wakeup // nil but on PostgreSQL
 	mailConns io.Closer            // the SMTP mailer's open connections, or nil
@@ -207,7 +207,7 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 	}); err != nil {
 		return nil, err
 	}
-	idempotencySecret, err := s.keys.Secret(startCtx, adapters.IdempotencyKeySecret)
+	idempotencySecret, err := s.keys.Secret(startCtx, secrets.IdempotencyKeySecret)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +272,7 @@ func DeploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, e
 	if cfg.Namespace != "" {
 		return cfg.Namespace, nil
 	}
-	random, err := adapters.ServerValue(ctx, db, "pubsub-namespace")
+	random, err := secrets.ServerValue(ctx, db, "pubsub-namespace")
 	if err != nil {
 		return "", fmt.Errorf("default PUBSUB_NAMESPACE: %w", err)
 	}
@@ -282,7 +282,7 @@ func DeploymentNamespace(ctx context.Context, cfg Config, db *sql.DB) (string, e
 // deploymentID names this deployment (its database) in the messages it
 // publishes.
 func deploymentID(ctx context.Context, db *sql.DB) (string, error) {
-	random, err := adapters.ServerValue(ctx, db, "deployment-id")
+	random, err := secrets.ServerValue(ctx, db, "deployment-id")
 	if err != nil {
 		return "", fmt.Errorf("deployment id: %w", err)
 	}

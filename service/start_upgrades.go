@@ -5,17 +5,17 @@ import (
 	"database/sql"
 	"log/slog"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/userdb"
 )
 
 // UpgradeStoredData, run at start, prepares the users read model and rewrites what older
 // versions stored: it catches the read model up with the event store,
 // hashes the addresses kept as lookup keys and encrypts the names and
 // addresses kept in the clear. Each step reads whole tables, so each runs
-// until a start finds nothing left for it (adapters.StartUpgrades); a
+// until a start finds nothing left for it (userdb.StartUpgrades); a
 // users table made anew is caught up until a catch-up completes.
-func UpgradeStoredData(ctx context.Context, db *sql.DB, users *adapters.UserStore, logger *slog.Logger) error {
-	upgrades := adapters.NewStartUpgrades(db)
+func UpgradeStoredData(ctx context.Context, db *sql.DB, users *userdb.UserStore, logger *slog.Logger) error {
+	upgrades := userdb.NewStartUpgrades(db)
 	readModel := users.ReadModel()
 	if err := readModel.PrepareTable(ctx); err != nil {
 		return err
@@ -24,7 +24,7 @@ func UpgradeStoredData(ctx context.Context, db *sql.DB, users *adapters.UserStor
 		name, done, counted string
 		run                 func(context.Context) (int, error)
 	}{
-		{adapters.UsersCatchUp, "caught the users read model up with the event store", "users", readModel.CatchUp},
+		{userdb.UsersCatchUp, "caught the users read model up with the event store", "users", readModel.CatchUp},
 		{"hash-email-keys", "replaced the addresses kept as lookup keys by their hashes", "rows", users.HashPlainEmailKeys},
 		{"seal-user-rows", "encrypted the names and addresses older versions kept in the clear", "rows", readModel.SealPlainRows},
 		{"seal-events", "encrypted the names and addresses older versions kept in the clear in events", "events",

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -48,10 +48,10 @@ func TestMigration8_DeletesThePlainKeys(t *testing.T) {
 		assert.Equal(t, map[string][]byte{"pubsub-namespace": plain["pubsub-namespace"],
 			"deployment-id": plain["deployment-id"]}, kept, "the plain keys are gone, the names stay")
 
-		master, err := adapters.NewMasterKey(bytes.Repeat([]byte{9}, adapters.MasterKeyBytes))
+		master, err := secrets.NewMasterKey(bytes.Repeat([]byte{9}, secrets.MasterKeyBytes))
 		require.NoError(t, err)
-		for _, name := range []string{adapters.VerificationKeySecret, adapters.IdempotencyKeySecret} {
-			key, err := adapters.NewServerKeys(db, adapters.OneMasterKey(master)).Secret(ctx, name)
+		for _, name := range []string{secrets.VerificationKeySecret, secrets.IdempotencyKeySecret} {
+			key, err := secrets.NewServerKeys(db, secrets.OneMasterKey(master)).Secret(ctx, name)
 			require.NoError(t, err)
 			assert.NotEqual(t, plain[name], key, "a new %s key", name)
 		}

@@ -59,7 +59,7 @@ const (
 	// NATSAckWait is, by default, how long a delivered message may go
 	// without an ack or a sign of progress before JetStream delivers it
 	// again: the wait after a replica died holding it, as long as the
-	// lease of the claim its handler may have taken (adapters.ClaimLease).
+	// lease of the claim its handler may have taken (dedup.ClaimLease).
 	// A handler at work signals progress every third of it (natsKeeper),
 	// so a long run is not redelivered meanwhile.
 	NATSAckWait = 30 * time.Second

@@ -19,6 +19,7 @@ import (
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
+	"github.com/onboard/onboard/adapters/userdb"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
@@ -40,7 +41,7 @@ func tokenFor(id, email string, number int, expires time.Time) string {
 type lifecycle struct {
 	db       *testenv.DB
 	hasher   *hasher.Bcrypt
-	store    *adapters.UserStore
+	store    *userdb.UserStore
 	clock    *testenv.Clock
 	register *command.RegisterUserHandler
 	verify   *command.VerifyEmailHandler

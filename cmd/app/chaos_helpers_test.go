@@ -16,7 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/dedup"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/e2e"
@@ -28,7 +29,7 @@ const (
 	chaosWorkers = 8
 	// chaosSettleTimeout bounds the wait for every effect after the last
 	// fault: a handler killed while holding a claim leaves it to expire.
-	chaosSettleTimeout = adapters.ClaimLease + 90*time.Second
+	chaosSettleTimeout = dedup.ClaimLease + 90*time.Second
 	// chaosLoadTimeout bounds a whole load.
 	chaosLoadTimeout = 5 * time.Minute
 )
@@ -55,7 +56,7 @@ type chaosEnv struct {
 	// keys opens the server keys, for the email lookup key under which
 	// user_emails holds the hashes of addresses; addresses are every
 	// address users made, lower case.
-	keys      *adapters.ServerKeys
+	keys      *secrets.ServerKeys
 	mu        sync.Mutex
 	addresses []string
 }
@@ -74,7 +75,7 @@ func newChaosEnvOf(t *testing.T, cfg e2e.Config, proxies chaosProxies) *chaosEnv
 	cfg.Database, cfg.SMTP = testenv.PostgresDatabase, true
 	pubsub := cfg.PubSub
 	e := &chaosEnv{Deployment: e2e.Deploy(t, cfg), run: e2e.RunID()}
-	e.keys = adapters.NewServerKeys(e.DB.DB, e.MasterKeys(t))
+	e.keys = secrets.NewServerKeys(e.DB.DB, e.MasterKeys(t))
 	e.TapSQLTopics(t)
 	if proxies.smtp {
 		e.smtpProxy, e.Vars["SMTP_URL"] = e2e.ProxyURL(t, "smtp", e.SMTP.URL(), "25")

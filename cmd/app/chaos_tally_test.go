@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/internal/e2e"
@@ -98,7 +98,7 @@ func (e *chaosEnv) snapshot() (*chaosState, error) {
 	// user_emails keys an address by its hash under the server's email
 	// lookup key, and the users row holds it encrypted: the addresses the
 	// scenario made are hashed to find their owners.
-	lookupKey, err := e.keys.Secret(ctx, adapters.EmailLookupSecret)
+	lookupKey, err := e.keys.Secret(ctx, secrets.EmailLookupSecret)
 	if err != nil {
 		return nil, err
 	}

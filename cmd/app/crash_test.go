@@ -10,15 +10,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/dedup"
 	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
 
 // e2eCrashEffectsTimeout bounds the wait for a killed registration's effects
 // after the restart: a handler killed while holding its claim leaves it to
-// expire, after adapters.ClaimLease, before the restart may take it over.
-const e2eCrashEffectsTimeout = adapters.ClaimLease + 15*time.Second
+// expire, after dedup.ClaimLease, before the restart may take it over.
+const e2eCrashEffectsTimeout = dedup.ClaimLease + 15*time.Second
 
 // TestE2E_KillAfter201 kills the service (SIGKILL, no graceful stop) as soon
 // as a registration is answered 201, on the default setup (a SQLite file and

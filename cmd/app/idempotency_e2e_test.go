@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/internal/e2e"
 	"github.com/onboard/onboard/internal/testenv"
 )
@@ -49,7 +49,7 @@ func TestE2E_IdempotencyKeyAcrossRestarts(t *testing.T) {
 	var events int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM events`).Scan(&events))
 	assert.Equal(t, 1, events, "one registration in all")
-	secret, err := adapters.NewServerKeys(db.DB, d.MasterKeys(t)).Secret(testenv.Context(t), adapters.IdempotencyKeySecret)
+	secret, err := secrets.NewServerKeys(db.DB, d.MasterKeys(t)).Secret(testenv.Context(t), secrets.IdempotencyKeySecret)
 	require.NoError(t, err)
 	for _, p := range []*e2e.Process{first, second} {
 		out := p.Stdout.String() + p.Stderr.String()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/apitest"
@@ -233,10 +233,10 @@ func (d *Deployment) Secrets(users ...User) []string {
 // MasterKeys are the master keys of the deployment: its MASTER_KEYS or
 // MASTER_KEY, or on SQLite without them the key file its first process
 // made beside the database.
-func (d *Deployment) MasterKeys(t testing.TB) *adapters.MasterKeys {
+func (d *Deployment) MasterKeys(t testing.TB) *secrets.MasterKeys {
 	t.Helper()
 	if list := d.Vars["MASTER_KEYS"]; list != "" {
-		keys, err := adapters.ParseMasterKeys(list)
+		keys, err := secrets.ParseMasterKeys(list)
 		require.NoError(t, err)
 		return keys
 	}
@@ -244,13 +244,13 @@ func (d *Deployment) MasterKeys(t testing.TB) *adapters.MasterKeys {
 	if encoded == "" {
 		path, ok := strings.CutPrefix(d.Vars["DATABASE_URL"], "sqlite:")
 		require.True(t, ok, "MASTER_KEY is set but on SQLite")
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(path), adapters.MasterKeyFile))
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(path), secrets.MasterKeyFile))
 		require.NoError(t, err, "the master key file")
 		encoded = string(data)
 	}
-	key, err := adapters.ParseMasterKey(encoded)
+	key, err := secrets.ParseMasterKey(encoded)
 	require.NoError(t, err)
-	return adapters.OneMasterKey(key)
+	return secrets.OneMasterKey(key)
 }
 
 // Operator runs `app ARGS…` (poison list, retries list, ...) on the

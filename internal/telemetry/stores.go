@@ -15,7 +15,7 @@ import (
 	"github.com/onboard/onboard/domain"
 )
 
-// Transactions is a store's transaction hook (adapters.TxHook) that makes
+// Transactions is a store's transaction hook (userdb.TxHook) that makes
 // a span of each of its transactions on db, named by its operation
 // ("UserStore.Register"); without a provider, nil: no hook. A rejection
 // (email taken, user changed meanwhile, already registered) is an answer,

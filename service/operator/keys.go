@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/secrets"
 	"github.com/onboard/onboard/service"
 )
 
@@ -23,12 +23,12 @@ func rotateKeys(ctx context.Context, cfg service.Config, db *sql.DB, out, progre
 		return err
 	}
 	current := keys.Current().ID()
-	done, err := adapters.RotateMasterKey(ctx, adapters.MasterKeyRotationConfig{DB: db, MasterKeys: keys,
-		Progress: func(p adapters.RotationProgress) {
+	done, err := secrets.RotateMasterKey(ctx, secrets.MasterKeyRotationConfig{DB: db, MasterKeys: keys,
+		Progress: func(p secrets.RotationProgress) {
 			_, _ = fmt.Fprintf(progress, "keys rotate: %d of %d keys re-wrapped under master key %s (%s), %s elapsed\n",
 				p.Done, p.Total, current, p.Table, p.Elapsed.Round(time.Millisecond))
 		}})
-	if errors.Is(err, adapters.ErrRotationIncomplete) {
+	if errors.Is(err, secrets.ErrRotationIncomplete) {
 		return fmt.Errorf("keys rotate: %w. A user whose key does not open may be erased (its data cannot be read "+
 			"anyway); every replica must run with %s first in MASTER_KEYS; then run onboard keys rotate again", err, current)
 	}

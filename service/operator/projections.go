@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/onboard/onboard/adapters"
+	"github.com/onboard/onboard/adapters/userdb"
 	"github.com/onboard/onboard/service"
 )
 
@@ -32,9 +32,9 @@ func runProjections(ctx context.Context, cfg service.Config, db *sql.DB, args []
 		return printTable(out, "", []string{"PROJECTION", "CHECKPOINT", "HEAD", "LAG EVENTS", "LAG SECONDS"},
 			[][]string{{status.Name, strconv.FormatInt(status.Checkpoint, 10), strconv.FormatInt(status.Head, 10),
 				strconv.Itoa(status.LagEvents), strconv.FormatFloat(status.LagSeconds, 'f', 1, 64)}})
-	case len(args) == 3 && args[1] == "rebuild" && args[2] == adapters.UsersTable:
+	case len(args) == 3 && args[1] == "rebuild" && args[2] == userdb.UsersTable:
 		var last time.Time
-		done, err := readModel.Rebuild(ctx, func(p adapters.RebuildProgress) {
+		done, err := readModel.Rebuild(ctx, func(p userdb.RebuildProgress) {
 			if time.Since(last) < progressEvery {
 				return
 			}
