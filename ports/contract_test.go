@@ -35,6 +35,7 @@ import (
 	"github.com/onboard/onboard/internal/apitest"
 	"github.com/onboard/onboard/internal/telemetry"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 	"github.com/onboard/onboard/ports"
 )
 
@@ -84,7 +85,7 @@ const contractAdminToken = "contract-admin-token-0123456789"
 type contractAPI struct {
 	validator *apitest.Validator
 	handler   http.Handler
-	clock     *testenv.Clock
+	clock     *testfake.Clock
 	key       domain.VerificationKey
 	resetKey  domain.ResetKey
 	ledger    adapters.PointsLedger
@@ -110,7 +111,7 @@ func newContractAPI(t *testing.T) *contractAPI {
 	require.NoError(t, err)
 	a := &contractAPI{
 		validator: apitest.New(t),
-		clock:     testenv.NewClock(),
+		clock:     testfake.NewClock(),
 		key:       domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
 		resetKey:  domain.ResetKey(strings.Repeat("r", domain.MinVerificationKeyBytes)),
 		ledger:    adapters.NewPointsLedger(db.DB),
