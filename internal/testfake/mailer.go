@@ -4,6 +4,7 @@ package testfake
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 
@@ -11,18 +12,21 @@ import (
 )
 
 // Mailer is an event.Mailer that keeps what it is asked to send. Its first
-// Failures sends fail with FailWith; Gate, when set, holds every send until
+// Failures sends fail with FailWith, and every send to an address of
+// Refuse (as typed) with its error; Gate, when set, holds every send until
 // it is closed (or the send's context ends), and Entered receives a value,
 // when it has room, each time a send starts.
 type Mailer struct {
 	Failures int
 	FailWith error
+	Refuse   map[string]error
 	Gate     chan struct{}
 	Entered  chan struct{}
 
-	mu       sync.Mutex
-	sent     []event.Mail
-	attempts int
+	mu         sync.Mutex
+	sent       []event.Mail
+	attempts   int
+	attemptsTo map[string]int
 }
 
 // Send records the email, or fails as Failures says.
@@ -43,6 +47,13 @@ func (m *Mailer) Send(ctx context.Context, mail event.Mail) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.attempts++
+	if m.attemptsTo == nil {
+		m.attemptsTo = map[string]int{}
+	}
+	m.attemptsTo[mail.To]++
+	if err, refused := m.Refuse[mail.To]; refused {
+		return err
+	}
 	if m.attempts <= m.Failures {
 		return m.FailWith
 	}
@@ -76,4 +87,12 @@ func (m *Mailer) Attempts() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.attempts
+}
+
+// AttemptsByRecipient is how many sends were asked for to each address
+// (as typed), failed ones included.
+func (m *Mailer) AttemptsByRecipient() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.attemptsTo)
 }
