@@ -7,93 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testfake"
 )
-
-// memLedger is an in-memory PointsGranter: one entry per (user, reason), a
-// second grant of the same reason is a no-op. failures makes the first grants
-// fail; barrier, when set, holds each grant until that many grants are in
-// flight at once.
-type memLedger struct {
-	mu       sync.Mutex
-	entries  map[string][]domain.PointsEntry
-	grants   int
-	failures int
-
-	barrier  int
-	arrived  int
-	together chan struct{}
-}
-
-// errLedgerDown is an outage, as a database that does not answer is:
-// retried at once, then nacked and redelivered until it passes.
-var errLedgerDown error = outage("ledger: connection reset")
-
-func newMemLedger() *memLedger {
-	return &memLedger{entries: map[string][]domain.PointsEntry{}, together: make(chan struct{})}
-}
-
-func (l *memLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
-	if err := l.waitForOthers(ctx); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.grants++
-	if l.grants <= l.failures {
-		return errLedgerDown
-	}
-	for _, e := range l.entries[userID] {
-		if e.Reason == entry.Reason {
-			return nil
-		}
-	}
-	l.entries[userID] = append(l.entries[userID], entry)
-	return nil
-}
-
-func (l *memLedger) waitForOthers(ctx context.Context) error {
-	l.mu.Lock()
-	if l.barrier == 0 {
-		l.mu.Unlock()
-		return nil
-	}
-	l.arrived++
-	if l.arrived == l.barrier {
-		close(l.together)
-	}
-	l.mu.Unlock()
-	select {
-	case <-l.together:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (l *memLedger) of(userID string) []domain.PointsEntry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]domain.PointsEntry(nil), l.entries[userID]...)
-}
-
-func (l *memLedger) grantCount() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.grants
-}
 
 var grantedAt = time.Date(2024, 5, 6, 7, 8, 10, 987654321, time.FixedZone("CEST", 2*60*60))
 
-func pointsHandler(ledger event.PointsGranter, points int) cqrs.EventHandler {
-	return cqrs.NewEventHandler(event.SeedSignupPointsName,
-		event.NewSeedSignupPoints(ledger, points, func() time.Time { return grantedAt }).Handle)
+func pointsHandler(ledger event.PointsGranter, points int) event.SeedSignupPoints {
+	return event.NewSeedSignupPoints(ledger, points, func() time.Time { return grantedAt })
 }
 
 func signupEntry(points int) domain.PointsEntry {
@@ -107,16 +33,19 @@ func signupEntry(points int) domain.PointsEntry {
 func TestSeedSignupPoints_GrantsOncePerUser(t *testing.T) {
 	for _, points := range []int{100, 250} {
 		t.Run(fmt.Sprintf("%d points", points), func(t *testing.T) {
-			h := newHarness(t)
-			ledger := newMemLedger()
-			h.startRouter(pointsHandler(ledger, points))
+			ledger := &testfake.Ledger{}
+			handler := pointsHandler(ledger, points)
 
-			h.publish(registered("user-1", "Ada Lovelace", "ada@example.com"))
-			h.publish(registered("user-2", "Grace Hopper", "grace@example.com"))
+			for _, e := range []domain.UserRegistered{
+				registered("user-1", "Ada Lovelace", "ada@example.com"),
+				registered("user-2", "Grace Hopper", "grace@example.com"),
+			} {
+				require.NoError(t, handler.Handle(delivery("message-"+e.UserID), &e))
+			}
 
-			require.Eventually(t, func() bool { return ledger.grantCount() >= 2 }, waitTimeout, time.Millisecond)
+			assert.Equal(t, 2, ledger.Grants())
 			for _, user := range []string{"user-1", "user-2"} {
-				entries := ledger.of(user)
+				entries := ledger.Of(user)
 				assert.Equal(t, []domain.PointsEntry{signupEntry(points)}, entries, user)
 				assert.Equal(t, points, domain.Balance(entries))
 			}
@@ -125,13 +54,13 @@ func TestSeedSignupPoints_GrantsOncePerUser(t *testing.T) {
 }
 
 func TestSeedSignupPoints_DefaultClockIsNowInUTC(t *testing.T) {
-	ledger := newMemLedger()
+	ledger := &testfake.Ledger{}
 	before := time.Now()
 	require.NoError(t, event.NewSeedSignupPoints(ledger, 100, nil).Handle(context.Background(),
 		&domain.UserRegistered{UserID: "user-1"}))
 	after := time.Now()
 
-	entries := ledger.of("user-1")
+	entries := ledger.Of("user-1")
 	require.Len(t, entries, 1)
 	at := entries[0].GrantedAt
 	assert.Equal(t, time.UTC, at.Location())
@@ -142,82 +71,71 @@ func TestSeedSignupPoints_DefaultClockIsNowInUTC(t *testing.T) {
 func TestSeedSignupPoints_Redelivery(t *testing.T) {
 	for _, tt := range redeliveries() {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			ledger := newMemLedger()
-			h.startRouter(pointsHandler(ledger, 100))
+			ledger := &testfake.Ledger{}
+			handler := pointsHandler(ledger, 100)
 
-			tt.deliver(h, registered("user-1", "Ada Lovelace", "ada@example.com"))
+			tt.deliver(t, func(ctx context.Context, e domain.UserRegistered) {
+				require.NoError(t, handler.Handle(ctx, &e))
+			}, registered("user-1", "Ada Lovelace", "ada@example.com"))
 
-			assert.Equal(t, 2, ledger.grantCount(), "the redelivery reached the handler")
-			assert.Equal(t, []domain.PointsEntry{signupEntry(100)}, ledger.of("user-1"))
+			assert.Equal(t, 2, ledger.Grants(), "the redelivery reached the ledger")
+			assert.Equal(t, []domain.PointsEntry{signupEntry(100)}, ledger.Of("user-1"))
 		})
 	}
 }
 
+// Deliveries that run at once, as two instances of the service sharing the
+// ledger do, grant the points once.
 func TestSeedSignupPoints_ConcurrentDeliveries(t *testing.T) {
-	h := newHarness(t)
-	ledger := newMemLedger()
-	// Each grant waits until both instances grant at the same time: the test
-	// only passes if the two deliveries really run concurrently.
-	ledger.barrier = 2
-	h.startRouter(pointsHandler(ledger, 100))
-	h.startRouter(pointsHandler(ledger, 100))
+	const deliveries = 4 // 2 publishes x 2 instances
+	// Each grant waits until every delivery grants at the same time: the
+	// test only passes if they really run concurrently.
+	ledger := &testfake.Ledger{Together: deliveries}
+	handler := pointsHandler(ledger, 100)
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 
-	first := h.publishAsync(e)
-	second := h.publishAsync(e)
-	h.wait(first, "first publish")
-	h.wait(second, "second publish")
+	errs := make([]error, deliveries)
+	var wg sync.WaitGroup
+	for i := range deliveries {
+		wg.Go(func() {
+			e := e
+			errs[i] = handler.Handle(app.WithEventID(ctx, "message-1"), &e)
+		})
+	}
+	wg.Wait()
 
-	assert.Equal(t, 4, ledger.grantCount(), "2 publishes x 2 instances")
-	assert.Equal(t, []domain.PointsEntry{signupEntry(100)}, ledger.of("user-1"))
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, deliveries, ledger.Grants())
+	assert.Equal(t, []domain.PointsEntry{signupEntry(100)}, ledger.Of("user-1"))
 }
 
+// A failed grant returns the ledger's error, its class intact (an outage:
+// retried at once); the next try grants.
 func TestSeedSignupPoints_RetriesAFailedGrant(t *testing.T) {
-	h := newHarness(t)
-	ledger := newMemLedger()
-	ledger.failures = 1
-	results := &handlerResults{}
-	h.startRouter(results.record(pointsHandler(ledger, 100)))
+	ledger := &testfake.Ledger{Failures: 1, FailWith: errLedgerDown}
+	handler := pointsHandler(ledger, 100)
+	e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
-	h.publish(registered("user-1", "Ada Lovelace", "ada@example.com"))
+	assertClass(t, handler.Handle(delivery("m-1"), &e), errLedgerDown, app.FailureOutage)
+	assert.Empty(t, ledger.Of("user-1"))
+	require.NoError(t, handler.Handle(delivery("m-1"), &e))
 
-	errs := results.all()
-	require.Len(t, errs, 2, "one failed run, one retry")
-	assert.ErrorIs(t, errs[0], errLedgerDown, "the handler returns the ledger's error")
-	assert.NoError(t, errs[1])
-	assert.Equal(t, []domain.PointsEntry{signupEntry(100)}, ledger.of("user-1"))
+	assert.Equal(t, []domain.PointsEntry{signupEntry(100)}, ledger.Of("user-1"))
 }
 
 func TestSeedSignupPoints_RejectsEventWithoutUserID(t *testing.T) {
-	ledger := newMemLedger()
+	ledger := &testfake.Ledger{}
 	e := registered("", "Ada Lovelace", "ada@example.com")
 
 	err := event.NewSeedSignupPoints(ledger, 100, nil).Handle(context.Background(), &e)
+
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), event.SeedSignupPointsName)
-
-	h := newHarness(t)
-	results := &handlerResults{}
-	poisoned := h.poisoned()
-	h.startRouter(results.record(pointsHandler(ledger, 100)))
-
-	done := h.publishAsync(e)
-	select {
-	case msg := <-poisoned:
-		msg.Ack()
-		assert.Contains(t, msg.Metadata.Get(middleware.ReasonForPoisonedKey), "without user id")
-		assert.Equal(t, event.SeedSignupPointsName, msg.Metadata.Get(middleware.PoisonedHandlerKey))
-	case <-time.After(waitTimeout):
-		t.Fatal("the event without user id did not reach the poison queue")
-	}
-	h.wait(done, "publish")
-
-	errs := results.all()
-	require.NotEmpty(t, errs)
-	for _, err := range errs {
-		assert.Error(t, err)
-	}
-	assert.Zero(t, ledger.grantCount(), "nothing granted")
-	assert.Empty(t, ledger.of(""))
+	assert.Contains(t, err.Error(), "without user id", "the reason the message is poisoned with")
+	assert.Zero(t, ledger.Grants(), "nothing granted")
+	assert.Empty(t, ledger.Of(""))
 }

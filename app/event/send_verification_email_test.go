@@ -7,13 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testfake"
@@ -30,16 +26,14 @@ func emailChanged(userID string) domain.EmailChanged {
 // notice to the old one, each by a handler (a consumer group) of its own,
 // each once whatever is redelivered.
 func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
-	h := newHarness(t)
-	mailer := &testfake.Mailer{}
-	dedup := newMemDeduplicator()
-	h.startRouter(
-		cqrs.NewEventHandler(event.SendNewAddressEmailName, event.NewSendNewAddressEmail(mailer, dedup, testLinks).Handle),
-		cqrs.NewEventHandler(event.SendEmailChangedNoticeName, event.NewSendEmailChangedNotice(mailer, dedup).Handle),
-	)
+	mailer, dedup := &testfake.Mailer{}, testfake.NewDeduplicator()
+	verifyNew := event.NewSendNewAddressEmail(mailer, dedup, testLinks)
+	warnOld := event.NewSendEmailChangedNotice(mailer, dedup)
 	e := emailChanged("user-1")
-	h.publish(e)
-	h.publish(e) // a redelivery
+	for range 2 { // the second, a redelivery
+		require.NoError(t, verifyNew.Handle(delivery("m-1"), &e))
+		require.NoError(t, warnOld.Handle(delivery("m-1"), &e))
+	}
 
 	mails := mailer.Mails()
 	require.Len(t, mails, 2)
@@ -54,17 +48,15 @@ func TestEmailChanged_VerifiesTheNewAddressAndWarnsTheOldOne(t *testing.T) {
 	assert.Equal(t, "Your email address was changed", notice.Subject)
 	assert.NotContains(t, notice.Body, "token", "the old address gets no link")
 	assert.NotContains(t, notice.Body, "Lovelace", "nor the new address")
-	assert.Len(t, dedup.records(), 2)
+	assert.Len(t, dedup.Records(), 2)
 }
 
 func TestSendVerificationEmail_SendsTheLinkAskedFor(t *testing.T) {
-	h := newHarness(t)
 	mailer := &testfake.Mailer{}
-	h.startRouter(cqrs.NewEventHandler(event.SendVerificationEmailName,
-		event.NewSendVerificationEmail(mailer, newMemDeduplicator(), testLinks).Handle))
 	requestedAt := changedAt.Add(time.Hour)
-	h.publish(domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", EmailNumber: 3, Locale: "de",
-		RequestedAt: requestedAt})
+	require.NoError(t, event.NewSendVerificationEmail(mailer, testfake.NewDeduplicator(), testLinks).Handle(delivery("m-1"),
+		&domain.VerificationEmailRequested{UserID: "user-1", Email: "ada@example.com", EmailNumber: 3, Locale: "de",
+			RequestedAt: requestedAt}))
 
 	mails := mailer.Mails()
 	require.Len(t, mails, 1)
@@ -78,31 +70,11 @@ func TestSendWelcomeEmail_SendsTheSameLinkAgain(t *testing.T) {
 	first, second := &testfake.Mailer{}, &testfake.Mailer{}
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
 	for _, mailer := range []*testfake.Mailer{first, second} {
-		require.NoError(t, event.NewSendWelcomeEmail(mailer, newMemDeduplicator(), testLinks).Handle(context.Background(), &e))
+		require.NoError(t, event.NewSendWelcomeEmail(mailer, testfake.NewDeduplicator(), testLinks).Handle(context.Background(), &e))
 	}
 	require.Len(t, first.Mails(), 1)
 	require.Len(t, second.Mails(), 1)
 	assert.Equal(t, first.Mails()[0].Body, second.Mails()[0].Body)
-}
-
-// A UserRegistered message of version 1, published by an older build and
-// still on the transport, is read through the upcaster: the welcome email
-// goes out in the default language.
-func TestSendWelcomeEmail_ReadsVersion1Messages(t *testing.T) {
-	h := newHarness(t)
-	mailer := &testfake.Mailer{}
-	h.startRouter(welcomeHandler(mailer, newMemDeduplicator()))
-
-	msg := message.NewMessage(uuid.NewString(),
-		[]byte(`{"user_id":"user-1","name":"Ada","email":"ada@example.com","registered_at":"2024-05-06T05:08:09Z"}`))
-	msg.Metadata.Set("name", "UserRegistered")
-	msg.Metadata.Set(transport.SchemaVersionKey, "1")
-	h.publishMessage(msg)
-
-	mails := mailer.Mails()
-	require.Len(t, mails, 1)
-	assert.Equal(t, "Welcome to onboard", mails[0].Subject)
-	assert.True(t, strings.HasPrefix(mails[0].Body, "Hello,"), mails[0].Body)
 }
 
 // Each link email sent again (its first send failed after leaving, say)
@@ -114,10 +86,10 @@ func TestLinkEmails_SendTheSameLinkAgain(t *testing.T) {
 	changed := emailChanged("user-1")
 	for name, send := range map[string]func(event.Mailer) error{
 		event.SendVerificationEmailName: func(m event.Mailer) error {
-			return event.NewSendVerificationEmail(m, newMemDeduplicator(), testLinks).Handle(context.Background(), &requested)
+			return event.NewSendVerificationEmail(m, testfake.NewDeduplicator(), testLinks).Handle(context.Background(), &requested)
 		},
 		event.SendNewAddressEmailName: func(m event.Mailer) error {
-			return event.NewSendNewAddressEmail(m, newMemDeduplicator(), testLinks).Handle(context.Background(), &changed)
+			return event.NewSendNewAddressEmail(m, testfake.NewDeduplicator(), testLinks).Handle(context.Background(), &changed)
 		},
 	} {
 		first, second := &testfake.Mailer{}, &testfake.Mailer{}
@@ -129,38 +101,31 @@ func TestLinkEmails_SendTheSameLinkAgain(t *testing.T) {
 	}
 }
 
-// An EmailChanged message of version 1, published by an older build and
-// still on the transport, says no address number: the new address gets its
-// email, but its link, of number 0, never verifies (the user asks for a
-// new one), rather than a guessed number's.
-func TestSendNewAddressEmail_ReadsVersion1Messages(t *testing.T) {
-	h := newHarness(t)
+// An EmailChanged of version 1, upcast, says no address number (0): the
+// new address gets its email, but its link, of number 0, never verifies
+// (the user asks for a new one), rather than a guessed number's.
+func TestSendNewAddressEmail_WithoutAnAddressNumber(t *testing.T) {
 	mailer := &testfake.Mailer{}
-	h.startRouter(cqrs.NewEventHandler(event.SendNewAddressEmailName,
-		event.NewSendNewAddressEmail(mailer, newMemDeduplicator(), testLinks).Handle))
-
-	msg := message.NewMessage(uuid.NewString(), []byte(`{"user_id":"user-1","old_email":"ada@example.com",`+
-		`"new_email":"lovelace@example.org","locale":"en","changed_at":"2024-06-01T10:00:00Z"}`))
-	msg.Metadata.Set("name", "EmailChanged")
-	msg.Metadata.Set(transport.SchemaVersionKey, "1")
-	h.publishMessageOn(transport.EventTopic("EmailChanged"), msg)
+	e := emailChanged("user-1")
+	e.EmailNumber = 0
+	require.NoError(t, event.NewSendNewAddressEmail(mailer, testfake.NewDeduplicator(), testLinks).Handle(delivery("m-1"), &e))
 
 	mails := mailer.Mails()
 	require.Len(t, mails, 1)
-	assert.Equal(t, "lovelace@example.org", mails[0].To)
+	assert.Equal(t, e.NewEmail, mails[0].To)
 	i := strings.Index(mails[0].Body, testLinks.URL+"?")
 	require.GreaterOrEqual(t, i, 0, mails[0].Body)
 	link, err := url.Parse(strings.Fields(mails[0].Body[i:])[0])
 	require.NoError(t, err)
 	for number := range 4 {
-		subject := domain.TokenSubject{UserID: "user-1", EmailKey: "lovelace@example.org", EmailNumber: number}
+		subject := domain.TokenSubject{UserID: "user-1", EmailKey: domain.EmailKey(e.NewEmail), EmailNumber: number}
 		assert.ErrorIs(t, testLinks.Key.Check(subject, link.Query().Get("token"), changedAt, testLinks.TTL),
 			domain.ErrInvalidToken, "number %d", number)
 	}
 }
 
 func TestLifecycleEmails_RejectIncompleteEvents(t *testing.T) {
-	mailer, dedup := &testfake.Mailer{}, newMemDeduplicator()
+	mailer, dedup := &testfake.Mailer{}, testfake.NewDeduplicator()
 	ctx := context.Background()
 	assert.ErrorContains(t, event.NewSendVerificationEmail(mailer, dedup, testLinks).Handle(ctx,
 		&domain.VerificationEmailRequested{UserID: "user-1"}), event.SendVerificationEmailName)

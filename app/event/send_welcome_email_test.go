@@ -2,62 +2,30 @@ package event_test
 
 import (
 	"context"
-	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testfake"
 )
 
-// testLinks make the verification links of the tests' emails.
-var testLinks = event.VerificationLinks{
-	URL: "https://onboard.example/verify-email",
-	TTL: 48 * time.Hour,
-	Key: domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
-}
-
-func welcomeHandler(mailer event.Mailer, dedup event.Deduplicator) cqrs.EventHandler {
-	return cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, dedup, testLinks).Handle)
-}
-
-// linkIn returns the verification link of an email's body, checking that
-// its token verifies the user's address of this number until the link
-// expires, and no other number of it.
-func linkIn(t *testing.T, body, userID, email string, number int, expires time.Time) *url.URL {
-	t.Helper()
-	i := strings.Index(body, testLinks.URL+"?")
-	require.GreaterOrEqual(t, i, 0, "a link in %q", body)
-	link, err := url.Parse(strings.Fields(body[i:])[0])
-	require.NoError(t, err)
-	assert.Equal(t, userID, link.Query().Get("user"))
-	token := link.Query().Get("token")
-	subject := domain.TokenSubject{UserID: userID, EmailKey: domain.EmailKey(email), EmailNumber: number}
-	require.NoError(t, testLinks.Key.Check(subject, token, expires.Add(-time.Second), testLinks.TTL))
-	assert.ErrorIs(t, testLinks.Key.Check(subject, token, expires, testLinks.TTL), domain.ErrTokenExpired)
-	subject.EmailNumber++
-	assert.ErrorIs(t, testLinks.Key.Check(subject, token, expires.Add(-time.Second), testLinks.TTL), domain.ErrInvalidToken)
-	return link
-}
-
 func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
-	h := newHarness(t)
-	mailer := &testfake.Mailer{}
-	dedup := newMemDeduplicator()
-	h.startRouter(welcomeHandler(mailer, dedup))
+	mailer, dedup := &testfake.Mailer{}, testfake.NewDeduplicator()
+	handler := event.NewSendWelcomeEmail(mailer, dedup, testLinks)
 
-	h.publish(registered("user-1", "Ada Lovelace", "Ada@Example.com"))
-	h.publish(registered("user-2", "Grace Hopper", "grace@example.com"))
+	for i, e := range []domain.UserRegistered{
+		registered("user-1", "Ada Lovelace", "Ada@Example.com"),
+		registered("user-2", "Grace Hopper", "grace@example.com"),
+	} {
+		require.NoError(t, handler.Handle(delivery("message-"+e.UserID), &e), i)
+	}
 
-	require.Eventually(t, func() bool { return len(mailer.Mails()) >= 2 }, waitTimeout, time.Millisecond)
 	mails := mailer.Mails()
 	require.Len(t, mails, 2)
 	for i, want := range []struct{ id, user, to string }{
@@ -72,24 +40,23 @@ func TestSendWelcomeEmail_SendsOneEmailPerUser(t *testing.T) {
 		linkIn(t, mails[i].Body, want.user, want.to, domain.FirstEmailNumber,
 			registered("", "", "").RegisteredAt.Add(testLinks.TTL))
 	}
-	assert.Equal(t, map[[2]string]bool{
-		{event.SendWelcomeEmailName, "user-1"}: true,
-		{event.SendWelcomeEmailName, "user-2"}: true,
-	}, dedup.records(), "deduplicated per handler and user")
+	assert.Equal(t, []testfake.Done{
+		{Handler: event.SendWelcomeEmailName, Key: "user-1"},
+		{Handler: event.SendWelcomeEmailName, Key: "user-2"},
+	}, dedup.Records(), "deduplicated per handler and user")
 }
 
 // TestSendWelcomeEmail_NeverSendsTheName: anyone may register any address
 // with a name of their choosing, so a name in the email would let them
 // send their own text from the service to anyone.
 func TestSendWelcomeEmail_NeverSendsTheName(t *testing.T) {
-	h := newHarness(t)
 	mailer := &testfake.Mailer{}
-	h.startRouter(welcomeHandler(mailer, newMemDeduplicator()))
-
 	const hostile = "Your account was suspended, call +1 555 0100 http://evil.example"
-	h.publish(registered("user-1", hostile, "victim@example.com"))
+	e := registered("user-1", hostile, "victim@example.com")
 
-	require.Eventually(t, func() bool { return len(mailer.Mails()) >= 1 }, waitTimeout, time.Millisecond)
+	require.NoError(t, event.NewSendWelcomeEmail(mailer, testfake.NewDeduplicator(), testLinks).Handle(delivery("m-1"), &e))
+
+	require.Len(t, mailer.Mails(), 1)
 	mail := mailer.Mails()[0]
 	assert.Equal(t, "victim@example.com", mail.To)
 	for _, part := range []string{mail.Subject, mail.Body} {
@@ -100,29 +67,29 @@ func TestSendWelcomeEmail_NeverSendsTheName(t *testing.T) {
 	}
 }
 
-// redelivery is one way an event can reach a handler twice.
+// redelivery is one way an event can reach a handler twice: handle calls
+// the handler with the context of a delivery of message id.
 type redelivery struct {
 	name    string
-	deliver func(h *harness, e domain.UserRegistered)
+	deliver func(t *testing.T, handle func(ctx context.Context, e domain.UserRegistered), e domain.UserRegistered)
 }
 
-// redeliveries are the ways every handler must withstand.
+// redeliveries are the ways every handler must withstand: the dedup key is
+// the event's, not its message's.
 func redeliveries() []redelivery {
 	return []redelivery{
 		{
-			name: "same event published twice",
-			deliver: func(h *harness, e domain.UserRegistered) {
-				h.publish(e)
-				h.publish(e)
+			name: "same event in two messages",
+			deliver: func(_ *testing.T, handle func(context.Context, domain.UserRegistered), e domain.UserRegistered) {
+				handle(delivery("message-1"), e)
+				handle(delivery("message-2"), e)
 			},
 		},
 		{
 			name: "same message delivered twice",
-			deliver: func(h *harness, e domain.UserRegistered) {
-				msg, err := transport.NewMarshaler(domain.Events).Marshal(e)
-				require.NoError(h.t, err)
-				h.publishMessage(msg)
-				h.publishMessage(msg)
+			deliver: func(_ *testing.T, handle func(context.Context, domain.UserRegistered), e domain.UserRegistered) {
+				handle(delivery("message-1"), e)
+				handle(delivery("message-1"), e)
 			},
 		},
 	}
@@ -130,61 +97,61 @@ func redeliveries() []redelivery {
 
 func TestSendWelcomeEmail_Redelivery(t *testing.T) {
 	tests := append(redeliveries(), redelivery{
-		name: "event published again after other users",
-		deliver: func(h *harness, e domain.UserRegistered) {
-			h.publish(e)
-			h.publish(registered("someone-else", "Grace", "grace@example.com"))
-			h.publish(e)
+		name: "event delivered again after other users",
+		deliver: func(_ *testing.T, handle func(context.Context, domain.UserRegistered), e domain.UserRegistered) {
+			handle(delivery("message-1"), e)
+			handle(delivery("message-2"), registered("someone-else", "Grace", "grace@example.com"))
+			handle(delivery("message-3"), e)
 		},
 	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			mailer := &testfake.Mailer{}
-			dedup := newMemDeduplicator()
-			h.startRouter(welcomeHandler(mailer, dedup))
+			mailer, dedup := &testfake.Mailer{}, testfake.NewDeduplicator()
+			handler := event.NewSendWelcomeEmail(mailer, dedup, testLinks)
 			e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
-			tt.deliver(h, e)
+			tt.deliver(t, func(ctx context.Context, e domain.UserRegistered) {
+				require.NoError(t, handler.Handle(ctx, &e))
+			}, e)
 
-			var toAda []event.Mail
-			for _, m := range mailer.Mails() {
-				if m.To == e.Email {
-					toAda = append(toAda, m)
-				}
-			}
-			assert.Len(t, toAda, 1, "one welcome email to the user")
-			assert.GreaterOrEqual(t, int(dedup.calls.Load()), 2, "the redelivery reached the handler")
+			assert.Len(t, mailer.To(e.Email), 1, "one welcome email to the user")
+			assert.GreaterOrEqual(t, dedup.Calls(), 2, "the redelivery reached the deduplicator")
 		})
 	}
 }
 
+// Deliveries that run at once, as two instances of the service sharing the
+// mailer and the deduplicator (the database) do, send one email: one run
+// holds the key while its email is on its way, the others wait for it.
 func TestSendWelcomeEmail_ConcurrentDeliveries(t *testing.T) {
-	h := newHarness(t)
 	mailer := &testfake.Mailer{Gate: make(chan struct{}), Entered: make(chan struct{}, 1)}
-	dedup := newMemDeduplicator()
-	// Two instances of the service share the mailer and the deduplicator (the
-	// database): every publish reaches both at the same time.
-	h.startRouter(welcomeHandler(mailer, dedup))
-	h.startRouter(welcomeHandler(mailer, dedup))
+	dedup := testfake.NewDeduplicator()
+	handler := event.NewSendWelcomeEmail(mailer, dedup, testLinks)
 	e := registered("user-1", "Ada Lovelace", "ada@example.com")
 
-	first := h.publishAsync(e)
-	second := h.publishAsync(e)
-
+	const deliveries = 4 // 2 publishes x 2 instances
+	errs := make(chan error, deliveries)
+	var wg sync.WaitGroup
+	for range deliveries {
+		wg.Go(func() {
+			e := e
+			errs <- handler.Handle(delivery("message-1"), &e)
+		})
+	}
 	select {
 	case <-mailer.Entered:
-	case <-time.After(waitTimeout):
+	case <-time.After(10 * time.Second):
 		t.Fatal("no email was attempted")
 	}
-	// One run holds the key while its email is on its way; the other has
-	// entered the deduplicator and waits for it.
-	require.Eventually(t, func() bool { return dedup.calls.Load() >= 2 }, waitTimeout, time.Millisecond)
+	require.Eventually(t, func() bool { return dedup.Calls() == deliveries }, 10*time.Second, time.Millisecond,
+		"every delivery entered the deduplicator while the first email was on its way")
 	close(mailer.Gate)
-	h.wait(first, "first publish")
-	h.wait(second, "second publish")
+	wg.Wait()
+	close(errs)
 
-	assert.Equal(t, int32(4), dedup.calls.Load(), "2 publishes x 2 instances")
+	for err := range errs {
+		assert.NoError(t, err)
+	}
 	assert.Len(t, mailer.Mails(), 1)
 	assert.Equal(t, 1, mailer.Attempts())
 }
@@ -200,38 +167,15 @@ func TestSendWelcomeEmail_RejectsIncompleteEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mailer := &testfake.Mailer{}
-			dedup := newMemDeduplicator()
+			mailer, dedup := &testfake.Mailer{}, testfake.NewDeduplicator()
 
-			t.Run("Handle", func(t *testing.T) {
-				err := event.NewSendWelcomeEmail(mailer, dedup, testLinks).Handle(context.Background(), &tt.event)
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), event.SendWelcomeEmailName)
-			})
+			err := event.NewSendWelcomeEmail(mailer, dedup, testLinks).Handle(delivery("m-1"), &tt.event)
 
-			t.Run("on the router", func(t *testing.T) {
-				h := newHarness(t)
-				results := &handlerResults{}
-				poisoned := h.poisoned()
-				h.startRouter(results.record(welcomeHandler(mailer, dedup)))
-
-				done := h.publishAsync(tt.event)
-				select {
-				case msg := <-poisoned:
-					msg.Ack()
-					assert.Contains(t, msg.Metadata.Get(middleware.ReasonForPoisonedKey), "without user id or email")
-				case <-time.After(waitTimeout):
-					t.Fatal("the incomplete event did not reach the poison queue")
-				}
-				h.wait(done, "publish")
-				require.NotEmpty(t, results.all())
-				for _, err := range results.all() {
-					assert.Error(t, err)
-				}
-			})
-
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), event.SendWelcomeEmailName)
+			assert.Contains(t, err.Error(), "without user id or email", "the reason the message is poisoned with")
 			assert.Empty(t, mailer.Mails())
-			assert.Zero(t, dedup.calls.Load(), "nothing recorded for an incomplete event")
+			assert.Zero(t, dedup.Calls(), "nothing recorded for an incomplete event")
 		})
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/telemetry"
-	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
 
@@ -37,8 +36,7 @@ func TestNewRouter_MetricsTimeADeliveryWithItsRetries(t *testing.T) {
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
 	tr.Publisher, err = metrics.TimePublishes(tr.Publisher)
 	require.NoError(t, err)
-	db := testenv.MigratedDB(t, testenv.Backends()[0])
-	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: db.DB, Publisher: tr.Publisher})
+	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: sharedDB(t), Publisher: tr.Publisher})
 	require.NoError(t, err)
 
 	var attempts atomic.Int32

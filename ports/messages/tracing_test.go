@@ -20,7 +20,6 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/telemetry"
-	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
 
@@ -48,8 +47,7 @@ func runTracedRouter(t *testing.T, tracing telemetry.Tracing, handler cqrs.Event
 	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
-	db := testenv.MigratedDB(t, testenv.Backends()[0])
-	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: db.DB, Publisher: tr.Publisher})
+	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{DB: sharedDB(t), Publisher: tr.Publisher})
 	require.NoError(t, err)
 	stopping, stop := context.WithCancel(context.Background())
 	router, err := messages.NewRouter(messages.RouterConfig{

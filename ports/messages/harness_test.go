@@ -1,8 +1,11 @@
-package event_test
+package messages_test
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,17 +15,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
-	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/domain"
-	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/ports/messages"
 )
 
-// The handlers run on the service's own router (messages.NewRouter): its
-// middleware, failure classes, poison and retry queues. These tests are
-// in package event_test, which may import ports: the dependency rule
-// binds the production files only.
+// The router's behaviour is tested with the service's own handlers
+// (app/event) on the fakes of internal/testfake: its middleware, failure
+// classes, quick retries, poison and retry queues, redeliveries. What a
+// handler does with its event is tested in app/event, on the fakes alone.
 
 // waitTimeout bounds every wait of these tests; nothing here should take
 // more than a fraction of it.
@@ -43,18 +45,25 @@ type harness struct {
 	retries   *transport.RetryQueue
 }
 
+// newHarness is a harness whose retry queue is on a database shared by
+// the tests that put nothing in it.
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessOn(t, sharedDB(t))
+}
+
+// newHarnessOn is a harness whose retry queue is on db.
+func newHarnessOn(t *testing.T, db *sql.DB) *harness {
 	t.Helper()
 	tr, err := transport.NewTransport(transport.Config{Kind: transport.KindGoChannel})
 	require.NoError(t, err)
 	// Cleanups run last-in first-out: routers close first, then the
 	// transport, which also releases a publish still waiting for an ack.
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
-	// The retry queue's table is on a SQLite file of the test's; its first
-	// wait is short, as the router's quick retries are.
-	db := testenv.MigratedDB(t, testenv.Backends()[0])
+	// The retry queue's first wait is short, as the router's quick
+	// retries are.
 	retries, err := transport.NewRetryQueue(transport.RetryQueueConfig{
-		DB: db.DB, Publisher: tr.Publisher, FirstDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+		DB: db, Publisher: tr.Publisher, FirstDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
 	})
 	require.NoError(t, err)
 	publisher := transport.StampOrigin(tr.Publisher, deploymentID)
@@ -71,11 +80,42 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, transport: tr, publisher: publisher, bus: bus, retries: retries}
 }
 
-// everyUser holds every user: events from another deployment are not
-// under test here.
-type everyUser struct{}
+// shared is one migrated SQLite database for the tests' retry queues:
+// migrating one takes a tenth of a second under the race detector, longer
+// than most of these tests. A message waits in a retry queue only after a
+// failure of its own (app.FailureMessage): a test that makes one, or reads
+// the queue, has a database of its own (newHarnessOn).
+var shared struct {
+	once sync.Once
+	dir  string
+	db   *sql.DB
+	err  error
+}
 
-func (everyUser) HoldsUser(context.Context, string) (bool, error) { return true, nil }
+func sharedDB(t *testing.T) *sql.DB {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.dir, shared.err = os.MkdirTemp("", "messages-test-"); shared.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		shared.db, shared.err = sqldb.Open(ctx, "sqlite:"+filepath.Join(shared.dir, "onboard.db"), slog.New(slog.DiscardHandler))
+	})
+	require.NoError(t, shared.err, "the shared test database")
+	return shared.db
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.db != nil {
+		_ = shared.db.Close()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
 
 // startRouter runs one instance of the service's handler router with the
 // given handlers, and stops it at the end of the test as the service does.
@@ -217,14 +257,6 @@ func (h recordedHandler) Handle(ctx context.Context, e any) error {
 	h.results.mu.Unlock()
 	return err
 }
-
-// outage is an error that says it is an outage, as the adapters' errors
-// do for a dependency that is down (an SMTP 421, a database that does not
-// answer): retried at once, then nacked and delivered again.
-type outage string
-
-func (e outage) Error() string      { return string(e) }
-func (outage) Failure() app.Failure { return app.FailureOutage }
 
 func registered(userID, name, email string) domain.UserRegistered {
 	return domain.UserRegistered{
