@@ -2,28 +2,19 @@ package command_test
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/onboard/onboard/adapters"
-	"github.com/onboard/onboard/adapters/hasher"
-	"github.com/onboard/onboard/adapters/transport"
-	"github.com/onboard/onboard/adapters/userdb"
-	"github.com/onboard/onboard/adapters/watermillsql"
 	"github.com/onboard/onboard/app/command"
 	"github.com/onboard/onboard/domain"
-	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 var testKey = domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes))
@@ -37,52 +28,37 @@ func tokenFor(id, email string, number int, expires time.Time) string {
 	return testKey.Token(domain.TokenSubject{UserID: id, EmailKey: domain.EmailKey(email), EmailNumber: number}, expires)
 }
 
-// lifecycle is the users' commands on a real store (embedded SQLite).
+// lifecycle is the users' commands on the fakes of the stores, the
+// hasher and the guess limits, at the time of a settable clock.
 type lifecycle struct {
-	db       *testenv.DB
-	hasher   *hasher.Bcrypt
-	store    *userdb.UserStore
-	clock    *testenv.Clock
+	users    *testfake.Users
+	sessions command.Sessions
+	hasher   *testfake.Hasher
+	guesses  *testfake.Guesses
+	clock    *testfake.Clock
 	register *command.RegisterUserHandler
 	verify   *command.VerifyEmailHandler
 	resend   *command.RequestVerificationEmailHandler
 	change   *command.ChangeEmailHandler
 	signIn   *command.SignInHandler
-	guesses  *adapters.PasswordGuesses
-	sessions *adapters.SessionStore
 }
 
 func newLifecycle(t *testing.T) *lifecycle {
 	t.Helper()
-	db := testenv.MigratedDB(t, testenv.Backend{Name: "sqlite", URL: testenv.SQLiteDatabase})
-	outbox, err := watermillsql.NewSQLSubscriber(db.DB, "forwarder", watermill.NopLogger{})
-	require.NoError(t, err)
-	require.NoError(t, outbox.SubscribeInitialize(transport.OutboxTopic))
-	require.NoError(t, outbox.Close())
-	store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
-	_, err = store.ReadModel().Prepare(testenv.Context(t))
-	require.NoError(t, err)
-	hasher, err := hasher.New(hasher.Config{Cost: bcrypt.MinCost})
-	require.NoError(t, err)
-	c := testenv.NewClock() // as events keep it
-	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB,
-		Key: []byte(strings.Repeat("g", 32))})
-	require.NoError(t, err)
-	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
-	require.NoError(t, err)
-	signIn, err := command.NewSignInHandler(context.Background(), store, sessions, hasher, guesses)
+	users, hasher, c := testfake.NewUsers(), &testfake.Hasher{}, testfake.NewClock()
+	guesses := &testfake.Guesses{Now: c.Now}
+	signIn, err := command.NewSignInHandler(context.Background(), users, users.Sessions(), hasher, guesses)
 	require.NoError(t, err)
 	return &lifecycle{
-		guesses:  guesses,
-		sessions: sessions,
-		db:       db,
+		users:    users,
+		sessions: users.Sessions(),
 		hasher:   hasher,
-		store:    store,
+		guesses:  guesses,
 		clock:    c,
-		register: command.NewRegisterUserHandler(store, hasher, nil, nil, c.Now),
-		verify:   command.NewVerifyEmailHandler(store, testKey, testTTL, c.Now),
-		resend:   command.NewRequestVerificationEmailHandler(store, nil, c.Now),
-		change:   command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: store, Hasher: hasher, Guesses: guesses, Now: c.Now}),
+		register: command.NewRegisterUserHandler(users, hasher, nil, nil, c.Now),
+		verify:   command.NewVerifyEmailHandler(users, testKey, testTTL, c.Now),
+		resend:   command.NewRequestVerificationEmailHandler(users, nil, c.Now),
+		change:   command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: users, Hasher: hasher, Guesses: guesses, Now: c.Now}),
 		signIn:   signIn,
 	}
 }
@@ -100,7 +76,7 @@ func (l *lifecycle) newUser(t *testing.T, email string) *domain.User {
 
 func (l *lifecycle) events(t *testing.T, id string) int {
 	t.Helper()
-	user, err := l.store.LoadUser(context.Background(), id)
+	user, err := l.users.LoadUser(context.Background(), id)
 	require.NoError(t, err)
 	return user.Version()
 }
@@ -199,7 +175,7 @@ func TestChangeEmail(t *testing.T) {
 		Password: lifecyclePassword, ExpectedVersion: 1})
 	assert.ErrorIs(t, err, domain.ErrUserNotFound)
 
-	for range adapters.DefaultGuessPair.Free {
+	for range testfake.DefaultGuessPair {
 		assert.ErrorIs(t, change("new@example.com", "wrong password", 1), domain.ErrWrongPassword)
 	}
 	var de *domain.Error
@@ -233,8 +209,7 @@ func TestChangeEmail(t *testing.T) {
 func TestChangeEmail_RacingWrongPasswordsCheckOnlyTheLimit(t *testing.T) {
 	l := newLifecycle(t)
 	user := l.newUser(t, "ada@example.com")
-	counting := &countingHasher{PasswordHasher: l.hasher}
-	change := command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: l.store, Hasher: counting, Guesses: l.guesses, Now: l.clock.Now})
+	change := l.change
 	var wg sync.WaitGroup
 	for i := range 150 {
 		wg.Go(func() {
@@ -247,22 +222,7 @@ func TestChangeEmail_RacingWrongPasswordsCheckOnlyTheLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.LessOrEqual(t, int(counting.wrong.Load()), adapters.DefaultGuessPair.Free, "wrong passwords compared")
-}
-
-// countingHasher counts the comparisons of an adapter's hasher that found
-// a wrong password.
-type countingHasher struct {
-	command.PasswordHasher
-	wrong atomic.Int32
-}
-
-func (h *countingHasher) Matches(ctx context.Context, hash []byte, password string) (bool, error) {
-	same, err := h.PasswordHasher.Matches(ctx, hash, password)
-	if err == nil && !same {
-		h.wrong.Add(1)
-	}
-	return same, err
+	assert.LessOrEqual(t, l.hasher.Mismatches(), testfake.DefaultGuessPair, "wrong passwords compared")
 }
 
 func TestSignIn(t *testing.T) {
@@ -281,7 +241,7 @@ func TestSignIn(t *testing.T) {
 	assert.ErrorIs(t, wrongPassword, domain.ErrInvalidCredentials)
 	assert.Equal(t, wrongPassword, unknownEmail, "the same answer")
 
-	for range adapters.DefaultGuessPair.Free {
+	for range testfake.DefaultGuessPair {
 		_, err := l.signIn.Handle(ctx, command.SignIn{Email: "ada@example.com", Password: "a stranger's guess", Client: "192.0.2.66"})
 		require.ErrorIs(t, err, domain.ErrInvalidCredentials)
 	}
@@ -296,8 +256,7 @@ func TestSignIn(t *testing.T) {
 func TestRegisterUser_RepeatsAreCountedGuesses(t *testing.T) {
 	l := newLifecycle(t)
 	user := l.newUser(t, "ada@example.com")
-	counting := &countingHasher{PasswordHasher: l.hasher}
-	register := command.NewRegisterUserHandler(l.store, counting, l.guesses, nil, l.clock.Now)
+	register := command.NewRegisterUserHandler(l.users, l.hasher, l.guesses, nil, l.clock.Now)
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() {
@@ -306,5 +265,5 @@ func TestRegisterUser_RepeatsAreCountedGuesses(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.LessOrEqual(t, int(counting.wrong.Load()), adapters.DefaultGuessPair.Free, "wrong passwords compared")
+	assert.LessOrEqual(t, l.hasher.Mismatches(), testfake.DefaultGuessPair, "wrong passwords compared")
 }
