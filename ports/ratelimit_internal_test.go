@@ -19,7 +19,11 @@ func TestClientLimiters_BoundedMemory(t *testing.T) {
 	now := time.Now()
 	for i := range 100_000 {
 		l.reserve(addr(i), now)
-		require.LessOrEqual(t, len(l.buckets), 1000)
+		// A plain comparison: testify's, 100,000 times, is most of the
+		// test's time under the race detector.
+		if len(l.buckets) > 1000 {
+			t.Fatalf("after client %d: %d buckets, want at most 1000", i, len(l.buckets))
+		}
 	}
 	// The last clients are still counted.
 	for range 9 {
