@@ -74,7 +74,7 @@ test: ## Run every test with the race detector, then a summary.
 # that share a database, and uninstrumented, the detector misses that order
 # and reports races that are none. Packages start in the order given:
 # service, whose tests run longest, ahead of the rest.
-test-unit: ## Run the tests that need no service (-short; about 5 min the first time, 1-1.5 min after), then a summary.
+test-unit: ## Run the tests that need no service (-short; about 5 min the first time, 43-54 s after), then a summary.
 	go build -o $(TEST_SUMMARY) ./internal/testsummary
 	go test -short -race -gcflags='modernc.org/sqlite/lib=-race=false' -p 4 -timeout 5m -json \
 		./service/... ./... 2>&1 | $(TEST_SUMMARY)
