@@ -67,17 +67,20 @@ test: ## Run every test with the race detector, then a summary.
 # -short skips the integration tests whatever TEST_* variables are set (and
 # REQUIRE_SERVICES), and the end-to-end tests that run the built binary; the
 # fault scenarios are not built (no chaos tag). Results are cached as usual.
-# SQLite's C, translated to Go (modernc.org/sqlite/lib), is built without
-# the race detector's instrumentation, which made every query about three
-# times slower: most of the tests' time. The C library it runs on
-# (modernc.org/libc) stays instrumented: its locks order the goroutines
-# that share a database, and uninstrumented, the detector misses that order
-# and reports races that are none. Packages start in the order given:
-# service, whose tests run longest, ahead of the rest.
-test-unit: ## Run the tests that need no service (-short; about 5 min the first time, 43-54 s after), then a summary.
+# The quick loop runs without the race detector: its instrumented binaries
+# took most of the time in linking alone. `make test`, which CI runs, runs
+# every test with it; RACE=1 runs this tier with it too. There, SQLite's C,
+# translated to Go (modernc.org/sqlite/lib), is built without the race
+# detector's instrumentation, which made every query about three times
+# slower. The C library it runs on (modernc.org/libc) stays instrumented:
+# its locks order the goroutines that share a database, and uninstrumented,
+# the detector misses that order and reports races that are none. Packages
+# start in the order given: service, whose tests run longest, ahead of the
+# rest.
+UNIT_RACE = $(if $(RACE),-race -gcflags='modernc.org/sqlite/lib=-race=false')
+test-unit: ## Run the tests that need no service (-short; about 30 s after a first run; RACE=1: with the race detector), then a summary.
 	go build -o $(TEST_SUMMARY) ./internal/testsummary
-	go test -short -race -gcflags='modernc.org/sqlite/lib=-race=false' -p 4 -timeout 5m -json \
-		./service/... ./... 2>&1 | $(TEST_SUMMARY)
+	go test -short $(UNIT_RACE) -p 4 -timeout 5m -json ./service/... ./... 2>&1 | $(TEST_SUMMARY)
 
 # Benchmarks of the hot paths beside bcrypt, on every database whose URL is
 # set; with PostgreSQL and RabbitMQ, the backlog drain and the idle cost too.

@@ -16,6 +16,7 @@ import (
 // forth between a victim's and their own: the victim gets no more emails
 // than the budget allows, whatever the number of changes.
 func TestService_AddressChangesAreNoMailCannon(t *testing.T) {
+	t.Parallel()
 	dbURL := testenv.SQLiteDatabase(t)
 	s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL, func(cfg *Config) {
 		var err error

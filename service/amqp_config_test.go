@@ -10,6 +10,7 @@ import (
 )
 
 func TestLoadConfig_AMQPQueueType(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, transport.AMQPQueueClassic, cfg.AMQPQueueType, "classic, as before, by default")

@@ -12,6 +12,7 @@ import (
 // A release build refuses a bcrypt cost under 10 (OWASP's floor); only the
 // end-to-end tests' binary accepts less.
 func TestLoadConfig_BcryptCostFloor(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"4", "9", "15"} {
 		_, err := LoadConfig(env(map[string]string{"BCRYPT_COST": bad}))
 		require.Error(t, err, "BCRYPT_COST=%s", bad)

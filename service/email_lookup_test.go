@@ -14,6 +14,7 @@ import (
 // hashes alone, and everything that finds a user by address still does,
 // in any letter case.
 func TestService_NoAddressIsALookupKey(t *testing.T) {
+	t.Parallel()
 	s := startServiceOnSQLite(t)
 	status, _, body := s.post(jsonBody(okName, `"Ada@Example.com"`, okPassword), "")
 	require.Equal(t, http.StatusCreated, status, "%s", body)

@@ -154,6 +154,7 @@ func hostileCases() []hostileCase {
 // code, never a 5xx or a panic, and writes nothing at all. SQLite always
 // runs; PostgreSQL when its variable is set.
 func TestService_HostileInput(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { testHostileInput(t, startServiceOnSQLite(t)) })
 	t.Run("postgres", func(t *testing.T) { testHostileInput(t, startService(t)) })
 }

@@ -18,6 +18,7 @@ func env(vars map[string]string) func(string) string {
 }
 
 func TestLoadConfig_HTTPDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, 64, cfg.HashQueueMax)
@@ -27,6 +28,7 @@ func TestLoadConfig_HTTPDefaults(t *testing.T) {
 
 // Every bad value is reported at once, each naming its variable.
 func TestLoadConfig_HTTPVariablesRejectBadValues(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(env(map[string]string{
 		"HASH_QUEUE_MAX":       "0",
 		"RATE_LIMIT_PASSWORDS": "30 a minute",
@@ -51,6 +53,7 @@ func TestLoadConfig_HTTPVariablesRejectBadValues(t *testing.T) {
 // The links' pages default to this service's own, on HTTP_ADDR's port: a
 // service moved to :8081 mails links that open it.
 func TestLoadConfig_LinksFollowHTTPAddr(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]string{
 		"":               "http://localhost:8080",
 		":8081":          "http://localhost:8081",
@@ -72,6 +75,7 @@ func TestLoadConfig_LinksFollowHTTPAddr(t *testing.T) {
 // A parser's error names its variable once; an invalid METRICS_ADDR is
 // one error, not a second one from PPROF.
 func TestLoadConfig_OneErrorPerBadVariable(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(env(map[string]string{"PUBSUB_NAMESPACE": "Not Valid"}))
 	require.Error(t, err)
 	assert.Equal(t, 1, strings.Count(err.Error(), "PUBSUB_NAMESPACE:"), err.Error())

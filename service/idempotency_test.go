@@ -60,6 +60,7 @@ func errorCode(t *testing.T, body []byte) string {
 // TestService_IdempotencyKey: SQLite always runs; PostgreSQL when its
 // variable is set.
 func TestService_IdempotencyKey(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { testIdempotencyKey(t, startServiceOnSQLite(t)) })
 	t.Run("postgres", func(t *testing.T) { testIdempotencyKey(t, startService(t)) })
 }

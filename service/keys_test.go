@@ -52,6 +52,7 @@ func newStoppedService(t *testing.T, cfg Config, logs *testenv.LockedBuffer) (*S
 // and reads it at every later start. Another master key then stops the
 // start, naming neither key.
 func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
+	t.Parallel()
 	dbURL := testenv.SQLiteDatabase(t)
 	dbPath, _ := strings.CutPrefix(dbURL, "sqlite:")
 	keyPath := filepath.Join(filepath.Dir(dbPath), secrets.MasterKeyFile)
@@ -113,6 +114,7 @@ func TestService_MakesAMasterKeyFileBesideTheSQLiteDatabase(t *testing.T) {
 // On a database server the service refuses to start without MASTER_KEY,
 // before it connects.
 func TestService_RefusesADatabaseServerWithoutMasterKey(t *testing.T) {
+	t.Parallel()
 	for _, dbURL := range []string{"postgres://postgres@127.0.0.1:1/never-reached", "mysql://root@127.0.0.1:1/never"} {
 		start := time.Now()
 		_, err := newStoppedService(t, Config{DatabaseURL: dbURL}, &testenv.LockedBuffer{})
@@ -130,6 +132,7 @@ func TestService_RefusesADatabaseServerWithoutMasterKey(t *testing.T) {
 // and the service refuses each token; the link the service itself sent,
 // and a token signed with the key it unwraps, verify.
 func TestService_ABackupForgedTokenIsUseless(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			dbURL := backend.URL(t)
@@ -229,6 +232,7 @@ func keyCandidates(value []byte) [][]byte {
 // the one key, under its fingerprint. Every bad value is refused without
 // quoting a key.
 func TestLoadConfig_MasterKeys(t *testing.T) {
+	t.Parallel()
 	a, b := testenv.NewMasterKey(), testenv.NewMasterKey()
 	cfg, err := LoadConfig(env(map[string]string{"MASTER_KEYS": "2026-b:" + b + ", 2025.a:" + a}))
 	require.NoError(t, err)
@@ -274,6 +278,7 @@ func TestLoadConfig_MasterKeys(t *testing.T) {
 // stops the start, naming the key by its id and saying how to rotate;
 // listed after the current key, the old key opens them.
 func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			dbURL := backend.URL(t)

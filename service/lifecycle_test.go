@@ -111,6 +111,7 @@ func (s *runningService) waitMail(address, subject string) string {
 // TestService_UserLifecycle: register, follow the welcome email's link,
 // change the address against the version read; on every database.
 func TestService_UserLifecycle(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			dbURL := backend.URL(t)
@@ -194,6 +195,7 @@ func testUserLifecycle(t *testing.T, s *runningService) {
 // link sent on the return to A verifies. A token signed with the
 // service's own key but expiring in 10 years is refused too.
 func TestService_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
+	t.Parallel()
 	s := startServiceOnSQLite(t)
 	status, _, body := s.post(jsonBody(okName, `"ada@example.com"`, okPassword), "")
 	require.Equal(t, http.StatusCreated, status, "%s", body)
@@ -243,6 +245,7 @@ func TestService_AnAddressChangedBackVoidsItsOldLinks(t *testing.T) {
 // TestService_ConcurrentEmailChanges: twenty changes sent with one
 // version; one is answered 200, the others 412.
 func TestService_ConcurrentEmailChanges(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testenv.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			dbURL := backend.URL(t)

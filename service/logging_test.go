@@ -25,6 +25,7 @@ func jsonLog(level slog.Level) (*slog.Logger, *bytes.Buffer) {
 // What Watermill logs through the dependency logger: INFO becomes DEBUG, and
 // an ERROR that says a context was canceled too, but only during a stop.
 func TestDependencyLogs(t *testing.T) {
+	t.Parallel()
 	canceled := fmt.Errorf("could not begin tx for querying: %w", context.Canceled)
 	logAll := func(level slog.Level, stopping bool) []map[string]any {
 		logger, buf := jsonLog(level)
@@ -59,6 +60,7 @@ func TestDependencyLogs(t *testing.T) {
 }
 
 func TestDurationsInMilliseconds(t *testing.T) {
+	t.Parallel()
 	logger, buf := jsonLog(slog.LevelInfo)
 	logger.Info("timed", "duration", 12345678*time.Nanosecond, "count", 3, "at", "x")
 	got := testenv.JSONRecords(t, buf.String())

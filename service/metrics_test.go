@@ -95,6 +95,7 @@ func httpGet(url string) (int, string, error) {
 // backlogs drained, and promlint (promtool check metrics) finds nothing to
 // say.
 func TestService_MetricsOnTheAPIListener(t *testing.T) {
+	t.Parallel()
 	s := startMetered(t, testenv.SQLiteDatabase(t), "")
 	api := "http://" + s.svc.Addr()
 	resp, err := http.Post(api+"/users", "application/json",
@@ -140,6 +141,7 @@ func TestService_MetricsOnTheAPIListener(t *testing.T) {
 // on the API's listener without METRICS_ADDR: it answers 404 like any
 // unknown route, and the start says once to set METRICS_ADDR.
 func TestService_MetricsOffTheAPIListenerOutsideSQLite(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		if backend.Name == "sqlite" {
 			return // TestService_MetricsOnTheAPIListener
@@ -167,6 +169,7 @@ func TestService_MetricsOffTheAPIListenerOutsideSQLite(t *testing.T) {
 // METRICS_ADDR serves /metrics on a listener of its own, which stops with
 // the service; the API's listener then answers 404.
 func TestService_MetricsAddrServesMetricsApart(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		metricsApart(t, startMetered(t, backend.URL(t), "127.0.0.1:0"))
 	})
@@ -195,6 +198,7 @@ func metricsApart(t *testing.T, s *meteredService) {
 // PPROF=on serves Go's profiles beside /metrics, and never on the API's
 // listener.
 func TestService_PProfOnTheMetricsListener(t *testing.T) {
+	t.Parallel()
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pprof %t", on), func(t *testing.T) {
 			dbURL := testenv.SQLiteDatabase(t)
@@ -220,6 +224,7 @@ func TestService_PProfOnTheMetricsListener(t *testing.T) {
 }
 
 func TestLoadConfig_PProf(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(env(map[string]string{"METRICS_ADDR": ":9090"}))
 	require.NoError(t, err)
 	assert.False(t, cfg.PProf, "off by default")
@@ -233,6 +238,7 @@ func TestLoadConfig_PProf(t *testing.T) {
 }
 
 func TestLoadConfig_MetricsAddr(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(env(nil))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.MetricsAddr, "on the API's listener by default")

@@ -16,6 +16,7 @@ import (
 // command handlers' tests use a fake hasher; the bcrypt hasher's own tests
 // run at the floor.)
 func TestService_HashesPasswordsAtTheConfiguredCost(t *testing.T) {
+	t.Parallel()
 	dbURL := testenv.SQLiteDatabase(t)
 	s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL, func(c *Config) { c.BcryptCost = bcrypt.MinCost + 1 })
 

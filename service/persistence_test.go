@@ -15,6 +15,7 @@ import (
 // so at INFO when it cannot read the setting (CONFIG disabled, as on many
 // managed services); it starts in either case.
 func TestService_WarnsWhenRedisWouldLoseItsMessages(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name      string
 		redisArgs []string

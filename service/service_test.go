@@ -24,6 +24,7 @@ import (
 )
 
 func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	poisoned := s.poisoned()
 	// A consumer group nobody reads keeps a copy of every outbox message.
@@ -57,6 +58,7 @@ func TestService_RegisterUserCommandTwiceRegistersOnce(t *testing.T) {
 }
 
 func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	poisoned := s.poisoned()
 
@@ -95,6 +97,7 @@ func TestService_RejectedCommandsAreAckedAndDoNotBlockTheQueue(t *testing.T) {
 }
 
 func TestService_RunReturnsNilWhenCanceled(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	status, body := s.get("/healthz")
 	require.Equal(t, http.StatusOK, status, "%s", body)
@@ -114,6 +117,7 @@ func TestService_RunReturnsNilWhenCanceled(t *testing.T) {
 // deployment on the same broker and namespace) is refused by every handler
 // and poisoned with the reason, instead of emailing or crediting a stranger.
 func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	poisoned := s.poisoned()
 	stranger := uuid.NewString()
@@ -142,6 +146,7 @@ func TestService_EventForAUserOfAnotherDatabaseIsPoisoned(t *testing.T) {
 // client sends its next request on a connection the shutdown closes as
 // idle; the drain goes on answering requests on new connections.
 func TestService_DrainClosesEachConnectionAfterItsAnswer(t *testing.T) {
+	t.Parallel()
 	s := startServiceOnSQLite(t)
 	resp, err := s.client.Get("http://" + s.svc.Addr() + "/healthz")
 	require.NoError(t, err)
@@ -165,6 +170,7 @@ func TestService_DrainClosesEachConnectionAfterItsAnswer(t *testing.T) {
 // accepted connection's request (net/http drops one read after the
 // shutdown has begun).
 func TestService_DrainWaitsForTheRequestOfAnAcceptedConnection(t *testing.T) {
+	t.Parallel()
 	s := startServiceOnSQLite(t)
 	conn, err := net.Dial("tcp", s.svc.Addr())
 	require.NoError(t, err)
@@ -191,6 +197,7 @@ func TestService_DrainWaitsForTheRequestOfAnAcceptedConnection(t *testing.T) {
 // the transport's queue table itself: the outbox stays empty, and a
 // consumer group registered on the topic gets the event once.
 func TestService_SQLTransportPublishesInTheRegistrationsTransaction(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		dbURL := backend.URL(t)
 		s := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL, func(c *Config) { c.PubSub = transport.KindSQL })
@@ -222,6 +229,7 @@ func TestService_SQLTransportPublishesInTheRegistrationsTransaction(t *testing.T
 // database there (a mistyped path would otherwise go unseen); a start on
 // the file it made says nothing of the kind.
 func TestService_NewSQLiteDatabaseIsLogged(t *testing.T) {
+	t.Parallel()
 	dbURL := testenv.SQLiteDatabase(t)
 	const made = "a new, empty database is made there"
 	first := startServiceOn(t, testenv.OpenDB(t, dbURL), dbURL)

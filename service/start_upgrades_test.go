@@ -14,6 +14,7 @@ import (
 )
 
 func TestUpgradeStoredData_RecordsItsStepsAndCatchesUpAUsersTableMadeAnew(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.MigratedDB(t, backend)
 		ctx := testenv.Context(t)

@@ -16,6 +16,7 @@ import (
 // Spans are exported when an OTLP endpoint is set, unless the SDK is
 // disabled.
 func TestLoadConfig_TracesExport(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		vars map[string]string
@@ -42,6 +43,7 @@ func TestLoadConfig_TracesExport(t *testing.T) {
 // Every bad tracing value is reported at once, naming its variable, and
 // never quoting an endpoint (which may hold a secret).
 func TestLoadConfig_TracingVariablesRejectBadValues(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(env(map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT":        "collector:4317",
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "grpc://user:secret@collector",
@@ -67,6 +69,7 @@ func TestLoadConfig_TracingVariablesRejectBadValues(t *testing.T) {
 // OTEL_TRUST_CLIENT_TRACEPARENT is false unless set to a true value; a
 // value that is no bool stops the start.
 func TestLoadConfig_TrustClientTraceparent(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		raw  string
 		want bool
@@ -84,6 +87,7 @@ func TestLoadConfig_TrustClientTraceparent(t *testing.T) {
 // A record logged with the context of a valid span carries its trace id
 // beside the correlation id; one without, none.
 func TestNewLogger_TraceID(t *testing.T) {
+	t.Parallel()
 	logger, buf := jsonLog(slog.LevelInfo)
 	traceID, err := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	require.NoError(t, err)

@@ -220,6 +220,7 @@ func spansByName(t *testing.T, recorder *tracetest.SpanRecorder, pubsub string) 
 // forwarder but on sql), each handler's attempt and the effect it makes,
 // children one of another.
 func TestService_RegistrationIsOneTrace(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, pubsub string
 		database     func(testing.TB) string
@@ -276,6 +277,7 @@ func TestService_RegistrationIsOneTrace(t *testing.T) {
 // stays in its registration's trace: each message taken back makes a
 // "retry publish" span, whose child is the next attempt.
 func TestService_RetriedEmailStaysInItsTrace(t *testing.T) {
+	t.Parallel()
 	smtp := testsmtp.Start(t)
 	cfg := tracedConfig(t, transport.KindSQL, testenv.SQLiteDatabase(t), "", smtp)
 	cfg.RetryFirstDelay = 100 * time.Millisecond
@@ -436,6 +438,7 @@ func assertNoClientTraceContext(t *testing.T, messages []publishedMessage, clien
 // the log lines carry the server's trace id, and the messages its
 // traceparent, with neither the client's tracestate nor its baggage.
 func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
+	t.Parallel()
 	smtp := testsmtp.Start(t)
 	cfg := tracedConfig(t, transport.KindSQL, testenv.SQLiteDatabase(t), "", smtp)
 	provider, recorder := recordSpans(t)
@@ -467,6 +470,7 @@ func TestService_ClientTraceContextIsNotTrusted(t *testing.T) {
 // taken up: no log line carries its trace, and no message its traceparent,
 // tracestate or baggage.
 func TestService_WithoutExportIgnoresAnUntrustedClientsTrace(t *testing.T) {
+	t.Parallel()
 	smtp := testsmtp.Start(t)
 	s := startTracedService(t, tracedConfig(t, transport.KindSQL, testenv.SQLiteDatabase(t), "", smtp), smtp)
 
