@@ -131,7 +131,7 @@ func TestCompose_RedisKeepsItsAppendOnlyFile(t *testing.T) {
 }
 
 // docker-compose.yml runs a Pub/Sub emulator where TEST_PUBSUB_EMULATOR_HOST
-// and the README's PUBSUB_EMULATOR_HOST look, with a health check.
+// and docs/operations.md's PUBSUB_EMULATOR_HOST look, with a health check.
 func TestCompose_PubSubEmulator(t *testing.T) {
 	compose := readCompose(t)
 	emulator, ok := compose.Services["pubsub-emulator"]
@@ -142,7 +142,7 @@ func TestCompose_PubSubEmulator(t *testing.T) {
 }
 
 // docker-compose.yml runs an SQS and SNS emulator where
-// TEST_AWS_ENDPOINT_URL and the README's AWS_ENDPOINT_URL look, with a
+// TEST_AWS_ENDPOINT_URL and docs/operations.md's AWS_ENDPOINT_URL look, with a
 // health check.
 func TestCompose_SQSEmulator(t *testing.T) {
 	compose := readCompose(t)
