@@ -16,11 +16,12 @@ import (
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/domain"
 	"github.com/onboard/onboard/internal/testenv"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 var limitsKey = []byte(strings.Repeat("g", 32))
 
-func newGuesses(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.PasswordGuesses {
+func newGuesses(t *testing.T, db *testenv.DB, clock *testfake.Clock) *adapters.PasswordGuesses {
 	t.Helper()
 	guesses, err := adapters.NewPasswordGuesses(adapters.PasswordGuessesConfig{DB: db.DB, Key: limitsKey, Now: clock.Now})
 	require.NoError(t, err)
@@ -39,7 +40,7 @@ func waitOf(t *testing.T, err error) time.Duration {
 func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		guesses := newGuesses(t, db, testenv.NewClock())
+		guesses := newGuesses(t, db, testfake.NewClock())
 		account := uuid.NewString()
 		var passed, refused atomic.Int32
 		var wg sync.WaitGroup
@@ -65,7 +66,7 @@ func TestPasswordGuesses_RacingChecksPassOnlyTheLimit(t *testing.T) {
 func TestPasswordGuesses_WaitsGrowAndStrangersCannotLockTheOwnerOut(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		clock := testenv.NewClock()
+		clock := testfake.NewClock()
 		guesses := newGuesses(t, db, clock)
 		ctx := testenv.Context(t)
 		account, attacker, owner := uuid.NewString(), "192.0.2.1", "198.51.100.7"
@@ -125,7 +126,7 @@ func TestPasswordGuesses_ClientAndAccountLimits(t *testing.T) {
 	})
 }
 
-func newSessions(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.SessionStore {
+func newSessions(t *testing.T, db *testenv.DB, clock *testfake.Clock) *adapters.SessionStore {
 	t.Helper()
 	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB, TTL: 3 * time.Hour,
 		IdleTimeout: time.Hour, Now: clock.Now})
@@ -136,7 +137,7 @@ func newSessions(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.S
 func TestSessionStore(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		clock := testenv.NewClock()
+		clock := testfake.NewClock()
 		sessions := newSessions(t, db, clock)
 		ctx := testenv.Context(t)
 		user := uuid.NewString()
@@ -185,7 +186,7 @@ func TestSessionStore(t *testing.T) {
 func TestSessionStore_EndOthers(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		sessions := newSessions(t, db, testenv.NewClock())
+		sessions := newSessions(t, db, testfake.NewClock())
 		ctx := testenv.Context(t)
 		user, other := uuid.NewString(), uuid.NewString()
 		start := func(id string) string {
@@ -210,7 +211,7 @@ func TestSessionStore_EndOthers(t *testing.T) {
 	})
 }
 
-func newEmailBudget(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapters.EmailBudget {
+func newEmailBudget(t *testing.T, db *testenv.DB, clock *testfake.Clock) *adapters.EmailBudget {
 	t.Helper()
 	budget, err := adapters.NewEmailBudget(adapters.EmailBudgetConfig{DB: db.DB, Key: limitsKey, Now: clock.Now,
 		Recipient: adapters.DefaultEmailRecipient, Account: adapters.DefaultEmailAccount, Client: adapters.DefaultEmailClient})
@@ -221,7 +222,7 @@ func newEmailBudget(t *testing.T, db *testenv.DB, clock *testenv.Clock) *adapter
 func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		budget := newEmailBudget(t, db, testenv.NewClock())
+		budget := newEmailBudget(t, db, testfake.NewClock())
 		var passed atomic.Int32
 		var wg sync.WaitGroup
 		for i := range 50 {
@@ -245,7 +246,7 @@ func TestEmailBudget_RacingSpendsPassOnlyTheAllowance(t *testing.T) {
 func TestEmailBudget_RacingCountsAreEachCounted(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		clock := testenv.NewClock()
+		clock := testfake.NewClock()
 		budget := newEmailBudget(t, db, clock)
 		var wg sync.WaitGroup
 		for i := range 50 {
@@ -269,7 +270,7 @@ func TestEmailBudget_RacingCountsAreEachCounted(t *testing.T) {
 func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		clock := testenv.NewClock()
+		clock := testfake.NewClock()
 		budget := newEmailBudget(t, db, clock)
 		ctx := testenv.Context(t)
 		account, client := uuid.NewString(), "198.51.100.3"
@@ -297,7 +298,7 @@ func TestEmailBudget_WindowsAndWelcomes(t *testing.T) {
 func TestEmailBudget_AccountAndClient(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		budget := newEmailBudget(t, db, testenv.NewClock())
+		budget := newEmailBudget(t, db, testfake.NewClock())
 		ctx := testenv.Context(t)
 		account := uuid.NewString()
 		for i := range adapters.DefaultEmailAccount.Count {
@@ -319,7 +320,7 @@ func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
 		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
-		sessions := newSessions(t, db, testenv.NewClock())
+		sessions := newSessions(t, db, testfake.NewClock())
 		ctx := testenv.Context(t)
 		id := testenv.RegisterUser(t, store, "ada@example.com")
 		_, hash, err := store.Credential(ctx, "ADA@example.com")
@@ -339,7 +340,7 @@ func TestSessionStore_StartsOnlyOnTheCheckedCredential(t *testing.T) {
 func TestPasswordGuesses_ChecksCommitInAnyOrder(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)
-		clock := testenv.NewClock()
+		clock := testfake.NewClock()
 		guesses := newGuesses(t, db, clock)
 		ctx := testenv.Context(t)
 		account := uuid.NewString()

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
@@ -18,6 +17,7 @@ import (
 	"github.com/onboard/onboard/adapters/mail"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/internal/telemetry"
+	"github.com/onboard/onboard/internal/testenv"
 	"github.com/onboard/onboard/internal/testsmtp"
 )
 
@@ -29,8 +29,8 @@ func TestMetrics_CountSendsByClass(t *testing.T) {
 	metrics, err := telemetry.NewMetrics()
 	require.NoError(t, err)
 	registry := metrics.Registry()
-	mailer := metrics.CountSends(newTestSMTPMailer(t, server.URL()))
-	ctx := sendCtx(t) // outside a handler: handler="none"; the service's tests show the handlers' names
+	mailer := metrics.CountSends(smtpMailer(t, server))
+	ctx := testenv.Context(t) // outside a handler: handler="none"; the service's tests show the handlers' names
 	send := func(to string) error {
 		return mailer.Send(ctx, event.Mail{To: to, Subject: "Welcome", Body: "welcome to onboard\n"})
 	}
@@ -65,22 +65,6 @@ func TestFailureClass(t *testing.T) {
 	assert.Equal(t, telemetry.FailureInterrupted, telemetry.FailureClass(context.Canceled))
 }
 
-const mailerTestFrom = "no-reply@onboard.test"
-
-func newTestSMTPMailer(t *testing.T, rawURL string) *mail.SMTPMailer {
-	t.Helper()
-	mailer, err := mail.NewSMTPMailer(rawURL, mailerTestFrom)
-	require.NoError(t, err)
-	return mailer
-}
-
-func sendCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // Each send over SMTP is a span holding the email's id, never its address,
 // subject or body; a refused one has an error status with the SMTP step
 // and code.
@@ -88,8 +72,8 @@ func TestTracingMailer_SpanPerSMTPSend(t *testing.T) {
 	server := testsmtp.Start(t)
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-	mailer := telemetry.Tracing{TracerProvider: provider}.Mailer(newTestSMTPMailer(t, server.URL()))
-	ctx, parent := provider.Tracer("test").Start(sendCtx(t), "handle")
+	mailer := telemetry.Tracing{TracerProvider: provider}.Mailer(smtpMailer(t, server))
+	ctx, parent := provider.Tracer("test").Start(testenv.Context(t), "handle")
 
 	sent := event.Mail{ID: "welcome-1", To: "ada@example.com", Subject: "Welcome Ada", Body: "Hello Ada Lovelace"}
 	require.NoError(t, mailer.Send(ctx, sent))
@@ -118,23 +102,34 @@ func TestTracingMailer_SpanPerSMTPSend(t *testing.T) {
 
 // Without a provider the mailer is returned as it is.
 func TestTracingMailer_WithoutProvider(t *testing.T) {
-	logMailer := mail.LogMailer{From: mailerTestFrom}
+	logMailer := mail.LogMailer{From: testFrom}
 	assert.Equal(t, event.Mailer(logMailer), telemetry.Tracing{}.Mailer(logMailer))
 }
 
 // Each mailer's span is named by its kind; the spans' scope is onboard's.
 func TestTracingMailer_NamesTheSpanByTheMailer(t *testing.T) {
-	mailbox, err := mail.NewMailboxMailer(t.TempDir(), mailerTestFrom, slog.New(slog.DiscardHandler))
+	mailbox, err := mail.NewMailboxMailer(t.TempDir(), testFrom, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	for want, mailer := range map[string]event.Mailer{
 		"MailboxMailer.Send": mailbox,
-		"LogMailer.Send":     mail.LogMailer{From: mailerTestFrom, Logger: slog.New(slog.DiscardHandler)},
+		"LogMailer.Send":     mail.LogMailer{From: testFrom, Logger: slog.New(slog.DiscardHandler)},
 	} {
 		recorder := tracetest.NewSpanRecorder()
 		provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-		require.NoError(t, telemetry.Tracing{TracerProvider: provider}.Mailer(mailer).Send(sendCtx(t), event.Mail{ID: "welcome-1", To: "ada@example.com"}))
+		require.NoError(t, telemetry.Tracing{TracerProvider: provider}.Mailer(mailer).Send(testenv.Context(t), event.Mail{ID: "welcome-1", To: "ada@example.com"}))
 		require.Len(t, recorder.Ended(), 1)
 		assert.Equal(t, want, recorder.Ended()[0].Name())
 		assert.Equal(t, telemetry.ScopeName, recorder.Ended()[0].InstrumentationScope().Name)
 	}
+}
+
+// testFrom is the sender of the tests' emails.
+const testFrom = "no-reply@onboard.test"
+
+// smtpMailer is the product's SMTP mailer, sending through server.
+func smtpMailer(t *testing.T, server *testsmtp.Server) *mail.SMTPMailer {
+	t.Helper()
+	mailer, err := mail.NewSMTPMailer(server.URL(), testFrom)
+	require.NoError(t, err)
+	return mailer
 }
