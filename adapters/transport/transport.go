@@ -358,11 +358,7 @@ func newAMQPTransport(cfg Config, logger watermill.LoggerAdapter) (*Transport, e
 	}
 	queues.server, _ = conn.Connection().Properties["version"].(string)
 	config := amqpConfig(amqpURL, wamqp.GenerateQueueNameTopicName, queues.poison())
-	publisher, err := wamqp.NewPublisherWithConnection(config, logger, conn)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
+	publisher := newConfirmingPublisher(conn, config)
 	t := &Transport{
 		Publisher:   publisher,
 		concurrency: HandlerConcurrency,
@@ -410,12 +406,8 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs am
 		Dial:      amqp091.DefaultDial(5 * time.Second),
 	}
 	config.Connection.Reconnect = wamqp.DefaultReconnectConfig()
+	// confirmingPublisher waits for every publish's confirm.
 	config.Publish.ConfirmDelivery = true
-	// Each publish opens a channel, turns confirms on and closes it again
-	// (ChannelPoolSize 0), three round trips more than a pooled channel.
-	// watermill-amqp v3.0.2's pool loses a channel whose reopening fails
-	// while the broker is away (the pool then empties, and a publish waits
-	// for a channel for good), and its Close panics on such a channel.
 	config.Queue.Arguments = queueArgs
 	config.Marshaler = amqpMarshaler{}
 	// A consumer handles one delivery at a time: with more prefetched, the
