@@ -3,8 +3,10 @@ package transport_test
 import (
 	"testing"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/adapters/transport"
@@ -49,4 +51,37 @@ func TestAMQPPubSub(t *testing.T) {
 			test(t, tests.TestContext{TestID: tests.NewTestID(), Features: features}, newPubSub)
 		})
 	}
+}
+
+// A publishing channel that RabbitMQ closed is opened again at the next
+// publish, and a closed publisher refuses to publish.
+func TestAMQPPublisher_OpensItsChannelAgain(t *testing.T) {
+	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+		Namespace: testNamespace(t, transport.KindAMQP)}
+	tr := newTransportOf(t, cfg)
+	sub, err := tr.Subscriber("reopen", "events.Reopen")
+	require.NoError(t, err)
+	received, err := sub.Subscribe(testenv.Context(t), "events.Reopen")
+	require.NoError(t, err)
+	receive := func() string {
+		select {
+		case msg := <-received:
+			msg.Ack()
+			return msg.UUID
+		case <-testenv.Context(t).Done():
+			return "nothing before the test's deadline"
+		}
+	}
+
+	first := message.NewMessage(watermill.NewUUID(), []byte(`{}`))
+	require.NoError(t, tr.Publisher.Publish("events.Reopen", first))
+	assert.Equal(t, first.UUID, receive())
+
+	require.NoError(t, tr.CloseAMQPChannel())
+	second := message.NewMessage(watermill.NewUUID(), []byte(`{}`))
+	require.NoError(t, tr.Publisher.Publish("events.Reopen", second), "a new channel")
+	assert.Equal(t, second.UUID, receive())
+
+	require.NoError(t, tr.Publisher.Close())
+	assert.Error(t, tr.Publisher.Publish("events.Reopen", message.NewMessage(watermill.NewUUID(), []byte(`{}`))))
 }

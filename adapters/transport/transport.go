@@ -59,11 +59,12 @@ type Transport struct {
 	closeErr    error
 
 	// kind is PUBSUB's name of the transport; amqpConn its connection on
-	// amqp, where the backlog reads the queues' depths; nats what it keeps
-	// on nats.
-	kind     string
-	amqpConn *wamqp.ConnectionWrapper
-	nats     *natsTransport
+	// amqp, where the backlog reads the queues' depths, and amqpPublisher
+	// its publisher; nats what it keeps on nats.
+	kind          string
+	amqpConn      *wamqp.ConnectionWrapper
+	amqpPublisher *confirmingPublisher
+	nats          *natsTransport
 	// held are the messages this process's handlers are working on.
 	held held
 	// db is the sql transport's database, whose transactions may publish
@@ -374,7 +375,7 @@ func newAMQPTransport(cfg Config, logger watermill.LoggerAdapter) (*Transport, e
 		},
 		close: func() error { return errors.Join(publisher.Close(), conn.Close()) },
 	}
-	t.amqpConn, t.explain = conn, queues.explain
+	t.amqpConn, t.amqpPublisher, t.explain = conn, publisher, queues.explain
 	// Poisoned messages need a queue of their own, or the fanout exchange drops them.
 	poison, err := wamqp.NewSubscriberWithConnection(config, logger, conn)
 	if err == nil {

@@ -9,3 +9,11 @@ func WithSQSMaxReceives(cfg Config, n int) Config {
 	cfg.sqsMaxReceives = n
 	return cfg
 }
+
+// CloseAMQPChannel closes the amqp transport's publishing channel, as
+// RabbitMQ does after a channel error.
+func (t *Transport) CloseAMQPChannel() error {
+	t.amqpPublisher.mu.Lock()
+	defer t.amqpPublisher.mu.Unlock()
+	return t.amqpPublisher.channel.Close()
+}
