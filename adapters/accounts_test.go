@@ -172,14 +172,29 @@ func TestSessionStore(t *testing.T) {
 		clock.Advance(time.Hour)
 		_, err = sessions.User(ctx, idle.Token)
 		assert.ErrorIs(t, err, domain.ErrUnauthenticated, "idle for an hour")
+	})
+}
 
-		_, err = sessions.Start(ctx, user, nil) // left unused
+// A sign-in drops the user's sessions that ended unused, so that its rows
+// stay as few as its live sessions.
+func TestSessionStore_ASignInDropsEndedSessions(t *testing.T) {
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
+		clock := testfake.NewClock()
+		sessions := newSessions(t, db, clock)
+		ctx := testenv.Context(t)
+		id := testenv.RegisterUser(t, store, "ada@example.com")
+		_, hash, err := store.Credential(ctx, "ada@example.com")
+		require.NoError(t, err)
+
+		_, err = sessions.Start(ctx, id, nil) // the registration's, left unused
 		require.NoError(t, err)
 		clock.Advance(time.Hour)
-		_, err = sessions.Start(ctx, user, nil)
+		_, err = sessions.Start(ctx, id, hash)
 		require.NoError(t, err)
-		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, user),
-			"a new session drops the user's ended ones")
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions WHERE user_id = ?`, id),
+			"the sign-in's session alone")
 	})
 }
 

@@ -102,10 +102,13 @@ func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []b
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	expires := now.Add(s.cfg.TTL)
-	// A user's sessions that ended unused are dropped when it opens a new
-	// one: its rows stay as few as its live sessions.
-	if _, err := s.cfg.DB.ExecContext(ctx, s.queries.endDead, userID, now, now.Add(-s.cfg.IdleTimeout)); err != nil {
-		return command.Session{}, fmt.Errorf("drop ended sessions: %w", err)
+	// A user's sessions that ended unused are dropped when it signs in
+	// again: its rows stay as few as its live sessions. A session without
+	// checkedHash is a registration's, its user's first: nothing to drop.
+	if checkedHash != nil {
+		if _, err := s.cfg.DB.ExecContext(ctx, s.queries.endDead, userID, now, now.Add(-s.cfg.IdleTimeout)); err != nil {
+			return command.Session{}, fmt.Errorf("drop ended sessions: %w", err)
+		}
 	}
 	query, args := s.queries.insert, []any{TokenHash(token), userID, now, expires, now}
 	if checkedHash != nil {
