@@ -330,13 +330,9 @@ func newSQLTransport(db *sql.DB, wakeup *watermillsql.Wakeup, namespace string, 
 	if err != nil {
 		return nil, fmt.Errorf("declare poison queue: %w", err)
 	}
-	concurrency := HandlerConcurrency
-	if sqldb.Of(db).SingleWriter() {
-		concurrency = 1 // its subscribers take no row locks: see sqliteSubscriberBeginner
-	}
 	return &Transport{
 		Publisher:   publisher,
-		concurrency: concurrency,
+		concurrency: sqlConcurrency(db),
 		newSubscriber: func(group, topic string) (message.Subscriber, error) {
 			return watermillsql.NewWokenSQLSubscriber(db, wakeup, group, topic, logger)
 		},
@@ -421,9 +417,47 @@ func amqpConfig(amqpURL string, queueName wamqp.QueueNameGenerator, queueArgs am
 // newParallelSubscriber is t.concurrency subscribers of one group, each
 // with its own state (a wake-up, a channel), seen as one.
 func (t *Transport) newParallelSubscriber(group, topic string) (message.Subscriber, error) {
+	p, err := parallelOf(t.concurrency, func() (message.Subscriber, error) { return t.newSubscriber(group, topic) })
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// NewOutboxSubscriber reads the outbox of db for the forwarder with as many
+// subscribers at once as a handler of the sql transport has, each locking
+// its own rows: a publish that waits for its broker's confirm does not
+// hold back the next. It creates the outbox table now: the first
+// registration writes into it.
+func NewOutboxSubscriber(db *sql.DB, wakeup *watermillsql.Wakeup, logger watermill.LoggerAdapter) (message.Subscriber, error) {
+	outbox, err := parallelOf(sqlConcurrency(db), func() (message.Subscriber, error) {
+		return watermillsql.NewWokenSQLSubscriber(db, wakeup, OutboxGroup, OutboxTopic, logger)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := outbox.SubscribeInitialize(OutboxTopic); err != nil {
+		_ = outbox.Close()
+		return nil, fmt.Errorf("initialize outbox: %w", err)
+	}
+	return outbox, nil
+}
+
+// sqlConcurrency is how many subscribers of one group read db's queue
+// tables at once: HandlerConcurrency, or 1 on SQLite, whose subscribers
+// take no row locks (see sqliteSubscriberBeginner).
+func sqlConcurrency(db *sql.DB) int {
+	if sqldb.Of(db).SingleWriter() {
+		return 1
+	}
+	return HandlerConcurrency
+}
+
+// parallelOf is n subscribers made by newSubscriber, seen as one.
+func parallelOf(n int, newSubscriber func() (message.Subscriber, error)) (*parallelSubscriber, error) {
 	p := &parallelSubscriber{closed: make(chan struct{})}
-	for range t.concurrency {
-		sub, err := t.newSubscriber(group, topic)
+	for range n {
+		sub, err := newSubscriber()
 		if err != nil {
 			_ = p.Close()
 			return nil, err

@@ -2,7 +2,6 @@ package messages
 
 import (
 	"database/sql"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -29,17 +28,14 @@ type ForwarderConfig struct {
 }
 
 // NewForwarder moves outbox rows to the transport, marking each message
-// with the deployment's id. It runs on a router of
-// its own, started once every handler has subscribed.
+// with the deployment's id, several at once (transport.NewOutboxSubscriber).
+// It runs on a router of its own, started once every handler has
+// subscribed.
 func NewForwarder(cfg ForwarderConfig) (*forwarder.Forwarder, error) {
 	wlogger := watermill.NewSlogLogger(cfg.Logger)
-	outbox, err := watermillsql.NewWokenSQLSubscriber(cfg.DB, cfg.Wakeup, transport.OutboxGroup, transport.OutboxTopic, wlogger)
+	outbox, err := transport.NewOutboxSubscriber(cfg.DB, cfg.Wakeup, wlogger)
 	if err != nil {
 		return nil, err
-	}
-	// Create the outbox table now: the first registration writes into it.
-	if err := outbox.SubscribeInitialize(transport.OutboxTopic); err != nil {
-		return nil, fmt.Errorf("initialize outbox: %w", err)
 	}
 	publisher := telemetry.TracePublisher(transport.StampOrigin(cfg.Transport.Publisher, cfg.DeploymentID), "forward", cfg.Tracing)
 	return forwarder.NewForwarder(outbox, publisher, wlogger, forwarder.Config{
