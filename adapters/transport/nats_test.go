@@ -42,7 +42,7 @@ func natsJetStream(t *testing.T) jetstream.JetStream {
 
 // deleteNATSStreams deletes the streams of a namespace, and with them
 // their consumers; it logs what it cannot delete.
-func deleteNATSStreams(t *testing.T, namespace string) {
+func deleteNATSStreams(t testing.TB, namespace string) {
 	t.Helper()
 	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
 	if err != nil {

@@ -47,7 +47,7 @@ func (r *redisRig) another(t *testing.T) *transport.Transport {
 }
 
 // newTransportOf builds the transport of cfg and closes it when the test ends.
-func newTransportOf(t *testing.T, cfg transport.Config) *transport.Transport {
+func newTransportOf(t testing.TB, cfg transport.Config) *transport.Transport {
 	t.Helper()
 	tr, err := transport.NewTransport(cfg)
 	require.NoError(t, err)

@@ -116,7 +116,7 @@ func newSQLTransport(t *testing.T, db *testenv.DB) *transport.Transport {
 // testNamespace is a namespace of this test alone; on RabbitMQ, its poison
 // queue and exchange are deleted when the test ends, on NATS its streams,
 // on Redis its keys.
-func testNamespace(t *testing.T, kind string) string {
+func testNamespace(t testing.TB, kind string) string {
 	t.Helper()
 	if kind == transport.KindRedis {
 		_, ns := testenv.RedisNamespace(t)
@@ -136,7 +136,7 @@ func testNamespace(t *testing.T, kind string) string {
 // deleteAMQPTopology removes the exchange and queues a test topic created on
 // RabbitMQ: topic_group for each group, or the queue named as the topic
 // for an empty group.
-func deleteAMQPTopology(t *testing.T, topic string, groups ...string) {
+func deleteAMQPTopology(t testing.TB, topic string, groups ...string) {
 	t.Helper()
 	conn, err := amqp091.Dial(testenv.URL(t, testenv.AMQPURLVar))
 	if err != nil {
