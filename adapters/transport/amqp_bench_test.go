@@ -9,7 +9,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
 )
 
@@ -20,8 +19,7 @@ import (
 // as under a load well below the bcrypt bound, where the broker and the
 // consumer wait idle between them. Run with -benchtime 200x.
 func BenchmarkAMQPHop(b *testing.B) {
-	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(b, testenv.AMQPURLVar),
-		Namespace: testNamespace(b, transport.KindAMQP)}
+	cfg := amqpTestConfig(b)
 	tr := newTransportOf(b, cfg)
 	sub, err := tr.Subscriber("hop", "events.Hop")
 	require.NoError(b, err)

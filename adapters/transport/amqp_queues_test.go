@@ -16,9 +16,8 @@ import (
 // topic and reason, and requeued from there like any poisoned message;
 // redeliveries, which carry RabbitMQ's delivery count, are read on the way.
 func TestAMQPQuorumQueues_DeliveryLimitPoisons(t *testing.T) {
-	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.KindAMQP), AMQPQueueType: transport.AMQPQueueQuorum,
-		AMQPDeliveryLimit: 2}
+	cfg := amqpTestConfig(t)
+	cfg.AMQPQueueType, cfg.AMQPDeliveryLimit = transport.AMQPQueueQuorum, 2
 	tr, err := transport.NewTransport(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close()) })
@@ -64,8 +63,7 @@ func TestAMQPQuorumQueues_DeliveryLimitPoisons(t *testing.T) {
 // RabbitMQ cannot change a queue's type: a start whose AMQP_QUEUE_TYPE
 // differs from its queues' fails, saying what to do.
 func TestAMQPQuorumQueues_ATypeChangeIsExplained(t *testing.T) {
-	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.KindAMQP)}
+	cfg := amqpTestConfig(t)
 	classic, err := transport.NewTransport(cfg)
 	require.NoError(t, err)
 	require.NoError(t, classic.Close())

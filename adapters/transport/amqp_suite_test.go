@@ -13,6 +13,13 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
+// amqpTestConfig is the amqp transport on TEST_AMQP_URL, in a namespace of
+// the test's own.
+func amqpTestConfig(t testing.TB) transport.Config {
+	return transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
+		Namespace: testNamespace(t, transport.KindAMQP)}
+}
+
 // TestAMQPPubSub runs tests of Watermill's universal pub/sub suite on the
 // amqp transport as the service builds it: its confirming publisher, whose
 // publishes share one channel, and HandlerConcurrency consumers of a
@@ -25,8 +32,7 @@ import (
 // with its own publisher as with this one); the service's subscriptions end
 // with Close.
 func TestAMQPPubSub(t *testing.T) {
-	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.KindAMQP)}
+	cfg := amqpTestConfig(t)
 	features := tests.Features{ConsumerGroups: true, Persistent: true, ForceShort: true}
 	newPubSub := func(t *testing.T) (message.Publisher, message.Subscriber) {
 		tr := newTransportOf(t, cfg)
@@ -56,8 +62,7 @@ func TestAMQPPubSub(t *testing.T) {
 // A publishing channel that RabbitMQ closed is opened again at the next
 // publish, and a closed publisher refuses to publish.
 func TestAMQPPublisher_OpensItsChannelAgain(t *testing.T) {
-	cfg := transport.Config{Kind: transport.KindAMQP, AMQPURL: testenv.URL(t, testenv.AMQPURLVar),
-		Namespace: testNamespace(t, transport.KindAMQP)}
+	cfg := amqpTestConfig(t)
 	tr := newTransportOf(t, cfg)
 	sub, err := tr.Subscriber("reopen", "events.Reopen")
 	require.NoError(t, err)
