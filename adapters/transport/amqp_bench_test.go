@@ -8,8 +8,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
-
-	"github.com/onboard/onboard/internal/testenv"
 )
 
 // BenchmarkAMQPHop times one message at a time through the amqp transport
@@ -19,12 +17,8 @@ import (
 // as under a load well below the bcrypt bound, where the broker and the
 // consumer wait idle between them. Run with -benchtime 200x.
 func BenchmarkAMQPHop(b *testing.B) {
-	cfg := amqpTestConfig(b)
-	tr := newTransportOf(b, cfg)
-	sub, err := tr.Subscriber("hop", "events.Hop")
-	require.NoError(b, err)
-	received, err := sub.Subscribe(testenv.Context(b), "events.Hop")
-	require.NoError(b, err)
+	tr := newTransportOf(b, amqpTestConfig(b))
+	received := subscribe(b, subscriber(b, tr, "hop", "events.Hop"), "events.Hop")
 	delivered := make([]time.Duration, 0, b.N)
 	confirmed := make([]time.Duration, 0, b.N)
 	for b.Loop() {

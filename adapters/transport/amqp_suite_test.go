@@ -62,12 +62,8 @@ func TestAMQPPubSub(t *testing.T) {
 // A publishing channel that RabbitMQ closed is opened again at the next
 // publish, and a closed publisher refuses to publish.
 func TestAMQPPublisher_OpensItsChannelAgain(t *testing.T) {
-	cfg := amqpTestConfig(t)
-	tr := newTransportOf(t, cfg)
-	sub, err := tr.Subscriber("reopen", "events.Reopen")
-	require.NoError(t, err)
-	received, err := sub.Subscribe(testenv.Context(t), "events.Reopen")
-	require.NoError(t, err)
+	tr := newTransportOf(t, amqpTestConfig(t))
+	received := subscribe(t, subscriber(t, tr, "reopen", "events.Reopen"), "events.Reopen")
 	receive := func() string {
 		select {
 		case msg := <-received:

@@ -176,7 +176,7 @@ func uniqueTopic(t *testing.T, kind string, groups ...string) string {
 	return topic
 }
 
-func subscriber(t *testing.T, tr *transport.Transport, group, topic string) message.Subscriber {
+func subscriber(t testing.TB, tr *transport.Transport, group, topic string) message.Subscriber {
 	t.Helper()
 	sub, err := tr.Subscriber(group, topic)
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func subscriber(t *testing.T, tr *transport.Transport, group, topic string) mess
 }
 
 // subscribe starts consuming; the subscription ends with the test.
-func subscribe(t *testing.T, sub message.Subscriber, topic string) <-chan *message.Message {
+func subscribe(t testing.TB, sub message.Subscriber, topic string) <-chan *message.Message {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onboard/onboard/app"
-	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
 // The handlers are called here directly, on the fakes of internal/testfake:
@@ -21,20 +21,10 @@ import (
 // and poison queues, redeliveries) is tested in ports/messages.
 
 // testLinks make the verification links of the tests' emails.
-var testLinks = event.VerificationLinks{
-	URL: "https://onboard.example/verify-email",
-	TTL: 48 * time.Hour,
-	Key: domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
-}
+var testLinks = testfake.VerificationLinks
 
-func registered(userID, name, email string) domain.UserRegistered {
-	return domain.UserRegistered{
-		UserID:       userID,
-		Name:         name,
-		Email:        email,
-		RegisteredAt: time.Date(2024, 5, 6, 5, 8, 9, 123456000, time.UTC),
-	}
-}
+// registered is a UserRegistered event at a fixed time.
+var registered = testfake.Registered
 
 // delivery is the context of a handler's run on message messageID, as the
 // router gives it.

@@ -13,14 +13,11 @@ import (
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/app/event"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testfake"
 )
 
-// testLinks make the verification links of the welcome emails.
-var testLinks = event.VerificationLinks{
-	URL: "https://onboard.example/verify-email",
-	TTL: 48 * time.Hour,
-	Key: domain.VerificationKey(strings.Repeat("k", domain.MinVerificationKeyBytes)),
-}
+// testLinks make the verification links of the tests' emails.
+var testLinks = testfake.VerificationLinks
 
 func welcomeHandler(mailer event.Mailer, dedup event.Deduplicator) cqrs.EventHandler {
 	return cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, dedup, testLinks).Handle)

@@ -18,6 +18,7 @@ import (
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/domain"
+	"github.com/onboard/onboard/internal/testfake"
 	"github.com/onboard/onboard/ports/messages"
 )
 
@@ -258,11 +259,5 @@ func (h recordedHandler) Handle(ctx context.Context, e any) error {
 	return err
 }
 
-func registered(userID, name, email string) domain.UserRegistered {
-	return domain.UserRegistered{
-		UserID:       userID,
-		Name:         name,
-		Email:        email,
-		RegisteredAt: time.Date(2024, 5, 6, 5, 8, 9, 123456000, time.UTC),
-	}
-}
+// registered is a UserRegistered event at a fixed time.
+var registered = testfake.Registered
