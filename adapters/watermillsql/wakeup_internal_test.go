@@ -81,19 +81,6 @@ func TestWakeup_OneIdlePollPerGroup(t *testing.T) {
 	assert.True(t, w.takeIdlePoll("topic", "group"), "an interval later, the group polls again")
 }
 
-// Four idle subscribers of a group whose waits time out together: one
-// polls, the others wait on.
-func TestWakeup_IdleSubscribersTakeTurnsToPoll(t *testing.T) {
-	w := newIdleWakeup(t)
-	var polled atomic.Int32
-	idle(w, "topic", "group", 4, &polled)
-	require.Eventually(t, func() bool { return polled.Load() >= 1 }, 3*IdlePollInterval, time.Millisecond,
-		"a wait times out")
-	assert.Never(t, func() bool { return polled.Load() > 1 }, IdlePollInterval/2, time.Millisecond,
-		"the others' waits, timed out at the same moment, go on")
-	assert.Equal(t, 3, w.waitingOf("topic", "group"), "still queued to be woken")
-}
-
 // A subscriber that finds a message twice in a row is in a backlog, and
 // wakes one more of its group; one message alone wakes nobody.
 func TestWakeup_ABacklogWakesOneMoreReader(t *testing.T) {
