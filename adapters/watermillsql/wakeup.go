@@ -21,9 +21,8 @@ import (
 // inserted into it.
 const wakeupChannel = "watermill_queue"
 
-// IdlePollInterval is how often an idle consumer group woken by
-// notifications still polls, in case a notification was missed (a LISTEN
-// connection lost): one of its subscribers, not each.
+// IdlePollInterval is how often an idle subscriber woken by notifications
+// still polls, in case a notification was missed (a LISTEN connection lost).
 const IdlePollInterval = time.Second
 
 // Wakeup LISTENs for the queue tables' notifications on a PostgreSQL
@@ -40,7 +39,6 @@ type Wakeup struct {
 	mu      sync.Mutex
 	seq     map[string]uint64              // notifications seen, per topic
 	waiting map[string]map[string][]waiter // per topic and group, first come first woken
-	polled  map[[2]string]time.Time        // the last idle poll of each topic and group
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -70,16 +68,11 @@ func NewWakeup(db *sql.DB) (*Wakeup, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newWakeup()
+	w := &Wakeup{seq: map[string]uint64{}, waiting: map[string]map[string][]waiter{}, done: make(chan struct{})}
 	var listenCtx context.Context
 	listenCtx, w.cancel = context.WithCancel(context.Background())
 	go w.listen(listenCtx, config)
 	return w, nil
-}
-
-func newWakeup() *Wakeup {
-	return &Wakeup{seq: map[string]uint64{}, waiting: map[string]map[string][]waiter{},
-		polled: map[[2]string]time.Time{}, done: make(chan struct{})}
 }
 
 // Close stops listening and releases every waiting subscriber.
@@ -211,25 +204,11 @@ func (w *Wakeup) wait(topic, group string, seen uint64) (woken <-chan struct{}, 
 	}
 }
 
-// takeIdlePoll reports whether an idle subscriber of topic's group whose
-// wait timed out should poll: yes unless another one did less than
-// IdlePollInterval ago.
-func (w *Wakeup) takeIdlePoll(topic, group string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	key, now := [2]string{topic, group}, time.Now()
-	if last, ok := w.polled[key]; ok && now.Sub(last) < IdlePollInterval {
-		return false
-	}
-	w.polled[key] = now
-	return true
-}
-
 // backoff is a watermill-sql BackoffManager for one subscriber of topic's
 // group: after an empty poll, or one that drained the queue (drained, when
 // not nil, says the last select read less than a batch) with nothing
-// committed since, it waits to be woken, or until its group's idle poll
-// is due (takeIdlePoll); errors are handled as by default.
+// committed since, it waits to be woken, or for IdlePollInterval; errors
+// are handled as by default.
 func (w *Wakeup) backoff(topic, group string, retryInterval time.Duration, drained func() bool) wsql.BackoffManager {
 	return &wakeupBackoff{wakeup: w, topic: topic, group: group, drained: drained,
 		errors: wsql.NewDefaultBackoffManager(IdlePollInterval, retryInterval)}
@@ -257,23 +236,10 @@ func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 	// committed meanwhile has (wait returns at once).
 	b.found = false
 	woken, leave := b.wakeup.wait(b.topic, b.group, b.seen)
-	timer := time.NewTimer(IdlePollInterval)
-	defer timer.Stop()
-wait:
-	for {
-		select {
-		case <-woken:
-			break wait
-		case <-b.wakeup.done:
-			break wait
-		case <-timer.C:
-			// One subscriber of the group polls per interval; the others
-			// wait on, still queued to be woken.
-			if b.wakeup.takeIdlePoll(b.topic, b.group) {
-				break wait
-			}
-			timer.Reset(IdlePollInterval)
-		}
+	select {
+	case <-woken:
+	case <-b.wakeup.done:
+	case <-time.After(IdlePollInterval):
 	}
 	leave()
 	b.seen = b.wakeup.notifications(b.topic)

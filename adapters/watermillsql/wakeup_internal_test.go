@@ -13,7 +13,7 @@ import (
 
 // newIdleWakeup is a Wakeup that listens to nothing: the test notifies.
 func newIdleWakeup(t *testing.T) *Wakeup {
-	w := newWakeup()
+	w := &Wakeup{seq: map[string]uint64{}, waiting: map[string]map[string][]waiter{}, done: make(chan struct{})}
 	t.Cleanup(func() { close(w.done) })
 	return w
 }
@@ -66,19 +66,6 @@ func TestWakeup_ANotificationWakesOneSubscriberPerGroup(t *testing.T) {
 
 	w.wake("events.EmailChanged")
 	assert.Equal(t, 3, w.waitingOf("events.UserRegistered", "welcome"), "another topic's notification wakes none")
-}
-
-// An idle group polls once per IdlePollInterval, by whichever of its
-// subscribers' waits times out first: the others wait on.
-func TestWakeup_OneIdlePollPerGroup(t *testing.T) {
-	w := newIdleWakeup(t)
-	assert.True(t, w.takeIdlePoll("topic", "group"), "the first to time out polls")
-	assert.False(t, w.takeIdlePoll("topic", "group"), "another of the group waits on")
-	assert.True(t, w.takeIdlePoll("topic", "other"), "another group polls for itself")
-	assert.True(t, w.takeIdlePoll("other", "group"), "so does the group of another topic")
-
-	w.polled[[2]string{"topic", "group"}] = time.Now().Add(-IdlePollInterval)
-	assert.True(t, w.takeIdlePoll("topic", "group"), "an interval later, the group polls again")
 }
 
 // A subscriber that finds a message twice in a row is in a backlog, and
