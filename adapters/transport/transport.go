@@ -424,13 +424,19 @@ func (t *Transport) newParallelSubscriber(group, topic string) (message.Subscrib
 	return p, nil
 }
 
-// NewOutboxSubscriber reads the outbox of db for the forwarder with as many
-// subscribers at once as a handler of the sql transport has, each locking
-// its own rows: a publish that waits for its broker's confirm does not
-// hold back the next. It creates the outbox table now: the first
-// registration writes into it.
+// NewOutboxSubscriber reads the outbox of db for the forwarder. On
+// PostgreSQL (wakeup not nil) it reads with as many subscribers at once as
+// a handler of the sql transport has, each locking its own rows and woken
+// for each new one: a publish that waits for its broker's confirm does not
+// hold back the next. Elsewhere one subscriber polls, as a poll every
+// 100 ms would lock what it finds for one of them anyway. It creates the
+// outbox table now: the first registration writes into it.
 func NewOutboxSubscriber(db *sql.DB, wakeup *watermillsql.Wakeup, logger watermill.LoggerAdapter) (message.Subscriber, error) {
-	outbox, err := parallelOf(sqlConcurrency(db), func() (message.Subscriber, error) {
+	readers := 1
+	if wakeup != nil {
+		readers = sqlConcurrency(db)
+	}
+	outbox, err := parallelOf(readers, func() (message.Subscriber, error) {
 		return watermillsql.NewWokenSQLSubscriber(db, wakeup, OutboxGroup, OutboxTopic, logger)
 	})
 	if err != nil {
