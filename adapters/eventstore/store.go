@@ -46,6 +46,32 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// Writer is the transaction Append writes in: a *sql.Tx, or a
+// sqldb.Pipeline.
+type Writer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// watermillExecutor is tx as watermill-sql's publisher writes with it.
+func watermillExecutor(tx Writer) wsql.ContextExecutor {
+	if t, ok := tx.(*sql.Tx); ok {
+		return wsql.TxFromStdSQL(t)
+	}
+	return writeOnly{tx}
+}
+
+// writeOnly is a Writer as a watermill-sql executor that only writes,
+// which is all its publisher does.
+type writeOnly struct{ w Writer }
+
+func (e writeOnly) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
+	return e.w.ExecContext(ctx, query, args...)
+}
+
+func (e writeOnly) QueryContext(context.Context, string, ...any) (wsql.Rows, error) {
+	return nil, errors.New("the transaction only writes")
+}
+
 // Opener opens the sealed personal fields of an event of one stream, the
 // event stored with id eventID.
 type Opener func(eventID string, e domain.Event) (domain.Event, error)
@@ -145,7 +171,7 @@ type eventMetadata struct {
 // version and its personal fields sealed under key (the stream's; nil for
 // events without any), and publishes the same bytes, all inside tx: into
 // the outbox, or into the sql transport's queue tables (Config.Transport).
-func (s *Store) Append(ctx context.Context, tx *sql.Tx, streamID string, version int, key cipher.AEAD,
+func (s *Store) Append(ctx context.Context, tx Writer, streamID string, version int, key cipher.AEAD,
 	events ...domain.Event,
 ) error {
 	metadata, err := json.Marshal(eventMetadata{
@@ -206,15 +232,16 @@ func (s *Store) seal(key cipher.AEAD, eventID string, event domain.Event) (domai
 // tables (Config.Transport), or into the outbox table, which the
 // forwarder later moves to the transport. watermill-sql's publisher is
 // bound to its transaction, so each transaction has its own.
-func (s *Store) publisher(tx *sql.Tx) (message.Publisher, error) {
+func (s *Store) publisher(tx Writer) (message.Publisher, error) {
+	executor := watermillExecutor(tx)
 	if s.direct != nil {
-		publisher, err := s.direct.TxPublisher(tx)
+		publisher, err := s.direct.TxPublisher(executor)
 		if err != nil {
 			return nil, err
 		}
 		return telemetry.TracePublisher(transport.StampOrigin(publisher, s.origin), "publish", s.tracing), nil
 	}
-	publisher, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{
+	publisher, err := wsql.NewPublisher(executor, wsql.PublisherConfig{
 		SchemaAdapter: watermillsql.SchemaAdapter(s.db),
 	}, s.logger)
 	if err != nil {

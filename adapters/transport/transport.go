@@ -267,7 +267,7 @@ func (t *Transport) InitializeTopics(ctx context.Context, topics ...string) erro
 // tx, to the namespaced topic: the messages commit with the transaction,
 // which then needs no outbox. Its topics must have been initialized
 // (InitializeTopics). On other transports, an error.
-func (t *Transport) TxPublisher(tx *sql.Tx) (message.Publisher, error) {
+func (t *Transport) TxPublisher(tx wsql.ContextExecutor) (message.Publisher, error) {
 	if t.db == nil {
 		return nil, fmt.Errorf("the %s transport takes no messages in a database transaction", t.kind)
 	}

@@ -65,14 +65,41 @@ func newUserKeys(db *sql.DB, master *secrets.MasterKeys) *userKeys {
 // UserKeyQuery reads the user's wrapped key.
 const UserKeyQuery = `SELECT master_key_id, nonce, ciphertext FROM user_keys WHERE user_id = ?`
 
-// queryer reads a row in a transaction or on the pool.
+// queryer reads in a transaction or on the pool.
 type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// writer is a transaction the store writes in: a *sql.Tx, or a
+// sqldb.Pipeline, which answers no query.
+type writer interface {
+	queryer
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// scanRow scans the first row of a query into dest: sql.ErrNoRows if it
+// has none.
+func scanRow(ctx context.Context, q queryer, query string, args []any, dest ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 // create stores a new key for the user, unless it has one, and returns
 // the user's key.
-func (k *userKeys) create(ctx context.Context, db execer, userID string) (cipher.AEAD, error) {
+func (k *userKeys) create(ctx context.Context, db writer, userID string) (cipher.AEAD, error) {
 	wrapped, key, err := k.newKey(userID)
 	if err != nil {
 		return nil, err
@@ -113,7 +140,7 @@ var errNoUserKey = errors.New("the user has no key")
 // domain.ErrCorruptData if it does not open.
 func (k *userKeys) key(ctx context.Context, db queryer, userID string) (cipher.AEAD, error) {
 	w := secrets.WrappedSecret{Name: secrets.UserKeyName(userID)}
-	err := db.QueryRowContext(ctx, k.queries.read, userID).Scan(&w.MasterKeyID, &w.Nonce, &w.Ciphertext)
+	err := scanRow(ctx, db, k.queries.read, []any{userID}, &w.MasterKeyID, &w.Nonce, &w.Ciphertext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user %s: %w", userID, errNoUserKey)
 	}

@@ -125,7 +125,7 @@ func (m *UserReadModel) write(ctx context.Context, db execer, table string, u *d
 }
 
 // writeSealed is write under the user's key, already at hand.
-func (m *UserReadModel) writeSealed(ctx context.Context, db execer, table string, u *domain.User, key cipher.AEAD) error {
+func (m *UserReadModel) writeSealed(ctx context.Context, db writer, table string, u *domain.User, key cipher.AEAD) error {
 	name, email, err := sealRow(key, u)
 	if err != nil {
 		return err
@@ -145,13 +145,13 @@ func sealRow(key cipher.AEAD, u *domain.User) (name, email string, err error) {
 
 // writeErased is write of an erased user: a row marked erased, with no
 // name, address or address hash.
-func (m *UserReadModel) writeErased(ctx context.Context, db execer, table string, u *domain.User) error {
+func (m *UserReadModel) writeErased(ctx context.Context, db writer, table string, u *domain.User) error {
 	return m.upsert(ctx, db, table, u, "", "", "")
 }
 
 // upsert writes the user's row into table with these stored values of
 // its name, address and address hash.
-func (m *UserReadModel) upsert(ctx context.Context, db execer, table string, u *domain.User, name, email, emailKey string) error {
+func (m *UserReadModel) upsert(ctx context.Context, db writer, table string, u *domain.User, name, email, emailKey string) error {
 	query := m.queries.upsert
 	if table != UsersTable { // a rebuild's table
 		query = m.upsertQuery(table)

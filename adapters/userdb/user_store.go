@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/app/command"
@@ -36,6 +37,10 @@ type UserStore struct {
 	keys      *userKeys
 	// transactions is told of each transaction; nil: none.
 	transactions TxHook
+	// pipelines: registrations are sent as a sqldb.Pipeline first
+	// (PostgreSQL); pipelined counts those that committed so.
+	pipelines bool
+	pipelined atomic.Int64
 }
 
 // UserStoreConfig configures NewUserStoreWithConfig.
@@ -106,7 +111,7 @@ type userQueries struct {
 // their hashes under lookup and keeps the users' keys.
 func newUserStore(db *sql.DB, events *eventstore.Store, lookup emailLookup, keys *userKeys) *UserStore {
 	d := sqldb.Of(db)
-	return &UserStore{db: db, events: events, readModel: newUserReadModel(db, events, lookup, keys), lookup: lookup,
+	return &UserStore{db: db, events: events, pipelines: d.Is(sqldb.Postgres), readModel: newUserReadModel(db, events, lookup, keys), lookup: lookup,
 		keys: keys, queries: userQueries{
 			reserveEmail: d.Rebind(d.InsertOrIgnore(
 				`INSERT INTO user_emails (email_key, user_id) VALUES (?, ?)`, "email_key")),
@@ -131,8 +136,13 @@ func (s *UserStore) ReadModel() *UserReadModel { return s.readModel }
 // Register commits, in one transaction, the email reservation, the
 // credential, the user's key, the user's pending events and their outbox
 // messages.
-func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) error {
-	return s.inTx(ctx, "Register", func(ctx context.Context, tx *sql.Tx) error {
+//
+// On PostgreSQL the transaction is first sent as a sqldb.Pipeline, in two
+// round trips; when that does not commit (the address or the id is taken,
+// or the connection failed), the same writes run in a transaction of
+// database/sql, which tells which.
+func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) (err error) {
+	write := func(ctx context.Context, tx writer) error {
 		if err := s.reserveEmail(ctx, tx, user); err != nil {
 			return err
 		}
@@ -151,7 +161,18 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 			return domain.ErrUserExists
 		}
 		return err
-	})
+	}
+	if !s.pipelines {
+		return s.inTx(ctx, "Register", func(ctx context.Context, tx *sql.Tx) error { return write(ctx, tx) })
+	}
+	ctx, end := s.told(ctx, "Register")
+	defer func() { end(err) }()
+	var pipeline sqldb.Pipeline
+	if err := write(ctx, &pipeline); err == nil && pipeline.Commit(ctx, s.db) == nil {
+		s.pipelined.Add(1)
+		return nil
+	}
+	return s.runTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return write(ctx, tx) })
 }
 
 // Save appends the user's pending events after the version it was loaded
@@ -222,7 +243,7 @@ func (s *UserStore) appendPending(ctx context.Context, tx *sql.Tx, user *domain.
 
 // appendEvents appends the user's pending events at the version it was
 // loaded at, their personal fields sealed under key.
-func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.User, key cipher.AEAD) error {
+func (s *UserStore) appendEvents(ctx context.Context, tx writer, user *domain.User, key cipher.AEAD) error {
 	pending := user.PendingEvents()
 	err := s.events.Append(ctx, tx, user.ID(), user.Version()-len(pending), key, pending...)
 	if errors.Is(err, eventstore.ErrVersionConflict) {
@@ -234,11 +255,21 @@ func (s *UserStore) appendEvents(ctx context.Context, tx *sql.Tx, user *domain.U
 // inTx runs write in a transaction, told to the store's TxHook,
 // and commits it if write succeeds.
 func (s *UserStore) inTx(ctx context.Context, operation string, write func(ctx context.Context, tx *sql.Tx) error) (err error) {
-	if s.transactions != nil {
-		var end func(error)
-		ctx, end = s.transactions(ctx, "UserStore."+operation)
-		defer func() { end(err) }()
+	ctx, end := s.told(ctx, operation)
+	defer func() { end(err) }()
+	return s.runTx(ctx, write)
+}
+
+// told tells the store's TxHook of a transaction of operation.
+func (s *UserStore) told(ctx context.Context, operation string) (context.Context, func(error)) {
+	if s.transactions == nil {
+		return ctx, func(error) {}
 	}
+	return s.transactions(ctx, "UserStore."+operation)
+}
+
+// runTx runs write in a transaction and commits it if write succeeds.
+func (s *UserStore) runTx(ctx context.Context, write func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -261,7 +292,7 @@ func commit(tx *sql.Tx) error {
 // same key waits for this transaction, so exactly one wins. A claim that
 // inserts nothing tells, by the key's owner, a redelivered registration
 // (same user), a taken email (another user) or a reused user id (no owner).
-func (s *UserStore) reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.User) error {
+func (s *UserStore) reserveEmail(ctx context.Context, tx writer, user *domain.User) error {
 	res, err := tx.ExecContext(ctx, s.queries.reserveEmail, s.lookup.hash(user.Email().Key()), user.ID())
 	if err != nil {
 		return fmt.Errorf("reserve email: %w", err)
@@ -270,7 +301,7 @@ func (s *UserStore) reserveEmail(ctx context.Context, tx *sql.Tx, user *domain.U
 		return err
 	}
 	var owner string
-	err = tx.QueryRowContext(ctx, s.queries.emailOwner, s.lookup.hash(user.Email().Key())).Scan(&owner)
+	err = scanRow(ctx, tx, s.queries.emailOwner, []any{s.lookup.hash(user.Email().Key())}, &owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return domain.ErrUserExists

@@ -117,6 +117,33 @@ func TestUserStore_RegisterThenLoad(t *testing.T) {
 	})
 }
 
+// On PostgreSQL a registration commits as one pipeline; one that does not
+// (a taken address, a repeat) falls back to a transaction, which answers
+// as before and leaves the registered user readable.
+func TestUserStore_RegistersAsAPipelineOnPostgreSQL(t *testing.T) {
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
+		want := int64(0)
+		if backend.Name == "postgres" {
+			want = 1
+		}
+		id := uuid.NewString()
+
+		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t)))
+		err := store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Eve", "ada@example.com"), passwordHash(t))
+		require.ErrorIs(t, err, domain.ErrEmailTaken)
+		err = store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
+		require.ErrorIs(t, err, command.ErrAlreadyRegistered)
+
+		assert.Equal(t, want, store.PipelinedRegistrations())
+		loaded, err := store.LoadUser(testenv.Context(t), id)
+		require.NoError(t, err)
+		assert.Equal(t, "ada@example.com", loaded.Email().String())
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM credentials`))
+	})
+}
+
 func TestUserStore_LoadUnknownUser(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
 		db := testenv.StoreDB(t, backend)

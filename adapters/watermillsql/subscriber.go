@@ -225,6 +225,6 @@ func InitializeTopic(ctx context.Context, db *sql.DB, topic string) error {
 // inside tx: the messages commit, and their subscribers see them, with the
 // rest of the transaction. Their topics' tables must exist
 // (InitializeTopic).
-func NewTxPublisher(tx *sql.Tx, db *sql.DB, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	return wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{SchemaAdapter: SchemaAdapter(db)}, logger)
+func NewTxPublisher(tx wsql.ContextExecutor, db *sql.DB, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	return wsql.NewPublisher(tx, wsql.PublisherConfig{SchemaAdapter: SchemaAdapter(db)}, logger)
 }
