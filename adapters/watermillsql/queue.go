@@ -191,8 +191,12 @@ func (a QueueOffsetsAdapter) AckMessageQuery(params wsql.AckMessageQueryParams) 
 		}
 	}
 	in := strings.TrimSuffix(strings.Repeat("?,", len(args)-1), ",")
+	mark := ""
+	if !a.Schema.MySQL {
+		mark = ackMark // sent with COMMIT by a pipelinedTx
+	}
 	return wsql.Query{
-		Query: a.Schema.rebind("DELETE FROM " + a.Schema.MessagesTable(params.Topic) +
+		Query: a.Schema.rebind(mark + "DELETE FROM " + a.Schema.MessagesTable(params.Topic) +
 			" WHERE consumer_group = ? AND " + a.Schema.quote("offset") + " IN (" + in + ")"),
 		Args: args,
 	}, nil

@@ -45,12 +45,16 @@ func adaptersOf(d sqldb.Dialect) dialectAdapters {
 		}
 	}
 	schema := QueueSchema{MySQL: d.Is(sqldb.MySQL)}
+	beginner := func(db *sql.DB) wsql.Beginner { return newPipelinedBeginner(db) }
+	if schema.MySQL {
+		beginner = func(db *sql.DB) wsql.Beginner { return wsql.BeginnerFromStdSQL(db) }
+	}
 	return dialectAdapters{
 		schema: schema,
 		offsets: func(group string) wsql.OffsetsAdapter {
 			return QueueOffsetsAdapter{Schema: schema, ConsumerGroup: group}
 		},
-		beginner:    func(db *sql.DB) wsql.Beginner { return wsql.BeginnerFromStdSQL(db) },
+		beginner:    beginner,
 		groupQueues: true,
 		tablePrefix: "watermill_queue_",
 	}

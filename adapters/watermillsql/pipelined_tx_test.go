@@ -1,0 +1,117 @@
+package watermillsql_test
+
+import (
+	"database/sql"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/onboard/onboard/adapters/watermillsql"
+	"github.com/onboard/onboard/internal/testenv"
+)
+
+// pipelinedDB is a PostgreSQL database of one connection, so that a
+// transaction left open on it fails the next statement, with a table of
+// numbers 1 to 3.
+func pipelinedDB(t *testing.T) *testenv.DB {
+	t.Helper()
+	db := testenv.OpenDB(t, testenv.PostgresDatabase(t))
+	db.SetMaxOpenConns(1)
+	_, err := db.ExecContext(testenv.Context(t), `CREATE TABLE numbers (n BIGINT PRIMARY KEY, name TEXT, data BYTEA);
+		INSERT INTO numbers VALUES (1, 'one', 'x'), (2, 'two', NULL), (3, NULL, 'z')`)
+	require.NoError(t, err)
+	return db
+}
+
+func begin(t *testing.T, db *sql.DB) wsql.Tx {
+	t.Helper()
+	tx, err := watermillsql.PipelinedBeginner(db).BeginTx(testenv.Context(t), &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	require.NoError(t, err)
+	return tx
+}
+
+// A delivery's transaction: the select, a write in the transaction (a
+// grant), the ack, COMMIT.
+func TestPipelinedTx_CommitsTheAckWithItsWrites(t *testing.T) {
+	db := pipelinedDB(t)
+	tx := begin(t, db.DB)
+
+	rows, err := tx.QueryContext(testenv.Context(t), `SELECT n, name, data FROM numbers ORDER BY n FOR UPDATE`)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var (
+			n    int64
+			name sql.NullString
+			data []byte
+		)
+		require.NoError(t, rows.Scan(&n, &name, &data))
+		got = append(got, name.String+":"+string(data))
+	}
+	assert.Equal(t, []string{"one:x", "two:", ":z"}, got)
+	res, err := tx.ExecContext(testenv.Context(t), `INSERT INTO numbers (n) VALUES ($1)`, 4)
+	require.NoError(t, err)
+	n, err := res.RowsAffected()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "a write that is not an ack runs at once")
+	_, err = tx.ExecContext(testenv.Context(t), watermillsql.AckMark+`DELETE FROM numbers WHERE n IN ($1, $2)`, 1, 2)
+	require.NoError(t, err)
+
+	require.NoError(t, tx.Commit())
+
+	assert.Equal(t, []string{"(3)", "(4)"}, db.RowsAsText(t, `SELECT n FROM numbers ORDER BY n`))
+}
+
+// An ack waits for COMMIT: one that fails there rolls the transaction
+// back, and the connection goes back to the pool outside a transaction.
+func TestPipelinedTx_AnAckThatFailsAtCommitRollsBack(t *testing.T) {
+	db := pipelinedDB(t)
+	tx := begin(t, db.DB)
+	_, err := tx.QueryContext(testenv.Context(t), `SELECT n FROM numbers`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(testenv.Context(t), `INSERT INTO numbers (n) VALUES (4)`)
+	require.NoError(t, err)
+
+	_, err = tx.ExecContext(testenv.Context(t), watermillsql.AckMark+`DELETE FROM no_such_table WHERE n = $1`, 1)
+	require.NoError(t, err, "sent with COMMIT, not now")
+	err = tx.Commit()
+
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "42P01", pgErr.Code)
+	assert.Equal(t, 3, db.Count(t, `SELECT count(*) FROM numbers`), "the insert rolled back; the connection is usable")
+	assert.ErrorIs(t, tx.Rollback(), sql.ErrTxDone)
+}
+
+func TestPipelinedTx_RollsBack(t *testing.T) {
+	db := pipelinedDB(t)
+	tx := begin(t, db.DB)
+	_, err := tx.ExecContext(testenv.Context(t), `DELETE FROM numbers`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(testenv.Context(t), watermillsql.AckMark+`INSERT INTO numbers (n) VALUES (5)`)
+	require.NoError(t, err)
+
+	require.NoError(t, tx.Rollback())
+
+	assert.Equal(t, 3, db.Count(t, `SELECT count(*) FROM numbers`))
+	assert.ErrorIs(t, tx.Commit(), sql.ErrTxDone)
+}
+
+// A failed statement aborts the transaction; its rollback leaves the
+// connection usable.
+func TestPipelinedTx_AFailedStatementRollsBack(t *testing.T) {
+	db := pipelinedDB(t)
+	tx := begin(t, db.DB)
+	_, err := tx.ExecContext(testenv.Context(t), `INSERT INTO numbers (n) VALUES (4)`)
+	require.NoError(t, err)
+
+	_, err = tx.QueryContext(testenv.Context(t), `SELECT nothing FROM numbers`)
+	require.Error(t, err)
+	require.NoError(t, tx.Rollback())
+
+	assert.Equal(t, 3, db.Count(t, `SELECT count(*) FROM numbers`))
+}
