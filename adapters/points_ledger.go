@@ -45,6 +45,8 @@ func (l PointsLedger) OnGrant(count func(reason string)) PointsLedger {
 // the transaction that acks it (watermill-sql's TxFromContext), the entry
 // is written in that transaction: the grant and the ack commit together,
 // one commit for both, and a grant whose ack did not commit is not kept.
+// On PostgreSQL the grant goes with the COMMIT, and is told to onGrant
+// once committed.
 func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.PointsEntry) error {
 	args := []any{userID, entry.Reason, entry.Amount, entry.GrantedAt.UTC()}
 	var (
@@ -52,6 +54,9 @@ func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.Poi
 		err error
 	)
 	if tx, ok := wsql.TxFromContext(ctx); ok {
+		if later, ok := tx.(execAtCommit); ok {
+			return later.ExecAtCommit(l.grantQuery, args, func(n int64) { l.granted(entry, n) })
+		}
 		if res, err = tx.ExecContext(ctx, l.grantQuery, args...); err != nil {
 			// The transaction may be aborted now (PostgreSQL refuses every
 			// statement after an error): the message must come again in a
@@ -61,12 +66,25 @@ func (l PointsLedger) Grant(ctx context.Context, userID string, entry domain.Poi
 	} else if res, err = l.db.ExecContext(ctx, l.grantQuery, args...); err != nil {
 		return fmt.Errorf("grant points: %w", err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 1 {
-		if l.onGrant != nil {
-			l.onGrant(entry.Reason)
-		}
+	if n, err := res.RowsAffected(); err == nil {
+		l.granted(entry, n)
 	}
 	return nil
+}
+
+// execAtCommit is a message's transaction that sends a write with its
+// COMMIT (watermillsql's, on PostgreSQL): the grant then costs no round
+// trip of its own, and is told once it committed.
+type execAtCommit interface {
+	ExecAtCommit(query string, args []any, committed func(rowsAffected int64)) error
+}
+
+// granted tells onGrant of an entry written (n, its statement's row
+// count, is 1; 0 when the user had it already).
+func (l PointsLedger) granted(entry domain.PointsEntry, n int64) {
+	if n == 1 && l.onGrant != nil {
+		l.onGrant(entry.Reason)
+	}
 }
 
 // grantInAckError is a grant that failed in its message's transaction: an

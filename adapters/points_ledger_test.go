@@ -1,6 +1,7 @@
 package adapters_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,7 +97,8 @@ func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 		}
 		t.Run(backend.Name, func(t *testing.T) {
 			db := testenv.MigratedDB(t, backend)
-			ledger := adapters.NewPointsLedger(db.DB)
+			var told atomic.Int32
+			ledger := adapters.NewPointsLedger(db.DB).OnGrant(func(string) { told.Add(1) })
 			sub, err := watermillsql.NewSQLSubscriber(db.DB, "ledger", watermill.NopLogger{})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = sub.Close() })
@@ -122,6 +124,9 @@ func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 			first := receive()
 			require.NoError(t, ledger.Grant(first.Context(), "user-1", entry))
 			assert.Zero(t, db.Count(t, `SELECT count(*) FROM points_entries`), "not committed before the ack")
+			if backend.Name == "postgres" {
+				assert.Zero(t, told.Load(), "the grant goes with the COMMIT, and is told then")
+			}
 			first.Nack()
 			again := receive()
 			assert.Equal(t, first.UUID, again.UUID, "the nacked message comes again")
@@ -130,6 +135,8 @@ func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 			again.Ack()
 			require.Eventually(t, func() bool { return db.Count(t, `SELECT count(*) FROM points_entries`) == 1 },
 				10*time.Second, 10*time.Millisecond, "committed with the ack")
+			require.Eventually(t, func() bool { return told.Load() == 1 }, 10*time.Second, 10*time.Millisecond,
+				"told once: the redelivery's grant wrote nothing")
 		})
 	}
 }

@@ -77,6 +77,9 @@ type pipelinedTx struct {
 type pgxStatement struct {
 	query string
 	args  []any
+	// committed is told the statement's row count once its transaction
+	// committed; nil: nobody.
+	committed func(rowsAffected int64)
 }
 
 // batch sends the statements, BEGIN first if not sent yet, and hands the
@@ -119,7 +122,7 @@ func (t *pipelinedTx) batch(ctx context.Context, statements []pgxStatement, read
 // QueryContext runs the query and reads its rows whole.
 func (t *pipelinedTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
 	rows := &bufferedRows{}
-	err := t.batch(ctx, []pgxStatement{{query, args}}, func(results pgx.BatchResults) error {
+	err := t.batch(ctx, []pgxStatement{{query: query, args: args}}, func(results pgx.BatchResults) error {
 		r, err := results.Query()
 		if err != nil {
 			return err
@@ -146,11 +149,11 @@ func (t *pipelinedTx) ExecContext(ctx context.Context, query string, args ...any
 		if t.done {
 			return nil, sql.ErrTxDone
 		}
-		t.acks = append(t.acks, pgxStatement{query, args})
+		t.acks = append(t.acks, pgxStatement{query: query, args: args})
 		return deferredAck{}, nil
 	}
 	var result wsql.Result
-	err := t.batch(ctx, []pgxStatement{{query, args}}, func(results pgx.BatchResults) error {
+	err := t.batch(ctx, []pgxStatement{{query: query, args: args}}, func(results pgx.BatchResults) error {
 		tag, err := results.Exec()
 		result = wsql.PgxResult{CommandTag: tag}
 		return err
@@ -158,12 +161,24 @@ func (t *pipelinedTx) ExecContext(ctx context.Context, query string, args ...any
 	return result, err
 }
 
+// ExecAtCommit keeps a write for COMMIT, as an ack is kept, and tells
+// committed (nil: nobody) its row count once the transaction committed.
+// A write whose row count decides nothing before the COMMIT (a grant that
+// is its message's effect) so costs no round trip of its own.
+func (t *pipelinedTx) ExecAtCommit(query string, args []any, committed func(rowsAffected int64)) error {
+	if t.done {
+		return sql.ErrTxDone
+	}
+	t.acks = append(t.acks, pgxStatement{query: query, args: args, committed: committed})
+	return nil
+}
+
 type deferredAck struct{}
 
 func (deferredAck) RowsAffected() (int64, error) { return 0, errAckDeferred }
 
-// Commit sends the acks and COMMIT; a failed ack rolls the transaction
-// back.
+// Commit sends the acks and the writes kept for it, then COMMIT; one
+// that fails rolls the transaction back.
 func (t *pipelinedTx) Commit() error {
 	defer t.release()
 	if t.begin != "" && len(t.acks) == 0 { // nothing was sent
@@ -171,16 +186,27 @@ func (t *pipelinedTx) Commit() error {
 		return nil
 	}
 	statements := append(t.acks, pgxStatement{query: "COMMIT"})
+	counts := make([]int64, len(statements))
 	err := t.batch(t.ctx, statements, func(results pgx.BatchResults) error {
-		for range statements {
-			if _, err := results.Exec(); err != nil {
+		for i := range statements {
+			tag, err := results.Exec()
+			if err != nil {
 				return err
 			}
+			counts[i] = tag.RowsAffected()
 		}
 		return nil
 	})
 	t.done = true
-	return err
+	if err != nil {
+		return err
+	}
+	for i, s := range statements {
+		if s.committed != nil {
+			s.committed(counts[i])
+		}
+	}
+	return nil
 }
 
 // Rollback ends the transaction, unless it ended.

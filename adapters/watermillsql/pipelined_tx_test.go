@@ -27,6 +27,11 @@ func pipelinedDB(t *testing.T) *testenv.DB {
 	return db
 }
 
+// execAtCommit is the pipelined transaction's write kept for COMMIT.
+type execAtCommit interface {
+	ExecAtCommit(query string, args []any, committed func(rowsAffected int64)) error
+}
+
 func begin(t *testing.T, db *sql.DB) wsql.Tx {
 	t.Helper()
 	tx, err := watermillsql.PipelinedBeginner(db).BeginTx(testenv.Context(t), &sql.TxOptions{Isolation: sql.LevelReadCommitted})
@@ -60,10 +65,15 @@ func TestPipelinedTx_CommitsTheAckWithItsWrites(t *testing.T) {
 	assert.EqualValues(t, 1, n, "a write that is not an ack runs at once")
 	_, err = tx.ExecContext(testenv.Context(t), watermillsql.AckMark+`DELETE FROM numbers WHERE n IN ($1, $2)`, 1, 2)
 	require.NoError(t, err)
+	committed := int64(-1)
+	require.NoError(t, tx.(execAtCommit).ExecAtCommit(`INSERT INTO numbers (n) VALUES ($1), ($2)`, []any{5, 6},
+		func(n int64) { committed = n }))
+	assert.EqualValues(t, -1, committed, "not told before the COMMIT")
 
 	require.NoError(t, tx.Commit())
 
-	assert.Equal(t, []string{"(3)", "(4)"}, db.RowsAsText(t, `SELECT n FROM numbers ORDER BY n`))
+	assert.EqualValues(t, 2, committed, "told its row count once committed")
+	assert.Equal(t, []string{"(3)", "(4)", "(5)", "(6)"}, db.RowsAsText(t, `SELECT n FROM numbers ORDER BY n`))
 }
 
 // An ack waits for COMMIT: one that fails there rolls the transaction
@@ -78,12 +88,16 @@ func TestPipelinedTx_AnAckThatFailsAtCommitRollsBack(t *testing.T) {
 
 	_, err = tx.ExecContext(testenv.Context(t), watermillsql.AckMark+`DELETE FROM no_such_table WHERE n = $1`, 1)
 	require.NoError(t, err, "sent with COMMIT, not now")
+	told := false
+	require.NoError(t, tx.(execAtCommit).ExecAtCommit(`INSERT INTO numbers (n) VALUES (5)`, nil,
+		func(int64) { told = true }))
 	err = tx.Commit()
 
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, "42P01", pgErr.Code)
-	assert.Equal(t, 3, db.Count(t, `SELECT count(*) FROM numbers`), "the insert rolled back; the connection is usable")
+	assert.Equal(t, 3, db.Count(t, `SELECT count(*) FROM numbers`), "the inserts rolled back; the connection is usable")
+	assert.False(t, told, "a write that did not commit is not told")
 	assert.ErrorIs(t, tx.Rollback(), sql.ErrTxDone)
 }
 
