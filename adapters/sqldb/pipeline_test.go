@@ -11,16 +11,10 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// pipelineDB is a PostgreSQL database of one connection, so that a
-// connection a pipeline left in a transaction would fail the next query,
-// with a table of unique names.
+// pipelineDB is a PostgreSQL database of one connection with a table of
+// unique names.
 func pipelineDB(t *testing.T) *testenv.DB {
-	t.Helper()
-	db := testenv.OpenDB(t, testenv.PostgresDatabase(t))
-	db.SetMaxOpenConns(1)
-	_, err := db.ExecContext(testenv.Context(t), `CREATE TABLE names (name TEXT PRIMARY KEY)`)
-	require.NoError(t, err)
-	return db
+	return testenv.PostgresOfOneConnection(t, `CREATE TABLE names (name TEXT PRIMARY KEY)`)
 }
 
 func TestPipeline_CommitsEveryStatement(t *testing.T) {

@@ -14,17 +14,11 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// pipelinedDB is a PostgreSQL database of one connection, so that a
-// transaction left open on it fails the next statement, with a table of
+// pipelinedDB is a PostgreSQL database of one connection with a table of
 // numbers 1 to 3.
 func pipelinedDB(t *testing.T) *testenv.DB {
-	t.Helper()
-	db := testenv.OpenDB(t, testenv.PostgresDatabase(t))
-	db.SetMaxOpenConns(1)
-	_, err := db.ExecContext(testenv.Context(t), `CREATE TABLE numbers (n BIGINT PRIMARY KEY, name TEXT, data BYTEA);
+	return testenv.PostgresOfOneConnection(t, `CREATE TABLE numbers (n BIGINT PRIMARY KEY, name TEXT, data BYTEA);
 		INSERT INTO numbers VALUES (1, 'one', 'x'), (2, 'two', NULL), (3, NULL, 'z')`)
-	require.NoError(t, err)
-	return db
 }
 
 // execAtCommit is the pipelined transaction's write kept for COMMIT.

@@ -54,6 +54,19 @@ func ForEachBackend(t *testing.T, test func(t *testing.T, backend Backend)) {
 	}
 }
 
+// PostgresOfOneConnection is a new PostgreSQL database on a pool of one
+// connection, so that a connection left inside a transaction fails the
+// next statement, with schema (SQL statements) run on it.
+func PostgresOfOneConnection(t *testing.T, schema string) *DB {
+	t.Helper()
+	db := OpenDB(t, PostgresDatabase(t))
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(Context(t), schema); err != nil {
+		t.Fatalf("create the test schema: %v", err)
+	}
+	return db
+}
+
 // OpenDB opens the database a DATABASE_URL names (postgres://, mysql:// or
 // sqlite:path), with the driver of its dialect and without migrating it,
 // and closes it when the test ends. On SQLite it waits on another process's
