@@ -90,7 +90,11 @@ func (t *pipelinedTx) batch(ctx context.Context, statements []pgxStatement, read
 		return sql.ErrTxDone
 	}
 	return t.conn.Raw(func(driverConn any) error {
-		conn := driverConn.(*stdlib.Conn).Conn()
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("a pipelined transaction on a %T, not pgx's", driverConn)
+		}
+		conn := c.Conn()
 		batch := &pgx.Batch{}
 		begin := t.begin
 		if begin != "" {
@@ -180,6 +184,9 @@ func (deferredAck) RowsAffected() (int64, error) { return 0, errAckDeferred }
 // Commit sends the acks and the writes kept for it, then COMMIT; one
 // that fails rolls the transaction back.
 func (t *pipelinedTx) Commit() error {
+	if t.done {
+		return sql.ErrTxDone
+	}
 	defer t.release()
 	if t.begin != "" && len(t.acks) == 0 { // nothing was sent
 		t.done = true
@@ -233,7 +240,11 @@ func (t *pipelinedTx) Rollback() error {
 // failed COMMIT left open, or drops it when that fails too.
 func (t *pipelinedTx) release() {
 	_ = t.conn.Raw(func(driverConn any) error {
-		conn := driverConn.(*stdlib.Conn).Conn()
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return driver.ErrBadConn
+		}
+		conn := c.Conn()
 		if conn.PgConn().TxStatus() == 'I' {
 			return nil
 		}
