@@ -88,8 +88,9 @@ func TestPointsLedger_UnknownUserHasAnEmptyLedger(t *testing.T) {
 }
 
 // On the sql transport a grant made while handling a message is written in
-// the transaction that acks it: a nack rolls it back with the message,
-// which comes again, and the grant of the acked delivery stays, once.
+// the transaction that acks it: nothing commits before the ack (a nacked
+// message comes again in the same transaction, whose second grant writes
+// nothing), and the grant stays, once.
 func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 	for _, backend := range testenv.Backends() {
 		if backend.Name == "sqlite" { // its subscriber holds no transaction
@@ -130,7 +131,7 @@ func TestPointsLedger_GrantCommitsWithTheAck(t *testing.T) {
 			first.Nack()
 			again := receive()
 			assert.Equal(t, first.UUID, again.UUID, "the nacked message comes again")
-			assert.Zero(t, db.Count(t, `SELECT count(*) FROM points_entries`), "rolled back with the nack")
+			assert.Zero(t, db.Count(t, `SELECT count(*) FROM points_entries`), "still not committed after the nack")
 			require.NoError(t, ledger.Grant(again.Context(), "user-1", entry))
 			again.Ack()
 			require.Eventually(t, func() bool { return db.Count(t, `SELECT count(*) FROM points_entries`) == 1 },
