@@ -71,13 +71,27 @@ func (p *Pipeline) Commit(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	defer func() { _ = conn.Close() }()
+	return OnPgx(conn, func(c *pgx.Conn) error {
+		err := p.send(ctx, c)
+		if c.PgConn().TxStatus() != 'I' { // still in the transaction: drop the connection
+			return errors.Join(err, driver.ErrBadConn)
+		}
+		return err
+	})
+}
+
+// OnPgx runs f on the pgx connection under conn, a connection of a
+// PostgreSQL database opened with pgx; one that f leaves closed (pgx
+// closes it on a canceled context) is dropped from the pool, as is one f
+// answers driver.ErrBadConn for.
+func OnPgx(conn *sql.Conn, f func(*pgx.Conn) error) error {
 	return conn.Raw(func(driverConn any) error {
 		c, ok := driverConn.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("pipeline on a %T: %w", driverConn, ErrNotPipelined)
+			return fmt.Errorf("a %T, not a pgx connection: %w", driverConn, ErrNotPipelined)
 		}
-		err := p.send(ctx, c.Conn())
-		if c.Conn().PgConn().TxStatus() != 'I' { // still in the transaction: drop the connection
+		err := f(c.Conn())
+		if c.Conn().IsClosed() {
 			return errors.Join(err, driver.ErrBadConn)
 		}
 		return err

@@ -11,7 +11,8 @@ import (
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/onboard/onboard/adapters/sqldb"
 )
 
 // ackMark starts the query of an ack (QueueOffsetsAdapter.AckMessageQuery
@@ -83,18 +84,12 @@ type pgxStatement struct {
 }
 
 // batch sends the statements, BEGIN first if not sent yet, and hands the
-// results of the statements (not BEGIN's) to read. A connection left
-// inside a transaction it did not mean to keep is dropped.
+// results of the statements (not BEGIN's) to read.
 func (t *pipelinedTx) batch(ctx context.Context, statements []pgxStatement, read func(pgx.BatchResults) error) error {
 	if t.done {
 		return sql.ErrTxDone
 	}
-	return t.conn.Raw(func(driverConn any) error {
-		c, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("a pipelined transaction on a %T, not pgx's", driverConn)
-		}
-		conn := c.Conn()
+	return sqldb.OnPgx(t.conn, func(conn *pgx.Conn) error {
 		batch := &pgx.Batch{}
 		begin := t.begin
 		if begin != "" {
@@ -115,9 +110,6 @@ func (t *pipelinedTx) batch(ctx context.Context, statements []pgxStatement, read
 		}()
 		if closeErr := results.Close(); err == nil {
 			err = closeErr
-		}
-		if conn.IsClosed() {
-			return errors.Join(err, driver.ErrBadConn)
 		}
 		return err
 	})
@@ -239,12 +231,7 @@ func (t *pipelinedTx) Rollback() error {
 // release returns the connection to the pool, rolling back what a
 // failed COMMIT left open, or drops it when that fails too.
 func (t *pipelinedTx) release() {
-	_ = t.conn.Raw(func(driverConn any) error {
-		c, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return driver.ErrBadConn
-		}
-		conn := c.Conn()
+	_ = sqldb.OnPgx(t.conn, func(conn *pgx.Conn) error {
 		if conn.PgConn().TxStatus() == 'I' {
 			return nil
 		}
