@@ -205,7 +205,14 @@ func (p *Process) WaitExit(t testing.TB) {
 	select {
 	case <-p.exited:
 	case <-time.After(StopTimeout):
-		t.Fatalf("the service did not exit within %s of SIGTERM", StopTimeout)
+		// SIGQUIT makes Go print every goroutine's stack to stderr, which
+		// the test's log shows: where the shutdown waits.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatalf("the service did not exit within %s of SIGTERM (its goroutines, after SIGQUIT, are in its stderr)", StopTimeout)
 	}
 	assert.NoError(t, p.waitErr, "exit status after SIGTERM")
 }
