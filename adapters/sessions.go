@@ -76,7 +76,7 @@ func NewSessionStore(cfg SessionStoreConfig) (*SessionStore, error) {
 	}
 	d := sqldb.Of(cfg.DB)
 	s := &SessionStore{cfg: cfg}
-	s.queries.insert = d.Rebind(`INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?)`)
+	s.queries.insert = d.Rebind(InsertSession)
 	// A sign-in's session is stored only while the credential still holds
 	// the hash its password was compared with, the row locked until the
 	// session commits: a password change (a reset) either comes first, and
@@ -92,16 +92,26 @@ func NewSessionStore(cfg SessionStoreConfig) (*SessionStore, error) {
 	return s, nil
 }
 
-// Start opens a session of the user. With checkedHash, only while the
-// user's credential still holds it: else domain.ErrInvalidCredentials.
-func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []byte) (command.Session, error) {
+// Open makes a session of the user, not stored: a registration stores it
+// in its own transaction.
+func (s *SessionStore) Open(userID string) (command.Session, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return command.Session{}, fmt.Errorf("make a session token: %w", err)
 	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
-	expires := now.Add(s.cfg.TTL)
+	return command.Session{UserID: userID, Token: base64.RawURLEncoding.EncodeToString(raw),
+		StartedAt: now, ExpiresAt: now.Add(s.cfg.TTL)}, nil
+}
+
+// Start opens a session of the user. With checkedHash, only while the
+// user's credential still holds it: else domain.ErrInvalidCredentials.
+func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []byte) (command.Session, error) {
+	session, err := s.Open(userID)
+	if err != nil {
+		return command.Session{}, err
+	}
+	now := session.StartedAt
 	// A user's sessions that ended unused are dropped when it signs in
 	// again: its rows stay as few as its live sessions. A session without
 	// checkedHash is a registration's, its user's first: nothing to drop.
@@ -110,7 +120,7 @@ func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []b
 			return command.Session{}, fmt.Errorf("drop ended sessions: %w", err)
 		}
 	}
-	query, args := s.queries.insert, []any{TokenHash(token), userID, now, expires, now}
+	query, args := s.queries.insert, SessionRow(session)
 	if checkedHash != nil {
 		query, args = s.queries.insertIfCredential, append(args, userID, string(checkedHash))
 	}
@@ -123,7 +133,15 @@ func (s *SessionStore) Start(ctx context.Context, userID string, checkedHash []b
 	} else if n != 1 {
 		return command.Session{}, domain.ErrInvalidCredentials // the password changed meanwhile
 	}
-	return command.Session{UserID: userID, Token: token, ExpiresAt: expires}, nil
+	return session, nil
+}
+
+// InsertSession stores a session: its arguments are SessionRow's.
+const InsertSession = `INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?)`
+
+// SessionRow is the arguments of InsertSession for session.
+func SessionRow(session command.Session) []any {
+	return []any{TokenHash(session.Token), session.UserID, session.StartedAt, session.ExpiresAt, session.StartedAt}
 }
 
 // User returns the user of a live session, sliding its idle timeout.

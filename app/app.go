@@ -20,7 +20,6 @@ type Commands struct {
 	ChangeEmail              *command.ChangeEmailHandler
 	SignIn                   *command.SignInHandler
 	SignOut                  *command.SignOutHandler
-	StartSession             *command.StartSessionHandler
 	RequestPasswordReset     *command.RequestPasswordResetHandler
 	ResetPassword            *command.ResetPasswordHandler
 	EraseUser                *command.EraseUserHandler

@@ -118,13 +118,12 @@ func newContractAPI(t *testing.T) *contractAPI {
 	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil, nil, a.clock.Now),
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, nil, nil, a.clock.Now).WithSessions(sessions),
 			VerifyEmail:              command.NewVerifyEmailHandler(users, a.key, contractVerifyTTL, a.clock.Now),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, nil, a.clock.Now),
 			ChangeEmail:              command.NewChangeEmailHandler(command.ChangeEmailDeps{Users: users, Hasher: hasher, Guesses: guesses, Now: a.clock.Now}),
 			SignIn:                   signIn,
 			SignOut:                  command.NewSignOutHandler(sessions),
-			StartSession:             command.NewStartSessionHandler(sessions),
 			RequestPasswordReset:     command.NewRequestPasswordResetHandler(users, users, nil, a.clock.Now),
 			ResetPassword:            command.NewResetPasswordHandler(users, hasher, a.resetKey, a.clock.Now),
 			EraseUser:                command.NewEraseUserHandler(users, hasher, guesses, a.clock.Now),

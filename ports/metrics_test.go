@@ -55,8 +55,7 @@ func newMeteredAPI(t *testing.T, cfg ports.HTTPConfig) meteredAPI {
 	sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
 	require.NoError(t, err)
 	application := app.Application{
-		Commands: app.Commands{RegisterUser: command.NewRegisterUserHandler(users, hasher, nil, nil, nil),
-			StartSession: command.NewStartSessionHandler(sessions)},
+		Commands: app.Commands{RegisterUser: command.NewRegisterUserHandler(users, hasher, nil, nil, nil).WithSessions(sessions)},
 		Queries: app.Queries{UserByID: query.NewUserByIDHandler(users.ReadModel()),
 			SessionUser: query.NewSessionUserHandler(sessions)},
 	}

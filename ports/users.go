@@ -70,17 +70,12 @@ func (s HTTPServer) registerUser(c *gin.Context) {
 		}
 		cmd.UserID = idempotentUserID(s.idempotencySecret, key[0])
 	}
-	user, err := s.app.Commands.RegisterUser.Register(c.Request.Context(), cmd)
+	// The registration proved the password: a session comes with it, so
+	// that the client can read the user it made.
+	user, session, err := s.app.Commands.RegisterUser.RegisterSignedIn(c.Request.Context(), cmd)
 	if withKey && errors.Is(err, domain.ErrUserExists) { // the key's user has another email
 		err = domain.ErrIdempotencyKeyReused
 	}
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	// The registration proved the password: a session comes with it, so
-	// that the client can read the user it made.
-	session, err := s.app.Commands.StartSession.Handle(c.Request.Context(), user.ID())
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -148,7 +148,7 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *secrets.S
 	}
 	application := app.Application{
 		Commands: app.Commands{
-			RegisterUser:             command.NewRegisterUserHandler(users, hasher, guesses, emails, nil),
+			RegisterUser:             command.NewRegisterUserHandler(users, hasher, guesses, emails, nil).WithSessions(sessions),
 			VerifyEmail:              command.NewVerifyEmailHandler(users, links.Key, links.TTL, nil),
 			RequestVerificationEmail: command.NewRequestVerificationEmailHandler(users, emails, nil),
 			ChangeEmail: command.NewChangeEmailHandler(command.ChangeEmailDeps{
@@ -156,7 +156,6 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *secrets.S
 			}),
 			SignIn:               signIn,
 			SignOut:              command.NewSignOutHandler(sessions),
-			StartSession:         command.NewStartSessionHandler(sessions),
 			RequestPasswordReset: command.NewRequestPasswordResetHandler(users, users, emails, nil),
 			ResetPassword:        command.NewResetPasswordHandler(users, hasher, resets.Key, nil),
 			EraseUser:            command.NewEraseUserHandler(users, hasher, guesses, nil),

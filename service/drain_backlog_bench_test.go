@@ -93,7 +93,7 @@ func registerBacklog(b *testing.B) *backlogUsers {
 				id, email := uuid.Must(uuid.NewV7()).String(), fmt.Sprintf("backlog%d@example.com", i)
 				user, err := domain.NewUser(id, name, email, "correct horse battery staple", "", time.Now())
 				if err == nil {
-					err = store.Register(ctx, user, hash)
+					err = store.Register(ctx, user, hash, nil)
 				}
 				if err != nil {
 					select {

@@ -296,7 +296,7 @@ func TestService_StartRefusesKeysUnderAMasterKeyItLacks(t *testing.T) {
 			user, err := domain.NewUser(uuid.NewString(), "Ada Lovelace", "ada@example.com", "correct horse battery",
 				"", time.Now())
 			require.NoError(t, err)
-			require.NoError(t, store.Register(testenv.Context(t), user, []byte("a hash")))
+			require.NoError(t, store.Register(testenv.Context(t), user, []byte("a hash"), nil))
 
 			_, err = newStoppedService(t, config("new:"+newKey), &testenv.LockedBuffer{})
 			require.ErrorIs(t, err, secrets.ErrUnknownMasterKey)

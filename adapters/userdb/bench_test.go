@@ -81,7 +81,7 @@ func BenchmarkUserStore_Register(b *testing.B) {
 		for b.Loop() {
 			n++
 			user := newStoreUser(b, uuid.Must(uuid.NewV7()).String(), "Bench User", fmt.Sprintf("bench%d@example.com", n))
-			if err := store.Register(ctx, user, benchHash); err != nil {
+			if err := store.Register(ctx, user, benchHash, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

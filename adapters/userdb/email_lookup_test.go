@@ -77,7 +77,7 @@ func TestUserStore_HashPlainEmailKeys(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, id, owner)
 		}
-		err = store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Ada", "ADA@example.COM"), passwordHash(t))
+		err = store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Ada", "ADA@example.COM"), passwordHash(t), nil)
 		assert.ErrorIs(t, err, domain.ErrEmailTaken, "still unique in any case")
 	})
 }

@@ -90,7 +90,7 @@ func registerBenchUsers(b *testing.B, store *userdb.UserStore, prefix string, n 
 	emails := make(map[string]string, n)
 	for i := range n {
 		id, email := uuid.Must(uuid.NewV7()).String(), fmt.Sprintf("%s%d@example.com", prefix, i)
-		if err := store.Register(context.Background(), newStoreUser(b, id, "Bench User", email), benchHash); err != nil {
+		if err := store.Register(context.Background(), newStoreUser(b, id, "Bench User", email), benchHash, nil); err != nil {
 			b.Fatal(err)
 		}
 		emails[id] = email

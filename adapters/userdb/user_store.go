@@ -103,7 +103,7 @@ type TxHook func(ctx context.Context, operation string) (context.Context, func(e
 
 type userQueries struct {
 	reserveEmail, emailOwner, releaseEmail, storeCredential, loadCredential, updateCredential string
-	credentialByEmail, endSessions, endOtherSessions                                          string
+	credentialByEmail, endSessions, endOtherSessions, startSession                            string
 	releaseEmails, deleteCredential, destroyKey                                               string
 }
 
@@ -122,6 +122,7 @@ func newUserStore(db *sql.DB, events *eventstore.Store, lookup emailLookup, keys
 			updateCredential: d.Rebind(`UPDATE credentials SET password_hash = ? WHERE user_id = ?`),
 			endSessions:      d.Rebind(`DELETE FROM sessions WHERE user_id = ?`),
 			endOtherSessions: d.Rebind(`DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`),
+			startSession:     d.Rebind(adapters.InsertSession),
 			releaseEmails:    d.Rebind(`DELETE FROM user_emails WHERE user_id = ?`),
 			deleteCredential: d.Rebind(`DELETE FROM credentials WHERE user_id = ?`),
 			destroyKey:       d.Rebind(`DELETE FROM user_keys WHERE user_id = ?`),
@@ -135,13 +136,13 @@ func (s *UserStore) ReadModel() *UserReadModel { return s.readModel }
 
 // Register commits, in one transaction, the email reservation, the
 // credential, the user's key, the user's pending events and their outbox
-// messages.
+// messages, and session when given (the user's first).
 //
 // On PostgreSQL the transaction is first sent as a sqldb.Pipeline, in two
 // round trips; when that does not commit (the address or the id is taken,
 // or the connection failed), the same writes run in a transaction of
 // database/sql, which tells which.
-func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte) (err error) {
+func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHash []byte, session *command.Session) (err error) {
 	write := func(ctx context.Context, tx writer) error {
 		if err := s.reserveEmail(ctx, tx, user); err != nil {
 			return err
@@ -159,6 +160,11 @@ func (s *UserStore) Register(ctx context.Context, user *domain.User, passwordHas
 		}
 		if errors.Is(err, eventstore.ErrVersionConflict) { // another registration of this id won
 			return domain.ErrUserExists
+		}
+		if err == nil && session != nil {
+			if _, err = tx.ExecContext(ctx, s.queries.startSession, adapters.SessionRow(*session)...); err != nil {
+				err = fmt.Errorf("store the session: %w", err)
+			}
 		}
 		return err
 	}

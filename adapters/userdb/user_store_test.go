@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/onboard/onboard/adapters"
 	"github.com/onboard/onboard/adapters/hasher"
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/adapters/watermillsql"
@@ -102,7 +103,7 @@ func TestUserStore_RegisterThenLoad(t *testing.T) {
 		id := uuid.NewString()
 		user := newStoreUser(t, id, "  Ada Lovelace ", "Ada.Lovelace@Example.com")
 
-		require.NoError(t, store.Register(testenv.Context(t), user, passwordHash(t)))
+		require.NoError(t, store.Register(testenv.Context(t), user, passwordHash(t), nil))
 
 		loaded, err := store.LoadUser(testenv.Context(t), id)
 		require.NoError(t, err)
@@ -130,10 +131,10 @@ func TestUserStore_RegistersAsAPipelineOnPostgreSQL(t *testing.T) {
 		}
 		id := uuid.NewString()
 
-		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t)))
-		err := store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Eve", "ada@example.com"), passwordHash(t))
+		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t), nil))
+		err := store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Eve", "ada@example.com"), passwordHash(t), nil)
 		require.ErrorIs(t, err, domain.ErrEmailTaken)
-		err = store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
+		err = store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t), nil)
 		require.ErrorIs(t, err, command.ErrAlreadyRegistered)
 
 		assert.Equal(t, want, store.PipelinedRegistrations())
@@ -141,6 +142,43 @@ func TestUserStore_RegistersAsAPipelineOnPostgreSQL(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "ada@example.com", loaded.Email().String())
 		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM credentials`))
+	})
+}
+
+// A registration stores the session it is given in its own transaction,
+// pipelined on PostgreSQL; one that does not commit stores none.
+func TestUserStore_RegisterStoresItsSession(t *testing.T) {
+	testenv.ForEachBackend(t, func(t *testing.T, backend testenv.Backend) {
+		db := testenv.StoreDB(t, backend)
+		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
+		sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
+		require.NoError(t, err)
+		ctx := testenv.Context(t)
+		register := func(id, name string) (command.Session, error) {
+			session, err := sessions.Open(id)
+			require.NoError(t, err)
+			return session, store.Register(ctx, newStoreUser(t, id, name, "ada@example.com"), passwordHash(t), &session)
+		}
+		id := uuid.NewString()
+
+		first, err := register(id, "Ada")
+		require.NoError(t, err)
+		taken, err := register(uuid.NewString(), "Eve")
+		require.ErrorIs(t, err, domain.ErrEmailTaken)
+		repeat, err := register(id, "Ada")
+		require.ErrorIs(t, err, command.ErrAlreadyRegistered)
+
+		owner, err := sessions.User(ctx, first.Token)
+		require.NoError(t, err)
+		assert.Equal(t, id, owner)
+		for _, s := range []command.Session{taken, repeat} {
+			_, err = sessions.User(ctx, s.Token)
+			assert.ErrorIs(t, err, domain.ErrUnauthenticated, "a registration that did not commit stored its session")
+		}
+		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM sessions`))
+		if backend.Name == "postgres" {
+			assert.Equal(t, int64(1), store.PipelinedRegistrations(), "the session went in the pipeline")
+		}
 	})
 }
 
@@ -161,9 +199,9 @@ func TestUserStore_SameUserTwiceIsAlreadyRegistered(t *testing.T) {
 		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 		id := uuid.NewString()
 
-		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t)))
+		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t), nil))
 		// A redelivered command builds the very same user again.
-		err := store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
+		err := store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t), nil)
 		require.ErrorIs(t, err, command.ErrAlreadyRegistered)
 
 		assert.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events WHERE stream_id = ?`, id))
@@ -205,10 +243,10 @@ func TestUserStore_Conflicts(t *testing.T) {
 				db := testenv.StoreDB(t, backend)
 				store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 				first := uuid.NewString()
-				require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
+				require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t), nil))
 				second := tt.id(first)
 
-				err := store.Register(testenv.Context(t), newStoreUser(t, second, "Other", tt.email), passwordHash(t))
+				err := store.Register(testenv.Context(t), newStoreUser(t, second, "Other", tt.email), passwordHash(t), nil)
 				require.ErrorIs(t, err, tt.wantErr)
 				assert.NotErrorIs(t, err, command.ErrAlreadyRegistered)
 
@@ -256,7 +294,7 @@ func TestUserStore_ConcurrentRegistrationsOfOneEmail(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				errs[i] = store.Register(testenv.Context(t), users[i], hash)
+				errs[i] = store.Register(testenv.Context(t), users[i], hash, nil)
 			}()
 		}
 		close(start)
@@ -290,7 +328,7 @@ func TestUserStore_RegisterWritesOneEventAndOneOutboxMessage(t *testing.T) {
 		const correlationID, clientRequestID = "corr-0f5e2a", "client-7d1c"
 		ctx := app.WithClientRequestID(app.WithCorrelationID(testenv.Context(t), correlationID), clientRequestID)
 
-		require.NoError(t, store.Register(ctx, newStoreUser(t, id, "Ada Lovelace", "ada@example.com"), hash))
+		require.NoError(t, store.Register(ctx, newStoreUser(t, id, "Ada Lovelace", "ada@example.com"), hash, nil))
 
 		// The event store: one row, version 1 of the user's stream.
 		require.Equal(t, 1, db.Count(t, `SELECT count(*) FROM events`))
@@ -367,7 +405,7 @@ func TestUserStore_NoCorrelationIDMeansNoneRecorded(t *testing.T) {
 		db := testenv.StoreDB(t, backend)
 		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 
-		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t)))
+		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t), nil))
 
 		var metadata []byte
 		require.NoError(t, db.QueryRowContext(testenv.Context(t), `SELECT metadata FROM events`).Scan(&metadata))
@@ -383,10 +421,10 @@ func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
 		db := testenv.StoreDB(t, backend)
 		store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
 		first := uuid.NewString()
-		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t)))
+		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, first, "Ada", "ada@example.com"), passwordHash(t), nil))
 
 		loser := uuid.NewString()
-		err := store.Register(testenv.Context(t), newStoreUser(t, loser, "Eve", "ada@EXAMPLE.com"), passwordHash(t))
+		err := store.Register(testenv.Context(t), newStoreUser(t, loser, "Eve", "ada@EXAMPLE.com"), passwordHash(t), nil)
 		require.ErrorIs(t, err, domain.ErrEmailTaken)
 
 		assert.Zero(t, db.Count(t, `SELECT count(*) FROM events WHERE stream_id = ?`, loser), "no event")
@@ -402,7 +440,7 @@ func TestUserStore_FailedRegistrationLeavesNothing(t *testing.T) {
 		assert.ErrorIs(t, err, domain.ErrUserNotFound)
 
 		// The loser can still register with a free address afterwards.
-		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, loser, "Eve", "eve@example.com"), passwordHash(t)))
+		require.NoError(t, store.Register(testenv.Context(t), newStoreUser(t, loser, "Eve", "eve@example.com"), passwordHash(t), nil))
 		assert.Equal(t, 2, db.Count(t, `SELECT count(*) FROM `+outboxTable(db)))
 	})
 }
@@ -419,7 +457,7 @@ func TestUserStore_FailureAfterOutboxPublishRollsBackEverything(t *testing.T) {
 			VALUES (?, ?, 1, 'UserRegistered', 1, '{}', '{}')`), uuid.NewString(), id)
 		require.NoError(t, err)
 
-		err = store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t))
+		err = store.Register(testenv.Context(t), newStoreUser(t, id, "Ada", "ada@example.com"), passwordHash(t), nil)
 		require.ErrorIs(t, err, domain.ErrUserExists)
 
 		assert.Empty(t, outboxEnvelopes(t, db), "the outbox message rolled back with the event")
@@ -436,7 +474,7 @@ func TestUserStore_CanceledContextWritesNothing(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 
-		err := store.Register(ctx, newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t))
+		err := store.Register(ctx, newStoreUser(t, uuid.NewString(), "Ada", "ada@example.com"), passwordHash(t), nil)
 		require.Error(t, err)
 
 		assert.Zero(t, db.Count(t, `SELECT count(*) FROM events`))

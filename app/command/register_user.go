@@ -34,9 +34,10 @@ var ErrOverloaded = errors.New("overloaded")
 
 // RegistrationStore stores a new user in one transaction: it reserves the email,
 // stores the credential, appends the user's pending events to the event
-// store and publishes them into the outbox.
+// store and publishes them into the outbox; and stores session, when
+// given (Sessions.Open), the user's first.
 type RegistrationStore interface {
-	Register(ctx context.Context, user *domain.User, passwordHash []byte) error
+	Register(ctx context.Context, user *domain.User, passwordHash []byte, session *Session) error
 	// RegisteredUser returns a registered user and its password hash.
 	RegisteredUser(ctx context.Context, id string) (*domain.User, []byte, error)
 }
@@ -55,6 +56,8 @@ type RegisterUserHandler struct {
 	passwords passwordCheck
 	emails    EmailBudget
 	now       func() time.Time
+	// sessions opens the sessions of RegisterSignedIn; nil: none.
+	sessions Sessions
 }
 
 // NewRegisterUserHandler returns the handler; now defaults to time.Now.
@@ -87,27 +90,69 @@ func (h *RegisterUserHandler) Handle(ctx context.Context, cmd *RegisterUser) err
 // Register is Handle returning the user as registered: by this command, or
 // by the earlier one it repeats.
 func (h *RegisterUserHandler) Register(ctx context.Context, cmd *RegisterUser) (*domain.User, error) {
+	user, _, err := h.register(ctx, cmd, false)
+	return user, err
+}
+
+// WithSessions returns the handler opening the sessions of
+// RegisterSignedIn in sessions.
+func (h *RegisterUserHandler) WithSessions(sessions Sessions) *RegisterUserHandler {
+	signedIn := *h
+	signedIn.sessions = sessions
+	return &signedIn
+}
+
+// RegisterSignedIn is Register that also opens a session of the user: a
+// new registration stores it in its own transaction, a repeat of one
+// opens another.
+func (h *RegisterUserHandler) RegisterSignedIn(ctx context.Context, cmd *RegisterUser) (*domain.User, Session, error) {
+	user, session, err := h.register(ctx, cmd, true)
+	if err != nil {
+		return nil, Session{}, err
+	}
+	if session == nil { // a repeat
+		started, err := h.sessions.Start(ctx, user.ID(), nil)
+		return user, started, err
+	}
+	return user, *session, nil
+}
+
+// register registers the user of cmd, opening its session if signIn, or
+// accepts cmd as a repeat of the registration that made it (no session).
+func (h *RegisterUserHandler) register(ctx context.Context, cmd *RegisterUser, signIn bool) (*domain.User, *Session, error) {
 	user, err := domain.NewUser(cmd.UserID, cmd.Name, cmd.Email, cmd.Password, cmd.Locale, h.now())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hash, err := h.hasher.Hash(ctx, cmd.Password)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return nil, nil, fmt.Errorf("hash password: %w", err)
 	}
-	err = h.store.Register(ctx, user, hash)
+	var session *Session
+	if signIn {
+		if h.sessions == nil {
+			return nil, nil, errors.New("register and sign in: the handler has no sessions")
+		}
+		opened, err := h.sessions.Open(user.ID())
+		if err != nil {
+			return nil, nil, err
+		}
+		session = &opened
+	}
+	err = h.store.Register(ctx, user, hash, session)
 	if errors.Is(err, ErrAlreadyRegistered) {
-		return h.checkSameRequest(ctx, user, cmd.Password, cmd.Client)
+		user, err = h.checkSameRequest(ctx, user, cmd.Password, cmd.Client)
+		return user, nil, err
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The welcome email goes whatever the budget says; it counts against
 	// the emails that may follow to the address. The user is registered:
 	// a count that fails now must not answer its registration with an
 	// error (the emails that follow are still counted and bounded).
 	_ = h.emails.Count(ctx, user.ID(), cmd.Client, user.Email().String())
-	return user, nil
+	return user, session, nil
 }
 
 // checkSameRequest accepts a repeat of the registration that created the

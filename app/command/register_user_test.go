@@ -270,6 +270,60 @@ func TestRegisterUserHandler_SameCommandTwice(t *testing.T) {
 	assert.Len(t, events, 1, "one UserRegistered")
 }
 
+// openedSessions are sessions that tell the tokens they opened.
+type openedSessions struct {
+	command.Sessions
+	tokens []string
+}
+
+func (s *openedSessions) Open(userID string) (command.Session, error) {
+	session, err := s.Sessions.Open(userID)
+	s.tokens = append(s.tokens, session.Token)
+	return session, err
+}
+
+// A registration's session is stored with it; a repeat of the registration
+// opens another; a registration refused stores none.
+func TestRegisterUserHandler_RegisterSignedIn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	users := testfake.NewUsers()
+	sessions := &openedSessions{Sessions: users.Sessions()}
+	plain, _ := newHandler(users)
+	h := plain.WithSessions(sessions)
+	userOf := func(token string) string {
+		id, err := users.Sessions().User(ctx, token)
+		if err != nil {
+			return ""
+		}
+		return id
+	}
+
+	user, first, err := h.RegisterSignedIn(ctx, validCommand())
+	require.NoError(t, err)
+	assert.Equal(t, validCommand().UserID, user.ID())
+	assert.Equal(t, user.ID(), first.UserID)
+	assert.Equal(t, user.ID(), userOf(first.Token))
+	assert.True(t, first.ExpiresAt.After(first.StartedAt))
+
+	again, repeat, err := h.RegisterSignedIn(ctx, validCommand())
+	require.NoError(t, err)
+	assert.Equal(t, user.ID(), again.ID())
+	assert.NotEqual(t, first.Token, repeat.Token)
+	assert.Equal(t, user.ID(), userOf(repeat.Token))
+
+	other := validCommand()
+	other.UserID = "0190f5c4-7b9e-7000-8000-000000000002"
+	_, _, err = h.RegisterSignedIn(ctx, other)
+	require.ErrorIs(t, err, domain.ErrEmailTaken)
+	require.Len(t, sessions.tokens, 3, "each registration opened one session")
+	assert.Empty(t, userOf(sessions.tokens[2]), "the refused registration stored its session")
+
+	_, _, err = plain.RegisterSignedIn(ctx, other)
+	require.Error(t, err, "without sessions")
+	assert.Equal(t, 1, users.Count())
+}
+
 func TestRegisterUserHandler_ConcurrentSameEmail(t *testing.T) {
 	t.Parallel()
 	users := testfake.NewUsers()

@@ -9,15 +9,20 @@ import (
 	"github.com/onboard/onboard/domain"
 )
 
-// Session is a signed-in user's bearer token and its absolute expiry.
+// Session is a signed-in user's bearer token, when it opened and its
+// absolute expiry.
 type Session struct {
 	UserID    string
 	Token     string
+	StartedAt time.Time
 	ExpiresAt time.Time
 }
 
 // Sessions keeps sign-in sessions. A token is only ever stored as a hash.
 type Sessions interface {
+	// Open makes a session of the user without storing it: a
+	// registration stores it in its own transaction (RegistrationStore).
+	Open(userID string) (Session, error)
 	// Start opens a session of the user. With checkedHash, the password
 	// hash a sign-in compared, only while the user's credential holds it:
 	// a password changed meanwhile gives domain.ErrInvalidCredentials.
@@ -108,18 +113,4 @@ func NewSignOutHandler(sessions Sessions) *SignOutHandler { return &SignOutHandl
 // Handle ends the session of token.
 func (h *SignOutHandler) Handle(ctx context.Context, token string) error {
 	return h.sessions.End(ctx, token)
-}
-
-// StartSessionHandler opens a session of a user who just proved their
-// password another way: by registering.
-type StartSessionHandler struct{ sessions Sessions }
-
-// NewStartSessionHandler returns the handler.
-func NewStartSessionHandler(sessions Sessions) *StartSessionHandler {
-	return &StartSessionHandler{sessions: sessions}
-}
-
-// Handle opens a session of the user.
-func (h *StartSessionHandler) Handle(ctx context.Context, userID string) (Session, error) {
-	return h.sessions.Start(ctx, userID, nil)
 }

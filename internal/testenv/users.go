@@ -147,7 +147,7 @@ func RegisterUserAs(t testing.TB, store *userdb.UserStore, id, name, email strin
 	if err != nil {
 		t.Fatalf("hash: %v", err)
 	}
-	if err := store.Register(Context(t), user, hash); err != nil {
+	if err := store.Register(Context(t), user, hash, nil); err != nil {
 		t.Fatalf("register: %v", err)
 	}
 }

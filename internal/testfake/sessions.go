@@ -29,11 +29,18 @@ func (s userSessions) Start(_ context.Context, userID string, checkedHash []byte
 	if checkedHash != nil && !bytes.Equal(u.hashes[userID], checkedHash) {
 		return command.Session{}, domain.ErrInvalidCredentials
 	}
+	session, _ := s.Open(userID)
+	u.sessions[session.Token] = userID
+	return session, nil
+}
+
+// Open makes a session of the user, not stored.
+func (userSessions) Open(userID string) (command.Session, error) {
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw) // never fails
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	u.sessions[token] = userID
-	return command.Session{UserID: userID, Token: token, ExpiresAt: time.Now().Add(SessionTTL)}, nil
+	now := time.Now()
+	return command.Session{UserID: userID, Token: base64.RawURLEncoding.EncodeToString(raw),
+		StartedAt: now, ExpiresAt: now.Add(SessionTTL)}, nil
 }
 
 // User returns the user of a live session, or domain.ErrUnauthenticated.

@@ -41,11 +41,11 @@ func NewUsers() *Users {
 		sessions: map[string]string{}}
 }
 
-// Register reserves the user's address and stores its hash and its pending
-// events: command.ErrAlreadyRegistered when the same user (id and address)
+// Register reserves the user's address and stores its hash, its pending
+// events and session, when given: command.ErrAlreadyRegistered when the same user (id and address)
 // is registered again, domain.ErrEmailTaken when another user holds the
 // address, domain.ErrUserExists when the id is another user's.
-func (u *Users) Register(_ context.Context, user *domain.User, passwordHash []byte) error {
+func (u *Users) Register(_ context.Context, user *domain.User, passwordHash []byte, session *command.Session) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.registrations++
@@ -65,6 +65,9 @@ func (u *Users) Register(_ context.Context, user *domain.User, passwordHash []by
 	u.owners[key] = user.ID()
 	u.hashes[user.ID()] = slices.Clone(passwordHash)
 	u.streams[user.ID()] = user.PendingEvents()
+	if session != nil {
+		u.sessions[session.Token] = user.ID()
+	}
 	return nil
 }
 

@@ -57,7 +57,7 @@ func TestKeysRotate(t *testing.T) {
 		for _, email := range []string{"ada@example.com", "bob@example.com", "eve@example.com"} {
 			user, err := domain.NewUser(uuid.NewString(), "Ada Lovelace", email, "correct horse battery", "", time.Now())
 			require.NoError(t, err)
-			require.NoError(t, store.Register(ctx, user, []byte("a hash")))
+			require.NoError(t, store.Register(ctx, user, []byte("a hash"), nil))
 			users[user.ID()], err = store.ReadModel().UserByID(ctx, user.ID())
 			require.NoError(t, err)
 		}
