@@ -42,9 +42,10 @@ func NewUsers() *Users {
 }
 
 // Register reserves the user's address and stores its hash, its pending
-// events and session, when given: command.ErrAlreadyRegistered when the same user (id and address)
-// is registered again, domain.ErrEmailTaken when another user holds the
-// address, domain.ErrUserExists when the id is another user's.
+// events and session, when given: command.ErrAlreadyRegistered when the
+// same user (id and address) is registered again, domain.ErrEmailTaken
+// when another user holds the address, domain.ErrUserExists when the id
+// is another user's.
 func (u *Users) Register(_ context.Context, user *domain.User, passwordHash []byte, session *command.Session) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
