@@ -145,6 +145,15 @@ func (t *googleCloudTransport) newSubscriber(name googlecloud.SubscriptionNameFn
 			MaxOutstandingMessages: HandlerConcurrency,
 			MaxExtension:           googleCloudMaxHandling,
 			NumGoroutines:          1,
+			// Close waits for the messages in hand and their acks for
+			// this long, then gives up on them (they come again after
+			// their ack deadline): by default it would wait for good, and
+			// acks that cannot reach a server being reconnected to held a
+			// service's shutdown past 30 s after a broker cut.
+			ShutdownOptions: &pubsub.ShutdownOptions{
+				Behavior: pubsub.ShutdownBehaviorWaitForProcessing,
+				Timeout:  googleCloudTimeout,
+			},
 		},
 		GenerateSubscription: func(googlecloud.GenerateSubscriptionParams) *pubsubpb.Subscription {
 			return &pubsubpb.Subscription{

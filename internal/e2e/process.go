@@ -155,6 +155,21 @@ func Tail(text string, lines int) string {
 	return strings.Join(all, "\n")
 }
 
+// GoroutinesIn returns the goroutines of a Go stack dump (SIGQUIT's, a
+// panic's) with a frame in a package of one of the prefixes.
+func GoroutinesIn(dump string, prefixes ...string) string {
+	var kept []string
+	for _, g := range strings.Split(dump, "\n\ngoroutine ") {
+		for _, prefix := range prefixes {
+			if strings.Contains(g, prefix) {
+				kept = append(kept, "goroutine "+strings.TrimPrefix(g, "goroutine "))
+				break
+			}
+		}
+	}
+	return strings.Join(kept, "\n\n")
+}
+
 // WaitServing returns the HTTP address the service logged once ready.
 func (p *Process) WaitServing(t testing.TB) string {
 	t.Helper()
@@ -212,7 +227,8 @@ func (p *Process) WaitExit(t testing.TB) {
 		case <-p.exited:
 		case <-time.After(5 * time.Second):
 		}
-		t.Fatalf("the service did not exit within %s of SIGTERM (its goroutines, after SIGQUIT, are in its stderr)", StopTimeout)
+		t.Fatalf("the service did not exit within %s of SIGTERM; its goroutines in onboard's code or Watermill's, after SIGQUIT:\n%s",
+			StopTimeout, GoroutinesIn(p.Stderr.String(), "github.com/onboard/onboard/", "github.com/ThreeDotsLabs/", "cloud.google.com/go/pubsub"))
 	}
 	assert.NoError(t, p.waitErr, "exit status after SIGTERM")
 }
