@@ -70,6 +70,52 @@ func BenchmarkRegisterUser_WithoutBcrypt(b *testing.B) {
 	})
 }
 
+// BenchmarkRegisterUser_SignedIn: a registration with its first session,
+// the session stored in the registration's transaction (RegisterSignedIn,
+// the API's path) beside in a statement of its own after it (the API's
+// path before).
+func BenchmarkRegisterUser_SignedIn(b *testing.B) {
+	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
+		sessions, err := adapters.NewSessionStore(adapters.SessionStoreConfig{DB: db.DB})
+		if err != nil {
+			b.Fatal(err)
+		}
+		handler := command.NewRegisterUserHandler(testenv.NewUserStore(b, db.DB, slog.New(slog.DiscardHandler)),
+			precomputedHasher{}, nil, nil, nil).WithSessions(sessions)
+		ctx := context.Background()
+		ways := []struct {
+			name     string
+			register func(cmd *command.RegisterUser) error
+		}{
+			{"in its transaction", func(cmd *command.RegisterUser) error {
+				_, _, err := handler.RegisterSignedIn(ctx, cmd)
+				return err
+			}},
+			{"after it", func(cmd *command.RegisterUser) error {
+				user, err := handler.Register(ctx, cmd)
+				if err == nil {
+					_, err = sessions.Start(ctx, user.ID(), nil)
+				}
+				return err
+			}},
+		}
+		n := 0
+		for _, way := range ways {
+			b.Run(way.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					n++
+					err := way.register(&command.RegisterUser{UserID: uuid.Must(uuid.NewV7()).String(),
+						Name: "Bench User", Email: fmt.Sprintf("bench%d@example.com", n), Password: storeTestPassword})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}
+
 // BenchmarkUserStore_Register: the registration transaction alone, which
 // appends the event to the event store and publishes it into the outbox.
 func BenchmarkUserStore_Register(b *testing.B) {
