@@ -1,5 +1,11 @@
 package transport
 
+import (
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
 // SQSTopicKey keeps the namespaced topic a message came from on sqs.
 const SQSTopicKey = sqsTopicKey
 
@@ -16,4 +22,13 @@ func (t *Transport) CloseAMQPChannel() error {
 	t.amqpPublisher.mu.Lock()
 	defer t.amqpPublisher.mu.Unlock()
 	return t.amqpPublisher.channel.Close()
+}
+
+// BoundedClose is sub whose Close waits at most limit, as googlecloud's
+// handler subscribers are.
+func BoundedClose(sub interface {
+	message.Subscriber
+	message.SubscribeInitializer
+}, limit time.Duration) message.Subscriber {
+	return boundedCloseSubscriber{sub, limit}
 }

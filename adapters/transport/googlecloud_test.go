@@ -3,9 +3,11 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -90,4 +92,38 @@ func TestGoogleCloud_NackedMessageComesBack(t *testing.T) {
 		t.Errorf("delivered a third time: %s", m.Payload)
 	case <-ctx.Done():
 	}
+}
+
+// A googlecloud subscriber's Close gives up after its limit: the client
+// library's own waits for every ack, with no limit, and held a stop past
+// 30 s after a broker cut. A Close in time returns what it returned.
+func TestBoundedClose_GivesUpAfterItsLimit(t *testing.T) {
+	release := make(chan struct{})
+	stuck := &closingSubscriber{close: func() error { <-release; return nil }}
+	err := transport.BoundedClose(stuck, 10*time.Millisecond).Close()
+	close(release)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ack deadline")
+	assert.True(t, stuck.closeCalled.Load())
+
+	refused := errors.New("refused")
+	prompt := &closingSubscriber{close: func() error { return refused }}
+	assert.ErrorIs(t, transport.BoundedClose(prompt, time.Hour).Close(), refused)
+}
+
+// closingSubscriber is a subscriber whose Close runs close.
+type closingSubscriber struct {
+	close       func() error
+	closeCalled atomic.Bool
+}
+
+func (s *closingSubscriber) Subscribe(context.Context, string) (<-chan *message.Message, error) {
+	return nil, errors.New("not subscribed")
+}
+
+func (s *closingSubscriber) SubscribeInitialize(string) error { return nil }
+
+func (s *closingSubscriber) Close() error {
+	s.closeCalled.Store(true)
+	return s.close()
 }
