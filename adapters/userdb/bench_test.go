@@ -169,7 +169,8 @@ func BenchmarkOutboxPublish(b *testing.B) {
 func BenchmarkSendWelcomeEmail(b *testing.B) {
 	forEachBackendB(b, func(b *testing.B, db *testenv.DB) {
 		mailer := mail.LogMailer{From: "welcome@onboard.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		handler := event.NewSendWelcomeEmail(mailer, dedup.NewDeduplicator(db.DB, nil), event.VerificationLinks{
+		users := testenv.NewUserStore(b, db.DB, slog.New(slog.DiscardHandler))
+		handler := event.NewSendWelcomeEmail(mailer, dedup.NewDeduplicator(db.DB, users), event.VerificationLinks{
 			URL: "http://localhost:8080/verify-email", TTL: 48 * time.Hour, Key: make(domain.VerificationKey, 32),
 		})
 		benchEventHandler(b, handler.Handle)
