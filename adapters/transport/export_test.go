@@ -26,9 +26,6 @@ func (t *Transport) CloseAMQPChannel() error {
 
 // BoundedClose is sub whose Close waits at most limit, as googlecloud's
 // handler subscribers are.
-func BoundedClose(sub interface {
-	message.Subscriber
-	message.SubscribeInitializer
-}, limit time.Duration) message.Subscriber {
+func BoundedClose(sub initializingSubscriber, limit time.Duration) message.Subscriber {
 	return boundedCloseSubscriber{sub, limit}
 }

@@ -181,6 +181,7 @@ type boundedCloseSubscriber struct {
 	limit time.Duration
 }
 
+// initializingSubscriber is a subscriber that creates its topic's storage.
 type initializingSubscriber interface {
 	message.Subscriber
 	message.SubscribeInitializer
