@@ -227,7 +227,7 @@ func (p *Process) WaitExit(t testing.TB) {
 		case <-p.exited:
 		case <-time.After(5 * time.Second):
 		}
-		t.Fatalf("the service did not exit within %s of SIGTERM; its goroutines in onboard's code or Watermill's, after SIGQUIT:\n%s",
+		t.Fatalf("the service did not exit within %s of SIGTERM; its goroutines in onboard's, Watermill's or Pub/Sub's code, after SIGQUIT:\n%s",
 			StopTimeout, GoroutinesIn(p.Stderr.String(), "github.com/onboard/onboard/", "github.com/ThreeDotsLabs/", "cloud.google.com/go/pubsub"))
 	}
 	assert.NoError(t, p.waitErr, "exit status after SIGTERM")
