@@ -29,3 +29,7 @@ func (t *Transport) CloseAMQPChannel() error {
 func BoundedClose(sub initializingSubscriber, limit time.Duration) message.Subscriber {
 	return boundedCloseSubscriber{sub, limit}
 }
+
+// GoogleCloudPublishSettings are the googlecloud transport's publish
+// settings, with limit in place of its own.
+var GoogleCloudPublishSettings = googleCloudPublishSettings

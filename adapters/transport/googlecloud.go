@@ -83,6 +83,21 @@ func googleCloudOptions(emulator string) []option.ClientOption {
 	}
 }
 
+// googleCloudPublishSettings are the client library's publish settings.
+// watermill-googlecloud publishes one message at a time and waits for its
+// id: a batch would only hold each message for the batch's delay (10 ms by
+// default, which capped a publisher at 86 messages/s). The library keeps
+// trying a publish for Timeout (60 s by default) after watermill-googlecloud
+// gave up on it, and its Stop waits for those tries: after a broker cut
+// that held a service's stop past 30 s. A publish given up on stays in the
+// outbox, and the forwarder publishes it again.
+func googleCloudPublishSettings(limit time.Duration) pubsub.PublishSettings {
+	settings := pubsub.DefaultPublishSettings
+	settings.CountThreshold = 1
+	settings.Timeout = limit
+	return settings
+}
+
 // googleCloudSubscription is the subscription of a group on a namespaced topic.
 func googleCloudSubscription(group string) googlecloud.SubscriptionNameFn {
 	return func(topic string) string { return topic + "." + group }
@@ -97,11 +112,7 @@ func newGoogleCloudTransport(cfg Config, wlogger watermill.LoggerAdapter) (*Tran
 		return nil, fmt.Errorf("googlecloud Pub/Sub: %w", err)
 	}
 	gt.client = client
-	// watermill-googlecloud publishes one message at a time and waits for
-	// its id: a batch would only hold each message for the batch's delay
-	// (10 ms by default, which capped a publisher at 86 messages/s).
-	settings := pubsub.DefaultPublishSettings
-	settings.CountThreshold = 1
+	settings := googleCloudPublishSettings(googleCloudTimeout)
 	publisher, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{
 		ProjectID:       gt.project,
 		ClientOptions:   gt.options,

@@ -3,14 +3,20 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/onboard/onboard/adapters/transport"
@@ -126,4 +132,62 @@ func (s *closingSubscriber) SubscribeInitialize(string) error { return nil }
 func (s *closingSubscriber) Close() error {
 	s.closeCalled.Store(true)
 	return s.close()
+}
+
+// TestGoogleCloudPublishSettings_StopGivesUpOnAnUnansweredPublish: the
+// client library's Stop waits for the publishes in flight, which with its
+// default settings keep trying for 60 s against a server that does not
+// answer (a broker cut). With the transport's settings it gives up at their
+// limit, and the publish fails; the outbox keeps the message.
+func TestGoogleCloudPublishSettings_StopGivesUpOnAnUnansweredPublish(t *testing.T) {
+	silent := silentServer(t)
+	ctx := context.Background()
+	client, err := pubsub.NewClient(ctx, "onboard-test", option.WithEndpoint(silent),
+		option.WithoutAuthentication(), option.WithTelemetryDisabled(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	publisher := client.Publisher("events")
+	publisher.PublishSettings = transport.GoogleCloudPublishSettings(200 * time.Millisecond)
+	result := publisher.Publish(ctx, &pubsub.Message{Data: []byte("{}")})
+
+	stopped := make(chan struct{})
+	go func() { publisher.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stop still waits for a publish the server never answered")
+	}
+	_, err = result.Get(ctx)
+	assert.Error(t, err, "the unanswered publish fails")
+}
+
+// silentServer is the address of a TCP server that accepts connections and
+// never answers on them.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = listener.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, conn := range conns {
+			_ = conn.Close()
+		}
+	})
+	return listener.Addr().String()
 }
