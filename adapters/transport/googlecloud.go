@@ -88,9 +88,9 @@ func googleCloudOptions(emulator string) []option.ClientOption {
 // id: a batch would only hold each message for the batch's delay (10 ms by
 // default, which capped a publisher at 86 messages/s). The library keeps
 // trying a publish for Timeout (60 s by default) after watermill-googlecloud
-// gave up on it, and its Stop waits for those tries: after a broker cut
-// that held a service's stop past 30 s. A publish given up on stays in the
-// outbox, and the forwarder publishes it again.
+// gave up on it, and its Stop waits for those tries, which after a broker
+// cut held a service's stop past 30 s: limit bounds them. A publish given
+// up on stays in the outbox, and the forwarder publishes it again.
 func googleCloudPublishSettings(limit time.Duration) pubsub.PublishSettings {
 	settings := pubsub.DefaultPublishSettings
 	settings.CountThreshold = 1
