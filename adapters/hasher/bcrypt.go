@@ -117,17 +117,24 @@ func (h *Bcrypt) Matches(ctx context.Context, hash []byte, password string) (boo
 // see what the rest of a registration costs.
 func (h *Bcrypt) CPU() time.Duration { return time.Duration(h.cpu.Load()) }
 
-// timed runs work on a thread of its own and adds the thread's CPU time to
-// h.cpu; a clock that cannot be read counts nothing.
+// timed runs work on a thread of its own, at the lowest CPU priority the
+// system has (lowerThreadPriority), and adds the thread's CPU time to
+// h.cpu; a clock that cannot be read counts nothing. The goroutine ends
+// with its thread locked, so that the runtime ends the thread too and no
+// other goroutine runs at that priority.
 func (h *Bcrypt) timed(work func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	start, startErr := threadCPU()
-	err := work()
-	if end, endErr := threadCPU(); startErr == nil && endErr == nil {
-		h.cpu.Add(int64(end - start))
-	}
-	return err
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		lowerThreadPriority()
+		start, startErr := threadCPU()
+		err := work()
+		if end, endErr := threadCPU(); startErr == nil && endErr == nil {
+			h.cpu.Add(int64(end - start))
+		}
+		done <- err
+	}()
+	return <-done
 }
 
 func (h *Bcrypt) wait(ctx context.Context) error {

@@ -1,0 +1,82 @@
+package hasher
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// A hash runs in SCHED_IDLE, unless on the main thread.
+func TestBcrypt_HashesAtIdlePriority(t *testing.T) {
+	h := newTestHasher(t, Config{})
+	offMain := 0
+	for range 20 {
+		var policy uint32
+		var onMain bool
+		require.NoError(t, h.timed(func() error {
+			onMain = unix.Gettid() == unix.Getpid()
+			attr, err := unix.SchedGetAttr(0, 0)
+			if err == nil {
+				policy = attr.Policy
+			}
+			return err
+		}))
+		if !onMain {
+			offMain++
+			assert.Equal(t, uint32(unix.SCHED_IDLE), policy)
+		}
+	}
+	assert.Positive(t, offMain)
+}
+
+// Once the hashes are done, no thread of the process is left in
+// SCHED_IDLE: the threads they ran on end with them, and the runtime never
+// hands one to another goroutine.
+func TestBcrypt_LeavesNoThreadAtIdlePriority(t *testing.T) {
+	h := newTestHasher(t, Config{Concurrency: 4})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			_, err := h.Hash(context.Background(), "correct horse")
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	// A thread ends just after its goroutine has answered.
+	assert.Eventually(t, func() bool { return idleThreads(t) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"threads still in SCHED_IDLE: %d", idleThreads(t))
+}
+
+// idleThreads counts the threads of this process in SCHED_IDLE, read from
+// the policy field of /proc/self/task/*/stat.
+func idleThreads(t *testing.T) int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/self/task/*/stat")
+	require.NoError(t, err)
+	idle := 0
+	for _, path := range stats {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		// The fields after the command's ")" start at the third, the state;
+		// the policy is the 41st.
+		fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		require.Greater(t, len(fields), 41-3, path)
+		policy, err := strconv.Atoi(fields[41-3])
+		require.NoError(t, err)
+		if policy == unix.SCHED_IDLE {
+			idle++
+		}
+	}
+	return idle
+}
