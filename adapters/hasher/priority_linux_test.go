@@ -2,6 +2,7 @@ package hasher
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,16 +53,25 @@ func TestBcrypt_LeavesNoThreadAtIdlePriority(t *testing.T) {
 	}
 	wg.Wait()
 	// A thread ends just after its goroutine has answered.
-	assert.Eventually(t, func() bool { return idleThreads(t) == 0 }, 5*time.Second, 10*time.Millisecond,
-		"threads still in SCHED_IDLE: %d", idleThreads(t))
+	var (
+		idle int
+		err  error
+	)
+	assert.Eventually(t, func() bool {
+		idle, err = idleThreads()
+		return err == nil && idle == 0
+	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, err)
+	assert.Zero(t, idle, "threads still in SCHED_IDLE")
 }
 
 // idleThreads counts the threads of this process in SCHED_IDLE, read from
 // the policy field of /proc/self/task/*/stat.
-func idleThreads(t *testing.T) int {
-	t.Helper()
+func idleThreads() (int, error) {
 	stats, err := filepath.Glob("/proc/self/task/*/stat")
-	require.NoError(t, err)
+	if err != nil {
+		return 0, err
+	}
 	idle := 0
 	for _, path := range stats {
 		raw, err := os.ReadFile(path)
@@ -71,12 +81,16 @@ func idleThreads(t *testing.T) int {
 		// The fields after the command's ")" start at the third, the state;
 		// the policy is the 41st.
 		fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		require.Greater(t, len(fields), 41-3, path)
+		if len(fields) <= 41-3 {
+			return 0, fmt.Errorf("%s: %d fields after the command, want the policy (41st)", path, len(fields))
+		}
 		policy, err := strconv.Atoi(fields[41-3])
-		require.NoError(t, err)
+		if err != nil {
+			return 0, fmt.Errorf("%s: policy: %w", path, err)
+		}
 		if policy == unix.SCHED_IDLE {
 			idle++
 		}
 	}
-	return idle
+	return idle, nil
 }
