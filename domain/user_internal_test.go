@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/trustelem/zxcvbn/frequency"
 )
 
 // unlearned is an event type that apply has no case for.
@@ -17,4 +18,11 @@ func (unlearned) StreamID() string  { return "u1" }
 func TestUser_RecordingAnEventApplyDoesNotKnowPanics(t *testing.T) {
 	u := &User{id: "u1"}
 	assert.PanicsWithError(t, "user u1: unknown event domain.unlearned", func() { u.record(unlearned{}) })
+}
+
+// zxcvbn's frequency lists are gone once the package started, and its
+// dictionaries, ranked from them before, still find a common password.
+func TestZxcvbnFrequencyListsReleased(t *testing.T) {
+	assert.Nil(t, frequency.FrequencyLists)
+	assert.Less(t, passwordGuesses("sunshine1", nil), float64(MinPasswordGuesses))
 }

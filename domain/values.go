@@ -8,7 +8,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
+	"github.com/trustelem/zxcvbn/frequency"
 )
+
+// zxcvbn's matching ranks its frequency lists into dictionaries of its own
+// when the program starts, and never reads the lists again: let the
+// collector have them, some 2.5 MB a process would otherwise hold for
+// good (docs/performance.md, "At a million stored users").
+func init() { frequency.FrequencyLists = nil }
 
 // Field limits of a registration.
 const (

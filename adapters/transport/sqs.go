@@ -76,11 +76,15 @@ const (
 	sqsReceivesKey = "onboard_sqs_receives"
 )
 
-// sqsNameForm is a queue name SQS accepts, sqsTopicForm a topic name SNS does.
-var (
-	sqsNameForm  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
-	sqsTopicForm = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-)
+// sqsNameForm is the characters of a queue name SQS accepts (1 to 80)
+// and of a topic name SNS does (1 to 256); the lengths are checked apart,
+// as with googleCloudNameForm.
+var sqsNameForm = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// isSQSName reports whether name has 1 to most of sqsNameForm's characters.
+func isSQSName(name string, most int) bool {
+	return len(name) <= most && sqsNameForm.MatchString(name)
+}
 
 // sqsTopicName is a namespaced topic as SNS names it.
 func sqsTopicName(topic string) string { return strings.ReplaceAll(topic, ".", "_") }
@@ -171,7 +175,7 @@ func newSQSTransport(cfg Config, wlogger watermill.LoggerAdapter) (*Transport, e
 		Publisher:   sqsPublisher{publisher},
 		concurrency: HandlerConcurrency,
 		newSubscriber: func(group, topic string) (message.Subscriber, error) {
-			if name := sqsQueueName(topic, group); !sqsNameForm.MatchString(name) {
+			if name := sqsQueueName(topic, group); !isSQSName(name, 80) {
 				return nil, fmt.Errorf("sqs: topic %q and handler %q: a queue name has only letters, digits, - and _", topic, group)
 			}
 			return st.newSubscriber(group, wlogger)
@@ -201,7 +205,7 @@ func (t *sqsTransport) ResolveTopic(ctx context.Context, topic string) (wsns.Top
 		return wsns.TopicArn(arn), nil
 	}
 	name := sqsTopicName(topic)
-	if !sqsTopicForm.MatchString(name) {
+	if !isSQSName(name, 256) {
 		return "", fmt.Errorf("sqs: topic %q: an SNS topic needs 1 to 256 letters, digits, - and _", topic)
 	}
 	out, err := t.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
