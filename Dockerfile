@@ -17,9 +17,12 @@ RUN go mod download
 COPY . .
 # make build's command, the output path aside (deploy/dockerfile_test.go
 # checks that the two stay the same). .git is not in the build context, so
-# `onboard version` names no commit here.
+# `onboard version` names no commit here. TRANSPORTS, as make build's,
+# names the transports built in (`--build-arg TRANSPORTS='sql amqp'`),
+# every one by default.
+ARG TRANSPORTS
 RUN --mount=type=cache,target=/go/cache \
-    CGO_ENABLED=0 go build -buildvcs=auto -ldflags='-s -w' -o /out/onboard ./cmd/app
+    CGO_ENABLED=0 go build -buildvcs=auto -tags "$(scripts/build-tags.sh)" -ldflags='-s -w' -o /out/onboard ./cmd/app
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/onboard /onboard

@@ -30,7 +30,8 @@ addr=127.0.0.1:18080
 metrics_addr=127.0.0.1:19090
 smtp=127.0.0.1:2525
 
-go build -ldflags='-s -w' -o bin/onboard ./cmd/app
+# make build's binary, every transport built in.
+CGO_ENABLED=0 go build -tags "$(TRANSPORTS= scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 go build -o bin/baseline ./cmd/baseline
 

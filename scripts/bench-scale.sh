@@ -11,7 +11,10 @@
 # every 20 ms, and its peak RSS. A table then shows the stored users'
 # figures beside the empty database's, pooled over the rounds (the p99s of
 # every sample: a 15-s run's p99 of a few milliseconds is its third
-# slowest email, too few to compare within 10 %), with the targets.
+# slowest email, too few to compare within 10 %), with the targets. The
+# service is built as `make build TRANSPORTS=<its transport>` builds it,
+# with no other broker's client (BENCH_SCALE_TRANSPORTS names others;
+# empty: every one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +29,9 @@ smtp=127.0.0.1:2525
 # a benchmark's, never a deployment's.
 master_key=$(printf 'onboard-bench-scale-master-key!!' | base64)
 
-go build -ldflags='-s -w' -o bin/onboard ./cmd/app
+transports=${BENCH_SCALE_TRANSPORTS-$pubsub}
+echo "== the service built with TRANSPORTS='$transports'"
+CGO_ENABLED=0 go build -tags "$(TRANSPORTS=$transports scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }

@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 addr=127.0.0.1:18082
-go build -ldflags='-s -w' -o bin/onboard ./cmd/app
+# make build's binary, every transport built in.
+CGO_ENABLED=0 go build -tags "$(TRANSPORTS= scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
 dir=$(mktemp -d)

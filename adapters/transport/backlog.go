@@ -159,13 +159,7 @@ func (c *BacklogReader) sources() []backlogSource {
 		source(sourceHandlers, c.readHeldHandlers)
 	case KindNATS:
 		source(sourceHandlers, c.readNATSHandlers)
-		source(sourcePoison, func(ctx context.Context, r *reading) error {
-			n, err := c.cfg.Transport.nats.poisoned(ctx)
-			if err == nil {
-				r.gauge(PoisonedMessages, float64(n))
-			}
-			return err
-		})
+		source(sourcePoison, c.readNATSPoison)
 	}
 	return sources
 }

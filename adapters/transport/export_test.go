@@ -1,20 +1,6 @@
 package transport
 
-import (
-	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
-)
-
-// SQSTopicKey keeps the namespaced topic a message came from on sqs.
-const SQSTopicKey = sqsTopicKey
-
-// WithSQSMaxReceives is cfg with its handlers' queues redriving a message
-// to their dead-letter queues after n receives.
-func WithSQSMaxReceives(cfg Config, n int) Config {
-	cfg.sqsMaxReceives = n
-	return cfg
-}
+import "github.com/ThreeDotsLabs/watermill/message"
 
 // CloseAMQPChannel closes the amqp transport's publishing channel, as
 // RabbitMQ does after a channel error.
@@ -24,12 +10,19 @@ func (t *Transport) CloseAMQPChannel() error {
 	return t.amqpPublisher.channel.Close()
 }
 
-// BoundedClose is sub whose Close waits at most limit, as googlecloud's
-// handler subscribers are.
-func BoundedClose(sub initializingSubscriber, limit time.Duration) message.Subscriber {
-	return boundedCloseSubscriber{sub, limit}
+// GroupSubscriber is what Subscriber makes for a group, before it knows
+// the topic: Watermill's pub/sub suite names the topic afterwards.
+func (t *Transport) GroupSubscriber(group string) (message.Subscriber, error) {
+	sub, err := t.newParallelSubscriber(group, "")
+	if err != nil {
+		return nil, err
+	}
+	return namespacedSubscriber{Subscriber: sub, namespace: t.namespace}, nil
 }
 
-// GoogleCloudPublishSettings are the googlecloud transport's publish
-// settings, with limit in place of its own.
-var GoogleCloudPublishSettings = googleCloudPublishSettings
+// WithSQSMaxReceives is cfg with its handlers' queues redriving a message
+// to their dead-letter queues after n receives.
+func WithSQSMaxReceives(cfg Config, n int) Config {
+	cfg.sqsMaxReceives = n
+	return cfg
+}

@@ -1,3 +1,5 @@
+//go:build !nogooglecloud
+
 package transport
 
 import (
@@ -20,9 +22,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
-
-// KindGoogleCloud is PUBSUB's name of Google Cloud Pub/Sub.
-const KindGoogleCloud = "googlecloud"
 
 // What Pub/Sub keeps, and how (see docs/reliability.md):
 //

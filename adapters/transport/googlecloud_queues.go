@@ -1,3 +1,5 @@
+//go:build !nogooglecloud
+
 package transport
 
 import (
@@ -21,6 +23,10 @@ import (
 // counts as a delivery of each.
 type googleCloudPoisonQueue struct {
 	project, emulator, namespace string
+}
+
+func newGoogleCloudPoisonQueue(cfg Config) (PoisonQueue, error) {
+	return googleCloudPoisonQueue{project: cfg.GoogleCloudProject, emulator: cfg.PubSubEmulatorHost, namespace: cfg.Namespace}, nil
 }
 
 func (q googleCloudPoisonQueue) subscription() string {

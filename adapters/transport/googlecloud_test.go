@@ -1,3 +1,5 @@
+//go:build !nogooglecloud
+
 package transport_test
 
 import (
@@ -23,17 +25,6 @@ import (
 	"github.com/onboard/onboard/app"
 	"github.com/onboard/onboard/internal/testenv"
 )
-
-// googleCloudConfig is the googlecloud transport on the test emulator, in
-// a namespace of the test's own.
-func googleCloudConfig(t *testing.T) transport.Config {
-	t.Helper()
-	return transport.Config{
-		Kind: transport.KindGoogleCloud, GoogleCloudProject: testenv.GoogleCloudProject,
-		PubSubEmulatorHost: testenv.URL(t, testenv.PubSubEmulatorVar),
-		Namespace:          testNamespace(t, transport.KindGoogleCloud),
-	}
-}
 
 // TestGoogleCloudPubSub runs Watermill's universal pub/sub suite on the
 // googlecloud transport as the service builds it: namespaced, a

@@ -1,3 +1,5 @@
+//go:build !nonats
+
 package transport
 
 import (
@@ -18,9 +20,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// KindNATS is PUBSUB's name of NATS JetStream.
-const KindNATS = "nats"
 
 // What JetStream keeps, and how (see docs/reliability.md):
 //

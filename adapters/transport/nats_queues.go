@@ -1,3 +1,5 @@
+//go:build !nonats
+
 package transport
 
 import (
@@ -190,6 +192,15 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// readNATSPoison gauges the messages of the namespace's poison stream.
+func (c *BacklogReader) readNATSPoison(ctx context.Context, r *reading) error {
+	n, err := c.cfg.Transport.nats.poisoned(ctx)
+	if err == nil {
+		r.gauge(PoisonedMessages, float64(n))
+	}
+	return err
 }
 
 // poisoned counts the poison stream's messages.

@@ -1,8 +1,8 @@
+//go:build !nonats
+
 package transport_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,51 +17,6 @@ import (
 	"github.com/onboard/onboard/adapters/transport"
 	"github.com/onboard/onboard/internal/testenv"
 )
-
-// natsConfig is the nats transport on the test server, in a namespace of
-// the test's own whose streams are deleted when it ends.
-func natsConfig(t *testing.T) transport.Config {
-	t.Helper()
-	return transport.Config{
-		Kind: transport.KindNATS, NATSURL: testenv.URL(t, testenv.NATSURLVar),
-		Namespace: testNamespace(t, transport.KindNATS),
-	}
-}
-
-// natsJetStream is the test's own connection to the test server.
-func natsJetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
-	require.NoError(t, err, "connect to %s", testenv.NATSURLVar)
-	t.Cleanup(conn.Close)
-	js, err := jetstream.New(conn)
-	require.NoError(t, err)
-	return js
-}
-
-// deleteNATSStreams deletes the streams of a namespace, and with them
-// their consumers; it logs what it cannot delete.
-func deleteNATSStreams(t testing.TB, namespace string) {
-	t.Helper()
-	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
-	if err != nil {
-		t.Logf("delete the NATS streams of %s: %v", namespace, err)
-		return
-	}
-	defer conn.Close()
-	js, err := jetstream.New(conn)
-	if err != nil {
-		t.Logf("delete the NATS streams of %s: %v", namespace, err)
-		return
-	}
-	for _, stream := range []string{namespace + "_messages", namespace + "_poison"} {
-		ctx, cancel := context.WithTimeout(context.Background(), transportWait)
-		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			t.Logf("delete NATS stream %s: %v", stream, err)
-		}
-		cancel()
-	}
-}
 
 // natsConsumer reads the durable consumer of a handler on a topic, as the
 // transport names it: "<namespace>_<topic, dots as hyphens>_<handler>".

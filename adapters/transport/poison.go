@@ -59,13 +59,13 @@ func NewPoisonQueue(cfg Config) (PoisonQueue, error) {
 		return newNATSPoisonQueue(cfg)
 	}
 	if cfg.Kind == KindRedis {
-		return redisPoisonQueue{url: cfg.RedisURL, namespace: cfg.Namespace}, nil
+		return newRedisPoisonQueue(cfg)
 	}
 	if cfg.Kind == KindSQS {
-		return sqsPoisonQueue{cfg: cfg}, nil
+		return newSQSPoisonQueue(cfg)
 	}
 	if cfg.Kind == KindGoogleCloud {
-		return googleCloudPoisonQueue{project: cfg.GoogleCloudProject, emulator: cfg.PubSubEmulatorHost, namespace: cfg.Namespace}, nil
+		return newGoogleCloudPoisonQueue(cfg)
 	}
 	return amqpPoisonQueue{url: cfg.AMQPURL, namespace: cfg.Namespace}, nil
 }

@@ -90,7 +90,7 @@ func TestPoisonQueue_ListAndRequeue(t *testing.T) {
 		assert.Equal(t, msg.Metadata.Get("test"), got.Metadata.Get("test"), "its own metadata is kept")
 		assert.Empty(t, got.Metadata.Get(middleware.ReasonForPoisonedKey), "the poison marks are not")
 		if tc.kind == transport.KindSQS {
-			assert.Equal(t, tr.Topic(topic), got.Metadata.Get(transport.SQSTopicKey),
+			assert.Equal(t, tr.Topic(topic), got.Metadata.Get("onboard_topic"), // the sqs transport's topic key
 				"back on its handler's queue with its own topic, for its dead-letter queue to name")
 		}
 

@@ -1,3 +1,5 @@
+//go:build !noredis
+
 package transport
 
 import (
@@ -19,13 +21,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
-
-// KindRedis is PUBSUB's name of Redis Streams: a stream per topic, and
-// on it a consumer group per handler, named for the handler.
-const KindRedis = "redis"
-
-// DefaultRedisURL is REDIS_URL's default.
-const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 
 // redisTimings are the redis transport's waits and periods.
 type redisTimings struct {
@@ -99,6 +94,16 @@ func parseRedisURL(rawURL string) (*redis.Options, error) {
 		return nil, errors.New(want)
 	}
 	return options, nil
+}
+
+// newRedisTransportOf is the redis transport cfg names, with the timings
+// a test gave (Config.redisTimings) or the defaults.
+func newRedisTransportOf(cfg Config, wlogger watermill.LoggerAdapter) (*Transport, error) {
+	timings := defaultRedisTimings()
+	if cfg.redisTimings != nil {
+		timings = *cfg.redisTimings
+	}
+	return newRedisTransport(cfg.RedisURL, cfg.Namespace, timings, cfg.Logger, wlogger)
 }
 
 func newRedisTransport(rawURL, namespace string, timings redisTimings, logger *slog.Logger,

@@ -1,3 +1,5 @@
+//go:build !noredis
+
 package transport
 
 import (
@@ -6,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,16 +21,6 @@ func WithRedisTimings(cfg Config, claimIdle, claimInterval, tend, trim time.Dura
 
 // TrimRedis trims the redis transport's streams now.
 func (t *Transport) TrimRedis(ctx context.Context) error { return t.redis.trim(ctx) }
-
-// GroupSubscriber is what Subscriber makes for a group, before it knows
-// the topic: Watermill's pub/sub suite names the topic afterwards.
-func (t *Transport) GroupSubscriber(group string) (message.Subscriber, error) {
-	sub, err := t.newParallelSubscriber(group, "")
-	if err != nil {
-		return nil, err
-	}
-	return namespacedSubscriber{Subscriber: sub, namespace: t.namespace}, nil
-}
 
 func TestStreamID(t *testing.T) {
 	id, err := parseStreamID("1700000000123-7")

@@ -1,3 +1,5 @@
+//go:build !noredis
+
 package transport
 
 import (
@@ -14,6 +16,10 @@ import (
 // stream has no consumer group, so nothing reads or trims it: an entry
 // stays until it is requeued.
 type redisPoisonQueue struct{ url, namespace string }
+
+func newRedisPoisonQueue(cfg Config) (PoisonQueue, error) {
+	return redisPoisonQueue{url: cfg.RedisURL, namespace: cfg.Namespace}, nil
+}
 
 // withClient runs f on a client of its own, closed after.
 func (q redisPoisonQueue) withClient(f func(*redis.Client) error) error {

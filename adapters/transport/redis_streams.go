@@ -1,3 +1,5 @@
+//go:build !noredis
+
 package transport
 
 import (

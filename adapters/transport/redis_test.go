@@ -1,3 +1,5 @@
+//go:build !noredis
+
 package transport_test
 
 import (
@@ -44,15 +46,6 @@ func newRedisRig(t *testing.T, timings *redisTimings) *redisRig {
 func (r *redisRig) another(t *testing.T) *transport.Transport {
 	t.Helper()
 	return newTransportOf(t, r.cfg)
-}
-
-// newTransportOf builds the transport of cfg and closes it when the test ends.
-func newTransportOf(t testing.TB, cfg transport.Config) *transport.Transport {
-	t.Helper()
-	tr, err := transport.NewTransport(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
-	return tr
 }
 
 func (r *redisRig) pending(t *testing.T, stream, group string) int64 {

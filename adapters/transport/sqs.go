@@ -1,3 +1,5 @@
+//go:build !nosqs
+
 package transport
 
 import (
@@ -28,9 +30,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 )
-
-// KindSQS is PUBSUB's name of Amazon SNS with SQS.
-const KindSQS = "sqs"
 
 // What SNS and SQS keep, and how (see docs/reliability.md):
 //

@@ -1,3 +1,5 @@
+//go:build !nosqs
+
 package transport
 
 import (
@@ -22,6 +24,8 @@ import (
 // receives every message, then shows them again at once, so a reading
 // counts as a receive of each.
 type sqsPoisonQueue struct{ cfg Config }
+
+func newSQSPoisonQueue(cfg Config) (PoisonQueue, error) { return sqsPoisonQueue{cfg: cfg}, nil }
 
 // sqsHeld is a message received from a poison or dead-letter queue.
 type sqsHeld struct {

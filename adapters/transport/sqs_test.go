@@ -17,17 +17,6 @@ import (
 	"github.com/onboard/onboard/internal/testenv"
 )
 
-// sqsConfig is the sqs transport on the test emulator, in a namespace of
-// the test's own.
-func sqsConfig(t *testing.T) transport.Config {
-	t.Helper()
-	return transport.Config{
-		Kind: transport.KindSQS, AWSRegion: testenv.AWSRegion, AWSEndpointURL: testenv.URL(t, testenv.SQSEndpointVar),
-		AWSAccessKeyID: testenv.AWSTestKey, AWSSecretAccessKey: testenv.AWSTestKey,
-		Namespace: testNamespace(t, transport.KindSQS),
-	}
-}
-
 // TestSQSPubSub runs Watermill's universal pub/sub suite on the sqs
 // transport as the service builds it: namespaced, an SNS topic per topic
 // and an SQS queue per group, HandlerConcurrency receivers per

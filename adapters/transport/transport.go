@@ -27,7 +27,19 @@ const (
 	KindGoChannel = "gochannel"
 	KindSQL       = "sql"
 	KindAMQP      = "amqp"
+	// KindNATS is NATS JetStream.
+	KindNATS = "nats"
+	// KindRedis is Redis Streams: a stream per topic, and on it a consumer
+	// group per handler, named for the handler.
+	KindRedis = "redis"
+	// KindGoogleCloud is Google Cloud Pub/Sub.
+	KindGoogleCloud = "googlecloud"
+	// KindSQS is Amazon SNS with SQS.
+	KindSQS = "sqs"
 )
+
+// DefaultRedisURL is REDIS_URL's default.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 
 // Kinds are the transports PUBSUB names.
 var Kinds = []string{KindGoChannel, KindSQL, KindAMQP, KindNATS, KindRedis, KindGoogleCloud,
@@ -201,11 +213,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 	case KindSQS:
 		t, err = newSQSTransport(cfg, wlogger)
 	case KindRedis:
-		timings := defaultRedisTimings()
-		if cfg.redisTimings != nil {
-			timings = *cfg.redisTimings
-		}
-		t, err = newRedisTransport(cfg.RedisURL, cfg.Namespace, timings, cfg.Logger, wlogger)
+		t, err = newRedisTransportOf(cfg, wlogger)
 	}
 	if err != nil {
 		return nil, err

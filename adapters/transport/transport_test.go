@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,6 +90,82 @@ func newTestTransport(t *testing.T, tc transportCase) *transport.Transport {
 	}
 	require.NoError(t, err)
 	require.NotNil(t, tr)
+	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
+	return tr
+}
+
+// natsConfig is the nats transport on the test server, in a namespace of
+// the test's own whose streams are deleted when it ends.
+func natsConfig(t *testing.T) transport.Config {
+	t.Helper()
+	return transport.Config{
+		Kind: transport.KindNATS, NATSURL: testenv.URL(t, testenv.NATSURLVar),
+		Namespace: testNamespace(t, transport.KindNATS),
+	}
+}
+
+// deleteNATSStreams deletes the streams of a namespace, and with them
+// their consumers; it logs what it cannot delete.
+func deleteNATSStreams(t testing.TB, namespace string) {
+	t.Helper()
+	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
+	if err != nil {
+		t.Logf("delete the NATS streams of %s: %v", namespace, err)
+		return
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		t.Logf("delete the NATS streams of %s: %v", namespace, err)
+		return
+	}
+	for _, stream := range []string{namespace + "_messages", namespace + "_poison"} {
+		ctx, cancel := context.WithTimeout(context.Background(), transportWait)
+		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Logf("delete NATS stream %s: %v", stream, err)
+		}
+		cancel()
+	}
+}
+
+// natsJetStream is the test's own connection to the test server.
+func natsJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	conn, err := nats.Connect(testenv.URL(t, testenv.NATSURLVar))
+	require.NoError(t, err, "connect to %s", testenv.NATSURLVar)
+	t.Cleanup(conn.Close)
+	js, err := jetstream.New(conn)
+	require.NoError(t, err)
+	return js
+}
+
+// googleCloudConfig is the googlecloud transport on the test emulator, in
+// a namespace of the test's own.
+func googleCloudConfig(t *testing.T) transport.Config {
+	t.Helper()
+	return transport.Config{
+		Kind: transport.KindGoogleCloud, GoogleCloudProject: testenv.GoogleCloudProject,
+		PubSubEmulatorHost: testenv.URL(t, testenv.PubSubEmulatorVar),
+		Namespace:          testNamespace(t, transport.KindGoogleCloud),
+	}
+}
+
+// sqsConfig is the sqs transport on the test emulator, in a namespace of
+// the test's own.
+func sqsConfig(t *testing.T) transport.Config {
+	t.Helper()
+	return transport.Config{
+		Kind: transport.KindSQS, AWSRegion: testenv.AWSRegion, AWSEndpointURL: testenv.URL(t, testenv.SQSEndpointVar),
+		AWSAccessKeyID: testenv.AWSTestKey, AWSSecretAccessKey: testenv.AWSTestKey,
+		Namespace: testNamespace(t, transport.KindSQS),
+	}
+}
+
+// newTransportOf builds the transport of cfg and closes it when the test ends.
+func newTransportOf(t testing.TB, cfg transport.Config) *transport.Transport {
+	t.Helper()
+	tr, err := transport.NewTransport(cfg)
+	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, tr.Close(), "close transport") })
 	return tr
 }

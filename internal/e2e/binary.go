@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -30,9 +31,16 @@ const (
 	fastHashTag = "e2e_fast_hash"
 )
 
-var binary struct {
+// builds are the binaries built so far, by the transports built in ("":
+// every one), in a folder that Main removes.
+var builds struct {
+	mu     sync.Mutex
+	dir    string
+	byName map[string]*build
+}
+
+type build struct {
 	once sync.Once
-	dir  string
 	path string
 	err  error
 }
@@ -54,8 +62,8 @@ func Main(m *testing.M) {
 		_ = flag.Set("test.parallel", strconv.Itoa(max(Parallel, runtime.GOMAXPROCS(0))))
 	}
 	code := m.Run()
-	if binary.dir != "" {
-		_ = os.RemoveAll(binary.dir)
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
@@ -64,24 +72,65 @@ func Main(m *testing.M) {
 // tests that run it are end-to-end tests: skipped under -short.
 func Binary(t testing.TB) string {
 	t.Helper()
+	return BinaryWith(t, "")
+}
+
+// BinaryWith is Binary built as `make build TRANSPORTS=transports` builds
+// it: with scripts/build-tags.sh's tags, which leave out each optional
+// transport that transports does not name ("": none left out).
+func BinaryWith(t testing.TB, transports string) string {
+	t.Helper()
 	testenv.SkipIfShort(t, "end-to-end test (runs the built binary)")
-	binary.once.Do(func() {
+	builds.mu.Lock()
+	if builds.byName == nil {
+		builds.byName = map[string]*build{}
+	}
+	b := builds.byName[transports]
+	if b == nil {
+		b = &build{}
+		builds.byName[transports] = b
+	}
+	builds.mu.Unlock()
+	b.once.Do(func() { b.path, b.err = buildBinary(transports) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// buildBinary builds the service with the transports named, and
+// fastHashTag, into the builds' folder.
+func buildBinary(transports string) (string, error) {
+	builds.mu.Lock()
+	if builds.dir == "" {
 		dir, err := os.MkdirTemp("", "onboard-e2e-")
 		if err != nil {
-			binary.err = err
-			return
+			builds.mu.Unlock()
+			return "", err
 		}
-		binary.dir = dir
-		path := filepath.Join(dir, "onboard")
-		out, err := exec.Command("go", "build", "-tags", fastHashTag, "-o", path, mainPackage).CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
-			return
-		}
-		binary.path = path
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
+		builds.dir = dir
 	}
-	return binary.path
+	name := "onboard"
+	if transports != "" {
+		name += "-" + strings.ReplaceAll(transports, " ", "-")
+	}
+	path := filepath.Join(builds.dir, name)
+	builds.mu.Unlock()
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m: %w", err)
+	}
+	tagger := exec.Command("bash", "scripts/build-tags.sh")
+	tagger.Dir = strings.TrimSpace(string(root))
+	tagger.Env = append(os.Environ(), "TRANSPORTS="+transports)
+	tags, err := tagger.Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/build-tags.sh: %w", err)
+	}
+	out, err := exec.Command("go", "build", "-tags", strings.TrimSpace(string(tags))+","+fastHashTag,
+		"-o", path, mainPackage).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return path, nil
 }

@@ -96,6 +96,12 @@ func Start(t testing.TB, vars map[string]string, args ...string) *Process {
 // relative DATABASE_URL, as the default's, lives.
 func StartIn(t testing.TB, dir string, vars map[string]string, args ...string) *Process {
 	t.Helper()
+	return StartBinaryIn(t, Binary(t), dir, vars, args...)
+}
+
+// StartBinaryIn is StartIn with a binary of BinaryWith's.
+func StartBinaryIn(t testing.TB, binary, dir string, vars map[string]string, args ...string) *Process {
+	t.Helper()
 	p := &Process{
 		Stdout:  &Output{},
 		Stderr:  &Output{},
@@ -114,7 +120,7 @@ func StartIn(t testing.TB, dir string, vars map[string]string, args ...string) *
 			}
 		}
 	}
-	p.cmd = exec.Command(Binary(t), args...)
+	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = Environ(vars)
 	p.cmd.Stdout = p.Stdout
