@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -23,6 +24,21 @@ func TestDoubleProcessors(t *testing.T) {
 
 	assert.Equal(t, before, doubleProcessors(), "one hash per CPU")
 	assert.Equal(t, 2*before, runtime.GOMAXPROCS(0))
+}
+
+// The service collects at serviceGCPercent, unless GOGC says otherwise.
+func TestCollectSooner(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+
+	t.Setenv("GOGC", "") // restored when the test ends
+	require.NoError(t, os.Unsetenv("GOGC"))
+	collectSooner()
+	assert.Equal(t, serviceGCPercent, debug.SetGCPercent(100))
+
+	t.Setenv("GOGC", "100")
+	collectSooner()
+	assert.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left alone")
 }
 
 // Help and the version come first, whatever the environment, on standard
