@@ -8,8 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 )
 
-// This build leaves the googlecloud transport out (-tags nogooglecloud): PUBSUB=googlecloud, its
-// poison queue and its teardown answer so.
+// This build leaves the googlecloud transport out (-tags nogooglecloud):
+// PUBSUB=googlecloud, its poison queue and its teardown answer so.
 
 type googleCloudTransport struct{}
 

@@ -8,8 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 )
 
-// This build leaves the redis transport out (-tags noredis): PUBSUB=redis, its
-// poison queue and its teardown answer so.
+// This build leaves the redis transport out (-tags noredis): PUBSUB=redis,
+// its poison queue and its teardown answer so.
 
 type (
 	redisBroker  struct{}
