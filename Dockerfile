@@ -22,7 +22,7 @@ COPY . .
 # every one by default.
 ARG TRANSPORTS
 RUN --mount=type=cache,target=/go/cache \
-    CGO_ENABLED=0 go build -buildvcs=auto -tags "$(scripts/build-tags.sh)" -ldflags='-s -w' -o /out/onboard ./cmd/app
+    tags=$(scripts/build-tags.sh) && CGO_ENABLED=0 go build -buildvcs=auto -tags "$tags" -ldflags='-s -w' -o /out/onboard ./cmd/app
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/onboard /onboard

@@ -22,7 +22,7 @@ help: ## List the targets.
 # Without a terminal, exec: a signal to make's process group reaches it.
 run: ## Build bin/onboard, then serve on $$HTTP_ADDR (default :8080).
 	@echo "building bin/onboard (the first build takes a few minutes)…"
-	@CGO_ENABLED=0 go build -buildvcs=auto -tags "$$(scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
+	@tags=$$(scripts/build-tags.sh) && CGO_ENABLED=0 go build -buildvcs=auto -tags "$$tags" -ldflags='-s -w' -o bin/onboard ./cmd/app
 	@if [ -t 0 ]; then set -m; bin/onboard; else exec bin/onboard; fi
 
 # The binary is static (CGO_ENABLED=0: every driver is pure Go) and records
@@ -35,7 +35,7 @@ run: ## Build bin/onboard, then serve on $$HTTP_ADDR (default :8080).
 # without the optional brokers' clients holds some 13 MB less.
 build: ## Build every package and the static binary into bin/ (TRANSPORTS='sql amqp': only those, and gochannel).
 	go build ./...
-	CGO_ENABLED=0 go build -buildvcs=auto -tags "$$(scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
+	tags=$$(scripts/build-tags.sh) && CGO_ENABLED=0 go build -buildvcs=auto -tags "$$tags" -ldflags='-s -w' -o bin/onboard ./cmd/app
 
 # `go test -json` through internal/testsummary: the output of `go test -v`
 # without its RUN, PAUSE, CONT and NAME lines, then a summary (packages,

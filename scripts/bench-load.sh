@@ -31,7 +31,8 @@ metrics_addr=127.0.0.1:19090
 smtp=127.0.0.1:2525
 
 # make build's binary, every transport built in.
-CGO_ENABLED=0 go build -tags "$(TRANSPORTS= scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
+tags=$(TRANSPORTS= scripts/build-tags.sh)
+CGO_ENABLED=0 go build -tags "$tags" -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 go build -o bin/baseline ./cmd/baseline
 

@@ -31,7 +31,8 @@ master_key=$(printf 'onboard-bench-scale-master-key!!' | base64)
 
 transports=${BENCH_SCALE_TRANSPORTS-$pubsub}
 echo "== the service built with TRANSPORTS='$transports'"
-CGO_ENABLED=0 go build -tags "$(TRANSPORTS=$transports scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
+tags=$(TRANSPORTS=$transports scripts/build-tags.sh)
+CGO_ENABLED=0 go build -tags "$tags" -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
 database_url() { sed -E "s#(://[^/]+)/[^?]*#\1/$1#" <<<"$pg"; }

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 addr=127.0.0.1:18082
 # make build's binary, every transport built in.
-CGO_ENABLED=0 go build -tags "$(TRANSPORTS= scripts/build-tags.sh)" -ldflags='-s -w' -o bin/onboard ./cmd/app
+tags=$(TRANSPORTS= scripts/build-tags.sh)
+CGO_ENABLED=0 go build -tags "$tags" -ldflags='-s -w' -o bin/onboard ./cmd/app
 go build -o bin/loadgen ./cmd/loadgen
 
 dir=$(mktemp -d)
