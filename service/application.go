@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"database/sql"
+	"io"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
@@ -86,6 +87,9 @@ type applicationParts struct {
 	users           *userdb.UserStore
 	eventHandlers   []cqrs.EventHandler
 	commandHandlers []cqrs.CommandHandler
+	// doneMarks writes the effects' "done" marks still held, once the
+	// handlers stopped.
+	doneMarks io.Closer
 }
 
 // newApplication builds the use cases on the database's stores: it
@@ -168,10 +172,15 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *secrets.S
 			SessionUser:   query.NewSessionUserHandler(sessions),
 		},
 	}
-	once := dedup.NewDeduplicator(db, users).OnTakeOver(metrics.CountClaimTakenOver)
+	once := dedup.NewDeduplicator(db, users).OnTakeOver(metrics.CountClaimTakenOver).
+		OnMarkLost(func(marks int, err error) {
+			logger.Warn("effects' done marks not written: a redelivery of their messages would repeat them",
+				"marks", marks, "error", err)
+		})
 	return applicationParts{
-		app:   application,
-		users: users,
+		app:       application,
+		users:     users,
+		doneMarks: once,
 		eventHandlers: []cqrs.EventHandler{
 			cqrs.NewEventHandler(event.SendWelcomeEmailName, event.NewSendWelcomeEmail(mailer, once, links).Handle),
 			cqrs.NewEventHandler(event.SeedSignupPointsName,

@@ -59,6 +59,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.handlers.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("handlers close: %w", err))
 	}
+	if err := s.doneMarks.Close(); err != nil {
+		s.logger.Warn("effects' done marks not written at the stop: a redelivery of their messages would repeat them",
+			"error", err)
+	}
 	<-retriesDone
 	if err := s.transport.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("transport close: %w", err))

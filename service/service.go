@@ -49,6 +49,7 @@ type Service struct {
 	transport *transport.Transport
 	wakeup    *watermillsql.Wakeup // nil but on PostgreSQL
 	mailConns io.Closer            // the SMTP mailer's open connections, or nil
+	doneMarks io.Closer            // the effects' "done" marks not written yet
 	handlers  *message.Router
 	// handlerTopics are the subscriptions the handlers read, as
 	// messages.Topology names them.
@@ -178,6 +179,7 @@ func New(ctx context.Context, cfg Config, mailer event.Mailer, logger *slog.Logg
 		return nil, err
 	}
 	application, users := parts.app, parts.users
+	s.doneMarks = parts.doneMarks
 	if s.retries, err = transport.NewRetryQueue(transport.RetryQueueConfig{
 		DB: s.db,
 		// A span per message taken back, in its trace: the next attempt is

@@ -23,6 +23,10 @@ import (
 //
 // A claim's event is opened with the user's key, which on PostgreSQL the
 // claim's own statement reads: sealing adds no trip to the database.
+//
+// On PostgreSQL the "done" mark is held a moment (see heldMarks) and goes
+// with the next claim, in its round trip and its commit: a backlog's
+// emails so cost one commit each, not two.
 type Deduplicator struct {
 	db      *sql.DB
 	lease   time.Duration
@@ -31,12 +35,25 @@ type Deduplicator struct {
 	users *userdb.UserStore
 	// onTakeOver is told of each claim taken over, by its handler; nil: none.
 	onTakeOver func(handler string)
+	// held keeps the "done" marks not written yet; nil: each is written
+	// at once (MySQL, SQLite).
+	held *heldMarks
+	// onMarkLost is told of held marks that could not be written; nil: none.
+	onMarkLost func(marks int, err error)
 }
 
 // OnTakeOver returns the deduplicator telling count of each claim it takes
 // over once its lease ran out (its holder crashed or hung), by handler.
 func (d Deduplicator) OnTakeOver(count func(handler string)) Deduplicator {
 	d.onTakeOver = count
+	return d
+}
+
+// OnMarkLost returns the deduplicator telling lost of "done" marks it held
+// and could not write before their claims' leases ended: a redelivery of
+// their messages would repeat the effect.
+func (d Deduplicator) OnMarkLost(lost func(marks int, err error)) Deduplicator {
+	d.onMarkLost = lost
 	return d
 }
 
@@ -71,7 +88,11 @@ func NewDeduplicator(db *sql.DB, users *userdb.UserStore) Deduplicator {
 	claim := d.InsertOrIgnore(`INSERT INTO processed_messages
 			(handler, message_key, state, claimed_until_ms) VALUES (?, ?, '`+stateClaimed+`', ?)`, "handler")
 	claimReadingKey, _ := d.InsertAndSelect(claim, userdb.UserKeyQuery) // "" where no statement does both
-	return Deduplicator{db: db, lease: ClaimLease, users: users, queries: dedupQueries{
+	var held *heldMarks
+	if d.Is(sqldb.Postgres) {
+		held = &heldMarks{holdFor: markHoldMax}
+	}
+	return Deduplicator{db: db, lease: ClaimLease, users: users, held: held, queries: dedupQueries{
 		claim:           d.Rebind(claim),
 		claimReadingKey: d.Rebind(claimReadingKey),
 		takeOver: d.Rebind(`UPDATE processed_messages SET claimed_until_ms = ?` + where +
@@ -112,6 +133,10 @@ func (d Deduplicator) run(ctx context.Context, c event.Claim, key claimedKey, ef
 	err := d.open(ctx, c, key)
 	if err == nil {
 		if err = effect(ctx); err == nil {
+			if d.held != nil {
+				d.hold(c.Handler, c.Key)
+				return nil
+			}
 			return d.markDone(ctx, c.Handler, c.Key)
 		}
 	}
@@ -147,10 +172,18 @@ type claimedKey struct {
 // let the next delivery repeat an effect that already happened.
 func (d Deduplicator) markDone(ctx context.Context, handler, key string) error {
 	ctx = context.WithoutCancel(ctx)
-	deadline := time.Now().Add(d.lease)
+	return untilLeaseEnds(time.Now().Add(d.lease), func() error {
+		_, err := d.db.ExecContext(ctx, d.queries.done, handler, key)
+		return err
+	})
+}
+
+// untilLeaseEnds runs write until it succeeds, fails for good, or the
+// lease ends (deadline).
+func untilLeaseEnds(deadline time.Time, write func() error) error {
 	wait := 100 * time.Millisecond
 	for {
-		_, err := d.db.ExecContext(ctx, d.queries.done, handler, key)
+		err := write()
 		if err == nil {
 			return nil
 		}
@@ -177,7 +210,7 @@ func (d Deduplicator) claim(ctx context.Context, c event.Claim) (claimed, done b
 	// until its lease ran out.
 	writeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimWriteTimeout)
 	defer cancel()
-	inserted, key, err := d.insertClaim(writeCtx, c, until)
+	inserted, key, err := d.insertClaim(writeCtx, c, until, d.takeHeld())
 	if err != nil || inserted {
 		return inserted, false, key, err
 	}
@@ -206,8 +239,15 @@ func (d Deduplicator) claim(ctx context.Context, c event.Claim) (claimed, done b
 
 // insertClaim inserts the claim unless its key is claimed already, and
 // reads the user's key with it when the claim has an event and one
-// statement can do both.
-func (d Deduplicator) insertClaim(ctx context.Context, c event.Claim, until int64) (inserted bool, key claimedKey, err error) {
+// statement can do both. The held marks go with it.
+func (d Deduplicator) insertClaim(ctx context.Context, c event.Claim, until int64, marks []heldMark) (inserted bool, key claimedKey, err error) {
+	if len(marks) > 0 {
+		inserted, key, err = d.insertClaimWithMarks(ctx, c, until, marks)
+		if err != nil {
+			d.holdAgain(marks)
+		}
+		return inserted, key, err
+	}
 	if c.Event == nil || d.queries.claimReadingKey == "" {
 		res, err := d.db.ExecContext(ctx, d.queries.claim, c.Handler, c.Key, until)
 		if err != nil {

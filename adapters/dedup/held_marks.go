@@ -1,0 +1,177 @@
+package dedup
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onboard/onboard/adapters/sqldb"
+	"github.com/onboard/onboard/app/event"
+)
+
+// heldMarks are "done" marks not written yet. A mark is read only by a run
+// that claims its key again: a redelivery of a message whose ack was lost,
+// or a second message of the same event. Such a run, in this process,
+// carries every held mark with its own claim, and one in another process
+// waits on the live claim, polling, until the mark is written. So a mark
+// may wait markHoldMax for the next claim and share its round trip and
+// commit: a backlog's effects then cost one commit each, not two. A
+// process killed while holding a mark leaves its claim to expire, as one
+// killed between an effect and its mark always did.
+type heldMarks struct {
+	holdFor time.Duration // markHoldMax but in tests
+
+	mu    sync.Mutex
+	marks []heldMark
+	timer *time.Timer // writes the marks when no claim took them; nil when none are held
+}
+
+type heldMark struct {
+	handler, key string
+	until        time.Time // the claim's lease ends
+}
+
+// markHoldMax is how long a "done" mark waits for a claim to go with: a
+// backlog's next claim comes well within it.
+const markHoldMax = 5 * time.Millisecond
+
+// hold keeps the mark for the next claim, or writes it in markHoldMax.
+func (d Deduplicator) hold(handler, key string) {
+	d.holdAgain([]heldMark{{handler: handler, key: key, until: time.Now().Add(d.lease)}})
+}
+
+// holdAgain keeps marks, ahead of those held since.
+func (d Deduplicator) holdAgain(marks []heldMark) {
+	d.held.mu.Lock()
+	defer d.held.mu.Unlock()
+	d.held.marks = append(marks, d.held.marks...)
+	if d.held.timer == nil {
+		d.held.timer = time.AfterFunc(d.held.holdFor, d.writeHeld)
+	}
+}
+
+// takeHeld returns the marks held, which its caller now writes.
+func (d Deduplicator) takeHeld() []heldMark {
+	if d.held == nil {
+		return nil
+	}
+	d.held.mu.Lock()
+	defer d.held.mu.Unlock()
+	marks := d.held.marks
+	d.held.marks = nil
+	if d.held.timer != nil {
+		d.held.timer.Stop()
+		d.held.timer = nil
+	}
+	return marks
+}
+
+// writeHeld writes the marks that no claim took, through an outage for as
+// long as their leases last.
+func (d Deduplicator) writeHeld() {
+	marks := d.takeHeld()
+	if len(marks) == 0 {
+		return
+	}
+	deadline := marks[0].until
+	for _, m := range marks[1:] {
+		if m.until.Before(deadline) {
+			deadline = m.until
+		}
+	}
+	err := untilLeaseEnds(deadline, func() error { return d.writeMarks(context.Background(), marks) })
+	if err != nil && d.onMarkLost != nil {
+		d.onMarkLost(len(marks), err)
+	}
+}
+
+// Close writes the marks held, once: a process that stops leaves none.
+func (d Deduplicator) Close() error {
+	marks := d.takeHeld()
+	if len(marks) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), claimWriteTimeout)
+	defer cancel()
+	if err := d.writeMarks(ctx, marks); err != nil {
+		return fmt.Errorf("mark processed: %w", err)
+	}
+	return nil
+}
+
+// writeMarks writes the marks in one round trip and one commit.
+func (d Deduplicator) writeMarks(ctx context.Context, marks []heldMark) error {
+	return d.onPgx(ctx, func(pg *pgx.Conn) error {
+		return pg.SendBatch(ctx, d.marksBatch(marks)).Close()
+	})
+}
+
+// marksBatch queues one UPDATE per mark: a statement each PostgreSQL plans
+// once per connection, where one for all marks (an IN list of pairs) is
+// planned again at every run.
+func (d Deduplicator) marksBatch(marks []heldMark) *pgx.Batch {
+	batch := &pgx.Batch{}
+	for _, m := range marks {
+		batch.Queue(d.queries.done, m.handler, m.key)
+	}
+	return batch
+}
+
+// onPgx runs f on a pgx connection of the pool.
+func (d Deduplicator) onPgx(ctx context.Context, f func(*pgx.Conn) error) error {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	return sqldb.OnPgx(conn, f)
+}
+
+// insertClaimWithMarks writes the marks and inserts the claim in one
+// round trip and one implicit transaction (a pgx batch): both or neither.
+func (d Deduplicator) insertClaimWithMarks(ctx context.Context, c event.Claim, until int64, marks []heldMark) (inserted bool, key claimedKey, err error) {
+	readsKey := c.Event != nil && d.queries.claimReadingKey != ""
+	err = d.onPgx(ctx, func(pg *pgx.Conn) error {
+		batch := d.marksBatch(marks)
+		if readsKey {
+			batch.Queue(d.queries.claimReadingKey, c.Handler, c.Key, until, c.Event.StreamID())
+		} else {
+			batch.Queue(d.queries.claim, c.Handler, c.Key, until)
+		}
+		results := pg.SendBatch(ctx, batch)
+		err := func() error {
+			for range marks {
+				if _, err := results.Exec(); err != nil {
+					return err
+				}
+			}
+			if !readsKey {
+				tag, err := results.Exec()
+				inserted = tag.RowsAffected() == 1
+				return err
+			}
+			var (
+				n           int
+				masterKeyID sql.NullString
+			)
+			if err := results.QueryRow().Scan(&n, &masterKeyID, &key.wrapped.Nonce, &key.wrapped.Ciphertext); err != nil {
+				return err
+			}
+			inserted = n == 1
+			key.read, key.wrapped.MasterKeyID = true, masterKeyID.String
+			return nil
+		}()
+		if closeErr := results.Close(); err == nil {
+			err = closeErr
+		}
+		return err
+	})
+	if err != nil {
+		return false, claimedKey{}, fmt.Errorf("claim processed message: %w", err)
+	}
+	return inserted, key, nil
+}
