@@ -173,9 +173,8 @@ func newApplication(ctx context.Context, cfg Config, db *sql.DB, keys *secrets.S
 		},
 	}
 	once := dedup.NewDeduplicator(db, users).OnTakeOver(metrics.CountClaimTakenOver).
-		OnMarkLost(func(marks int, err error) {
-			logger.Warn("effects' done marks not written: a redelivery of their messages would repeat them",
-				"marks", marks, "error", err)
+		OnMarkLost(func(err error) {
+			logger.Warn("effects' done marks not written: a redelivery of their messages would repeat them", "error", err)
 		})
 	return applicationParts{
 		app:       application,

@@ -24,9 +24,9 @@ import (
 // A claim's event is opened with the user's key, which on PostgreSQL the
 // claim's own statement reads: sealing adds no trip to the database.
 //
-// On PostgreSQL the "done" mark is held a moment (see heldMarks) and goes
-// with the next claim, in its round trip and its commit: a backlog's
-// emails so cost one commit each, not two.
+// On PostgreSQL the "done" mark is held until the message's ack at most
+// (see heldMarks) and goes with the next claim, in its round trip and its
+// commit: a backlog's emails so cost one commit each, not two.
 type Deduplicator struct {
 	db      *sql.DB
 	lease   time.Duration
@@ -39,7 +39,7 @@ type Deduplicator struct {
 	// at once (MySQL, SQLite).
 	held *heldMarks
 	// onMarkLost is told of held marks that could not be written; nil: none.
-	onMarkLost func(marks int, err error)
+	onMarkLost func(err error)
 }
 
 // OnTakeOver returns the deduplicator telling count of each claim it takes
@@ -49,10 +49,11 @@ func (d Deduplicator) OnTakeOver(count func(handler string)) Deduplicator {
 	return d
 }
 
-// OnMarkLost returns the deduplicator telling lost of "done" marks it held
-// and could not write before their claims' leases ended: a redelivery of
-// their messages would repeat the effect.
-func (d Deduplicator) OnMarkLost(lost func(marks int, err error)) Deduplicator {
+// OnMarkLost returns the deduplicator telling lost of held "done" marks
+// that no claim took and that could not be written on their own before
+// their claims' leases ended: a redelivery of their messages would repeat
+// the effect.
+func (d Deduplicator) OnMarkLost(lost func(err error)) Deduplicator {
 	d.onMarkLost = lost
 	return d
 }
@@ -134,8 +135,7 @@ func (d Deduplicator) run(ctx context.Context, c event.Claim, key claimedKey, ef
 	if err == nil {
 		if err = effect(ctx); err == nil {
 			if d.held != nil {
-				d.hold(c.Handler, c.Key)
-				return nil
+				return d.markHeld(ctx, c.Handler, c.Key)
 			}
 			return d.markDone(ctx, c.Handler, c.Key)
 		}

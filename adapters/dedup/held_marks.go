@@ -7,21 +7,23 @@ import (
 	"sync"
 	"time"
 
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onboard/onboard/adapters/sqldb"
 	"github.com/onboard/onboard/app/event"
 )
 
-// heldMarks are "done" marks not written yet. A mark is read only by a run
-// that claims its key again: a redelivery of a message whose ack was lost,
-// or a second message of the same event. Such a run, in this process,
-// carries every held mark with its own claim, and one in another process
-// waits on the live claim, polling, until the mark is written. So a mark
-// may wait markHoldMax for the next claim and share its round trip and
-// commit: a backlog's effects then cost one commit each, not two. A
-// process killed while holding a mark leaves its claim to expire, as one
-// killed between an effect and its mark always did.
+// heldMarks are "done" marks not written yet. A mark must be durable
+// before its message's ack: a message acked while its mark is lost would
+// leave a claim that a later copy of the event takes over once its lease
+// ran out, repeating the effect. Until the ack it may wait, and go with
+// the process's next claim, in its round trip and its commit: a backlog's
+// effects then cost one commit each, not two. A message handed over in a
+// transaction that acks it (the sql transport on PostgreSQL) has its mark
+// written before that transaction ends, at the latest, and its handler
+// does not wait; any other handler waits until its mark is written, by a
+// claim or on its own after markHoldMax.
 type heldMarks struct {
 	holdFor time.Duration // markHoldMax but in tests
 
@@ -33,15 +35,43 @@ type heldMarks struct {
 type heldMark struct {
 	handler, key string
 	until        time.Time // the claim's lease ends
+	// written is told whether the mark was written; nil: nobody waits.
+	written chan<- error
+}
+
+// txEnd is the transaction that acks a message, which runs f before it
+// ends (watermillsql's on PostgreSQL).
+type txEnd interface {
+	BeforeEnd(key any, f func() error) error
 }
 
 // markHoldMax is how long a "done" mark waits for a claim to go with: a
 // backlog's next claim comes well within it.
 const markHoldMax = 5 * time.Millisecond
 
-// hold keeps the mark for the next claim, or writes it in markHoldMax.
-func (d Deduplicator) hold(handler, key string) {
-	d.holdAgain([]heldMark{{handler: handler, key: key, until: time.Now().Add(d.lease)}})
+// markHeld marks the key done: held for the next claim until the
+// transaction that acks the message ends, or else until it is written.
+func (d Deduplicator) markHeld(ctx context.Context, handler, key string) error {
+	mark := heldMark{handler: handler, key: key, until: time.Now().Add(d.lease)}
+	if tx, ok := wsql.TxFromContext(ctx); ok {
+		if end, ok := tx.(txEnd); ok && end.BeforeEnd(d.held, d.writeHeldNow) == nil {
+			d.holdAgain([]heldMark{mark})
+			return nil
+		}
+	}
+	written := make(chan error, 1)
+	mark.written = written
+	d.holdAgain([]heldMark{mark})
+	return <-written
+}
+
+// settle tells the marks' waiters whether they were written.
+func settle(marks []heldMark, err error) {
+	for _, m := range marks {
+		if m.written != nil {
+			m.written <- err
+		}
+	}
 }
 
 // holdAgain keeps marks, ahead of those held since.
@@ -70,12 +100,19 @@ func (d Deduplicator) takeHeld() []heldMark {
 	return marks
 }
 
-// writeHeld writes the marks that no claim took, through an outage for as
-// long as their leases last.
+// writeHeld writes the marks that no claim took.
 func (d Deduplicator) writeHeld() {
+	if err := d.writeHeldNow(); err != nil && d.onMarkLost != nil {
+		d.onMarkLost(err)
+	}
+}
+
+// writeHeldNow writes the marks held, through an outage for as long as
+// their leases last.
+func (d Deduplicator) writeHeldNow() error {
 	marks := d.takeHeld()
 	if len(marks) == 0 {
-		return
+		return nil
 	}
 	deadline := marks[0].until
 	for _, m := range marks[1:] {
@@ -84,9 +121,8 @@ func (d Deduplicator) writeHeld() {
 		}
 	}
 	err := untilLeaseEnds(deadline, func() error { return d.writeMarks(context.Background(), marks) })
-	if err != nil && d.onMarkLost != nil {
-		d.onMarkLost(len(marks), err)
-	}
+	settle(marks, err)
+	return err
 }
 
 // Close writes the marks held, once: a process that stops leaves none.
@@ -97,10 +133,12 @@ func (d Deduplicator) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimWriteTimeout)
 	defer cancel()
-	if err := d.writeMarks(ctx, marks); err != nil {
-		return fmt.Errorf("mark processed: %w", err)
+	err := d.writeMarks(ctx, marks)
+	if err != nil {
+		err = fmt.Errorf("mark processed: %w", err)
 	}
-	return nil
+	settle(marks, err)
+	return err
 }
 
 // writeMarks writes the marks in one round trip and one commit.
@@ -173,5 +211,6 @@ func (d Deduplicator) insertClaimWithMarks(ctx context.Context, c event.Claim, u
 	if err != nil {
 		return false, claimedKey{}, fmt.Errorf("claim processed message: %w", err)
 	}
+	settle(marks, nil)
 	return inserted, key, nil
 }

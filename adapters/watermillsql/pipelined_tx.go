@@ -73,6 +73,10 @@ type pipelinedTx struct {
 	begin string
 	acks  []pgxStatement
 	done  bool
+	// beforeEnd run before COMMIT or ROLLBACK, once each, in the order
+	// given; by key.
+	beforeEnd     []func() error
+	beforeEndKeys map[any]bool
 }
 
 type pgxStatement struct {
@@ -169,6 +173,38 @@ func (t *pipelinedTx) ExecAtCommit(query string, args []any, committed func(rows
 	return nil
 }
 
+// BeforeEnd has f run before the transaction's COMMIT, which an error of
+// f fails, and before its ROLLBACK; f is kept once per key. A write that
+// must be durable before its message's ack, and is sent with other
+// statements meanwhile, is sent so at the latest.
+func (t *pipelinedTx) BeforeEnd(key any, f func() error) error {
+	if t.done {
+		return sql.ErrTxDone
+	}
+	if t.beforeEndKeys[key] {
+		return nil
+	}
+	if t.beforeEndKeys == nil {
+		t.beforeEndKeys = map[any]bool{}
+	}
+	t.beforeEndKeys[key] = true
+	t.beforeEnd = append(t.beforeEnd, f)
+	return nil
+}
+
+// runBeforeEnd runs the functions kept for the end, and returns the
+// first error.
+func (t *pipelinedTx) runBeforeEnd() error {
+	var first error
+	for _, f := range t.beforeEnd {
+		if err := f(); err != nil && first == nil {
+			first = err
+		}
+	}
+	t.beforeEnd = nil
+	return first
+}
+
 type deferredAck struct{}
 
 func (deferredAck) RowsAffected() (int64, error) { return 0, errAckDeferred }
@@ -180,6 +216,10 @@ func (t *pipelinedTx) Commit() error {
 		return sql.ErrTxDone
 	}
 	defer t.release()
+	if err := t.runBeforeEnd(); err != nil {
+		t.done = true
+		return err // release rolls back what was sent
+	}
 	if t.begin != "" && len(t.acks) == 0 { // nothing was sent
 		t.done = true
 		return nil
@@ -214,6 +254,7 @@ func (t *pipelinedTx) Rollback() error {
 		return sql.ErrTxDone
 	}
 	defer t.release()
+	_ = t.runBeforeEnd() // the rollback goes ahead whatever they answer
 	t.acks = nil
 	var err error
 	if t.begin == "" {
