@@ -24,9 +24,10 @@ import (
 // A claim's event is opened with the user's key, which on PostgreSQL the
 // claim's own statement reads: sealing adds no trip to the database.
 //
-// On PostgreSQL the "done" mark is held until the message's ack at most
-// (see heldMarks) and goes with the next claim, in its round trip and its
-// commit: a backlog's emails so cost one commit each, not two.
+// On the sql transport on PostgreSQL the "done" mark is held until the
+// message's ack at most (see heldMarks) and goes with the next claim, in
+// its round trip and its commit: a backlog's emails so cost one commit
+// each, not two.
 type Deduplicator struct {
 	db      *sql.DB
 	lease   time.Duration
@@ -134,8 +135,8 @@ func (d Deduplicator) run(ctx context.Context, c event.Claim, key claimedKey, ef
 	err := d.open(ctx, c, key)
 	if err == nil {
 		if err = effect(ctx); err == nil {
-			if d.held != nil {
-				return d.markHeld(ctx, c.Handler, c.Key)
+			if d.held != nil && d.holdUntilAck(ctx, c.Handler, c.Key) {
+				return nil
 			}
 			return d.markDone(ctx, c.Handler, c.Key)
 		}

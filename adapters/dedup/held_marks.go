@@ -3,6 +3,7 @@ package dedup
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -17,13 +18,13 @@ import (
 // heldMarks are "done" marks not written yet. A mark must be durable
 // before its message's ack: a message acked while its mark is lost would
 // leave a claim that a later copy of the event takes over once its lease
-// ran out, repeating the effect. Until the ack it may wait, and go with
-// the process's next claim, in its round trip and its commit: a backlog's
-// effects then cost one commit each, not two. A message handed over in a
-// transaction that acks it (the sql transport on PostgreSQL) has its mark
-// written before that transaction ends, at the latest, and its handler
-// does not wait; any other handler waits until its mark is written, by a
-// claim or on its own after markHoldMax.
+// ran out, repeating the effect. A message handed over in the transaction
+// that acks it (the sql transport on PostgreSQL, up to a batch of them in
+// one transaction) is acked only when that transaction commits, so its
+// mark may wait until then, and go with the process's next claim, in its
+// round trip and its commit: a backlog's effects then cost one commit
+// each, not two. The transaction ends only once its marks are written: by
+// a claim, after markHoldMax, or by the transaction itself.
 type heldMarks struct {
 	holdFor time.Duration // markHoldMax but in tests
 
@@ -34,9 +35,8 @@ type heldMarks struct {
 
 type heldMark struct {
 	handler, key string
-	until        time.Time // the claim's lease ends
-	// written is told whether the mark was written; nil: nobody waits.
-	written chan<- error
+	until        time.Time     // the claim's lease ends
+	durable      chan struct{} // closed once the mark is written
 }
 
 // txEnd is the transaction that acks a message, which runs f before it
@@ -46,31 +46,59 @@ type txEnd interface {
 }
 
 // markHoldMax is how long a "done" mark waits for a claim to go with: a
-// backlog's next claim comes well within it.
-const markHoldMax = 5 * time.Millisecond
+// backlog's next claim comes within it. Longer, a crash would find more
+// emails sent whose marks were not written (5 ms sent several times as
+// many again in the kill scenario).
+const markHoldMax = 500 * time.Microsecond
 
-// markHeld marks the key done: held for the next claim until the
-// transaction that acks the message ends, or else until it is written.
-func (d Deduplicator) markHeld(ctx context.Context, handler, key string) error {
-	mark := heldMark{handler: handler, key: key, until: time.Now().Add(d.lease)}
-	if tx, ok := wsql.TxFromContext(ctx); ok {
-		if end, ok := tx.(txEnd); ok && end.BeforeEnd(d.held, d.writeHeldNow) == nil {
-			d.holdAgain([]heldMark{mark})
-			return nil
-		}
+// holdUntilAck holds the mark when the message comes in a transaction
+// that acks it and runs what it is given before it ends; false: it does
+// not, and the mark is the caller's to write.
+func (d Deduplicator) holdUntilAck(ctx context.Context, handler, key string) bool {
+	tx, ok := wsql.TxFromContext(ctx)
+	if !ok {
+		return false
 	}
-	written := make(chan error, 1)
-	mark.written = written
+	mark := heldMark{handler: handler, key: key, until: time.Now().Add(d.lease), durable: make(chan struct{})}
+	end, ok := tx.(txEnd)
+	if !ok || end.BeforeEnd(mark.durable, d.untilDurable(mark)) != nil {
+		return false
+	}
 	d.holdAgain([]heldMark{mark})
-	return <-written
+	return true
 }
 
-// settle tells the marks' waiters whether they were written.
-func settle(marks []heldMark, err error) {
-	for _, m := range marks {
-		if m.written != nil {
-			m.written <- err
+// untilDurable writes the marks held until the mark is written: by that
+// write, or by another in flight meanwhile (a claim carrying it, the
+// timer), or by a next one once such a write failed and held them again;
+// it gives up once the mark's claim has expired.
+func (d Deduplicator) untilDurable(mark heldMark) func() error {
+	return func() error {
+		for {
+			select {
+			case <-mark.durable:
+				return nil
+			default:
+			}
+			if err := d.writeHeldNow(); err != nil {
+				return err
+			}
+			select {
+			case <-mark.durable:
+				return nil
+			case <-time.After(time.Millisecond): // written elsewhere, or held again
+			}
+			if time.Now().After(mark.until) {
+				return errors.New("mark processed: not written before the claim's lease ended")
+			}
 		}
+	}
+}
+
+// written closes the marks' durable channels.
+func written(marks []heldMark) {
+	for _, m := range marks {
+		close(m.durable)
 	}
 }
 
@@ -121,8 +149,23 @@ func (d Deduplicator) writeHeldNow() error {
 		}
 	}
 	err := untilLeaseEnds(deadline, func() error { return d.writeMarks(context.Background(), marks) })
-	settle(marks, err)
-	return err
+	if err != nil {
+		// Held again for the transactions that wait for them, while their
+		// claims hold.
+		now := time.Now()
+		var live []heldMark
+		for _, m := range marks {
+			if m.until.After(now) {
+				live = append(live, m)
+			}
+		}
+		if len(live) > 0 {
+			d.holdAgain(live)
+		}
+		return err
+	}
+	written(marks)
+	return nil
 }
 
 // Close writes the marks held, once: a process that stops leaves none.
@@ -133,12 +176,11 @@ func (d Deduplicator) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimWriteTimeout)
 	defer cancel()
-	err := d.writeMarks(ctx, marks)
-	if err != nil {
-		err = fmt.Errorf("mark processed: %w", err)
+	if err := d.writeMarks(ctx, marks); err != nil {
+		return fmt.Errorf("mark processed: %w", err)
 	}
-	settle(marks, err)
-	return err
+	written(marks)
+	return nil
 }
 
 // writeMarks writes the marks in one round trip and one commit.
@@ -211,6 +253,6 @@ func (d Deduplicator) insertClaimWithMarks(ctx context.Context, c event.Claim, u
 	if err != nil {
 		return false, claimedKey{}, fmt.Errorf("claim processed message: %w", err)
 	}
-	settle(marks, nil)
+	written(marks)
 	return inserted, key, nil
 }

@@ -29,33 +29,44 @@ func stateOf(t *testing.T, db *testenv.DB, handler, key string) string {
 	return state
 }
 
-// onceAsync runs once.Once for key in a goroutine; its error comes on the
-// channel.
-func onceAsync(ctx context.Context, once dedup.Deduplicator, c event.Claim, effect func(context.Context) error) <-chan error {
-	done := make(chan error, 1)
-	go func() { done <- once.Once(ctx, c, effect) }()
-	return done
+// messagesInOneTransaction publishes n messages on a topic of the sql
+// transport and subscribes to them: the subscriber hands them over one by
+// one, each once the one before was acked, in the one transaction that
+// acks them all.
+func messagesInOneTransaction(t *testing.T, db *testenv.DB, n int) <-chan *message.Message {
+	ctx := testenv.Context(t)
+	subscriber, err := watermillsql.NewSQLSubscriber(db.DB, "marks", watermill.NopLogger{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = subscriber.Close() })
+	topic := testenv.Name("marks")
+	require.NoError(t, subscriber.SubscribeInitialize(topic))
+	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db.DB), wsql.PublisherConfig{
+		SchemaAdapter: watermillsql.SchemaAdapter(db.DB),
+	}, watermill.NopLogger{})
+	require.NoError(t, err)
+	for range n {
+		require.NoError(t, publisher.Publish(topic, message.NewMessage(watermill.NewUUID(), []byte(`{}`))))
+	}
+	messages, err := subscriber.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	return messages
 }
 
-func requireReturns(t *testing.T, done <-chan error, what string) {
+func next(t *testing.T, messages <-chan *message.Message) *message.Message {
 	t.Helper()
 	select {
-	case err := <-done:
-		require.NoError(t, err, what)
+	case msg := <-messages:
+		return msg
 	case <-time.After(dedupWait):
-		t.Fatalf("%s: did not return", what)
+		t.Fatal("no message on the subscription")
+		return nil
 	}
 }
 
-func requireWaits(t *testing.T, done <-chan error, what string) {
-	t.Helper()
-	require.Never(t, func() bool { return len(done) > 0 }, 300*time.Millisecond, 10*time.Millisecond, what)
-}
-
-// On PostgreSQL a run waits for its "done" mark, which goes with the next
-// claim of the process: a run of this process or of another that claims
-// the key meanwhile skips the effect all the same, and the stop writes
-// what is held.
+// On the sql transport a message's "done" mark is held until the
+// transaction that acks it ends, and goes with the next claim meanwhile:
+// a run of this process or of another that claims the key meanwhile
+// skips the effect all the same.
 func TestDeduplicator_HeldMarkGoesWithTheNextClaim(t *testing.T) {
 	db := testenv.StoreDB(t, postgresBackend())
 	store := testenv.NewUserStore(t, db.DB, slog.New(slog.DiscardHandler))
@@ -63,106 +74,94 @@ func TestDeduplicator_HeldMarkGoesWithTheNextClaim(t *testing.T) {
 	ctx := testenv.Context(t)
 	var effects atomic.Int32
 	effect := func(context.Context) error { effects.Add(1); return nil }
+	messages := messagesInOneTransaction(t, db, 3)
 
-	first := onceAsync(ctx, once, event.Claim{Handler: "H", Key: "k1"}, effect)
-	requireWaits(t, first, "the run waits for its mark")
+	first := next(t, messages)
+	require.NoError(t, once.Once(first.Context(), event.Claim{Handler: "H", Key: "k1"}, effect))
 	assert.Equal(t, "claimed", stateOf(t, db, "H", "k1"), "the mark is held")
 	// Another process's run waits on the live claim.
-	replica := onceAsync(ctx, dedup.NewDeduplicator(db.DB, nil), event.Claim{Handler: "H", Key: "k1"}, effect)
-	requireWaits(t, replica, "the other process waits while the claim is live")
+	replica := make(chan error, 1)
+	go func() {
+		replica <- dedup.NewDeduplicator(db.DB, nil).Once(ctx, event.Claim{Handler: "H", Key: "k1"}, effect)
+	}()
+	require.Never(t, func() bool { return len(replica) > 0 }, 300*time.Millisecond, 10*time.Millisecond,
+		"the other process waits while the claim is live")
+	first.Ack()
 
-	// The next claim writes the mark: both runs return, the effect once.
-	second := onceAsync(ctx, once, event.Claim{Handler: "H", Key: "k2"}, effect)
-	requireReturns(t, first, "the run whose mark went with the next claim")
-	assert.Equal(t, "done", stateOf(t, db, "H", "k1"))
-	requireReturns(t, replica, "the other process's run")
-	requireWaits(t, second, "the second run waits for its own mark")
-
-	// A run of this process on a held key carries its mark, and skips.
-	requireReturns(t, onceAsync(ctx, once, event.Claim{Handler: "H", Key: "k2"}, effect), "a run on a held key")
-	requireReturns(t, second, "the run whose key was claimed again")
-	assert.Equal(t, "done", stateOf(t, db, "H", "k2"))
-	assert.Equal(t, int32(2), effects.Load(), "k1 and k2 once each")
-
-	// A claim that reads the user's key carries the marks too, and still
-	// opens its event.
+	// The next claim, one that reads the user's key, writes the mark and
+	// still opens its event.
 	ada := testenv.RegisterUser(t, store, "ada@example.com")
 	sealed, eventID := testenv.StoredRegistration(t, db, ada, 1)
-	third := onceAsync(ctx, once, event.Claim{Handler: "H", Key: "k3"}, effect)
-	requireWaits(t, third, "the third run waits for its mark")
-	var seen atomic.Value
-	fourth := onceAsync(ctx, once, event.Claim{Handler: "H", Key: ada, Event: sealed, EventID: eventID},
-		func(context.Context) error { seen.Store(sealed.Email); return nil })
-	requireReturns(t, third, "the run whose mark went with a claim that read the user's key")
-	assert.Equal(t, "done", stateOf(t, db, "H", "k3"))
-	requireWaits(t, fourth, "the fourth run waits for its mark")
-	assert.Equal(t, "ada@example.com", seen.Load())
+	second := next(t, messages)
+	var seen string
+	require.NoError(t, once.Once(second.Context(), event.Claim{Handler: "H", Key: ada, Event: sealed, EventID: eventID},
+		func(context.Context) error { seen = sealed.Email; return nil }))
+	assert.Equal(t, "ada@example.com", seen)
+	assert.Equal(t, "done", stateOf(t, db, "H", "k1"), "written with the next claim")
+	select {
+	case err := <-replica:
+		require.NoError(t, err)
+	case <-time.After(dedupWait):
+		t.Fatal("the other process's run did not return")
+	}
+	assert.Equal(t, "claimed", stateOf(t, db, "H", ada), "held in turn")
+	second.Ack()
 
-	require.NoError(t, once.Close())
-	requireReturns(t, fourth, "the run whose mark the stop wrote")
+	// A run of this process on a held key carries its mark, and skips.
+	third := next(t, messages)
+	require.NoError(t, once.Once(third.Context(), event.Claim{Handler: "H", Key: ada}, effect))
 	assert.Equal(t, "done", stateOf(t, db, "H", ada))
+	assert.Equal(t, int32(1), effects.Load(), "k1 once; ada's run skipped")
+	third.Ack()
 }
 
-// A mark that no claim takes is written within a few milliseconds: the
-// run returns with it written.
-func TestDeduplicator_HeldMarkIsWrittenWithoutAnotherClaim(t *testing.T) {
+// What no claim took is written before the transaction ends, or at the
+// stop, whichever comes first.
+func TestDeduplicator_HeldMarkIsWrittenBeforeTheAck(t *testing.T) {
 	db := testenv.MigratedDB(t, postgresBackend())
-	once := dedup.NewDeduplicator(db.DB, nil)
-	ctx := testenv.Context(t)
+	once := dedup.HoldMarksFor(dedup.NewDeduplicator(db.DB, nil), time.Hour)
+	effect := func(context.Context) error { return nil }
+	messages := messagesInOneTransaction(t, db, 2)
 
-	require.NoError(t, once.Once(ctx, event.Claim{Handler: "H", Key: "k"}, func(context.Context) error { return nil }))
-	assert.Equal(t, "done", stateOf(t, db, "H", "k"))
+	first := next(t, messages)
+	require.NoError(t, once.Once(first.Context(), event.Claim{Handler: "H", Key: "k1"}, effect))
+	require.NoError(t, once.Close())
+	assert.Equal(t, "done", stateOf(t, db, "H", "k1"), "the stop writes the marks held")
+	first.Ack()
+
+	second := next(t, messages)
+	require.NoError(t, once.Once(second.Context(), event.Claim{Handler: "H", Key: "k2"}, effect))
+	assert.Equal(t, "claimed", stateOf(t, db, "H", "k2"))
+	second.Ack()
+	require.Eventually(t, func() bool { return stateOf(t, db, "H", "k2") == "done" }, dedupWait, 5*time.Millisecond,
+		"written as the transaction that acks the message ends")
 }
 
-// A claim that fails loses none of the marks it carried: they are
-// written with the next one, or at the stop.
+// A claim that fails loses none of the marks it carried.
 func TestDeduplicator_HeldMarksOutliveAFailedClaim(t *testing.T) {
 	db := testenv.MigratedDB(t, postgresBackend())
 	once := dedup.HoldMarksFor(dedup.NewDeduplicator(db.DB, nil), time.Hour)
-	ctx := testenv.Context(t)
 	effect := func(context.Context) error { return nil }
+	messages := messagesInOneTransaction(t, db, 2)
 
-	first := onceAsync(ctx, once, event.Claim{Handler: "H", Key: "k1"}, effect)
-	requireWaits(t, first, "the run waits for its mark")
+	first := next(t, messages)
+	require.NoError(t, once.Once(first.Context(), event.Claim{Handler: "H", Key: "k1"}, effect))
+	first.Ack()
+	second := next(t, messages)
 	// PostgreSQL refuses a NUL in text: the claim and the marks with it fail.
-	require.Error(t, once.Once(ctx, event.Claim{Handler: "H", Key: "bad\x00key"}, effect))
-	requireWaits(t, first, "the failed claim did not write the mark")
-	assert.Equal(t, "claimed", stateOf(t, db, "H", "k1"))
-
-	require.NoError(t, once.Close())
-	requireReturns(t, first, "the run whose mark the stop wrote")
-	assert.Equal(t, "done", stateOf(t, db, "H", "k1"))
+	require.Error(t, once.Once(second.Context(), event.Claim{Handler: "H", Key: "bad\x00key"}, effect))
+	assert.Equal(t, "claimed", stateOf(t, db, "H", "k1"), "not written by the failed claim")
+	second.Ack()
+	require.Eventually(t, func() bool { return stateOf(t, db, "H", "k1") == "done" }, dedupWait, 5*time.Millisecond,
+		"held still, and written as the transaction ends")
 }
 
-// A message handed over in the transaction that acks it (the sql
-// transport) does not wait for its mark: the mark is written before that
-// transaction ends, at the latest.
-func TestDeduplicator_MarkOfAMessageInATransactionIsWrittenBeforeItsAck(t *testing.T) {
+// A message that does not come in the transaction that acks it (any
+// other transport) has its mark written before its run returns.
+func TestDeduplicator_MarkOutsideATransactionIsWrittenAtOnce(t *testing.T) {
 	db := testenv.MigratedDB(t, postgresBackend())
 	once := dedup.HoldMarksFor(dedup.NewDeduplicator(db.DB, nil), time.Hour)
-	ctx := testenv.Context(t)
-	subscriber, err := watermillsql.NewSQLSubscriber(db.DB, "marks", watermill.NopLogger{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = subscriber.Close() })
-	topic := testenv.Name("marks")
-	messages, err := subscriber.Subscribe(ctx, topic)
-	require.NoError(t, err)
-	publisher, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db.DB), wsql.PublisherConfig{
-		SchemaAdapter: watermillsql.SchemaAdapter(db.DB),
-	}, watermill.NopLogger{})
-	require.NoError(t, err)
-	require.NoError(t, publisher.Publish(topic, message.NewMessage(watermill.NewUUID(), []byte(`{}`))))
 
-	var msg *message.Message
-	select {
-	case msg = <-messages:
-	case <-time.After(dedupWait):
-		t.Fatal("no message on the subscription")
-	}
-	requireReturns(t, onceAsync(msg.Context(), once, event.Claim{Handler: "H", Key: "k"},
-		func(context.Context) error { return nil }), "the run, its mark held")
-	assert.Equal(t, "claimed", stateOf(t, db, "H", "k"), "held until the ack")
-	msg.Ack()
-	require.Eventually(t, func() bool { return stateOf(t, db, "H", "k") == "done" }, dedupWait, 5*time.Millisecond,
-		"written before the transaction that acks the message committed")
+	require.NoError(t, once.Once(testenv.Context(t), event.Claim{Handler: "H", Key: "k"}, func(context.Context) error { return nil }))
+	assert.Equal(t, "done", stateOf(t, db, "H", "k"))
 }
