@@ -115,45 +115,54 @@ func TestDeduplicator_HeldMarkGoesWithTheNextClaim(t *testing.T) {
 	third.Ack()
 }
 
+// heldMarksOnSQL is a deduplicator holding its marks for an hour, and n
+// messages in one transaction of the sql transport.
+func heldMarksOnSQL(t *testing.T, n int) (*testenv.DB, dedup.Deduplicator, <-chan *message.Message) {
+	db := testenv.MigratedDB(t, postgresBackend())
+	return db, dedup.HoldMarksFor(dedup.NewDeduplicator(db.DB, nil), time.Hour), messagesInOneTransaction(t, db, n)
+}
+
+// claimOf runs an effect that does nothing for key, in msg's transaction.
+func claimOf(once dedup.Deduplicator, msg *message.Message, key string) error {
+	return once.Once(msg.Context(), event.Claim{Handler: "H", Key: key}, func(context.Context) error { return nil })
+}
+
+func requireDoneOnceEnded(t *testing.T, db *testenv.DB, key, why string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return stateOf(t, db, "H", key) == "done" }, dedupWait, 5*time.Millisecond, why)
+}
+
 // What no claim took is written before the transaction ends, or at the
 // stop, whichever comes first.
 func TestDeduplicator_HeldMarkIsWrittenBeforeTheAck(t *testing.T) {
-	db := testenv.MigratedDB(t, postgresBackend())
-	once := dedup.HoldMarksFor(dedup.NewDeduplicator(db.DB, nil), time.Hour)
-	effect := func(context.Context) error { return nil }
-	messages := messagesInOneTransaction(t, db, 2)
+	db, once, messages := heldMarksOnSQL(t, 2)
 
 	first := next(t, messages)
-	require.NoError(t, once.Once(first.Context(), event.Claim{Handler: "H", Key: "k1"}, effect))
+	require.NoError(t, claimOf(once, first, "k1"))
 	require.NoError(t, once.Close())
 	assert.Equal(t, "done", stateOf(t, db, "H", "k1"), "the stop writes the marks held")
 	first.Ack()
 
 	second := next(t, messages)
-	require.NoError(t, once.Once(second.Context(), event.Claim{Handler: "H", Key: "k2"}, effect))
+	require.NoError(t, claimOf(once, second, "k2"))
 	assert.Equal(t, "claimed", stateOf(t, db, "H", "k2"))
 	second.Ack()
-	require.Eventually(t, func() bool { return stateOf(t, db, "H", "k2") == "done" }, dedupWait, 5*time.Millisecond,
-		"written as the transaction that acks the message ends")
+	requireDoneOnceEnded(t, db, "k2", "written as the transaction that acks the message ends")
 }
 
 // A claim that fails loses none of the marks it carried.
 func TestDeduplicator_HeldMarksOutliveAFailedClaim(t *testing.T) {
-	db := testenv.MigratedDB(t, postgresBackend())
-	once := dedup.HoldMarksFor(dedup.NewDeduplicator(db.DB, nil), time.Hour)
-	effect := func(context.Context) error { return nil }
-	messages := messagesInOneTransaction(t, db, 2)
+	db, once, messages := heldMarksOnSQL(t, 2)
 
 	first := next(t, messages)
-	require.NoError(t, once.Once(first.Context(), event.Claim{Handler: "H", Key: "k1"}, effect))
+	require.NoError(t, claimOf(once, first, "k1"))
 	first.Ack()
 	second := next(t, messages)
 	// PostgreSQL refuses a NUL in text: the claim and the marks with it fail.
-	require.Error(t, once.Once(second.Context(), event.Claim{Handler: "H", Key: "bad\x00key"}, effect))
+	require.Error(t, claimOf(once, second, "bad\x00key"))
 	assert.Equal(t, "claimed", stateOf(t, db, "H", "k1"), "not written by the failed claim")
 	second.Ack()
-	require.Eventually(t, func() bool { return stateOf(t, db, "H", "k1") == "done" }, dedupWait, 5*time.Millisecond,
-		"held still, and written as the transaction ends")
+	requireDoneOnceEnded(t, db, "k1", "held still, and written as the transaction ends")
 }
 
 // A message that does not come in the transaction that acks it (any
