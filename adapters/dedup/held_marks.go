@@ -42,7 +42,7 @@ type heldMark struct {
 // txEnd is the transaction that acks a message, which runs f before it
 // ends (watermillsql's on PostgreSQL).
 type txEnd interface {
-	BeforeEnd(key any, f func() error) error
+	BeforeEnd(f func() error) error
 }
 
 // markHoldMax is how long a "done" mark waits for a claim to go with: a
@@ -61,7 +61,7 @@ func (d Deduplicator) holdUntilAck(ctx context.Context, handler, key string) boo
 	}
 	mark := heldMark{handler: handler, key: key, until: time.Now().Add(d.lease), durable: make(chan struct{})}
 	end, ok := tx.(txEnd)
-	if !ok || end.BeforeEnd(mark.durable, d.untilDurable(mark)) != nil {
+	if !ok || end.BeforeEnd(d.untilDurable(mark)) != nil {
 		return false
 	}
 	d.holdAgain([]heldMark{mark})
@@ -185,7 +185,7 @@ func (d Deduplicator) Close() error {
 
 // writeMarks writes the marks in one round trip and one commit.
 func (d Deduplicator) writeMarks(ctx context.Context, marks []heldMark) error {
-	return d.onPgx(ctx, func(pg *pgx.Conn) error {
+	return sqldb.OnPooledPgx(ctx, d.db, func(pg *pgx.Conn) error {
 		return pg.SendBatch(ctx, d.marksBatch(marks)).Close()
 	})
 }
@@ -201,21 +201,11 @@ func (d Deduplicator) marksBatch(marks []heldMark) *pgx.Batch {
 	return batch
 }
 
-// onPgx runs f on a pgx connection of the pool.
-func (d Deduplicator) onPgx(ctx context.Context, f func(*pgx.Conn) error) error {
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }()
-	return sqldb.OnPgx(conn, f)
-}
-
 // insertClaimWithMarks writes the marks and inserts the claim in one
 // round trip and one implicit transaction (a pgx batch): both or neither.
 func (d Deduplicator) insertClaimWithMarks(ctx context.Context, c event.Claim, until int64, marks []heldMark) (inserted bool, key claimedKey, err error) {
 	readsKey := c.Event != nil && d.queries.claimReadingKey != ""
-	err = d.onPgx(ctx, func(pg *pgx.Conn) error {
+	err = sqldb.OnPooledPgx(ctx, d.db, func(pg *pgx.Conn) error {
 		batch := d.marksBatch(marks)
 		if readsKey {
 			batch.Queue(d.queries.claimReadingKey, c.Handler, c.Key, until, c.Event.StreamID())

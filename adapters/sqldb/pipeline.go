@@ -66,12 +66,7 @@ func (r pipelinedResult) RowsAffected() (int64, error) {
 // ErrNotPipelined with the cause; the writer's own transaction then
 // tells what happened.
 func (p *Pipeline) Commit(ctx context.Context, db *sql.DB) error {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }()
-	return OnPgx(conn, func(c *pgx.Conn) error {
+	return OnPooledPgx(ctx, db, func(c *pgx.Conn) error {
 		err := p.send(ctx, c)
 		if c.PgConn().TxStatus() != 'I' { // still in the transaction: drop the connection
 			return errors.Join(err, driver.ErrBadConn)
@@ -96,6 +91,17 @@ func OnPgx(conn *sql.Conn, f func(*pgx.Conn) error) error {
 		}
 		return err
 	})
+}
+
+// OnPooledPgx runs f on the pgx connection under one of db's pooled
+// connections, as OnPgx does.
+func OnPooledPgx(ctx context.Context, db *sql.DB, f func(*pgx.Conn) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	return OnPgx(conn, f)
 }
 
 // send runs BEGIN and the statements in one batch, then COMMIT, or

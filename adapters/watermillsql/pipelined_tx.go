@@ -73,10 +73,8 @@ type pipelinedTx struct {
 	begin string
 	acks  []pgxStatement
 	done  bool
-	// beforeEnd run before COMMIT or ROLLBACK, once each, in the order
-	// given; by key.
-	beforeEnd     []func() error
-	beforeEndKeys map[any]bool
+	// beforeEnd run before COMMIT or ROLLBACK, in the order given.
+	beforeEnd []func() error
 }
 
 type pgxStatement struct {
@@ -174,20 +172,13 @@ func (t *pipelinedTx) ExecAtCommit(query string, args []any, committed func(rows
 }
 
 // BeforeEnd has f run before the transaction's COMMIT, which an error of
-// f fails, and before its ROLLBACK; f is kept once per key. A write that
-// must be durable before its message's ack, and is sent with other
-// statements meanwhile, is sent so at the latest.
-func (t *pipelinedTx) BeforeEnd(key any, f func() error) error {
+// f fails, and before its ROLLBACK. A write that must be durable before
+// its message's ack, and is sent with other statements meanwhile, is sent
+// so at the latest.
+func (t *pipelinedTx) BeforeEnd(f func() error) error {
 	if t.done {
 		return sql.ErrTxDone
 	}
-	if t.beforeEndKeys[key] {
-		return nil
-	}
-	if t.beforeEndKeys == nil {
-		t.beforeEndKeys = map[any]bool{}
-	}
-	t.beforeEndKeys[key] = true
 	t.beforeEnd = append(t.beforeEnd, f)
 	return nil
 }

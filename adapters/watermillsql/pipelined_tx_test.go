@@ -127,41 +127,40 @@ func TestPipelinedTx_AFailedStatementRollsBack(t *testing.T) {
 
 // beforeEnd is the pipelined transaction's hook run before it ends.
 type beforeEnd interface {
-	BeforeEnd(key any, f func() error) error
+	BeforeEnd(f func() error) error
 }
 
-// What runs before the end runs before COMMIT, once per key; its error
-// fails the COMMIT, which rolls back. It runs before a ROLLBACK too.
+// What runs before the end runs before COMMIT, in order; its error fails
+// the COMMIT, which rolls back. It runs before a ROLLBACK too.
 func TestPipelinedTx_RunsWhatWasKeptForTheEnd(t *testing.T) {
 	db := pipelinedDB(t)
 	var ran []string
-	keep := func(tx wsql.Tx, key, name string, err error) {
-		require.NoError(t, tx.(beforeEnd).BeforeEnd(key, func() error { ran = append(ran, name); return err }))
+	keep := func(tx wsql.Tx, name string, err error) {
+		require.NoError(t, tx.(beforeEnd).BeforeEnd(func() error { ran = append(ran, name); return err }))
 	}
 
 	tx := begin(t, db.DB)
 	_, err := tx.ExecContext(testenv.Context(t), `INSERT INTO numbers (n) VALUES (4)`)
 	require.NoError(t, err)
-	keep(tx, "a", "a", nil)
-	keep(tx, "a", "a again", nil)
-	keep(tx, "b", "b", nil)
+	keep(tx, "a", nil)
+	keep(tx, "b", nil)
 	require.NoError(t, tx.Commit())
-	assert.Equal(t, []string{"a", "b"}, ran, "once per key, in order")
+	assert.Equal(t, []string{"a", "b"}, ran, "in order")
 	assert.Equal(t, 4, db.Count(t, `SELECT count(*) FROM numbers`))
-	assert.ErrorIs(t, tx.(beforeEnd).BeforeEnd("c", func() error { return nil }), sql.ErrTxDone)
+	assert.ErrorIs(t, tx.(beforeEnd).BeforeEnd(func() error { return nil }), sql.ErrTxDone)
 
 	ran = nil
 	tx = begin(t, db.DB)
 	_, err = tx.ExecContext(testenv.Context(t), `INSERT INTO numbers (n) VALUES (5)`)
 	require.NoError(t, err)
 	errNotWritten := errors.New("not written")
-	keep(tx, "a", "a", errNotWritten)
+	keep(tx, "a", errNotWritten)
 	require.ErrorIs(t, tx.Commit(), errNotWritten)
 	assert.Equal(t, 4, db.Count(t, `SELECT count(*) FROM numbers`), "rolled back; the connection is usable")
 
 	ran = nil
 	tx = begin(t, db.DB)
-	keep(tx, "a", "a", nil)
+	keep(tx, "a", nil)
 	require.NoError(t, tx.Rollback())
 	assert.Equal(t, []string{"a"}, ran, "before ROLLBACK too")
 }
